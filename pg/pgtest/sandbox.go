@@ -1,0 +1,87 @@
+package pgtest
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/paygate/paygate/pg"
+)
+
+// Fault scripts how a sandbox PG answers the approval of one payment.
+type Fault string
+
+const (
+	// FaultNone: the approval succeeds.
+	FaultNone Fault = ""
+	// FaultDecline: the PG declines with a card-company refusal.
+	FaultDecline Fault = "decline"
+	// FaultTimeout: the PG approves (the payment is captured on its side)
+	// but the response is lost: the client sees a timeout or a reset.
+	FaultTimeout Fault = "timeout"
+	// FaultTimeoutUnapproved: the request reaches the PG, nothing is
+	// approved, and no response comes back.
+	FaultTimeoutUnapproved Fault = "timeout-unapproved"
+	// FaultError500: the PG fails with a 5xx before approving.
+	FaultError500 Fault = "error500"
+)
+
+// Faults lists every scripted fault.
+var Faults = []Fault{FaultNone, FaultDecline, FaultTimeout, FaultTimeoutUnapproved, FaultError500}
+
+// Valid reports whether f is a known fault.
+func (f Fault) Valid() bool {
+	for _, v := range Faults {
+		if v == f {
+			return true
+		}
+	}
+	return false
+}
+
+// PayRequest plays the buyer in the PG's payment window.
+type PayRequest struct {
+	OrderID string
+	Amount  pg.Money
+	// Fault scripts the approval of this payment.
+	Fault Fault
+}
+
+// PayResult is what the PG's success redirect would carry back to the shop.
+type PayResult struct {
+	// PaymentKey is the PG's key when the redirect carries one (Toss).
+	PaymentKey string
+	// Redirect holds the redirect's parameters by the PG's own names
+	// (KakaoPay "pg_token"; Inicis "authToken", "authUrl", "netCancelUrl",
+	// "idc_name", ...), exactly what goes into pg.ApproveRequest.Redirect.
+	Redirect map[string]string
+}
+
+// LedgerEntry is the sandbox PG's own record of one payment: the "PG side"
+// that invariant checks compare paygate's data with.
+type LedgerEntry struct {
+	OrderID    string
+	PaymentKey string
+	// Approved is the captured amount (unset when never approved).
+	Approved pg.Money
+	// Canceled is the total refunded.
+	Canceled pg.Money
+	// Approvals counts approvals applied (must never exceed 1); Cancels
+	// counts cancels applied.
+	Approvals int
+	Cancels   int
+	Status    pg.Status
+}
+
+// Sandbox is what every sandbox PG (tosspaytest, kakaopaytest, inicistest)
+// offers, so tests, benchmarks and the example server treat them alike.
+type Sandbox interface {
+	// Handler serves the PG's HTTP API. It can be mounted under a prefix
+	// (the example server serves it under /sandbox/{pg}/) as long as the
+	// sandbox was told its public base URL.
+	http.Handler
+	// Pay plays the buyer for an order that was prepared (where the PG
+	// needs Prepare) and returns what the redirect carries.
+	Pay(ctx context.Context, req PayRequest) (PayResult, error)
+	// Ledger returns the PG-side record of every payment, in creation order.
+	Ledger() []LedgerEntry
+}
