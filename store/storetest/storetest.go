@@ -1,0 +1,229 @@
+// Package storetest gives tests a fresh, migrated, isolated paygate database
+// per call, on SQLite and on MySQL/MariaDB, so every package's tests can run
+// in parallel against one database server without seeing each other's rows.
+//
+//	func TestSomething(t *testing.T) {
+//		storetest.Each(t, func(t *testing.T, db *store.DB) {
+//			// db is empty and migrated; it is dropped when the test ends.
+//		})
+//	}
+//
+// MySQL tests use the server named by PAYGATE_TEST_MYSQL_DSN (default
+// root@tcp(127.0.0.1:3306)/test?parseTime=true); the database in that DSN is
+// only used to connect. Each Open creates its own database, paygate_t_<time>_<random>,
+// and drops it in t.Cleanup. When the server does not answer, MySQL tests are
+// skipped with a message saying so, or fail when CI=true.
+//
+// Migrations registered with store.RegisterMigrations are applied too, so a
+// package that registers its own tables from init finds them here.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/paygate/paygate/store"
+)
+
+// EnvMySQLDSN names the environment variable holding the MySQL server tests
+// use.
+const EnvMySQLDSN = "PAYGATE_TEST_MYSQL_DSN"
+
+// DefaultMySQLDSN is used when EnvMySQLDSN is unset.
+const DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
+
+// dbPrefix starts the name of every database Open creates, so leftovers of
+// killed test runs can be recognised and dropped.
+const dbPrefix = "paygate_t_"
+
+// staleAfter is how old a leftover test database must be before Open drops
+// it: far longer than any test run, so a running test's database is safe.
+const staleAfter = 6 * time.Hour
+
+// Test pools are smaller than production ones: dozens of tests, in several
+// packages at once, share one server and its connection limit.
+const (
+	testMaxOpen = 10
+	testMaxIdle = 2
+)
+
+// Dialects lists the dialects Each runs, in order.
+var Dialects = []store.Dialect{store.SQLite, store.MySQL}
+
+// Open returns a fresh, migrated database of dialect d that only this test
+// sees, closed (and on MySQL dropped) when the test ends. On MySQL it skips
+// the test, or fails it under CI=true, when the server does not answer.
+func Open(t testing.TB, d store.Dialect) *store.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var db *store.DB
+	switch d {
+	case store.SQLite:
+		var err error
+		db, err = store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "paygate.db"))
+		if err != nil {
+			t.Fatalf("storetest: %v", err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+	case store.MySQL:
+		db = openMySQL(ctx, t)
+	default:
+		t.Fatalf("storetest: unknown dialect %q", d)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("storetest: migrate %s: %v", d, err)
+	}
+	return db
+}
+
+// Each runs fn as a subtest per dialect, named "sqlite" and "mysql", each
+// with its own fresh database from Open. Call t.Parallel() inside fn to run
+// the dialects concurrently.
+func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			fn(t, Open(t, d))
+		})
+	}
+}
+
+// MySQLConfig returns the parsed test server DSN from the environment.
+func MySQLConfig() (*mysql.Config, error) {
+	dsn := os.Getenv(EnvMySQLDSN)
+	if dsn == "" {
+		dsn = DefaultMySQLDSN
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storetest: %s: %w", EnvMySQLDSN, err)
+	}
+	return cfg, nil
+}
+
+// server is the process-wide connection to the test MySQL server, made once.
+var server struct {
+	once sync.Once
+	db   *sql.DB
+	cfg  *mysql.Config
+	err  error
+}
+
+func mysqlServer(ctx context.Context) (*sql.DB, *mysql.Config, error) {
+	server.once.Do(func() {
+		cfg, err := MySQLConfig()
+		if err != nil {
+			server.err = err
+			return
+		}
+		admin := cfg.Clone()
+		admin.ParseTime = true
+		if admin.Timeout == 0 || admin.Timeout > 3*time.Second {
+			admin.Timeout = 3 * time.Second
+		}
+		conn, err := mysql.NewConnector(admin)
+		if err != nil {
+			server.err = err
+			return
+		}
+		db := sql.OpenDB(conn)
+		db.SetMaxOpenConns(4)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxIdleTime(10 * time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := db.PingContext(pctx); err != nil {
+			db.Close()
+			server.err = fmt.Errorf("MySQL at %s does not answer (%v); set %s to a reachable server", cfg.Addr, err, EnvMySQLDSN)
+			return
+		}
+		dropStale(ctx, db)
+		server.db, server.cfg = db, cfg
+	})
+	return server.db, server.cfg, server.err
+}
+
+// dropStale drops test databases left behind by runs that were killed before
+// their cleanup ran. Failures are ignored: another process may be dropping
+// the same database.
+func dropStale(ctx context.Context, db *sql.DB) {
+	rows, err := db.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'paygate\\_t\\_%'")
+	if err != nil {
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		stamp, _, ok := strings.Cut(strings.TrimPrefix(n, dbPrefix), "_")
+		if !ok {
+			continue
+		}
+		sec, err := strconv.ParseInt(stamp, 10, 64)
+		if err != nil || time.Since(time.Unix(sec, 0)) < staleAfter {
+			continue
+		}
+		_, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+n+"`")
+	}
+}
+
+func unavailable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("storetest: %v (CI=true: MySQL tests must run)", err)
+	}
+	t.Skipf("storetest: skipping MySQL test: %v", err)
+}
+
+func openMySQL(ctx context.Context, t testing.TB) *store.DB {
+	t.Helper()
+	admin, cfg, err := mysqlServer(ctx)
+	if err != nil {
+		unavailable(t, err)
+		return nil
+	}
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatalf("storetest: %v", err)
+	}
+	name := fmt.Sprintf("%s%d_%s", dbPrefix, time.Now().Unix(), hex.EncodeToString(rnd[:]))
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		t.Fatalf("storetest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := admin.ExecContext(cctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
+			t.Errorf("storetest: drop database %s: %v", name, err)
+		}
+	})
+	dbCfg := cfg.Clone()
+	dbCfg.DBName = name
+	db, err := store.Open(ctx, "mysql:"+dbCfg.FormatDSN())
+	if err != nil {
+		t.Fatalf("storetest: %v", err)
+	}
+	db.SQL().SetMaxOpenConns(testMaxOpen)
+	db.SQL().SetMaxIdleConns(testMaxIdle)
+	// Cleanups run last-registered first: close the pool before the drop.
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
