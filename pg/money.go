@@ -40,9 +40,9 @@ func (c Currency) Valid() bool { _, ok := minorUnits[c]; return ok }
 // negative amount, or a number that does not parse.
 var ErrInvalidMoney = errors.New("pg: invalid money")
 
-// maxDigits bounds the integer digits of an amount. 10^18 won is far past any
-// real payment and keeps every amount inside a signed 64-bit integer and a
-// DECIMAL(20,2) column.
+// maxDigits bounds the digits of an amount in minor units (18 integer digits
+// of won, 16 of dollars). 10^18 won is far past any real payment and keeps
+// every amount's Int64 exact and inside a signed 64-bit integer column.
 const maxDigits = 18
 
 var maxAmount = decimal.New(1, maxDigits)
@@ -74,8 +74,8 @@ func NewMoney(amount decimal.Decimal, currency Currency) (Money, error) {
 		}
 		return Money{}, fmt.Errorf("%w: %s allows %d decimal places, got %s", ErrInvalidMoney, currency, units, amount)
 	}
-	if amount.GreaterThanOrEqual(maxAmount) {
-		return Money{}, fmt.Errorf("%w: amount %s has more than %d integer digits", ErrInvalidMoney, amount, maxDigits)
+	if amount.Shift(units).GreaterThanOrEqual(maxAmount) {
+		return Money{}, fmt.Errorf("%w: amount %s %s has more than %d digits in minor units", ErrInvalidMoney, amount, currency, maxDigits)
 	}
 	return Money{amount: amount.Truncate(units), currency: currency}, nil
 }
