@@ -72,6 +72,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	msg := e.PG
+	if msg == "" {
+		msg = "pg" // a sentinel such as ErrWebhookRejected names no adapter
+	}
 	if e.Op != "" {
 		msg += " " + e.Op
 	}

@@ -120,11 +120,11 @@ func TestParseMoney_RefusesJunk(t *testing.T) {
 	for _, in := range []string{
 		"", " ", "abc", "15,000", "1_000", "0x10", "NaN", "Inf", "-Inf",
 		"--1", "1.2.3", "12 34", "１０００", "1e", "e3", "1e1.5", "₩1000", "1000원",
-		"1e-1",           // 0.1 won
-		"1e10001",        // exponent past what the decimal parser accepts
-		"-1e3",           // negative
-		"1000000000e10",  // 10^19
-		"1000.5",         // fractional won
+		"1e-1",          // 0.1 won
+		"1e10001",       // exponent past what the decimal parser accepts
+		"-1e3",          // negative
+		"1000000000e10", // 10^19
+		"1000.5",        // fractional won
 		"100000000000000000000000000000000000000000000000000000000000000000000000", // far too large
 	} {
 		m, err := pg.ParseMoney(in, pg.KRW)
