@@ -1,0 +1,260 @@
+package inicis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/paygate/paygate/pg"
+)
+
+// ErrUntrustedURL is wrapped by the error Approve and NetCancel return when
+// the redirect's authUrl or netCancelUrl is not the allow-listed address for
+// its idc_name. No request is sent in that case.
+var ErrUntrustedURL = errors.New("inicis: URL is not an allow-listed Inicis address")
+
+// authResult is the buyer's redirect after authentication, checked.
+type authResult struct {
+	token        string
+	authURL      string // the allow-listed address, never the received string
+	netCancelURL string
+	idc          string
+}
+
+// checkRedirect validates what the buyer's browser brought back before
+// anything is sent anywhere: the auth succeeded, it is for this merchant and
+// this order, and the URL the op will call is exactly the allow-listed one
+// for the idc_name.
+func (g *Gateway) checkRedirect(op string, req pg.ApproveRequest, netCancel bool) (authResult, error) {
+	r := req.Redirect
+	code := strings.TrimSpace(r["resultCode"])
+	if o := lookupCode(apiAuth, code); !o.ok {
+		return authResult{}, fail(op, o.kind, code, firstNonEmpty(r["resultMsg"], o.reason), 0, nil)
+	}
+	if mid := r["mid"]; mid != "" && mid != g.cfg.MID {
+		return authResult{}, invalid(op, "redirect is for merchant %q, not %q", mid, g.cfg.MID)
+	}
+	if err := checkOID(op, req.OrderID); err != nil {
+		return authResult{}, err
+	}
+	oid := firstNonEmpty(r["orderNumber"], r["MOID"], r["oid"])
+	if oid != "" && oid != req.OrderID {
+		return authResult{}, invalid(op, "redirect is for order %q, not %q", oid, req.OrderID)
+	}
+	if p := req.Prepared["oid"]; p != "" && p != req.OrderID {
+		return authResult{}, invalid(op, "checkout was prepared for order %q, not %q", p, req.OrderID)
+	}
+	res := authResult{token: r["authToken"], idc: r["idc_name"]}
+	if res.token == "" || len(res.token) > 4096 {
+		return authResult{}, invalid(op, "redirect has no usable authToken")
+	}
+	ep, ok := g.cfg.IDCs[res.idc]
+	if !ok {
+		return authResult{}, fail(op, pg.KindInvalid, "UNTRUSTED_URL",
+			fmt.Sprintf("idc_name %q is not allow-listed", res.idc), 0, ErrUntrustedURL)
+	}
+	got, want, field := firstNonEmpty(r["authUrl"], r["checkAckUrl"]), ep.AuthURL, "authUrl"
+	if netCancel {
+		got, want, field = r["netCancelUrl"], ep.NetCancelURL, "netCancelUrl"
+	}
+	if got != want {
+		return authResult{}, fail(op, pg.KindInvalid, "UNTRUSTED_URL",
+			fmt.Sprintf("%s %q is not the allow-listed address for idc_name %q", field, got, res.idc), 0, ErrUntrustedURL)
+	}
+	res.authURL, res.netCancelURL = ep.AuthURL, ep.NetCancelURL
+	return res, nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// authForm is the approval (and net-cancel) request body.
+func (g *Gateway) authForm(token, price string) []byte {
+	ts := formTimestamp(g.cfg.Now())
+	v := url.Values{
+		"mid":          {g.cfg.MID},
+		"authToken":    {token},
+		"timestamp":    {ts},
+		"signature":    {authSignature(token, ts)},
+		"verification": {authVerification(token, g.cfg.SignKey, ts)},
+		"charset":      {"UTF-8"},
+		"format":       {"JSON"},
+		"price":        {price},
+	}
+	return []byte(v.Encode())
+}
+
+const formContentType = "application/x-www-form-urlencoded; charset=UTF-8"
+
+// Approve captures the payment the buyer authenticated: it checks the
+// redirect (result, merchant, order, and the authUrl against the allow-list
+// for its idc_name) and POSTs the signed approval to that address. The
+// answer must be for the same order and amount; if Inicis approved anything
+// else, the approval is net-canceled at once and Approve fails.
+//
+// Inicis's approval carries no idempotency key: a KindUnknown error (timeout,
+// reset, 5xx) means it may have happened, and is resolved by Lookup with the
+// order id, never by approving again.
+func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payment, error) {
+	const op = "approve"
+	auth, err := g.checkRedirect(op, req, false)
+	if err != nil {
+		return nil, err
+	}
+	price, err := wonString(req.Amount)
+	if err != nil || !req.Amount.IsPositive() {
+		return nil, invalid(op, "amount must be a positive KRW amount, got %s", req.Amount)
+	}
+	if p := req.Prepared["price"]; p != "" && p != price {
+		return nil, invalid(op, "checkout was prepared for %s won, not %s", p, price)
+	}
+	status, body, err := g.post(ctx, op, auth.authURL, formContentType, g.authForm(auth.token, price))
+	if err != nil {
+		return nil, err
+	}
+	p, err := parseApproval(status, body)
+	if err != nil {
+		g.cfg.Logger.WarnContext(ctx, "inicis: approval failed", "orderId", req.OrderID, "err", err)
+		return nil, err
+	}
+	if mismatch := checkApproved(p, req, g.cfg.MID); mismatch != "" {
+		return nil, g.undo(ctx, req, mismatch)
+	}
+	return p, nil
+}
+
+// checkApproved says what is wrong with an approval that is not the one we
+// asked for, or "".
+func checkApproved(p *pg.Payment, req pg.ApproveRequest, mid string) string {
+	switch {
+	case p.OrderID != "" && p.OrderID != req.OrderID:
+		return fmt.Sprintf("approved order %q, not %q", p.OrderID, req.OrderID)
+	case !p.Amount.Equal(req.Amount):
+		return fmt.Sprintf("approved %s, not %s", p.Amount, req.Amount)
+	case p.Data["mid"] != "" && p.Data["mid"] != mid:
+		return fmt.Sprintf("approved for merchant %q", p.Data["mid"])
+	}
+	return ""
+}
+
+// undo net-cancels an approval we must not keep. If the net cancel went
+// through, nothing is captured (declined); if not, the outcome is unknown and
+// the flow looks the payment up.
+func (g *Gateway) undo(ctx context.Context, req pg.ApproveRequest, why string) error {
+	const op = "approve"
+	g.cfg.Logger.ErrorContext(ctx, "inicis: approval differs from the request, net-canceling", "orderId", req.OrderID, "reason", why)
+	if err := g.NetCancel(ctx, req); err != nil {
+		return fail(op, pg.KindUnknown, "APPROVAL_MISMATCH", why+"; net cancel failed", 0, err)
+	}
+	return fail(op, pg.KindDeclined, "APPROVAL_MISMATCH", why+"; net-canceled", 0, nil)
+}
+
+// NetCancel undoes an approval when the shop failed right after Inicis
+// approved (망취소): it POSTs the same signed form as the approval to the
+// redirect's netCancelUrl, which must be exactly the allow-listed address for
+// its idc_name. It is not a refund; use Cancel for payments the flow has
+// recorded.
+func (g *Gateway) NetCancel(ctx context.Context, req pg.ApproveRequest) error {
+	const op = "net-cancel"
+	auth, err := g.checkRedirect(op, req, true)
+	if err != nil {
+		return err
+	}
+	price, err := wonString(req.Amount)
+	if err != nil || !req.Amount.IsPositive() {
+		return invalid(op, "amount must be a positive KRW amount, got %s", req.Amount)
+	}
+	status, body, err := g.post(ctx, op, auth.netCancelURL, formContentType, g.authForm(auth.token, price))
+	if err != nil {
+		return err
+	}
+	f, derr := decodeFields(body)
+	if derr != nil {
+		if status != http.StatusOK {
+			return httpFailure(op, status, false)
+		}
+		return fail(op, pg.KindUnknown, "", "unreadable net-cancel response", status, derr)
+	}
+	code := f.str("resultCode")
+	if o := lookupCode(apiApprove, code); !o.ok {
+		return fail(op, o.kind, code, firstNonEmpty(f.str("resultMsg"), o.reason), status, nil)
+	}
+	return nil
+}
+
+// parseApproval reads the authUrl's answer.
+func parseApproval(status int, body []byte) (*pg.Payment, error) {
+	const op = "approve"
+	f, err := decodeFields(body)
+	if err != nil {
+		if status != http.StatusOK {
+			return nil, httpFailure(op, status, false)
+		}
+		// A 200 we cannot read may be an approval.
+		return nil, fail(op, pg.KindUnknown, "", "unreadable approval response", status, err)
+	}
+	code := f.str("resultCode")
+	if code == "" && status != http.StatusOK {
+		return nil, httpFailure(op, status, false)
+	}
+	o := lookupCode(apiApprove, code)
+	if !o.ok {
+		e := fail(op, o.kind, code, firstNonEmpty(f.str("resultMsg"), o.reason), status, nil)
+		e.Retryable = o.retryable
+		return nil, e
+	}
+	bad := func(what string, cause error) error {
+		// Inicis said approved but the record does not make sense: the money
+		// may be captured, so this is unknown, to be looked up.
+		return fail(op, pg.KindUnknown, code, "approved, but "+what, status, cause)
+	}
+	tid := f.str("tid")
+	if tid == "" {
+		return nil, bad("no tid", nil)
+	}
+	amount, err := parseWon(f.str("TotPrice"))
+	if err != nil {
+		return nil, bad("TotPrice unreadable", err)
+	}
+	approvedAt, err := parseKST(f.str("applDate"), f.str("applTime"))
+	if err != nil {
+		return nil, bad("applDate/applTime unreadable", err)
+	}
+	payMethod := f.str("payMethod")
+	p := &pg.Payment{
+		PG:         Name,
+		PaymentKey: tid,
+		OrderID:    firstNonEmpty(f.str("MOID"), f.str("oid"), f.str("orderNumber")),
+		Status:     pg.StatusApproved,
+		PGStatus:   code,
+		Method:     methodOf(payMethod),
+		Amount:     amount,
+		Balance:    amount,
+		ApprovedAt: approvedAt,
+		Data:       map[string]string{"tid": tid, "paymethod": payMethod, "mid": f.str("mid")},
+	}
+	if p.Method == pg.MethodVirtualAccount {
+		due, err := parseKST(f.str("VACT_Date"), f.str("VACT_Time"))
+		if err != nil {
+			return nil, bad("VACT_Date/VACT_Time unreadable", err)
+		}
+		p.Status = pg.StatusWaitingForDeposit
+		p.Balance = pg.Won(0)
+		p.VirtualAccount = &pg.VirtualAccount{
+			Bank:          f.str("VACT_BankCode"),
+			AccountNumber: f.str("VACT_Num"),
+			HolderName:    f.str("VACT_Name"),
+			DueDate:       due,
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,113 @@
+package inicis
+
+import "github.com/paygate/paygate/pg"
+
+// outcome is how one Inicis result code maps onto paygate: the kind of the
+// error (when it is not a success), whether trying again later may help, and
+// why the mapping is what it is.
+type outcome struct {
+	ok        bool
+	kind      pg.Kind
+	retryable bool
+	reason    string
+}
+
+// api names the Inicis interface a code comes from; the same digits mean
+// different things in each.
+type api uint8
+
+const (
+	apiAuth    api = iota // the auth result in the buyer's redirect
+	apiApprove            // POST authUrl / netCancelUrl
+	apiRefund             // INIAPI refund, partialRefund
+	apiInquiry            // INIAPI inquiry
+)
+
+// resultCodes is the one table of Inicis result codes. Codes not listed take
+// the per-interface default below. Sources: the pg-apis reference (section
+// 3.5) for the success codes and 500626; the codes marked "sandbox" are the
+// inicistest sandbox's own for cases the public material gives no code for,
+// so that the sandbox exercises every kind; a real Inicis answer with an
+// unlisted code falls to the conservative default.
+var resultCodes = map[api]map[string]outcome{
+	apiAuth: {
+		"0000": {ok: true, reason: "buyer authenticated"},
+		"2001": {kind: pg.KindDeclined, reason: "buyer closed the window"},
+		"0021": {kind: pg.KindDeclined, reason: "buyer canceled"},
+		"0022": {kind: pg.KindDeclined, reason: "buyer canceled"},
+		"":     {kind: pg.KindDeclined, reason: "no result code: treated as a buyer cancel"},
+	},
+	apiApprove: {
+		"0000": {ok: true, reason: "approved"},
+		// sandbox codes
+		"V801": {kind: pg.KindDeclined, reason: "card company refused (sandbox)"},
+		"V802": {kind: pg.KindDeclined, retryable: true, reason: "card company temporary fault (sandbox)"},
+		"V810": {kind: pg.KindInvalid, reason: "signature or verification mismatch (sandbox)"},
+		"V811": {kind: pg.KindDeclined, reason: "authToken unknown, expired or used (sandbox)"},
+		"V812": {kind: pg.KindDeclined, reason: "price differs from the authenticated amount (sandbox)"},
+		"V813": {kind: pg.KindInvalid, reason: "mid differs from the authenticated merchant (sandbox)"},
+		"V820": {kind: pg.KindNotFound, reason: "net cancel: no such approval (sandbox)"},
+	},
+	apiRefund: {
+		"00":     {ok: true, reason: "canceled"},
+		"500626": {kind: pg.KindAlreadyDone, reason: "already canceled (reference: one integrator)"},
+		// sandbox codes
+		"400601": {kind: pg.KindInvalid, reason: "hashData mismatch (sandbox)"},
+		"400602": {kind: pg.KindInvalid, reason: "malformed request or field (sandbox)"},
+		"400603": {kind: pg.KindInvalid, reason: "mid does not own the tid (sandbox)"},
+		"400604": {kind: pg.KindNotFound, reason: "no such transaction (sandbox)"},
+		"500627": {kind: pg.KindAlreadyDone, reason: "confirmPrice does not match the balance: an earlier cancel changed it; look it up (sandbox)"},
+		"500628": {kind: pg.KindInvalid, reason: "cancel amount exceeds the cancelable balance (sandbox)"},
+		"500629": {kind: pg.KindDeclined, reason: "not cancelable in its state, e.g. virtual account waiting for deposit (sandbox)"},
+	},
+	apiInquiry: {
+		"00":      {ok: true, reason: "found"},
+		"0000":    {ok: true, reason: "found"},
+		"SUCCESS": {ok: true, reason: "found (as seen in third-party fixtures)"},
+		// sandbox codes
+		"400601": {kind: pg.KindInvalid, reason: "hashData mismatch (sandbox)"},
+		"400602": {kind: pg.KindInvalid, reason: "malformed request (sandbox)"},
+		"400603": {kind: pg.KindInvalid, reason: "mid does not own the tid (sandbox)"},
+		"400604": {kind: pg.KindNotFound, reason: "no such transaction (sandbox)"},
+	},
+}
+
+// defaults for codes not in the table:
+//   - auth: a failed authentication never reached approval: declined.
+//   - approve: Inicis answered with a refusal, nothing was captured: declined.
+//   - refund: the cancel was refused and nothing moved; declined, so the
+//     flow puts it before an operator instead of retrying forever.
+//   - inquiry: an answer we cannot read must never be taken as "not found"
+//     (a captured payment would be marked failed): invalid.
+var defaultOutcome = map[api]outcome{
+	apiAuth:    {kind: pg.KindDeclined, reason: "authentication failed"},
+	apiApprove: {kind: pg.KindDeclined, reason: "approval refused"},
+	apiRefund:  {kind: pg.KindDeclined, reason: "cancel refused"},
+	apiInquiry: {kind: pg.KindInvalid, reason: "inquiry refused"},
+}
+
+func lookupCode(a api, code string) outcome {
+	if o, ok := resultCodes[a][code]; ok {
+		return o
+	}
+	return defaultOutcome[a]
+}
+
+// transactionStatuses maps INIAPI inquiry's transactionStatus. APPROVAL,
+// CANCEL and PART_CANCEL are from the reference; READY (virtual account
+// issued, no deposit yet) and EXPIRED are the sandbox's, as the public
+// material does not show what Inicis reports for them. Unlisted values make
+// Lookup fail rather than guess.
+var transactionStatuses = map[string]pg.Status{
+	"APPROVAL":    pg.StatusApproved,
+	"CANCEL":      pg.StatusCanceled,
+	"PART_CANCEL": pg.StatusPartialCanceled,
+	"READY":       pg.StatusWaitingForDeposit,
+	"EXPIRED":     pg.StatusExpired,
+}
+
+// Deposit notification type_msg values.
+const (
+	notiDeposit = "0200"
+	notiCancel  = "0400"
+)

@@ -1,0 +1,454 @@
+package inicis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/paygate/paygate/pg"
+)
+
+// INIAPI v2 types; each is also the last path segment of its URL.
+const (
+	typeRefund        = "refund"
+	typePartialRefund = "partialRefund"
+	typeInquiry       = "inquiry"
+)
+
+const jsonContentType = "application/json;charset=utf-8"
+
+// envelope is INIAPI v2's request body. Data is sent exactly as it was
+// hashed.
+type envelope struct {
+	MID       string          `json:"mid"`
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	ClientIP  string          `json:"clientIp"`
+	Data      json.RawMessage `json:"data"`
+	HashData  string          `json:"hashData"`
+}
+
+// Field order in these structs is the order on the wire, and so in the hash.
+type refundData struct {
+	TID            string `json:"tid"`
+	Msg            string `json:"msg"`
+	RefundAcctNum  string `json:"refundAcctNum,omitempty"`
+	RefundBankCode string `json:"refundBankCode,omitempty"`
+	RefundAcctName string `json:"refundAcctName,omitempty"`
+}
+
+type partialRefundData struct {
+	TID            string `json:"tid"`
+	Msg            string `json:"msg"`
+	Price          string `json:"price"`
+	ConfirmPrice   string `json:"confirmPrice"`
+	Currency       string `json:"currency"`
+	Tax            string `json:"tax"`
+	TaxFree        string `json:"taxfree"`
+	RefundAcctNum  string `json:"refundAcctNum,omitempty"`
+	RefundBankCode string `json:"refundBankCode,omitempty"`
+	RefundAcctName string `json:"refundAcctName,omitempty"`
+}
+
+type inquiryData struct {
+	TID string `json:"tid,omitempty"`
+	OID string `json:"oid,omitempty"`
+}
+
+// callAPI signs and sends one INIAPI v2 request and returns the answer's
+// fields. Non-success result codes become errors by the code table.
+func (g *Gateway) callAPI(ctx context.Context, op, typ string, a api, data any) (fields, error) {
+	if g.cfg.APIKey == "" || g.cfg.ClientIP == "" {
+		return nil, invalid(op, "INIAPI needs Config.APIKey and Config.ClientIP")
+	}
+	raw, err := marshalData(data)
+	if err != nil {
+		return nil, fail(op, pg.KindInvalid, "", "encode data", 0, err)
+	}
+	ts := apiTimestamp(g.cfg.Now())
+	body, err := marshalData(envelope{
+		MID: g.cfg.MID, Type: typ, Timestamp: ts, ClientIP: g.cfg.ClientIP,
+		Data: raw, HashData: apiHash(g.cfg.APIKey, g.cfg.MID, typ, ts, raw),
+	})
+	if err != nil {
+		return nil, fail(op, pg.KindInvalid, "", "encode request", 0, err)
+	}
+	status, resp, err := g.post(ctx, op, g.cfg.APIBaseURL+"/v2/pg/"+typ, jsonContentType, body)
+	if err != nil {
+		return nil, err
+	}
+	return parseAPIResponse(op, a, status, resp)
+}
+
+// parseAPIResponse reads an INIAPI answer. A refund answer that cannot be
+// read is unknown (the refund may have happened); an inquiry answer that
+// cannot be read changed nothing.
+func parseAPIResponse(op string, a api, status int, body []byte) (fields, error) {
+	idempotent := a == apiInquiry
+	f, err := decodeFields(body)
+	if err != nil {
+		if status != http.StatusOK {
+			return nil, httpFailure(op, status, idempotent)
+		}
+		kind := pg.KindUnknown
+		if idempotent {
+			kind = pg.KindUnavailable
+		}
+		return nil, fail(op, kind, "", "unreadable response", status, err)
+	}
+	code := f.str("resultCode")
+	if code == "" && status != http.StatusOK {
+		return nil, httpFailure(op, status, idempotent)
+	}
+	if o := lookupCode(a, code); !o.ok {
+		msg := firstNonEmpty(f.str("resultMsg"), o.reason)
+		if d := f.str("detailResultCode"); d != "" {
+			msg += " (" + d + ")"
+		}
+		e := fail(op, o.kind, code, msg, status, nil)
+		e.Retryable = o.retryable
+		return nil, e
+	}
+	return f, nil
+}
+
+// tidOf finds the payment's tid in the request or the stored data.
+func tidOf(key string, prepared map[string]string) string {
+	return firstNonEmpty(key, prepared["tid"])
+}
+
+// checkTID refuses tids that cannot be Inicis's (40 bytes, printable).
+func checkTID(op, tid string) error {
+	if len(tid) == 0 || len(tid) > 64 {
+		return invalid(op, "tid must be 1..64 bytes")
+	}
+	for _, c := range []byte(tid) {
+		if c <= ' ' || c > '~' {
+			return invalid(op, "tid %q has a non-printable character", tid)
+		}
+	}
+	return nil
+}
+
+// Cancel refunds through INIAPI v2. With no amount, or an amount equal to
+// the balance of a payment never partially canceled, it is a full refund
+// (/v2/pg/refund); otherwise a partial refund (/v2/pg/partialRefund) whose
+// confirmPrice is req.Balance minus req.Amount, so Inicis refuses it if the
+// balance moved since (an earlier attempt went through): the guard that
+// makes a retried partial refund apply once. A partial refund therefore
+// needs req.Balance.
+//
+// INIAPI has no idempotency key. A KindUnknown error means the refund may
+// have happened: look the payment up and compare its balance before trying
+// again; never resend blindly.
+func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment, error) {
+	const op = "cancel"
+	tid := tidOf(req.PaymentKey, req.Prepared)
+	if tid == "" {
+		if req.OrderID == "" {
+			return nil, invalid(op, "payment key (tid) or order id is required")
+		}
+		found, err := g.Lookup(ctx, pg.LookupRequest{OrderID: req.OrderID, Prepared: req.Prepared})
+		if err != nil {
+			return nil, fmt.Errorf("inicis: cancel order %q: finding the tid: %w", req.OrderID, err)
+		}
+		tid = found.PaymentKey
+	}
+	if err := checkTID(op, tid); err != nil {
+		return nil, err
+	}
+	msg := strings.TrimSpace(req.Reason)
+	if msg == "" {
+		msg = "취소요청"
+	}
+	if len(msg) > 100 {
+		msg = truncateUTF8(msg, 100)
+	}
+	acct, err := g.refundAccount(op, req.RefundAccount)
+	if err != nil {
+		return nil, err
+	}
+	total := knownTotal(req.Prepared)
+	full, err := isFullRefund(op, req, total)
+	if err != nil {
+		return nil, err
+	}
+	if full {
+		f, err := g.callAPI(ctx, op, typeRefund, apiRefund, refundData{
+			TID: tid, Msg: msg,
+			RefundAcctNum: acct.num, RefundBankCode: acct.bank, RefundAcctName: acct.name,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return fullRefundPayment(f, tid, req, total)
+	}
+
+	price, _ := wonString(req.Amount)
+	remain, err := req.Balance.Sub(req.Amount)
+	if err != nil {
+		return nil, invalid(op, "cancel amount %s exceeds the balance %s", req.Amount, req.Balance)
+	}
+	taxFree := "0"
+	if req.TaxFree.IsSet() {
+		if c, err := req.TaxFree.Cmp(req.Amount); err != nil || c > 0 {
+			return nil, invalid(op, "tax-free part %s exceeds the cancel amount %s", req.TaxFree, req.Amount)
+		}
+		taxFree = req.TaxFree.Amount().StringFixed(0)
+	}
+	f, err := g.callAPI(ctx, op, typePartialRefund, apiRefund, partialRefundData{
+		TID: tid, Msg: msg, Price: price, ConfirmPrice: remain.Amount().StringFixed(0),
+		Currency: "WON", Tax: "0", TaxFree: taxFree,
+		RefundAcctNum: acct.num, RefundBankCode: acct.bank, RefundAcctName: acct.name,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return partialRefundPayment(f, tid, req, total, remain)
+}
+
+// isFullRefund decides between refund and partialRefund, and refuses what
+// cannot be sent safely.
+func isFullRefund(op string, req pg.CancelRequest, total pg.Money) (bool, error) {
+	if !req.Amount.IsSet() {
+		return true, nil
+	}
+	if _, err := wonString(req.Amount); err != nil || !req.Amount.IsPositive() {
+		return false, invalid(op, "cancel amount must be a positive KRW amount, got %s", req.Amount)
+	}
+	if !req.Balance.IsSet() {
+		return false, invalid(op, "a partial cancel needs the balance (confirmPrice guard)")
+	}
+	if c, err := req.Amount.Cmp(req.Balance); err != nil || c > 0 {
+		return false, invalid(op, "cancel amount %s exceeds the balance %s", req.Amount, req.Balance)
+	}
+	// The whole balance of a never partially canceled payment is a full
+	// refund; the rest of a partially canceled one is a partial refund to
+	// zero, which keeps the confirmPrice guard.
+	return req.Amount.Equal(req.Balance) && total.IsSet() && total.Equal(req.Balance), nil
+}
+
+// knownTotal is the approved amount from the stored checkout or payment
+// data, if any.
+func knownTotal(prepared map[string]string) pg.Money {
+	for _, k := range []string{"approvedPrice", "price"} {
+		if m, err := parseWon(prepared[k]); err == nil && m.IsPositive() {
+			return m
+		}
+	}
+	return pg.Money{}
+}
+
+type encAccount struct{ num, bank, name string }
+
+func (g *Gateway) refundAccount(op string, a *pg.RefundAccount) (encAccount, error) {
+	if a == nil {
+		return encAccount{}, nil
+	}
+	if a.AccountNumber == "" || a.Bank == "" || a.HolderName == "" {
+		return encAccount{}, invalid(op, "refund account needs bank, number and holder")
+	}
+	num, err := encryptField(g.cfg.APIKey, g.cfg.APIIV, a.AccountNumber)
+	if err != nil {
+		return encAccount{}, fail(op, pg.KindInvalid, "", "encrypt refund account", 0, err)
+	}
+	return encAccount{num: num, bank: a.Bank, name: a.HolderName}, nil
+}
+
+func fullRefundPayment(f fields, tid string, req pg.CancelRequest, total pg.Money) (*pg.Payment, error) {
+	at, err := parseKST(f.str("cancelDate"), f.str("cancelTime"))
+	if err != nil {
+		return nil, fail("cancel", pg.KindUnknown, "00", "canceled, but cancelDate unreadable", 0, err)
+	}
+	refunded := req.Balance
+	if !refunded.IsSet() {
+		refunded = total
+	}
+	if !total.IsSet() {
+		total = refunded
+	}
+	p := &pg.Payment{
+		PG: Name, PaymentKey: tid, OrderID: req.OrderID,
+		Status: pg.StatusCanceled, PGStatus: "CANCEL", Method: req.Method,
+		Amount: total, Balance: pg.Won(0),
+		Data: map[string]string{"tid": tid},
+	}
+	rec := pg.CancelRecord{TransactionKey: tid, Reason: req.Reason, CanceledAt: at}
+	if refunded.IsSet() {
+		rec.Amount = refunded
+	}
+	p.Cancels = []pg.CancelRecord{rec}
+	return p, nil
+}
+
+func partialRefundPayment(f fields, tid string, req pg.CancelRequest, total, remain pg.Money) (*pg.Payment, error) {
+	bad := func(what string, err error) error {
+		return fail("cancel", pg.KindUnknown, "00", "canceled, but "+what, 0, err)
+	}
+	if orig := f.str("prtcTid"); orig != "" && orig != tid {
+		return nil, bad(fmt.Sprintf("prtcTid %q is not %q", orig, tid), nil)
+	}
+	amount := req.Amount
+	if s := f.str("prtcPrice"); s != "" {
+		m, err := parseWon(s)
+		if err != nil {
+			return nil, bad("prtcPrice unreadable", err)
+		}
+		amount = m
+	}
+	if s := f.str("prtcRemains"); s != "" {
+		m, err := parseWon(s)
+		if err != nil {
+			return nil, bad("prtcRemains unreadable", err)
+		}
+		remain = m
+	}
+	at, err := parseKST(firstNonEmpty(f.str("prtcDate"), f.str("cancelDate")), firstNonEmpty(f.str("prtcTime"), f.str("cancelTime")))
+	if err != nil {
+		return nil, bad("prtcDate unreadable", err)
+	}
+	status := pg.StatusPartialCanceled
+	if remain.IsZero() {
+		status = pg.StatusCanceled
+	}
+	if !total.IsSet() {
+		total = req.Balance
+	}
+	return &pg.Payment{
+		PG: Name, PaymentKey: tid, OrderID: req.OrderID,
+		Status: status, PGStatus: "PART_CANCEL", Method: req.Method,
+		Amount: total, Balance: remain,
+		Cancels: []pg.CancelRecord{{TransactionKey: f.str("tid"), Amount: amount, Reason: req.Reason, CanceledAt: at}},
+		Data:    map[string]string{"tid": tid, "prtcCnt": f.str("prtcCnt")},
+	}, nil
+}
+
+// Lookup asks INIAPI v2 inquiry for the payment, by tid when known (the
+// request's key or the stored "tid"), otherwise by our order id. A tid or
+// order id in the answer that is not the one asked for, or another merchant's
+// record, is refused rather than trusted.
+func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment, error) {
+	const op = "lookup"
+	data := inquiryData{TID: tidOf(req.PaymentKey, req.Prepared)}
+	if data.TID != "" {
+		if err := checkTID(op, data.TID); err != nil {
+			return nil, err
+		}
+	} else {
+		if req.OrderID == "" {
+			return nil, invalid(op, "payment key (tid) or order id is required")
+		}
+		if err := checkOID(op, req.OrderID); err != nil {
+			return nil, err
+		}
+		data.OID = req.OrderID
+	}
+	f, err := g.callAPI(ctx, op, typeInquiry, apiInquiry, data)
+	if err != nil {
+		return nil, err
+	}
+	p, err := parseInquiry(f)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case data.TID != "" && p.PaymentKey != data.TID:
+		return nil, invalid(op, "inquiry answered for tid %q, asked %q", p.PaymentKey, data.TID)
+	case req.OrderID != "" && p.OrderID != "" && p.OrderID != req.OrderID:
+		return nil, invalid(op, "inquiry answered for order %q, asked %q", p.OrderID, req.OrderID)
+	case p.Data["mid"] != "" && p.Data["mid"] != g.cfg.MID:
+		return nil, invalid(op, "inquiry answered for merchant %q", p.Data["mid"])
+	}
+	return p, nil
+}
+
+// parseInquiry maps an inquiry answer onto a Payment.
+func parseInquiry(f fields) (*pg.Payment, error) {
+	const op = "lookup"
+	bad := func(what string, err error) error {
+		return fail(op, pg.KindInvalid, f.str("resultCode"), "inquiry answer: "+what, 0, err)
+	}
+	tid := f.str("tid")
+	if tid == "" {
+		return nil, bad("no tid", nil)
+	}
+	ts := f.str("transactionStatus")
+	status, ok := transactionStatuses[ts]
+	if !ok {
+		return nil, bad(fmt.Sprintf("unknown transactionStatus %q", ts), nil)
+	}
+	amount, err := parseWon(f.str("price"))
+	if err != nil {
+		return nil, bad("price unreadable", err)
+	}
+	approvedAt, err := parseKST(f.str("approvedDate"), f.str("approvedTime"))
+	if err != nil {
+		return nil, bad("approvedDate unreadable", err)
+	}
+	p := &pg.Payment{
+		PG: Name, PaymentKey: tid, OrderID: f.str("oid"),
+		Status: status, PGStatus: ts, Method: methodOf(f.str("paymethod")),
+		Amount: amount, ApprovedAt: approvedAt,
+		Data: map[string]string{"tid": tid, "mid": f.str("mid"), "paymethod": f.str("paymethod")},
+	}
+	canceled := pg.Won(0)
+	parts := f.list("partCancelTransInfo")
+	for _, part := range parts {
+		m, err := parseWon(part.str("requestPrice"))
+		if err != nil {
+			return nil, bad("partCancelTransInfo requestPrice unreadable", err)
+		}
+		at, err := parseKST(part.str("requestDate"), part.str("requestTime"))
+		if err != nil {
+			return nil, bad("partCancelTransInfo date unreadable", err)
+		}
+		p.Cancels = append(p.Cancels, pg.CancelRecord{TransactionKey: part.str("tid"), Amount: m, CanceledAt: at})
+		if canceled, err = canceled.Add(m); err != nil {
+			return nil, bad("cancel total", err)
+		}
+	}
+	sort.SliceStable(p.Cancels, func(i, j int) bool { return p.Cancels[i].CanceledAt.Before(p.Cancels[j].CanceledAt) })
+	left, err := amount.Sub(canceled)
+	if err != nil {
+		return nil, bad(fmt.Sprintf("partial cancels %s exceed the price %s", canceled, amount), nil)
+	}
+	if s := f.str("availablePartCancelPrice"); s != "" && status != pg.StatusCanceled {
+		if left, err = parseWon(s); err != nil {
+			return nil, bad("availablePartCancelPrice unreadable", err)
+		}
+	}
+	switch status {
+	case pg.StatusCanceled:
+		at, err := parseKST(f.str("cancelDate"), f.str("cancelTime"))
+		if err != nil {
+			return nil, bad("cancelDate unreadable", err)
+		}
+		if left.IsPositive() {
+			p.Cancels = append(p.Cancels, pg.CancelRecord{TransactionKey: tid, Amount: left, CanceledAt: at})
+		}
+		p.Balance = pg.Won(0)
+	case pg.StatusWaitingForDeposit, pg.StatusExpired:
+		p.Balance = pg.Won(0)
+	case pg.StatusPartialCanceled:
+		p.Balance = left
+		if left.IsZero() {
+			p.Status = pg.StatusCanceled
+		}
+	default:
+		p.Balance = left
+	}
+	return p, nil
+}
+
+// truncateUTF8 cuts s to at most n bytes on a rune boundary.
+func truncateUTF8(s string, n int) string {
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
