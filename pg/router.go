@@ -258,7 +258,8 @@ func (r *Router) fitsGateway(g Gateway, req RouteRequest) bool {
 		if !caps.SupportsCurrency(req.Amount.Currency()) {
 			return false
 		}
-		if caps.MinAmount.IsSet() {
+		// The minimum is in one currency and bounds only amounts in it.
+		if caps.MinAmount.IsSet() && caps.MinAmount.Currency() == req.Amount.Currency() {
 			if c, err := req.Amount.Cmp(caps.MinAmount); err != nil || c < 0 {
 				return false
 			}
