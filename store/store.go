@@ -60,6 +60,21 @@ type DB struct {
 	// writer serializes InTx on SQLite so write transactions queue in Go
 	// instead of spinning on SQLITE_BUSY. nil on MySQL.
 	writer chan struct{}
+	now    func() time.Time
+}
+
+// Option configures a DB at Open.
+type Option func(*DB)
+
+// WithClock makes the repositories take "now" (created_at, updated_at when
+// a record leaves them zero, and every update's updated_at) from now instead
+// of time.Now, so tests can move time.
+func WithClock(now func() time.Time) Option {
+	return func(db *DB) {
+		if now != nil {
+			db.now = now
+		}
+	}
 }
 
 // Open connects to the database named by dsn and checks that it answers.
@@ -83,20 +98,33 @@ type DB struct {
 // For SQLite, Open creates the file's directory if needed and enables WAL,
 // a busy timeout, foreign keys, synchronous=NORMAL and BEGIN IMMEDIATE for
 // every transaction.
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	scheme, rest, ok := strings.Cut(dsn, ":")
 	if !ok || rest == "" {
 		return nil, fmt.Errorf("store: open: dsn must be \"mysql:<dsn>\" or \"sqlite:<path>\", got %q", redactDSN(dsn))
 	}
+	var db *DB
+	var err error
 	switch Dialect(scheme) {
 	case MySQL:
-		return openMySQL(ctx, rest)
+		db, err = openMySQL(ctx, rest)
 	case SQLite:
-		return openSQLite(ctx, rest)
+		db, err = openSQLite(ctx, rest)
 	default:
 		return nil, fmt.Errorf("store: open: unknown dialect %q (want mysql or sqlite)", scheme)
 	}
+	if err != nil {
+		return nil, err
+	}
+	db.now = time.Now
+	for _, o := range opts {
+		o(db)
+	}
+	return db, nil
 }
+
+// clock returns the current time as stored.
+func (db *DB) clock() time.Time { return dbTime(db.now()) }
 
 // redactDSN drops everything that may hold a password.
 func redactDSN(dsn string) string {

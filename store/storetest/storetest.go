@@ -65,28 +65,46 @@ var Dialects = []store.Dialect{store.SQLite, store.MySQL}
 // Open returns a fresh, migrated database of dialect d that only this test
 // sees, closed (and on MySQL dropped) when the test ends. On MySQL it skips
 // the test, or fails it under CI=true, when the server does not answer.
-func Open(t testing.TB, d store.Dialect) *store.DB {
+// opts are passed to store.Open (e.g. store.WithClock).
+func Open(t testing.TB, d store.Dialect, opts ...store.Option) *store.DB {
 	t.Helper()
+	dsn := NewDSN(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var db *store.DB
-	switch d {
-	case store.SQLite:
-		var err error
-		db, err = store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "paygate.db"))
-		if err != nil {
-			t.Fatalf("storetest: %v", err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
-	case store.MySQL:
-		db = openMySQL(ctx, t)
-	default:
-		t.Fatalf("storetest: unknown dialect %q", d)
+	db, err := store.Open(ctx, dsn, opts...)
+	if err != nil {
+		t.Fatalf("storetest: %v", err)
 	}
+	if d == store.MySQL {
+		db.SQL().SetMaxOpenConns(testMaxOpen)
+		db.SQL().SetMaxIdleConns(testMaxIdle)
+	}
+	// Cleanups run last-registered first: the pool closes before the
+	// database is dropped.
+	t.Cleanup(func() { _ = db.Close() })
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatalf("storetest: migrate %s: %v", d, err)
 	}
 	return db
+}
+
+// NewDSN creates a fresh, empty (not migrated) database of dialect d for this
+// test and returns its store.Open DSN, for tests that open several handles on
+// one database (several instances, concurrent migrations). The database is
+// dropped (MySQL) or deleted with t.TempDir (SQLite) when the test ends; close
+// the handles first, in t.Cleanup. Skips or fails like Open when MySQL does
+// not answer.
+func NewDSN(t testing.TB, d store.Dialect) string {
+	t.Helper()
+	switch d {
+	case store.SQLite:
+		return "sqlite:" + filepath.Join(t.TempDir(), "paygate.db")
+	case store.MySQL:
+		return newMySQLDatabase(t)
+	default:
+		t.Fatalf("storetest: unknown dialect %q", d)
+		return ""
+	}
 }
 
 // Each runs fn as a subtest per dialect, named "sqlite" and "mysql", each
@@ -193,12 +211,14 @@ func unavailable(t testing.TB, err error) {
 	t.Skipf("storetest: skipping MySQL test: %v", err)
 }
 
-func openMySQL(ctx context.Context, t testing.TB) *store.DB {
+func newMySQLDatabase(t testing.TB) string {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	admin, cfg, err := mysqlServer(ctx)
 	if err != nil {
 		unavailable(t, err)
-		return nil
+		return ""
 	}
 	var rnd [6]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
@@ -217,13 +237,5 @@ func openMySQL(ctx context.Context, t testing.TB) *store.DB {
 	})
 	dbCfg := cfg.Clone()
 	dbCfg.DBName = name
-	db, err := store.Open(ctx, "mysql:"+dbCfg.FormatDSN())
-	if err != nil {
-		t.Fatalf("storetest: %v", err)
-	}
-	db.SQL().SetMaxOpenConns(testMaxOpen)
-	db.SQL().SetMaxIdleConns(testMaxIdle)
-	// Cleanups run last-registered first: close the pool before the drop.
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return "mysql:" + dbCfg.FormatDSN()
 }

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// AppendEvent adds e to the payment event log in tx, so an event commits with
+// the state change it reports. It sets OccurredAt when zero. The same event
+// id twice is ErrDuplicate, which makes a retried append detectable.
+func (db *DB) AppendEvent(ctx context.Context, tx *sql.Tx, e *Event) error {
+	if err := checkFields(
+		check{"event id", e.ID, maxIDLen, true},
+		check{"payment id", e.PaymentID, maxIDLen, true},
+		check{"order id", e.OrderID, maxIDLen, true},
+		check{"event type", e.Type, maxTypeLen, true},
+	); err != nil {
+		return fmt.Errorf("store: append event %q: %w", e.ID, err)
+	}
+	if len(e.Payload) == 0 {
+		return fmt.Errorf("store: append event %q: %w: payload is empty", e.ID, ErrInvalid)
+	}
+	payload, err := jsonArg("payload", e.Payload)
+	if err != nil {
+		return fmt.Errorf("store: append event %q: %w", e.ID, err)
+	}
+	at := orNow(e.OccurredAt, db.clock())
+	_, err = tx.ExecContext(ctx, `INSERT INTO payment_events (event_id, payment_id, order_id, event_type, payload, occurred_at)
+  VALUES (?, ?, ?, ?, ?, ?)`, e.ID, e.PaymentID, e.OrderID, e.Type, payload, at)
+	if err != nil {
+		if IsUniqueViolation(err) {
+			return fmt.Errorf("store: append event %q: %w: %w", e.ID, ErrDuplicate, err)
+		}
+		return fmt.Errorf("store: append event %q: %w", e.ID, err)
+	}
+	e.OccurredAt = at
+	return nil
+}
+
+// EventsByPayment returns a payment's events in the order they occurred
+// (ties broken by the time-sortable event id); empty when there is none.
+func (db *DB) EventsByPayment(ctx context.Context, q Querier, paymentID string) ([]*Event, error) {
+	es, err := queryEvents(ctx, q, `SELECT event_id, payment_id, order_id, event_type, payload, occurred_at
+  FROM payment_events WHERE payment_id = ? ORDER BY occurred_at, event_id`, paymentID)
+	if err != nil {
+		return nil, fmt.Errorf("store: events of payment %q: %w", paymentID, err)
+	}
+	return es, nil
+}
+
+// EventsByOrder returns the events of every payment of an order, in the
+// order they occurred; empty when there is none.
+func (db *DB) EventsByOrder(ctx context.Context, q Querier, orderID string) ([]*Event, error) {
+	es, err := queryEvents(ctx, q, `SELECT event_id, payment_id, order_id, event_type, payload, occurred_at
+  FROM payment_events WHERE order_id = ? ORDER BY occurred_at, event_id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("store: events of order %q: %w", orderID, err)
+	}
+	return es, nil
+}
+
+func queryEvents(ctx context.Context, q Querier, query string, args ...any) ([]*Event, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var es []*Event
+	for rows.Next() {
+		var (
+			e       Event
+			payload string
+			at      time.Time
+		)
+		if err := rows.Scan(&e.ID, &e.PaymentID, &e.OrderID, &e.Type, &payload, &at); err != nil {
+			return nil, err
+		}
+		e.Payload = []byte(payload)
+		e.OccurredAt = at.UTC()
+		es = append(es, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return es, nil
+}

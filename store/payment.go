@@ -1,0 +1,356 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/paygate/paygate/pg"
+)
+
+const paymentColumns = `id, pg, payment_key, order_id, amount, currency, status, approved_amount, canceled_amount,
+  method, failure_code, failure_message, pg_data, approved_at, canceled_at, created_at, updated_at, version`
+
+// paymentArgs validates p and returns the stored forms of the fields that
+// need converting.
+type paymentArgs struct {
+	amount, approved, canceled int64
+	data                       any
+}
+
+func (p *Payment) args() (paymentArgs, error) {
+	var a paymentArgs
+	if err := checkFields(
+		check{"payment id", p.ID, maxIDLen, true},
+		check{"pg", p.PG, maxPGLen, true},
+		check{"payment key", p.PaymentKey, maxKeyLen, false},
+		check{"order id", p.OrderID, maxIDLen, true},
+		check{"method", p.Method, maxMethodLen, false},
+		check{"failure code", p.FailureCode, maxCodeLen, false},
+		check{"failure message", p.FailureMessage, maxMessageLen, false},
+	); err != nil {
+		return a, err
+	}
+	if !p.Status.Valid() {
+		return a, fmt.Errorf("%w: unknown payment status %q", ErrInvalid, p.Status)
+	}
+	var err error
+	if a.amount, err = minorUnits(p.Amount); err != nil {
+		return a, fmt.Errorf("amount: %w", err)
+	}
+	cur := p.Amount.Currency()
+	if a.approved, err = optionalMinorUnits(p.ApprovedAmount, cur, "approved amount"); err != nil {
+		return a, err
+	}
+	if a.canceled, err = optionalMinorUnits(p.CanceledAmount, cur, "canceled amount"); err != nil {
+		return a, err
+	}
+	if a.canceled > a.approved {
+		return a, fmt.Errorf("%w: canceled amount %s exceeds approved amount %s", ErrInvalid, p.CanceledAmount, p.ApprovedAmount)
+	}
+	if a.data, err = jsonArg("pg data", p.PGData); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// InsertPayment records a new payment in tx with Version 1. It sets
+// CreatedAt (when zero) and UpdatedAt. A taken id or (PG, PaymentKey) is
+// ErrDuplicate.
+func (db *DB) InsertPayment(ctx context.Context, tx *sql.Tx, p *Payment) error {
+	a, err := p.args()
+	if err != nil {
+		return fmt.Errorf("store: insert payment %q: %w", p.ID, err)
+	}
+	now := db.clock()
+	created := orNow(p.CreatedAt, now)
+	_, err = tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.PG, nullString(p.PaymentKey), p.OrderID, a.amount, string(p.Amount.Currency()), string(p.Status),
+		a.approved, a.canceled, p.Method, p.FailureCode, p.FailureMessage, a.data,
+		nullTime(p.ApprovedAt), nullTime(p.CanceledAt), created, now, 1)
+	if err != nil {
+		if IsUniqueViolation(err) {
+			return fmt.Errorf("store: insert payment %q: %w: %w", p.ID, ErrDuplicate, err)
+		}
+		return fmt.Errorf("store: insert payment %q: %w", p.ID, err)
+	}
+	p.CreatedAt, p.UpdatedAt, p.Version = created, now, 1
+	return nil
+}
+
+// UpdatePayment writes p's mutable fields (payment key, status, approved and
+// canceled amounts, method, failure, PG data, approved/canceled times) in tx
+// if the stored version is still expectedVersion, and moves the version on
+// by one. PG, order id, amount and creation time never change and are not
+// written.
+//
+// A version that moved is ErrConflict: someone else wrote the payment since
+// it was read; read it again and decide again. A missing payment is
+// ErrNotFound, a (PG, PaymentKey) taken by another payment ErrDuplicate. On
+// success p.Version and p.UpdatedAt hold the stored values.
+//
+// Whether the status change is allowed (pg.CheckTransition) is the caller's
+// rule; the store refuses only malformed records.
+func (db *DB) UpdatePayment(ctx context.Context, tx *sql.Tx, p *Payment, expectedVersion int64) error {
+	a, err := p.args()
+	if err != nil {
+		return fmt.Errorf("store: update payment %q: %w", p.ID, err)
+	}
+	now := db.clock()
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET payment_key = ?, status = ?, approved_amount = ?, canceled_amount = ?,
+  method = ?, failure_code = ?, failure_message = ?, pg_data = ?, approved_at = ?, canceled_at = ?,
+  updated_at = ?, version = ?
+  WHERE id = ? AND version = ?`,
+		nullString(p.PaymentKey), string(p.Status), a.approved, a.canceled,
+		p.Method, p.FailureCode, p.FailureMessage, a.data, nullTime(p.ApprovedAt), nullTime(p.CanceledAt),
+		now, expectedVersion+1, p.ID, expectedVersion)
+	if err != nil {
+		if IsUniqueViolation(err) {
+			return fmt.Errorf("store: update payment %q: payment key %q: %w: %w", p.ID, p.PaymentKey, ErrDuplicate, err)
+		}
+		return fmt.Errorf("store: update payment %q: %w", p.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: update payment %q: %w", p.ID, err)
+	}
+	if n == 0 {
+		var current int64
+		err := tx.QueryRowContext(ctx, `SELECT version FROM payments WHERE id = ?`, p.ID).Scan(&current)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("store: update payment %q: %w", p.ID, ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("store: update payment %q: %w", p.ID, err)
+		}
+		return fmt.Errorf("store: update payment %q: version is %d, expected %d: %w", p.ID, current, expectedVersion, ErrConflict)
+	}
+	p.Version, p.UpdatedAt = expectedVersion+1, now
+	return nil
+}
+
+// PaymentByID reads a payment; ErrNotFound when there is none.
+func (db *DB) PaymentByID(ctx context.Context, q Querier, id string) (*Payment, error) {
+	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("store: payment %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// LockPayment reads a payment in tx and locks it until tx ends (SELECT … FOR
+// UPDATE on MySQL; on SQLite the immediate transaction already excludes
+// other writers). ErrNotFound when there is none.
+func (db *DB) LockPayment(ctx context.Context, tx *sql.Tx, id string) (*Payment, error) {
+	p, err := scanPayment(tx.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ?`+db.forUpdate(), id))
+	if err != nil {
+		return nil, fmt.Errorf("store: lock payment %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// PaymentByKey reads the payment a PG knows by paymentKey; ErrNotFound when
+// there is none.
+func (db *DB) PaymentByKey(ctx context.Context, q Querier, pgName, paymentKey string) (*Payment, error) {
+	if paymentKey == "" {
+		return nil, fmt.Errorf("store: payment by key: %w: empty payment key", ErrInvalid)
+	}
+	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE pg = ? AND payment_key = ?`, pgName, paymentKey))
+	if err != nil {
+		return nil, fmt.Errorf("store: payment %s key %q: %w", pgName, paymentKey, err)
+	}
+	return p, nil
+}
+
+// PaymentsByOrder lists every payment attempt for an order, oldest first;
+// empty (not an error) when there is none.
+func (db *DB) PaymentsByOrder(ctx context.Context, q Querier, orderID string) ([]*Payment, error) {
+	ps, err := queryPayments(ctx, q, `SELECT `+paymentColumns+` FROM payments WHERE order_id = ? ORDER BY created_at, id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("store: payments of order %q: %w", orderID, err)
+	}
+	return ps, nil
+}
+
+// PaymentsByStatus lists up to limit payments in status whose last write is
+// older than olderThan, least recently updated first: the janitor's view of
+// payments waiting to be resolved. It does not lock; see
+// LockPaymentsByStatus to claim them.
+func (db *DB) PaymentsByStatus(ctx context.Context, q Querier, status pg.Status, olderThan time.Time, limit int) ([]*Payment, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("store: payments by status: %w: limit %d must be positive", ErrInvalid, limit)
+	}
+	ps, err := queryPayments(ctx, q, `SELECT `+paymentColumns+` FROM payments
+  WHERE status = ? AND updated_at < ? ORDER BY updated_at, id LIMIT ?`, string(status), dbTime(olderThan), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: payments %s older than %s: %w", status, olderThan.UTC().Format(time.RFC3339), err)
+	}
+	return ps, nil
+}
+
+// LockPaymentsByStatus is PaymentsByStatus that also claims the rows for tx:
+// on MySQL with FOR UPDATE SKIP LOCKED, so several janitors share the work
+// without waiting on or double-processing each other's rows; on SQLite the
+// immediate transaction already makes it the only writer. Claim, then mark
+// the rows (UpdatePayment) in the same transaction before calling out.
+func (db *DB) LockPaymentsByStatus(ctx context.Context, tx *sql.Tx, status pg.Status, olderThan time.Time, limit int) ([]*Payment, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("store: lock payments by status: %w: limit %d must be positive", ErrInvalid, limit)
+	}
+	ps, err := queryPayments(ctx, tx, `SELECT `+paymentColumns+` FROM payments
+  WHERE status = ? AND updated_at < ? ORDER BY updated_at, id LIMIT ?`+db.skipLocked(), string(status), dbTime(olderThan), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock payments %s older than %s: %w", status, olderThan.UTC().Format(time.RFC3339), err)
+	}
+	return ps, nil
+}
+
+// forUpdate is the locking clause of a read that must lock its rows.
+func (db *DB) forUpdate() string {
+	if db.dialect == MySQL {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// skipLocked is the locking clause of a claim that passes over rows other
+// transactions hold.
+func (db *DB) skipLocked() string {
+	if db.dialect == MySQL {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanPayment(row scanner) (*Payment, error) {
+	var (
+		p                          Payment
+		key, data                  sql.NullString
+		amount, approved, canceled int64
+		cur, status                string
+		approvedAt, canceledAt     sql.NullTime
+		created, updated           time.Time
+	)
+	err := row.Scan(&p.ID, &p.PG, &key, &p.OrderID, &amount, &cur, &status, &approved, &canceled,
+		&p.Method, &p.FailureCode, &p.FailureMessage, &data, &approvedAt, &canceledAt, &created, &updated, &p.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.PaymentKey = key.String
+	p.Status = pg.Status(status)
+	if p.Amount, err = money(amount, cur); err != nil {
+		return nil, err
+	}
+	if p.ApprovedAmount, err = money(approved, cur); err != nil {
+		return nil, err
+	}
+	if p.CanceledAmount, err = money(canceled, cur); err != nil {
+		return nil, err
+	}
+	p.PGData = rawJSON(data)
+	p.ApprovedAt, p.CanceledAt = timeOf(approvedAt), timeOf(canceledAt)
+	p.CreatedAt, p.UpdatedAt = created.UTC(), updated.UTC()
+	return &p, nil
+}
+
+func queryPayments(ctx context.Context, q Querier, query string, args ...any) ([]*Payment, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ps []*Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// ClaimOrder makes paymentID the order's active payment, in tx, by inserting
+// the order's row in payment_order_mapping: the unique order id lets exactly
+// one of any number of concurrent claims win. If another payment holds the
+// order, it returns ErrOrderClaimed (the message names the holder; read it
+// with OrderPayment). Claiming again for the payment that already holds the
+// order returns nil, so a retried transaction is harmless.
+func (db *DB) ClaimOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID string) error {
+	if err := checkFields(check{"order id", orderID, maxIDLen, true}, check{"payment id", paymentID, maxIDLen, true}); err != nil {
+		return fmt.Errorf("store: claim order %q: %w", orderID, err)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO payment_order_mapping (order_id, payment_id, created_at) VALUES (?, ?, ?)`,
+		orderID, paymentID, db.clock())
+	if err == nil {
+		return nil
+	}
+	if !IsUniqueViolation(err) {
+		return fmt.Errorf("store: claim order %q: %w", orderID, err)
+	}
+	holder, rerr := db.OrderPayment(ctx, tx, orderID)
+	switch {
+	case errors.Is(rerr, ErrNotFound):
+		// InnoDB keeps a shared lock on the duplicate it met and SQLite
+		// has one writer, so the holder cannot vanish here; say so
+		// plainly if a database ever lets it.
+		return fmt.Errorf("store: claim order %q: claim vanished after a duplicate insert: %w", orderID, ErrConflict)
+	case rerr != nil:
+		return fmt.Errorf("store: claim order %q: %w", orderID, rerr)
+	case holder == paymentID:
+		return nil
+	}
+	return fmt.Errorf("store: claim order %q for %s: held by %s: %w", orderID, paymentID, holder, ErrOrderClaimed)
+}
+
+// ReleaseOrder gives up paymentID's claim on the order in tx, so the buyer
+// can pay the order again (after a decline). It deletes the claim only if
+// paymentID holds it: a claim held by another payment is ErrConflict and is
+// left alone. An order nobody holds returns nil, so a retried release is
+// harmless.
+func (db *DB) ReleaseOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID string) error {
+	res, err := tx.ExecContext(ctx, `DELETE FROM payment_order_mapping WHERE order_id = ? AND payment_id = ?`, orderID, paymentID)
+	if err != nil {
+		return fmt.Errorf("store: release order %q: %w", orderID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: release order %q: %w", orderID, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	holder, err := db.OrderPayment(ctx, tx, orderID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("store: release order %q: %w", orderID, err)
+	}
+	return fmt.Errorf("store: release order %q for %s: held by %s: %w", orderID, paymentID, holder, ErrConflict)
+}
+
+// OrderPayment returns the id of the payment holding the order's claim;
+// ErrNotFound when no payment holds it.
+func (db *DB) OrderPayment(ctx context.Context, q Querier, orderID string) (string, error) {
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT payment_id FROM payment_order_mapping WHERE order_id = ?`, orderID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: order %q: no active payment: %w", orderID, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: order %q: %w", orderID, err)
+	}
+	return id, nil
+}
