@@ -123,11 +123,12 @@ func KindOf(err error) Kind {
 
 // KindForHTTPStatus is the default kind of an HTTP error status whose body
 // the adapter could not map: 4xx mean our request was refused (Invalid), 429
-// and 503 mean not processed (Unavailable), other 5xx may have happened
+// 408 and 503 mean not processed (Unavailable), other 5xx may have happened
 // (Unknown).
 func KindForHTTPStatus(status int) Kind {
 	switch {
-	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable ||
+		status == http.StatusRequestTimeout:
 		return KindUnavailable
 	case status == http.StatusNotFound:
 		return KindNotFound

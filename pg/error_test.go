@@ -108,6 +108,7 @@ func TestKindForHTTPStatus(t *testing.T) {
 		{http.StatusUnauthorized, pg.KindInvalid},
 		{http.StatusForbidden, pg.KindInvalid},
 		{http.StatusNotFound, pg.KindNotFound},
+		{http.StatusRequestTimeout, pg.KindUnavailable},
 		{http.StatusConflict, pg.KindInvalid},
 		{http.StatusUnprocessableEntity, pg.KindInvalid},
 		{http.StatusTooManyRequests, pg.KindUnavailable},

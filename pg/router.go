@@ -189,10 +189,10 @@ func (r *Router) Choose(req RouteRequest) (Gateway, error) {
 	return best[len(best)-1].g, nil
 }
 
-// Report records the outcome of a call to the named gateway. Only
-// Unavailable errors count against the circuit; a success (nil) closes it;
-// other errors (declines, unknown outcomes) say nothing about availability
-// and leave it as it is.
+// Report records the outcome of a call to the named gateway. Consecutive
+// Unavailable errors count against the circuit; a success or any definite
+// answer from the PG (a decline, a refusal) closes it and resets the count;
+// an Unknown outcome (a timeout) says nothing certain and changes nothing.
 func (r *Router) Report(name string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -201,20 +201,22 @@ func (r *Router) Report(name string, err error) {
 		c = &circuit{}
 		r.circuits[name] = c
 	}
-	switch {
+	switch kind := KindOf(err); {
 	case err == nil:
 		*c = circuit{}
-	case KindOf(err) == KindUnavailable:
+	case kind == KindUnavailable:
 		c.failures++
 		halfOpenProbe := !c.probeSince.IsZero()
 		if halfOpenProbe || c.failures >= r.cfg.FailureThreshold {
 			c.open, c.openedAt, c.probeSince = true, r.cfg.Now(), time.Time{}
 		}
+	case kind == KindUnknown:
+		// A timeout says nothing certain either way: the PG may be slow or
+		// down. Leave the count and any probe as they are.
 	default:
-		if !c.probeSince.IsZero() {
-			// The probe reached the PG and got a real answer: it is up.
-			*c = circuit{}
-		}
+		// A decline or a refusal is a real answer: the PG is up, so the run
+		// of consecutive Unavailable errors is broken.
+		*c = circuit{}
 	}
 }
 

@@ -608,3 +608,42 @@ func TestRouter_ConcurrentChooseAndReport(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestRouter_Circuit_AnswerFromThePGBreaksTheRun_TimeoutDoesNot(t *testing.T) {
+	t.Parallel()
+	declined := &pg.Error{PG: "toss", Kind: pg.KindDeclined}
+	timeout := &pg.Error{PG: "toss", Kind: pg.KindUnknown}
+
+	r := newTestRouter(t, []pg.Rule{{PG: "toss"}}, newTestClock())
+	for range testThreshold - 1 {
+		r.Report("toss", errUnavailable)
+	}
+	r.Report("toss", declined)
+	for range testThreshold - 1 {
+		r.Report("toss", errUnavailable)
+	}
+	assert.Equal(t, pg.CircuitClosed, r.State("toss"), "a decline resets the run of Unavailable errors")
+
+	r = newTestRouter(t, []pg.Rule{{PG: "toss"}}, newTestClock())
+	for range testThreshold - 1 {
+		r.Report("toss", errUnavailable)
+	}
+	r.Report("toss", timeout)
+	r.Report("toss", errUnavailable)
+	assert.Equal(t, pg.CircuitOpen, r.State("toss"), "a timeout neither counts nor resets")
+}
+
+func TestRouter_Circuit_HalfOpenProbeTimedOut_StaysHalfOpen(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	r := newTestRouter(t, []pg.Rule{{PG: "toss"}}, clock)
+	openCircuit(t, r, "toss")
+	clock.Advance(testCoolDown)
+	_, err := chosen(r, card(pg.Won(1000)))
+	require.NoError(t, err, "the probe")
+
+	r.Report("toss", &pg.Error{PG: "toss", Kind: pg.KindUnknown})
+	assert.Equal(t, pg.CircuitHalfOpen, r.State("toss"), "a timed-out probe proves nothing")
+	_, err = chosen(r, card(pg.Won(1000)))
+	assert.ErrorIs(t, err, pg.ErrCircuitOpen, "the probe slot stays taken until a cool-down passes")
+}
