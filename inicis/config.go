@@ -18,10 +18,10 @@ const (
 	TestMID     = "INIpayTest"
 	TestSignKey = "SU5JTElURV9UUklQTEVERVNfS0VZU1RS"
 	TestAPIKey  = "ItEQKi3rY7uvDS8l"
-	// TestAPIIV is the INIAPI IV most integrations use with INIpayTest. Public
-	// sources disagree on it; it only matters for [ENC] fields (refund
-	// account numbers of virtual-account refunds).
-	TestAPIIV = "2IgsAQSbMqHkAkj3"
+	// TestAPIIV is the INIAPI IV of INIpayTest. Public integrations disagree
+	// on it; this is the one that reproduces Inicis's own FAQ example
+	// (refundAcctNum "123456789" encrypts to "qwMHVJqsmXKoR+d8wQTS4g==").
+	TestAPIIV = "HYb3yQ4f65QL89=="
 )
 
 // Default hosts.

@@ -1,0 +1,91 @@
+package inicis
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The expected values below were computed outside Go (sha256sum, sha512sum)
+// from the INIpayTest keys, so a mistake in the input layout shows.
+func TestHashes_MatchIndependentlyComputedVectors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, got, want string
+	}{
+		{"mKey of the INIpayTest signKey (reference value)", mKey(TestSignKey),
+			"3a9503069192f207491d4b19bd743fc249a761ed94246c8c42fed06c3cd15a33"},
+		{"form signature", formSignature("INIpayTest_1700000000000", "1000", "1700000000000"),
+			"92c1060336d63249246b07bb6e747b5f163766e6c047b2024d8118eb7836ff76"},
+		{"form verification", formVerification("INIpayTest_1700000000000", "1000", TestSignKey, "1700000000000"),
+			"29465561b93f4686098e6e4df1ff6dbabb1894205d43420723d6e2f77deaf2ff"},
+		{"approval signature", authSignature("abc+/=token", "1700000000000"),
+			"5e647a5a1f509ca32e655423af2bcca8e4d9d0db6b769e8525ad9ceca146b123"},
+		{"approval verification", authVerification("abc+/=token", TestSignKey, "1700000000000"),
+			"ad0315ecb909016bdb792228420336228d0a73ec6f2ba5fa8541f2baa0f3aed2"},
+		{"INIAPI v2 refund hashData",
+			apiHash(TestAPIKey, TestMID, "refund", "20231115071320", []byte(`{"tid":"StdpayCARDINIpayTest20231115071320000001","msg":"취소요청"}`)),
+			"03945a89ae6a83d45d84a5c87d44db3ac892e31edd2078d7c24937793c2afb00db83fc1503c01a30c6441d715771592e13f5edec0de3e2809868de98b0cb97d4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.got)
+		})
+	}
+}
+
+func TestEncryptField_ReproducesInicisFAQExample(t *testing.T) {
+	t.Parallel()
+	got, err := encryptField(TestAPIKey, TestAPIIV, "123456789")
+	require.NoError(t, err)
+	assert.Equal(t, "qwMHVJqsmXKoR+d8wQTS4g==", got)
+
+	_, err = encryptField("short", TestAPIIV, "1")
+	assert.Error(t, err)
+}
+
+func TestMarshalData_KeepsSlashesAndHangulUnescaped(t *testing.T) {
+	t.Parallel()
+	got, err := marshalData(refundData{TID: "T1", Msg: "부분 취소/반품 <a&b>"})
+	require.NoError(t, err)
+	assert.Equal(t, `{"tid":"T1","msg":"부분 취소/반품 <a&b>"}`, string(got))
+}
+
+func TestTimes_AreKST(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1700000000, 0).UTC()
+	assert.Equal(t, "20231115071320", apiTimestamp(now))
+	assert.Equal(t, "1700000000000", formTimestamp(now))
+	got, err := parseKST("20231115", "071320")
+	require.NoError(t, err)
+	assert.True(t, got.Equal(now))
+	for _, bad := range [][2]string{{"2023111", "071320"}, {"20231115", "7132"}, {"20231332", "000000"}, {"2023111x", "000000"}} {
+		_, err := parseKST(bad[0], bad[1])
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestParseWon_IsExactAndRefusesFractions(t *testing.T) {
+	t.Parallel()
+	m, err := parseWon(" 1000000000000 ")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1000000000000), m.Int64())
+	for _, bad := range []string{"", "10.5", "-1", "1e3x", "abc", "123456789012345678901"} {
+		_, err := parseWon(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestResultCodes_EveryEntryHasAReason(t *testing.T) {
+	t.Parallel()
+	for a, codes := range resultCodes {
+		for code, o := range codes {
+			assert.NotEmpty(t, o.reason, "api %d code %q", a, code)
+		}
+	}
+	assert.False(t, lookupCode(apiInquiry, "NEVER-SEEN").ok)
+	assert.NotEqual(t, "not found", lookupCode(apiInquiry, "NEVER-SEEN").kind.String(),
+		"an unreadable inquiry answer must never read as not found")
+}

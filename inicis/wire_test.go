@@ -1,0 +1,366 @@
+package inicis_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/inicis"
+	"github.com/paygate/paygate/pg"
+)
+
+// epoch is 2023-11-15 07:13:20 KST.
+var epoch = time.Unix(1700000000, 0)
+
+const (
+	authURL      = "https://stgstdpay.inicis.com/api/payAuth"
+	netCancelURL = "https://stgstdpay.inicis.com/api/netCancel"
+	tid          = "StdpayCARDINIpayTest20231115071320000001"
+	token        = "abc+/=token"
+)
+
+func newGateway(t *testing.T, rt http.RoundTripper, mod ...func(*inicis.Config)) *inicis.Gateway {
+	t.Helper()
+	cfg := inicis.TestConfig()
+	cfg.ClientIP = "192.0.2.10"
+	cfg.HTTPClient = &http.Client{Transport: rt}
+	cfg.Now = func() time.Time { return epoch }
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	for _, m := range mod {
+		m(&cfg)
+	}
+	g, err := inicis.New(cfg)
+	require.NoError(t, err)
+	return g
+}
+
+func redirect(changes map[string]string) map[string]string {
+	r := map[string]string{
+		"resultCode": "0000", "resultMsg": "성공", "mid": "INIpayTest", "orderNumber": "order-1",
+		"authToken": token, "authUrl": authURL, "netCancelUrl": netCancelURL, "idc_name": "stg", "charset": "UTF-8",
+	}
+	for k, v := range changes {
+		if v == "<delete>" {
+			delete(r, k)
+			continue
+		}
+		r[k] = v
+	}
+	return r
+}
+
+func approveReq(changes map[string]string) pg.ApproveRequest {
+	return pg.ApproveRequest{PaymentID: "pay_1", OrderID: "order-1", Amount: pg.Won(1000), Redirect: redirect(changes)}
+}
+
+// The approval form, byte for byte: fields sorted by name, the token form
+// encoded, hashes from the INIpayTest signKey at epoch.
+const wantApprovalForm = "authToken=abc%2B%2F%3Dtoken&charset=UTF-8&format=JSON&mid=INIpayTest&price=1000" +
+	"&signature=5e647a5a1f509ca32e655423af2bcca8e4d9d0db6b769e8525ad9ceca146b123&timestamp=1700000000000" +
+	"&verification=ad0315ecb909016bdb792228420336228d0a73ec6f2ba5fa8541f2baa0f3aed2"
+
+const cardApproval = `{"resultCode":"0000","resultMsg":"정상처리되었습니다.","tid":"` + tid + `","MOID":"order-1",
+"TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320","applNum":"30001234",
+"CARD_Num":"94909400****123*","CARD_Quota":"00","CARD_Code":"14","mid":"INIpayTest","buyerName":"홍길동"}`
+
+func expectForm(t *testing.T, want string, status int, body string) httpmock.Responder {
+	return func(r *http.Request) (*http.Response, error) {
+		got, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got))
+		assert.Equal(t, "application/x-www-form-urlencoded; charset=UTF-8", r.Header.Get("Content-Type"))
+		return httpmock.NewStringResponse(status, body), nil
+	}
+}
+
+func TestApprove_PostsSignedFormToAllowListedAuthURL(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, authURL, expectForm(t, wantApprovalForm, 200, cardApproval))
+	g := newGateway(t, mt)
+
+	p, err := g.Approve(context.Background(), approveReq(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+	assert.Equal(t, tid, p.PaymentKey)
+	assert.Equal(t, "order-1", p.OrderID)
+	assert.Equal(t, pg.StatusApproved, p.Status)
+	assert.Equal(t, pg.MethodCard, p.Method)
+	assert.True(t, p.Amount.Equal(pg.Won(1000)))
+	assert.True(t, p.Balance.Equal(pg.Won(1000)))
+	assert.True(t, p.ApprovedAt.Equal(epoch), p.ApprovedAt)
+	assert.Equal(t, "Card", p.Data["paymethod"])
+	assert.Equal(t, tid, p.Data["tid"])
+}
+
+func TestApprove_ResponseShapes(t *testing.T) {
+	t.Parallel()
+	vbank := `{"resultCode":"0000","resultMsg":"OK","tid":"StdpayVBNKINIpayTest20231115071320000002","MOID":"order-1",
+"TotPrice":1000,"payMethod":"VBank","applDate":"20231115","applTime":"071320","VACT_Num":"90012345678901",
+"VACT_BankCode":"04","vactBankName":"국민은행","VACT_Name":"(주)상점","VACT_InputName":"홍길동","VACT_Date":"20231118","VACT_Time":"235959"}`
+	tests := []struct {
+		name       string
+		responder  httpmock.Responder
+		wantStatus pg.Status
+		wantKind   pg.Kind
+		wantCode   string
+		netCancels int
+	}{
+		{name: "card approved", responder: httpmock.NewStringResponder(200, cardApproval), wantStatus: pg.StatusApproved},
+		{name: "virtual account issued", responder: httpmock.NewStringResponder(200, vbank), wantStatus: pg.StatusWaitingForDeposit},
+		{name: "refused with a code", responder: httpmock.NewStringResponder(200, `{"resultCode":"V801","resultMsg":"카드사 승인거절"}`),
+			wantKind: pg.KindDeclined, wantCode: "V801"},
+		{name: "temporary card fault is retryable decline", responder: httpmock.NewStringResponder(200, `{"resultCode":"V802","resultMsg":"잠시 후"}`),
+			wantKind: pg.KindDeclined, wantCode: "V802"},
+		{name: "unlisted refusal code declines", responder: httpmock.NewStringResponder(200, `{"resultCode":"1234","resultMsg":"?"}`),
+			wantKind: pg.KindDeclined, wantCode: "1234"},
+		{name: "500 page may have approved", responder: httpmock.NewStringResponder(500, "<html>error</html>"), wantKind: pg.KindUnknown},
+		{name: "503 was not processed", responder: httpmock.NewStringResponder(503, ""), wantKind: pg.KindUnavailable},
+		{name: "unreadable 200 may be an approval", responder: httpmock.NewStringResponder(200, "resultCode=0000"), wantKind: pg.KindUnknown},
+		{name: "approved without tid is unknown", responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","TotPrice":"1000"}`), wantKind: pg.KindUnknown, wantCode: "0000"},
+		{name: "approved with unreadable amount is unknown", responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","tid":"T","TotPrice":"1,000"}`), wantKind: pg.KindUnknown, wantCode: "0000"},
+		{name: "connection reset after sending is unknown", responder: httpmock.NewErrorResponder(errors.New("connection reset by peer")), wantKind: pg.KindUnknown},
+		{name: "approved for another amount is net-canceled", netCancels: 1, wantKind: pg.KindDeclined, wantCode: "APPROVAL_MISMATCH",
+			responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","tid":"`+tid+`","MOID":"order-1","TotPrice":"100","payMethod":"Card","applDate":"20231115","applTime":"071320"}`)},
+		{name: "approved for another order is net-canceled", netCancels: 1, wantKind: pg.KindDeclined, wantCode: "APPROVAL_MISMATCH",
+			responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","tid":"`+tid+`","MOID":"order-2","TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320"}`)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, authURL, tc.responder)
+			mt.RegisterResponder(http.MethodPost, netCancelURL, expectForm(t, wantApprovalForm, 200, `{"resultCode":"0000","resultMsg":"망취소 성공"}`))
+			g := newGateway(t, mt)
+			p, err := g.Approve(context.Background(), approveReq(nil))
+			assert.Equal(t, tc.netCancels, mt.GetCallCountInfo()["POST "+netCancelURL])
+			if tc.wantStatus != "" {
+				require.NoError(t, err)
+				assert.Equal(t, tc.wantStatus, p.Status)
+				if p.Status == pg.StatusWaitingForDeposit {
+					require.NotNil(t, p.VirtualAccount)
+					assert.Equal(t, "90012345678901", p.VirtualAccount.AccountNumber)
+					assert.Equal(t, "04", p.VirtualAccount.Bank)
+					assert.Equal(t, time.Date(2023, 11, 18, 23, 59, 59, 0, time.FixedZone("", 9*3600)).Unix(), p.VirtualAccount.DueDate.Unix())
+					assert.True(t, p.Balance.IsZero())
+				}
+				return
+			}
+			require.Error(t, err)
+			var pe *pg.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tc.wantKind, pe.Kind, err.Error())
+			assert.Equal(t, tc.wantCode, pe.Code)
+			assert.Equal(t, "inicis", pe.PG)
+			assert.Equal(t, tc.wantCode == "V802", pe.Retryable)
+		})
+	}
+}
+
+func TestApprove_MismatchWhoseNetCancelFails_IsUnknown(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, authURL, httpmock.NewStringResponder(200,
+		`{"resultCode":"0000","tid":"`+tid+`","MOID":"order-1","TotPrice":"999","payMethod":"Card","applDate":"20231115","applTime":"071320"}`))
+	mt.RegisterResponder(http.MethodPost, netCancelURL, httpmock.NewStringResponder(502, "bad gateway"))
+	_, err := newGateway(t, mt).Approve(context.Background(), approveReq(nil))
+	require.ErrorIs(t, err, pg.ErrUnknown)
+}
+
+// failTransport fails the test if any request leaves the process.
+type failTransport struct{ t *testing.T }
+
+func (f failTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.t.Errorf("request sent to %s; it must have been refused before sending", r.URL)
+	return nil, errors.New("must not be called")
+}
+
+func TestApprove_RefusesForgedRedirectWithoutSending(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		changes map[string]string
+		kind    pg.Kind
+		ssrf    bool
+	}{
+		{"foreign authUrl", map[string]string{"authUrl": "https://evil.example/api/payAuth"}, pg.KindInvalid, true},
+		{"look-alike host", map[string]string{"authUrl": "https://stgstdpay.inicis.com.evil.example/api/payAuth"}, pg.KindInvalid, true},
+		{"userinfo trick", map[string]string{"authUrl": "https://stgstdpay.inicis.com@evil.example/api/payAuth"}, pg.KindInvalid, true},
+		{"plain http", map[string]string{"authUrl": "http://stgstdpay.inicis.com/api/payAuth"}, pg.KindInvalid, true},
+		{"internal address", map[string]string{"authUrl": "http://169.254.169.254/latest/meta-data"}, pg.KindInvalid, true},
+		{"other path on the host", map[string]string{"authUrl": "https://stgstdpay.inicis.com/api/netCancel"}, pg.KindInvalid, true},
+		{"query appended", map[string]string{"authUrl": authURL + "?x=1"}, pg.KindInvalid, true},
+		{"idc not allow-listed", map[string]string{"idc_name": "fc"}, pg.KindInvalid, true},
+		{"idc missing", map[string]string{"idc_name": "<delete>"}, pg.KindInvalid, true},
+		{"authUrl missing", map[string]string{"authUrl": "<delete>"}, pg.KindInvalid, true},
+		{"checkAckUrl foreign", map[string]string{"authUrl": "<delete>", "checkAckUrl": "https://evil.example/"}, pg.KindInvalid, true},
+		{"auth failed", map[string]string{"resultCode": "2001", "resultMsg": "취소"}, pg.KindDeclined, false},
+		{"auth result missing", map[string]string{"resultCode": "<delete>"}, pg.KindDeclined, false},
+		{"another merchant", map[string]string{"mid": "other00000"}, pg.KindInvalid, false},
+		{"another order", map[string]string{"orderNumber": "order-2"}, pg.KindInvalid, false},
+		{"no token", map[string]string{"authToken": ""}, pg.KindInvalid, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := newGateway(t, failTransport{t})
+			_, err := g.Approve(context.Background(), approveReq(tc.changes))
+			require.Error(t, err)
+			assert.Equal(t, tc.kind, pg.KindOf(err), err.Error())
+			assert.Equal(t, tc.ssrf, errors.Is(err, inicis.ErrUntrustedURL), err.Error())
+		})
+	}
+}
+
+func TestApprove_RefusesBadAmountsWithoutSending(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, failTransport{t})
+	for _, amount := range []pg.Money{{}, pg.Won(0), pg.MustMoney("10.00", pg.USD)} {
+		req := approveReq(nil)
+		req.Amount = amount
+		_, err := g.Approve(context.Background(), req)
+		assert.ErrorIs(t, err, pg.ErrInvalid, amount.String())
+	}
+	req := approveReq(nil)
+	req.Prepared = map[string]string{"price": "2000", "oid": "order-1"}
+	_, err := g.Approve(context.Background(), req)
+	assert.ErrorIs(t, err, pg.ErrInvalid, "amount differs from the prepared price")
+}
+
+func TestNetCancel_PostsApprovalFormToAllowListedURL(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, netCancelURL, expectForm(t, wantApprovalForm, 200, `{"resultCode":"0000","resultMsg":"망취소 성공"}`))
+	require.NoError(t, newGateway(t, mt).NetCancel(context.Background(), approveReq(nil)))
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+
+	mt2 := httpmock.NewMockTransport()
+	mt2.RegisterResponder(http.MethodPost, netCancelURL, httpmock.NewStringResponder(200, `{"resultCode":"V820","resultMsg":"대상 없음"}`))
+	err := newGateway(t, mt2).NetCancel(context.Background(), approveReq(nil))
+	assert.ErrorIs(t, err, pg.ErrNotFound)
+}
+
+func TestNetCancel_RefusesForeignURLWithoutSending(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, failTransport{t})
+	for _, u := range []string{"https://evil.example/api/netCancel", authURL, "", "https://stgstdpay.inicis.com/api/netCancel#x"} {
+		err := g.NetCancel(context.Background(), approveReq(map[string]string{"netCancelUrl": u}))
+		require.Error(t, err, u)
+		assert.ErrorIs(t, err, inicis.ErrUntrustedURL, u)
+		assert.ErrorIs(t, err, pg.ErrInvalid, u)
+	}
+}
+
+func TestApprove_SandboxHostOnlyWhenAllowListed(t *testing.T) {
+	t.Parallel()
+	sandboxAuth := "http://127.0.0.1:9/api/payAuth"
+	req := approveReq(map[string]string{"authUrl": sandboxAuth, "netCancelUrl": "http://127.0.0.1:9/api/netCancel"})
+	_, err := newGateway(t, failTransport{t}).Approve(context.Background(), req)
+	require.ErrorIs(t, err, inicis.ErrUntrustedURL)
+
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, sandboxAuth, httpmock.NewStringResponder(200, cardApproval))
+	g := newGateway(t, mt, func(c *inicis.Config) {
+		c.IDCs = map[string]inicis.Endpoints{"stg": {AuthURL: sandboxAuth, NetCancelURL: "http://127.0.0.1:9/api/netCancel"}}
+	})
+	_, err = g.Approve(context.Background(), req)
+	require.NoError(t, err)
+}
+
+func TestPrepare_SignsTheStandardForm(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, failTransport{t})
+	got, err := g.Prepare(context.Background(), pg.PrepareRequest{
+		OrderID: "INIpayTest_1700000000000", OrderName: "테스트 상품", Amount: pg.Won(1000),
+		Method: pg.MethodCard, SuccessURL: "https://shop.example/inicis/return", CancelURL: "https://shop.example/inicis/close",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"version": "1.0", "mid": "INIpayTest", "oid": "INIpayTest_1700000000000", "goodname": "테스트 상품",
+		"price": "1000", "currency": "WON", "timestamp": "1700000000000",
+		"signature":    "92c1060336d63249246b07bb6e747b5f163766e6c047b2024d8118eb7836ff76",
+		"verification": "29465561b93f4686098e6e4df1ff6dbabb1894205d43420723d6e2f77deaf2ff",
+		"mKey":         "3a9503069192f207491d4b19bd743fc249a761ed94246c8c42fed06c3cd15a33",
+		"returnUrl":    "https://shop.example/inicis/return", "closeUrl": "https://shop.example/inicis/close",
+		"gopaymethod": "Card", "charset": "UTF-8",
+	}, got.Client)
+	assert.Equal(t, map[string]string{"mid": "INIpayTest", "oid": "INIpayTest_1700000000000", "price": "1000", "timestamp": "1700000000000"}, got.Data)
+	for k, v := range got.Client {
+		assert.NotContains(t, v, inicis.TestSignKey, "client field %s leaks the signKey", k)
+	}
+}
+
+func TestPrepare_RefusesBadRequests(t *testing.T) {
+	t.Parallel()
+	ok := pg.PrepareRequest{OrderID: "order-1", OrderName: "상품", Amount: pg.Won(1000), SuccessURL: "https://shop.example/r"}
+	tests := []struct {
+		name   string
+		change func(*pg.PrepareRequest)
+	}{
+		{"empty order id", func(r *pg.PrepareRequest) { r.OrderID = "" }},
+		{"order id with &", func(r *pg.PrepareRequest) { r.OrderID = "o&price=1" }},
+		{"order id too long", func(r *pg.PrepareRequest) { r.OrderID = "o123456789012345678901234567890123456789x" }},
+		{"dollars", func(r *pg.PrepareRequest) { r.Amount = pg.MustMoney("10.00", pg.USD) }},
+		{"no amount", func(r *pg.PrepareRequest) { r.Amount = pg.Money{} }},
+		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(99) }},
+		{"tax free above amount", func(r *pg.PrepareRequest) { r.TaxFree = pg.Won(1001) }},
+		{"no name", func(r *pg.PrepareRequest) { r.OrderName = "" }},
+		{"relative return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "/return" }},
+		{"bad close URL", func(r *pg.PrepareRequest) { r.CancelURL = "javascript:alert(1)" }},
+		{"unsupported method", func(r *pg.PrepareRequest) { r.Method = pg.MethodMoney }},
+	}
+	g := newGateway(t, failTransport{t})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := ok
+			tc.change(&req)
+			_, err := g.Prepare(context.Background(), req)
+			assert.ErrorIs(t, err, pg.ErrInvalid)
+		})
+	}
+	_, err := g.Prepare(context.Background(), ok)
+	assert.NoError(t, err)
+}
+
+func TestNew_RefusesIncompleteConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(*inicis.Config)
+	}{
+		{"no mid", func(c *inicis.Config) { c.MID = "" }},
+		{"no sign key", func(c *inicis.Config) { c.SignKey = "" }},
+		{"short api key", func(c *inicis.Config) { c.APIKey = "short" }},
+		{"bad client ip", func(c *inicis.Config) { c.ClientIP = "localhost" }},
+		{"relative api url", func(c *inicis.Config) { c.APIBaseURL = "iniapi.inicis.com" }},
+		{"bad idc url", func(c *inicis.Config) { c.IDCs = map[string]inicis.Endpoints{"x": {AuthURL: "ftp://x", NetCancelURL: "https://x"}} }},
+	}
+	for _, tc := range tests {
+		cfg := inicis.TestConfig()
+		tc.change(&cfg)
+		_, err := inicis.New(cfg)
+		assert.Error(t, err, tc.name)
+	}
+}
+
+func TestConfig_LogValueRedactsKeys(t *testing.T) {
+	t.Parallel()
+	cfg := inicis.TestConfig()
+	g, err := inicis.New(cfg)
+	require.NoError(t, err)
+	for _, v := range []slog.Value{cfg.LogValue(), g.LogValue()} {
+		s := v.Resolve().String()
+		assert.NotContains(t, s, inicis.TestSignKey)
+		assert.NotContains(t, s, inicis.TestAPIKey)
+		assert.NotContains(t, s, inicis.TestAPIIV)
+		assert.Contains(t, s, "INIpayTest")
+	}
+}
