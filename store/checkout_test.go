@@ -1,0 +1,62 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+func TestCheckout_InsertReadUpdate(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		expires := time.Now().Add(30 * time.Minute)
+		c := &store.Checkout{
+			OrderID: orderID(t), PG: "kakaopay", Amount: pg.Won(39000), OrderName: "티셔츠 외 2건",
+			PrepareData: json.RawMessage(`{"tid":"T1234567890"}`), ExpiresAt: expires,
+		}
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.InsertCheckout(ctx, tx, c) })
+
+		got, err := db.CheckoutByOrder(ctx, db.SQL(), c.OrderID)
+		require.NoError(t, err)
+		assert.Equal(t, "kakaopay", got.PG)
+		assert.True(t, got.Amount.Equal(pg.Won(39000)))
+		assert.Equal(t, "티셔츠 외 2건", got.OrderName)
+		assert.JSONEq(t, `{"tid":"T1234567890"}`, string(got.PrepareData))
+		assert.True(t, got.ExpiresAt.Equal(expires.Truncate(time.Microsecond)))
+
+		dup := *c
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.InsertCheckout(ctx, tx, &dup) })
+		require.ErrorIs(t, err, store.ErrDuplicate)
+
+		// Prepared again with another PG: no prepare data, no expiry.
+		c.PG, c.PrepareData, c.ExpiresAt = "tosspay", nil, time.Time{}
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdateCheckout(ctx, tx, c) })
+		got, err = db.CheckoutByOrder(ctx, db.SQL(), c.OrderID)
+		require.NoError(t, err)
+		assert.Equal(t, "tosspay", got.PG)
+		assert.Nil(t, got.PrepareData)
+		assert.True(t, got.ExpiresAt.IsZero())
+
+		_, err = db.CheckoutByOrder(ctx, db.SQL(), "missing")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		missing := *c
+		missing.OrderID = "missing"
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.UpdateCheckout(ctx, tx, &missing) })
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		bad := &store.Checkout{OrderID: "x", PG: "tosspay"}
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.InsertCheckout(ctx, tx, bad) })
+		require.ErrorIs(t, err, store.ErrInvalid)
+		assert.Contains(t, err.Error(), "amount not set")
+	})
+}

@@ -1,0 +1,370 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+func TestPayment_RoundTrip_KeepsEveryFieldExactly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		approvedAt := time.Date(2026, 3, 1, 9, 30, 15, 123456789, time.FixedZone("KST", 9*3600))
+		p := &store.Payment{
+			ID:             store.NewPaymentID(),
+			PG:             "tosspay",
+			PaymentKey:     "tgen_20260301093015abcd",
+			OrderID:        "order-한글-1",
+			Amount:         pg.MustMoney("1234567.89", pg.USD),
+			Status:         pg.StatusPartialCanceled,
+			ApprovedAmount: pg.MustMoney("1234567.89", pg.USD),
+			CanceledAmount: pg.MustMoney("0.01", pg.USD),
+			Method:         "CARD",
+			FailureCode:    "",
+			PGData:         json.RawMessage(`{"card":{"number":"4330****"},"totalAmount":1234567.89}`),
+			ApprovedAt:     approvedAt,
+		}
+		insertPayment(t, db, p)
+		assert.EqualValues(t, 1, p.Version)
+		assert.False(t, p.CreatedAt.IsZero())
+
+		got, err := db.PaymentByID(ctx, db.SQL(), p.ID)
+		require.NoError(t, err)
+		assert.True(t, got.Amount.Equal(p.Amount), "amount %s", got.Amount)
+		assert.True(t, got.ApprovedAmount.Equal(p.ApprovedAmount))
+		assert.True(t, got.CanceledAmount.Equal(p.CanceledAmount), "canceled %s", got.CanceledAmount)
+		assert.Equal(t, p.PaymentKey, got.PaymentKey)
+		assert.Equal(t, p.OrderID, got.OrderID)
+		assert.Equal(t, p.Status, got.Status)
+		assert.Equal(t, "CARD", got.Method)
+		assert.JSONEq(t, string(p.PGData), string(got.PGData))
+		assert.Equal(t, time.UTC, got.ApprovedAt.Location())
+		assert.True(t, got.ApprovedAt.Equal(approvedAt.Truncate(time.Microsecond)), "approved at %s", got.ApprovedAt)
+		assert.True(t, got.CanceledAt.IsZero())
+		assert.True(t, got.CreatedAt.Equal(p.CreatedAt))
+		assert.EqualValues(t, 1, got.Version)
+	})
+}
+
+func TestPayment_StoredAsMinorUnits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		krw := newPayment(orderID(t))
+		usd := newPayment(orderID(t) + "-usd")
+		usd.Amount = pg.MustMoney("10.25", pg.USD)
+		insertPayment(t, db, krw)
+		insertPayment(t, db, usd)
+		assert.Equal(t, 15000, count(t, db, "SELECT amount FROM payments WHERE id = ?", krw.ID))
+		assert.Equal(t, 1025, count(t, db, "SELECT amount FROM payments WHERE id = ?", usd.ID))
+		assert.Equal(t, 16025, count(t, db, "SELECT SUM(amount) FROM payments"), "SUM stays exact integer arithmetic")
+	})
+}
+
+func TestInsertPayment_BadInput_ClearErrorNothingStored(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(p *store.Payment)
+		wantErr string
+	}{
+		{"no id", func(p *store.Payment) { p.ID = "" }, "payment id is empty"},
+		{"no pg", func(p *store.Payment) { p.PG = "" }, "pg is empty"},
+		{"no order", func(p *store.Payment) { p.OrderID = "" }, "order id is empty"},
+		{"order id too long", func(p *store.Payment) { p.OrderID = strings.Repeat("o", 65) }, "order id is 65 characters, at most 64"},
+		{"unknown status", func(p *store.Payment) { p.Status = "DONE" }, `unknown payment status "DONE"`},
+		{"pending is never stored", func(p *store.Payment) { p.Status = pg.StatusPending }, "unknown payment status"},
+		{"no amount", func(p *store.Payment) { p.Amount = pg.Money{} }, "amount not set"},
+		{"approved in another currency", func(p *store.Payment) { p.ApprovedAmount = pg.MustMoney("1", pg.USD) }, "approved amount is in USD, the payment in KRW"},
+		{"canceled above approved", func(p *store.Payment) {
+			p.ApprovedAmount = pg.Won(100)
+			p.CanceledAmount = pg.Won(101)
+		}, "canceled amount 101 KRW exceeds approved amount 100 KRW"},
+		{"pg data not json", func(p *store.Payment) { p.PGData = json.RawMessage(`{"a":`) }, "pg data is not valid JSON"},
+		{"invalid utf-8", func(p *store.Payment) { p.FailureMessage = "\xff\xfe" }, "failure message is not valid UTF-8"},
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				p := newPayment(orderID(t))
+				tc.mutate(p)
+				err := db.InTx(ctxT(t), func(ctx context.Context, tx *sql.Tx) error { return db.InsertPayment(ctx, tx, p) })
+				require.ErrorIs(t, err, store.ErrInvalid)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				assert.Contains(t, err.Error(), "store: insert payment")
+			})
+		}
+		assert.Zero(t, count(t, db, "SELECT COUNT(*) FROM payments"))
+	})
+}
+
+func TestInsertPayment_SameIDOrSamePGKey_Duplicate(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		first := newPayment(orderID(t))
+		first.PaymentKey = "key-1"
+		insertPayment(t, db, first)
+
+		sameID := newPayment(orderID(t))
+		sameID.ID = first.ID
+		sameKey := newPayment(orderID(t))
+		sameKey.PaymentKey = "key-1"
+		for _, p := range []*store.Payment{sameID, sameKey} {
+			err := db.InTx(ctxT(t), func(ctx context.Context, tx *sql.Tx) error { return db.InsertPayment(ctx, tx, p) })
+			require.ErrorIs(t, err, store.ErrDuplicate)
+			assert.True(t, store.IsUniqueViolation(err))
+		}
+
+		// The same key at another PG, and any number of payments without a
+		// key yet, are fine.
+		otherPG := newPayment(orderID(t))
+		otherPG.PG, otherPG.PaymentKey = "kakaopay", "key-1"
+		insertPayment(t, db, otherPG)
+		insertPayment(t, db, newPayment(orderID(t)))
+		insertPayment(t, db, newPayment(orderID(t)))
+		assert.Equal(t, 4, count(t, db, "SELECT COUNT(*) FROM payments"))
+	})
+}
+
+func TestUpdatePayment_CompareAndSet(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		p := newPayment(orderID(t))
+		insertPayment(t, db, p)
+		stale := *p
+
+		p.Status = pg.StatusApproved
+		p.PaymentKey = "pk-1"
+		p.ApprovedAmount = p.Amount
+		p.ApprovedAt = time.Now()
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, p, 1) })
+		assert.EqualValues(t, 2, p.Version)
+
+		// A writer holding the version-1 copy is refused and changes nothing.
+		stale.Status = pg.StatusFailed
+		stale.FailureCode = "LATE"
+		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, &stale, stale.Version) })
+		require.ErrorIs(t, err, store.ErrConflict)
+		assert.Contains(t, err.Error(), "version is 2, expected 1")
+
+		got, err := db.PaymentByKey(ctx, db.SQL(), "tosspay", "pk-1")
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproved, got.Status)
+		assert.Empty(t, got.FailureCode)
+		assert.EqualValues(t, 2, got.Version)
+		assert.True(t, got.ApprovedAmount.Equal(pg.Won(15000)))
+
+		// Immutable fields are not written even if the caller changed them.
+		got.Amount = pg.Won(1)
+		got.OrderID = "other"
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, got, 2) })
+		again, err := db.PaymentByID(ctx, db.SQL(), p.ID)
+		require.NoError(t, err)
+		assert.True(t, again.Amount.Equal(pg.Won(15000)))
+		assert.Equal(t, p.OrderID, again.OrderID)
+		assert.EqualValues(t, 3, again.Version)
+
+		missing := newPayment(orderID(t))
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, missing, 1) })
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
+func TestUpdatePayment_ConcurrentWritersOfOneVersion_ExactlyOneWins(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		p := newPayment(orderID(t))
+		insertPayment(t, db, p)
+		const writers = 20
+		var wg sync.WaitGroup
+		results := make(chan error, writers)
+		for i := range writers {
+			wg.Go(func() {
+				mine := *p
+				mine.Status = pg.StatusFailed
+				mine.FailureCode = "W" + string(rune('A'+i))
+				results <- db.InTx(ctxT(t), func(ctx context.Context, tx *sql.Tx) error {
+					return db.UpdatePayment(ctx, tx, &mine, 1)
+				})
+			})
+		}
+		wg.Wait()
+		close(results)
+		wins, conflicts := 0, 0
+		for err := range results {
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, store.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		assert.Equal(t, 1, wins)
+		assert.Equal(t, writers-1, conflicts)
+		assert.Equal(t, 2, count(t, db, "SELECT version FROM payments WHERE id = ?", p.ID))
+	})
+}
+
+func TestUpdatePayment_PaymentKeyTakenByAnother_Duplicate(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		a, b := newPayment(orderID(t)), newPayment(orderID(t)+"b")
+		a.PaymentKey = "pk-a"
+		insertPayment(t, db, a)
+		insertPayment(t, db, b)
+		b.PaymentKey = "pk-a"
+		err := db.InTx(ctxT(t), func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, b, 1) })
+		require.ErrorIs(t, err, store.ErrDuplicate)
+	})
+}
+
+func TestPaymentReads_NotFoundAndByOrder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		_, err := db.PaymentByID(ctx, db.SQL(), "pay_missing")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		assert.Contains(t, err.Error(), `store: payment "pay_missing"`)
+		_, err = db.PaymentByKey(ctx, db.SQL(), "tosspay", "nope")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		_, err = db.PaymentByKey(ctx, db.SQL(), "tosspay", "")
+		require.ErrorIs(t, err, store.ErrInvalid)
+
+		order := orderID(t)
+		first, second := newPayment(order), newPayment(order)
+		first.CreatedAt = time.Now().Add(-time.Minute)
+		insertPayment(t, db, second)
+		insertPayment(t, db, first)
+		ps, err := db.PaymentsByOrder(ctx, db.SQL(), order)
+		require.NoError(t, err)
+		require.Len(t, ps, 2)
+		assert.Equal(t, []string{first.ID, second.ID}, []string{ps[0].ID, ps[1].ID}, "oldest first")
+		ps, err = db.PaymentsByOrder(ctx, db.SQL(), "no-such-order")
+		require.NoError(t, err)
+		assert.Empty(t, ps)
+	})
+}
+
+func TestPaymentsByStatus_OlderThan_OldestFirst(t *testing.T) {
+	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var now time.Time
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			db := storetest.Open(t, d, store.WithClock(clock))
+			ctx := ctxT(t)
+			var ids []string
+			for i, status := range []pg.Status{pg.StatusUnknown, pg.StatusUnknown, pg.StatusApproved, pg.StatusUnknown} {
+				// Sub-second steps check that stored times compare as
+				// instants, not as text of varying length.
+				set(base.Add(time.Duration(i)*time.Second + time.Duration(i)*100*time.Millisecond))
+				p := newPayment(orderID(t))
+				p.Status = status
+				insertPayment(t, db, p)
+				ids = append(ids, p.ID)
+			}
+			set(base.Add(time.Hour))
+			ps, err := db.PaymentsByStatus(ctx, db.SQL(), pg.StatusUnknown, base.Add(3300*time.Millisecond), 10)
+			require.NoError(t, err)
+			got := []string{}
+			for _, p := range ps {
+				got = append(got, p.ID)
+			}
+			assert.Equal(t, []string{ids[0], ids[1]}, got, "UNKNOWN and updated before the cutoff, oldest first")
+
+			ps, err = db.PaymentsByStatus(ctx, db.SQL(), pg.StatusUnknown, base.Add(time.Hour), 1)
+			require.NoError(t, err)
+			require.Len(t, ps, 1)
+			assert.Equal(t, ids[0], ps[0].ID)
+
+			_, err = db.PaymentsByStatus(ctx, db.SQL(), pg.StatusUnknown, base, 0)
+			require.ErrorIs(t, err, store.ErrInvalid)
+
+			// An update moves updated_at to the clock's now.
+			p := ps[0]
+			tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, p, p.Version) })
+			assert.True(t, p.UpdatedAt.Equal(base.Add(time.Hour)))
+		})
+	}
+}
+
+func TestLockPaymentsByStatus_TwoJanitors_ClaimDisjointRows(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.MySQL)
+	ctx := ctxT(t)
+	for range 6 {
+		p := newPayment(orderID(t))
+		p.Status = pg.StatusUnknown
+		insertPayment(t, db, p)
+	}
+	cutoff := time.Now().Add(time.Minute)
+
+	firstHolds := make(chan []*store.Payment)
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			ps, err := db.LockPaymentsByStatus(ctx, tx, pg.StatusUnknown, cutoff, 4)
+			if err != nil {
+				return err
+			}
+			firstHolds <- ps
+			<-release
+			return nil
+		})
+	}()
+	first := <-firstHolds
+	require.Len(t, first, 4)
+	var second []*store.Payment
+	tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		second, err = db.LockPaymentsByStatus(ctx, tx, pg.StatusUnknown, cutoff, 4)
+		return err
+	})
+	close(release)
+	require.NoError(t, <-done)
+	require.Len(t, second, 2, "the second janitor skips the locked rows instead of waiting")
+	seen := map[string]bool{}
+	for _, p := range append(first, second...) {
+		assert.False(t, seen[p.ID], "%s claimed twice", p.ID)
+		seen[p.ID] = true
+	}
+}
+
+func TestLockPayment_ReadsInsideTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		p := newPayment(orderID(t))
+		insertPayment(t, db, p)
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			got, err := db.LockPayment(ctx, tx, p.ID)
+			if err != nil {
+				return err
+			}
+			got.Status = pg.StatusUnknown
+			return db.UpdatePayment(ctx, tx, got, got.Version)
+		})
+		err := db.InTx(ctxT(t), func(ctx context.Context, tx *sql.Tx) error {
+			_, err := db.LockPayment(ctx, tx, "pay_missing")
+			return err
+		})
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
