@@ -1,0 +1,115 @@
+package inicis
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/paygate/paygate/pg"
+)
+
+// The fuzz targets check that hostile input never panics and that whatever
+// is accepted is well formed. They run their seeds as ordinary tests; run
+// one for longer with e.g.
+//
+//	go test ./inicis -run '^$' -fuzz FuzzParseNotification -fuzztime 60s
+
+func FuzzParseNotification(f *testing.F) {
+	seed := url.Values{
+		"no_tid": {"StdpayVBNKINIpayTest20231115071320000002"}, "no_oid": {"order-1"}, "id_merchant": {"INIpayTest"},
+		"type_msg": {"0200"}, "amt_input": {"10000"}, "dt_trans": {"20231116"}, "tm_trans": {"101500"},
+		"nm_input": {"\xc8\xab\xb1\xe6\xb5\xbf"},
+	}
+	f.Add([]byte(seed.Encode()))
+	f.Add([]byte("no_tid=T&no_oid=o&id_merchant=m&type_msg=0400&amt_input=1&dt_trans=20231301"))
+	f.Add([]byte("%zz&&=="))
+	f.Add([]byte("amt_input=1e400&no_tid=%00"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		n, err := ParseNotification(body)
+		if err != nil {
+			return
+		}
+		if !n.Amount.IsPositive() || n.Amount.Currency() != pg.KRW {
+			t.Fatalf("accepted amount %s", n.Amount)
+		}
+		if n.TypeMsg != notiDeposit && n.TypeMsg != notiCancel {
+			t.Fatalf("accepted type_msg %q", n.TypeMsg)
+		}
+		if n.TID == "" || n.OrderID == "" || n.MID == "" {
+			t.Fatalf("accepted without ids: %+v", n)
+		}
+		if _, err := n.OccurredAt(); err != nil {
+			t.Fatalf("accepted unreadable time: %v", err)
+		}
+	})
+}
+
+func FuzzParseApproval(f *testing.F) {
+	f.Add(200, []byte(`{"resultCode":"0000","tid":"T","MOID":"o","TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320"}`))
+	f.Add(200, []byte(`{"resultCode":"0000","tid":"T","TotPrice":1000,"payMethod":"VBank","VACT_Date":"20231118","VACT_Time":"235959"}`))
+	f.Add(200, []byte(`{"resultCode":"V801","resultMsg":"x"}`))
+	f.Add(500, []byte(`<html>`))
+	f.Add(200, []byte(`{"resultCode":null,"tid":{"a":1},"TotPrice":[1]}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		p, err := parseApproval(status, body)
+		if err != nil {
+			if pg.KindOf(err) == pg.KindDeclined && status == 200 {
+				// A decline must come from a readable refusal code.
+				f, derr := decodeFields(body)
+				if derr != nil || f.str("resultCode") == "0000" {
+					t.Fatalf("declined without a refusal: %v", err)
+				}
+			}
+			return
+		}
+		if p.PaymentKey == "" || !p.Amount.IsSet() || p.Amount.Currency() != pg.KRW {
+			t.Fatalf("accepted approval without tid or amount: %+v", p)
+		}
+		if p.Status != pg.StatusApproved && p.Status != pg.StatusWaitingForDeposit {
+			t.Fatalf("approval status %s", p.Status)
+		}
+	})
+}
+
+func FuzzParseAPIResponse(f *testing.F) {
+	f.Add(200, []byte(`{"resultCode":"00","tid":"T","oid":"o","price":"10000","transactionStatus":"PART_CANCEL","availablePartCancelPrice":"7000","partCancelTransInfo":[{"tid":"P","requestDate":"20231115","requestTime":"100000","requestPrice":"3000"}]}`))
+	f.Add(200, []byte(`{"resultCode":"SUCCESS","tid":"T","price":1,"transactionStatus":"CANCEL","cancelDate":"20231115"}`))
+	f.Add(200, []byte(`{"resultCode":"400604"}`))
+	f.Add(502, []byte(``))
+	f.Add(200, []byte(`{"resultCode":"00","tid":"T","price":"5","transactionStatus":"APPROVAL","partCancelTransInfo":"x"}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		for _, a := range []api{apiRefund, apiInquiry} {
+			fs, err := parseAPIResponse("op", a, status, body)
+			if err != nil {
+				if a == apiInquiry && pg.KindOf(err) == pg.KindNotFound {
+					f, derr := decodeFields(body)
+					if derr != nil || lookupCode(apiInquiry, f.str("resultCode")).kind != pg.KindNotFound {
+						t.Fatalf("not found without a not-found code: %v", err)
+					}
+				}
+				continue
+			}
+			if a != apiInquiry {
+				continue
+			}
+			p, err := parseInquiry(fs)
+			if err != nil {
+				continue
+			}
+			if !p.Status.Valid() || !p.Amount.IsSet() || !p.Balance.IsSet() {
+				t.Fatalf("accepted inquiry %+v", p)
+			}
+			if p.Status == pg.StatusCanceled && !p.Balance.IsZero() {
+				t.Fatalf("canceled with balance %s", p.Balance)
+			}
+			total := pg.Won(0)
+			for _, c := range p.Cancels {
+				if total, err = total.Add(c.Amount); err != nil {
+					t.Fatalf("cancel amounts: %v", err)
+				}
+			}
+			if cmp, _ := total.Cmp(p.Amount); cmp > 0 {
+				t.Fatalf("cancels %s exceed the price %s", total, p.Amount)
+			}
+		}
+	})
+}

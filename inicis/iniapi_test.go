@@ -1,0 +1,271 @@
+package inicis_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/inicis"
+	"github.com/paygate/paygate/pg"
+)
+
+const apiBase = "https://stginiapi.inicis.com/v2/pg/"
+
+func expectJSON(t *testing.T, want string, status int, body string) httpmock.Responder {
+	return func(r *http.Request) (*http.Response, error) {
+		got, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got))
+		assert.Equal(t, "application/json;charset=utf-8", r.Header.Get("Content-Type"))
+		return httpmock.NewStringResponse(status, body), nil
+	}
+}
+
+// Request bodies byte for byte; the hashData values were computed with
+// sha512sum from the INIpayTest INIAPI key at epoch (20231115071320 KST).
+const (
+	wantRefund = `{"mid":"INIpayTest","type":"refund","timestamp":"20231115071320","clientIp":"192.0.2.10",` +
+		`"data":{"tid":"` + tid + `","msg":"취소요청"},` +
+		`"hashData":"03945a89ae6a83d45d84a5c87d44db3ac892e31edd2078d7c24937793c2afb00db83fc1503c01a30c6441d715771592e13f5edec0de3e2809868de98b0cb97d4"}`
+	wantPartialRefund = `{"mid":"INIpayTest","type":"partialRefund","timestamp":"20231115071320","clientIp":"192.0.2.10",` +
+		`"data":{"tid":"` + tid + `","msg":"부분 취소/반품","price":"3000","confirmPrice":"7000","currency":"WON","tax":"0","taxfree":"0"},` +
+		`"hashData":"926f7bcc613cea590d5ee2426d0e237af86ec8cc8bb0a3065e96e47a95857c6134c6d1ca585d8b4b07fbc135b1d3a4613b40b20b8b83fb17b19da44369594738"}`
+	wantInquiryByOID = `{"mid":"INIpayTest","type":"inquiry","timestamp":"20231115071320","clientIp":"192.0.2.10",` +
+		`"data":{"oid":"order-1"},` +
+		`"hashData":"52911f54d3bff4c20be2f248c4c15a50c47534eb0e27687d22f3928a947f88459512b92c20e37de2fb146499b34028b3ff8054dbb347362ba99a667479641975"}`
+)
+
+func TestCancel_FullRefundWire(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", expectJSON(t, wantRefund, 200,
+		`{"resultCode":"00","resultMsg":"정상처리되었습니다.","cancelDate":"20231115","cancelTime":"071320","cshrCancelNum":"","detailResultCode":"","receiptInfo":""}`))
+	g := newGateway(t, mt)
+	p, err := g.Cancel(context.Background(), pg.CancelRequest{
+		CancelID: "c1", PaymentKey: tid, OrderID: "order-1", Prepared: map[string]string{"price": "10000"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+	assert.Equal(t, pg.StatusCanceled, p.Status)
+	assert.True(t, p.Balance.IsZero())
+	assert.True(t, p.Amount.Equal(pg.Won(10000)))
+	require.Len(t, p.Cancels, 1)
+	assert.True(t, p.Cancels[0].Amount.Equal(pg.Won(10000)))
+	assert.True(t, p.Cancels[0].CanceledAt.Equal(epoch))
+}
+
+func TestCancel_WholeBalanceOfUntouchedPaymentIsFullRefund(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", expectJSON(t, wantRefund, 200, `{"resultCode":"00","cancelDate":"20231115","cancelTime":"071320"}`))
+	_, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{
+		PaymentKey: tid, Amount: pg.Won(10000), Balance: pg.Won(10000), Prepared: map[string]string{"price": "10000"},
+	})
+	require.NoError(t, err)
+}
+
+func TestCancel_PartialRefundWireCarriesConfirmPrice(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"partialRefund", expectJSON(t, wantPartialRefund, 200,
+		`{"resultCode":"00","resultMsg":"정상처리되었습니다.","tid":"StdpayCARDINIpayTest20231115071320000009","prtcTid":"`+tid+`",
+"prtcPrice":"3000","prtcRemains":"7000","prtcCnt":"1","prtcType":"1","prtcDate":"20231115","prtcTime":"071320"}`))
+	g := newGateway(t, mt)
+	p, err := g.Cancel(context.Background(), pg.CancelRequest{
+		PaymentKey: tid, OrderID: "order-1", Amount: pg.Won(3000), Balance: pg.Won(10000), Reason: "부분 취소/반품",
+		Prepared: map[string]string{"price": "10000"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusPartialCanceled, p.Status)
+	assert.True(t, p.Balance.Equal(pg.Won(7000)))
+	assert.True(t, p.Amount.Equal(pg.Won(10000)))
+	require.Len(t, p.Cancels, 1)
+	assert.Equal(t, "StdpayCARDINIpayTest20231115071320000009", p.Cancels[0].TransactionKey)
+	assert.True(t, p.Cancels[0].Amount.Equal(pg.Won(3000)))
+}
+
+func TestCancel_RestOfPartiallyCanceledPaymentKeepsTheGuard(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"partialRefund", func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		assert.Contains(t, string(b), `"price":"7000","confirmPrice":"0"`)
+		return httpmock.NewStringResponse(200, `{"resultCode":"00","tid":"T2","prtcTid":"`+tid+`","prtcPrice":"7000","prtcRemains":"0","prtcDate":"20231115","prtcTime":"071320"}`), nil
+	})
+	p, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{
+		PaymentKey: tid, Amount: pg.Won(7000), Balance: pg.Won(7000), Prepared: map[string]string{"price": "10000"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusCanceled, p.Status)
+}
+
+func TestCancel_ErrorShapes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		responder httpmock.Responder
+		kind      pg.Kind
+		code      string
+	}{
+		{"already canceled", httpmock.NewStringResponder(200, `{"resultCode":"500626","resultMsg":"기취소 거래"}`), pg.KindAlreadyDone, "500626"},
+		{"balance guard tripped", httpmock.NewStringResponder(200, `{"resultCode":"500627","resultMsg":"confirmPrice 불일치"}`), pg.KindAlreadyDone, "500627"},
+		{"amount above balance", httpmock.NewStringResponder(200, `{"resultCode":"500628"}`), pg.KindInvalid, "500628"},
+		{"hash mismatch", httpmock.NewStringResponder(200, `{"resultCode":"400601","resultMsg":"hashData 불일치"}`), pg.KindInvalid, "400601"},
+		{"no such tid", httpmock.NewStringResponder(200, `{"resultCode":"400604"}`), pg.KindNotFound, "400604"},
+		{"unlisted refusal", httpmock.NewStringResponder(200, `{"resultCode":"01","resultMsg":"실패","detailResultCode":"X1"}`), pg.KindDeclined, "01"},
+		{"refusal with null fields", httpmock.NewStringResponder(200, `{"resultCode":"01","resultMsg":null,"cancelDate":null}`), pg.KindDeclined, "01"},
+		{"5xx may have refunded", httpmock.NewStringResponder(502, "Bad Gateway"), pg.KindUnknown, ""},
+		{"5xx JSON without code", httpmock.NewStringResponder(500, `{"error":"x"}`), pg.KindUnknown, ""},
+		{"unreadable 200 may have refunded", httpmock.NewStringResponder(200, "<html>"), pg.KindUnknown, ""},
+		{"success with bad date is unknown", httpmock.NewStringResponder(200, `{"resultCode":"00","cancelDate":"2023-11-15"}`), pg.KindUnknown, "00"},
+		{"429 not processed", httpmock.NewStringResponder(429, ""), pg.KindUnavailable, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, apiBase+"refund", tc.responder)
+			_, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{PaymentKey: tid})
+			var pe *pg.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tc.kind, pe.Kind, err.Error())
+			assert.Equal(t, tc.code, pe.Code)
+			assert.Equal(t, 1, mt.GetTotalCallCount(), "INIAPI writes are never resent")
+		})
+	}
+}
+
+func TestCancel_RefusesUnsafeRequestsWithoutSending(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		req  pg.CancelRequest
+	}{
+		{"partial without balance guard", pg.CancelRequest{PaymentKey: tid, Amount: pg.Won(100)}},
+		{"more than the balance", pg.CancelRequest{PaymentKey: tid, Amount: pg.Won(2000), Balance: pg.Won(1000)}},
+		{"zero amount", pg.CancelRequest{PaymentKey: tid, Amount: pg.Won(0), Balance: pg.Won(1000)}},
+		{"dollars", pg.CancelRequest{PaymentKey: tid, Amount: pg.MustMoney("1.00", pg.USD), Balance: pg.MustMoney("2.00", pg.USD)}},
+		{"tax free above amount", pg.CancelRequest{PaymentKey: tid, Amount: pg.Won(100), Balance: pg.Won(1000), TaxFree: pg.Won(200)}},
+		{"no tid nor order", pg.CancelRequest{}},
+		{"tid with control chars", pg.CancelRequest{PaymentKey: "T\n1"}},
+		{"incomplete refund account", pg.CancelRequest{PaymentKey: tid, RefundAccount: &pg.RefundAccount{Bank: "04"}}},
+	}
+	g := newGateway(t, failTransport{t})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := g.Cancel(context.Background(), tc.req)
+			assert.ErrorIs(t, err, pg.ErrInvalid)
+		})
+	}
+	noAPI := newGateway(t, failTransport{t}, func(c *inicis.Config) { c.ClientIP = "" })
+	_, err := noAPI.Cancel(context.Background(), pg.CancelRequest{PaymentKey: tid})
+	assert.ErrorIs(t, err, pg.ErrInvalid, "INIAPI without clientIp")
+}
+
+func TestCancel_VirtualAccountRefundEncryptsAccount(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		assert.Contains(t, string(b), `"refundAcctNum":"qwMHVJqsmXKoR+d8wQTS4g==","refundBankCode":"04","refundAcctName":"홍길동"`)
+		assert.NotContains(t, string(b), `"123456789"`)
+		return httpmock.NewStringResponse(200, `{"resultCode":"00","cancelDate":"20231115","cancelTime":"071320"}`), nil
+	})
+	_, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{
+		PaymentKey: tid, RefundAccount: &pg.RefundAccount{Bank: "04", AccountNumber: "123456789", HolderName: "홍길동"},
+	})
+	require.NoError(t, err)
+}
+
+func TestCancel_ByOrderIDLooksTheTIDUpFirst(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", expectJSON(t, wantInquiryByOID, 200,
+		`{"resultCode":"00","tid":"`+tid+`","mid":"INIpayTest","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"APPROVAL","approvedDate":"20231115","approvedTime":"071320"}`))
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", expectJSON(t, wantRefund, 200, `{"resultCode":"00","cancelDate":"20231115","cancelTime":"071320"}`))
+	_, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{OrderID: "order-1"})
+	require.NoError(t, err)
+	assert.Equal(t, 2, mt.GetTotalCallCount())
+}
+
+func TestLookup_ResponseShapes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		body      string
+		status    int
+		want      pg.Status
+		balance   int64
+		cancels   int
+		kind      pg.Kind
+		lookupTID bool
+	}{
+		{name: "approved (SUCCESS code as in third-party fixtures)", status: 200, want: pg.StatusApproved, balance: 10000,
+			body: `{"resultCode":"SUCCESS","resultMsg":"OK","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"APPROVAL","approvedDate":"20231115","approvedTime":"071320","cardInfo":{"approvedNumber":"30001234","currencyCode":"WON"}}`},
+		{name: "partially canceled with numeric amounts", status: 200, want: pg.StatusPartialCanceled, balance: 6000, cancels: 2,
+			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":10000,"paymethod":"Card","transactionStatus":"PART_CANCEL","approvedDate":"20231115","approvedTime":"071320",
+"availablePartCancelPrice":6000,"partCancelTransInfo":[{"tid":"P2","requestDate":"20231116","requestTime":"100000","requestPrice":"1000"},{"tid":"P1","requestDate":"20231115","requestTime":"100000","requestPrice":3000}]}`},
+		{name: "canceled after a partial", status: 200, want: pg.StatusCanceled, balance: 0, cancels: 2,
+			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"CANCEL","approvedDate":"20231115","approvedTime":"071320","cancelDate":"20231116","cancelTime":"120000",
+"partCancelTransInfo":[{"tid":"P1","requestDate":"20231115","requestTime":"100000","requestPrice":"3000"}]}`},
+		{name: "virtual account waiting", status: 200, want: pg.StatusWaitingForDeposit, balance: 0,
+			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","paymethod":"VBank","transactionStatus":"READY","approvedDate":"20231115","approvedTime":"071320"}`},
+		{name: "unknown transactionStatus is not guessed", status: 200, kind: pg.KindInvalid,
+			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","transactionStatus":"HOLD"}`},
+		{name: "partials above the price", status: 200, kind: pg.KindInvalid,
+			body: `{"resultCode":"00","tid":"` + tid + `","oid":"order-1","price":"1000","transactionStatus":"PART_CANCEL","partCancelTransInfo":[{"tid":"P1","requestDate":"20231115","requestTime":"100000","requestPrice":"3000"}]}`},
+		{name: "another order's record", status: 200, kind: pg.KindInvalid,
+			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-2","price":"10000","transactionStatus":"APPROVAL"}`},
+		{name: "another merchant's record", status: 200, kind: pg.KindInvalid,
+			body: `{"resultCode":"00","tid":"` + tid + `","mid":"other00000","oid":"order-1","price":"10000","transactionStatus":"APPROVAL"}`},
+		{name: "another tid than asked", status: 200, kind: pg.KindInvalid, lookupTID: true,
+			body: `{"resultCode":"00","tid":"StdpayCARDINIpayTest20231115071320999999","mid":"INIpayTest","oid":"order-1","price":"10000","transactionStatus":"APPROVAL"}`},
+		{name: "not found", status: 200, kind: pg.KindNotFound, body: `{"resultCode":"400604","resultMsg":"거래내역 없음"}`},
+		{name: "unlisted code never reads as not found", status: 200, kind: pg.KindInvalid, body: `{"resultCode":"01","resultMsg":"조회 실패"}`},
+		{name: "5xx on a read is unavailable", status: 500, kind: pg.KindUnavailable, body: `oops`},
+		{name: "garbage 200 on a read is unavailable", status: 200, kind: pg.KindUnavailable, body: `[]`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.NewStringResponder(tc.status, tc.body))
+			req := pg.LookupRequest{OrderID: "order-1"}
+			if tc.lookupTID {
+				req.PaymentKey = tid
+			}
+			p, err := newGateway(t, mt).Lookup(context.Background(), req)
+			if tc.want == "" {
+				require.Error(t, err)
+				assert.Equal(t, tc.kind, pg.KindOf(err), err.Error())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, p.Status)
+			assert.Equal(t, tc.balance, p.Balance.Int64())
+			assert.True(t, p.Amount.Equal(pg.Won(10000)))
+			assert.Len(t, p.Cancels, tc.cancels)
+			for i := 1; i < len(p.Cancels); i++ {
+				assert.False(t, p.Cancels[i].CanceledAt.Before(p.Cancels[i-1].CanceledAt), "cancels in time order")
+			}
+			assert.True(t, p.ApprovedAt.Equal(epoch))
+		})
+	}
+}
+
+func TestLookup_ByTIDSendsOnlyTheTID(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		assert.Contains(t, string(b), `"data":{"tid":"`+tid+`"}`)
+		return httpmock.NewStringResponse(200, `{"resultCode":"00","tid":"`+tid+`","oid":"order-1","price":"1000","transactionStatus":"APPROVAL"}`), nil
+	})
+	_, err := newGateway(t, mt).Lookup(context.Background(), pg.LookupRequest{OrderID: "order-1", Prepared: map[string]string{"tid": tid}})
+	require.NoError(t, err)
+}
