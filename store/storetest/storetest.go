@@ -119,59 +119,54 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	}
 }
 
-// MySQLConfig returns the parsed test server DSN from the environment.
-func MySQLConfig() (*mysql.Config, error) {
-	dsn := os.Getenv(EnvMySQLDSN)
-	if dsn == "" {
-		dsn = DefaultMySQLDSN
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("storetest: %s: %w", EnvMySQLDSN, err)
-	}
-	return cfg, nil
-}
-
-// server is the process-wide connection to the test MySQL server, made once.
-var server struct {
+// server is a connection to a test MySQL server, made once per DSN and kept
+// for the life of the test process.
+type server struct {
 	once sync.Once
 	db   *sql.DB
 	cfg  *mysql.Config
 	err  error
 }
 
+var servers sync.Map // DSN → *server
+
 func mysqlServer(ctx context.Context) (*sql.DB, *mysql.Config, error) {
-	server.once.Do(func() {
-		cfg, err := MySQLConfig()
-		if err != nil {
-			server.err = err
-			return
-		}
-		admin := cfg.Clone()
-		admin.ParseTime = true
-		if admin.Timeout == 0 || admin.Timeout > 3*time.Second {
-			admin.Timeout = 3 * time.Second
-		}
-		conn, err := mysql.NewConnector(admin)
-		if err != nil {
-			server.err = err
-			return
-		}
-		db := sql.OpenDB(conn)
-		db.SetMaxOpenConns(4)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxIdleTime(10 * time.Second)
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := db.PingContext(pctx); err != nil {
-			db.Close()
-			server.err = fmt.Errorf("MySQL at %s does not answer (%v); set %s to a reachable server", cfg.Addr, err, EnvMySQLDSN)
-			return
-		}
-		dropStale(ctx, db)
-		server.db, server.cfg = db, cfg
-	})
-	return server.db, server.cfg, server.err
+	dsn := os.Getenv(EnvMySQLDSN)
+	if dsn == "" {
+		dsn = DefaultMySQLDSN
+	}
+	v, _ := servers.LoadOrStore(dsn, &server{})
+	s := v.(*server)
+	s.once.Do(func() { s.db, s.cfg, s.err = connectServer(ctx, dsn) })
+	return s.db, s.cfg, s.err
+}
+
+func connectServer(ctx context.Context, dsn string) (*sql.DB, *mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", EnvMySQLDSN, err)
+	}
+	admin := cfg.Clone()
+	admin.ParseTime = true
+	if admin.Timeout == 0 || admin.Timeout > 3*time.Second {
+		admin.Timeout = 3 * time.Second
+	}
+	conn, err := mysql.NewConnector(admin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", EnvMySQLDSN, err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(10 * time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("MySQL at %s does not answer (%v); start it or set %s to a server that does", cfg.Addr, err, EnvMySQLDSN)
+	}
+	dropStale(ctx, db)
+	return db, cfg, nil
 }
 
 // dropStale drops test databases left behind by runs that were killed before
@@ -205,7 +200,7 @@ func dropStale(ctx context.Context, db *sql.DB) {
 
 func unavailable(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
 		t.Fatalf("storetest: %v (CI=true: MySQL tests must run)", err)
 	}
 	t.Skipf("storetest: skipping MySQL test: %v", err)
