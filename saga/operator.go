@@ -1,0 +1,140 @@
+package saga
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Get returns an instance with its step records, or an error wrapping
+// ErrNotFound.
+func (r *Runner) Get(ctx context.Context, id string) (*Instance, error) {
+	rec, err := r.store.Instance(ctx, nil, id)
+	if err != nil {
+		return nil, fmt.Errorf("saga: get %q: %w", id, err)
+	}
+	return r.withSteps(ctx, rec)
+}
+
+// GetByKey returns the instance of a definition for a business key, with its
+// step records, or an error wrapping ErrNotFound.
+func (r *Runner) GetByKey(ctx context.Context, definition, businessKey string) (*Instance, error) {
+	rec, err := r.store.InstanceByKey(ctx, nil, definition, businessKey)
+	if err != nil {
+		return nil, fmt.Errorf("saga: get %q %q: %w", definition, businessKey, err)
+	}
+	return r.withSteps(ctx, rec)
+}
+
+func (r *Runner) withSteps(ctx context.Context, rec InstanceRecord) (*Instance, error) {
+	steps, err := r.store.Steps(ctx, nil, rec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("saga: steps of %s: %w", rec.ID, err)
+	}
+	return &Instance{InstanceRecord: rec, Steps: steps}, nil
+}
+
+// List returns instances matching f (without step records), oldest change
+// first.
+func (r *Runner) List(ctx context.Context, f Filter) ([]InstanceRecord, error) {
+	recs, err := r.store.Instances(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("saga: list: %w", err)
+	}
+	return recs, nil
+}
+
+// Stuck lists instances that are still not terminal longer than olderThan
+// after they started: RUNNING or COMPENSATING ones whose retries keep
+// failing or whose runners are gone, and NEEDS_ATTENTION ones waiting for an
+// operator.
+func (r *Runner) Stuck(ctx context.Context, olderThan time.Duration, limit int) ([]InstanceRecord, error) {
+	return r.List(ctx, Filter{
+		States:        []State{Running, Compensating, NeedsAttention},
+		CreatedBefore: r.now().Add(-olderThan),
+		Limit:         limit,
+	})
+}
+
+// Retry sends a NEEDS_ATTENTION instance back to the state it left, once an
+// operator fixed the cause: the step half that failed is tried again (its
+// attempt count restarts, a permanent failure is forgotten) and the
+// instance is due at once. Retry of an instance in another state returns
+// an error wrapping ErrInvalidState and changes nothing.
+func (r *Runner) Retry(ctx context.Context, id string) (*Instance, error) {
+	var out *Instance
+	err := r.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rec, err := r.store.Instance(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if rec.State != NeedsAttention {
+			return fmt.Errorf("%w: instance is %s, not %s", ErrInvalidState, rec.State, NeedsAttention)
+		}
+		def, ok := r.definition(rec.Definition)
+		if !ok {
+			return ErrUnknownDefinition
+		}
+		resume := rec.ResumeState
+		if resume != Running && resume != Compensating {
+			return fmt.Errorf("%w: no state to resume (%q)", ErrInvalidState, resume)
+		}
+		steps, err := r.store.Steps(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		var reset []StepRecord
+		if rec.StepIndex >= 0 && rec.StepIndex < len(def.Steps) {
+			op := OpAction
+			if resume == Compensating {
+				op = OpCompensate
+			}
+			for _, s := range steps {
+				if s.Step == def.Steps[rec.StepIndex].Name && s.Op == op && s.Status != StepDone {
+					s.Status = StepDispatched
+					s.Attempts = 0
+					s.UpdatedAt = r.now()
+					reset = append(reset, s)
+				}
+			}
+		}
+		next := rec
+		next.State = resume
+		next.ResumeState = ""
+		next.Reason = ""
+		next.LeaseOwner, next.LeaseToken = "", ""
+		next.RunAt = r.now()
+		next.UpdatedAt = next.RunAt
+		next.Version = rec.Version + 1
+		ok, err = r.store.UpdateInstance(ctx, tx, next, rec.Version)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("instance changed concurrently; try again")
+		}
+		if len(reset) > 0 {
+			if err := r.store.PutSteps(ctx, tx, reset...); err != nil {
+				return err
+			}
+		}
+		all, err := r.store.Steps(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		out = &Instance{InstanceRecord: next, Steps: all}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("saga: retry %q: %w", id, err)
+	}
+	r.log.Info("saga: retried by operator", "saga_id", id, "state", out.State)
+	if h := r.cfg.Hooks.OnTransition; h != nil {
+		h(Transition{SagaID: out.ID, Definition: out.Definition, BusinessKey: out.BusinessKey,
+			From: NeedsAttention, To: out.State, At: out.UpdatedAt})
+	}
+	r.notify()
+	return out, nil
+}

@@ -1,0 +1,465 @@
+package saga
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Clock tells the time. Tests inject one to move time (lease expiry, backoff)
+// without sleeping; timers that only pace polling use real time.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Config configures a Runner. Zero fields take the documented defaults.
+type Config struct {
+	// Owner names this runner in lease records, for operators; default
+	// "<hostname>/<pid>/<random>".
+	Owner string
+	// Lease is how long a claimed instance stays reserved for this runner
+	// without a write or heartbeat; another runner takes it over after
+	// that. The runner extends the lease while a step function runs, so a
+	// long call alone does not lose it. Default 30s.
+	Lease time.Duration
+	// PollInterval is how often Run looks for due instances when nothing
+	// woke it. Start and hand-offs in this process wake it at once. Default
+	// 1s.
+	PollInterval time.Duration
+	// Concurrency is how many instances Run works on at once. Default 8.
+	Concurrency int
+	// ClaimBatch is how many due instances one claim transaction leases at
+	// most. Default Concurrency.
+	ClaimBatch int
+	// Clock defaults to the system clock.
+	Clock Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Hooks observe the runner; all optional.
+	Hooks Hooks
+}
+
+// Hooks are called synchronously after the change they report has
+// committed. They must be quick and must not call back into the runner.
+type Hooks struct {
+	// OnTransition reports every committed change of an instance's state.
+	OnTransition func(Transition)
+	// OnStep reports every finished call of an action, resolve or
+	// compensation, whatever its outcome.
+	OnStep func(StepEvent)
+	// OnAlert reports a step that keeps failing (every Policy.AlertAfter
+	// attempts) and every saga that moved to NEEDS_ATTENTION.
+	OnAlert func(Alert)
+}
+
+// Transition is a committed state change of an instance.
+type Transition struct {
+	SagaID, Definition, BusinessKey string
+	From, To                        State
+	Reason                          string
+	At                              time.Time
+}
+
+// StepEvent is one finished call of a step function.
+type StepEvent struct {
+	SagaID, Definition, BusinessKey, Step string
+	Op                                    Op
+	Attempt                               int
+	Resolved                              bool
+	Duration                              time.Duration
+	Err                                   error
+}
+
+// Alert asks a human to look: a step failing again and again, or a saga that
+// needs attention.
+type Alert struct {
+	SagaID, Definition, BusinessKey, Step string
+	Op                                    Op
+	Attempts                              int
+	Err                                   error
+	NeedsAttention                        bool
+}
+
+// Runner starts saga instances and runs them to a terminal state. Any number
+// of runners, in any number of processes, may share one database: each
+// instance is worked on by one runner at a time, under a lease.
+type Runner struct {
+	store Store
+	cfg   Config
+	log   *slog.Logger
+
+	mu    sync.RWMutex
+	defs  map[string]*Definition
+	names []string
+
+	wake    chan struct{}
+	eager   atomic.Int64 // unix nanos until which polling is fast
+	running atomic.Bool
+}
+
+// NewRunner returns a runner over store. Register definitions before
+// starting or running instances.
+func NewRunner(store Store, cfg Config) *Runner {
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.ClaimBatch <= 0 {
+		cfg.ClaimBatch = cfg.Concurrency
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Runner{
+		store: store,
+		cfg:   cfg,
+		log:   log.With("component", "saga", "owner", cfg.Owner),
+		defs:  map[string]*Definition{},
+		wake:  make(chan struct{}, 1),
+	}
+}
+
+// Register adds definitions. A name can be registered once.
+func (r *Runner) Register(defs ...*Definition) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range defs {
+		if err := d.validate(); err != nil {
+			return err
+		}
+		if prev, ok := r.defs[d.Name]; ok && prev != d {
+			return fmt.Errorf("%w: definition %q registered twice", ErrInvalid, d.Name)
+		} else if ok {
+			continue
+		}
+		r.defs[d.Name] = d
+		r.names = append(r.names, d.Name)
+	}
+	return nil
+}
+
+func (r *Runner) definition(name string) (*Definition, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d, ok := r.defs[name]
+	return d, ok
+}
+
+func (r *Runner) definitions() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]string(nil), r.names...)
+}
+
+func (r *Runner) now() time.Time { return r.cfg.Clock.Now().UTC().Truncate(time.Microsecond) }
+
+// notify wakes Run and keeps it polling fast for a moment, since the work
+// that caused the wake-up may not have committed yet.
+func (r *Runner) notify() {
+	r.eager.Store(time.Now().Add(eagerWindow).UnixNano())
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// After a wake-up Run polls every eagerPoll for eagerWindow, so work created
+// in a transaction that commits a little after the wake-up is picked up
+// without waiting for PollInterval.
+const (
+	eagerWindow = 500 * time.Millisecond
+	eagerPoll   = 5 * time.Millisecond
+)
+
+// Instance is a snapshot of a saga instance and its step records.
+type Instance struct {
+	InstanceRecord
+	Steps []StepRecord
+
+	// held is set on the value Start returns with Inline: it carries the
+	// lease RunInline needs.
+	held bool
+}
+
+// Step returns the record of one half of a step, if it was ever dispatched.
+func (in *Instance) Step(name string, op Op) (StepRecord, bool) {
+	for _, s := range in.Steps {
+		if s.Step == name && s.Op == op {
+			return s, true
+		}
+	}
+	return StepRecord{}, false
+}
+
+// StartOption changes how Start creates an instance.
+type StartOption func(*startOptions)
+
+type startOptions struct {
+	inline bool
+}
+
+// Inline makes Start lease the new instance to the caller and record its
+// first step as dispatched, in the caller's transaction, so that after the
+// commit the caller runs it with RunInline. If the caller never does (it
+// crashed), the lease expires and a runner resolves the first step.
+func Inline() StartOption { return func(o *startOptions) { o.inline = true } }
+
+// maxBusinessKey is the longest business key the schema stores.
+const maxBusinessKey = 255
+
+// Start creates an instance of def for businessKey in the caller's
+// transaction: the instance exists if and only if tx commits. The business
+// key is unique per definition: when an instance already exists for it,
+// Start returns that instance and an error wrapping ErrDuplicate, and
+// writes nothing. The instance is due at once; runners pick it up after the
+// commit (a runner in this process is woken).
+//
+// When the caller's transaction is retried after a deadlock, Start simply
+// runs again: the rolled-back attempt left nothing behind.
+func (r *Runner) Start(ctx context.Context, tx *sql.Tx, def *Definition, businessKey string, payload []byte, opts ...StartOption) (*Instance, error) {
+	if tx == nil {
+		return nil, fmt.Errorf("%w: Start needs the caller's transaction", ErrInvalid)
+	}
+	if def == nil {
+		return nil, fmt.Errorf("%w: nil definition", ErrInvalid)
+	}
+	if d, ok := r.definition(def.Name); !ok || d != def {
+		return nil, fmt.Errorf("saga: start %q: %w", def.Name, ErrUnknownDefinition)
+	}
+	if businessKey == "" || len(businessKey) > maxBusinessKey {
+		return nil, fmt.Errorf("%w: business key must be 1 to %d bytes", ErrInvalid, maxBusinessKey)
+	}
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	now := r.now()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("saga: start %q: new id: %w", def.Name, err)
+	}
+	rec := InstanceRecord{
+		ID:          id.String(),
+		Definition:  def.Name,
+		BusinessKey: businessKey,
+		State:       Running,
+		Payload:     payload,
+		RunAt:       now,
+		Version:     1,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	var steps []StepRecord
+	if o.inline {
+		rec.LeaseOwner = r.cfg.Owner
+		rec.LeaseToken = uuid.NewString()
+		rec.RunAt = now.Add(r.cfg.Lease)
+		steps = []StepRecord{{
+			SagaID: rec.ID, Step: def.Steps[0].Name, Op: OpAction,
+			Status: StepDispatched, Attempts: 1, UpdatedAt: now,
+		}}
+	}
+	if err := r.store.InsertInstance(ctx, tx, rec); err != nil {
+		if errors.Is(err, ErrDuplicate) {
+			existing, gerr := r.store.InstanceByKey(ctx, tx, def.Name, businessKey)
+			if gerr != nil {
+				return nil, fmt.Errorf("saga: start %q %q: %w (reading it: %w)", def.Name, businessKey, err, gerr)
+			}
+			return &Instance{InstanceRecord: existing}, fmt.Errorf("saga: start %q %q: %w", def.Name, businessKey, err)
+		}
+		return nil, fmt.Errorf("saga: start %q %q: %w", def.Name, businessKey, err)
+	}
+	if len(steps) > 0 {
+		if err := r.store.PutSteps(ctx, tx, steps...); err != nil {
+			return nil, fmt.Errorf("saga: start %q %q: %w", def.Name, businessKey, err)
+		}
+	} else {
+		r.notify()
+	}
+	return &Instance{InstanceRecord: rec, Steps: steps, held: o.inline}, nil
+}
+
+// RunInline runs up to maxSteps (at least one) step functions of an instance that Start
+// created with Inline, after the caller's transaction committed, while the
+// caller holds the lease. It then hands the instance to the runners (in
+// this process they are woken) and returns its snapshot. A step that fails
+// transiently is scheduled for retry and ends the inline run; its record in
+// the snapshot carries the error.
+//
+// The step functions get ctx as given; the outcome is recorded on a context
+// ctx's cancellation cannot interrupt. The returned error is not the step's
+// error: it reports that the runner could not do its part (ErrLeaseLost if
+// the transaction that called Start rolled back or the lease expired and
+// another runner took over; a database error).
+func (r *Runner) RunInline(ctx context.Context, in *Instance, maxSteps int) (*Instance, error) {
+	if in == nil || !in.held {
+		return nil, fmt.Errorf("%w: RunInline needs the instance Start returned with Inline", ErrInvalid)
+	}
+	def, ok := r.definition(in.Definition)
+	if !ok {
+		return nil, fmt.Errorf("saga: run %q: %w", in.Definition, ErrUnknownDefinition)
+	}
+	in.held = false
+	maxSteps = max(maxSteps, 1)
+	j := newJob(def, in.InstanceRecord, in.Steps)
+	j.dispatched = len(in.Steps) > 0
+	err := r.drive(ctx, j, maxSteps, nil)
+	r.notify()
+	out := &Instance{InstanceRecord: j.inst, Steps: j.stepList()}
+	if err != nil {
+		return out, fmt.Errorf("saga: run %s inline: %w", in.ID, err)
+	}
+	return out, nil
+}
+
+// Run claims due instances and works on them until ctx is canceled. On
+// cancellation it stops claiming, lets every step function in flight
+// finish and record its outcome, hands the instances it holds back (due at
+// once, for another runner), and returns nil. Run may be called once at a
+// time per Runner.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("saga: Run is already running")
+	}
+	defer r.running.Store(false)
+	if len(r.definitions()) == 0 {
+		return fmt.Errorf("%w: no definitions registered", ErrInvalid)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, r.cfg.Concurrency)
+	freed := make(chan struct{}, 1)
+	workCtx := context.WithoutCancel(ctx)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	claimFailures := 0
+	for {
+		full := true
+		if free := cap(slots) - len(slots); free > 0 {
+			limit := min(free, r.cfg.ClaimBatch)
+			jobs, err := r.claim(ctx, limit)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return nil
+			case err != nil:
+				claimFailures++
+				r.log.Error("saga: claim failed", "err", err, "failures", claimFailures)
+			default:
+				claimFailures = 0
+			}
+			for _, j := range jobs {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() {
+						<-slots
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
+					r.work(workCtx, j, ctx.Done())
+				}()
+			}
+			full = len(jobs) == limit
+		}
+		wait := r.cfg.PollInterval
+		switch {
+		case full && len(slots) < cap(slots):
+			wait = 0
+		case time.Now().UnixNano() < r.eager.Load():
+			wait = min(wait, eagerPoll)
+		}
+		if claimFailures > 0 {
+			wait = max(wait, min(time.Duration(claimFailures)*100*time.Millisecond, 5*time.Second))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-freed:
+		case <-timer.C:
+		}
+	}
+}
+
+func (r *Runner) work(ctx context.Context, j *job, stop <-chan struct{}) {
+	if err := r.drive(ctx, j, -1, stop); err != nil {
+		level := slog.LevelError
+		if errors.Is(err, ErrLeaseLost) {
+			level = slog.LevelWarn
+		}
+		r.log.Log(ctx, level, "saga: instance left for another runner", j.logAttrs("err", err)...)
+	}
+}
+
+func (r *Runner) claim(ctx context.Context, limit int) ([]*job, error) {
+	now := r.now()
+	c := Claim{
+		Definitions: r.definitions(),
+		Owner:       r.cfg.Owner,
+		Token:       uuid.NewString(),
+		Now:         now,
+		LeaseUntil:  now.Add(r.cfg.Lease),
+		Limit:       limit,
+	}
+	var jobs []*job
+	err := r.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		jobs = nil
+		recs, err := r.store.ClaimInstances(ctx, tx, c)
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		ids := make([]string, len(recs))
+		for i, rec := range recs {
+			ids[i] = rec.ID
+		}
+		steps, err := r.store.Steps(ctx, tx, ids...)
+		if err != nil {
+			return err
+		}
+		bySaga := map[string][]StepRecord{}
+		for _, s := range steps {
+			bySaga[s.SagaID] = append(bySaga[s.SagaID], s)
+		}
+		for _, rec := range recs {
+			def, ok := r.definition(rec.Definition)
+			if !ok {
+				continue // not ours; the lease expires for a runner that knows it
+			}
+			jobs = append(jobs, newJob(def, rec, bySaga[rec.ID]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("saga: claim: %w", err)
+	}
+	return jobs, nil
+}

@@ -1,0 +1,115 @@
+package saga
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Store is the persistence a Runner needs. store/sagastore implements it on
+// MySQL/MariaDB and SQLite; the methods are the runner's building blocks and
+// carry no saga logic. Every method that takes a *sql.Tx writes or reads in
+// it; a nil tx means "outside any transaction" for reads.
+type Store interface {
+	// InTx runs fn in a transaction, retrying the whole of fn on transient
+	// database errors (deadlock, lock wait timeout, busy, dropped
+	// connection). fn may therefore run more than once.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+	// InsertInstance inserts a new instance with its Version. It returns an
+	// error wrapping ErrDuplicate when (Definition, BusinessKey) exists.
+	InsertInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord) error
+	// UpdateInstance writes every mutable field of in (state, step, reason,
+	// resume state, run-at, lease, version, updated-at) if, and only if,
+	// the stored version is prevVersion. It reports whether it wrote.
+	UpdateInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord, prevVersion int64) (bool, error)
+	// ExtendLease moves RunAt of a leased instance to until if its version
+	// and lease token are still the given ones, without changing the
+	// version. It reports whether it wrote.
+	ExtendLease(ctx context.Context, tx *sql.Tx, id, token string, version int64, until time.Time) (bool, error)
+	// ClaimInstances leases up to c.Limit due instances (RunAt <= c.Now) of
+	// the given definitions, without waiting for or taking rows another
+	// transaction holds: it sets their lease owner and token, RunAt to
+	// c.LeaseUntil and increments their version, and returns them as
+	// written.
+	ClaimInstances(ctx context.Context, tx *sql.Tx, c Claim) ([]InstanceRecord, error)
+	// Instance returns one instance, or an error wrapping ErrNotFound.
+	Instance(ctx context.Context, tx *sql.Tx, id string) (InstanceRecord, error)
+	// InstanceByKey returns the instance of a definition for a business
+	// key, or an error wrapping ErrNotFound.
+	InstanceByKey(ctx context.Context, tx *sql.Tx, definition, businessKey string) (InstanceRecord, error)
+	// Instances lists instances matching f, ordered by UpdatedAt then ID.
+	Instances(ctx context.Context, f Filter) ([]InstanceRecord, error)
+	// Steps returns the step records of the given instances.
+	Steps(ctx context.Context, tx *sql.Tx, sagaIDs ...string) ([]StepRecord, error)
+	// PutSteps inserts or replaces step records, keyed by (SagaID, Step,
+	// Op), which is unique.
+	PutSteps(ctx context.Context, tx *sql.Tx, steps ...StepRecord) error
+}
+
+// InstanceRecord is the stored form of a saga instance.
+type InstanceRecord struct {
+	ID          string
+	Definition  string
+	BusinessKey string
+	State       State
+	// StepIndex is the step whose action runs next (RUNNING), or the
+	// highest step that may still need compensating (COMPENSATING).
+	StepIndex int
+	Payload   []byte
+	// Reason says why the saga compensates or needs attention.
+	Reason string
+	// ResumeState is the state an operator's Retry returns a
+	// NEEDS_ATTENTION saga to.
+	ResumeState State
+	// RunAt is when the instance is next due; while leased, when the lease
+	// expires. Zero for instances no runner should pick up (terminal,
+	// NEEDS_ATTENTION).
+	RunAt      time.Time
+	LeaseOwner string
+	LeaseToken string
+	// Version increases with every write; writes are compare-and-set on it.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// StepRecord is the stored form of one half of one step of an instance.
+type StepRecord struct {
+	SagaID    string
+	Step      string
+	Op        Op
+	Status    StepStatus
+	Attempts  int
+	Output    []byte
+	LastError string
+	UpdatedAt time.Time
+}
+
+// Claim says what ClaimInstances takes.
+type Claim struct {
+	Definitions []string
+	Owner       string
+	Token       string
+	Now         time.Time
+	LeaseUntil  time.Time
+	Limit       int
+}
+
+// Filter selects instances for operator queries. Zero fields do not filter.
+type Filter struct {
+	Definition  string
+	BusinessKey string
+	States      []State
+	// UpdatedBefore keeps instances not written since then.
+	UpdatedBefore time.Time
+	// CreatedBefore keeps instances created before then: with the
+	// non-terminal states, the ones that have been unfinished for longer
+	// than a duration.
+	CreatedBefore time.Time
+	// AfterID continues a listing after the last ID of the previous page
+	// (the order is UpdatedAt, ID; pass AfterUpdatedAt too).
+	AfterUpdatedAt time.Time
+	AfterID        string
+	// Limit defaults to 100 and is capped at 1000.
+	Limit int
+}

@@ -1,0 +1,271 @@
+package sagastore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+)
+
+const instanceCols = `id, definition, business_key, state, step_index, payload, reason, resume_state,
+run_at, lease_owner, lease_token, version, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanInstance(sc scanner) (saga.InstanceRecord, error) {
+	var r saga.InstanceRecord
+	var state, resume string
+	var runAt sql.NullTime
+	err := sc.Scan(&r.ID, &r.Definition, &r.BusinessKey, &state, &r.StepIndex, &r.Payload, &r.Reason, &resume,
+		&runAt, &r.LeaseOwner, &r.LeaseToken, &r.Version, &r.CreatedAt, &r.UpdatedAt)
+	r.State, r.ResumeState = saga.State(state), saga.State(resume)
+	r.RunAt = fromNull(runAt)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return r, err
+}
+
+func queryInstances(ctx context.Context, q store.Querier, query string, args ...any) ([]saga.InstanceRecord, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []saga.InstanceRecord
+	for rows.Next() {
+		r, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// InsertInstance implements saga.Store.
+func (s *Store) InsertInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO saga_instances (`+instanceCols+`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		in.ID, in.Definition, in.BusinessKey, string(in.State), in.StepIndex, in.Payload, clip(in.Reason), string(in.ResumeState),
+		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, dbTime(in.CreatedAt), dbTime(in.UpdatedAt))
+	if store.IsUniqueViolation(err) {
+		return fmt.Errorf("sagastore: insert instance %s %q: %w", in.Definition, in.BusinessKey, saga.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("sagastore: insert instance %s %q: %w", in.Definition, in.BusinessKey, err)
+	}
+	return nil
+}
+
+// UpdateInstance implements saga.Store.
+func (s *Store) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, prevVersion int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE saga_instances
+SET state = ?, step_index = ?, reason = ?, resume_state = ?, run_at = ?, lease_owner = ?, lease_token = ?,
+    version = ?, updated_at = ?
+WHERE id = ? AND version = ?`,
+		string(in.State), in.StepIndex, clip(in.Reason), string(in.ResumeState), dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken,
+		in.Version, dbTime(in.UpdatedAt), in.ID, prevVersion)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: update instance %s: %w", in.ID, err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: update instance %s: %w", in.ID, err)
+	}
+	return n == 1, nil
+}
+
+// ExtendLease implements saga.Store.
+func (s *Store) ExtendLease(ctx context.Context, tx *sql.Tx, id, token string, version int64, until time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE saga_instances SET run_at = ?
+WHERE id = ? AND version = ? AND lease_token = ? AND lease_token <> ''`, dbTime(until), id, version, token)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: extend lease of %s: %w", id, err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: extend lease of %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// ClaimInstances implements saga.Store.
+func (s *Store) ClaimInstances(ctx context.Context, tx *sql.Tx, c saga.Claim) ([]saga.InstanceRecord, error) {
+	if len(c.Definitions) == 0 || c.Limit <= 0 {
+		return nil, nil
+	}
+	args := append([]any{dbTime(c.Now)}, anys(c.Definitions)...)
+	args = append(args, c.Limit)
+	recs, err := queryInstances(ctx, tx, `SELECT `+instanceCols+` FROM saga_instances
+WHERE run_at <= ? AND definition IN (`+placeholders(len(c.Definitions))+`)
+ORDER BY run_at LIMIT ?`+s.forUpdateSkipLocked(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: claim instances: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ids := make([]any, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	until := dbTime(c.LeaseUntil)
+	res, err := tx.ExecContext(ctx, `UPDATE saga_instances
+SET lease_owner = ?, lease_token = ?, run_at = ?, version = version + 1
+WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{c.Owner, c.Token, until}, ids...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: claim instances: %w", err)
+	}
+	if n, err := rowsAffected(res); err != nil || n != int64(len(ids)) {
+		return nil, fmt.Errorf("sagastore: claim instances: leased %d of %d rows (%v)", n, len(ids), err)
+	}
+	for i := range recs {
+		recs[i].LeaseOwner = c.Owner
+		recs[i].LeaseToken = c.Token
+		recs[i].RunAt = c.LeaseUntil.UTC().Truncate(time.Microsecond)
+		recs[i].Version++
+	}
+	return recs, nil
+}
+
+// Instance implements saga.Store.
+func (s *Store) Instance(ctx context.Context, tx *sql.Tx, id string) (saga.InstanceRecord, error) {
+	r, err := scanInstance(s.q(tx).QueryRowContext(ctx, `SELECT `+instanceCols+` FROM saga_instances WHERE id = ?`, id))
+	if isNoRows(err) {
+		return r, notFound("instance " + id)
+	}
+	if err != nil {
+		return r, fmt.Errorf("sagastore: instance %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// InstanceByKey implements saga.Store.
+func (s *Store) InstanceByKey(ctx context.Context, tx *sql.Tx, definition, businessKey string) (saga.InstanceRecord, error) {
+	r, err := scanInstance(s.q(tx).QueryRowContext(ctx, `SELECT `+instanceCols+` FROM saga_instances
+WHERE definition = ? AND business_key = ?`, definition, businessKey))
+	if isNoRows(err) {
+		return r, notFound(fmt.Sprintf("instance %s %q", definition, businessKey))
+	}
+	if err != nil {
+		return r, fmt.Errorf("sagastore: instance %s %q: %w", definition, businessKey, err)
+	}
+	return r, nil
+}
+
+// Filter limits.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+func limit(n int) int {
+	switch {
+	case n <= 0:
+		return defaultLimit
+	case n > maxLimit:
+		return maxLimit
+	}
+	return n
+}
+
+// Instances implements saga.Store.
+func (s *Store) Instances(ctx context.Context, f saga.Filter) ([]saga.InstanceRecord, error) {
+	var where []string
+	var args []any
+	if f.Definition != "" {
+		where = append(where, "definition = ?")
+		args = append(args, f.Definition)
+	}
+	if f.BusinessKey != "" {
+		where = append(where, "business_key = ?")
+		args = append(args, f.BusinessKey)
+	}
+	if len(f.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
+		for _, st := range f.States {
+			args = append(args, string(st))
+		}
+	}
+	if !f.UpdatedBefore.IsZero() {
+		where = append(where, "updated_at < ?")
+		args = append(args, dbTime(f.UpdatedBefore))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, dbTime(f.CreatedBefore))
+	}
+	if f.AfterID != "" {
+		where = append(where, "(updated_at > ? OR (updated_at = ? AND id > ?))")
+		args = append(args, dbTime(f.AfterUpdatedAt), dbTime(f.AfterUpdatedAt), f.AfterID)
+	}
+	query := `SELECT ` + instanceCols + ` FROM saga_instances`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY updated_at, id LIMIT ?"
+	args = append(args, limit(f.Limit))
+	recs, err := queryInstances(ctx, s.db.SQL(), query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: list instances: %w", err)
+	}
+	return recs, nil
+}
+
+const stepCols = `saga_id, step, op, status, attempts, output, last_error, updated_at`
+
+// Steps implements saga.Store.
+func (s *Store) Steps(ctx context.Context, tx *sql.Tx, sagaIDs ...string) ([]saga.StepRecord, error) {
+	if len(sagaIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.q(tx).QueryContext(ctx, `SELECT `+stepCols+` FROM saga_steps
+WHERE saga_id IN (`+placeholders(len(sagaIDs))+`)`, anys(sagaIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: steps: %w", err)
+	}
+	defer rows.Close()
+	var out []saga.StepRecord
+	for rows.Next() {
+		var r saga.StepRecord
+		var op, status string
+		if err := rows.Scan(&r.SagaID, &r.Step, &op, &status, &r.Attempts, &r.Output, &r.LastError, &r.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("sagastore: steps: %w", err)
+		}
+		r.Op, r.Status = saga.Op(op), saga.StepStatus(status)
+		r.UpdatedAt = r.UpdatedAt.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sagastore: steps: %w", err)
+	}
+	return out, nil
+}
+
+// PutSteps implements saga.Store.
+func (s *Store) PutSteps(ctx context.Context, tx *sql.Tx, steps ...saga.StepRecord) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(steps)), ", ")
+	args := make([]any, 0, 8*len(steps))
+	for _, r := range steps {
+		args = append(args, r.SagaID, r.Step, string(r.Op), string(r.Status), r.Attempts, r.Output, clip(r.LastError), dbTime(r.UpdatedAt))
+	}
+	query := `INSERT INTO saga_steps (` + stepCols + `) VALUES ` + values
+	if s.mysql() {
+		query += ` ON DUPLICATE KEY UPDATE status = VALUES(status), attempts = VALUES(attempts),
+output = VALUES(output), last_error = VALUES(last_error), updated_at = VALUES(updated_at)`
+	} else {
+		query += ` ON CONFLICT (saga_id, step, op) DO UPDATE SET status = excluded.status,
+attempts = excluded.attempts, output = excluded.output, last_error = excluded.last_error,
+updated_at = excluded.updated_at`
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("sagastore: put steps of %s: %w", steps[0].SagaID, err)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package sagastore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+)
+
+// InsertEvent implements saga.OutboxStore.
+func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev saga.EventRecord, deliveries []saga.DeliveryRecord) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at)
+VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()))
+	if store.IsUniqueViolation(err) {
+		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, saga.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, err)
+	}
+	if len(deliveries) == 0 {
+		return nil
+	}
+	const cols = 9
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(deliveries)), ", ")
+	args := make([]any, 0, cols*len(deliveries))
+	for _, d := range deliveries {
+		args = append(args, d.EventID, d.Subscriber, d.Key, boolInt(d.Ordered), string(d.Status), d.Attempts,
+			dbTime(d.RunAt), dbTime(d.CreatedAt), dbTime(d.UpdatedAt))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO saga_deliveries
+(event_id, subscriber, event_key, in_order, status, attempts, run_at, created_at, updated_at) VALUES `+values, args...); err != nil {
+		return fmt.Errorf("sagastore: insert deliveries of %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+const deliveryCols = `d.id, d.event_id, d.subscriber, d.event_key, d.in_order, d.status, d.attempts, d.run_at,
+d.lease_token, d.last_error, d.created_at, d.updated_at`
+
+const eventCols = `e.id, e.type, e.event_key, e.payload, e.occurred_at`
+
+func scanDelivery(sc scanner, withEvent bool) (saga.DeliveryRecord, error) {
+	var d saga.DeliveryRecord
+	var ordered int
+	var status string
+	var runAt sql.NullTime
+	dest := []any{&d.ID, &d.EventID, &d.Subscriber, &d.Key, &ordered, &status, &d.Attempts, &runAt,
+		&d.LeaseToken, &d.LastError, &d.CreatedAt, &d.UpdatedAt}
+	if withEvent {
+		dest = append(dest, &d.Event.ID, &d.Event.Type, &d.Event.Key, &d.Event.Payload, &d.Event.OccurredAt)
+	}
+	err := sc.Scan(dest...)
+	d.Ordered = ordered != 0
+	d.Status = saga.DeliveryStatus(status)
+	d.RunAt = fromNull(runAt)
+	d.CreatedAt, d.UpdatedAt, d.Event.OccurredAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC(), d.Event.OccurredAt.UTC()
+	return d, err
+}
+
+func queryDeliveries(ctx context.Context, q store.Querier, withEvent bool, query string, args ...any) ([]saga.DeliveryRecord, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []saga.DeliveryRecord
+	for rows.Next() {
+		d, err := scanDelivery(rows, withEvent)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClaimDeliveries implements saga.OutboxStore. Due deliveries are found
+// through run_at, which is NULL once a delivery is done or dead; an ordered
+// delivery waits while an earlier one of its subscriber and key is pending
+// (in flight included) or dead.
+func (s *Store) ClaimDeliveries(ctx context.Context, tx *sql.Tx, c saga.DeliveryClaim) ([]saga.DeliveryRecord, error) {
+	if len(c.Subscribers) == 0 || c.Limit <= 0 {
+		return nil, nil
+	}
+	args := append([]any{dbTime(c.Now)}, anys(c.Subscribers)...)
+	args = append(args, c.Limit)
+	rows, err := tx.QueryContext(ctx, `SELECT d.id FROM saga_deliveries d
+WHERE d.run_at <= ? AND d.subscriber IN (`+placeholders(len(c.Subscribers))+`)
+  AND (d.in_order = 0 OR NOT EXISTS (
+    SELECT 1 FROM saga_deliveries p
+    WHERE p.subscriber = d.subscriber AND p.event_key = d.event_key
+      AND p.status IN ('PENDING', 'DEAD') AND p.id < d.id))
+ORDER BY d.run_at, d.id LIMIT ?`+s.forUpdateSkipLocked(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	in := placeholders(len(ids))
+	if _, err := tx.ExecContext(ctx, `UPDATE saga_deliveries
+SET lease_token = ?, run_at = ?, attempts = attempts + 1, updated_at = ?
+WHERE id IN (`+in+`)`, append([]any{c.Token, dbTime(c.LeaseUntil), dbTime(c.Now)}, ids...)...); err != nil {
+		return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
+	}
+	ds, err := queryDeliveries(ctx, tx, true, `SELECT `+deliveryCols+`, `+eventCols+`
+FROM saga_deliveries d JOIN saga_events e ON e.id = d.event_id
+WHERE d.id IN (`+in+`) ORDER BY d.id`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// UpdateDelivery implements saga.OutboxStore.
+func (s *Store) UpdateDelivery(ctx context.Context, tx *sql.Tx, d saga.DeliveryRecord, prevStatus saga.DeliveryStatus, prevToken string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE saga_deliveries
+SET status = ?, attempts = ?, run_at = ?, lease_token = ?, last_error = ?, updated_at = ?
+WHERE id = ? AND status = ? AND lease_token = ?`,
+		string(d.Status), d.Attempts, dbTime(d.RunAt), d.LeaseToken, clip(d.LastError), dbTime(d.UpdatedAt),
+		d.ID, string(prevStatus), prevToken)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: update delivery %d: %w", d.ID, err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: update delivery %d: %w", d.ID, err)
+	}
+	return n == 1, nil
+}
+
+// Delivery implements saga.OutboxStore.
+func (s *Store) Delivery(ctx context.Context, tx *sql.Tx, id int64) (saga.DeliveryRecord, error) {
+	d, err := scanDelivery(s.q(tx).QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM saga_deliveries d WHERE d.id = ?`, id), false)
+	if isNoRows(err) {
+		return d, notFound(fmt.Sprintf("delivery %d", id))
+	}
+	if err != nil {
+		return d, fmt.Errorf("sagastore: delivery %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// Deliveries implements saga.OutboxStore.
+func (s *Store) Deliveries(ctx context.Context, f saga.DeliveryFilter) ([]saga.DeliveryRecord, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where = append(where, "d.status = ?")
+		args = append(args, string(f.Status))
+	}
+	if f.Subscriber != "" {
+		where = append(where, "d.subscriber = ?")
+		args = append(args, f.Subscriber)
+	}
+	if f.EventID != "" {
+		where = append(where, "d.event_id = ?")
+		args = append(args, f.EventID)
+	}
+	if f.AfterID > 0 {
+		where = append(where, "d.id > ?")
+		args = append(args, f.AfterID)
+	}
+	query := `SELECT ` + deliveryCols + `, ` + eventCols + ` FROM saga_deliveries d JOIN saga_events e ON e.id = d.event_id`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY d.id LIMIT ?"
+	args = append(args, limit(f.Limit))
+	ds, err := queryDeliveries(ctx, s.db.SQL(), true, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: list deliveries: %w", err)
+	}
+	return ds, nil
+}
