@@ -97,7 +97,7 @@ func WithClock(now func() time.Time) Option {
 //
 // For SQLite, Open creates the file's directory if needed and enables WAL,
 // a busy timeout, foreign keys, synchronous=NORMAL and BEGIN IMMEDIATE for
-// every transaction.
+// every transaction; times are written as UTC text whatever their location.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	scheme, rest, ok := strings.Cut(dsn, ":")
 	if !ok || rest == "" {
@@ -232,6 +232,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
+	// Every time written through this DB, by any package, is UTC text, so
+	// stored times compare as instants.
+	q.Set("_timezone", "UTC")
 	sdb, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)

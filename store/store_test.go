@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,6 +59,19 @@ func TestOpen_SQLite_CreatesParentDirectoryAndSetsPragmas(t *testing.T) {
 	assert.Equal(t, 1, fk)
 	require.NoError(t, db.SQL().QueryRow("PRAGMA busy_timeout").Scan(&busy))
 	assert.Positive(t, busy)
+
+	// A time in another zone, written by any query, is stored as UTC text.
+	kst := time.Date(2026, 1, 2, 9, 0, 0, 500000000, time.FixedZone("KST", 9*3600))
+	_, err = db.SQL().Exec("CREATE TABLE t_times (at DATETIME)")
+	require.NoError(t, err)
+	_, err = db.SQL().Exec("INSERT INTO t_times (at) VALUES (?)", kst)
+	require.NoError(t, err)
+	var text string
+	require.NoError(t, db.SQL().QueryRow("SELECT CAST(at AS TEXT) FROM t_times").Scan(&text))
+	assert.Equal(t, "2026-01-02 00:00:00.5+00:00", text)
+	var back time.Time
+	require.NoError(t, db.SQL().QueryRow("SELECT at FROM t_times").Scan(&back))
+	assert.True(t, back.Equal(kst))
 }
 
 func TestOpen_SQLiteMemory_MigratesAndWorks(t *testing.T) {
