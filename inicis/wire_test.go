@@ -341,7 +341,9 @@ func TestNew_RefusesIncompleteConfig(t *testing.T) {
 		{"short api key", func(c *inicis.Config) { c.APIKey = "short" }},
 		{"bad client ip", func(c *inicis.Config) { c.ClientIP = "localhost" }},
 		{"relative api url", func(c *inicis.Config) { c.APIBaseURL = "iniapi.inicis.com" }},
-		{"bad idc url", func(c *inicis.Config) { c.IDCs = map[string]inicis.Endpoints{"x": {AuthURL: "ftp://x", NetCancelURL: "https://x"}} }},
+		{"bad idc url", func(c *inicis.Config) {
+			c.IDCs = map[string]inicis.Endpoints{"x": {AuthURL: "ftp://x", NetCancelURL: "https://x"}}
+		}},
 	}
 	for _, tc := range tests {
 		cfg := inicis.TestConfig()

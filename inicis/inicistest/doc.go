@@ -1,0 +1,40 @@
+// Package inicistest is a stateful KG Inicis for tests, benchmarks, the
+// chaos harness and the example server's sandbox mode, the way
+// net/http/httptest is a server for tests.
+//
+// It speaks Inicis's real wire formats: the standard payment's approval
+// (authUrl) and net-cancel (netCancelUrl) form POSTs with their SHA-256
+// signature and verification, INIAPI v2 refund, partialRefund and inquiry
+// (JSON with SHA-512 hashData over the exact data bytes, and the
+// confirmPrice balance guard), and virtual-account deposit notifications
+// (EUC-KR form POSTs answered "OK"). It verifies every signature and hash
+// it receives with the merchant's keys (by default Inicis's published
+// INIpayTest keys), so a wrong hash fails here the way it fails at Inicis.
+//
+// The smallest use, in a host app's test:
+//
+//	srv := inicistest.NewServer(inicistest.Config{})
+//	defer srv.Close()
+//	gw, _ := inicis.New(srv.GatewayConfig()) // allows the sandbox's approval host, nothing else
+//	auth, _ := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-1", Amount: pg.Won(15000)})
+//	payment, err := gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-1", Amount: pg.Won(15000), Redirect: auth.Redirect})
+//
+// Pay plays the buyer (PayForm does it with the shop's own signed form and
+// checks it; PayVirtualAccount issues a virtual account that Deposit later
+// pays, sending the notification to Config.NotifyURL). pgtest.Fault scripts
+// the approval: decline, approve-then-lose-the-answer, lose the request, or
+// a 500 before approving; FailNext scripts INIAPI calls the same way, and
+// SetLatency slows every answer. Ledger is the PG side's record for
+// invariant checks. Config.Now moves time for token and account expiry.
+//
+// Served under a prefix (the example server uses /sandbox/inicis/), tell it
+// its public address with Config.BaseURL or SetBaseURL. Its endpoints,
+// relative to that address:
+//
+//	POST /api/payAuth, /api/netCancel          standard payment approval, net cancel
+//	POST /v2/pg/refund, /partialRefund, /inquiry  INIAPI v2
+//	POST /pay      {"orderId","amount","fault","method"} or the signed form: plays the buyer
+//	POST /deposit  {"orderId"}: pays the virtual account and sends the notification
+//
+// cmd/inicis-sandbox runs it as its own process.
+package inicistest
