@@ -51,7 +51,9 @@ type Payment struct {
 	Status pg.Status
 	// ApprovedAmount is what the PG captured; unset (or zero) before
 	// approval. CanceledAmount is the sum refunded so far, never more than
-	// ApprovedAmount. Both are in Amount's currency.
+	// ApprovedAmount (the database checks it too). Both are in Amount's
+	// currency; an unset one is stored as 0 and read back as zero in that
+	// currency.
 	ApprovedAmount pg.Money
 	CanceledAmount pg.Money
 	// Method is the payment method the PG reported (card, transfer, ...).

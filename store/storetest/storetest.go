@@ -11,11 +11,15 @@
 // MySQL tests use the server named by PAYGATE_TEST_MYSQL_DSN (default
 // root@tcp(127.0.0.1:3306)/test?parseTime=true); the database in that DSN is
 // only used to connect. Each Open creates its own database, paygate_t_<time>_<random>,
-// and drops it in t.Cleanup. When the server does not answer, MySQL tests are
-// skipped with a message saying so, or fail when CI=true.
+// and drops it in t.Cleanup; databases left by killed runs are dropped once
+// they are six hours old. Test pools hold at most 10 connections, since many
+// packages share the server. When the server does not answer, MySQL tests
+// are skipped with a message saying so, or fail when CI=true.
 //
 // Migrations registered with store.RegisterMigrations are applied too, so a
-// package that registers its own tables from init finds them here.
+// package that registers its own tables from init finds them here. Tests that
+// need several handles on one database (several instances, concurrent
+// migrations) get an empty database's DSN from NewDSN and open it themselves.
 package storetest
 
 import (
