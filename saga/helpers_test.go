@@ -83,7 +83,7 @@ func dbStep(name string) saga.Step {
 		Compensate: func(ctx context.Context, a saga.Attempt) (saga.Result, error) {
 			return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error { return recordEffect(ctx, tx, a) }}, nil
 		},
-		Retry: saga.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		Retry:             saga.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		CompensationRetry: saga.Policy{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 	}
 }
