@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/paygate/paygate/pg"
 )
@@ -46,8 +47,13 @@ func (g *Gateway) Name() string { return Name }
 // Capabilities: partial cancels with the confirmPrice balance guard; no
 // idempotency key anywhere (INIAPI has none, so an ambiguous cancel is
 // resolved by inquiry); inquiry by order id; deposit notifications for
-// virtual accounts; won only.
+// virtual accounts; won only; 1,000 won at least, unless the form's
+// acceptmethod carries "below1000" (Config.AcceptMethod).
 func (g *Gateway) Capabilities() pg.Capabilities {
+	minAmount := pg.Won(1000)
+	if strings.Contains(g.cfg.AcceptMethod, "below1000") {
+		minAmount = pg.Won(1)
+	}
 	return pg.Capabilities{
 		PartialCancel:   true,
 		IdempotencyKeys: false,
@@ -59,7 +65,7 @@ func (g *Gateway) Capabilities() pg.Capabilities {
 			pg.MethodCard, pg.MethodVirtualAccount, pg.MethodTransfer,
 			pg.MethodMobilePhone, pg.MethodEasyPay,
 		},
-		MinAmount: pg.Won(100),
+		MinAmount: minAmount,
 	}
 }
 

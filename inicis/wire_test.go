@@ -310,7 +310,7 @@ func TestPrepare_RefusesBadRequests(t *testing.T) {
 		{"order id too long", func(r *pg.PrepareRequest) { r.OrderID = "o123456789012345678901234567890123456789x" }},
 		{"dollars", func(r *pg.PrepareRequest) { r.Amount = pg.MustMoney("10.00", pg.USD) }},
 		{"no amount", func(r *pg.PrepareRequest) { r.Amount = pg.Money{} }},
-		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(99) }},
+		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(999) }},
 		{"tax free above amount", func(r *pg.PrepareRequest) { r.TaxFree = pg.Won(1001) }},
 		{"no name", func(r *pg.PrepareRequest) { r.OrderName = "" }},
 		{"relative return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "/return" }},
@@ -328,6 +328,13 @@ func TestPrepare_RefusesBadRequests(t *testing.T) {
 	}
 	_, err := g.Prepare(context.Background(), ok)
 	assert.NoError(t, err)
+
+	small := newGateway(t, failTransport{t}, func(c *inicis.Config) { c.AcceptMethod = "below1000" })
+	req := ok
+	req.Amount = pg.Won(500)
+	got, err := small.Prepare(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, "below1000", got.Client["acceptmethod"])
 }
 
 func TestNew_RefusesIncompleteConfig(t *testing.T) {
