@@ -161,3 +161,7 @@ func PayoutDate(at time.Time, days int) time.Time {
 	}
 	return d
 }
+
+func decimalFromMinor(v int64, units int32) decimal.Decimal {
+	return decimal.New(v, -units)
+}

@@ -1,0 +1,206 @@
+package paygate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+)
+
+// ApproveRequest is what the shop's return page got from the PG's redirect.
+type ApproveRequest struct {
+	PG      string
+	OrderID string
+	// Amount as the redirect carried it; it must equal the checkout's.
+	Amount pg.Money
+	// PaymentKey is the PG's key when the redirect carries one (Toss).
+	PaymentKey string
+	// Redirect holds the redirect's other parameters by the PG's names
+	// (KakaoPay "pg_token"; Inicis "authToken", "authUrl",
+	// "netCancelUrl", "idc_name").
+	Redirect map[string]string
+}
+
+// ApproveResult says how the approval ended.
+type ApproveResult struct {
+	PaymentID string
+	// Status is APPROVED, FAILED, UNKNOWN (resolved later by lookup; the
+	// caller should show "we are checking") or WAITING_FOR_DEPOSIT.
+	Status     pg.Status
+	ApprovedAt time.Time
+	// FailureCode and FailureMessage say why a payment FAILED.
+	FailureCode    string
+	FailureMessage string
+}
+
+// sagaPayload is what the payment saga carries: enough to call the PG again
+// after a crash. The rest is read from the payment and checkout rows.
+type sagaPayload struct {
+	PaymentID  string            `json:"paymentId"`
+	CancelID   string            `json:"cancelId,omitempty"`
+	PaymentKey string            `json:"paymentKey,omitempty"`
+	Redirect   map[string]string `json:"redirect,omitempty"`
+}
+
+// Steps of the payment saga.
+const (
+	paymentSagaName = "payment"
+	stepApprove     = "approve"
+	stepCreateOrder = "create_order"
+	refundSagaName  = "refund"
+	stepCancel      = "cancel"
+)
+
+// Approve confirms the payment at the PG and starts the rest of the flow.
+//
+// Before the PG is called, the amount is checked against the checkout
+// (ErrAmountMismatch otherwise) and the order is claimed for this payment;
+// the PG is then called inline, on a context the caller's cancellation does
+// not cut short. The result is APPROVED, FAILED (declined; the order can be
+// paid again) or UNKNOWN (the PG's answer was lost; paygate resolves it by
+// lookup in the background). After an approval the order is created, the
+// settlement recorded and, if the order cannot be created, the payment is
+// refunded — all in background runners (Run), surviving crashes.
+//
+// Approving an order that already has a payment returns that payment's
+// result when it is the same PG payment, ErrInProgress while that payment is
+// still being approved, and ErrConflict when another payment paid the order.
+func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResult, error) {
+	if err := validOrderID(req.OrderID); err != nil {
+		return nil, err
+	}
+	if !req.Amount.IsSet() || !req.Amount.IsPositive() {
+		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	}
+	if len(req.PaymentKey) > 200 {
+		return nil, fmt.Errorf("%w: paymentKey is longer than 200 characters", ErrInvalid)
+	}
+	if _, err := p.gateway(req.PG); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(sagaPayload{PaymentKey: req.PaymentKey, Redirect: req.Redirect})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+
+	var (
+		inst     *saga.Instance
+		existing *store.Payment
+		pay      *store.Payment
+	)
+	err = p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		inst, existing, pay = nil, nil, nil
+		c, err := p.db.CheckoutByOrder(ctx, tx, req.OrderID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: no checkout for order %q", ErrNotFound, req.OrderID)
+		}
+		if err != nil {
+			return err
+		}
+		if c.PG != req.PG {
+			return fmt.Errorf("%w: order %q was prepared for %s, not %s", ErrConflict, req.OrderID, c.PG, req.PG)
+		}
+		if !c.Amount.Equal(req.Amount) {
+			return fmt.Errorf("%w: order %q is %s, approval asked for %s", ErrAmountMismatch, req.OrderID, c.Amount, req.Amount)
+		}
+		if req.PaymentKey != "" {
+			prior, err := p.db.PaymentByKey(ctx, tx, req.PG, req.PaymentKey)
+			if err == nil {
+				existing = prior
+				return nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if holder, err := p.db.OrderPayment(ctx, tx, req.OrderID); err == nil {
+			existing, err = p.db.PaymentByID(ctx, tx, holder)
+			return err
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if !c.ExpiresAt.IsZero() && !p.now().Before(c.ExpiresAt) {
+			return fmt.Errorf("%w: checkout of order %q expired at %s", ErrConflict, req.OrderID, c.ExpiresAt.Format(time.RFC3339))
+		}
+
+		pay = &store.Payment{
+			ID: store.NewPaymentID(), PG: req.PG, PaymentKey: req.PaymentKey, OrderID: req.OrderID,
+			Amount: req.Amount, Status: pg.StatusApproving,
+		}
+		if err := p.db.InsertPayment(ctx, tx, pay); err != nil {
+			return err
+		}
+		if err := p.db.ClaimOrder(ctx, tx, req.OrderID, pay.ID); err != nil {
+			return err
+		}
+		var pl sagaPayload
+		_ = json.Unmarshal(payload, &pl)
+		pl.PaymentID = pay.ID
+		raw, err := json.Marshal(pl)
+		if err != nil {
+			return err
+		}
+		inst, err = p.runner.Start(ctx, tx, p.paymentSaga, pay.ID, raw, saga.Inline())
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrOrderClaimed), errors.Is(err, store.ErrDuplicate):
+		// A concurrent approval of the same order won the claim.
+		return nil, fmt.Errorf("%w: order %q is being approved by another request", ErrInProgress, req.OrderID)
+	case err != nil:
+		return nil, err
+	case existing != nil:
+		return p.existingResult(existing, req)
+	}
+
+	// The PG call must not be cut short by the client going away: an
+	// approval abandoned half-way is an unknown outcome for nobody's
+	// benefit.
+	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ApproveTimeout)
+	defer cancel()
+	if _, err := p.runner.RunInline(runCtx, inst, 1); err != nil {
+		p.log.Warn("paygate: inline approval handed to the runners", "payment", pay.ID, "err", err)
+	}
+	return p.resultOf(ctx, pay.ID)
+}
+
+// existingResult answers an approval for an order or PG payment that already
+// has a payment.
+func (p *Paygate) existingResult(pay *store.Payment, req ApproveRequest) (*ApproveResult, error) {
+	samePG := req.PaymentKey != "" && pay.PaymentKey == req.PaymentKey
+	switch {
+	case pay.Status == pg.StatusApproving || pay.Status == pg.StatusUnknown:
+		return nil, fmt.Errorf("%w: payment %s of order %q is %s", ErrInProgress, pay.ID, pay.OrderID, pay.Status)
+	case samePG || req.PaymentKey == "":
+		return resultFromPayment(pay), nil
+	default:
+		return nil, fmt.Errorf("%w: order %q is already paid by payment %s", ErrConflict, pay.OrderID, pay.ID)
+	}
+}
+
+func (p *Paygate) resultOf(ctx context.Context, paymentID string) (*ApproveResult, error) {
+	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), paymentID)
+	if err != nil {
+		return nil, err
+	}
+	res := resultFromPayment(pay)
+	if res.Status == pg.StatusApproving {
+		// The inline run could not record an outcome (the database
+		// failed, or the lease was lost): the runners resolve it.
+		res.Status = pg.StatusUnknown
+	}
+	return res, nil
+}
+
+func resultFromPayment(pay *store.Payment) *ApproveResult {
+	return &ApproveResult{
+		PaymentID: pay.ID, Status: pay.Status, ApprovedAt: pay.ApprovedAt,
+		FailureCode: pay.FailureCode, FailureMessage: pay.FailureMessage,
+	}
+}

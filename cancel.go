@@ -1,0 +1,350 @@
+package paygate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+)
+
+// CancelRequest refunds all or part of an approved payment.
+type CancelRequest struct {
+	PaymentID string
+	// Amount to refund; unset refunds the whole remaining balance.
+	Amount pg.Money
+	Reason string
+	// IdempotencyKey makes the cancel safe to send again: the same key for
+	// the same payment is the same cancel, applied once. Empty means a new
+	// cancel every call.
+	IdempotencyKey string
+}
+
+// Cancel refunds a payment, fully or partly, at its PG. The PG's balance
+// guard travels with the request, so a cancel resent after an unknown
+// outcome is applied at most once; an outcome that stays unknown is resolved
+// by lookup in the background and the returned payment shows the cancel as
+// pending. One cancel runs at a time per payment (ErrInProgress otherwise);
+// more than the balance is ErrConflict; a PG refusal is ErrPG.
+func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, error) {
+	if req.PaymentID == "" {
+		return nil, fmt.Errorf("%w: paymentId is required", ErrInvalid)
+	}
+	if req.Reason == "" || utf8.RuneCountInString(req.Reason) > 200 {
+		return nil, fmt.Errorf("%w: reason must be 1 to 200 characters", ErrInvalid)
+	}
+	if req.Amount.IsSet() && !req.Amount.IsPositive() {
+		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	}
+	if len(req.IdempotencyKey) > 180 {
+		return nil, fmt.Errorf("%w: idempotency key too long", ErrInvalid)
+	}
+	key := ""
+	if req.IdempotencyKey != "" {
+		key = "cancel:" + req.PaymentID + ":" + req.IdempotencyKey
+	}
+
+	var (
+		c    *store.Cancel
+		inst *saga.Instance
+	)
+	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		c, inst = nil, nil
+		pay, err := p.db.LockPayment(ctx, tx, req.PaymentID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: payment %q", ErrNotFound, req.PaymentID)
+		}
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			prior, err := p.db.CancelByIdempotencyKey(ctx, tx, key)
+			if err == nil {
+				if req.Amount.IsSet() && !prior.Amount.Equal(req.Amount) {
+					return fmt.Errorf("%w: idempotency key already used for a cancel of %s", ErrConflict, prior.Amount)
+				}
+				c = prior
+				return nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		switch pay.Status {
+		case pg.StatusApproved, pg.StatusPartialCanceled:
+		case pg.StatusApproving, pg.StatusUnknown:
+			return fmt.Errorf("%w: payment %s is %s; its approval is being resolved", ErrInProgress, pay.ID, pay.Status)
+		default:
+			return fmt.Errorf("%w: payment %s is %s; nothing to refund", ErrConflict, pay.ID, pay.Status)
+		}
+		if pending, err := p.pendingCancel(ctx, tx, pay.ID); err != nil {
+			return err
+		} else if pending != nil {
+			return fmt.Errorf("%w: cancel %s of payment %s is in flight", ErrInProgress, pending.ID, pay.ID)
+		}
+		bal, err := balance(pay)
+		if err != nil {
+			return err
+		}
+		amount := req.Amount
+		if !amount.IsSet() {
+			amount = bal
+		}
+		if cmp, err := amount.Cmp(bal); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		} else if cmp > 0 {
+			return fmt.Errorf("%w: cancel of %s exceeds the refundable %s", ErrConflict, amount, bal)
+		}
+		if !amount.Equal(bal) {
+			gw, err := p.gateway(pay.PG)
+			if err != nil {
+				return err
+			}
+			if !gw.Capabilities().PartialCancel {
+				return fmt.Errorf("%w: %s does not support partial cancels", ErrInvalid, pay.PG)
+			}
+		}
+		c = &store.Cancel{
+			ID: store.NewCancelID(), PaymentID: pay.ID, Amount: amount, Reason: req.Reason, Status: store.CancelRequested,
+		}
+		c.IdempotencyKey = key
+		if key == "" {
+			c.IdempotencyKey = "cancel:" + c.ID
+		}
+		if err := p.db.InsertCancel(ctx, tx, c); err != nil {
+			return err
+		}
+		inst, err = p.runner.Start(ctx, tx, p.refundSaga, c.ID, []byte(`{"paymentId":"`+pay.ID+`","cancelId":"`+c.ID+`"}`), saga.Inline())
+		return err
+	})
+	if errors.Is(err, store.ErrDuplicate) {
+		return nil, fmt.Errorf("%w: the same cancel is being requested by another request", ErrInProgress)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if inst != nil {
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ApproveTimeout)
+		defer cancel()
+		if _, err := p.runner.RunInline(runCtx, inst, 1); err != nil {
+			p.log.Warn("paygate: inline cancel handed to the runners", "cancel", c.ID, "err", err)
+		}
+	}
+	done, err := p.db.CancelByID(ctx, p.db.SQL(), c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if done.Status == store.CancelFailed {
+		return nil, fmt.Errorf("%w: %w", ErrPG, &pg.Error{Op: "cancel", Kind: pg.KindDeclined, Code: done.FailureCode, Message: done.FailureMessage, PG: "pg"})
+	}
+	return p.Payment(ctx, req.PaymentID)
+}
+
+// pendingCancel returns a cancel of the payment that is not finished.
+func (p *Paygate) pendingCancel(ctx context.Context, q store.Querier, paymentID string) (*store.Cancel, error) {
+	cs, err := p.db.CancelsByPayment(ctx, q, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if c.Status == store.CancelRequested || c.Status == store.CancelUnknown {
+			return c, nil
+		}
+	}
+	return nil, nil
+}
+
+// defineRefundSaga runs one cancel at the PG until its outcome is known.
+func (p *Paygate) defineRefundSaga() *saga.Definition {
+	return &saga.Definition{
+		Name: refundSagaName,
+		Steps: []saga.Step{{
+			Name:   stepCancel,
+			Action: p.cancelAction,
+			Retry:  p.cfg.ResolveRetry,
+		}},
+	}
+}
+
+func (p *Paygate) cancelAction(ctx context.Context, a saga.Attempt) (saga.Result, error) {
+	pl, err := decodePayload(a)
+	if err != nil {
+		return saga.Result{}, err
+	}
+	return saga.Result{}, p.executeCancel(ctx, pl.CancelID, a.Recovering, EventPaymentCanceled)
+}
+
+// executeCancel sends a cancel to the PG and records its outcome. When an
+// earlier attempt may have reached the PG (recovering, or the cancel is
+// UNKNOWN), it looks the payment up first and only sends the cancel if the
+// PG's balance shows it was not applied; the balance guard sent with it
+// makes even a wrong guess harmless. It returns nil when the cancel is done,
+// a saga.Permanent error when the PG refused it for good, and a transient
+// error otherwise.
+func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering bool, eventType string) error {
+	c, err := p.db.CancelByID(ctx, p.db.SQL(), cancelID)
+	if err != nil {
+		return err
+	}
+	switch c.Status {
+	case store.CancelDone:
+		return nil
+	case store.CancelFailed:
+		return saga.Permanent(fmt.Errorf("paygate: cancel %s refused: %s %s", c.ID, c.FailureCode, c.FailureMessage))
+	}
+	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), c.PaymentID)
+	if err != nil {
+		return err
+	}
+	bal, err := balance(pay)
+	if err != nil {
+		return err
+	}
+	gw, err := p.gateway(pay.PG)
+	if err != nil {
+		return saga.Permanent(err)
+	}
+	if recovering || c.Status == store.CancelUnknown {
+		res, err := p.lookup(ctx, pay, "")
+		if err != nil {
+			return fmt.Errorf("paygate: cancel %s: look up before resending: %w", c.ID, err)
+		}
+		if applied(res, bal, c.Amount) {
+			return p.commitCancel(ctx, c, "", eventType)
+		}
+	}
+	prepared, err := p.prepared(ctx, p.db.SQL(), pay)
+	if err != nil {
+		return err
+	}
+	res, err := gw.Cancel(ctx, pg.CancelRequest{
+		CancelID: c.ID, PaymentKey: pay.PaymentKey, OrderID: pay.OrderID, Amount: c.Amount, Balance: bal,
+		Reason: c.Reason, Method: pg.Method(pay.Method), Prepared: prepared,
+	})
+	p.report(pay.PG, err)
+	switch kind := pg.KindOf(err); {
+	case err == nil:
+		return p.commitCancel(ctx, c, lastCancelKey(res), eventType)
+	case kind == pg.KindAlreadyDone:
+		res, lerr := p.lookup(ctx, pay, "")
+		if lerr != nil {
+			return fmt.Errorf("paygate: cancel %s: %w (looking it up: %w)", c.ID, err, lerr)
+		}
+		if applied(res, bal, c.Amount) {
+			return p.commitCancel(ctx, c, lastCancelKey(res), eventType)
+		}
+		return p.cancelFailed(ctx, c, err)
+	case kind == pg.KindDeclined || kind == pg.KindInvalid || kind == pg.KindNotFound:
+		return p.cancelFailed(ctx, c, err)
+	default:
+		if uerr := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			cur, err := p.db.CancelByID(ctx, tx, c.ID)
+			if err != nil || cur.Status != store.CancelRequested {
+				return err
+			}
+			cur.Status = store.CancelUnknown
+			cur.FailureCode, cur.FailureMessage = truncate(errCode(err), 128), ""
+			return p.db.UpdateCancel(ctx, tx, cur, cur.Version)
+		}); uerr != nil {
+			return errors.Join(err, uerr)
+		}
+		return fmt.Errorf("paygate: cancel %s: outcome unknown: %w", c.ID, err)
+	}
+}
+
+// applied reports whether the PG's view shows the cancel of amount taken
+// from the balance bal.
+func applied(res *pg.Payment, bal, amount pg.Money) bool {
+	pgBalance := res.Balance
+	if !pgBalance.IsSet() {
+		if res.Status == pg.StatusCanceled {
+			return amount.Equal(bal)
+		}
+		return false
+	}
+	want, err := bal.Sub(amount)
+	if err != nil {
+		return false
+	}
+	c, err := pgBalance.Cmp(want)
+	return err == nil && c <= 0
+}
+
+func lastCancelKey(res *pg.Payment) string {
+	if res == nil || len(res.Cancels) == 0 {
+		return ""
+	}
+	return res.Cancels[len(res.Cancels)-1].TransactionKey
+}
+
+// commitCancel records a cancel the PG applied: the cancel DONE, the
+// payment's canceled amount and status, and the event, in one transaction.
+func (p *Paygate) commitCancel(ctx context.Context, c *store.Cancel, txKey, eventType string) error {
+	return p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := p.apply(ctx, tx, c.PaymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
+			cur, err := p.db.CancelByID(ctx, tx, c.ID)
+			if err != nil {
+				return false, nil, err
+			}
+			if cur.Status == store.CancelDone {
+				return false, nil, nil
+			}
+			cur.Status = store.CancelDone
+			cur.PGTransactionKey = truncate(txKey, 200)
+			cur.FailureCode, cur.FailureMessage = "", ""
+			if err := p.db.UpdateCancel(ctx, tx, cur, cur.Version); err != nil {
+				return false, nil, err
+			}
+			return p.addCanceled(pay, cur, eventType)
+		})
+		return err
+	})
+}
+
+// addCanceled adds a done cancel to the payment's canceled amount and status.
+func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel, eventType string) (bool, []eventSpec, error) {
+	canceled := c.Amount
+	if pay.CanceledAmount.IsSet() && !pay.CanceledAmount.IsZero() {
+		sum, err := pay.CanceledAmount.Add(c.Amount)
+		if err != nil {
+			return false, nil, err
+		}
+		canceled = sum
+	}
+	if over, err := canceled.Cmp(pay.ApprovedAmount); err != nil || over > 0 {
+		return false, nil, fmt.Errorf("paygate: payment %s: cancels of %s would exceed the captured %s", pay.ID, canceled, pay.ApprovedAmount)
+	}
+	pay.CanceledAmount = canceled
+	pay.CanceledAt = p.now()
+	if canceled.Equal(pay.ApprovedAmount) {
+		pay.Status = pg.StatusCanceled
+	} else {
+		pay.Status = pg.StatusPartialCanceled
+	}
+	return true, []eventSpec{{
+		typ: eventType, amount: c.Amount.Amount().String(), reason: truncate(c.Reason, 255),
+		data: map[string]string{"cancelId": c.ID},
+	}}, nil
+}
+
+// cancelFailed records a cancel the PG refused for good.
+func (p *Paygate) cancelFailed(ctx context.Context, c *store.Cancel, cause error) error {
+	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		cur, err := p.db.CancelByID(ctx, tx, c.ID)
+		if err != nil || cur.Status == store.CancelDone || cur.Status == store.CancelFailed {
+			return err
+		}
+		cur.Status = store.CancelFailed
+		cur.FailureCode = truncate(errCode(cause), 128)
+		cur.FailureMessage = truncate(errMessage(cause), 1024)
+		return p.db.UpdateCancel(ctx, tx, cur, cur.Version)
+	})
+	if err != nil {
+		return err
+	}
+	return saga.Permanent(fmt.Errorf("paygate: cancel %s refused by the PG: %w", c.ID, cause))
+}

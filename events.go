@@ -1,0 +1,110 @@
+package paygate
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+)
+
+// Event types: every one lands in payment_events (the trace of a payment's
+// flow) and is emitted through the outbox to subscribers.
+const (
+	EventPaymentApproved     = "PAYMENT_APPROVED"
+	EventPaymentFailed       = "PAYMENT_FAILED"
+	EventPaymentUnknown      = "PAYMENT_UNKNOWN"
+	EventOrderCreated        = "ORDER_CREATED"
+	EventOrderCreationFailed = "ORDER_CREATION_FAILED"
+	EventPaymentRefunded     = "PAYMENT_REFUNDED"
+	EventPaymentCanceled     = "PAYMENT_CANCELED"
+	EventSettlementRecorded  = "SETTLEMENT_RECORDED"
+	EventWebhookReceived     = "WEBHOOK_RECEIVED"
+)
+
+// EventSchema is the JSON Schema (draft 2020-12) of Event's JSON form.
+//
+//go:embed events.schema.json
+var EventSchema []byte
+
+// Event is the JSON form of a payment event, as stored in payment_events and
+// delivered to subscribers.
+type Event struct {
+	EventID    string          `json:"eventId"`
+	EventType  string          `json:"eventType"`
+	PaymentID  string          `json:"paymentId"`
+	OrderID    string          `json:"orderId"`
+	Amount     json.Number     `json:"amount"`
+	Currency   string          `json:"currency"`
+	PG         string          `json:"pg"`
+	OccurredAt time.Time       `json:"occurredAt"`
+	Status     string          `json:"status,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// ParseEvent decodes a delivered event's payload.
+func ParseEvent(payload []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return Event{}, fmt.Errorf("paygate: event payload: %w", err)
+	}
+	return e, nil
+}
+
+// eventSpec is an event about to be recorded for a payment.
+type eventSpec struct {
+	typ    string
+	amount string // decimal; the payment's amount when empty
+	reason string
+	data   any
+}
+
+// record appends events to the payment's log and emits them, in tx.
+func (p *Paygate) record(ctx context.Context, tx *sql.Tx, pay *store.Payment, specs ...eventSpec) error {
+	for _, s := range specs {
+		amount := s.amount
+		if amount == "" {
+			amount = pay.Amount.Amount().String()
+		}
+		ev := Event{
+			EventID:    store.NewEventID(),
+			EventType:  s.typ,
+			PaymentID:  pay.ID,
+			OrderID:    pay.OrderID,
+			Amount:     json.Number(amount),
+			Currency:   string(pay.Amount.Currency()),
+			PG:         pay.PG,
+			OccurredAt: p.now().Truncate(time.Microsecond),
+			Status:     string(pay.Status),
+			Reason:     s.reason,
+		}
+		if s.data != nil {
+			raw, err := json.Marshal(s.data)
+			if err != nil {
+				return fmt.Errorf("paygate: event %s data: %w", s.typ, err)
+			}
+			ev.Data = raw
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("paygate: event %s: %w", s.typ, err)
+		}
+		if err := p.db.AppendEvent(ctx, tx, &store.Event{
+			ID: ev.EventID, PaymentID: pay.ID, OrderID: pay.OrderID, Type: s.typ,
+			Payload: payload, OccurredAt: ev.OccurredAt,
+		}); err != nil {
+			return err
+		}
+		if _, err := p.outbox.Emit(ctx, tx, saga.Event{
+			ID: ev.EventID, Type: s.typ, Key: pay.ID, Payload: payload, OccurredAt: ev.OccurredAt,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

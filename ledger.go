@@ -1,0 +1,89 @@
+package paygate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/settlement"
+)
+
+// settlementSubscriberName names the ledger writer in delivery records.
+const settlementSubscriberName = "settlement-ledger"
+
+// settlementSubscriber records a SALE ledger entry for every approval and a
+// REFUND entry for every cancel, in the transaction that completes the
+// event's delivery: each entry is written exactly once, and a failed write
+// is retried until it lands without ever touching the payment.
+//
+// Sales are recorded at approval rather than at order creation so the
+// ledger matches the PG's own books day by day: the PG charged its fee on
+// the approval even when the order then failed and the payment was
+// refunded, and that refund is a REFUND entry on the day it happened.
+func (p *Paygate) settlementSubscriber() saga.Subscriber {
+	return saga.Subscriber{
+		Name:    settlementSubscriberName,
+		Types:   []string{EventPaymentApproved, EventPaymentCanceled, EventPaymentRefunded},
+		Handle:  p.recordSettlement,
+		Ordered: true,
+		Retry:   saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, AlertAfter: 10},
+	}
+}
+
+func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+	ev, err := ParseEvent(d.Payload)
+	if err != nil {
+		return saga.Permanent(err)
+	}
+	pay, err := p.db.PaymentByID(ctx, tx, ev.PaymentID)
+	if err != nil {
+		return err
+	}
+	amount, err := pg.ParseMoney(ev.Amount.String(), pg.Currency(ev.Currency))
+	if err != nil {
+		return saga.Permanent(fmt.Errorf("paygate: event %s amount: %w", ev.EventID, err))
+	}
+	at := ev.OccurredAt
+	var entry settlement.Entry
+	var source string
+	switch ev.EventType {
+	case EventPaymentApproved:
+		if !pay.ApprovedAt.IsZero() {
+			at = pay.ApprovedAt
+		}
+		source = "sale:" + pay.ID
+		entry, err = settlement.Sale(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at, p.cfg.PayoutDays)
+	default:
+		var data struct {
+			CancelID string `json:"cancelId"`
+		}
+		if err := json.Unmarshal(ev.Data, &data); err != nil || data.CancelID == "" {
+			return saga.Permanent(fmt.Errorf("paygate: event %s has no cancel id", ev.EventID))
+		}
+		source = "refund:" + data.CancelID
+		entry, err = settlement.Refund(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at, p.cfg.PayoutDays)
+	}
+	if err != nil {
+		return saga.Permanent(err)
+	}
+	rec := &settlement.Record{
+		SourceKey: source, PaymentID: pay.ID, OrderID: pay.OrderID, PG: pay.PG, Method: pay.Method,
+		Entry: entry, BusinessDate: at, CreatedAt: p.now(),
+	}
+	inserted, err := settlement.NewLedger(p.db).Record(ctx, tx, rec)
+	if err != nil || !inserted {
+		return err
+	}
+	return p.record(ctx, tx, pay, eventSpec{
+		typ: EventSettlementRecorded, amount: entry.Gross.Amount().String(), reason: string(entry.Type),
+		data: map[string]string{
+			"entryId": rec.ID, "source": source, "fee": entry.Fee.Amount().String(),
+			"vat": entry.VAT.Amount().String(), "net": entry.Net.Amount().String(),
+			"payoutDate": entry.Payout.Format("2006-01-02"),
+		},
+	})
+}

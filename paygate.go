@@ -1,0 +1,247 @@
+package paygate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/settlement"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/sagastore"
+)
+
+// Config is what a host app hands paygate. DB, Gateways, Orders and Fees are
+// required; every other field has a documented default.
+type Config struct {
+	// DB is paygate's database (store.Open + Migrate).
+	DB *store.DB
+	// Gateways holds the PG adapters by name.
+	Gateways *pg.Registry
+	// Router, optional, picks the PG for a checkout that names none and
+	// is told about every PG call's outcome (its circuit breaker).
+	Router *pg.Router
+	// Orders is the host's order service.
+	Orders OrderService
+	// Fees computes the PG fee of each settlement entry.
+	Fees settlement.FeePolicy
+	// PayoutDays is the number of business days until the PG pays out.
+	// Default 2.
+	PayoutDays int
+	// ClientKeys are the public client keys some PGs' payment windows
+	// need (Toss), by gateway name; Prepare hands them to the browser.
+	ClientKeys map[string]string
+	// CheckoutTTL is how long a checkout can be approved. Default 30m
+	// (Toss's longest session); a PG's own shorter expiry wins.
+	CheckoutTTL time.Duration
+	// ApproveTimeout bounds the inline PG approval of Approve. The client
+	// going away does not cut it short. Default 30s.
+	ApproveTimeout time.Duration
+	// SettleDelay is how long after an approval was dispatched a lookup
+	// that finds it not approved is taken as final (FAILED). Before that
+	// the PG may still be processing it. Default 2m.
+	SettleDelay time.Duration
+	// ResolveRetry paces the resolution of unknown outcomes by lookup
+	// (approvals, cancels): seconds, then minutes, then hours; never
+	// given up. Default 2s doubling to 1h.
+	ResolveRetry saga.Policy
+	// OrderRetry paces CreateOrder retries; when exhausted the payment is
+	// refunded. Default 8 attempts, 1s doubling to 1m.
+	OrderRetry saga.Policy
+	// RefundRetry paces refunds, which are retried until they succeed;
+	// AlertAfter failed attempts raise OnAlert. Default 2s doubling to
+	// 10m, alert every 5.
+	RefundRetry saga.Policy
+	// Runner and Outbox tune the saga runner and the event dispatcher.
+	// Their Clock and Logger default to Clock and Logger below.
+	Runner saga.Config
+	Outbox saga.OutboxConfig
+	// Subscribers are the host's own event subscribers (e.g. to start
+	// shipping on ORDER_CREATED); their handlers get the transaction that
+	// completes the delivery.
+	Subscribers []saga.Subscriber
+	// OnAlert is called when something needs a human: a refund failing
+	// again and again, a saga needing attention.
+	OnAlert func(saga.Alert)
+	// Clock defaults to the system clock.
+	Clock saga.Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Paygate is the payment flow. Create it with New, start its background work
+// with Run, and call Prepare, Approve and Cancel from the host's handlers.
+type Paygate struct {
+	cfg    Config
+	db     *store.DB
+	log    *slog.Logger
+	runner *saga.Runner
+	outbox *saga.Outbox
+
+	paymentSaga *saga.Definition
+	refundSaga  *saga.Definition
+
+	runMu   sync.Mutex
+	running bool
+}
+
+// Errors callers branch on with errors.Is. The example server maps them to
+// HTTP statuses.
+var (
+	// ErrInvalid: the request is malformed or incomplete. Nothing changed.
+	ErrInvalid = errors.New("paygate: invalid request")
+	// ErrNotFound: no such checkout, payment or order.
+	ErrNotFound = errors.New("paygate: not found")
+	// ErrAmountMismatch: the amount differs from the prepared checkout;
+	// the PG was not called.
+	ErrAmountMismatch = errors.New("paygate: amount differs from the checkout")
+	// ErrConflict: the operation does not fit the current state (order
+	// already paid, checkout expired, nothing left to refund).
+	ErrConflict = errors.New("paygate: conflicting state")
+	// ErrInProgress: the same order or payment is being worked on by
+	// another request; try again shortly.
+	ErrInProgress = errors.New("paygate: operation in progress")
+	// ErrPG: the PG refused or failed; the error wraps the *pg.Error.
+	ErrPG = errors.New("paygate: PG error")
+)
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// New checks cfg and builds the flow. It does not start anything: call Run.
+func New(cfg Config) (*Paygate, error) {
+	switch {
+	case cfg.DB == nil:
+		return nil, fmt.Errorf("%w: Config.DB is required", ErrInvalid)
+	case cfg.Gateways == nil || len(cfg.Gateways.Names()) == 0:
+		return nil, fmt.Errorf("%w: Config.Gateways needs at least one gateway", ErrInvalid)
+	case cfg.Orders == nil:
+		return nil, fmt.Errorf("%w: Config.Orders is required", ErrInvalid)
+	case cfg.Fees == nil:
+		return nil, fmt.Errorf("%w: Config.Fees is required", ErrInvalid)
+	}
+	if cfg.PayoutDays <= 0 {
+		cfg.PayoutDays = 2
+	}
+	if cfg.CheckoutTTL <= 0 {
+		cfg.CheckoutTTL = 30 * time.Minute
+	}
+	if cfg.ApproveTimeout <= 0 {
+		cfg.ApproveTimeout = 30 * time.Second
+	}
+	if cfg.SettleDelay <= 0 {
+		cfg.SettleDelay = 2 * time.Minute
+	}
+	if cfg.ResolveRetry == (saga.Policy{}) {
+		cfg.ResolveRetry = saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: 2 * time.Second, MaxBackoff: time.Hour, AlertAfter: 10}
+	}
+	cfg.ResolveRetry.MaxAttempts = saga.Unlimited
+	if cfg.OrderRetry == (saga.Policy{}) {
+		cfg.OrderRetry = saga.Policy{MaxAttempts: 8, InitialBackoff: time.Second, MaxBackoff: time.Minute}
+	}
+	if cfg.RefundRetry == (saga.Policy{}) {
+		cfg.RefundRetry = saga.Policy{InitialBackoff: 2 * time.Second, MaxBackoff: 10 * time.Minute, AlertAfter: 5}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Runner.Clock == nil {
+		cfg.Runner.Clock = cfg.Clock
+	}
+	if cfg.Runner.Logger == nil {
+		cfg.Runner.Logger = cfg.Logger
+	}
+	if cfg.Outbox.Clock == nil {
+		cfg.Outbox.Clock = cfg.Clock
+	}
+	if cfg.Outbox.Logger == nil {
+		cfg.Outbox.Logger = cfg.Logger
+	}
+	if cfg.OnAlert != nil && cfg.Runner.Hooks.OnAlert == nil {
+		cfg.Runner.Hooks.OnAlert = cfg.OnAlert
+	}
+
+	sagas := sagastore.New(cfg.DB)
+	p := &Paygate{
+		cfg:    cfg,
+		db:     cfg.DB,
+		log:    cfg.Logger,
+		runner: saga.NewRunner(sagas, cfg.Runner),
+		outbox: saga.NewOutbox(sagas, cfg.Outbox),
+	}
+	p.paymentSaga = p.definePaymentSaga()
+	p.refundSaga = p.defineRefundSaga()
+	if err := p.runner.Register(p.paymentSaga, p.refundSaga); err != nil {
+		return nil, fmt.Errorf("paygate: %w", err)
+	}
+	subs := append([]saga.Subscriber{p.settlementSubscriber()}, cfg.Subscribers...)
+	if err := p.outbox.Subscribe(subs...); err != nil {
+		return nil, fmt.Errorf("paygate: %w", err)
+	}
+	return p, nil
+}
+
+// Run starts the background work — the saga runner (orders, refunds,
+// resolution of unknown outcomes) and the event dispatcher (settlement
+// ledger, subscribers) — and blocks until ctx is canceled; then it lets the
+// work in flight finish and returns. Several processes may Run against one
+// database: they share the work through leases.
+func (p *Paygate) Run(ctx context.Context) error {
+	p.runMu.Lock()
+	if p.running {
+		p.runMu.Unlock()
+		return errors.New("paygate: Run called twice")
+	}
+	p.running = true
+	p.runMu.Unlock()
+	defer func() {
+		p.runMu.Lock()
+		p.running = false
+		p.runMu.Unlock()
+	}()
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, run := range []func(context.Context) error{p.runner.Run, p.outbox.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = run(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Runner exposes the saga runner for operator queries (stuck sagas, sagas
+// needing attention, Retry).
+func (p *Paygate) Runner() *saga.Runner { return p.runner }
+
+// Outbox exposes the event dispatcher for operator queries (dead
+// deliveries, Redeliver).
+func (p *Paygate) Outbox() *saga.Outbox { return p.outbox }
+
+func (p *Paygate) now() time.Time { return p.cfg.Clock.Now().UTC() }
+
+func (p *Paygate) gateway(name string) (pg.Gateway, error) {
+	gw, err := p.cfg.Gateways.Get(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return gw, nil
+}
+
+// report tells the router how a PG call went.
+func (p *Paygate) report(name string, err error) {
+	if p.cfg.Router != nil {
+		p.cfg.Router.Report(name, err)
+	}
+}

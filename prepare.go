@@ -1,0 +1,220 @@
+package paygate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/store"
+)
+
+// PrepareRequest starts a checkout: the host fixes the order's amount before
+// the buyer sees any PG window, and Approve will refuse any other amount.
+type PrepareRequest struct {
+	OrderID   string
+	OrderName string
+	Amount    pg.Money
+	// PG names the gateway; empty lets Config.Router choose.
+	PG         string
+	Method     pg.Method
+	CustomerID string
+	// Where the PG sends the buyer back (PGs with a server-side prepare).
+	SuccessURL, CancelURL, FailURL string
+}
+
+// Checkout is a prepared checkout.
+type Checkout struct {
+	OrderID   string
+	OrderName string
+	Amount    pg.Money
+	PG        string
+	// Client is what the browser needs to open the PG window: the client
+	// key (Toss), the redirect URLs and tid (KakaoPay), the signed form
+	// fields (Inicis). Safe to send to the buyer.
+	Client    map[string]string
+	ExpiresAt time.Time
+}
+
+// prepareData is what a checkout stores of the PG's prepare step.
+type prepareData struct {
+	Client map[string]string `json:"client,omitempty"`
+	Data   map[string]string `json:"data,omitempty"`
+}
+
+const maxOrderID = 64
+
+func validOrderID(id string) error {
+	if id == "" || len(id) > maxOrderID || !utf8.ValidString(id) {
+		return fmt.Errorf("%w: orderId must be 1 to %d bytes of UTF-8", ErrInvalid, maxOrderID)
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: orderId has control characters", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Prepare records the checkout (order id, amount, PG) and returns the PG's
+// client parameters. Preparing an order again with the same amount and PG
+// returns a checkout for it (a PG with a server-side prepare is asked
+// again, since its previous session may have been used or expired); with a
+// different amount or PG, or for an order that has an active payment, it is
+// ErrConflict.
+func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, error) {
+	if err := validOrderID(req.OrderID); err != nil {
+		return nil, err
+	}
+	if req.OrderName == "" || utf8.RuneCountInString(req.OrderName) > 100 {
+		return nil, fmt.Errorf("%w: orderName must be 1 to 100 characters", ErrInvalid)
+	}
+	if !req.Amount.IsSet() || !req.Amount.IsPositive() {
+		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	}
+	gw, err := p.choose(req)
+	if err != nil {
+		return nil, err
+	}
+	if !gw.Capabilities().SupportsCurrency(req.Amount.Currency()) {
+		return nil, fmt.Errorf("%w: %s does not take %s", ErrInvalid, gw.Name(), req.Amount.Currency())
+	}
+	if min := gw.Capabilities().MinAmount; min.IsSet() && min.Currency() == req.Amount.Currency() {
+		if c, _ := req.Amount.Cmp(min); c < 0 {
+			return nil, fmt.Errorf("%w: %s takes at least %s", ErrInvalid, gw.Name(), min)
+		}
+	}
+
+	existing, err := p.db.CheckoutByOrder(ctx, p.db.SQL(), req.OrderID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		existing = nil
+	case err != nil:
+		return nil, err
+	default:
+		if existing.PG != gw.Name() || !existing.Amount.Equal(req.Amount) {
+			return nil, fmt.Errorf("%w: order %q was prepared for %s through %s", ErrConflict, req.OrderID, existing.Amount, existing.PG)
+		}
+		if err := p.checkNoActivePayment(ctx, req.OrderID); err != nil {
+			return nil, err
+		}
+	}
+
+	now := p.now()
+	expires := now.Add(p.cfg.CheckoutTTL)
+	var pd prepareData
+	if preparer, ok := gw.(pg.Preparer); ok {
+		prepared, err := preparer.Prepare(ctx, pg.PrepareRequest{
+			OrderID: req.OrderID, OrderName: req.OrderName, Amount: req.Amount,
+			CustomerID: req.CustomerID, Method: req.Method,
+			SuccessURL: req.SuccessURL, CancelURL: req.CancelURL, FailURL: req.FailURL,
+		})
+		p.report(gw.Name(), err)
+		if err != nil {
+			return nil, fmt.Errorf("%w: prepare at %s: %w", ErrPG, gw.Name(), err)
+		}
+		pd = prepareData{Client: prepared.Client, Data: prepared.Data}
+		if !prepared.ExpiresAt.IsZero() && prepared.ExpiresAt.Before(expires) {
+			expires = prepared.ExpiresAt.UTC()
+		}
+	} else if existing != nil {
+		// Nothing at the PG to renew: the same checkout stands.
+		return p.checkoutOf(existing)
+	}
+	if pd.Client == nil {
+		pd.Client = map[string]string{}
+	}
+	if key := p.cfg.ClientKeys[gw.Name()]; key != "" {
+		pd.Client["clientKey"] = key
+	}
+	raw, err := json.Marshal(pd)
+	if err != nil {
+		return nil, fmt.Errorf("paygate: prepare %q: %w", req.OrderID, err)
+	}
+	c := &store.Checkout{
+		OrderID: req.OrderID, PG: gw.Name(), Amount: req.Amount, OrderName: req.OrderName,
+		PrepareData: raw, ExpiresAt: expires,
+	}
+	err = p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if existing == nil {
+			err := p.db.InsertCheckout(ctx, tx, c)
+			if errors.Is(err, store.ErrDuplicate) {
+				return fmt.Errorf("%w: order %q is being prepared by another request", ErrInProgress, req.OrderID)
+			}
+			return err
+		}
+		return p.db.UpdateCheckout(ctx, tx, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p.checkoutOf(c)
+}
+
+func (p *Paygate) choose(req PrepareRequest) (pg.Gateway, error) {
+	if p.cfg.Router == nil || req.PG != "" {
+		if req.PG == "" {
+			return nil, fmt.Errorf("%w: pg is required", ErrInvalid)
+		}
+		if p.cfg.Router != nil {
+			gw, err := p.cfg.Router.Choose(pg.RouteRequest{PG: req.PG, Method: req.Method, Amount: req.Amount})
+			if err != nil {
+				return nil, routeError(err)
+			}
+			return gw, nil
+		}
+		return p.gateway(req.PG)
+	}
+	gw, err := p.cfg.Router.Choose(pg.RouteRequest{Method: req.Method, Amount: req.Amount})
+	if err != nil {
+		return nil, routeError(err)
+	}
+	return gw, nil
+}
+
+func routeError(err error) error {
+	if errors.Is(err, pg.ErrCircuitOpen) {
+		return fmt.Errorf("%w: %w", ErrPG, &pg.Error{PG: "router", Op: "prepare", Kind: pg.KindUnavailable, Message: err.Error()})
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, err)
+}
+
+// checkNoActivePayment refuses to touch an order that a payment holds, unless
+// that payment has failed for good.
+func (p *Paygate) checkNoActivePayment(ctx context.Context, orderID string) error {
+	id, err := p.db.OrderPayment(ctx, p.db.SQL(), orderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), id)
+	if err != nil {
+		return err
+	}
+	if pay.Status.Captured() || pay.Status == pg.StatusCanceled {
+		return fmt.Errorf("%w: order %q is already paid (%s)", ErrConflict, orderID, pay.ID)
+	}
+	return fmt.Errorf("%w: order %q has payment %s %s", ErrInProgress, orderID, pay.ID, pay.Status)
+}
+
+func (p *Paygate) checkoutOf(c *store.Checkout) (*Checkout, error) {
+	var pd prepareData
+	if len(c.PrepareData) > 0 {
+		if err := json.Unmarshal(c.PrepareData, &pd); err != nil {
+			return nil, fmt.Errorf("paygate: checkout %q: %w", c.OrderID, err)
+		}
+	}
+	if pd.Client == nil {
+		pd.Client = map[string]string{}
+	}
+	return &Checkout{
+		OrderID: c.OrderID, OrderName: c.OrderName, Amount: c.Amount, PG: c.PG,
+		Client: pd.Client, ExpiresAt: c.ExpiresAt,
+	}, nil
+}

@@ -1,0 +1,238 @@
+package paygate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/store"
+)
+
+// pgData is what a payment keeps of the PG's answers: the PG's own status,
+// the per-payment secret some PGs repeat in webhooks, and adapter data later
+// calls need (merged into Prepared).
+type pgData struct {
+	PGStatus string            `json:"pgStatus,omitempty"`
+	Secret   string            `json:"secret,omitempty"`
+	Data     map[string]string `json:"data,omitempty"`
+}
+
+// apply locks the payment in tx, lets change modify it, and writes it with
+// the events change asks for. change returns false when there is nothing to
+// do (the payment already moved on): then nothing is written. Every status
+// change goes through pg.CheckTransition.
+func (p *Paygate) apply(ctx context.Context, tx *sql.Tx, paymentID string, change func(pay *store.Payment) (bool, []eventSpec, error)) (*store.Payment, error) {
+	pay, err := p.db.LockPayment(ctx, tx, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	before := pay.Status
+	version := pay.Version
+	changed, events, err := change(pay)
+	if err != nil || !changed {
+		return pay, err
+	}
+	if pay.Status != before {
+		if err := pg.CheckTransition(before, pay.Status); err != nil {
+			return nil, fmt.Errorf("paygate: payment %s: %w", pay.ID, err)
+		}
+	}
+	if err := p.db.UpdatePayment(ctx, tx, pay, version); err != nil {
+		return nil, err
+	}
+	if err := p.record(ctx, tx, pay, events...); err != nil {
+		return nil, err
+	}
+	return pay, nil
+}
+
+// approvedChange moves a payment to what the PG reports for it (approved, a
+// virtual account waiting for its deposit, or already canceled at the PG),
+// recording what the PG said. It is a no-op when the payment is already
+// there or past it.
+func (p *Paygate) approvedChange(res *pg.Payment) func(pay *store.Payment) (bool, []eventSpec, error) {
+	return func(pay *store.Payment) (bool, []eventSpec, error) {
+		target := res.Status
+		switch target {
+		case pg.StatusApproved, pg.StatusWaitingForDeposit, pg.StatusPartialCanceled, pg.StatusCanceled:
+		default:
+			return false, nil, fmt.Errorf("paygate: approval reported as %s", target)
+		}
+		if target == pg.StatusPartialCanceled || target == pg.StatusCanceled {
+			// Canceled at the PG before we recorded the approval: record the
+			// approval now; the cancels are synced from the PG's view.
+			target = pg.StatusApproved
+		}
+		if !pg.CanTransition(pay.Status, target) {
+			return false, nil, nil
+		}
+		if res.PaymentKey != "" {
+			pay.PaymentKey = res.PaymentKey
+		}
+		if res.Method != "" {
+			pay.Method = string(res.Method)
+		}
+		setPGData(pay, res)
+		pay.Status = target
+		if target == pg.StatusWaitingForDeposit {
+			return true, nil, nil
+		}
+		approved := res.Amount
+		if !approved.IsSet() {
+			approved = pay.Amount
+		}
+		pay.ApprovedAmount = approved
+		if pay.CanceledAmount.IsSet() && pay.CanceledAmount.Currency() != approved.Currency() {
+			pay.CanceledAmount = pg.Money{}
+		}
+		pay.ApprovedAt = res.ApprovedAt.UTC()
+		if pay.ApprovedAt.IsZero() {
+			pay.ApprovedAt = p.now()
+		}
+		pay.FailureCode, pay.FailureMessage = "", ""
+		ev := eventSpec{typ: EventPaymentApproved, amount: approved.Amount().String(), data: map[string]string{"paymentKey": pay.PaymentKey}}
+		if !approved.Equal(pay.Amount) {
+			ev.reason = "AMOUNT_MISMATCH"
+		}
+		return true, []eventSpec{ev}, nil
+	}
+}
+
+func setPGData(pay *store.Payment, res *pg.Payment) {
+	var d pgData
+	if len(pay.PGData) > 0 {
+		_ = json.Unmarshal(pay.PGData, &d)
+	}
+	if res.PGStatus != "" {
+		d.PGStatus = res.PGStatus
+	}
+	if res.Secret != "" {
+		d.Secret = res.Secret
+	}
+	if len(res.Data) > 0 {
+		if d.Data == nil {
+			d.Data = map[string]string{}
+		}
+		for k, v := range res.Data {
+			d.Data[k] = v
+		}
+	}
+	if raw, err := json.Marshal(d); err == nil {
+		pay.PGData = raw
+	}
+}
+
+// failedChange marks a payment FAILED and releases the order so the buyer
+// can pay again.
+func (p *Paygate) failedChange(ctx context.Context, tx *sql.Tx, status pg.Status, code, message string) func(pay *store.Payment) (bool, []eventSpec, error) {
+	return func(pay *store.Payment) (bool, []eventSpec, error) {
+		if !pg.CanTransition(pay.Status, status) {
+			return false, nil, nil
+		}
+		pay.Status = status
+		pay.FailureCode = truncate(code, 128)
+		pay.FailureMessage = truncate(message, 1024)
+		if err := p.db.ReleaseOrder(ctx, tx, pay.OrderID, pay.ID); err != nil && !errors.Is(err, store.ErrConflict) {
+			return false, nil, err
+		}
+		return true, []eventSpec{{typ: EventPaymentFailed, reason: pay.FailureCode}}, nil
+	}
+}
+
+// unknownChange marks an approval whose outcome is unknown.
+func unknownChange(err error) func(pay *store.Payment) (bool, []eventSpec, error) {
+	return func(pay *store.Payment) (bool, []eventSpec, error) {
+		if pay.Status != pg.StatusApproving {
+			return false, nil, nil
+		}
+		pay.Status = pg.StatusUnknown
+		return true, []eventSpec{{typ: EventPaymentUnknown, reason: truncate(errCode(err), 128)}}, nil
+	}
+}
+
+// errCode is the PG's code of err, or its kind.
+func errCode(err error) string {
+	var pe *pg.Error
+	if errors.As(err, &pe) && pe.Code != "" {
+		return pe.Code
+	}
+	return "PG_" + kindCode(pg.KindOf(err))
+}
+
+func kindCode(k pg.Kind) string {
+	switch k {
+	case pg.KindDeclined:
+		return "DECLINED"
+	case pg.KindInvalid:
+		return "INVALID"
+	case pg.KindUnavailable:
+		return "UNAVAILABLE"
+	case pg.KindAlreadyDone:
+		return "ALREADY_DONE"
+	case pg.KindNotFound:
+		return "NOT_FOUND"
+	}
+	return "UNKNOWN"
+}
+
+func errMessage(err error) string {
+	var pe *pg.Error
+	if errors.As(err, &pe) && pe.Message != "" {
+		return pe.Message
+	}
+	return err.Error()
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
+
+// balance is what can still be refunded.
+func balance(pay *store.Payment) (pg.Money, error) {
+	if !pay.ApprovedAmount.IsSet() {
+		return pg.NewMoney(pay.Amount.Amount().Sub(pay.Amount.Amount()), pay.Amount.Currency())
+	}
+	if !pay.CanceledAmount.IsSet() {
+		return pay.ApprovedAmount, nil
+	}
+	return pay.ApprovedAmount.Sub(pay.CanceledAmount)
+}
+
+// prepared merges the checkout's prepare data with the adapter data recorded
+// from the PG's answers, for Approve, Cancel and Lookup requests.
+func (p *Paygate) prepared(ctx context.Context, q store.Querier, pay *store.Payment) (map[string]string, error) {
+	out := map[string]string{}
+	c, err := p.db.CheckoutByOrder(ctx, q, pay.OrderID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		var pd prepareData
+		if len(c.PrepareData) > 0 {
+			if err := json.Unmarshal(c.PrepareData, &pd); err != nil {
+				return nil, fmt.Errorf("paygate: checkout %q: %w", c.OrderID, err)
+			}
+		}
+		for k, v := range pd.Data {
+			out[k] = v
+		}
+	}
+	var d pgData
+	if len(pay.PGData) > 0 {
+		if err := json.Unmarshal(pay.PGData, &d); err != nil {
+			return nil, fmt.Errorf("paygate: payment %s pg data: %w", pay.ID, err)
+		}
+	}
+	for k, v := range d.Data {
+		out[k] = v
+	}
+	return out, nil
+}
