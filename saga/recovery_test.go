@@ -171,7 +171,7 @@ func TestRunInline_StartRolledBack_ErrLeaseLost(t *testing.T) {
 // again, or finds none and calls once.
 func TestRecovery_CrashAfterDispatch_ResolvedByLookup(t *testing.T) {
 	tests := []struct {
-		name           string
+		name              string
 		calledBeforeDeath bool
 	}{
 		{"external call landed before the crash", true},
