@@ -1,0 +1,43 @@
+// Package webhook receives PG notifications: an http.Handler, Intake, mounted
+// as POST /webhooks/{pg}, that verifies each delivery through the PG's
+// adapter (pg.WebhookParser), records it once in the webhook log under its
+// unique (pg, dedup key) and applies its effect in the same transaction.
+//
+// The smallest use, with the log of store/idemstore:
+//
+//	intake, _ := webhook.New(webhook.Config{
+//		Registry: registry, // adapters implementing pg.WebhookParser
+//		Store:    idemstore.NewWebhooks(db),
+//		Effect: func(ctx context.Context, tx *sql.Tx, ev pg.WebhookEvent) error {
+//			return payments.AdvanceTx(ctx, tx, ev) // forward only: pg.CanTransition
+//		},
+//		Secret: secrets.Lookup, // per-payment secrets the host stored
+//	})
+//	mux.Handle("POST /webhooks/{pg}", intake)
+//
+// # Outcomes
+//
+//   - Verified and new: recorded and applied in one transaction, then
+//     acknowledged (the adapter's pg.WebhookAcker answer, e.g. Inicis's
+//     plain "OK"; otherwise 200 with an empty body). The answer is given
+//     only after the commit.
+//   - Duplicate, sequential or concurrent: the same success answer and no
+//     second effect. The unique (pg, dedup key) decides, not a prior read.
+//   - Failed verification (forged, tampered, unknown payment): 401
+//     WEBHOOK_REJECTED, a warning in the log without secrets, nothing
+//     stored.
+//   - Malformed, or values the log cannot hold: 400; over the size cap: 413.
+//   - The adapter could not decide (the PG's fetch-back failed) or the
+//     effect failed, panicked or ran past Config.Timeout: 500/503 with
+//     nothing stored, so the PG delivers again (Toss retries 7 times over
+//     about 3 days).
+//
+// # Audit and replay
+//
+// Each recorded delivery keeps its headers and body with secrets masked
+// (RedactBody, DefaultRedactHeader), the SHA-256 of the body as received, the
+// peer address and the normalised event. Intake.Replay re-runs a recorded
+// delivery's effect from that stored event for an operator; it is safe
+// because the Effect contract requires effects to be idempotent and
+// monotonic.
+package webhook
