@@ -55,6 +55,8 @@ const (
 	stepCreateOrder = "create_order"
 	refundSagaName  = "refund"
 	stepCancel      = "cancel"
+	// stepRollbackOrder follows a full manual refund.
+	stepRollbackOrder = "rollback_order"
 )
 
 // Approve confirms the payment at the PG and starts the rest of the flow.

@@ -158,16 +158,43 @@ func (p *Paygate) pendingCancel(ctx context.Context, q store.Querier, paymentID 
 	return nil, nil
 }
 
-// defineRefundSaga runs one cancel at the PG until its outcome is known.
+// defineRefundSaga runs one cancel at the PG until its outcome is known and,
+// when it refunded the whole payment, tells the host to roll the order back.
 func (p *Paygate) defineRefundSaga() *saga.Definition {
 	return &saga.Definition{
 		Name: refundSagaName,
-		Steps: []saga.Step{{
-			Name:   stepCancel,
-			Action: p.cancelAction,
-			Retry:  p.cfg.ResolveRetry,
-		}},
+		Steps: []saga.Step{
+			{Name: stepCancel, Action: p.cancelAction, Retry: p.cfg.ResolveRetry},
+			{Name: stepRollbackOrder, Action: p.rollbackAfterCancel, Retry: p.cfg.RefundRetry},
+		},
 	}
+}
+
+// rollbackAfterCancel rolls the host's order back once its payment is
+// refunded in full; after a partial refund the order stands.
+func (p *Paygate) rollbackAfterCancel(ctx context.Context, a saga.Attempt) (saga.Result, error) {
+	pl, err := decodePayload(a)
+	if err != nil {
+		return saga.Result{}, err
+	}
+	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	if err != nil {
+		return saga.Result{}, err
+	}
+	if pay.Status != pg.StatusCanceled {
+		return saga.Result{}, nil
+	}
+	c, err := p.db.CancelByID(ctx, p.db.SQL(), pl.CancelID)
+	if err != nil {
+		return saga.Result{}, err
+	}
+	err = p.cfg.Orders.RollbackOrder(ctx, OrderRequest{
+		OrderID: pay.OrderID, PaymentID: pay.ID, PG: pay.PG, Amount: pay.Amount, Reason: c.Reason,
+	})
+	if err != nil {
+		return saga.Result{}, fmt.Errorf("paygate: roll back order %q: %w", pay.OrderID, err)
+	}
+	return saga.Result{}, nil
 }
 
 func (p *Paygate) cancelAction(ctx context.Context, a saga.Attempt) (saga.Result, error) {

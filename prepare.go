@@ -115,6 +115,9 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 		})
 		p.report(gw.Name(), err)
 		if err != nil {
+			if pg.KindOf(err) == pg.KindInvalid {
+				return nil, fmt.Errorf("%w: prepare at %s: %w", ErrInvalid, gw.Name(), err)
+			}
 			return nil, fmt.Errorf("%w: prepare at %s: %w", ErrPG, gw.Name(), err)
 		}
 		pd = prepareData{Client: prepared.Client, Data: prepared.Data}
