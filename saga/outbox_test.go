@@ -1,0 +1,332 @@
+package saga_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+func outboxConfig() saga.OutboxConfig {
+	return saga.OutboxConfig{PollInterval: 20 * time.Millisecond, Lease: 10 * time.Second, Logger: quietLogger()}
+}
+
+// ledger is a DB-side subscriber: it writes one row per event in the
+// delivery's transaction; a second write of the same event would violate
+// the primary key and fail the test.
+func ledger(t testing.TB, db *store.DB, table string) saga.Handler {
+	_, err := db.SQL().ExecContext(context.Background(),
+		`CREATE TABLE `+table+` (event_id VARCHAR(64) NOT NULL PRIMARY KEY, event_key VARCHAR(64) NOT NULL, seq INT NOT NULL)`)
+	require.NoError(t, err)
+	var seq atomic.Int64
+	return func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (event_id, event_key, seq) VALUES (?, ?, ?)`, d.ID, d.Key, seq.Add(1))
+		return err
+	}
+}
+
+func rowCount(t testing.TB, db *store.DB, table string) int {
+	var n int
+	require.NoError(t, db.SQL().QueryRow(`SELECT COUNT(*) FROM `+table).Scan(&n))
+	return n
+}
+
+func emit(t testing.TB, db *store.DB, o *saga.Outbox, evs ...saga.Event) {
+	t.Helper()
+	require.NoError(t, db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		for _, ev := range evs {
+			if _, err := o.Emit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func TestOutbox_EmitAndSubscribers_EachDeliveredOnceInTheirTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		o := saga.NewOutbox(newStore(db), outboxConfig())
+		var relayed sync.Map
+		require.NoError(t, o.Subscribe(
+			saga.Subscriber{Name: "ledger", Types: []string{"ORDER_CREATED", "PAYMENT_REFUNDED"}, Handle: ledger(t, db, "t_ledger")},
+			saga.Subscriber{Name: "log", Handle: ledger(t, db, "t_log")},
+			saga.Subscriber{Name: "broker", Relay: relayFunc(func(ctx context.Context, ds []saga.Delivery) error {
+				for _, d := range ds {
+					relayed.Store(d.ID, true)
+				}
+				return nil
+			})},
+		))
+		runFor(t, o)
+		types := []string{"PAYMENT_APPROVED", "ORDER_CREATED", "PAYMENT_REFUNDED", "SETTLEMENT_RECORDED"}
+		for i := range 20 {
+			emit(t, db, o, saga.Event{Type: types[i%len(types)], Key: fmt.Sprintf("pay_%d", i%5), Payload: []byte(`{}`)})
+		}
+		waitCount(t, "log rows", 20, func() int { return rowCount(t, db, "t_log") })
+		waitCount(t, "ledger rows", 10, func() int { return rowCount(t, db, "t_ledger") })
+		waitCount(t, "relayed", 20, func() int {
+			n := 0
+			relayed.Range(func(any, any) bool { n++; return true })
+			return n
+		})
+		pending, err := o.Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryPending})
+		require.NoError(t, err)
+		assert.Empty(t, pending)
+	})
+}
+
+type relayFunc func(ctx context.Context, ds []saga.Delivery) error
+
+func (f relayFunc) Publish(ctx context.Context, ds []saga.Delivery) error { return f(ctx, ds) }
+
+func TestOutbox_Emit_DuplicateIDAndBadInput(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		o := saga.NewOutbox(newStore(db), outboxConfig())
+		emit(t, db, o, saga.Event{ID: "ev-1", Type: "PAYMENT_APPROVED"})
+		tests := []struct {
+			name string
+			ev   saga.Event
+			want error
+		}{
+			{"same id", saga.Event{ID: "ev-1", Type: "PAYMENT_APPROVED"}, saga.ErrDuplicate},
+			{"no type", saga.Event{ID: "ev-2"}, saga.ErrInvalid},
+			{"key too long", saga.Event{Type: "X", Key: string(make([]byte, 256))}, saga.ErrInvalid},
+		}
+		for _, tt := range tests {
+			err := db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+				_, err := o.Emit(ctx, tx, tt.ev)
+				return err
+			})
+			assert.ErrorIs(t, err, tt.want, tt.name)
+		}
+	})
+}
+
+// TestOutbox_LateCommit_StillDelivered: an event whose transaction started
+// first (lower delivery id) commits after a later event was delivered. A
+// consumer that remembers "the last id seen" would skip it forever.
+func TestOutbox_LateCommit_StillDelivered(t *testing.T) {
+	db := storetest.Open(t, store.MySQL) // SQLite has one writer: no transaction can commit "late"
+	o := saga.NewOutbox(newStore(db), outboxConfig())
+	var mu sync.Mutex
+	var order []string
+	handle := ledger(t, db, "t_ledger")
+	require.NoError(t, o.Subscribe(saga.Subscriber{Name: "ledger", Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+		mu.Lock()
+		order = append(order, d.Type)
+		mu.Unlock()
+		return handle(ctx, tx, d)
+	}}))
+	ctx := context.Background()
+	late, err := db.SQL().BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer late.Rollback()
+	_, err = o.Emit(ctx, late, saga.Event{Type: "EARLY_ID_LATE_COMMIT"})
+	require.NoError(t, err)
+
+	runFor(t, o)
+	emit(t, db, o, saga.Event{Type: "LATER_ID_FIRST_COMMIT"})
+	waitCount(t, "first delivery", 1, func() int { return rowCount(t, db, "t_ledger") })
+	ds, err := o.Deliveries(ctx, saga.DeliveryFilter{})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+
+	require.NoError(t, late.Commit())
+	waitCount(t, "both delivered", 2, func() int { return rowCount(t, db, "t_ledger") })
+	ds, err = o.Deliveries(ctx, saga.DeliveryFilter{})
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+	assert.Less(t, ds[0].ID, ds[1].ID)
+	assert.Equal(t, "EARLY_ID_LATE_COMMIT", ds[0].Event.Type, "the late event has the lower id")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"LATER_ID_FIRST_COMMIT", "EARLY_ID_LATE_COMMIT"}, order)
+}
+
+// TestOutbox_OrderedSubscriber_PerKeyOrderUnderRetriesAndTwoDispatchers:
+// handlers fail at random, two dispatchers compete, and still every key's
+// events are handled in emission order.
+func TestOutbox_OrderedSubscriber_PerKeyOrderUnderRetriesAndTwoDispatchers(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			dsn, db := openShared(t, d)
+			handle := ledger(t, db, "t_ordered")
+			var failures atomic.Int64
+			sub := saga.Subscriber{
+				Name: "ordered", Ordered: true,
+				Retry: saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+				Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+					if d.Attempt == 1 && d.ID[len(d.ID)-1]%3 == 0 {
+						failures.Add(1)
+						return errors.New("ledger busy")
+					}
+					return handle(ctx, tx, d)
+				},
+			}
+			var outboxes []*saga.Outbox
+			for range 2 {
+				o := saga.NewOutbox(newStore(openDSN(t, dsn)), outboxConfig())
+				require.NoError(t, o.Subscribe(sub))
+				outboxes = append(outboxes, o)
+			}
+			const keys, perKey = 10, 8
+			for n := range perKey {
+				for k := range keys {
+					emit(t, db, outboxes[0], saga.Event{
+						ID: fmt.Sprintf("%s-k%02d-n%02d", d, k, n), Type: "E", Key: fmt.Sprintf("pay_%02d", k),
+					})
+				}
+			}
+			for _, o := range outboxes {
+				runFor(t, o)
+			}
+			waitCount(t, "handled", keys*perKey, func() int { return rowCount(t, db, "t_ordered") })
+			rows, err := db.SQL().Query(`SELECT event_id, event_key FROM t_ordered ORDER BY seq`)
+			require.NoError(t, err)
+			defer rows.Close()
+			last := map[string]string{}
+			for rows.Next() {
+				var id, key string
+				require.NoError(t, rows.Scan(&id, &key))
+				assert.Less(t, last[key], id, "key %s: %s handled after %s", key, id, last[key])
+				last[key] = id
+			}
+			require.NoError(t, rows.Err())
+			assert.Positive(t, failures.Load())
+		})
+	}
+}
+
+func TestOutbox_FailingSubscriber_RetriedThenDeadThenRedelivered(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		handle := ledger(t, db, "t_ledger")
+		var broken atomic.Bool
+		broken.Store(true)
+		var maxAttempt atomic.Int64
+		var mu sync.Mutex
+		var reports []saga.DeliveryReport
+		cfg := outboxConfig()
+		cfg.OnDelivery = func(r saga.DeliveryReport) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.EventID == "ev-ok" {
+				reports = append(reports, r)
+			}
+		}
+		o := saga.NewOutbox(newStore(db), cfg)
+		require.NoError(t, o.Subscribe(saga.Subscriber{
+			Name:  "settlement",
+			Retry: saga.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond},
+			Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+				if d.Type == "POISON" {
+					return saga.Permanent(errors.New("cannot parse"))
+				}
+				if broken.Load() {
+					if int64(d.Attempt) > maxAttempt.Load() {
+						maxAttempt.Store(int64(d.Attempt))
+					}
+					if _, err := tx.ExecContext(ctx, `INSERT INTO t_ledger (event_id, event_key, seq) VALUES (?, '', 0)`, d.ID); err != nil {
+						return err
+					}
+					panic("settlement handler bug") // the insert above must roll back
+				}
+				return handle(ctx, tx, d)
+			},
+		}))
+		runFor(t, o)
+		emit(t, db, o, saga.Event{ID: "ev-ok", Type: "ORDER_CREATED"}, saga.Event{ID: "ev-poison", Type: "POISON"})
+		var dead []saga.DeliveryRecord
+		waitCount(t, "dead deliveries", 2, func() int {
+			var err error
+			dead, err = o.Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryDead})
+			require.NoError(t, err)
+			return len(dead)
+		})
+		assert.EqualValues(t, 3, maxAttempt.Load(), "retried up to MaxAttempts")
+		assert.Zero(t, rowCount(t, db, "t_ledger"), "a failed handler's writes roll back")
+		byEvent := map[string]saga.DeliveryRecord{}
+		for _, d := range dead {
+			byEvent[d.EventID] = d
+		}
+		assert.Equal(t, 1, byEvent["ev-poison"].Attempts, "a permanent error is not retried")
+		assert.Contains(t, byEvent["ev-ok"].LastError, "settlement handler bug")
+
+		err := o.Redeliver(context.Background(), byEvent["ev-ok"].ID+1000)
+		assert.ErrorIs(t, err, saga.ErrNotFound)
+		broken.Store(false)
+		require.NoError(t, o.Redeliver(context.Background(), byEvent["ev-ok"].ID))
+		waitCount(t, "ledger rows", 1, func() int { return rowCount(t, db, "t_ledger") })
+		assert.ErrorIs(t, o.Redeliver(context.Background(), byEvent["ev-ok"].ID), saga.ErrInvalidState)
+		mu.Lock()
+		defer mu.Unlock()
+		var outcomes []string
+		for _, r := range reports {
+			outcomes = append(outcomes, fmt.Sprintf("%d:%t:%t", r.Attempt, r.Err == nil, r.Dead))
+		}
+		assert.Equal(t, []string{"1:false:false", "2:false:false", "3:false:true", "1:true:false"}, outcomes)
+	})
+}
+
+// TestOutbox_StaleDispatcher_LateCompletionRefused: a handler stalls past
+// the delivery's lease, another dispatcher delivers it, and the stale
+// handler's transaction is refused: one effect.
+func TestOutbox_StaleDispatcher_LateCompletionRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		handle := ledger(t, db, "t_ledger")
+		clock := newFakeClock()
+		entered, release := make(chan struct{}), make(chan struct{})
+		var calls atomic.Int64
+		sub := saga.Subscriber{Name: "ledger", Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+			if calls.Add(1) == 1 {
+				close(entered)
+				<-release
+			}
+			return handle(ctx, tx, d)
+		}}
+		cfg := outboxConfig()
+		cfg.Clock = clock
+		stale := saga.NewOutbox(newStore(db), cfg)
+		require.NoError(t, stale.Subscribe(sub))
+		runFor(t, stale)
+		emit(t, db, stale, saga.Event{ID: "ev-1", Type: "ORDER_CREATED"})
+		<-entered
+		if db.Dialect() == store.SQLite {
+			// The stalled handler holds SQLite's only writer: another
+			// dispatcher cannot even claim. Nothing can be delivered twice.
+			close(release)
+			waitCount(t, "ledger rows", 1, func() int { return rowCount(t, db, "t_ledger") })
+			return
+		}
+		clock.Advance(time.Hour)
+		fresh := saga.NewOutbox(newStore(db), cfg)
+		require.NoError(t, fresh.Subscribe(sub))
+		runFor(t, fresh)
+		time.Sleep(200 * time.Millisecond)
+		close(release)
+		waitCount(t, "ledger rows", 1, func() int { return rowCount(t, db, "t_ledger") })
+		ds, err := fresh.Deliveries(context.Background(), saga.DeliveryFilter{})
+		require.NoError(t, err)
+		require.Len(t, ds, 1)
+		waitCount(t, "done", 1, func() int {
+			ds, err := fresh.Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryDone})
+			require.NoError(t, err)
+			return len(ds)
+		})
+	})
+}
