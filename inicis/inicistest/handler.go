@@ -207,6 +207,7 @@ func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price s
 	}
 	resp["tid"] = p.tid
 	s.byTID[p.tid] = p
+	s.byOID[p.oid] = p
 	s.mu.Unlock()
 	if fault == pgtest.FaultTimeout {
 		abort(w)
@@ -497,11 +498,8 @@ func (s *Sandbox) inquiry(data map[string]string) map[string]any {
 	case data["tid"] != "" && data["oid"] == "":
 		p = s.find(data["tid"])
 	case data["oid"] != "" && data["tid"] == "":
-		for i := len(s.all) - 1; i >= 0; i-- {
-			if c := s.all[i]; c.oid == data["oid"] && c.tid != "" {
-				p = s.find(c.tid)
-				break
-			}
+		if c := s.byOID[data["oid"]]; c != nil {
+			p = s.find(c.tid)
 		}
 	default:
 		return result("400602", "tid 또는 oid 중 하나만 보내야 합니다")

@@ -166,14 +166,8 @@ var (
 // gets "OK". A transfer after the account's due time is refused.
 func (s *Sandbox) Deposit(ctx context.Context, orderID string) error {
 	s.mu.Lock()
-	var p *payment
-	for i := len(s.all) - 1; i >= 0; i-- {
-		if c := s.all[i]; c.oid == orderID && c.vact != nil {
-			p = c
-			break
-		}
-	}
-	if p == nil {
+	p := s.byOID[orderID]
+	if p == nil || p.vact == nil {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrNoAccount, orderID)
 	}

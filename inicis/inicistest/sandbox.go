@@ -77,6 +77,7 @@ type Sandbox struct {
 	mu       sync.Mutex
 	auths    map[string]*payment // by authToken
 	byTID    map[string]*payment
+	byOID    map[string]*payment // latest approval (or issued account) of an order
 	partials map[string]*payment // partial-cancel tid → payment
 	all      []*payment
 	seq      int
@@ -120,6 +121,7 @@ func New(cfg Config) *Sandbox {
 		cfg:      cfg,
 		auths:    map[string]*payment{},
 		byTID:    map[string]*payment{},
+		byOID:    map[string]*payment{},
 		partials: map[string]*payment{},
 		faults:   map[Op][]pgtest.Fault{},
 	}
