@@ -636,3 +636,62 @@ func TestMiddleware_ExpiredKey_IsFreshAgain(t *testing.T) {
 		assert.EqualValues(t, 2, runs.Load())
 	})
 }
+
+// TestMiddleware_ClockJumpPastLease_StaleHolderCannotCommit is F26: the clock
+// jumps forward past the lease before the running request renews it, so a
+// repeat takes the key over and runs. The stale holder's CompleteTx is then
+// refused and its business transaction rolls back: one effect, one stored
+// answer.
+func TestMiddleware_ClockJumpPastLease_StaleHolderCannotCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		_, err := db.SQL().Exec("CREATE TABLE test_effects (run_no INT NOT NULL)")
+		require.NoError(t, err)
+		m, clk := newManager(t, db, func(c *idempotency.Config) {
+			c.Lease = time.Minute
+			c.Heartbeat = 50 * time.Second // no renewal happens during the test
+		})
+		var runs atomic.Int64
+		firstEntered := make(chan struct{})
+		releaseFirst := make(chan struct{})
+		staleErr := make(chan error, 1)
+		srv := serve(t, m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			run := runs.Add(1)
+			if run == 1 {
+				close(firstEntered)
+				<-releaseFirst
+			}
+			body := fmt.Appendf(nil, `{"run":%d}`, run)
+			err := db.InTx(r.Context(), func(ctx context.Context, tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO test_effects (run_no) VALUES (?)", run); err != nil {
+					return err
+				}
+				return idempotency.FromContext(r.Context()).CompleteTx(ctx, tx, http.StatusOK, nil, body)
+			})
+			if run == 1 {
+				staleErr <- err
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusConflict)
+				return
+			}
+			_, _ = w.Write(body)
+		})))
+		reqBody := []byte(`{"orderId":"o-jump"}`)
+		go func() { _, _ = post(t, context.Background(), srv.URL, reqBody, "k-jump") }()
+		<-firstEntered
+
+		clk.Advance(2 * time.Minute) // NTP step, VM resume
+		second := mustPost(t, srv.URL, reqBody, "k-jump")
+		require.Equal(t, http.StatusOK, second.Status, "the abandoned-looking key was taken over")
+		assert.Equal(t, `{"run":2}`, string(second.Body))
+
+		close(releaseFirst)
+		assert.ErrorIs(t, <-staleErr, idempotency.ErrLeaseLost)
+		var effects int
+		require.NoError(t, db.SQL().QueryRow("SELECT COUNT(*) FROM test_effects").Scan(&effects))
+		assert.Equal(t, 1, effects, "the stale holder's business change rolled back")
+		replay := mustPost(t, srv.URL, reqBody, "k-jump")
+		assert.Equal(t, `{"run":2}`, string(replay.Body))
+		assert.Equal(t, "true", replay.Header.Get(idempotency.HeaderReplayed))
+	})
+}

@@ -1,0 +1,342 @@
+package idemstore_test
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/idemstore"
+	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/webhook"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 123456000, time.UTC)
+
+func claim(key, token string, lease, expires time.Time) idempotency.Record {
+	return idempotency.Record{
+		Scope: "tenant|POST /payments/approve", Key: key, Fingerprint: strings.Repeat("a", 64),
+		State: idempotency.StateInFlight, Token: token, LeaseUntil: lease, ExpiresAt: expires, CreatedAt: t0,
+	}
+}
+
+func TestKeys_InsertGet_RoundTripAndUnique(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		k := idemstore.NewKeys(db)
+		rec := claim("k1", "tok1", t0.Add(time.Minute), t0.Add(24*time.Hour))
+		require.NoError(t, k.Insert(ctx, rec))
+		assert.ErrorIs(t, k.Insert(ctx, claim("k1", "tok2", t0, t0)), idempotency.ErrExists)
+
+		got, err := k.Get(ctx, rec.Scope, "k1")
+		require.NoError(t, err)
+		assert.Equal(t, "tok1", got.Token)
+		assert.Equal(t, idempotency.StateInFlight, got.State)
+		assert.True(t, got.LeaseUntil.Equal(rec.LeaseUntil), "microsecond times survive: %v", got.LeaseUntil)
+		assert.True(t, got.CreatedAt.Equal(t0))
+		assert.True(t, got.CompletedAt.IsZero())
+
+		_, err = k.Get(ctx, rec.Scope, "nope")
+		assert.ErrorIs(t, err, idempotency.ErrNotFound)
+		_, err = k.Get(ctx, "other scope", "k1")
+		assert.ErrorIs(t, err, idempotency.ErrNotFound)
+
+		// Keys compare byte for byte: case matters.
+		require.NoError(t, k.Insert(ctx, claim("K1", "tok3", t0, t0)))
+	})
+}
+
+func TestKeys_CompareAndSet(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		k := idemstore.NewKeys(db)
+		rec := claim("cas", "holder", t0.Add(time.Minute), t0.Add(time.Hour))
+		require.NoError(t, k.Insert(ctx, rec))
+
+		ok, err := k.Extend(ctx, rec.Scope, "cas", "stranger", t0.Add(time.Hour))
+		require.NoError(t, err)
+		assert.False(t, ok, "only the holder extends")
+		ok, err = k.Extend(ctx, rec.Scope, "cas", "holder", t0.Add(2*time.Minute))
+		require.NoError(t, err)
+		assert.True(t, ok)
+
+		ok, err = k.TakeOver(ctx, "holder", t0.Add(time.Minute), claim("cas", "taker", t0, t0))
+		require.NoError(t, err)
+		assert.False(t, ok, "a live lease cannot be taken over")
+
+		done := idempotency.Completion{
+			Scope: rec.Scope, Key: "cas", Token: "stranger", CompletedAt: t0, ExpiresAt: t0.Add(time.Hour),
+			Response: idempotency.Response{Status: 201, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte("{}\x00")},
+		}
+		ok, err = k.Complete(ctx, done)
+		require.NoError(t, err)
+		assert.False(t, ok, "only the holder completes")
+		done.Token = "holder"
+		ok, err = k.Complete(ctx, done)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		ok, err = k.Complete(ctx, done)
+		require.NoError(t, err)
+		assert.False(t, ok, "a completed key is not completed twice")
+
+		got, err := k.Get(ctx, rec.Scope, "cas")
+		require.NoError(t, err)
+		assert.Equal(t, idempotency.StateCompleted, got.State)
+		assert.Equal(t, 201, got.Response.Status)
+		assert.Equal(t, "application/json", got.Response.Header.Get("Content-Type"))
+		assert.Equal(t, []byte("{}\x00"), got.Response.Body)
+
+		ok, err = k.Extend(ctx, rec.Scope, "cas", "holder", t0.Add(time.Hour))
+		require.NoError(t, err)
+		assert.False(t, ok, "a completed key has no lease to extend")
+		ok, err = k.Release(ctx, rec.Scope, "cas", "holder")
+		require.NoError(t, err)
+		assert.False(t, ok, "a completed key is not released")
+
+		ok, err = k.TakeOver(ctx, "holder", t0.Add(59*time.Minute), claim("cas", "taker", t0, t0))
+		require.NoError(t, err)
+		assert.False(t, ok, "not expired yet")
+		ok, err = k.TakeOver(ctx, "holder", t0.Add(time.Hour), claim("cas", "taker", t0.Add(2*time.Hour), t0.Add(25*time.Hour)))
+		require.NoError(t, err)
+		assert.True(t, ok, "an expired key is taken over")
+		got, err = k.Get(ctx, rec.Scope, "cas")
+		require.NoError(t, err)
+		assert.Equal(t, idempotency.StateInFlight, got.State)
+		assert.Equal(t, "taker", got.Token)
+		assert.Nil(t, got.Response.Body, "the old response is gone")
+
+		ok, err = k.TakeOver(ctx, "holder", t0.Add(48*time.Hour), claim("cas", "third", t0, t0))
+		require.NoError(t, err)
+		assert.False(t, ok, "the previous token no longer holds it")
+
+		ok, err = k.Release(ctx, rec.Scope, "cas", "taker")
+		require.NoError(t, err)
+		assert.True(t, ok)
+		_, err = k.Get(ctx, rec.Scope, "cas")
+		assert.ErrorIs(t, err, idempotency.ErrNotFound)
+	})
+}
+
+func TestKeys_TakeOver_ConcurrentTakersOneWins(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		k := idemstore.NewKeys(db)
+		require.NoError(t, k.Insert(ctx, claim("race", "dead", t0, t0.Add(time.Hour))))
+		var wg sync.WaitGroup
+		wins := make(chan string, 10)
+		for i := range 10 {
+			wg.Go(func() {
+				tok := "taker-" + string(rune('a'+i))
+				ok, err := k.TakeOver(ctx, "dead", t0.Add(time.Second), claim("race", tok, t0.Add(time.Minute), t0.Add(time.Hour)))
+				if assert.NoError(t, err) && ok {
+					wins <- tok
+				}
+			})
+		}
+		wg.Wait()
+		close(wins)
+		var winners []string
+		for w := range wins {
+			winners = append(winners, w)
+		}
+		require.Len(t, winners, 1)
+		got, err := k.Get(ctx, "tenant|POST /payments/approve", "race")
+		require.NoError(t, err)
+		assert.Equal(t, winners[0], got.Token)
+	})
+}
+
+func TestKeys_CompleteTx_FollowsTheCallersTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		k := idemstore.NewKeys(db)
+		rec := claim("tx", "holder", t0.Add(time.Minute), t0.Add(time.Hour))
+		require.NoError(t, k.Insert(ctx, rec))
+		done := idempotency.Completion{Scope: rec.Scope, Key: "tx", Token: "holder", CompletedAt: t0, ExpiresAt: t0.Add(time.Hour),
+			Response: idempotency.Response{Status: 200, Body: []byte("ok")}}
+
+		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			ok, err := k.CompleteTx(ctx, tx, done)
+			require.NoError(t, err)
+			require.True(t, ok)
+			return assert.AnError // roll back
+		})
+		require.ErrorIs(t, err, assert.AnError)
+		got, err := k.Get(ctx, rec.Scope, "tx")
+		require.NoError(t, err)
+		assert.Equal(t, idempotency.StateInFlight, got.State, "rolled back with the transaction")
+
+		require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := k.CompleteTx(ctx, tx, done)
+			return err
+		}))
+		got, err = k.Get(ctx, rec.Scope, "tx")
+		require.NoError(t, err)
+		assert.Equal(t, idempotency.StateCompleted, got.State)
+		assert.Equal(t, "ok", string(got.Response.Body))
+	})
+}
+
+func TestKeys_DeleteExpired_RespectsLimitAndLiveLeases(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		k := idemstore.NewKeys(db)
+		for i := range 7 {
+			require.NoError(t, k.Insert(ctx, claim("old-"+string(rune('a'+i)), "t", t0, t0.Add(time.Duration(i)*time.Minute))))
+		}
+		require.NoError(t, k.Insert(ctx, claim("fresh", "t", t0, t0.Add(48*time.Hour))))
+		require.NoError(t, k.Insert(ctx, claim("held", "t", t0.Add(72*time.Hour), t0)))
+
+		now := t0.Add(time.Hour)
+		n, err := k.DeleteExpired(ctx, now, 5)
+		require.NoError(t, err)
+		assert.Equal(t, 5, n)
+		n, err = k.DeleteExpired(ctx, now, 5)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+		n, err = k.DeleteExpired(ctx, now, 5)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		for _, key := range []string{"fresh", "held"} {
+			_, err := k.Get(ctx, "tenant|POST /payments/approve", key)
+			assert.NoError(t, err, key)
+		}
+	})
+}
+
+func TestWebhooks_InsertLockReplay_RoundTrip(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := idemstore.NewWebhooks(db)
+		ev := pg.WebhookEvent{
+			PG: "tosspay", Type: pg.WebhookPaymentStatus, DedupKey: "whtrans_1", PaymentKey: "tgen_1", OrderID: "o-1",
+			Status: pg.StatusPartialCanceled, Amount: pg.Won(15000), OccurredAt: t0,
+			Payment: &pg.Payment{PG: "tosspay", PaymentKey: "tgen_1", Status: pg.StatusPartialCanceled,
+				Amount: pg.Won(15000), Balance: pg.Won(5000), ApprovedAt: t0,
+				Cancels: []pg.CancelRecord{{TransactionKey: "tx1", Amount: pg.Won(10000), CanceledAt: t0}}},
+		}
+		d := webhook.Delivery{
+			ID: "whk_1", PG: "tosspay", DedupKey: "whtrans_1", Event: ev,
+			Header: http.Header{"Tosspayments-Webhook-Transmission-Id": {"whtrans_1"}},
+			Body:   []byte(`{"secret":"[REDACTED]"}`), BodySHA256: strings.Repeat("b", 64),
+			RemoteAddr: "203.0.113.9:41234", ReceivedAt: t0,
+		}
+		require.NoError(t, w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return w.InsertTx(ctx, tx, d) }))
+
+		dup := d
+		dup.ID = "whk_2"
+		err := w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return w.InsertTx(ctx, tx, dup) })
+		assert.ErrorIs(t, err, webhook.ErrDuplicate)
+		other := dup
+		other.PG = "inicis"
+		require.NoError(t, w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return w.InsertTx(ctx, tx, other) }),
+			"the same dedup key from another PG is another delivery")
+
+		got, err := w.Get(ctx, "whk_1")
+		require.NoError(t, err)
+		assert.Equal(t, d.Header, got.Header)
+		assert.Equal(t, d.Body, got.Body)
+		assert.Equal(t, d.RemoteAddr, got.RemoteAddr)
+		assert.True(t, got.ReceivedAt.Equal(t0))
+		assert.Equal(t, pg.StatusPartialCanceled, got.Event.Status)
+		assert.True(t, got.Event.Amount.Equal(pg.Won(15000)))
+		require.NotNil(t, got.Event.Payment)
+		assert.True(t, got.Event.Payment.Balance.Equal(pg.Won(5000)), "money survives exactly")
+		require.Len(t, got.Event.Payment.Cancels, 1)
+		assert.True(t, got.Event.Payment.Cancels[0].Amount.Equal(pg.Won(10000)))
+		assert.True(t, got.Event.OccurredAt.Equal(t0))
+
+		require.NoError(t, w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := w.LockTx(ctx, tx, "whk_1"); err != nil {
+				return err
+			}
+			return w.MarkReplayedTx(ctx, tx, "whk_1", t0.Add(time.Hour))
+		}))
+		got, err = w.Get(ctx, "whk_1")
+		require.NoError(t, err)
+		assert.Equal(t, 1, got.ReplayCount)
+		assert.True(t, got.ReplayedAt.Equal(t0.Add(time.Hour)))
+
+		list, err := w.ByPayment(ctx, "tosspay", "tgen_1")
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, "whk_1", list[0].ID)
+
+		_, err = w.Get(ctx, "whk_none")
+		assert.ErrorIs(t, err, webhook.ErrNotFound)
+		err = w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := w.LockTx(ctx, tx, "whk_none")
+			return err
+		})
+		assert.ErrorIs(t, err, webhook.ErrNotFound)
+	})
+}
+
+// TestWebhooks_ConcurrentInsert_WaitsForFirst: a second transaction inserting
+// the same (pg, dedup_key) while the first is open is a duplicate if the
+// first commits, and goes ahead if it rolls back.
+func TestWebhooks_ConcurrentInsert_WaitsForFirst(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := idemstore.NewWebhooks(db)
+		for _, commit := range []bool{true, false} {
+			key := "wh-commit"
+			if !commit {
+				key = "wh-rollback"
+			}
+			d := webhook.Delivery{ID: "whk_a_" + key, PG: "testpg", DedupKey: key, Header: http.Header{}, Body: []byte("{}"),
+				BodySHA256: strings.Repeat("c", 64), ReceivedAt: t0}
+			inserted := make(chan struct{})
+			finish := make(chan struct{})
+			firstDone := make(chan error, 1)
+			go func() {
+				firstDone <- w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+					if err := w.InsertTx(ctx, tx, d); err != nil {
+						return err
+					}
+					select {
+					case <-inserted:
+					default:
+						close(inserted)
+					}
+					<-finish
+					if !commit {
+						return assert.AnError
+					}
+					return nil
+				})
+			}()
+			<-inserted
+			second := make(chan error, 1)
+			go func() {
+				d2 := d
+				d2.ID = "whk_b_" + key
+				second <- w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return w.InsertTx(ctx, tx, d2) })
+			}()
+			select {
+			case err := <-second:
+				t.Fatalf("the second insert finished while the first was open: %v", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			close(finish)
+			firstErr := <-firstDone
+			secondErr := <-second
+			if commit {
+				require.NoError(t, firstErr)
+				assert.ErrorIs(t, secondErr, webhook.ErrDuplicate)
+			} else {
+				require.ErrorIs(t, firstErr, assert.AnError)
+				assert.NoError(t, secondErr)
+			}
+		}
+	})
+}
