@@ -117,7 +117,7 @@ func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payme
 	if p := req.Prepared["price"]; p != "" && p != price {
 		return nil, invalid(op, "checkout was prepared for %s won, not %s", p, price)
 	}
-	status, body, err := g.post(ctx, op, auth.authURL, formContentType, g.authForm(auth.token, price))
+	status, body, err := g.post(ctx, op, auth.authURL, formContentType, g.authForm(auth.token, price), false)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (g *Gateway) NetCancel(ctx context.Context, req pg.ApproveRequest) error {
 	if err != nil || !req.Amount.IsPositive() {
 		return invalid(op, "amount must be a positive KRW amount, got %s", req.Amount)
 	}
-	status, body, err := g.post(ctx, op, auth.netCancelURL, formContentType, g.authForm(auth.token, price))
+	status, body, err := g.post(ctx, op, auth.netCancelURL, formContentType, g.authForm(auth.token, price), false)
 	if err != nil {
 		return err
 	}

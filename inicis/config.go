@@ -97,11 +97,16 @@ type Config struct {
 	// AcceptMethod is sent as the form's acceptmethod (e.g. "below1000" or
 	// "HPP(1)"); empty sends none.
 	AcceptMethod string
-	// HTTPClient sends every request; default a client with a 30s timeout.
+	// HTTPClient sends every request (through pg/pghttp, which adds the
+	// retry policy, timeouts and redaction); nil means pghttp's pooled
+	// client. Tests plug their transport in here.
 	HTTPClient *http.Client
+	// Timeout bounds each attempt of a call; zero means pghttp's default.
+	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Logger receives one line per failed PG call; default slog.Default().
+	// Logger receives the request log (keys redacted) and one line per
+	// failed call; default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -175,9 +180,6 @@ func (c *Config) validate() error {
 	c.IDCs = idcs
 	if c.NotiSources == nil {
 		c.NotiSources = DefaultNotiSources
-	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

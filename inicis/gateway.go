@@ -1,17 +1,14 @@
 package inicis
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 
 	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pghttp"
 )
 
 // Name is the adapter's registry name.
@@ -22,7 +19,8 @@ const Name = "inicis"
 // notifications. It implements pg.Gateway, pg.Preparer, pg.NetCanceler,
 // pg.WebhookParser and pg.WebhookAcker, and is safe for concurrent use.
 type Gateway struct {
-	cfg Config
+	cfg  Config
+	http *pghttp.Client
 }
 
 var (
@@ -38,7 +36,16 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("inicis: config: %w", err)
 	}
-	return &Gateway{cfg: cfg}, nil
+	c := pghttp.New(Name)
+	c.HTTPClient = cfg.HTTPClient
+	c.Logger = cfg.Logger
+	c.Timeout = cfg.Timeout
+	for _, secret := range []string{cfg.SignKey, cfg.APIKey, cfg.APIIV} {
+		if secret != "" {
+			c.Secrets = append(c.Secrets, secret)
+		}
+	}
+	return &Gateway{cfg: cfg, http: c}, nil
 }
 
 // Name returns "inicis".
@@ -82,37 +89,29 @@ func invalid(op, format string, args ...any) *pg.Error {
 	return fail(op, pg.KindInvalid, "", fmt.Sprintf(format, args...), 0, nil)
 }
 
-// post sends one request and reads the answer (capped at maxBody). A
-// transport failure is classified: refused before sending is Unavailable;
-// anything after the request may have left (timeouts, resets, a cut-short
-// context) is Unknown. Nothing is retried here: none of Inicis's writes
-// carries an idempotency key.
-func (g *Gateway) post(ctx context.Context, op, url, contentType string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// post sends one request through the shared PG client (pg/pghttp) and
+// returns the answer whatever its status. pghttp resends only what cannot
+// act twice: a request that never reached Inicis, a 429/503, or, for reads
+// (idempotent), a timeout or 5xx. None of Inicis's writes carries an
+// idempotency key, so they go out once; a failure after sending is
+// KindUnknown, to be resolved by inquiry.
+func (g *Gateway) post(ctx context.Context, op, url, contentType string, body []byte, idempotent bool) (int, []byte, error) {
+	resp, err := g.http.Do(ctx, &pghttp.Request{
+		Op:     op,
+		Method: http.MethodPost,
+		URL:    url,
+		Header: http.Header{
+			"Content-Type": {contentType},
+			"Accept":       {"application/json"},
+		},
+		Body:             body,
+		Idempotent:       idempotent,
+		MaxResponseBytes: maxBody,
+	})
 	if err != nil {
-		return 0, nil, fail(op, pg.KindInvalid, "", "build request", 0, err)
+		return 0, nil, err
 	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
-	resp, err := g.cfg.HTTPClient.Do(req)
-	if err != nil {
-		kind := pg.KindUnknown
-		var op2 *net.OpError
-		if errors.As(err, &op2) && op2.Op == "dial" && ctx.Err() == nil {
-			kind = pg.KindUnavailable
-		}
-		g.cfg.Logger.WarnContext(ctx, "inicis: request failed", "op", op, "kind", kind.String(), "err", err)
-		return 0, nil, fail(op, kind, "", "", 0, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return resp.StatusCode, nil, fail(op, pg.KindUnknown, "", "reading response", resp.StatusCode, err)
-	}
-	if len(data) > maxBody {
-		return resp.StatusCode, nil, fail(op, pg.KindUnknown, "", "response too large", resp.StatusCode, nil)
-	}
-	return resp.StatusCode, data, nil
+	return resp.StatusCode, resp.Body, nil
 }
 
 // httpFailure is the error for a non-200 answer that carried no result

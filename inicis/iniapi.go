@@ -77,7 +77,7 @@ func (g *Gateway) callAPI(ctx context.Context, op, typ string, a api, data any) 
 	if err != nil {
 		return nil, fail(op, pg.KindInvalid, "", "encode request", 0, err)
 	}
-	status, resp, err := g.post(ctx, op, g.cfg.APIBaseURL+"/v2/pg/"+typ, jsonContentType, body)
+	status, resp, err := g.post(ctx, op, g.cfg.APIBaseURL+"/v2/pg/"+typ, jsonContentType, body, a == apiInquiry)
 	if err != nil {
 		return nil, err
 	}

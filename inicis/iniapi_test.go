@@ -135,7 +135,11 @@ func TestCancel_ErrorShapes(t *testing.T) {
 			require.ErrorAs(t, err, &pe)
 			assert.Equal(t, tc.kind, pe.Kind, err.Error())
 			assert.Equal(t, tc.code, pe.Code)
-			assert.Equal(t, 1, mt.GetTotalCallCount(), "INIAPI writes are never resent")
+			if pe.HTTPStatus == http.StatusTooManyRequests {
+				assert.Greater(t, mt.GetTotalCallCount(), 1, "a refund Inicis did not process is resent")
+			} else {
+				assert.Equal(t, 1, mt.GetTotalCallCount(), "INIAPI writes that may have acted are never resent")
+			}
 		})
 	}
 }
@@ -268,4 +272,28 @@ func TestLookup_ByTIDSendsOnlyTheTID(t *testing.T) {
 	})
 	_, err := newGateway(t, mt).Lookup(context.Background(), pg.LookupRequest{OrderID: "order-1", Prepared: map[string]string{"tid": tid}})
 	require.NoError(t, err)
+}
+
+func TestResend_OnlyReadsAfterAPossibleEffect(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.ResponderFromMultipleResponses([]*http.Response{
+		httpmock.NewStringResponse(500, "busy"),
+		httpmock.NewStringResponse(200, `{"resultCode":"00","tid":"`+tid+`","oid":"order-1","price":"1000","transactionStatus":"APPROVAL"}`),
+	}))
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", httpmock.NewStringResponder(500, "busy"))
+	mt.RegisterResponder(http.MethodPost, authURL, httpmock.NewStringResponder(500, "busy"))
+	g := newGateway(t, mt)
+
+	_, err := g.Lookup(context.Background(), pg.LookupRequest{PaymentKey: tid})
+	require.NoError(t, err, "an inquiry is resent after a 5xx")
+	assert.Equal(t, 2, mt.GetCallCountInfo()["POST "+apiBase+"inquiry"])
+
+	_, err = g.Cancel(context.Background(), pg.CancelRequest{PaymentKey: tid})
+	require.ErrorIs(t, err, pg.ErrUnknown)
+	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+apiBase+"refund"], "a refund that may have happened is not resent")
+
+	_, err = g.Approve(context.Background(), approveReq(nil))
+	require.ErrorIs(t, err, pg.ErrUnknown)
+	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+authURL], "an approval that may have happened is not resent")
 }

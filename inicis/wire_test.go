@@ -1,6 +1,7 @@
 package inicis_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -371,5 +372,23 @@ func TestConfig_LogValueRedactsKeys(t *testing.T) {
 		assert.NotContains(t, s, inicis.TestAPIKey)
 		assert.NotContains(t, s, inicis.TestAPIIV)
 		assert.Contains(t, s, "INIpayTest")
+	}
+}
+
+func TestLogs_NeverCarryKeys(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, authURL, httpmock.NewStringResponder(200, `{"resultCode":"V801"}`))
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", httpmock.NewStringResponder(502, ""))
+	g := newGateway(t, mt, func(c *inicis.Config) { c.Logger = logger })
+	_, _ = g.Approve(context.Background(), approveReq(nil))
+	_, _ = g.Cancel(context.Background(), pg.CancelRequest{PaymentKey: tid,
+		RefundAccount: &pg.RefundAccount{Bank: "04", AccountNumber: "123456789", HolderName: "홍길동"}})
+	logger.Info("config", "inicis", g)
+	require.NotEmpty(t, buf.String())
+	for _, secret := range []string{inicis.TestSignKey, inicis.TestAPIKey, inicis.TestAPIIV, "123456789"} {
+		assert.NotContains(t, buf.String(), secret)
 	}
 }
