@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
@@ -204,4 +206,19 @@ func forUpdate(db *store.DB) string {
 		return " FOR UPDATE"
 	}
 	return ""
+}
+
+// Amount returns the order's amount.
+func (o *Orders) Amount(ctx context.Context, orderID string) (pg.Money, error) {
+	var amount int64
+	var cur string
+	err := o.db.SQL().QueryRowContext(ctx, `SELECT amount, currency FROM example_orders WHERE order_id = ?`, orderID).Scan(&amount, &cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return pg.Money{}, ErrOrderNotFound
+	}
+	if err != nil {
+		return pg.Money{}, fmt.Errorf("order %q amount: %w", orderID, err)
+	}
+	units, _ := pg.Currency(cur).MinorUnits()
+	return pg.NewMoney(decimal.New(amount, -units), pg.Currency(cur))
 }

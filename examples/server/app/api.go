@@ -1,0 +1,474 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+)
+
+// maxBody caps every JSON request body.
+const maxBody = 1 << 20
+
+func (a *App) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	})
+	mux.HandleFunc("POST /checkouts", a.createCheckout)
+	mux.Handle("POST /payments/approve", a.keys.Middleware(http.HandlerFunc(a.approve)))
+	mux.HandleFunc("GET /payments/{paymentId}", a.getPayment)
+	mux.Handle("POST /payments/{paymentId}/cancel", a.keys.Require(http.HandlerFunc(a.cancel)))
+	mux.HandleFunc("GET /orders/{orderId}", a.getOrder)
+	mux.Handle("POST /webhooks/{pg}", a.intake)
+	mux.HandleFunc("GET /return/{pg}/{outcome}", a.paymentReturn)
+	mux.HandleFunc("GET /{$}", a.page)
+	for name, s := range a.pgs {
+		if s.sandbox == nil {
+			continue
+		}
+		mux.Handle("/sandbox/"+name+"/", s.sandbox)
+		// The API's buyer call, answering in the API's shape; the
+		// sandbox's own /pay stays reachable under its other routes.
+		mux.HandleFunc("POST /sandbox/"+name+"/pay", a.sandboxPay(name))
+	}
+	a.mux = mux
+}
+
+// apiError is the JSON error shape of every endpoint.
+type apiError struct {
+	Success   bool      `json:"success"`
+	PaymentID string    `json:"paymentId,omitempty"`
+	Status    pg.Status `json:"status,omitempty"`
+	Error     errBody   `json:"error"`
+}
+
+type errBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, apiError{Error: errBody{Code: code, Message: message}})
+}
+
+// fail answers err with the status and code that fit it.
+func (a *App) fail(w http.ResponseWriter, err error) {
+	status, code := classify(err)
+	if status >= 500 {
+		a.log.Error("request failed", "err", err)
+	}
+	writeError(w, status, code, err.Error())
+}
+
+func classify(err error) (int, string) {
+	var pe *pg.Error
+	switch {
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE"
+	case errors.Is(err, paygate.ErrAmountMismatch):
+		return http.StatusUnprocessableEntity, "AMOUNT_MISMATCH"
+	case errors.Is(err, paygate.ErrNotFound), errors.Is(err, ErrOrderNotFound):
+		return http.StatusNotFound, "NOT_FOUND"
+	case errors.Is(err, paygate.ErrInProgress):
+		return http.StatusConflict, "IN_PROGRESS"
+	case errors.Is(err, paygate.ErrConflict), errors.Is(err, ErrOrderExists):
+		return http.StatusConflict, "CONFLICT"
+	case errors.Is(err, paygate.ErrInvalid), errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, pg.ErrInvalidMoney):
+		return http.StatusBadRequest, "INVALID_REQUEST"
+	case errors.Is(err, paygate.ErrPG) && errors.As(err, &pe):
+		switch pe.Kind {
+		case pg.KindUnavailable:
+			return http.StatusBadGateway, "PG_UNAVAILABLE"
+		case pg.KindUnknown:
+			return http.StatusGatewayTimeout, "PG_TIMEOUT"
+		}
+		if pe.Code != "" {
+			return http.StatusConflict, pe.Code
+		}
+		return http.StatusConflict, "PG_REFUSED"
+	case errors.Is(err, paygate.ErrPG):
+		return http.StatusBadGateway, "PG_ERROR"
+	}
+	return http.StatusInternalServerError, "INTERNAL_ERROR"
+}
+
+var (
+	errBadRequest = errors.New("malformed request")
+	errTooLarge   = errors.New("request body over 1 MiB")
+)
+
+// decode reads a JSON body under the size cap.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errTooLarge
+		}
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON object", errBadRequest)
+	}
+	return nil
+}
+
+func money(n json.Number, currency string) (pg.Money, error) {
+	if n == "" {
+		return pg.Money{}, fmt.Errorf("%w: amount is required", errBadRequest)
+	}
+	if currency == "" {
+		currency = string(pg.KRW)
+	}
+	m, err := pg.ParseMoney(n.String(), pg.Currency(currency))
+	if err != nil {
+		return pg.Money{}, err
+	}
+	if !m.IsPositive() {
+		return pg.Money{}, fmt.Errorf("%w: amount must be positive", errBadRequest)
+	}
+	return m, nil
+}
+
+func (a *App) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.db.SQL().PingContext(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "DB_UNAVAILABLE", "the database does not answer")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type checkoutRequest struct {
+	OrderID    string      `json:"orderId"`
+	Amount     json.Number `json:"amount"`
+	Currency   string      `json:"currency"`
+	PG         string      `json:"pg"`
+	OrderName  string      `json:"orderName"`
+	CustomerID string      `json:"customerId"`
+	Sandbox    *struct {
+		OrderFailure string `json:"orderFailure"`
+		Times        int    `json:"times"`
+	} `json:"sandbox"`
+}
+
+func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
+	var req checkoutRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	amount, err := money(req.Amount, req.Currency)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	s, ok := a.pgs[req.PG]
+	if !ok {
+		a.fail(w, fmt.Errorf("%w: pg must be one of %s", errBadRequest, strings.Join(a.names, ", ")))
+		return
+	}
+	failMode, failTimes := "", 0
+	if req.Sandbox != nil {
+		if s.sandbox == nil {
+			a.fail(w, fmt.Errorf("%w: sandbox options need %s in sandbox mode", errBadRequest, req.PG))
+			return
+		}
+		switch req.Sandbox.OrderFailure {
+		case "", FailPermanent:
+		case FailTransient:
+			if req.Sandbox.Times < 1 || req.Sandbox.Times > 1000 {
+				a.fail(w, fmt.Errorf("%w: sandbox.times must be 1 to 1000", errBadRequest))
+				return
+			}
+		default:
+			a.fail(w, fmt.Errorf("%w: sandbox.orderFailure must be permanent or transient", errBadRequest))
+			return
+		}
+		failMode, failTimes = req.Sandbox.OrderFailure, req.Sandbox.Times
+	}
+	if err := validText("orderId", req.OrderID, 64); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if err := a.orders.Place(r.Context(), req.OrderID, amount, failMode, failTimes); err != nil {
+		a.fail(w, err)
+		return
+	}
+	back := a.cfg.PublicURL + "/return/" + req.PG
+	q := "?orderId=" + url.QueryEscape(req.OrderID)
+	c, err := a.pay.Prepare(r.Context(), paygate.PrepareRequest{
+		OrderID: req.OrderID, OrderName: req.OrderName, Amount: amount, PG: req.PG, CustomerID: req.CustomerID,
+		SuccessURL: back + "/success" + q, CancelURL: back + "/cancel" + q, FailURL: back + "/fail" + q,
+	})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"orderId": c.OrderID, "amount": json.Number(c.Amount.Amount().String()), "currency": c.Amount.Currency(),
+		"pg": c.PG, "expiresAt": c.ExpiresAt, "client": c.Client,
+	})
+}
+
+func validText(field, v string, max int) error {
+	if v == "" || len(v) > max {
+		return fmt.Errorf("%w: %s must be 1 to %d bytes", errBadRequest, field, max)
+	}
+	return nil
+}
+
+type approveRequest struct {
+	PG           string            `json:"pg"`
+	OrderID      string            `json:"orderId"`
+	Amount       json.Number       `json:"amount"`
+	Currency     string            `json:"currency"`
+	PaymentKey   string            `json:"paymentKey"`
+	PGToken      string            `json:"pgToken"`
+	AuthToken    string            `json:"authToken"`
+	AuthURL      string            `json:"authUrl"`
+	NetCancelURL string            `json:"netCancelUrl"`
+	IDCName      string            `json:"idcName"`
+	ResultCode   string            `json:"resultCode"`
+	Redirect     map[string]string `json:"redirect"`
+}
+
+// redirect assembles what the PG's redirect carried from the API's named
+// fields and the raw redirect.
+func (req approveRequest) redirect() map[string]string {
+	out := map[string]string{}
+	for k, v := range req.Redirect {
+		out[k] = v
+	}
+	named := map[string]string{
+		"pg_token": req.PGToken, "authToken": req.AuthToken, "authUrl": req.AuthURL,
+		"netCancelUrl": req.NetCancelURL, "idc_name": req.IDCName, "resultCode": req.ResultCode,
+	}
+	for k, v := range named {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	// An authToken only reaches the shop after a successful
+	// authentication: the return page calls approve for "0000" alone.
+	if out["authToken"] != "" && out["resultCode"] == "" {
+		out["resultCode"] = "0000"
+	}
+	return out
+}
+
+func (a *App) approve(w http.ResponseWriter, r *http.Request) {
+	var req approveRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	amount, err := money(req.Amount, req.Currency)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	res, err := a.pay.Approve(r.Context(), paygate.ApproveRequest{
+		PG: req.PG, OrderID: req.OrderID, Amount: amount, PaymentKey: req.PaymentKey, Redirect: req.redirect(),
+	})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeApproveResult(w, res)
+}
+
+func writeApproveResult(w http.ResponseWriter, res *paygate.ApproveResult) {
+	switch res.Status {
+	case pg.StatusApproved, pg.StatusWaitingForDeposit:
+		body := map[string]any{"success": true, "paymentId": res.PaymentID, "status": res.Status}
+		if !res.ApprovedAt.IsZero() {
+			body["approvedAt"] = res.ApprovedAt
+		}
+		writeJSON(w, http.StatusOK, body)
+	case pg.StatusFailed:
+		writeJSON(w, http.StatusPaymentRequired, apiError{PaymentID: res.PaymentID, Status: res.Status,
+			Error: errBody{Code: orDefault(res.FailureCode, "DECLINED"), Message: orDefault(res.FailureMessage, "the PG declined the payment")}})
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]any{"success": false, "paymentId": res.PaymentID, "status": pg.StatusUnknown})
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+type paymentJSON struct {
+	PaymentID      string       `json:"paymentId"`
+	OrderID        string       `json:"orderId"`
+	PG             string       `json:"pg"`
+	Amount         json.Number  `json:"amount"`
+	Currency       pg.Currency  `json:"currency"`
+	Status         pg.Status    `json:"status"`
+	ApprovedAt     *time.Time   `json:"approvedAt"`
+	CanceledAmount json.Number  `json:"canceledAmount"`
+	BalanceAmount  json.Number  `json:"balanceAmount"`
+	FailureCode    string       `json:"failureCode,omitempty"`
+	Cancels        []cancelJSON `json:"cancels,omitempty"`
+	Events         []eventJSON  `json:"events"`
+}
+
+type cancelJSON struct {
+	CancelID string      `json:"cancelId"`
+	Amount   json.Number `json:"amount"`
+	Reason   string      `json:"reason"`
+	Status   string      `json:"status"`
+}
+
+type eventJSON struct {
+	EventType  string    `json:"eventType"`
+	OccurredAt time.Time `json:"occurredAt"`
+}
+
+func toPaymentJSON(v *paygate.PaymentView) paymentJSON {
+	out := paymentJSON{
+		PaymentID: v.PaymentID, OrderID: v.OrderID, PG: v.PG,
+		Amount: json.Number(v.Amount.Amount().String()), Currency: v.Amount.Currency(), Status: v.Status,
+		CanceledAmount: json.Number(v.CanceledAmount.Amount().String()),
+		BalanceAmount:  json.Number(v.Balance.Amount().String()),
+		FailureCode:    v.FailureCode, Events: []eventJSON{},
+	}
+	if !v.ApprovedAt.IsZero() {
+		t := v.ApprovedAt
+		out.ApprovedAt = &t
+	}
+	for _, c := range v.Cancels {
+		out.Cancels = append(out.Cancels, cancelJSON{CancelID: c.CancelID, Amount: json.Number(c.Amount.Amount().String()), Reason: c.Reason, Status: c.Status})
+	}
+	for _, e := range v.Events {
+		out.Events = append(out.Events, eventJSON{EventType: e.Type, OccurredAt: e.OccurredAt})
+	}
+	return out
+}
+
+func (a *App) getPayment(w http.ResponseWriter, r *http.Request) {
+	v, err := a.pay.Payment(r.Context(), r.PathValue("paymentId"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toPaymentJSON(v))
+}
+
+type cancelRequest struct {
+	Amount   json.Number `json:"amount"`
+	Currency string      `json:"currency"`
+	Reason   string      `json:"reason"`
+}
+
+func (a *App) cancel(w http.ResponseWriter, r *http.Request) {
+	var req cancelRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	var amount pg.Money
+	if req.Amount != "" {
+		var err error
+		if amount, err = money(req.Amount, req.Currency); err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
+	key := ""
+	if h := idempotency.FromContext(r.Context()); h != nil {
+		key = h.Key()
+	}
+	v, err := a.pay.Cancel(r.Context(), paygate.CancelRequest{
+		PaymentID: r.PathValue("paymentId"), Amount: amount, Reason: req.Reason, IdempotencyKey: key,
+	})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toPaymentJSON(v))
+}
+
+func (a *App) getOrder(w http.ResponseWriter, r *http.Request) {
+	o, err := a.orders.Get(r.Context(), r.PathValue("orderId"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+type sandboxPayRequest struct {
+	OrderID  string      `json:"orderId"`
+	Amount   json.Number `json:"amount"`
+	Currency string      `json:"currency"`
+	Fault    string      `json:"fault"`
+}
+
+func (a *App) sandboxPay(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { a.playBuyer(w, r, a.pgs[name]) }
+}
+
+func (a *App) playBuyer(w http.ResponseWriter, r *http.Request, s gatewaySetup) {
+	var req sandboxPayRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	amount, err := money(req.Amount, req.Currency)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	fault := pgtest.Fault(req.Fault)
+	if !fault.Valid() {
+		a.fail(w, fmt.Errorf("%w: fault must be one of decline, timeout, timeout-unapproved, error500", errBadRequest))
+		return
+	}
+	out, err := sandboxPay(r.Context(), s.sandbox, pgtest.PayRequest{OrderID: req.OrderID, Amount: amount, Fault: fault})
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "SANDBOX_PAY_FAILED", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// startShipment moves a paid order on once paygate recorded its creation.
+func (a *App) startShipment(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+	ev, err := paygate.ParseEvent(d.Payload)
+	if err != nil {
+		return saga.Permanent(err)
+	}
+	return a.orders.StartShipment(ctx, tx, ev.OrderID, ev.PaymentID)
+}

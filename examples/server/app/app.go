@@ -1,0 +1,190 @@
+// Package app is the example commerce backend built on paygate: an HTTP API
+// for checkouts, approvals, cancels and orders, PG webhooks, and — for every
+// PG without live settings — that PG's sandbox, served by the same server so
+// the whole flow runs on one machine with nothing else installed.
+package app
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/settlement"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/idemstore"
+	"github.com/paygate/paygate/webhook"
+)
+
+// OpenAPI is the HTTP API's contract.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Config configures the app.
+type Config struct {
+	// DB is the database: "sqlite:PATH" or "mysql:DSN".
+	DB string
+	// PublicURL is where this server is reached, e.g.
+	// "http://127.0.0.1:8080": sandbox PGs hand out addresses under it.
+	PublicURL string
+	// Live settings per PG; empty runs that PG's sandbox.
+	Toss, KakaoPay, Inicis PGSettings
+	// FeeRate is the PG fee rate for the settlement ledger (default 3.2%).
+	FeeRate decimal.Decimal
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Tune changes paygate's configuration before it is built (tests use
+	// it for fast retries).
+	Tune func(*paygate.Config)
+}
+
+// App is the running example server.
+type App struct {
+	cfg      Config
+	db       *store.DB
+	pay      *paygate.Paygate
+	orders   *Orders
+	keys     *idempotency.Manager
+	intake   *webhook.Intake
+	pgs      map[string]gatewaySetup
+	names    []string
+	log      *slog.Logger
+	mux      *http.ServeMux
+	closeOne sync.Once
+}
+
+// New opens and migrates the database and wires paygate, the PGs and the
+// HTTP API. Call Run for the background work and Close at the end.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.FeeRate.IsZero() {
+		cfg.FeeRate = decimal.RequireFromString("0.032")
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	db, err := store.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, db: db, log: cfg.Logger, pgs: map[string]gatewaySetup{}}
+	if err := a.init(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) init(ctx context.Context) error {
+	if err := a.db.Migrate(ctx); err != nil {
+		return err
+	}
+	setups := []func(string, PGSettings) (gatewaySetup, error){setupKakaoPay, setupInicis}
+	settings := []PGSettings{a.cfg.KakaoPay, a.cfg.Inicis}
+	var gateways []pg.Gateway
+	clientKeys := map[string]string{}
+	for i, setup := range setups {
+		s, err := setup(a.cfg.PublicURL, settings[i])
+		if err != nil {
+			return err
+		}
+		a.pgs[s.name] = s
+		a.names = append(a.names, s.name)
+		gateways = append(gateways, s.gateway)
+		if s.clientKey != "" {
+			clientKeys[s.name] = s.clientKey
+		}
+	}
+	reg, err := pg.NewRegistry(gateways...)
+	if err != nil {
+		return err
+	}
+	a.orders = NewOrders(a.db, nil)
+	pcfg := paygate.Config{
+		DB: a.db, Gateways: reg, Orders: a.orders, ClientKeys: clientKeys,
+		Fees:   settlement.RateFee{Rate: a.cfg.FeeRate},
+		Logger: a.log,
+		Subscribers: []saga.Subscriber{{
+			Name: "example-shipping", Types: []string{paygate.EventOrderCreated},
+			Handle: a.startShipment,
+		}},
+		OnAlert: func(al saga.Alert) {
+			a.log.Error("paygate alert", "saga", al.SagaID, "step", al.Step, "attempts", al.Attempts,
+				"needsAttention", al.NeedsAttention, "err", al.Err)
+		},
+	}
+	if a.cfg.Tune != nil {
+		a.cfg.Tune(&pcfg)
+	}
+	if a.pay, err = paygate.New(pcfg); err != nil {
+		return err
+	}
+	if a.keys, err = idempotency.New(idempotency.Config{Store: idemstore.NewKeys(a.db), Logger: a.log}); err != nil {
+		return err
+	}
+	a.intake, err = webhook.New(webhook.Config{
+		Registry: reg, Store: idemstore.NewWebhooks(a.db), Effect: a.pay.ApplyWebhook,
+		Secret: a.pay.WebhookSecret, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.routes()
+	return nil
+}
+
+// Handler is the app's HTTP handler.
+func (a *App) Handler() http.Handler { return a.mux }
+
+// Paygate is the flow the app runs, for tests and operators.
+func (a *App) Paygate() *paygate.Paygate { return a.pay }
+
+// DB is the app's database.
+func (a *App) DB() *store.DB { return a.db }
+
+// Sandbox returns a PG's sandbox, or nil when the PG is live.
+func (a *App) Sandbox(name string) pgtest.Sandbox { return a.pgs[name].sandbox }
+
+// Orders is the example order service.
+func (a *App) Orders() *Orders { return a.orders }
+
+// Run runs paygate's background work and the idempotency key reaper until
+// ctx is canceled.
+func (a *App) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var reapErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reapErr = a.keys.RunReaper(ctx, time.Minute)
+		if errors.Is(reapErr, context.Canceled) {
+			reapErr = nil
+		}
+	}()
+	err := a.pay.Run(ctx)
+	wg.Wait()
+	return errors.Join(err, reapErr)
+}
+
+// Close closes the database.
+func (a *App) Close() error {
+	var err error
+	a.closeOne.Do(func() { err = a.db.Close() })
+	if err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/paygate/paygate/inicis"
+	"github.com/paygate/paygate/inicis/inicistest"
+	"github.com/paygate/paygate/kakaopay"
+	"github.com/paygate/paygate/kakaopay/kakaopaytest"
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pgtest"
+)
+
+// PGSettings are one PG's live settings. A PG whose settings are empty runs
+// against its sandbox, served by this server under /sandbox/{pg}/.
+type PGSettings struct {
+	// BaseURL is the PG's API address (Toss, KakaoPay) or INIAPI address
+	// (Inicis).
+	BaseURL string
+	// SecretKey is the Toss secret key or the KakaoPay SECRET_KEY.
+	SecretKey string
+	// ClientKey is Toss's public client key for the payment window.
+	ClientKey string
+	// CID is KakaoPay's merchant code.
+	CID string
+	// Inicis merchant settings.
+	MID, SignKey, APIKey, APIIV, ClientIP string
+}
+
+// Live reports whether s names a real PG account.
+func (s PGSettings) Live() bool { return s.BaseURL != "" && (s.SecretKey != "" || s.MID != "") }
+
+// gatewaySetup is a PG wired into the app: its adapter and, in sandbox mode,
+// its sandbox.
+type gatewaySetup struct {
+	name      string
+	gateway   pg.Gateway
+	sandbox   pgtest.Sandbox // nil when live
+	clientKey string
+}
+
+// sandboxBase is where a PG's sandbox is served.
+func sandboxBase(publicURL, name string) string {
+	return strings.TrimRight(publicURL, "/") + "/sandbox/" + name
+}
+
+func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
+	cfg := kakaopay.Config{
+		CID: live.CID, SecretKey: live.SecretKey, BaseURL: live.BaseURL,
+		ApprovalURL: publicURL + "/return/kakaopay/approve",
+		CancelURL:   publicURL + "/return/kakaopay/cancel",
+		FailURL:     publicURL + "/return/kakaopay/fail",
+	}
+	var sb *kakaopaytest.Sandbox
+	if !live.Live() {
+		sb = kakaopaytest.New(kakaopaytest.Options{BaseURL: sandboxBase(publicURL, kakaopay.Name)})
+		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, kakaopaytest.DefaultSecretKey, sb.BaseURL()
+	}
+	gw, err := kakaopay.New(cfg)
+	if err != nil {
+		return gatewaySetup{}, fmt.Errorf("kakaopay: %w", err)
+	}
+	s := gatewaySetup{name: gw.Name(), gateway: gw}
+	if sb != nil {
+		s.sandbox = sb
+	}
+	return s, nil
+}
+
+func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
+	var cfg inicis.Config
+	var sb *inicistest.Sandbox
+	if live.MID != "" {
+		cfg = inicis.Config{
+			MID: live.MID, SignKey: live.SignKey, APIKey: live.APIKey, APIIV: live.APIIV,
+			ClientIP: live.ClientIP, APIBaseURL: live.BaseURL,
+		}
+	} else {
+		sb = inicistest.New(inicistest.Config{BaseURL: sandboxBase(publicURL, inicis.Name)})
+		cfg = sb.GatewayConfig()
+		// Deposit notifications come from the sandbox in this process.
+		cfg.NotiSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		sb.SetNotifyURL(publicURL + "/webhooks/" + inicis.Name)
+	}
+	gw, err := inicis.New(cfg)
+	if err != nil {
+		return gatewaySetup{}, fmt.Errorf("inicis: %w", err)
+	}
+	s := gatewaySetup{name: gw.Name(), gateway: gw}
+	if sb != nil {
+		s.sandbox = sb
+	}
+	return s, nil
+}
+
+// sandboxPay plays the buyer at a sandbox PG and answers in the API's
+// shape: what the PG's redirect carries, under the API's names, and the
+// whole redirect.
+func sandboxPay(ctx context.Context, sb pgtest.Sandbox, req pgtest.PayRequest) (map[string]any, error) {
+	res, err := sb.Pay(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if res.PaymentKey != "" {
+		out["paymentKey"] = res.PaymentKey
+	}
+	for api, field := range redirectFields {
+		if v := res.Redirect[field]; v != "" {
+			out[api] = v
+		}
+	}
+	if len(res.Redirect) > 0 {
+		out["redirect"] = res.Redirect
+	}
+	return out, nil
+}
+
+// redirectFields maps the API's names to the PGs' redirect parameters.
+var redirectFields = map[string]string{
+	"pgToken":      "pg_token",
+	"authToken":    "authToken",
+	"authUrl":      "authUrl",
+	"netCancelUrl": "netCancelUrl",
+	"idcName":      "idc_name",
+	"resultCode":   "resultCode",
+}
