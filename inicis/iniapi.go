@@ -172,7 +172,17 @@ func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment
 	if err != nil {
 		return nil, err
 	}
+	if req.Method == "" {
+		req.Method = methodOf(req.Prepared["paymethod"])
+	}
 	total := knownTotal(req.Prepared)
+	if !req.Amount.IsSet() && req.Balance.IsSet() && total.IsSet() {
+		if c, err := req.Balance.Cmp(total); err == nil && c < 0 {
+			// The rest of a partially canceled payment: refund it as a
+			// partial refund to zero, which keeps the balance guard.
+			req.Amount = req.Balance
+		}
+	}
 	full, err := isFullRefund(op, req, total)
 	if err != nil {
 		return nil, err

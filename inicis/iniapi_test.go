@@ -297,3 +297,20 @@ func TestResend_OnlyReadsAfterAPossibleEffect(t *testing.T) {
 	require.ErrorIs(t, err, pg.ErrUnknown)
 	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+authURL], "an approval that may have happened is not resent")
 }
+
+func TestCancel_WholeRestOfPartiallyCanceledPaymentIsGuarded(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"partialRefund", func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		assert.Contains(t, string(b), `"price":"6000","confirmPrice":"0"`)
+		return httpmock.NewStringResponse(200, `{"resultCode":"00","tid":"T3","prtcTid":"`+tid+`","prtcPrice":"6000","prtcRemains":"0","prtcDate":"20231115","prtcTime":"071320"}`), nil
+	})
+	p, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{
+		PaymentKey: tid, Balance: pg.Won(6000), Prepared: map[string]string{"price": "10000", "paymethod": "Card"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusCanceled, p.Status)
+	assert.Equal(t, pg.MethodCard, p.Method)
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+}
