@@ -12,13 +12,10 @@ import (
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
-	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/storetest"
 )
 
 func TestApprove_Approved_OrderCreatedAndSettledOnce(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-ok", 15000, pgtest.FaultNone))
 		require.NoError(t, err)
 		assert.Equal(t, pg.StatusApproved, res.Status)
@@ -36,8 +33,7 @@ func TestApprove_Approved_OrderCreatedAndSettledOnce(t *testing.T) {
 }
 
 func TestApprove_SameRequestTwice_OnePaymentOnePGApproval(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		req := f.checkout("ord-twice", 8000, pgtest.FaultNone)
 		first, err := f.p.Approve(context.Background(), req)
 		require.NoError(t, err)
@@ -51,8 +47,7 @@ func TestApprove_SameRequestTwice_OnePaymentOnePGApproval(t *testing.T) {
 }
 
 func TestApprove_AmountDiffersFromCheckout_RejectedBeforeThePG(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		req := f.checkout("ord-amount", 15000, pgtest.FaultNone)
 		req.Amount = pg.Won(1500)
 		_, err := f.p.Approve(context.Background(), req)
@@ -60,15 +55,14 @@ func TestApprove_AmountDiffersFromCheckout_RejectedBeforeThePG(t *testing.T) {
 
 		entry, _ := f.ledgerEntry("ord-amount")
 		assert.Zero(t, entry.Approvals, "the PG was never asked to approve")
-		ps, err := db.PaymentsByOrder(context.Background(), db.SQL(), "ord-amount")
+		ps, err := f.db.PaymentsByOrder(context.Background(), f.db.SQL(), "ord-amount")
 		require.NoError(t, err)
 		assert.Empty(t, ps, "nothing was recorded")
 	})
 }
 
 func TestApprove_UnknownOrderOrPG_ClearErrors(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		ctx := context.Background()
 		_, err := f.p.Approve(ctx, paygate.ApproveRequest{PG: f.pg.name, OrderID: "never-prepared", Amount: pg.Won(1000)})
 		assert.ErrorIs(t, err, paygate.ErrNotFound)
@@ -82,8 +76,7 @@ func TestApprove_UnknownOrderOrPG_ClearErrors(t *testing.T) {
 }
 
 func TestApprove_Declined_FailedAndOrderCanBePaidAgain(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		ctx := context.Background()
 		res, err := f.p.Approve(ctx, f.checkout("ord-decline", 9000, pgtest.FaultDecline))
 		require.NoError(t, err)
@@ -104,8 +97,7 @@ func TestApprove_Declined_FailedAndOrderCanBePaidAgain(t *testing.T) {
 }
 
 func TestApprove_ResponseLost_UnknownThenApprovedByLookup(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-lost", 12000, pgtest.FaultTimeout))
 		require.NoError(t, err)
 		assert.Equal(t, pg.StatusUnknown, res.Status)
@@ -122,8 +114,7 @@ func TestApprove_ResponseLost_UnknownThenApprovedByLookup(t *testing.T) {
 func TestApprove_LostAndNeverApproved_UnknownThenFailedByLookup(t *testing.T) {
 	for _, fault := range []pgtest.Fault{pgtest.FaultTimeoutUnapproved, pgtest.FaultError500} {
 		t.Run(string(fault), func(t *testing.T) {
-			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				f := newFlow(t, db, newInicis(t))
+			eachPG(t, func(t *testing.T, f *flow) {
 				res, err := f.p.Approve(context.Background(), f.checkout("ord-unapproved", 7000, fault))
 				require.NoError(t, err)
 				assert.Equal(t, pg.StatusUnknown, res.Status)
@@ -140,8 +131,7 @@ func TestApprove_LostAndNeverApproved_UnknownThenFailedByLookup(t *testing.T) {
 }
 
 func TestApprove_ConcurrentForOneOrder_OnePGApproval(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		req := f.checkout("ord-race", 20000, pgtest.FaultNone)
 		var wg sync.WaitGroup
 		results := make(chan *paygate.ApproveResult, 10)
@@ -178,8 +168,7 @@ func TestApprove_ConcurrentForOneOrder_OnePGApproval(t *testing.T) {
 }
 
 func TestOrderFails_Permanently_RefundedOnceAndRolledBack(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		f.shop.permanent["ord-nostock"] = true
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-nostock", 30000, pgtest.FaultNone))
 		require.NoError(t, err)
@@ -202,8 +191,7 @@ func TestOrderFails_Permanently_RefundedOnceAndRolledBack(t *testing.T) {
 }
 
 func TestOrderFails_Transiently_RetriedThenCreated(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		f.shop.transient["ord-flaky"] = 2
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-flaky", 5000, pgtest.FaultNone))
 		require.NoError(t, err)
@@ -217,8 +205,7 @@ func TestOrderFails_Transiently_RetriedThenCreated(t *testing.T) {
 }
 
 func TestOrderFails_RetriesExhausted_Refunded(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		f.shop.transient["ord-down"] = 100
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-down", 5000, pgtest.FaultNone))
 		require.NoError(t, err)
@@ -231,10 +218,9 @@ func TestOrderFails_RetriesExhausted_Refunded(t *testing.T) {
 }
 
 func TestRefund_RefusedForGood_NeedsAttentionAndAlert(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		f.shop.permanent["ord-stuck"] = true
-		f.pg.failRefund(pgtest.FaultDecline)
+		f.pg.failRefund("ord-stuck", pgtest.FaultDecline)
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-stuck", 11000, pgtest.FaultNone))
 		require.NoError(t, err)
 		f.eventually("the saga to need attention", func() bool {
@@ -254,10 +240,9 @@ func TestRefund_RefusedForGood_NeedsAttentionAndAlert(t *testing.T) {
 }
 
 func TestRefund_AnswerLost_LookedUpAndAppliedOnce(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		f.shop.permanent["ord-refund-lost"] = true
-		f.pg.failRefund(pgtest.FaultTimeout)
+		f.pg.failRefund("ord-refund-lost", pgtest.FaultTimeout)
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-refund-lost", 16000, pgtest.FaultNone))
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
@@ -269,8 +254,7 @@ func TestRefund_AnswerLost_LookedUpAndAppliedOnce(t *testing.T) {
 }
 
 func TestCancel_PartialThenFull_BalanceGuardedAndIdempotent(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		ctx := context.Background()
 		res, err := f.p.Approve(ctx, f.checkout("ord-cancel", 10000, pgtest.FaultNone))
 		require.NoError(t, err)
@@ -303,14 +287,13 @@ func TestCancel_PartialThenFull_BalanceGuardedAndIdempotent(t *testing.T) {
 }
 
 func TestCancel_AnswerLost_ResolvedAndAppliedOnce(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t))
+	eachPG(t, func(t *testing.T, f *flow) {
 		ctx := context.Background()
 		res, err := f.p.Approve(ctx, f.checkout("ord-cancel-lost", 10000, pgtest.FaultNone))
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 
-		f.pg.failRefund(pgtest.FaultTimeout)
+		f.pg.failRefund("ord-cancel-lost", pgtest.FaultTimeout)
 		v, err := f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Amount: pg.Won(4000), Reason: "partial", IdempotencyKey: "lost"})
 		require.NoError(t, err)
 		require.Len(t, v.Cancels, 1)

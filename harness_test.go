@@ -17,11 +17,14 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/inicis"
 	"github.com/paygate/paygate/inicis/inicistest"
+	"github.com/paygate/paygate/kakaopay"
+	"github.com/paygate/paygate/kakaopay/kakaopaytest"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
 )
 
 // sandboxPG is one PG under test: its adapter and its sandbox.
@@ -29,8 +32,17 @@ type sandboxPG struct {
 	name    string
 	gateway pg.Gateway
 	sandbox pgtest.Sandbox
-	// failRefund scripts the sandbox's next refund call.
-	failRefund func(pgtest.Fault)
+	// failRefund scripts the sandbox's next refund of the order.
+	failRefund func(orderID string, f pgtest.Fault)
+}
+
+// sandboxPGs builds every PG under test; each flow test runs against each.
+var sandboxPGs = []struct {
+	name string
+	make func(t *testing.T) sandboxPG
+}{
+	{"inicis", newInicis},
+	{"kakaopay", newKakaoPay},
 }
 
 func newInicis(t *testing.T) sandboxPG {
@@ -41,10 +53,34 @@ func newInicis(t *testing.T) sandboxPG {
 	require.NoError(t, err)
 	return sandboxPG{
 		name: gw.Name(), gateway: gw, sandbox: srv,
-		failRefund: func(f pgtest.Fault) {
+		failRefund: func(_ string, f pgtest.Fault) {
 			srv.FailNext(inicistest.OpRefund, f)
 			srv.FailNext(inicistest.OpPartialRefund, f)
 		},
+	}
+}
+
+func newKakaoPay(t *testing.T) sandboxPG {
+	t.Helper()
+	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	t.Cleanup(srv.Close)
+	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL})
+	require.NoError(t, err)
+	return sandboxPG{
+		name: gw.Name(), gateway: gw, sandbox: srv,
+		failRefund: func(orderID string, f pgtest.Fault) { require.NoError(t, srv.ScriptCancel(orderID, f)) },
+	}
+}
+
+// eachPG runs fn for every sandbox PG on every database, in parallel.
+func eachPG(t *testing.T, fn func(t *testing.T, f *flow)) {
+	for _, spg := range sandboxPGs {
+		t.Run(spg.name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				fn(t, newFlow(t, db, spg.make(t)))
+			})
+		})
 	}
 }
 
