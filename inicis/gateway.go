@@ -118,6 +118,12 @@ func (g *Gateway) post(ctx context.Context, op, url, contentType string, body []
 // code we could read.
 func httpFailure(op string, status int, idempotent bool) *pg.Error {
 	kind := pg.KindForHTTPStatus(status)
+	if kind == pg.KindNotFound {
+		// Inicis says "no such payment" with a result code; a bare 404 is a
+		// wrong address (our configuration), and reading it as "not found"
+		// would fail a payment that may be captured.
+		kind = pg.KindInvalid
+	}
 	if kind == pg.KindUnknown && idempotent {
 		// A read cannot have changed anything; it simply did not work.
 		kind = pg.KindUnavailable

@@ -232,6 +232,7 @@ func TestLookup_ResponseShapes(t *testing.T) {
 		{name: "not found", status: 200, kind: pg.KindNotFound, body: `{"resultCode":"400604","resultMsg":"거래내역 없음"}`},
 		{name: "unlisted code never reads as not found", status: 200, kind: pg.KindInvalid, body: `{"resultCode":"01","resultMsg":"조회 실패"}`},
 		{name: "5xx on a read is unavailable", status: 500, kind: pg.KindUnavailable, body: `oops`},
+		{name: "bare 404 is a wrong address, not a missing payment", status: 404, kind: pg.KindInvalid, body: `<html>Not Found</html>`},
 		{name: "garbage 200 on a read is unavailable", status: 200, kind: pg.KindUnavailable, body: `[]`},
 	}
 	for _, tc := range tests {
