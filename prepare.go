@@ -125,8 +125,11 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 			expires = prepared.ExpiresAt.UTC()
 		}
 	} else if existing != nil {
-		// Nothing at the PG to renew: the same checkout stands.
-		return p.checkoutOf(existing)
+		if existing.ExpiresAt.IsZero() || now.Before(existing.ExpiresAt) {
+			// Nothing at the PG to renew: the same checkout stands.
+			return p.checkoutOf(existing)
+		}
+		pd.Client = nil // an expired checkout is renewed below
 	}
 	if pd.Client == nil {
 		pd.Client = map[string]string{}

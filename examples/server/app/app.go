@@ -132,7 +132,15 @@ func (a *App) init(ctx context.Context) error {
 	if a.pay, err = paygate.New(pcfg); err != nil {
 		return err
 	}
-	if a.keys, err = idempotency.New(idempotency.Config{Store: idemstore.NewKeys(a.db), Logger: a.log}); err != nil {
+	a.keys, err = idempotency.New(idempotency.Config{
+		Store: idemstore.NewKeys(a.db), Logger: a.log,
+		// 202 (outcome unknown) and 409 (in progress) describe a moment,
+		// not an answer: the key is released so a retry sees the outcome.
+		KeepStatus: func(status int) bool {
+			return idempotency.DefaultKeepStatus(status) && status != http.StatusAccepted && status != http.StatusConflict
+		},
+	})
+	if err != nil {
 		return err
 	}
 	a.intake, err = webhook.New(webhook.Config{

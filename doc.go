@@ -1,0 +1,35 @@
+// Package paygate is the payment flow a Korean commerce backend embeds to
+// take payments through several PGs (Toss Payments, KakaoPay, KG Inicis, or
+// any adapter implementing pg.Gateway) while keeping payment, order and
+// settlement data consistent whatever fails.
+//
+// The host hands New a database (store), the PG adapters (pg.Registry), its
+// order service (OrderService) and a fee policy, starts the background work
+// with Run, and calls three methods from its handlers:
+//
+//   - Prepare records the checkout — order id, amount, PG — before the buyer
+//     sees the PG's window, and returns what the window needs.
+//   - Approve checks the amount against the checkout, claims the order,
+//     confirms the payment at the PG inline and answers APPROVED, FAILED or
+//     UNKNOWN. Then, in background runners that survive crashes: the order
+//     is created through the OrderService (retried; if it fails for good the
+//     payment is refunded at the PG exactly once and the order rolled back),
+//     and every approval and refund becomes a settlement ledger entry.
+//   - Cancel refunds all or part of a payment with the PG's balance guard.
+//
+// ApplyWebhook is the effect for the webhook intake (package webhook);
+// Unresolved lists what needs an operator. Every state change of a payment
+// writes its event to payment_events (the trace of its flow) and to the
+// outbox in the same transaction.
+//
+// # How it stays consistent
+//
+// Each dedup point is a unique key written with the business change: the
+// order's claim (payment_order_mapping), the PG's payment key, a cancel's
+// idempotency key, a saga per payment, a ledger entry per sale or refund.
+// The PG call is recorded as dispatched before it is made, so a crash or a
+// timeout leaves an unknown outcome that the runners resolve by looking the
+// payment up at the PG — seconds, then minutes, then hours, never given up —
+// instead of guessing. Statuses only move forward (pg.CanTransition), so a
+// late webhook or lookup never undoes a newer fact.
+package paygate
