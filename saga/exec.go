@@ -35,6 +35,22 @@ func newJob(def *Definition, inst InstanceRecord, steps []StepRecord) *job {
 	return j
 }
 
+// predispatch returns the record of unit u marked dispatched for one more
+// attempt, and notes in j that u is dispatched.
+func (j *job) predispatch(u unit, now time.Time) StepRecord {
+	key := stepKey{j.def.Steps[u.index].Name, u.op}
+	row, exists := j.steps[key]
+	if !exists {
+		row = StepRecord{SagaID: j.inst.ID, Step: key.step, Op: u.op}
+	}
+	j.recovering = exists && row.Status == StepDispatched
+	j.dispatched = true
+	row.Status = StepDispatched
+	row.Attempts++
+	row.UpdatedAt = now
+	return row
+}
+
 func (j *job) stepList() []StepRecord {
 	out := make([]StepRecord, 0, len(j.steps))
 	for i := range j.def.Steps {
@@ -161,21 +177,13 @@ func (r *Runner) release(next InstanceRecord, runAt time.Time) InstanceRecord {
 
 func (r *Runner) dispatch(ctx context.Context, j *job, u unit) error {
 	now := r.now()
-	key := stepKey{j.def.Steps[u.index].Name, u.op}
-	row, exists := j.steps[key]
-	if !exists {
-		row = StepRecord{SagaID: j.inst.ID, Step: key.step, Op: u.op}
-	}
-	j.recovering = exists && row.Status == StepDispatched
-	row.Status = StepDispatched
-	row.Attempts++
-	row.UpdatedAt = now
+	row := j.predispatch(u, now)
 	next := j.inst
 	next.RunAt = now.Add(r.cfg.Lease)
 	if err := r.write(ctx, j, next, []StepRecord{row}, nil); err != nil {
+		j.dispatched = false
 		return err
 	}
-	j.dispatched = true
 	return nil
 }
 

@@ -359,8 +359,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer timer.Stop()
 	claimFailures := 0
 	for {
-		full := true
-		if free := cap(slots) - len(slots); free > 0 {
+		full := false
+		// Claim when a good share of the slots is free, so claims stay
+		// batched under load instead of leasing one instance per freed
+		// slot.
+		if free := cap(slots) - len(slots); free > 0 && (free >= min(r.cfg.ClaimBatch, cap(slots))/2 || len(slots) == 0) {
 			limit := min(free, r.cfg.ClaimBatch)
 			jobs, err := r.claim(ctx, limit)
 			switch {
@@ -449,14 +452,23 @@ func (r *Runner) claim(ctx context.Context, limit int) ([]*job, error) {
 		for _, s := range steps {
 			bySaga[s.SagaID] = append(bySaga[s.SagaID], s)
 		}
+		// Record the dispatch of each instance's next call in the claim's
+		// own transaction, instead of one more transaction per instance.
+		var dispatch []StepRecord
 		for _, rec := range recs {
 			def, ok := r.definition(rec.Definition)
 			if !ok {
 				continue // not ours; the lease expires for a runner that knows it
 			}
-			jobs = append(jobs, newJob(def, rec, bySaga[rec.ID]))
+			j := newJob(def, rec, bySaga[rec.ID])
+			if u, ok := nextUnit(def, rec, j.steps); ok {
+				row := j.predispatch(u, now)
+				j.steps[stepKey{row.Step, row.Op}] = row
+				dispatch = append(dispatch, row)
+			}
+			jobs = append(jobs, j)
 		}
-		return nil
+		return r.store.PutSteps(ctx, tx, dispatch...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saga: claim: %w", err)
