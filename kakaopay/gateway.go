@@ -215,10 +215,10 @@ func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment
 	}
 	var guard *int64
 	if req.Balance.IsSet() {
-		b, err := optionalKRW(op, "balance", req.Balance, req.Balance.Int64())
-		if err != nil {
-			return nil, err
+		if req.Balance.Currency() != pg.KRW {
+			return nil, invalid(op, "balance must be KRW, got %s", req.Balance.Currency())
 		}
+		b := req.Balance.Int64()
 		guard = &b
 	}
 	var amount int64
