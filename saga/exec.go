@@ -493,7 +493,11 @@ func (r *Runner) write(ctx context.Context, j *job, next InstanceRecord, rows []
 		j.steps[stepKey{row.Step, row.Op}] = row
 	}
 	if prev.State != next.State {
-		r.log.Info("saga: state changed", "saga_id", next.ID, "definition", next.Definition,
+		level := slog.LevelInfo
+		if next.State == Completed {
+			level = slog.LevelDebug
+		}
+		r.log.Log(ctx, level, "saga: state changed", "saga_id", next.ID, "definition", next.Definition,
 			"from", prev.State, "to", next.State, "reason", next.Reason)
 		if h := r.cfg.Hooks.OnTransition; h != nil {
 			h(Transition{

@@ -1,0 +1,266 @@
+package sagastore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/sagastore"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 123456000, time.UTC)
+
+func instance(id string, runAt time.Time) saga.InstanceRecord {
+	return saga.InstanceRecord{
+		ID: id, Definition: "payment", BusinessKey: "key-" + id, State: saga.Running,
+		Payload: []byte(`{"a":1}`), RunAt: runAt, Version: 1, CreatedAt: t0, UpdatedAt: t0,
+	}
+}
+
+func insert(t *testing.T, db *store.DB, s *sagastore.Store, recs ...saga.InstanceRecord) {
+	t.Helper()
+	require.NoError(t, s.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		for _, r := range recs {
+			if err := s.InsertInstance(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func TestInstances_RoundTripAndCompareAndSet(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		in := instance("s1", t0)
+		insert(t, db, s, in)
+		got, err := s.Instance(ctx, nil, "s1")
+		require.NoError(t, err)
+		assert.Equal(t, in, got, "every field, times to the microsecond in UTC")
+
+		err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.InsertInstance(ctx, tx, instance("s2", t0))
+		})
+		require.NoError(t, err)
+		dup := instance("s3", t0)
+		dup.BusinessKey = "key-s1"
+		err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertInstance(ctx, tx, dup) })
+		require.ErrorIs(t, err, saga.ErrDuplicate)
+
+		next := got
+		next.State, next.StepIndex, next.Version, next.Reason = saga.Compensating, 2, 2, "step failed"
+		next.RunAt = time.Time{}
+		var ok bool
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			ok, err = s.UpdateInstance(ctx, tx, next, 1)
+			return err
+		}))
+		require.True(t, ok)
+		stale := got
+		stale.State, stale.Version = saga.Completed, 2
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			ok, err = s.UpdateInstance(ctx, tx, stale, 1)
+			return err
+		}))
+		assert.False(t, ok, "a write based on version 1 is refused after version 2")
+		got, err = s.Instance(ctx, nil, "s1")
+		require.NoError(t, err)
+		assert.Equal(t, saga.Compensating, got.State)
+		assert.Zero(t, got.RunAt)
+
+		_, err = s.Instance(ctx, nil, "nope")
+		assert.ErrorIs(t, err, saga.ErrNotFound)
+		_, err = s.InstanceByKey(ctx, nil, "payment", "nope")
+		assert.ErrorIs(t, err, saga.ErrNotFound)
+		byKey, err := s.InstanceByKey(ctx, nil, "payment", "key-s2")
+		require.NoError(t, err)
+		assert.Equal(t, "s2", byKey.ID)
+	})
+}
+
+func TestClaimInstances_DueOnlyLeasesAndExtendLeaseCAS(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		insert(t, db, s,
+			instance("due-1", t0),
+			instance("due-2", t0.Add(time.Microsecond)),
+			instance("later", t0.Add(2*time.Microsecond)),
+			instance("never", time.Time{}),
+		)
+		other := instance("other", t0)
+		other.Definition = "other"
+		insert(t, db, s, other)
+		var got []saga.InstanceRecord
+		claim := saga.Claim{Definitions: []string{"payment"}, Owner: "r1", Token: "tok", Now: t0.Add(time.Microsecond), LeaseUntil: t0.Add(time.Minute), Limit: 10}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			got, err = s.ClaimInstances(ctx, tx, claim)
+			return err
+		}))
+		require.Len(t, got, 2)
+		assert.Equal(t, []string{"due-1", "due-2"}, []string{got[0].ID, got[1].ID})
+		for _, g := range got {
+			assert.EqualValues(t, 2, g.Version)
+			assert.Equal(t, "tok", g.LeaseToken)
+			stored, err := s.Instance(ctx, nil, g.ID)
+			require.NoError(t, err)
+			assert.Equal(t, g, stored)
+		}
+		// Leased rows are not due again until the lease expires.
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			again, err := s.ClaimInstances(ctx, tx, claim)
+			assert.Empty(t, again)
+			return err
+		}))
+		extend := func(token string, version int64) bool {
+			var ok bool
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				var err error
+				ok, err = s.ExtendLease(ctx, tx, "due-1", token, version, t0.Add(time.Hour))
+				return err
+			}))
+			return ok
+		}
+		assert.False(t, extend("tok", 1), "stale version")
+		assert.False(t, extend("other-token", 2), "someone else's lease")
+		assert.True(t, extend("tok", 2))
+	})
+}
+
+// TestClaimInstances_MySQL_SkipLocked_DisjointWithoutWaiting: a claim that
+// runs while another claim transaction holds its rows takes the next rows
+// instead of waiting.
+func TestClaimInstances_MySQL_SkipLocked_DisjointWithoutWaiting(t *testing.T) {
+	db := storetest.Open(t, store.MySQL)
+	s := sagastore.New(db)
+	ctx := context.Background()
+	for i := range 6 {
+		insert(t, db, s, instance(fmt.Sprintf("s%d", i), t0.Add(time.Duration(i)*time.Second)))
+	}
+	claim := func(tx *sql.Tx, token string) []string {
+		recs, err := s.ClaimInstances(ctx, tx, saga.Claim{Definitions: []string{"payment"}, Owner: token, Token: token,
+			Now: t0.Add(time.Hour), LeaseUntil: t0.Add(2 * time.Hour), Limit: 3})
+		require.NoError(t, err)
+		var ids []string
+		for _, r := range recs {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	tx1, err := db.SQL().BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx1.Rollback()
+	first := claim(tx1, "a")
+	// The server would wait 50s for a locked row; SKIP LOCKED does not.
+	tx2, err := db.SQL().BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx2.Rollback()
+	_, err = tx2.ExecContext(ctx, "SET SESSION innodb_lock_wait_timeout = 1")
+	require.NoError(t, err)
+	second := claim(tx2, "b")
+	assert.Equal(t, []string{"s0", "s1", "s2"}, first)
+	assert.Equal(t, []string{"s3", "s4", "s5"}, second)
+	require.NoError(t, tx1.Commit())
+	require.NoError(t, tx2.Commit())
+}
+
+func TestSteps_PutIsUpsertPerSagaStepOp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		put := func(rows ...saga.StepRecord) {
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.PutSteps(ctx, tx, rows...) }))
+		}
+		a := saga.StepRecord{SagaID: "s1", Step: "approve", Op: saga.OpAction, Status: saga.StepDispatched, Attempts: 1, UpdatedAt: t0}
+		c := saga.StepRecord{SagaID: "s1", Step: "approve", Op: saga.OpCompensate, Status: saga.StepDispatched, Attempts: 1, UpdatedAt: t0}
+		put(a, c)
+		a.Status, a.Attempts, a.Output, a.LastError = saga.StepDone, 2, []byte("pk"), ""
+		put(a)
+		got, err := s.Steps(ctx, nil, "s1", "s2")
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		byOp := map[saga.Op]saga.StepRecord{}
+		for _, g := range got {
+			byOp[g.Op] = g
+		}
+		assert.Equal(t, a, byOp[saga.OpAction])
+		assert.Equal(t, c, byOp[saga.OpCompensate])
+	})
+}
+
+func TestInstances_FilterAndPaging(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		for i := range 5 {
+			in := instance(fmt.Sprintf("s%d", i), t0)
+			in.UpdatedAt = t0.Add(time.Duration(i) * time.Second)
+			in.CreatedAt = in.UpdatedAt
+			if i%2 == 1 {
+				in.State = saga.NeedsAttention
+			}
+			insert(t, db, s, in)
+		}
+		page, err := s.Instances(ctx, saga.Filter{Limit: 2})
+		require.NoError(t, err)
+		require.Len(t, page, 2)
+		next, err := s.Instances(ctx, saga.Filter{Limit: 2, AfterUpdatedAt: page[1].UpdatedAt, AfterID: page[1].ID})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"s2", "s3"}, []string{next[0].ID, next[1].ID})
+		att, err := s.Instances(ctx, saga.Filter{States: []saga.State{saga.NeedsAttention}})
+		require.NoError(t, err)
+		assert.Len(t, att, 2)
+		old, err := s.Instances(ctx, saga.Filter{CreatedBefore: t0.Add(2 * time.Second)})
+		require.NoError(t, err)
+		assert.Len(t, old, 2)
+	})
+}
+
+func TestClaimDeliveries_OrderedHeadOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		for i, key := range []string{"k1", "k1", "k2", "k1"} {
+			ev := saga.Event{ID: fmt.Sprintf("e%d", i), Type: "T", Key: key, OccurredAt: t0}
+			ds := []saga.DeliveryRecord{
+				{EventID: ev.ID, Subscriber: "ordered", Key: key, Ordered: true, Status: saga.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
+				{EventID: ev.ID, Subscriber: "any", Key: key, Status: saga.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
+			}
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertEvent(ctx, tx, ev, ds) }))
+		}
+		claim := func(sub string) []string {
+			var ids []string
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				ds, err := s.ClaimDeliveries(ctx, tx, saga.DeliveryClaim{Subscribers: []string{sub}, Token: "t-" + sub,
+					Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+				for _, d := range ds {
+					ids = append(ids, d.EventID)
+					assert.Equal(t, 1, d.Attempts)
+					assert.Equal(t, d.EventID, d.Event.ID)
+				}
+				return err
+			}))
+			return ids
+		}
+		assert.Equal(t, []string{"e0", "e2"}, claim("ordered"), "only the first pending event of each key")
+		assert.Equal(t, []string{"e0", "e1", "e2", "e3"}, claim("any"))
+		assert.Empty(t, claim("ordered"), "the heads are leased, the rest wait")
+	})
+}
