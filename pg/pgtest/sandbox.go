@@ -85,3 +85,33 @@ type Sandbox interface {
 	// Ledger returns the PG-side record of every payment, in creation order.
 	Ledger() []LedgerEntry
 }
+
+// WebhookDelivery is one notification as it arrives at the host: headers,
+// raw body and the peer address.
+type WebhookDelivery struct {
+	Header     http.Header
+	Body       []byte
+	RemoteAddr string
+}
+
+// Request turns the delivery into what pg.WebhookParser takes, with the
+// host's lookup of stored payment secrets (nil when it has none).
+func (d WebhookDelivery) Request(secret func(ctx context.Context, paymentKey, orderID string) (string, bool)) pg.WebhookRequest {
+	return pg.WebhookRequest{Header: d.Header.Clone(), Body: append([]byte(nil), d.Body...), RemoteAddr: d.RemoteAddr, Secret: secret}
+}
+
+// WebhookSandbox is implemented by sandboxes of PGs that notify the shop, so
+// the conformance suite can check webhook parsing, verification and
+// deduplication without a listening host.
+type WebhookSandbox interface {
+	Sandbox
+	// Webhooks returns the PG's notification of the latest news about the
+	// order's payment, twice: as first sent, and as the PG's own retry of
+	// that same news (new transmission headers, same content).
+	Webhooks(ctx context.Context, orderID string) (first, retry WebhookDelivery, err error)
+	// ForgedWebhooks returns deliveries an attacker could send about the
+	// order (wrong secret, tampered status or amount, unknown payment, wrong
+	// source address); a verifying parser must refuse every one of them
+	// when the host knows what Approve returned.
+	ForgedWebhooks(ctx context.Context, orderID string) ([]WebhookDelivery, error)
+}
