@@ -1,0 +1,23 @@
+package tosspay_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/tosspay"
+	"github.com/paygate/paygate/tosspay/tosspaytest"
+)
+
+func TestConformance(t *testing.T) {
+	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 10 * time.Second})
+	t.Cleanup(srv.Close)
+	gw, err := tosspay.New(srv.SecretKey(),
+		tosspay.WithBaseURL(srv.URL),
+		tosspay.WithTimeout(300*time.Millisecond),
+		tosspay.WithRetry(3, 10*time.Millisecond, 50*time.Millisecond))
+	require.NoError(t, err)
+	pgtest.Run(t, pgtest.Harness{Gateway: gw, Sandbox: srv.Sandbox})
+}

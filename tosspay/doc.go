@@ -1,0 +1,54 @@
+// Package tosspay is the paygate adapter for the Toss Payments core API v1
+// (https://api.tosspayments.com): confirm, full and partial cancel with the
+// refundableAmount balance guard, lookup by paymentKey or orderId, payment
+// webhooks, and the transaction and settlement reports.
+//
+// A host app registers it with the payment flow:
+//
+//	toss, err := tosspay.New(os.Getenv("TOSS_SECRET_KEY"), tosspay.WithLogger(logger))
+//	if err != nil {
+//		return err
+//	}
+//	reg, err := pg.NewRegistry(toss)
+//
+// The browser opens Toss's payment window with the client key; Toss
+// redirects to successUrl?paymentKey=…&orderId=…&amount=…, and the flow
+// confirms with pg.ApproveRequest{PaymentID, OrderID, Amount, PaymentKey}.
+//
+// # Safety on the wire
+//
+// Every POST carries an Idempotency-Key derived from paygate's own ids
+// (ApproveIdempotencyKey(req.PaymentID), CancelIdempotencyKey(req.CancelID)),
+// so a confirm or cancel that timed out, was reset or got a 5xx is resent with
+// the same key and Toss answers the first result instead of acting twice. A
+// 409 IDEMPOTENT_REQUEST_PROCESSING (the first request still running) is
+// resent with the same key too. Resends are bounded (WithRetry); when they
+// run out the error is pg.KindUnknown and the flow resolves it by Lookup.
+// ALREADY_PROCESSED_PAYMENT is pg.KindAlreadyDone: look it up.
+//
+// Every Toss status and error code of the API reference maps onto a pg
+// status or kind in one table each (codes.go), with the reason.
+//
+// # Webhooks
+//
+// ParseWebhook handles PAYMENT_STATUS_CHANGED, DEPOSIT_CALLBACK and
+// CANCEL_STATUS_CHANGED. Toss signs none of them: a delivery is verified by
+// the payment's secret (pg.Payment.Secret, stored by the host and given back
+// through pg.WebhookRequest.Secret), or, when no secret is known, by fetching
+// the payment from Toss and trusting only the fetched state.
+//
+// # Testing a host app
+//
+// Package tosspaytest is a stateful fake of the same API, in-process or as
+// its own process (tosspaytest/cmd/tosspay-sandbox):
+//
+//	srv := tosspaytest.NewServer(tosspaytest.Options{})
+//	defer srv.Close()
+//	toss, _ := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL))
+//	res, _ := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-0001", Amount: pg.Won(15000)})
+//	p, err := toss.Approve(ctx, pg.ApproveRequest{PaymentID: "pay_1", OrderID: "order-0001",
+//		Amount: pg.Won(15000), PaymentKey: res.PaymentKey})
+//
+// TossPayments-Test-Code is sent per gateway (WithTestCode) or per call
+// (ContextWithTestCode); test keys then answer with that error.
+package tosspay

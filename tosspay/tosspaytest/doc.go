@@ -1,0 +1,61 @@
+// Package tosspaytest is a sandbox Toss Payments: a stateful HTTP fake of
+// the core API v1 (confirm, cancel, lookups, transactions, settlements) with
+// Toss's wire formats, error codes, idempotency and webhooks, and scripted
+// faults. It implements pgtest.Sandbox and pgtest.WebhookSandbox.
+//
+// In a test, like net/http/httptest:
+//
+//	srv := tosspaytest.NewServer(tosspaytest.Options{})
+//	defer srv.Close()
+//	gw, _ := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL))
+//	res, _ := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-0001", Amount: pg.Won(15000)})
+//	// res.PaymentKey is what Toss's success redirect carries.
+//
+// Mounted in another server (the example server serves it under
+// /sandbox/tosspay/), with Options.BaseURL naming the public address:
+//
+//	sb := tosspaytest.New(tosspaytest.Options{BaseURL: "http://127.0.0.1:8080/sandbox/tosspay"})
+//	mux.Handle("/sandbox/tosspay/", sb)
+//
+// As its own process, so it survives a crash of the app under test:
+//
+//	go run ./tosspay/tosspaytest/cmd/tosspay-sandbox -addr 127.0.0.1:9101
+//
+// # What it does like Toss
+//
+//   - The buyer: Pay (and POST /sandbox/pay {orderId, amount, fault}) opens
+//     the window and authenticates, leaving the payment IN_PROGRESS; Open
+//     leaves it READY. READY expires after 30 minutes, IN_PROGRESS after 10,
+//     on the Options.Now clock.
+//   - Confirm checks the paymentKey, the orderId and the amount; a repeated
+//     confirm is ALREADY_PROCESSED_PAYMENT; an expired session
+//     NOT_FOUND_PAYMENT_SESSION.
+//   - Idempotency-Key: scoped to (key, API key, path, method), kept 15 days;
+//     a repeat gets the first answer byte for byte, a repeat while the first
+//     runs gets 409 IDEMPOTENT_REQUEST_PROCESSING. 5xx answers are not kept.
+//   - Cancels: full and partial, refundableAmount must equal the balance
+//     (NOT_MATCHES_REFUNDABLE_AMOUNT), over the balance is
+//     NOT_CANCELABLE_AMOUNT, a canceled payment ALREADY_CANCELED_PAYMENT.
+//   - Webhooks: PAYMENT_STATUS_CHANGED for DONE, CANCELED, PARTIAL_CANCELED,
+//     ABORTED and EXPIRED, POSTed to Options.WebhookURL with Toss's
+//     transmission headers (a new transmission id per send) and retry
+//     schedule (Options.WebhookSchedule; compress it in tests) until the
+//     receiver answers 200.
+//   - TossPayments-Test-Code is honoured for test keys.
+//
+// # Faults
+//
+// A payment's confirm follows its pgtest.Fault (given to Pay, or replaced
+// with ScriptPayment): FaultDecline refuses (REJECT_CARD_COMPANY or
+// Script.DeclineCode) and ABORTs the payment; FaultTimeout approves and loses
+// every answer, holding it until the client gives up (or HoldMax) and then
+// cutting the connection; FaultTimeoutUnapproved holds without approving;
+// FaultError500 answers 500 without approving. FailNext scripts the next
+// API call of any kind once.
+//
+// # Introspection
+//
+// Ledger (the PG side the invariant checks compare with), Payments,
+// Transactions (also served by GET /v1/transactions) and Deliveries;
+// GET /sandbox/ledger serves the ledger to other processes.
+package tosspaytest
