@@ -35,7 +35,8 @@
 // sending again. A second approval of a tid is refused by KakaoPay
 // (KindAlreadyDone). A partial cancel carries the caller's balance as
 // cancel_available_amount, so a cancel retried after an unknown outcome is
-// refused (KindAlreadyDone: look it up) instead of applied twice; the
+// refused (KindAlreadyDone: look it up) instead of applied twice, while a
+// cancel sent without a balance and above what is left is KindInvalid; the
 // CancelID travels as payload and comes back in Lookup as the cancel's
 // Reason. Lookup is resent on transport failures since it changes nothing.
 // Transport, retries, timeouts and log redaction are pg/pghttp's.

@@ -3,6 +3,7 @@ package kakaopay
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ var codes = map[int]codeRule{
 	-703:  {kind: pg.KindDeclined},                     // more points than allowed
 	-705:  {kind: pg.KindInvalid},                      // method not supported
 	-708:  {kind: pg.KindInvalid},                      // pg_token does not belong to the tid
-	-710:  {kind: pg.KindAlreadyDone},                  // cancel above the cancelable amount or stale guard: look it up
+	-710:  {kind: pg.KindAlreadyDone},                  // cancel above the cancelable amount; see unguardedOverCancel
 	-721:  {kind: pg.KindNotFound},                     // no such tid
 	-722:  {kind: pg.KindDeclined},                     // amount differs from the ready call
 	-723:  {kind: pg.KindDeclined},                     // the tid's time ran out
@@ -178,4 +179,21 @@ func fallbackKind(op string, status int) pg.Kind {
 		return pg.KindUnknown
 	}
 	return k
+}
+
+// codeCancelExceeds is KakaoPay's refusal of a cancel above the cancelable
+// amount.
+const codeCancelExceeds = "-710"
+
+// unguardedOverCancel reclassifies -710 for a cancel sent without
+// cancel_available_amount. With the guard, -710 means the balance moved
+// since the caller read it, most likely by this very cancel applied after an
+// unknown outcome: KindAlreadyDone, look it up. Without it, the caller asked
+// for more than the payment has left, which no lookup can fix: KindInvalid.
+func unguardedOverCancel(err error) error {
+	var pe *pg.Error
+	if errors.As(err, &pe) && pe.Code == codeCancelExceeds && pe.Kind == pg.KindAlreadyDone {
+		pe.Kind = pg.KindInvalid
+	}
+	return err
 }

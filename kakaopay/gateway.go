@@ -203,6 +203,7 @@ func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payme
 // guard: a partial cancel retried after an unknown outcome is refused
 // (KindAlreadyDone, look it up) instead of applied twice. A full cancel
 // without a known balance looks the balance up first and guards with it.
+// Without a guard, a cancel above what is left is refused as KindInvalid.
 // req.CancelID is sent as payload and comes back in Lookup as the cancel's
 // Reason, so a cancel can be recognised after an unknown outcome.
 //
@@ -263,6 +264,9 @@ func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment
 	}
 	var resp cancelResponse
 	if err := g.call(ctx, op, "cancel", r, false, &resp); err != nil {
+		if guard == nil {
+			err = unguardedOverCancel(err)
+		}
 		return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid, err)
 	}
 	pay, err := paymentFromCancel(resp)

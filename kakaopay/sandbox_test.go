@@ -248,6 +248,11 @@ func TestCancel_RetryAfterUnknownOutcome_AppliedOnce(t *testing.T) {
 	pe := requireKind(t, err, pg.KindAlreadyDone)
 	assert.Equal(t, "-710", pe.Code)
 
+	// Without a guard, asking for more than is left is plainly wrong.
+	_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_10", OrderID: "order", Amount: pg.Won(7501), Prepared: prep.Data})
+	pe = requireKind(t, err, pg.KindInvalid)
+	assert.Equal(t, "-710", pe.Code)
+
 	got := h.lookup("order", prep)
 	assert.Equal(t, pg.StatusPartialCanceled, got.Status)
 	assert.True(t, pg.Won(7500).Equal(got.Balance))

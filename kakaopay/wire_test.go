@@ -295,6 +295,10 @@ func TestErrorAnswers_MappedToKinds(t *testing.T) {
 		_, err := g.Cancel(ctx, pg.CancelRequest{Amount: pg.Won(700), Balance: pg.Won(2200), Prepared: prepared})
 		return err
 	}
+	cancelUnguarded := func(g *kakaopay.Gateway) error {
+		_, err := g.Cancel(ctx, pg.CancelRequest{Amount: pg.Won(700), Prepared: prepared})
+		return err
+	}
 	lookup := func(g *kakaopay.Gateway) error {
 		_, err := g.Lookup(ctx, pg.LookupRequest{Prepared: prepared})
 		return err
@@ -325,6 +329,8 @@ func TestErrorAnswers_MappedToKinds(t *testing.T) {
 		{"unknown code on cancel is a refusal", false, "cancel", cancel, 400, `{"error_code":-799999,"error_message":"something new"}`, pg.KindInvalid, "-799999", false, ""},
 		{"unknown code on lookup", false, "lookup", lookup, 400, `{"error_code":-799999,"error_message":"x"}`, pg.KindInvalid, "-799999", false, ""},
 		{"stale balance guard", false, "cancel", cancel, 400, `{"error_code":-710,"error_message":"cancel amount exceeds"}`, pg.KindAlreadyDone, "-710", false, ""},
+		{"over-cancel without a guard", false, "cancel", cancelUnguarded, 400, `{"error_code":-710,"error_message":"cancel amount exceeds"}`, pg.KindInvalid, "-710", false, ""},
+		{"legacy over-cancel without a guard", true, "cancel", cancelUnguarded, 400, `{"code":-710,"msg":"cancel amount exceeds"}`, pg.KindInvalid, "-710", false, ""},
 		{"cancel refused", false, "cancel", cancel, 400, `{"error_code":-781,"error_message":"cancel failure!"}`, pg.KindDeclined, "-781", false, ""},
 		{"bad key", false, "prepare", prepare, 401, `{"error_code":-401,"error_message":"invalid secret key"}`, pg.KindInvalid, "-401", false, ""},
 		{"bad key on approve without body", false, "approve", approve, 401, ``, pg.KindInvalid, "", false, "Unauthorized"},
