@@ -35,11 +35,12 @@ func newJob(def *Definition, inst InstanceRecord, steps []StepRecord) *job {
 	return j
 }
 
-// predispatch returns the record of unit u marked dispatched for one more
-// attempt, and notes in j that u is dispatched.
-func (j *job) predispatch(u unit, now time.Time) StepRecord {
+// predispatch returns the record of unit u, as found in steps, marked
+// dispatched for one more attempt, and notes in j that u is dispatched and
+// whether an earlier attempt's outcome is unknown.
+func (j *job) predispatch(steps map[stepKey]StepRecord, u unit, now time.Time) StepRecord {
 	key := stepKey{j.def.Steps[u.index].Name, u.op}
-	row, exists := j.steps[key]
+	row, exists := steps[key]
 	if !exists {
 		row = StepRecord{SagaID: j.inst.ID, Step: key.step, Op: u.op}
 	}
@@ -177,7 +178,7 @@ func (r *Runner) release(next InstanceRecord, runAt time.Time) InstanceRecord {
 
 func (r *Runner) dispatch(ctx context.Context, j *job, u unit) error {
 	now := r.now()
-	row := j.predispatch(u, now)
+	row := j.predispatch(j.steps, u, now)
 	next := j.inst
 	next.RunAt = now.Add(r.cfg.Lease)
 	if err := r.write(ctx, j, next, []StepRecord{row}, nil); err != nil {
@@ -258,7 +259,7 @@ func (r *Runner) heartbeat(ctx context.Context, j *job) (stop func()) {
 	id, token, version := j.inst.ID, j.inst.LeaseToken, j.inst.Version
 	go func() {
 		defer close(done)
-		t := time.NewTicker(r.cfg.Lease / 3)
+		t := time.NewTicker(max(r.cfg.Lease/3, 10*time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
@@ -400,17 +401,8 @@ func (r *Runner) plan(j *job, u unit, out outcome, more bool) (InstanceRecord, [
 		case !ok:
 			next = r.release(next, time.Time{})
 		case more:
-			nrow, exists := steps[stepKey{j.def.Steps[nu.index].Name, nu.op}]
-			if !exists {
-				nrow = StepRecord{SagaID: j.inst.ID, Step: j.def.Steps[nu.index].Name, Op: nu.op}
-			}
-			j.recovering = exists && nrow.Status == StepDispatched
-			nrow.Status = StepDispatched
-			nrow.Attempts++
-			nrow.UpdatedAt = now
-			rows = append(rows, nrow)
+			rows = append(rows, j.predispatch(steps, nu, now))
 			next.RunAt = now.Add(r.cfg.Lease)
-			j.dispatched = true
 		default:
 			next = r.release(next, now)
 		}

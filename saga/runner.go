@@ -462,7 +462,7 @@ func (r *Runner) claim(ctx context.Context, limit int) ([]*job, error) {
 			}
 			j := newJob(def, rec, bySaga[rec.ID])
 			if u, ok := nextUnit(def, rec, j.steps); ok {
-				row := j.predispatch(u, now)
+				row := j.predispatch(j.steps, u, now)
 				j.steps[stepKey{row.Step, row.Op}] = row
 				dispatch = append(dispatch, row)
 			}
