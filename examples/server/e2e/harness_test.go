@@ -490,15 +490,25 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// scriptRefund makes the sandbox PG's next refund of the buyer's order
-// fail with fault. Each sandbox scripts its refunds its own way; a sandbox
-// the tests do not know yet skips the test.
+// scriptRefund makes the sandbox PG's next full refund of the buyer's
+// order fail with fault; scriptPartialRefund its next partial one. Each
+// sandbox scripts its refunds its own way; a sandbox the tests do not know
+// yet skips the test.
 func scriptRefund(t *testing.T, s *server, b buyer, fault pgtest.Fault) {
+	t.Helper()
+	scriptCancel(t, s, b, fault, inicistest.OpRefund)
+}
+
+func scriptPartialRefund(t *testing.T, s *server, b buyer, fault pgtest.Fault) {
+	t.Helper()
+	scriptCancel(t, s, b, fault, inicistest.OpPartialRefund)
+}
+
+func scriptCancel(t *testing.T, s *server, b buyer, fault pgtest.Fault, op inicistest.Op) {
 	t.Helper()
 	switch sb := s.app.Sandbox(b.PG).(type) {
 	case *inicistest.Sandbox:
-		// The refund of a payment whose order failed is a full one.
-		sb.FailNext(inicistest.OpRefund, fault)
+		sb.FailNext(op, fault)
 	case *kakaopaytest.Sandbox:
 		require.NoError(t, sb.ScriptCancel(b.OrderID, fault))
 	default:
