@@ -204,6 +204,26 @@ func (s *Sandbox) idempotent(r *http.Request, c *call, fn func() reply) reply {
 	return rep
 }
 
+// gaveUp is the answer to a client that left while the call was being
+// processed: nothing was done, and as a 5xx it is not kept for replays.
+var gaveUp = errReply(&apiError{http.StatusServiceUnavailable, "COMMON_ERROR", "요청이 취소되었습니다."})
+
+// preFault applies the faults that strike before anything is processed: a
+// 500, or a call that is swallowed. It reports whether to go on.
+func (s *Sandbox) preFault(w http.ResponseWriter, r *http.Request, sc Script) bool {
+	switch sc.Fault {
+	case pgtest.FaultError500:
+		if sleep(r.Context(), sc.Latency) {
+			writeError(w, &apiError{http.StatusInternalServerError, "FAILED_INTERNAL_SYSTEM_PROCESSING", "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요."})
+		}
+		return false
+	case pgtest.FaultTimeoutUnapproved:
+		s.lose(r)
+		return false
+	}
+	return true
+}
+
 func validIdempotencyKey(w http.ResponseWriter, r *http.Request) bool {
 	if len(r.Header.Get("Idempotency-Key")) > 300 {
 		writeError(w, &apiError{http.StatusBadRequest, "INVALID_IDEMPOTENCY_KEY", "멱등키는 300자 이하여야 합니다."})
@@ -236,18 +256,15 @@ func (s *Sandbox) handleConfirm(w http.ResponseWriter, r *http.Request, c *call)
 	if c.next != nil {
 		sc = *c.next
 	}
-	if !sleep(r.Context(), sc.Latency) {
+	if !s.preFault(w, r, sc) {
 		return
 	}
-	switch sc.Fault {
-	case pgtest.FaultError500:
-		writeError(w, &apiError{http.StatusInternalServerError, "FAILED_INTERNAL_SYSTEM_PROCESSING", "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요."})
-		return
-	case pgtest.FaultTimeoutUnapproved:
-		s.lose(r)
-		return
-	}
-	rep := s.idempotent(r, c, func() reply { return s.confirm(req, sc) })
+	rep := s.idempotent(r, c, func() reply {
+		if !sleep(r.Context(), sc.Latency) {
+			return gaveUp
+		}
+		return s.confirm(req, sc)
+	})
 	if sc.Fault == pgtest.FaultTimeout {
 		s.lose(r)
 		return
@@ -335,18 +352,15 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, c *call) 
 	if c.next != nil {
 		sc = *c.next
 	}
-	if !sleep(r.Context(), sc.Latency) {
+	if !s.preFault(w, r, sc) {
 		return
 	}
-	switch sc.Fault {
-	case pgtest.FaultError500:
-		writeError(w, &apiError{http.StatusInternalServerError, "FAILED_INTERNAL_SYSTEM_PROCESSING", "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요."})
-		return
-	case pgtest.FaultTimeoutUnapproved:
-		s.lose(r)
-		return
-	}
-	rep := s.idempotent(r, c, func() reply { return s.cancel(key, req, sc) })
+	rep := s.idempotent(r, c, func() reply {
+		if !sleep(r.Context(), sc.Latency) {
+			return gaveUp
+		}
+		return s.cancel(key, req, sc)
+	})
 	if sc.Fault == pgtest.FaultTimeout {
 		s.lose(r)
 		return
