@@ -26,6 +26,7 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("GET /v1/settlements", s.api(s.handleSettlements))
 	m.HandleFunc("POST /sandbox/pay", s.handlePay)
 	m.HandleFunc("POST /sandbox/fail-next", s.handleFailNext)
+	m.HandleFunc("POST /sandbox/deposit", s.handleDeposit)
 	m.HandleFunc("GET /sandbox/ledger", s.handleLedger)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "NOT_FOUND", "존재하지 않는 API입니다."})
@@ -182,11 +183,12 @@ func (s *Sandbox) idempotent(r *http.Request, c *call, fn func() reply) reply {
 		delete(s.idem, scope)
 	}
 	if e, ok := s.idem[scope]; ok {
+		done, rep := e.done, reply{e.status, e.body}
 		s.mu.Unlock()
-		if !e.done {
+		if !done {
 			return errReply(&apiError{http.StatusConflict, "IDEMPOTENT_REQUEST_PROCESSING", "이전 멱등 요청이 처리 중입니다. 잠시 후 다시 시도해주세요."})
 		}
-		return reply{e.status, e.body}
+		return rep
 	}
 	e := &idemEntry{firstUse: now}
 	s.idem[scope] = e
@@ -315,6 +317,14 @@ func (s *Sandbox) confirm(req confirmRequest, sc Script) reply {
 		s.newsLocked(p, now)
 		return errReply(e)
 	}
+	if p.method == methodVirtualAccount {
+		// Confirm issues the account; money moves at the deposit.
+		p.status = "WAITING_FOR_DEPOSIT"
+		p.va = &vaInfo{number: "X" + randomDigits(13), bank: "20", holder: "토스페이먼츠", due: now.Add(VirtualAccountTTL)}
+		p.lastTxKey = randomID(32)
+		s.newsLocked(p, now)
+		return okReply(s.paymentJSONLocked(p))
+	}
 	p.status, p.approvedAt, p.approvals = "DONE", now, p.approvals+1
 	p.lastTxKey = randomID(32)
 	s.txs = append(s.txs, transaction{key: p.lastTxKey, paymentKey: p.key, orderID: p.orderID, method: p.method,
@@ -384,7 +394,7 @@ func (s *Sandbox) cancel(key string, req cancelRequest, sc Script) reply {
 		return errReply(&apiError{http.StatusBadRequest, "INVALID_REQUEST", "결제 통화와 취소 통화가 다릅니다."})
 	}
 	switch p.status {
-	case "DONE", "PARTIAL_CANCELED":
+	case "DONE", "PARTIAL_CANCELED", "WAITING_FOR_DEPOSIT":
 	case "CANCELED":
 		return errReply(&apiError{http.StatusBadRequest, "ALREADY_CANCELED_PAYMENT", "이미 취소된 결제 입니다."})
 	default:
@@ -410,6 +420,16 @@ func (s *Sandbox) cancel(key string, req cancelRequest, sc Script) reply {
 			return errReply(&apiError{http.StatusBadRequest, "NOT_MATCHES_REFUNDABLE_AMOUNT", "잔액 결과가 일치하지 않습니다."})
 		}
 	}
+	waiting := p.status == "WAITING_FOR_DEPOSIT"
+	if waiting && present(req.CancelAmount) {
+		if a, err := pg.DecodeAmount(req.CancelAmount); err != nil || !a.Equal(p.balance) {
+			return errReply(&apiError{http.StatusForbidden, "NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT", "입금 대기중인 결제는 부분 환불이 불가합니다."})
+		}
+	}
+	if p.deposited && (req.RefundReceiveAccount == nil || req.RefundReceiveAccount.Bank == "" ||
+		req.RefundReceiveAccount.AccountNumber == "" || req.RefundReceiveAccount.HolderName == "") {
+		return errReply(&apiError{http.StatusBadRequest, "INVALID_REFUND_ACCOUNT_INFO", "환불 계좌번호와 예금주명이 일치하지 않습니다."})
+	}
 	amount := p.balance
 	if present(req.CancelAmount) {
 		a, err := pg.DecodeAmount(req.CancelAmount)
@@ -432,14 +452,16 @@ func (s *Sandbox) cancel(key string, req cancelRequest, sc Script) reply {
 	}
 	p.balance = p.balance.Sub(amount)
 	txKey := randomID(32)
-	p.cancels = append(p.cancels, cancelRec{amount: amount, refundable: p.balance, reason: req.CancelReason, txKey: txKey, at: now})
+	p.cancels = append(p.cancels, cancelRec{amount: amount, refundable: p.balance, reason: req.CancelReason, txKey: txKey, at: now, refund: !waiting})
 	p.lastTxKey = txKey
 	p.status = "PARTIAL_CANCELED"
 	if p.balance.IsZero() {
 		p.status = "CANCELED"
 	}
-	s.txs = append(s.txs, transaction{key: txKey, paymentKey: p.key, orderID: p.orderID, method: p.method,
-		status: p.status, currency: p.currency, amount: amount, at: now, cancel: true})
+	if !waiting {
+		s.txs = append(s.txs, transaction{key: txKey, paymentKey: p.key, orderID: p.orderID, method: p.method,
+			status: p.status, currency: p.currency, amount: amount, at: now, cancel: true})
+	}
 	s.newsLocked(p, now)
 	return okReply(s.paymentJSONLocked(p))
 }
@@ -601,6 +623,8 @@ type payRequestJSON struct {
 	Fault       string          `json:"fault"`
 	DeclineCode string          `json:"declineCode"`
 	LatencyMS   int             `json:"latencyMs"`
+	// Method "VIRTUAL_ACCOUNT" pays by virtual account; anything else by card.
+	Method string `json:"method"`
 }
 
 func (s *Sandbox) handlePay(w http.ResponseWriter, r *http.Request) {
@@ -624,7 +648,11 @@ func (s *Sandbox) handlePay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sc := Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond}
-	res, err := s.PayScripted(r.Context(), req.OrderID, amount, sc)
+	method := "카드"
+	if req.Method == "VIRTUAL_ACCOUNT" || req.Method == methodVirtualAccount {
+		method = methodVirtualAccount
+	}
+	res, err := s.pay(r.Context(), req.OrderID, amount, sc, method)
 	if err != nil {
 		code := "INVALID_REQUEST"
 		if err == ErrDuplicatedOrder {
@@ -643,6 +671,19 @@ func (s *Sandbox) handleFailNext(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.FailNext(Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond}); err != nil {
+		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sandbox) handleDeposit(w http.ResponseWriter, r *http.Request) {
+	var req payRequestJSON
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
+		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", "body must be {orderId}"})
+		return
+	}
+	if err := s.Deposit(req.OrderID); err != nil {
 		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
 		return
 	}

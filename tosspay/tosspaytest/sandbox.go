@@ -94,7 +94,8 @@ type Sandbox struct {
 	idem     map[idemScope]*idemEntry
 	txs      []transaction
 	next     []Script           // one-shot faults for the next API calls
-	events   map[string][]event // webhook news by paymentKey, in order
+	events   map[string][]event // PAYMENT_STATUS_CHANGED news by paymentKey, in order
+	deposits map[string][]event // DEPOSIT_CALLBACK news by paymentKey, in order
 	latency  time.Duration
 
 	webhooks *dispatcher
@@ -118,12 +119,31 @@ type payment struct {
 	script                  Script
 	approvals               int
 	failure                 *apiError
+	// Virtual accounts: the account issued at confirm, its due date, and
+	// whether the buyer deposited.
+	va        *vaInfo
+	deposited bool
 }
+
+type vaInfo struct {
+	number, bank, holder string
+	due                  time.Time
+}
+
+// methodVirtualAccount is Toss's method name for virtual accounts.
+const methodVirtualAccount = "가상계좌"
+
+// VirtualAccountTTL is how long an issued virtual account waits for the
+// deposit.
+const VirtualAccountTTL = 7 * 24 * time.Hour
 
 type cancelRec struct {
 	amount, refundable decimal.Decimal
 	reason, txKey      string
 	at                 time.Time
+	// refund: money had been captured (a virtual account canceled before
+	// its deposit refunds nothing).
+	refund bool
 }
 
 // transaction is one approval or cancel, as GET /v1/transactions serves it.
@@ -172,11 +192,12 @@ func New(opts Options) *Sandbox {
 		opts.FeeRate = decimal.RequireFromString("0.032")
 	}
 	s := &Sandbox{
-		opts:   opts,
-		byKey:  map[string]*payment{},
-		idem:   map[idemScope]*idemEntry{},
-		events: map[string][]event{},
-		closed: make(chan struct{}),
+		opts:     opts,
+		byKey:    map[string]*payment{},
+		idem:     map[idemScope]*idemEntry{},
+		events:   map[string][]event{},
+		deposits: map[string][]event{},
+		closed:   make(chan struct{}),
 	}
 	s.setBaseURL(opts.BaseURL)
 	s.routes()
@@ -265,6 +286,17 @@ func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayRes
 
 // PayScripted is Pay with a full script (decline code, latency).
 func (s *Sandbox) PayScripted(ctx context.Context, orderID string, amount pg.Money, sc Script) (pgtest.PayResult, error) {
+	return s.pay(ctx, orderID, amount, sc, "카드")
+}
+
+// PayVirtualAccount plays a buyer who picks a virtual account: confirming
+// the payment issues the account (WAITING_FOR_DEPOSIT, due after
+// VirtualAccountTTL), and Deposit plays the transfer.
+func (s *Sandbox) PayVirtualAccount(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
+	return s.pay(ctx, req.OrderID, req.Amount, Script{Fault: req.Fault}, methodVirtualAccount)
+}
+
+func (s *Sandbox) pay(ctx context.Context, orderID string, amount pg.Money, sc Script, method string) (pgtest.PayResult, error) {
 	if err := ctx.Err(); err != nil {
 		return pgtest.PayResult{}, err
 	}
@@ -280,6 +312,7 @@ func (s *Sandbox) PayScripted(ctx context.Context, orderID string, amount pg.Mon
 	p.status = "IN_PROGRESS"
 	p.authenticatedAt = s.opts.Now()
 	p.script = sc
+	p.method = method
 	return pgtest.PayResult{PaymentKey: p.key, Redirect: map[string]string{
 		"paymentKey": p.key, "orderId": p.orderID, "amount": p.amount.String(),
 	}}, nil
@@ -327,10 +360,50 @@ func (s *Sandbox) openLocked(orderID string, amount pg.Money) (*payment, error) 
 func (s *Sandbox) expireLocked(p *payment, now time.Time) {
 	switch {
 	case p.status == "READY" && now.Sub(p.requestedAt) >= WindowTTL,
-		p.status == "IN_PROGRESS" && now.Sub(p.authenticatedAt) >= ConfirmTTL:
+		p.status == "IN_PROGRESS" && now.Sub(p.authenticatedAt) >= ConfirmTTL,
+		p.status == "WAITING_FOR_DEPOSIT" && p.va != nil && !now.Before(p.va.due):
 		p.status = "EXPIRED"
 		s.newsLocked(p, now)
 	}
+}
+
+// Errors of Deposit.
+var (
+	ErrNoDeposit      = errors.New("tosspaytest: no virtual account waits for a deposit for this order")
+	ErrDepositExpired = errors.New("tosspaytest: the virtual account expired before the deposit")
+)
+
+// Deposit plays the buyer's transfer into the order's virtual account: the
+// payment becomes DONE (captured) and Toss sends DEPOSIT_CALLBACK and
+// PAYMENT_STATUS_CHANGED. After the due date the account is EXPIRED and the
+// deposit is refused.
+func (s *Sandbox) Deposit(orderID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	var p *payment
+	for _, q := range s.payments {
+		if q.orderID == orderID && q.va != nil {
+			p = q
+		}
+	}
+	if p == nil {
+		return ErrNoDeposit
+	}
+	s.expireLocked(p, now)
+	switch p.status {
+	case "WAITING_FOR_DEPOSIT":
+	case "EXPIRED":
+		return ErrDepositExpired
+	default:
+		return ErrNoDeposit
+	}
+	p.status, p.deposited, p.approvedAt, p.approvals = "DONE", true, now, p.approvals+1
+	p.lastTxKey = randomID(32)
+	s.txs = append(s.txs, transaction{key: p.lastTxKey, paymentKey: p.key, orderID: p.orderID, method: p.method,
+		status: "DONE", currency: p.currency, amount: p.amount, at: now})
+	s.newsLocked(p, now)
+	return nil
 }
 
 // Ledger returns the PG side of every payment, in creation order.
@@ -342,7 +415,13 @@ func (s *Sandbox) Ledger() []pgtest.LedgerEntry {
 	for _, p := range s.payments {
 		s.expireLocked(p, now)
 		e := pgtest.LedgerEntry{OrderID: p.orderID, PaymentKey: p.key, Approvals: p.approvals, Cancels: len(p.cancels), Status: pgStatus(p.status)}
-		e.Canceled = mustMoney(p.amount.Sub(p.balance), p.currency)
+		refunded := decimal.Zero
+		for _, c := range p.cancels {
+			if c.refund {
+				refunded = refunded.Add(c.amount)
+			}
+		}
+		e.Canceled = mustMoney(refunded, p.currency)
 		if p.approvals > 0 {
 			e.Approved = mustMoney(p.amount, p.currency)
 		}
@@ -439,6 +518,15 @@ func validOrderID(id string) bool {
 		}
 	}
 	return true
+}
+
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
 }
 
 func randomID(n int) string {

@@ -443,3 +443,82 @@ func TestFailNext_RejectsUnknownFaults(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, resp.Code)
 	assert.False(t, errors.Is(nil, tosspaytest.ErrBadOrder))
 }
+
+func TestVirtualAccount_IssueDepositCallbacksAndRefundRules(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now})
+	ctx := context.Background()
+	res, err := srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-va-1", Amount: pg.Won(20000)})
+	require.NoError(t, err)
+	p, err := gw.Approve(ctx, approveReq("order-va-1", res, pg.Won(20000)))
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusWaitingForDeposit, p.Status)
+	assert.Equal(t, pg.MethodVirtualAccount, p.Method)
+	require.NotNil(t, p.VirtualAccount)
+	assert.NotEmpty(t, p.VirtualAccount.AccountNumber)
+	assert.True(t, p.VirtualAccount.DueDate.Equal(clk.Now().Add(tosspaytest.VirtualAccountTTL)))
+	assert.Equal(t, 0, srv.Ledger()[0].Approvals, "nothing captured before the deposit")
+	secret := func(context.Context, string, string) (string, bool) { return p.Secret, true }
+
+	issued, err := srv.DepositCallback("order-va-1")
+	require.NoError(t, err)
+	ev, err := gw.ParseWebhook(ctx, issued.Request(secret))
+	require.NoError(t, err)
+	assert.Equal(t, pg.WebhookDeposit, ev.Type)
+	assert.Equal(t, pg.StatusWaitingForDeposit, ev.Status)
+
+	_, err = gw.Cancel(ctx, pg.CancelRequest{CancelID: "c0", PaymentKey: p.PaymentKey, Amount: pg.Won(1000), Reason: "r"})
+	var pe *pg.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT", pe.Code)
+
+	require.NoError(t, srv.Deposit("order-va-1"))
+	deposited, err := srv.DepositCallback("order-va-1")
+	require.NoError(t, err)
+	ev2, err := gw.ParseWebhook(ctx, deposited.Request(secret))
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusApproved, ev2.Status)
+	assert.NotEqual(t, ev.DedupKey, ev2.DedupKey)
+	l := srv.Ledger()[0]
+	assert.Equal(t, 1, l.Approvals)
+	assert.True(t, pg.Won(20000).Equal(l.Approved))
+
+	_, err = gw.Cancel(ctx, pg.CancelRequest{CancelID: "c1", PaymentKey: p.PaymentKey, Amount: pg.Won(5000), Balance: pg.Won(20000), Reason: "r"})
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "INVALID_REFUND_ACCOUNT_INFO", pe.Code, "a deposited account refunds to an account")
+	after, err := gw.Cancel(ctx, pg.CancelRequest{CancelID: "c2", PaymentKey: p.PaymentKey, Amount: pg.Won(5000), Balance: pg.Won(20000), Reason: "r",
+		RefundAccount: &pg.RefundAccount{Bank: "88", AccountNumber: "12345678901234", HolderName: "박토스"}})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusPartialCanceled, after.Status)
+	assert.True(t, pg.Won(5000).Equal(srv.Ledger()[0].Canceled))
+}
+
+func TestVirtualAccount_CanceledBeforeDepositRefundsNothing_ExpiredRefusesDeposit(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now})
+	ctx := context.Background()
+	for _, id := range []string{"order-va-2", "order-va-3"} {
+		res, err := srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: id, Amount: pg.Won(20000)})
+		require.NoError(t, err)
+		_, err = gw.Approve(ctx, approveReq(id, res, pg.Won(20000)))
+		require.NoError(t, err)
+	}
+	p, err := gw.Lookup(ctx, pg.LookupRequest{OrderID: "order-va-2"})
+	require.NoError(t, err)
+	canceled, err := gw.Cancel(ctx, pg.CancelRequest{CancelID: "c1", PaymentKey: p.PaymentKey, Reason: "r"})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusCanceled, canceled.Status)
+	l := srv.Ledger()
+	assert.Equal(t, pg.StatusCanceled, l[0].Status)
+	assert.True(t, l[0].Canceled.IsZero(), "nothing was captured, nothing refunded")
+	assert.Equal(t, 0, l[0].Approvals)
+
+	clk.Advance(tosspaytest.VirtualAccountTTL)
+	assert.ErrorIs(t, srv.Deposit("order-va-3"), tosspaytest.ErrDepositExpired)
+	got, err := gw.Lookup(ctx, pg.LookupRequest{OrderID: "order-va-3"})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusExpired, got.Status)
+	assert.Equal(t, pg.StatusExpired, srv.Ledger()[1].Status)
+}

@@ -21,6 +21,14 @@ var notified = map[string]bool{"DONE": true, "CANCELED": true, "PARTIAL_CANCELED
 // tossAddr is the peer address deliveries appear to come from.
 const tossAddr = "13.124.18.147:443"
 
+type depositJSON struct {
+	CreatedAt      string `json:"createdAt"`
+	Secret         string `json:"secret"`
+	Status         string `json:"status"`
+	TransactionKey string `json:"transactionKey"`
+	OrderID        string `json:"orderId"`
+}
+
 type envelopeJSON struct {
 	EventType string      `json:"eventType"`
 	CreatedAt string      `json:"createdAt"`
@@ -30,7 +38,16 @@ type envelopeJSON struct {
 // newsLocked records a status change of p and, when a webhook URL is set,
 // sends it.
 func (s *Sandbox) newsLocked(p *payment, now time.Time) {
-	if !notified[p.status] {
+	if p.va != nil {
+		// Every virtual-account change is also a flat DEPOSIT_CALLBACK.
+		body, _ := json.Marshal(depositJSON{CreatedAt: now.In(kst).Format("2006-01-02T15:04:05.000000"),
+			Secret: p.secret, Status: p.status, TransactionKey: p.lastTxKey, OrderID: p.orderID})
+		s.deposits[p.key] = append(s.deposits[p.key], event{createdAt: now, body: body})
+		if s.webhooks != nil {
+			s.webhooks.send(body)
+		}
+	}
+	if !notified[p.status] && !(p.va != nil && p.status == "WAITING_FOR_DEPOSIT") {
 		return
 	}
 	body, _ := json.Marshal(envelopeJSON{
@@ -214,4 +231,22 @@ func (s *Sandbox) ForgedWebhooks(_ context.Context, orderID string) ([]pgtest.We
 		out = append(out, pgtest.WebhookDelivery{Header: s.transmissionHeaders(0), Body: b, RemoteAddr: "198.51.100.7:40000"})
 	}
 	return out, nil
+}
+
+// DepositCallback returns the latest DEPOSIT_CALLBACK about the order's
+// virtual account, as Toss delivers it.
+func (s *Sandbox) DepositCallback(orderID string) (pgtest.WebhookDelivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var key string
+	for _, p := range s.payments {
+		if p.orderID == orderID {
+			key = p.key
+		}
+	}
+	evs := s.deposits[key]
+	if len(evs) == 0 {
+		return pgtest.WebhookDelivery{}, fmt.Errorf("tosspaytest: no deposit callback for order %q", orderID)
+	}
+	return pgtest.WebhookDelivery{Header: s.transmissionHeaders(0), Body: evs[len(evs)-1].body, RemoteAddr: tossAddr}, nil
 }

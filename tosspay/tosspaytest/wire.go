@@ -147,7 +147,7 @@ func (s *Sandbox) paymentJSONLocked(p *payment) paymentJSON {
 		Method: p.method, Version: "2022-11-16",
 		Checkout: &urlJSON{URL: s.opts.BaseURL + "/checkout/" + p.key},
 	}
-	if p.status == "READY" || p.status == "IN_PROGRESS" || p.status == "EXPIRED" {
+	if p.va == nil && (p.status == "READY" || p.status == "IN_PROGRESS" || p.status == "EXPIRED") {
 		out.Method = ""
 	}
 	secret := p.secret
@@ -160,8 +160,21 @@ func (s *Sandbox) paymentJSONLocked(p *payment) paymentJSON {
 		a := formatTime(p.approvedAt)
 		out.ApprovedAt = &a
 		out.Receipt = &urlJSON{URL: s.opts.BaseURL + "/receipt/" + p.key}
+	}
+	if !p.approvedAt.IsZero() && p.method != methodVirtualAccount {
 		out.Card = &cardJSON{IssuerCode: "61", AcquirerCode: "31", Number: "43301234****123*", ApproveNo: "00000000",
 			CardType: "신용", OwnerType: "개인", AcquireStatus: "READY", Amount: num(p.amount)}
+	}
+	if p.va != nil {
+		refund := "NONE"
+		if len(p.cancels) > 0 && p.deposited {
+			refund = "COMPLETED"
+		}
+		out.VirtualAccount = map[string]any{
+			"accountType": "일반", "accountNumber": p.va.number, "bankCode": p.va.bank,
+			"customerName": p.va.holder, "dueDate": formatTime(p.va.due), "refundStatus": refund,
+			"expired": p.status == "EXPIRED", "settlementStatus": "INCOMPLETED", "refundReceiveAccount": nil,
+		}
 	}
 	if p.failure != nil {
 		out.Failure = &failureJSON{Code: p.failure.code, Message: p.failure.message}
