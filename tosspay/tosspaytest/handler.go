@@ -487,12 +487,7 @@ func (s *Sandbox) handleLookup(w http.ResponseWriter, r *http.Request, c *call) 
 	if key := r.PathValue("paymentKey"); key != "" {
 		p = s.byKey[key]
 	} else {
-		order := r.PathValue("orderId")
-		for _, q := range s.payments {
-			if q.orderID == order {
-				p = q // the latest attempt for the order
-			}
-		}
+		p = s.latestLocked(r.PathValue("orderId"))
 	}
 	if p == nil {
 		writeError(w, &apiError{http.StatusNotFound, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."})

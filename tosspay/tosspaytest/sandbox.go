@@ -91,6 +91,7 @@ type Sandbox struct {
 	mu       sync.Mutex
 	payments []*payment          // creation order
 	byKey    map[string]*payment // by paymentKey
+	byOrder  map[string][]*payment // attempts per orderId, oldest first
 	idem     map[idemScope]*idemEntry
 	txs      []transaction
 	next     []Script           // one-shot faults for the next API calls
@@ -339,9 +340,9 @@ func (s *Sandbox) openLocked(orderID string, amount pg.Money) (*payment, error) 
 		return nil, ErrBadAmount
 	}
 	now := s.opts.Now()
-	for _, p := range s.payments {
+	for _, p := range s.byOrder[orderID] {
 		s.expireLocked(p, now)
-		if p.orderID == orderID && (p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT") {
+		if (p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT") {
 			return nil, ErrDuplicatedOrder
 		}
 	}
@@ -352,6 +353,7 @@ func (s *Sandbox) openLocked(orderID string, amount pg.Money) (*payment, error) 
 	}
 	s.payments = append(s.payments, p)
 	s.byKey[p.key] = p
+	s.byOrder[orderID] = append(s.byOrder[orderID], p)
 	return p, nil
 }
 
@@ -365,6 +367,15 @@ func (s *Sandbox) expireLocked(p *payment, now time.Time) {
 		p.status = "EXPIRED"
 		s.newsLocked(p, now)
 	}
+}
+
+// latestLocked is the order's latest payment attempt, or nil.
+func (s *Sandbox) latestLocked(orderID string) *payment {
+	ps := s.byOrder[orderID]
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps[len(ps)-1]
 }
 
 // Errors of Deposit.
@@ -381,13 +392,8 @@ func (s *Sandbox) Deposit(orderID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
-	var p *payment
-	for _, q := range s.payments {
-		if q.orderID == orderID && q.va != nil {
-			p = q
-		}
-	}
-	if p == nil {
+	p := s.latestLocked(orderID)
+	if p == nil || p.va == nil {
 		return ErrNoDeposit
 	}
 	s.expireLocked(p, now)

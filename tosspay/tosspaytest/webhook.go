@@ -181,10 +181,8 @@ func (s *Sandbox) latestNews(orderID string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var key string
-	for _, p := range s.payments {
-		if p.orderID == orderID {
-			key = p.key
-		}
+	if p := s.latestLocked(orderID); p != nil {
+		key = p.key
 	}
 	evs := s.events[key]
 	if len(evs) == 0 {
@@ -239,10 +237,8 @@ func (s *Sandbox) DepositCallback(orderID string) (pgtest.WebhookDelivery, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var key string
-	for _, p := range s.payments {
-		if p.orderID == orderID {
-			key = p.key
-		}
+	if p := s.latestLocked(orderID); p != nil {
+		key = p.key
 	}
 	evs := s.deposits[key]
 	if len(evs) == 0 {
