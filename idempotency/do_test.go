@@ -56,7 +56,8 @@ func TestDo_Concurrent_FnRunsOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		m, _ := newManager(t, db, nil)
 		var runs atomic.Int64
-		release := make(chan struct{})
+		release, free := gate()
+		defer free()
 		fn := func(ctx context.Context) ([]byte, error) {
 			runs.Add(1)
 			<-release
@@ -79,7 +80,7 @@ func TestDo_Concurrent_FnRunsOnce(t *testing.T) {
 			})
 		}
 		eventually(t, "every other caller was told the key is in flight", func() bool { return inFlight.Load() == n-1 })
-		close(release)
+		free()
 		wg.Wait()
 		close(results)
 		got := 0

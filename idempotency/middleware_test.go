@@ -44,7 +44,8 @@ func TestMiddleware_FiftyConcurrentSameKey_HandlerRunsOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		m, _ := newManager(t, db, nil)
 		var runs atomic.Int64
-		release := make(chan struct{})
+		release, free := gate()
+		defer free() // a failing test must not leave handlers blocked
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			runs.Add(1)
 			<-release
@@ -71,7 +72,7 @@ func TestMiddleware_FiftyConcurrentSameKey_HandlerRunsOnce(t *testing.T) {
 		}
 		// While the first runs, every other caller is told 409.
 		eventually(t, "49 callers were answered 409", func() bool { return conflicts.Load() == n-1 })
-		close(release)
+		free()
 		wg.Wait()
 		close(replies)
 
@@ -302,6 +303,15 @@ func TestMiddleware_CrashedHolder_KeyFreeAfterLease(t *testing.T) {
 	})
 }
 
+// gate returns a channel that blocks handlers until free is called; free
+// may be called more than once, so tests defer it to unblock handlers when
+// they fail early.
+func gate() (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	return ch, func() { once.Do(func() { close(ch) }) }
+}
+
 // mustManager is a second manager on the same clock (another process).
 func mustManager(t testing.TB, db *store.DB, clk *clock, lease time.Duration) *idempotency.Manager {
 	m, err := idempotency.New(idempotency.Config{
@@ -318,7 +328,8 @@ func TestMiddleware_RunningRequest_RenewsItsLease(t *testing.T) {
 			c.Heartbeat = 20 * time.Millisecond // real time between renewals
 		})
 		var runs atomic.Int64
-		release := make(chan struct{})
+		release, free := gate()
+		defer free()
 		srv := serve(t, m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			runs.Add(1)
 			<-release
@@ -345,7 +356,7 @@ func TestMiddleware_RunningRequest_RenewsItsLease(t *testing.T) {
 		})
 		assert.Equal(t, http.StatusConflict, mustPost(t, srv.URL, body, "k-slow").Status)
 
-		close(release)
+		free()
 		first := <-firstDone
 		assert.Equal(t, http.StatusOK, first.Status)
 		assert.Equal(t, "done", string(mustPost(t, srv.URL, body, "k-slow").Body))
@@ -515,7 +526,8 @@ func TestMiddleware_ClientSawErrorAfterCommit_RetryReplays(t *testing.T) {
 		m, _ := newManager(t, db, nil)
 		var runs atomic.Int64
 		entered := make(chan struct{})
-		release := make(chan struct{})
+		release, free := gate()
+		defer free()
 		srv := serve(t, m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if runs.Add(1) == 1 {
 				close(entered)
@@ -533,7 +545,7 @@ func TestMiddleware_ClientSawErrorAfterCommit_RetryReplays(t *testing.T) {
 		<-entered
 		cancel() // the client times out
 		require.Error(t, <-clientErr)
-		close(release)
+		free()
 		keys := idemstore.NewKeys(db)
 		eventually(t, "the abandoned request's response was stored", func() bool {
 			rec, err := keys.Get(context.Background(), "|POST /payments/approve", "k-f25")
@@ -652,7 +664,8 @@ func TestMiddleware_ClockJumpPastLease_StaleHolderCannotCommit(t *testing.T) {
 		})
 		var runs atomic.Int64
 		firstEntered := make(chan struct{})
-		releaseFirst := make(chan struct{})
+		releaseFirst, free := gate()
+		defer free()
 		staleErr := make(chan error, 1)
 		srv := serve(t, m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			run := runs.Add(1)
@@ -685,7 +698,7 @@ func TestMiddleware_ClockJumpPastLease_StaleHolderCannotCommit(t *testing.T) {
 		require.Equal(t, http.StatusOK, second.Status, "the abandoned-looking key was taken over")
 		assert.Equal(t, `{"run":2}`, string(second.Body))
 
-		close(releaseFirst)
+		free()
 		assert.ErrorIs(t, <-staleErr, idempotency.ErrLeaseLost)
 		var effects int
 		require.NoError(t, db.SQL().QueryRow("SELECT COUNT(*) FROM test_effects").Scan(&effects))

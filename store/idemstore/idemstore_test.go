@@ -297,6 +297,9 @@ func TestWebhooks_ConcurrentInsert_WaitsForFirst(t *testing.T) {
 				BodySHA256: strings.Repeat("c", 64), ReceivedAt: t0}
 			inserted := make(chan struct{})
 			finish := make(chan struct{})
+			var finishOnce sync.Once
+			release := func() { finishOnce.Do(func() { close(finish) }) }
+			defer release() // never leave the first transaction open on failure
 			firstDone := make(chan error, 1)
 			go func() {
 				firstDone <- w.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -327,7 +330,7 @@ func TestWebhooks_ConcurrentInsert_WaitsForFirst(t *testing.T) {
 				t.Fatalf("the second insert finished while the first was open: %v", err)
 			case <-time.After(100 * time.Millisecond):
 			}
-			close(finish)
+			release()
 			firstErr := <-firstDone
 			secondErr := <-second
 			if commit {
