@@ -89,8 +89,8 @@ type Sandbox struct {
 	mux    *http.ServeMux
 
 	mu       sync.Mutex
-	payments []*payment          // creation order
-	byKey    map[string]*payment // by paymentKey
+	payments []*payment            // creation order
+	byKey    map[string]*payment   // by paymentKey
 	byOrder  map[string][]*payment // attempts per orderId, oldest first
 	idem     map[idemScope]*idemEntry
 	txs      []transaction
@@ -195,6 +195,7 @@ func New(opts Options) *Sandbox {
 	s := &Sandbox{
 		opts:     opts,
 		byKey:    map[string]*payment{},
+		byOrder:  map[string][]*payment{},
 		idem:     map[idemScope]*idemEntry{},
 		events:   map[string][]event{},
 		deposits: map[string][]event{},
@@ -342,7 +343,7 @@ func (s *Sandbox) openLocked(orderID string, amount pg.Money) (*payment, error) 
 	now := s.opts.Now()
 	for _, p := range s.byOrder[orderID] {
 		s.expireLocked(p, now)
-		if (p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT") {
+		if p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT" {
 			return nil, ErrDuplicatedOrder
 		}
 	}
