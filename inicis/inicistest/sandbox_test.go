@@ -435,3 +435,40 @@ func TestHTTP_MountedUnderPrefix(t *testing.T) {
 	resp2.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp2.StatusCode)
 }
+
+func TestWebhooks_DepositDeliveriesAndForgeries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	res, err := e.srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-v", Amount: pg.Won(8000)})
+	require.NoError(t, err)
+	p, err := e.gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-v", Amount: pg.Won(8000), Redirect: res.Redirect})
+	require.NoError(t, err)
+
+	_, _, err = e.srv.Webhooks(ctx, "order-v")
+	require.ErrorIs(t, err, inicistest.ErrNoNotification, "no deposit yet")
+	require.NoError(t, e.srv.Deposit(ctx, "order-v"), "no NotifyURL: recorded only")
+
+	first, retry, err := e.srv.Webhooks(ctx, "order-v")
+	require.NoError(t, err)
+	ev1, err := e.gw.ParseWebhook(ctx, first.Request(nil))
+	require.NoError(t, err)
+	ev2, err := e.gw.ParseWebhook(ctx, retry.Request(nil))
+	require.NoError(t, err)
+	assert.Equal(t, ev1.DedupKey, ev2.DedupKey)
+	assert.Equal(t, p.PaymentKey, ev1.PaymentKey)
+	assert.Equal(t, pg.StatusApproved, ev1.Status)
+
+	forged, err := e.srv.ForgedWebhooks(ctx, "order-v")
+	require.NoError(t, err)
+	require.NotEmpty(t, forged)
+	for i, d := range forged {
+		_, err := e.gw.ParseWebhook(ctx, d.Request(nil))
+		assert.ErrorIs(t, err, pg.ErrWebhookRejected, "forgery %d", i)
+	}
+
+	_, _, err = e.approve(t, "order-c", 1000, pgtest.FaultNone)
+	require.NoError(t, err)
+	_, _, err = e.srv.Webhooks(ctx, "order-c")
+	assert.ErrorIs(t, err, inicistest.ErrNoNotification, "card payments are not notified")
+}

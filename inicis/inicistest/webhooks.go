@@ -1,0 +1,92 @@
+package inicistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/paygate/paygate/pg/pgtest"
+)
+
+var _ pgtest.WebhookSandbox = (*Sandbox)(nil)
+
+// ErrNoNotification is returned by Webhooks for an order Inicis has sent no
+// notification about: Inicis notifies the shop only of virtual-account
+// deposits, never of card payments or cancels.
+var ErrNoNotification = errors.New("inicistest: Inicis sent no notification for the order")
+
+// Source addresses the sandbox's deliveries come from, as the shop's
+// listener would see them; GatewayConfig trusts loopback.
+const (
+	notiPeer      = "127.0.0.1:41001"
+	notiPeerRetry = "127.0.0.1:41002"
+	foreignPeer   = "198.51.100.7:41003"
+)
+
+func notiHeader() http.Header {
+	return http.Header{"Content-Type": {"application/x-www-form-urlencoded; charset=EUC-KR"}}
+}
+
+// Webhooks returns the deposit notification of the order's virtual account
+// (after Deposit) as first delivered and as Inicis's redelivery of it: the
+// same body from a new connection.
+func (s *Sandbox) Webhooks(ctx context.Context, orderID string) (first, retry pgtest.WebhookDelivery, err error) {
+	if err := ctx.Err(); err != nil {
+		return first, retry, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.byOID[orderID]
+	if p == nil || p.vact == nil || p.vact.noti == nil {
+		return first, retry, fmt.Errorf("%w %q (only virtual-account deposits are notified; call Deposit first)", ErrNoNotification, orderID)
+	}
+	body := append([]byte(nil), p.vact.noti...)
+	first = pgtest.WebhookDelivery{Header: notiHeader(), Body: body, RemoteAddr: notiPeer}
+	retry = pgtest.WebhookDelivery{Header: notiHeader(), Body: append([]byte(nil), body...), RemoteAddr: notiPeerRetry}
+	return first, retry, nil
+}
+
+// ForgedWebhooks returns deposit notifications an attacker could send about
+// the order's payment: the genuine content from a foreign address, and from
+// a trusted address a tampered amount, an unknown tid, another merchant, a
+// message type Inicis does not send, and, for a card payment, a deposit
+// that never was. A verifying parser refuses every one.
+func (s *Sandbox) ForgedWebhooks(ctx context.Context, orderID string) ([]pgtest.WebhookDelivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.byOID[orderID]
+	if p == nil {
+		return nil, fmt.Errorf("inicistest: no approved payment for order %q", orderID)
+	}
+	k := s.cfg.Now().In(kst)
+	base := func() url.Values {
+		return url.Values{
+			"no_tid": {p.tid}, "no_oid": {p.oid}, "id_merchant": {s.cfg.MID},
+			"cd_bank": {"04"}, "dt_trans": {k.Format("20060102")}, "tm_trans": {k.Format("150405")},
+			"type_msg": {"0200"}, "no_vacct": {"90000000000000"},
+			"amt_input": {strconv.FormatInt(p.price, 10)},
+		}
+	}
+	with := func(name, value string) []byte {
+		v := base()
+		v.Set(name, value)
+		return []byte(v.Encode())
+	}
+	out := []pgtest.WebhookDelivery{
+		{Header: notiHeader(), Body: []byte(base().Encode()), RemoteAddr: foreignPeer},
+		{Header: notiHeader(), Body: with("amt_input", strconv.FormatInt(p.price*10, 10)), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("no_tid", p.tid[:10]+"INIpayTest20000101000000999999"), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("id_merchant", "forged0001"), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("type_msg", "0210"), RemoteAddr: notiPeer},
+	}
+	if p.vact == nil {
+		out = append(out, pgtest.WebhookDelivery{Header: notiHeader(), Body: []byte(base().Encode()), RemoteAddr: notiPeer})
+	}
+	return out, nil
+}
