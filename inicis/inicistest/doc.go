@@ -26,6 +26,9 @@
 // a 500 before approving; FailNext scripts INIAPI calls the same way, and
 // SetLatency slows every answer. Ledger is the PG side's record for
 // invariant checks. Config.Now moves time for token and account expiry.
+// As a pgtest.WebhookSandbox, Webhooks hands out an order's deposit
+// notification (and its redelivery) without a listening shop, and
+// ForgedWebhooks the notifications an attacker could send.
 //
 // Served under a prefix (the example server uses /sandbox/inicis/), tell it
 // its public address with Config.BaseURL or SetBaseURL. Its endpoints,
