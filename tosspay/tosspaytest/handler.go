@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -155,14 +156,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // lose withholds the answer until the client gives up (or HoldMax), then
 // cuts the connection without a response: the client sees a timeout or a
-// reset, never the result.
-func (s *Sandbox) lose(r *http.Request) {
+// reset, never the result. Where the ResponseWriter cannot be hijacked (an
+// HTTP/2 connection, a wrapping middleware) the handler is aborted with
+// http.ErrAbortHandler, which net/http turns into a reset.
+func (s *Sandbox) lose(w http.ResponseWriter, r *http.Request) {
 	t := time.NewTimer(s.opts.HoldMax)
 	defer t.Stop()
 	select {
 	case <-r.Context().Done():
 	case <-t.C:
 	case <-s.closed:
+	}
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // reset, not an orderly close
+		}
+		_ = conn.Close()
+		return
 	}
 	panic(http.ErrAbortHandler)
 }
@@ -220,7 +230,7 @@ func (s *Sandbox) preFault(w http.ResponseWriter, r *http.Request, sc Script) bo
 		}
 		return false
 	case pgtest.FaultTimeoutUnapproved:
-		s.lose(r)
+		s.lose(w, r)
 		return false
 	}
 	return true
@@ -268,7 +278,7 @@ func (s *Sandbox) handleConfirm(w http.ResponseWriter, r *http.Request, c *call)
 		return s.confirm(req, sc)
 	})
 	if sc.Fault == pgtest.FaultTimeout {
-		s.lose(r)
+		s.lose(w, r)
 		return
 	}
 	writeReply(w, rep)
@@ -372,7 +382,7 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, c *call) 
 		return s.cancel(key, req, sc)
 	})
 	if sc.Fault == pgtest.FaultTimeout {
-		s.lose(r)
+		s.lose(w, r)
 		return
 	}
 	writeReply(w, rep)
@@ -476,7 +486,7 @@ func (s *Sandbox) handleLookup(w http.ResponseWriter, r *http.Request, c *call) 
 			writeError(w, &apiError{http.StatusInternalServerError, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", "결제가 완료되지 않았어요. 다시 시도해주세요."})
 			return
 		case pgtest.FaultTimeout, pgtest.FaultTimeoutUnapproved:
-			s.lose(r)
+			s.lose(w, r)
 			return
 		}
 	}
