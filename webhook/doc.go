@@ -26,6 +26,9 @@
 //   - Failed verification (forged, tampered, unknown payment): 401
 //     WEBHOOK_REJECTED, a warning in the log without secrets, nothing
 //     stored.
+//   - Verified but not about anything paygate acts on: an adapter says so by
+//     returning a nil event and a nil error; the delivery gets the success
+//     answer (so the PG stops retrying) and nothing is stored.
 //   - Malformed, or values the log cannot hold: 400; over the size cap: 413.
 //   - The adapter could not decide (the PG's fetch-back failed) or the
 //     effect failed, panicked or ran past Config.Timeout: 500/503 with
