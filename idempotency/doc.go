@@ -56,7 +56,9 @@
 // Config.KeepStatus) is sent to the client but not stored: the key is
 // released so the client's retry runs the handler again. A panic is
 // recovered, logged with its stack, answered with 500 INTERNAL_ERROR and also
-// releases the key; it never reaches the server. The reason: a 5xx says the
+// releases the key; it never reaches the server (only http.ErrAbortHandler,
+// a handler's deliberate abort, is re-raised after the release, for net/http
+// to handle quietly). The reason: a 5xx says the
 // server failed, not that the request was answered, and storing it would turn
 // a transient failure (the database restarting, a bad deploy) into the
 // permanent answer for that key for 24 hours, defeating automatic recovery.
