@@ -340,7 +340,9 @@ func TestErrorAnswers_MappedToKinds(t *testing.T) {
 		{"500 with a refusal code on approve may still have acted", false, "approve", approve, 500, `{"error_code":-780,"error_message":"approval failure!"}`, pg.KindUnknown, "-780", false, ""},
 		{"HTML 502 from a proxy on approve", false, "approve", approve, 502, `<html><body>Bad Gateway</body></html>`, pg.KindUnknown, "", false, "Bad Gateway"},
 		{"HTML 400 from a proxy on approve", false, "approve", approve, 400, `<html>bad</html>`, pg.KindUnknown, "", false, ""},
-		{"empty 404 on lookup", false, "lookup", lookup, 404, ``, pg.KindNotFound, "", false, ""},
+		// A bare 404 is a wrong address far more often than a missing payment:
+		// it must never make a captured payment look absent.
+		{"empty 404 on lookup", false, "lookup", lookup, 404, ``, pg.KindInvalid, "", false, ""},
 		{"JSON without a code", false, "cancel", cancel, 400, `{"error_message":"odd"}`, pg.KindInvalid, "", false, "odd"},
 		{"JSON of another shape on approve", false, "approve", approve, 400, `{"unexpected":true}`, pg.KindUnknown, "", false, ""},
 	}

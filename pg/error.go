@@ -130,8 +130,6 @@ func KindForHTTPStatus(status int) Kind {
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable ||
 		status == http.StatusRequestTimeout:
 		return KindUnavailable
-	case status == http.StatusNotFound:
-		return KindNotFound
 	case status >= 400 && status < 500:
 		return KindInvalid
 	default:

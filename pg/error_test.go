@@ -107,7 +107,7 @@ func TestKindForHTTPStatus(t *testing.T) {
 		{http.StatusBadRequest, pg.KindInvalid},
 		{http.StatusUnauthorized, pg.KindInvalid},
 		{http.StatusForbidden, pg.KindInvalid},
-		{http.StatusNotFound, pg.KindNotFound},
+		{http.StatusNotFound, pg.KindInvalid},
 		{http.StatusRequestTimeout, pg.KindUnavailable},
 		{http.StatusConflict, pg.KindInvalid},
 		{http.StatusUnprocessableEntity, pg.KindInvalid},
