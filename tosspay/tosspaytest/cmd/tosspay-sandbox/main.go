@@ -3,10 +3,11 @@
 //
 //	tosspay-sandbox -addr 127.0.0.1:9101 -webhook-url http://127.0.0.1:8080/webhooks/tosspay
 //
-// Point the adapter at it with tosspay.WithBaseURL("http://127.0.0.1:9101")
-// and the secret key it prints. POST /sandbox/pay {"orderId","amount"} plays
-// the buyer and answers the paymentKey; GET /sandbox/ledger shows the PG
-// side; POST /sandbox/fail-next {"fault"} scripts the next call.
+// It prints its base URL and secret key. Point the adapter at it with
+// tosspay.WithBaseURL(baseURL). POST /sandbox/pay {"orderId","amount"} plays
+// the buyer and answers the paymentKey; POST /sandbox/deposit {"orderId"}
+// plays a virtual-account transfer; GET /sandbox/ledger shows the PG side;
+// POST /sandbox/fail-next {"fault"} scripts the next call.
 package main
 
 import (
@@ -14,7 +15,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -26,24 +28,26 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "tosspay-sandbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	addr := flag.String("addr", "127.0.0.1:9101", "listen address")
-	base := flag.String("base-url", "", "public base URL (default http://ADDR)")
-	key := flag.String("secret-key", tosspaytest.DefaultSecretKey, "the secret key the sandbox accepts")
-	hook := flag.String("webhook-url", "", "where PAYMENT_STATUS_CHANGED is POSTed (empty: none)")
-	sched := flag.String("webhook-schedule", "", "comma-separated retry waits, e.g. 1s,4s,16s (default Toss's 1m..4096m)")
-	flag.Parse()
-
-	opts := tosspaytest.Options{BaseURL: *base, SecretKey: *key, WebhookURL: *hook}
-	if opts.BaseURL == "" {
-		opts.BaseURL = "http://" + *addr
+// run serves the sandbox until ctx ends.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("tosspay-sandbox", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9101", "listen address")
+	base := fs.String("base-url", "", "public base URL (default http://ADDR)")
+	key := fs.String("secret-key", tosspaytest.DefaultSecretKey, "the secret key the sandbox accepts")
+	hook := fs.String("webhook-url", "", "where webhooks are POSTed (empty: none)")
+	sched := fs.String("webhook-schedule", "", "comma-separated retry waits, e.g. 1s,4s,16s (default Toss's 1m..4096m)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	opts := tosspaytest.Options{BaseURL: *base, SecretKey: *key, WebhookURL: *hook}
 	if *sched != "" {
 		for _, f := range strings.Split(*sched, ",") {
 			d, err := time.ParseDuration(strings.TrimSpace(f))
@@ -53,24 +57,29 @@ func run() error {
 			opts.WebhookSchedule = append(opts.WebhookSchedule, d)
 		}
 	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if opts.BaseURL == "" {
+		opts.BaseURL = "http://" + ln.Addr().String()
+	}
 	sb := tosspaytest.New(opts)
 	defer sb.Close()
-	srv := &http.Server{Addr: *addr, Handler: sb, ReadHeaderTimeout: 10 * time.Second}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("tosspay sandbox listening", "baseURL", sb.BaseURL(), "secretKey", sb.SecretKey())
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(out, "tosspay sandbox: base URL %s secret key %s\n", sb.BaseURL(), sb.SecretKey())
 	select {
 	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
 		}
-		return nil
+		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	sb.Close() // releases held answers so Shutdown does not wait for them
 	return srv.Shutdown(sctx)
 }

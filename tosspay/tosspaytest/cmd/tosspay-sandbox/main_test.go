@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/tosspay"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestRun_ServesTheSandboxUntilStopped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-secret-key", "test_sk_cmd", "-webhook-schedule", "1s,2s"}, out)
+	}()
+
+	re := regexp.MustCompile(`base URL (\S+) secret key (\S+)`)
+	var m []string
+	require.Eventually(t, func() bool { m = re.FindStringSubmatch(out.String()); return m != nil }, 20*time.Second, 10*time.Millisecond)
+	assert.Equal(t, "test_sk_cmd", m[2])
+
+	gw, err := tosspay.New(m[2], tosspay.WithBaseURL(m[1]))
+	require.NoError(t, err)
+	_, err = gw.Lookup(context.Background(), pg.LookupRequest{OrderID: "order-none-1"})
+	assert.Equal(t, pg.KindNotFound, pg.KindOf(err), "the API answers: %v", err)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the sandbox did not stop")
+	}
+}
+
+func TestRun_RefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-webhook-schedule", "soon"}, {"-addr", "not an address"}, {"-nope"}} {
+		err := run(context.Background(), args, &bytes.Buffer{})
+		assert.Error(t, err, "%v", args)
+	}
+}
