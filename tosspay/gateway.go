@@ -73,8 +73,9 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 // report calls (default 60 s: Toss says they may take that long).
 func WithReportTimeout(d time.Duration) Option { return func(c *config) { c.reportTO = d } }
 
-// WithRetry bounds the attempts of one call (default 4) and the backoff
-// between them.
+// WithRetry bounds the attempts of one call and the backoff between them.
+// The default, pghttp.DefaultMaxAttempts (3), means a lost answer costs at
+// most three attempt timeouts before the call is Unknown.
 func WithRetry(maxAttempts int, backoffMin, backoffMax time.Duration) Option {
 	return func(c *config) { c.maxAttempts, c.backoffMin, c.backoffMax = maxAttempts, backoffMin, backoffMax }
 }
@@ -106,7 +107,7 @@ func New(secretKey string, opts ...Option) (*Gateway, error) {
 	if secretKey == "" {
 		return nil, errors.New("tosspay: secret key is required")
 	}
-	cfg := config{baseURL: DefaultBaseURL, maxAttempts: 4, reportPage: 1000}
+	cfg := config{baseURL: DefaultBaseURL, maxAttempts: pghttp.DefaultMaxAttempts, reportPage: 1000}
 	for _, o := range opts {
 		o(&cfg)
 	}
