@@ -296,8 +296,12 @@ func TestLatency_CallerDeadlineIsUnknown(t *testing.T) {
 	e := newEnv(t)
 	res, err := e.srv.Pay(context.Background(), pgtest.PayRequest{OrderID: "order-1", Amount: pg.Won(1000)})
 	require.NoError(t, err)
+	// Open a pooled connection first: on a loaded machine a fresh dial can
+	// outlast the deadline, and a request that never got a connection is
+	// rightly Unavailable, not Unknown.
+	_, _ = e.gw.Lookup(context.Background(), pg.LookupRequest{OrderID: "order-1"})
 	e.srv.SetLatency(time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err = e.gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-1", Amount: pg.Won(1000), Redirect: res.Redirect})
 	require.ErrorIs(t, err, pg.ErrUnknown)
