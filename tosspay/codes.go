@@ -134,7 +134,9 @@ var errorCodes = map[string]codeInfo{
 
 	// Not found.
 	"NOT_FOUND_PAYMENT": {notFound, false, "no such payment"},
-	"NOT_FOUND":         {notFound, false, "no such resource"},
+	// A generic NOT_FOUND names no payment: it may be a wrong path or API,
+	// and reading it as "no such payment" would write a captured payment off.
+	"NOT_FOUND":         {invalid, false, "no such resource (not a payment answer)"},
 	"NOT_FOUND_BILLING": {notFound, false, "no such billing key"},
 
 	// Toss-side failures: the call may have been applied; look it up (a

@@ -184,7 +184,8 @@ func TestDo_StatusAnswers_ResentOnlyWhenSafe(t *testing.T) {
 		{"503 without idempotency flag: resent", 503, func(u string) *Request { return post(u, false) }, 3, pg.KindUnavailable},
 		{"429 without idempotency flag: resent", 429, func(u string) *Request { return post(u, false) }, 3, pg.KindUnavailable},
 		{"400: once", 400, func(u string) *Request { return post(u, true) }, 1, pg.KindInvalid},
-		{"404: once", 404, func(u string) *Request { return post(u, true) }, 1, pg.KindNotFound},
+		{"404: once, never read as no such payment", 404, func(u string) *Request { return post(u, true) }, 1, pg.KindInvalid},
+		{"408 without idempotency flag: resent", 408, func(u string) *Request { return post(u, false) }, 3, pg.KindUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,8 +11,9 @@
 //     refused, the host name did not resolve, dialing or the TLS handshake
 //     failed, or the call timed out before a connection was obtained. (A
 //     TLS certificate failure is not resent: it will fail the same way.)
-//   - The PG answered 429 Too Many Requests or 503 Service Unavailable: it
-//     says it did not process the request. The wait honours Retry-After.
+//   - The PG answered 408 Request Timeout, 429 Too Many Requests or 503
+//     Service Unavailable: it says it did not process the request. The wait
+//     honours Retry-After.
 //   - The call is marked Request.Idempotent (the PG honours the idempotency
 //     key it carries, e.g. Toss Idempotency-Key, so a resend returns the
 //     first result instead of acting twice) or is a read (GET, HEAD), and

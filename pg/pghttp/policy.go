@@ -25,7 +25,7 @@ const MaxRetryAfter = time.Minute
 //
 //   - a request that provably never reached the PG (a.Sent false), except a
 //     TLS certificate failure, which would fail again the same way;
-//   - a 429 or 503 answer: the PG says it did not process the request;
+//   - a 408, 429 or 503 answer: the PG says it did not process the request;
 //   - an idempotent call (Request.Idempotent, or GET/HEAD) that timed out
 //     after sending, was reset or cut off, or got another 5xx except 501.
 //
@@ -41,7 +41,7 @@ func DefaultRetryPolicy(ctx context.Context, a Attempt) bool {
 		return a.Request != nil && a.Request.idempotent()
 	}
 	switch {
-	case a.StatusCode == http.StatusTooManyRequests || a.StatusCode == http.StatusServiceUnavailable:
+	case notProcessed(a.StatusCode):
 		return true
 	case a.StatusCode >= 500 && a.StatusCode != http.StatusNotImplemented:
 		return a.Request != nil && a.Request.idempotent()
@@ -50,12 +50,18 @@ func DefaultRetryPolicy(ctx context.Context, a Attempt) bool {
 	}
 }
 
-// DefaultBackoff waits what a 429 or 503 asks for in Retry-After (seconds or
+// notProcessed reports the statuses by which a server says it did not
+// process the request: 408 (it never got the whole request), 429, 503.
+func notProcessed(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// DefaultBackoff waits what a 408, 429 or 503 asks for in Retry-After (seconds or
 // an HTTP date), otherwise an exponential backoff from min doubling per
 // attempt, capped at max, with jitter: a random wait in the upper half of
 // the step, so clients that failed together do not resend together.
 func DefaultBackoff(a Attempt, min, max time.Duration) time.Duration {
-	if a.StatusCode == http.StatusTooManyRequests || a.StatusCode == http.StatusServiceUnavailable {
+	if notProcessed(a.StatusCode) {
 		if d, ok := RetryAfter(a.Header, time.Now()); ok {
 			return d
 		}
