@@ -482,3 +482,14 @@ func validateAmount(op, field string, m pg.Money) error {
 	}
 	return nil
 }
+
+// LogValue keeps the secret key out of logs: only the name and base URL.
+func (g *Gateway) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("pg", Name), slog.String("baseURL", g.baseURL))
+}
+
+// String keeps the secret key out of fmt output.
+func (g *Gateway) String() string { return "tosspay.Gateway(" + g.baseURL + ")" }
+
+// GoString keeps the secret key out of %#v.
+func (g *Gateway) GoString() string { return g.String() }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -435,4 +437,15 @@ func TestIdempotencyKeys_StableAndWithinTossLimit(t *testing.T) {
 	assert.LessOrEqual(t, len(tosspay.ApproveIdempotencyKey(long)), 300)
 	assert.Equal(t, tosspay.ApproveIdempotencyKey(long), tosspay.ApproveIdempotencyKey(long))
 	assert.NotEqual(t, tosspay.ApproveIdempotencyKey(long), tosspay.ApproveIdempotencyKey(long+"y"))
+}
+
+func TestGateway_NeverPrintsItsKey(t *testing.T) {
+	t.Parallel()
+	gw, _ := mockGateway(t)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("gw", "gateway", gw)
+	out := buf.String() + fmt.Sprintf("%v %+v %#v %s", gw, gw, gw, gw)
+	assert.NotContains(t, out, docsSecretKey)
+	assert.NotContains(t, out, docsAuth[len("Basic "):])
+	assert.Contains(t, out, "api.tosspayments.com")
 }

@@ -419,3 +419,14 @@ func (c *Client) log(ctx context.Context, level slog.Level, msg string, req *Req
 	attrs = append(attrs, extra...)
 	c.logger.LogAttrs(ctx, level, msg, attrs...)
 }
+
+// LogValue keeps Secrets out of logs.
+func (c *Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("pg", c.PG), slog.Int("secrets", len(c.Secrets)))
+}
+
+// String keeps Secrets out of fmt output.
+func (c *Client) String() string { return "pghttp.Client(" + c.PG + ")" }
+
+// GoString keeps Secrets out of %#v.
+func (c *Client) GoString() string { return c.String() }
