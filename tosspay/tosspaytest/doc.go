@@ -49,7 +49,8 @@
 // with ScriptPayment): FaultDecline refuses (REJECT_CARD_COMPANY or
 // Script.DeclineCode) and ABORTs the payment; FaultTimeout approves and loses
 // every answer, holding it until the client gives up (or HoldMax) and then
-// cutting the connection; FaultTimeoutUnapproved holds without approving;
+// cutting the connection (at once with Script.Reset: a reset instead of a
+// timeout); FaultTimeoutUnapproved holds without approving;
 // FaultError500 answers 500 without approving. FailNext scripts the next
 // API call of any kind once.
 //

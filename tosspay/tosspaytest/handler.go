@@ -156,16 +156,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // lose withholds the answer until the client gives up (or HoldMax), then
 // cuts the connection without a response: the client sees a timeout or a
-// reset, never the result. Where the ResponseWriter cannot be hijacked (an
+// reset, never the result. With sc.Reset it cuts at once. Where the ResponseWriter cannot be hijacked (an
 // HTTP/2 connection, a wrapping middleware) the handler is aborted with
 // http.ErrAbortHandler, which net/http turns into a reset.
-func (s *Sandbox) lose(w http.ResponseWriter, r *http.Request) {
-	t := time.NewTimer(s.opts.HoldMax)
-	defer t.Stop()
-	select {
-	case <-r.Context().Done():
-	case <-t.C:
-	case <-s.closed:
+func (s *Sandbox) lose(w http.ResponseWriter, r *http.Request, sc Script) {
+	if !sc.Reset {
+		t := time.NewTimer(s.opts.HoldMax)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		case <-s.closed:
+		}
 	}
 	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 		if tc, ok := conn.(*net.TCPConn); ok {
@@ -230,7 +232,7 @@ func (s *Sandbox) preFault(w http.ResponseWriter, r *http.Request, sc Script) bo
 		}
 		return false
 	case pgtest.FaultTimeoutUnapproved:
-		s.lose(w, r)
+		s.lose(w, r, sc)
 		return false
 	}
 	return true
@@ -278,7 +280,7 @@ func (s *Sandbox) handleConfirm(w http.ResponseWriter, r *http.Request, c *call)
 		return s.confirm(req, sc)
 	})
 	if sc.Fault == pgtest.FaultTimeout {
-		s.lose(w, r)
+		s.lose(w, r, sc)
 		return
 	}
 	writeReply(w, rep)
@@ -382,7 +384,7 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, c *call) 
 		return s.cancel(key, req, sc)
 	})
 	if sc.Fault == pgtest.FaultTimeout {
-		s.lose(w, r)
+		s.lose(w, r, sc)
 		return
 	}
 	writeReply(w, rep)
@@ -486,7 +488,7 @@ func (s *Sandbox) handleLookup(w http.ResponseWriter, r *http.Request, c *call) 
 			writeError(w, &apiError{http.StatusInternalServerError, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", "결제가 완료되지 않았어요. 다시 시도해주세요."})
 			return
 		case pgtest.FaultTimeout, pgtest.FaultTimeoutUnapproved:
-			s.lose(w, r)
+			s.lose(w, r, *c.next)
 			return
 		}
 	}
@@ -628,6 +630,8 @@ type payRequestJSON struct {
 	Fault       string          `json:"fault"`
 	DeclineCode string          `json:"declineCode"`
 	LatencyMS   int             `json:"latencyMs"`
+	// Reset cuts a lost answer's connection at once (Script.Reset).
+	Reset bool `json:"reset"`
 	// Method "VIRTUAL_ACCOUNT" pays by virtual account; anything else by card.
 	Method string `json:"method"`
 }
@@ -652,7 +656,7 @@ func (s *Sandbox) handlePay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
 		return
 	}
-	sc := Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond}
+	sc := Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond, Reset: req.Reset}
 	method := "카드"
 	if req.Method == "VIRTUAL_ACCOUNT" || req.Method == methodVirtualAccount {
 		method = methodVirtualAccount
@@ -675,7 +679,7 @@ func (s *Sandbox) handleFailNext(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", "body must be {fault}"})
 		return
 	}
-	if err := s.FailNext(Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond}); err != nil {
+	if err := s.FailNext(Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond, Reset: req.Reset}); err != nil {
 		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
 		return
 	}

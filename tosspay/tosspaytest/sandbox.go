@@ -79,6 +79,10 @@ type Script struct {
 	DeclineCode string
 	// Latency is added before the sandbox answers.
 	Latency time.Duration
+	// Reset makes FaultTimeout and FaultTimeoutUnapproved cut the
+	// connection at once instead of holding the answer until the client
+	// gives up: the client sees a reset rather than a timeout.
+	Reset bool
 }
 
 // Sandbox is a stateful fake of the Toss Payments core API. It implements

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -523,4 +524,29 @@ func TestVirtualAccount_CanceledBeforeDepositRefundsNothing_ExpiredRefusesDeposi
 	require.NoError(t, err)
 	assert.Equal(t, pg.StatusExpired, got.Status)
 	assert.Equal(t, pg.StatusExpired, srv.Ledger()[1].Status)
+}
+
+func TestLostAnswer_ResetAtOnce_UnknownThenFoundByLookup(t *testing.T) {
+	t.Parallel()
+	srv, gw := setup(t, tosspaytest.Options{}, tosspay.WithTimeout(30*time.Second))
+	ctx := context.Background()
+	tests := []struct {
+		fault         pgtest.Fault
+		wantApprovals int
+		wantStatus    pg.Status
+	}{
+		{pgtest.FaultTimeout, 1, pg.StatusApproved},
+		{pgtest.FaultTimeoutUnapproved, 0, pg.StatusPending},
+	}
+	for i, tt := range tests {
+		order := fmt.Sprintf("order-reset-%d", i)
+		res, err := srv.PayScripted(ctx, order, pg.Won(7000), tosspaytest.Script{Fault: tt.fault, Reset: true})
+		require.NoError(t, err)
+		_, err = gw.Approve(ctx, approveReq(order, res, pg.Won(7000)))
+		assert.Equal(t, pg.KindUnknown, pg.KindOf(err), "%s: a reset after sending is unknown: %v", tt.fault, err)
+		p, err := gw.Lookup(ctx, pg.LookupRequest{OrderID: order})
+		require.NoError(t, err)
+		assert.Equal(t, tt.wantStatus, p.Status)
+		assert.Equal(t, tt.wantApprovals, srv.Ledger()[i].Approvals)
+	}
 }
