@@ -20,9 +20,9 @@
 //     it timed out after the request was sent, the connection was reset or
 //     the response was cut off, or the PG answered another 5xx (except 501).
 //
-// Everything else is returned after one attempt: a 4xx, a 5xx on a call that
-// is not idempotent (it may have happened; the caller must look it up), a
-// reset or timeout after sending a non-idempotent call.
+// Everything else is returned after one attempt: any other 4xx, a 5xx on a
+// call that is not idempotent (it may have happened; the caller must look it
+// up), a reset or timeout after sending a non-idempotent call.
 //
 // Resends wait a capped exponential backoff with jitter (Client.Backoff),
 // are bounded by Client.MaxAttempts, and stop when the next wait would pass
