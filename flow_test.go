@@ -220,9 +220,11 @@ func TestOrderFails_RetriesExhausted_Refunded(t *testing.T) {
 func TestRefund_RefusedForGood_NeedsAttentionAndAlert(t *testing.T) {
 	eachPG(t, func(t *testing.T, f *flow) {
 		f.shop.permanent["ord-stuck"] = true
-		f.pg.failRefund("ord-stuck", pgtest.FaultDecline)
+		release := f.shop.hold("ord-stuck")
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-stuck", 11000, pgtest.FaultNone))
 		require.NoError(t, err)
+		f.pg.failRefund("ord-stuck", pgtest.FaultDecline)
+		release()
 		f.eventually("the saga to need attention", func() bool {
 			list, err := f.p.Unresolved(context.Background(), 0, 100)
 			require.NoError(t, err)
@@ -242,9 +244,11 @@ func TestRefund_RefusedForGood_NeedsAttentionAndAlert(t *testing.T) {
 func TestRefund_AnswerLost_LookedUpAndAppliedOnce(t *testing.T) {
 	eachPG(t, func(t *testing.T, f *flow) {
 		f.shop.permanent["ord-refund-lost"] = true
-		f.pg.failRefund("ord-refund-lost", pgtest.FaultTimeout)
+		release := f.shop.hold("ord-refund-lost")
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-refund-lost", 16000, pgtest.FaultNone))
 		require.NoError(t, err)
+		f.pg.failRefund("ord-refund-lost", pgtest.FaultTimeout)
+		release()
 		f.settled(res.PaymentID)
 		assert.Equal(t, pg.StatusCanceled, f.payment(res.PaymentID).Status)
 		entry, _ := f.ledgerEntry("ord-refund-lost")

@@ -25,6 +25,8 @@ import (
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/tosspay"
+	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 // sandboxPG is one PG under test: its adapter and its sandbox.
@@ -41,8 +43,23 @@ var sandboxPGs = []struct {
 	name string
 	make func(t *testing.T) sandboxPG
 }{
+	{"tosspay", newTossPay},
 	{"inicis", newInicis},
 	{"kakaopay", newKakaoPay},
+}
+
+func newTossPay(t *testing.T) sandboxPG {
+	t.Helper()
+	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second})
+	t.Cleanup(srv.Close)
+	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL),
+		tosspay.WithTimeout(time.Second), tosspay.WithRetry(2, 10*time.Millisecond, 50*time.Millisecond),
+		tosspay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	require.NoError(t, err)
+	return sandboxPG{
+		name: gw.Name(), gateway: gw, sandbox: srv,
+		failRefund: func(_ string, f pgtest.Fault) { require.NoError(t, srv.FailNext(tosspaytest.Script{Fault: f})) },
+	}
 }
 
 func newInicis(t *testing.T) sandboxPG {
@@ -93,14 +110,27 @@ type shop struct {
 	creates   map[string]int
 	permanent map[string]bool
 	transient map[string]int
+	// gates hold CreateOrder for an order until closed, so a test can act
+	// between the approval and the order's outcome.
+	gates map[string]chan struct{}
 }
 
 func newShop() *shop {
 	return &shop{orders: map[string]string{}, rolled: map[string]int{}, creates: map[string]int{},
-		permanent: map[string]bool{}, transient: map[string]int{}}
+		permanent: map[string]bool{}, transient: map[string]int{}, gates: map[string]chan struct{}{}}
 }
 
-func (s *shop) CreateOrder(_ context.Context, req paygate.OrderRequest) error {
+func (s *shop) CreateOrder(ctx context.Context, req paygate.OrderRequest) error {
+	s.mu.Lock()
+	gate := s.gates[req.OrderID]
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.creates[req.OrderID]++
@@ -116,6 +146,15 @@ func (s *shop) CreateOrder(_ context.Context, req paygate.OrderRequest) error {
 	}
 	s.orders[req.OrderID] = req.PaymentID
 	return nil
+}
+
+// hold makes CreateOrder for the order wait until the returned func runs.
+func (s *shop) hold(orderID string) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.gates[orderID] = ch
+	s.mu.Unlock()
+	return func() { close(ch) }
 }
 
 func (s *shop) RollbackOrder(_ context.Context, req paygate.OrderRequest) error {
