@@ -15,6 +15,17 @@
 //	PAYGATE_INICIS_API_IV, PAYGATE_INICIS_CLIENT_IP, PAYGATE_INICIS_BASE_URL
 //
 // A PG runs live only when its secret (or MID) and base URL are both set.
+// Otherwise it runs as a sandbox, served by this server under /sandbox/{pg}/
+// or, to outlive restarts of this server (crash drills), by a process of its
+// own:
+//
+//	PAYGATE_KAKAOPAY_SANDBOX_URL, PAYGATE_INICIS_SANDBOX_URL
+//	                    base URL of that PG's sandbox process
+//	PAYGATE_QUICK_RETRIES=1
+//	                    compress paygate's timings for demos and crash drills
+//	                    against sandboxes: leases of 3s, retries from 100ms,
+//	                    unknown approvals written off after 1s. Never with
+//	                    live PGs.
 package main
 
 import (
@@ -29,7 +40,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/examples/server/app"
+	"github.com/paygate/paygate/saga"
 )
 
 func main() {
@@ -66,13 +79,17 @@ func run(log *slog.Logger) error {
 		},
 		KakaoPay: app.PGSettings{
 			SecretKey: os.Getenv("PAYGATE_KAKAOPAY_SECRET_KEY"), CID: os.Getenv("PAYGATE_KAKAOPAY_CID"),
-			BaseURL: os.Getenv("PAYGATE_KAKAOPAY_BASE_URL"),
+			BaseURL: os.Getenv("PAYGATE_KAKAOPAY_BASE_URL"), Sandbox: os.Getenv("PAYGATE_KAKAOPAY_SANDBOX_URL"),
 		},
 		Inicis: app.PGSettings{
 			MID: os.Getenv("PAYGATE_INICIS_MID"), SignKey: os.Getenv("PAYGATE_INICIS_SIGN_KEY"),
 			APIKey: os.Getenv("PAYGATE_INICIS_API_KEY"), APIIV: os.Getenv("PAYGATE_INICIS_API_IV"),
 			ClientIP: os.Getenv("PAYGATE_INICIS_CLIENT_IP"), BaseURL: os.Getenv("PAYGATE_INICIS_BASE_URL"),
+			Sandbox: os.Getenv("PAYGATE_INICIS_SANDBOX_URL"),
 		},
+	}
+	if os.Getenv("PAYGATE_QUICK_RETRIES") == "1" {
+		cfg.Tune = quickRetries
 	}
 	a, err := app.New(ctx, cfg)
 	if err != nil {
@@ -102,6 +119,17 @@ func run(log *slog.Logger) error {
 		err = errors.Join(err, runErr)
 	}
 	return err
+}
+
+// quickRetries is PAYGATE_QUICK_RETRIES: the same flow on a clock a person
+// (or a crash test) can watch.
+func quickRetries(c *paygate.Config) {
+	c.SettleDelay = time.Second
+	c.ResolveRetry = saga.Policy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+	c.OrderRetry = saga.Policy{MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
+	c.RefundRetry = saga.Policy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, AlertAfter: 5}
+	c.Runner.PollInterval, c.Runner.Lease = 100*time.Millisecond, 3*time.Second
+	c.Outbox.PollInterval, c.Outbox.Lease = 100*time.Millisecond, 3*time.Second
 }
 
 // redactDB keeps a MySQL password out of the log.

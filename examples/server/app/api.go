@@ -198,7 +198,7 @@ func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	failMode, failTimes := "", 0
 	if req.Sandbox != nil {
-		if s.sandbox == nil {
+		if !s.sandboxMode {
 			a.fail(w, fmt.Errorf("%w: sandbox options need %s in sandbox mode", errBadRequest, req.PG))
 			return
 		}

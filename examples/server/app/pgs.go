@@ -12,6 +12,8 @@ import (
 	"github.com/paygate/paygate/kakaopay/kakaopaytest"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/tosspay"
+	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 // PGSettings are one PG's live settings. A PG whose settings are empty runs
@@ -28,6 +30,12 @@ type PGSettings struct {
 	CID string
 	// Inicis merchant settings.
 	MID, SignKey, APIKey, APIIV, ClientIP string
+	// Sandbox, when the settings are not live, is the address of this
+	// PG's sandbox running as a process of its own (e.g. its
+	// cmd/…-sandbox): the PG runs in sandbox mode against it instead of a
+	// sandbox served by this server, so the PG's state outlives a restart
+	// of the server. The buyer is then played at that sandbox.
+	Sandbox string
 }
 
 // Live reports whether s names a real PG account.
@@ -36,10 +44,12 @@ func (s PGSettings) Live() bool { return s.BaseURL != "" && (s.SecretKey != "" |
 // gatewaySetup is a PG wired into the app: its adapter and, in sandbox mode,
 // its sandbox.
 type gatewaySetup struct {
-	name      string
-	gateway   pg.Gateway
-	sandbox   pgtest.Sandbox // nil when live
-	clientKey string
+	name    string
+	gateway pg.Gateway
+	sandbox pgtest.Sandbox // served by this server; nil when live or external
+	// sandboxMode: the PG is a sandbox, here or in another process.
+	sandboxMode bool
+	clientKey   string
 }
 
 // sandboxBase is where a PG's sandbox is served.
@@ -55,7 +65,11 @@ func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
 		FailURL:     publicURL + "/return/kakaopay/fail",
 	}
 	var sb *kakaopaytest.Sandbox
-	if !live.Live() {
+	switch {
+	case live.Live():
+	case live.Sandbox != "":
+		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, kakaopaytest.DefaultSecretKey, strings.TrimRight(live.Sandbox, "/")
+	default:
 		sb = kakaopaytest.New(kakaopaytest.Options{BaseURL: sandboxBase(publicURL, kakaopay.Name)})
 		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, kakaopaytest.DefaultSecretKey, sb.BaseURL()
 	}
@@ -63,7 +77,7 @@ func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if err != nil {
 		return gatewaySetup{}, fmt.Errorf("kakaopay: %w", err)
 	}
-	s := gatewaySetup{name: gw.Name(), gateway: gw}
+	s := gatewaySetup{name: gw.Name(), gateway: gw, sandboxMode: !live.Live()}
 	if sb != nil {
 		s.sandbox = sb
 	}
@@ -78,6 +92,10 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 			MID: live.MID, SignKey: live.SignKey, APIKey: live.APIKey, APIIV: live.APIIV,
 			ClientIP: live.ClientIP, APIBaseURL: live.BaseURL,
 		}
+	} else if live.Sandbox != "" {
+		// The sandbox's keys are the test merchant's; only its address
+		// differs.
+		cfg = inicistest.New(inicistest.Config{BaseURL: live.Sandbox}).GatewayConfig()
 	} else {
 		sb = inicistest.New(inicistest.Config{BaseURL: sandboxBase(publicURL, inicis.Name)})
 		cfg = sb.GatewayConfig()
@@ -89,7 +107,7 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if err != nil {
 		return gatewaySetup{}, fmt.Errorf("inicis: %w", err)
 	}
-	s := gatewaySetup{name: gw.Name(), gateway: gw}
+	s := gatewaySetup{name: gw.Name(), gateway: gw, sandboxMode: live.MID == ""}
 	if sb != nil {
 		s.sandbox = sb
 	}
@@ -128,3 +146,26 @@ var redirectFields = map[string]string{
 	"idcName":      "idc_name",
 	"resultCode":   "resultCode",
 }
+
+func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
+	if live.Live() {
+		gw, err := tosspay.New(live.SecretKey, tosspay.WithBaseURL(live.BaseURL))
+		if err != nil {
+			return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
+		}
+		return gatewaySetup{name: gw.Name(), gateway: gw, clientKey: live.ClientKey}, nil
+	}
+	sb := tosspaytest.New(tosspaytest.Options{
+		BaseURL:    sandboxBase(publicURL, tosspay.Name),
+		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,
+	})
+	gw, err := tosspay.New(sb.SecretKey(), tosspay.WithBaseURL(sb.BaseURL()))
+	if err != nil {
+		return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
+	}
+	return gatewaySetup{name: gw.Name(), gateway: gw, sandbox: sb, clientKey: tossSandboxClientKey}, nil
+}
+
+// tossSandboxClientKey is the client key the sandbox's checkout hands the
+// browser; the sandbox PG needs none, but a Toss window does.
+const tossSandboxClientKey = "test_ck_sandbox"

@@ -1,0 +1,179 @@
+// Command sandboxd serves the Inicis and KakaoPay sandboxes from one process
+// of their own, with their PG-side ledgers readable over HTTP, so a test can
+// kill the example server and still compare what it recorded with what the
+// PGs did. It is a test helper of the crash test in package e2e:
+//
+//	sandboxd -addr 127.0.0.1:0
+//
+// prints "sandboxd listening on http://ADDR" and serves
+//
+//	/inicis/…        the Inicis sandbox (inicistest), its buyer at POST /inicis/pay
+//	/kakaopay/…      the KakaoPay sandbox (kakaopaytest), its buyer at POST /kakaopay/pay
+//	GET /ledger/{pg} the sandbox's Ledger() as JSON ([]pgtest.LedgerEntry)
+//	GET /held        how many answers -hold is holding back right now
+//
+// -hold D makes every approval and refund take effect at once but keeps its
+// answer back for D: a process killed meanwhile has been charged (or
+// refunded) at the PG without knowing it.
+//
+// until it gets SIGINT or SIGTERM.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/paygate/paygate/inicis/inicistest"
+	"github.com/paygate/paygate/kakaopay/kakaopaytest"
+	"github.com/paygate/paygate/pg/pgtest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "sandboxd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	hold := flag.Duration("hold", 0, "how long approval and refund answers are held back after they took effect")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	sandboxes := map[string]pgtest.Sandbox{
+		"inicis":   inicistest.New(inicistest.Config{BaseURL: base + "/inicis"}),
+		"kakaopay": kakaopaytest.New(kakaopaytest.Options{BaseURL: base + "/kakaopay"}),
+	}
+	mux := http.NewServeMux()
+	var held atomic.Int64
+	for name, sb := range sandboxes {
+		mux.Handle("/"+name+"/", holdAnswers(sb, *hold, &held))
+	}
+	mux.HandleFunc("GET /held", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, held.Load())
+	})
+	mux.HandleFunc("GET /ledger/{pg}", func(w http.ResponseWriter, r *http.Request) {
+		sb, ok := sandboxes[r.PathValue("pg")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(sb.Ledger())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Println("sandboxd listening on", base)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// heldPaths are the calls whose answers -hold keeps back: approvals and
+// refunds of both PGs.
+var heldPaths = []string{"/api/payAuth", "/v2/pg/refund", "/v2/pg/partialRefund", "/payment/approve", "/payment/cancel"}
+
+// holdAnswers runs the sandbox at once and delivers its answer d later. A
+// sandbox that cuts the connection instead of answering (a scripted lost
+// answer) still does so at once.
+func holdAnswers(h http.Handler, d time.Duration, held *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hold := d > 0
+		if hold {
+			hold = false
+			for _, p := range heldPaths {
+				hold = hold || strings.HasSuffix(r.URL.Path, p)
+			}
+		}
+		if !hold {
+			h.ServeHTTP(w, r)
+			return
+		}
+		buf := &heldWriter{ResponseWriter: w, header: http.Header{}}
+		h.ServeHTTP(buf, r)
+		if buf.hijacked {
+			return
+		}
+		held.Add(1)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		held.Add(-1)
+		for k, v := range buf.header {
+			w.Header()[k] = v
+		}
+		if buf.status == 0 {
+			buf.status = http.StatusOK
+		}
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body)
+	})
+}
+
+// heldWriter keeps an answer until holdAnswers lets it go; hijacking goes
+// straight through.
+type heldWriter struct {
+	http.ResponseWriter
+	header   http.Header
+	status   int
+	body     []byte
+	hijacked bool
+}
+
+func (h *heldWriter) Header() http.Header { return h.header }
+
+func (h *heldWriter) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	h.body = append(h.body, p...)
+	return len(p), nil
+}
+
+func (h *heldWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err == nil {
+		h.hijacked = true
+	}
+	return c, rw, err
+}
+
+func (h *heldWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
