@@ -245,6 +245,9 @@ type Prepared struct {
 // verify the delivery (by the payment's secret, a signature, the source
 // address, or by fetching the payment back from the PG) and refuse forged
 // ones with an error wrapping ErrWebhookRejected, before anything is stored.
+// A genuine delivery the adapter has nothing to act on (an event type that
+// carries no payment news) returns (nil, nil): the PG is answered with
+// success and nothing is stored, so it does not deliver again.
 type WebhookParser interface {
 	ParseWebhook(ctx context.Context, req WebhookRequest) (*WebhookEvent, error)
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -32,12 +31,6 @@ const (
 
 // maxWebhookBytes bounds a delivery; a Payment object is a few kilobytes.
 const maxWebhookBytes = 1 << 20
-
-// ErrUnsupportedEvent is returned for Toss events that carry no payment news
-// (METHOD_UPDATED, CUSTOMER_STATUS_CHANGED, payout.changed, …): they are not
-// forged, just not for the payment flow. Do not register them for the MID
-// the payment webhooks use.
-var ErrUnsupportedEvent = errors.New("tosspay: webhook event not handled")
 
 type webhookEnvelope struct {
 	EventType string          `json:"eventType"`
@@ -89,7 +82,11 @@ func (g *Gateway) ParseWebhook(ctx context.Context, req pg.WebhookRequest) (*pg.
 		}
 		return nil, rejected("no eventType and not a deposit callback")
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedEvent, env.EventType)
+		// Events that carry no payment news (METHOD_UPDATED,
+		// CUSTOMER_STATUS_CHANGED, payout.changed, …) are not forged, just
+		// not for the payment flow: nothing to act on, and Toss must not
+		// deliver them again (pg.WebhookParser's (nil, nil) contract).
+		return nil, nil
 	}
 }
 
