@@ -92,8 +92,8 @@ func (a *App) init(ctx context.Context) error {
 	if err := a.db.Migrate(ctx); err != nil {
 		return err
 	}
-	setups := []func(string, PGSettings) (gatewaySetup, error){setupKakaoPay, setupInicis}
-	settings := []PGSettings{a.cfg.KakaoPay, a.cfg.Inicis}
+	setups := []func(string, PGSettings) (gatewaySetup, error){setupToss, setupKakaoPay, setupInicis}
+	settings := []PGSettings{a.cfg.Toss, a.cfg.KakaoPay, a.cfg.Inicis}
 	var gateways []pg.Gateway
 	clientKeys := map[string]string{}
 	for i, setup := range setups {
@@ -187,10 +187,17 @@ func (a *App) Run(ctx context.Context) error {
 	return errors.Join(err, reapErr)
 }
 
-// Close closes the database.
+// Close stops the sandbox PGs' background senders and closes the database.
 func (a *App) Close() error {
 	var err error
-	a.closeOne.Do(func() { err = a.db.Close() })
+	a.closeOne.Do(func() {
+		for _, s := range a.pgs {
+			if c, ok := s.sandbox.(interface{ Close() }); ok {
+				c.Close()
+			}
+		}
+		err = a.db.Close()
+	})
 	if err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
