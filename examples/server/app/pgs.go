@@ -163,7 +163,7 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if err != nil {
 		return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
 	}
-	return gatewaySetup{name: gw.Name(), gateway: gw, sandbox: sb, clientKey: tossSandboxClientKey}, nil
+	return gatewaySetup{name: gw.Name(), gateway: gw, sandbox: sb, sandboxMode: true, clientKey: tossSandboxClientKey}, nil
 }
 
 // tossSandboxClientKey is the client key the sandbox's checkout hands the
