@@ -159,13 +159,28 @@ func TestE2E_Approve_TwoTabsAtOnce_OnePGApproval(t *testing.T) {
 				}
 			}
 			require.LessOrEqual(t, len(ids), 1, "every approval that succeeded names the same payment")
+			conflicts := 0
+			for _, a := range answers {
+				if a.Status == http.StatusConflict {
+					conflicts++
+				}
+			}
+			t.Logf("%d of %d tabs were told to try again", conflicts, tabs)
 			out := s.checkOrder(t, b, false)
 			assert.Equal(t, 1, out.PG.Approvals, "one PG approval")
 			assert.Len(t, out.Payments, 1)
 			for id := range ids {
 				assert.Equal(t, out.Kept.ID, id)
 			}
-			// The tab that lost can ask again and learns the outcome.
+			// A tab that was told to try again does so with its own key and
+			// learns the outcome: "in progress" is not its answer for good.
+			for i, a := range answers {
+				again := s.approve(t, body, "f4-tab-"+string(rune('a'+i))+"-"+b.OrderID)
+				if a.Status == http.StatusConflict {
+					assert.Empty(t, again.Header.Get("Idempotent-Replayed"), "a 409 was not stored as the key's answer")
+				}
+				assert.Equal(t, out.Kept.ID, approveResult(t, again, http.StatusOK, "APPROVED"), "tab %d asks again", i)
+			}
 			again := s.approve(t, body, "")
 			assert.Equal(t, out.Kept.ID, approveResult(t, again, http.StatusOK, "APPROVED"))
 		})
