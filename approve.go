@@ -74,7 +74,7 @@ const (
 // result when it is the same PG payment, ErrInProgress while that payment is
 // still being approved, and ErrConflict when another payment paid the order.
 func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResult, error) {
-	if err := validOrderID(req.OrderID); err != nil {
+	if err := ValidateOrderID(req.OrderID); err != nil {
 		return nil, err
 	}
 	if !req.Amount.IsSet() || !req.Amount.IsPositive() {

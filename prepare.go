@@ -48,7 +48,10 @@ type prepareData struct {
 
 const maxOrderID = 64
 
-func validOrderID(id string) error {
+// ValidateOrderID checks an order id the way Prepare and Approve do: 1 to 64
+// bytes of UTF-8 without control characters. Hosts call it before writing
+// anything of their own for the order.
+func ValidateOrderID(id string) error {
 	if id == "" || len(id) > maxOrderID || !utf8.ValidString(id) {
 		return fmt.Errorf("%w: orderId must be 1 to %d bytes of UTF-8", ErrInvalid, maxOrderID)
 	}
@@ -67,7 +70,7 @@ func validOrderID(id string) error {
 // different amount or PG, or for an order that has an active payment, it is
 // ErrConflict.
 func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, error) {
-	if err := validOrderID(req.OrderID); err != nil {
+	if err := ValidateOrderID(req.OrderID); err != nil {
 		return nil, err
 	}
 	if req.OrderName == "" || utf8.RuneCountInString(req.OrderName) > 100 {
