@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
 )
@@ -194,10 +196,19 @@ func truncate(s string, n int) string {
 	return string(r[:n])
 }
 
+// zeroOf is no money in m's currency.
+func zeroOf(m pg.Money) pg.Money {
+	z, err := pg.NewMoney(decimal.Zero, m.Currency())
+	if err != nil {
+		return pg.Money{}
+	}
+	return z
+}
+
 // balance is what can still be refunded.
 func balance(pay *store.Payment) (pg.Money, error) {
 	if !pay.ApprovedAmount.IsSet() {
-		return pg.NewMoney(pay.Amount.Amount().Sub(pay.Amount.Amount()), pay.Amount.Currency())
+		return zeroOf(pay.Amount), nil
 	}
 	if !pay.CanceledAmount.IsSet() {
 		return pay.ApprovedAmount, nil

@@ -56,10 +56,7 @@ func (p *Paygate) Payment(ctx context.Context, paymentID string) (*PaymentView, 
 	if err != nil {
 		return nil, err
 	}
-	zero, err := pg.NewMoney(pay.Amount.Amount().Sub(pay.Amount.Amount()), pay.Amount.Currency())
-	if err != nil {
-		return nil, err
-	}
+	zero := zeroOf(pay.Amount)
 	v := &PaymentView{
 		PaymentID: pay.ID, OrderID: pay.OrderID, PG: pay.PG, PaymentKey: pay.PaymentKey,
 		Amount: pay.Amount, Status: pay.Status, Method: pay.Method, ApprovedAt: pay.ApprovedAt,

@@ -128,10 +128,7 @@ func (p *Paygate) syncCancels(ctx context.Context, tx *sql.Tx, pay *store.Paymen
 	}
 	ours := pay.CanceledAmount
 	if !ours.IsSet() {
-		ours = pg.Won(0)
-		if z, err := pg.NewMoney(pay.Amount.Amount().Sub(pay.Amount.Amount()), pay.Amount.Currency()); err == nil {
-			ours = z
-		}
+		ours = zeroOf(pay.Amount)
 	}
 	diff, err := pgCanceled.Sub(ours)
 	if err != nil || !diff.IsPositive() {
