@@ -27,10 +27,12 @@ import (
 	"github.com/paygate/paygate/examples/server/app"
 	"github.com/paygate/paygate/inicis/inicistest"
 	"github.com/paygate/paygate/kakaopay/kakaopaytest"
+	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 // knownPGs are the gateways the example server may serve; the tests run for
@@ -53,7 +55,18 @@ type server struct {
 
 	spec   *openapi3.T
 	router routers.Router
+
+	// While holding, webhooks the sandbox PGs send are kept (and
+	// acknowledged) instead of reaching the app; tests deliver them
+	// themselves, in any order.
+	holding atomic.Bool
+	heldMu  sync.Mutex
+	held    []pgtest.WebhookDelivery
 }
+
+// fromTest marks webhook deliveries a test sends itself, so holding does
+// not catch them.
+const fromTest = "X-E2E-Delivery"
 
 // fastRetries makes paygate's retries, leases and polls quick (the values
 // of the flow's own tests) and counts alerts.
@@ -61,7 +74,9 @@ func fastRetries(alerts *atomic.Int64) func(*paygate.Config) {
 	return func(c *paygate.Config) {
 		c.SettleDelay = 300 * time.Millisecond
 		c.ResolveRetry = saga.Policy{InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
-		c.OrderRetry = saga.Policy{MaxAttempts: 4, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+		// Slow enough that a test can script the PG's refund between the
+		// approval and the order's failure.
+		c.OrderRetry = saga.Policy{MaxAttempts: 4, InitialBackoff: 150 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
 		c.RefundRetry = saga.Policy{InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, AlertAfter: 3}
 		c.Runner = saga.Config{PollInterval: 20 * time.Millisecond, Lease: 5 * time.Second}
 		c.Outbox = saga.OutboxConfig{PollInterval: 20 * time.Millisecond}
@@ -116,6 +131,13 @@ func startServer(t *testing.T, d store.Dialect) *server {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/webhooks/") {
+			if r.Header.Get(fromTest) == "" && s.holding.Load() {
+				s.hold(w, r)
+				return
+			}
+			r.Header.Del(fromTest)
+		}
 		(*h).ServeHTTP(w, r)
 	}))
 	s.url = ts.URL
@@ -142,6 +164,35 @@ func startServer(t *testing.T, d store.Dialect) *server {
 	s.loadSpec()
 	s.client = &http.Client{Timeout: time.Minute, Transport: &validating{s: s, base: http.DefaultTransport}}
 	return s
+}
+
+func (s *server) hold(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.heldMu.Lock()
+	s.held = append(s.held, pgtest.WebhookDelivery{Header: r.Header.Clone(), Body: body, RemoteAddr: r.RemoteAddr})
+	s.heldMu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+// heldWebhooks returns the deliveries held so far.
+func (s *server) heldWebhooks() []pgtest.WebhookDelivery {
+	s.heldMu.Lock()
+	defer s.heldMu.Unlock()
+	return append([]pgtest.WebhookDelivery(nil), s.held...)
+}
+
+// deliver posts a webhook delivery to the server as the PG would.
+func (s *server) deliver(t *testing.T, pgName string, d pgtest.WebhookDelivery) response {
+	t.Helper()
+	headers := []string{fromTest, "1"}
+	for k := range d.Header {
+		headers = append(headers, k, d.Header.Get(k))
+	}
+	return s.do(t, http.MethodPost, "/webhooks/"+pgName, d.Body, headers...)
 }
 
 // loadSpec loads the server's OpenAPI document, served at this server's
@@ -308,6 +359,14 @@ func (s *server) checkout(t *testing.T, b buyer, sandbox map[string]any) map[str
 // PG's redirect carries.
 func (s *server) pay(t *testing.T, b buyer, fault string) map[string]any {
 	t.Helper()
+	if sb, ok := s.app.Sandbox(b.PG).(*tosspaytest.Sandbox); ok && (fault == "timeout" || fault == "timeout-unapproved") {
+		// The Toss sandbox holds a lost answer until the client gives up
+		// (the adapter's 10 s, per attempt); cutting the connection at
+		// once is the same unknown outcome without the wait.
+		res, err := sb.PayScripted(context.Background(), b.OrderID, pg.Won(b.Amount), tosspaytest.Script{Fault: pgtest.Fault(fault), Reset: true})
+		require.NoError(t, err)
+		return map[string]any{"paymentKey": res.PaymentKey}
+	}
 	resp := s.do(t, http.MethodPost, "/sandbox/"+b.PG+"/pay", map[string]any{"orderId": b.OrderID, "amount": b.Amount, "fault": fault})
 	require.Equal(t, http.StatusOK, resp.Status, "sandbox pay: %s", resp)
 	return resp.json(t)
@@ -490,27 +549,34 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// scriptRefund makes the sandbox PG's next full refund of the buyer's
-// order fail with fault; scriptPartialRefund its next partial one. Each
-// sandbox scripts its refunds its own way; a sandbox the tests do not know
-// yet skips the test.
-func scriptRefund(t *testing.T, s *server, b buyer, fault pgtest.Fault) {
+// armRefund makes the sandbox PG's next full refund of the buyer's order
+// fail with fault; armPartialRefund its next partial one. Call them after
+// the approval: a sandbox may only be able to script its next call of any
+// kind. A sandbox the tests do not know yet skips the test.
+func (s *server) armRefund(t *testing.T, b buyer, paymentID string, fault pgtest.Fault) {
 	t.Helper()
-	scriptCancel(t, s, b, fault, inicistest.OpRefund)
+	s.armCancel(t, b, paymentID, fault, inicistest.OpRefund)
 }
 
-func scriptPartialRefund(t *testing.T, s *server, b buyer, fault pgtest.Fault) {
+func (s *server) armPartialRefund(t *testing.T, b buyer, paymentID string, fault pgtest.Fault) {
 	t.Helper()
-	scriptCancel(t, s, b, fault, inicistest.OpPartialRefund)
+	s.armCancel(t, b, paymentID, fault, inicistest.OpPartialRefund)
 }
 
-func scriptCancel(t *testing.T, s *server, b buyer, fault pgtest.Fault, op inicistest.Op) {
+func (s *server) armCancel(t *testing.T, b buyer, paymentID string, fault pgtest.Fault, op inicistest.Op) {
 	t.Helper()
 	switch sb := s.app.Sandbox(b.PG).(type) {
 	case *inicistest.Sandbox:
 		sb.FailNext(op, fault)
 	case *kakaopaytest.Sandbox:
 		require.NoError(t, sb.ScriptCancel(b.OrderID, fault))
+	case *tosspaytest.Sandbox:
+		// Its script takes the next call: wait until the approval's
+		// webhook, which may fetch the payment back, is in.
+		eventually(t, "the approval's webhook", func() bool {
+			return s.payment(t, paymentID).count(paygate.EventWebhookReceived) > 0
+		})
+		require.NoError(t, sb.FailNext(tosspaytest.Script{Fault: fault, Reset: true}))
 	default:
 		t.Skipf("no way to script refund faults of the %T sandbox", sb)
 	}
