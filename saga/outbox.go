@@ -349,63 +349,19 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return errors.New("saga: outbox Run is already running")
 	}
 	defer o.running.Store(false)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, o.cfg.Concurrency)
-	freed := make(chan struct{}, 1)
-	workCtx := context.WithoutCancel(ctx)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	failures := 0
-	for {
-		full := false
-		if len(slots) < cap(slots) {
+	return claimLoop[[]claimed]{
+		what: "deliveries", slots: o.cfg.Concurrency, pollInterval: o.cfg.PollInterval,
+		wake: o.wake, eager: &o.eager, log: o.log,
+		claimAt: func(int) bool { return true },
+		claim: func(ctx context.Context, _ int) ([][]claimed, bool, error) {
 			batch, err := o.claim(ctx)
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return nil
-			case err != nil:
-				failures++
-				o.log.Error("saga: claim deliveries failed", "err", err, "failures", failures)
-			default:
-				failures = 0
+			if len(batch) == 0 {
+				return nil, false, err
 			}
-			if len(batch) > 0 {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer func() {
-						<-slots
-						select {
-						case freed <- struct{}{}:
-						default:
-						}
-					}()
-					o.process(workCtx, batch)
-				}()
-			}
-			full = len(batch) == o.cfg.ClaimBatch
-		}
-		wait := o.cfg.PollInterval
-		switch {
-		case full && len(slots) < cap(slots):
-			wait = 0
-		case time.Now().UnixNano() < o.eager.Load():
-			wait = min(wait, eagerPoll)
-		}
-		if failures > 0 {
-			wait = max(wait, min(time.Duration(failures)*100*time.Millisecond, 5*time.Second))
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-o.wake:
-		case <-freed:
-		case <-timer.C:
-		}
-	}
+			return [][]claimed{batch}, len(batch) == o.cfg.ClaimBatch, err
+		},
+		work: func(ctx context.Context, batch []claimed, _ <-chan struct{}) { o.process(ctx, batch) },
+	}.run(ctx)
 }
 
 // claimed is a leased delivery with the token that leases it.

@@ -350,67 +350,22 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(r.definitions()) == 0 {
 		return fmt.Errorf("%w: no definitions registered", ErrInvalid)
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, r.cfg.Concurrency)
-	freed := make(chan struct{}, 1)
-	workCtx := context.WithoutCancel(ctx)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	claimFailures := 0
-	for {
-		full := false
+	return claimLoop[*job]{
+		what: "instances", slots: r.cfg.Concurrency, pollInterval: r.cfg.PollInterval,
+		wake: r.wake, eager: &r.eager, log: r.log,
 		// Claim when a good share of the slots is free, so claims stay
 		// batched under load instead of leasing one instance per freed
 		// slot.
-		if free := cap(slots) - len(slots); free > 0 && (free >= min(r.cfg.ClaimBatch, cap(slots))/2 || len(slots) == 0) {
+		claimAt: func(free int) bool {
+			return free >= min(r.cfg.ClaimBatch, r.cfg.Concurrency)/2 || free == r.cfg.Concurrency
+		},
+		claim: func(ctx context.Context, free int) ([]*job, bool, error) {
 			limit := min(free, r.cfg.ClaimBatch)
 			jobs, err := r.claim(ctx, limit)
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return nil
-			case err != nil:
-				claimFailures++
-				r.log.Error("saga: claim failed", "err", err, "failures", claimFailures)
-			default:
-				claimFailures = 0
-			}
-			for _, j := range jobs {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer func() {
-						<-slots
-						select {
-						case freed <- struct{}{}:
-						default:
-						}
-					}()
-					r.work(workCtx, j, ctx.Done())
-				}()
-			}
-			full = len(jobs) == limit
-		}
-		wait := r.cfg.PollInterval
-		switch {
-		case full && len(slots) < cap(slots):
-			wait = 0
-		case time.Now().UnixNano() < r.eager.Load():
-			wait = min(wait, eagerPoll)
-		}
-		if claimFailures > 0 {
-			wait = max(wait, min(time.Duration(claimFailures)*100*time.Millisecond, 5*time.Second))
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-r.wake:
-		case <-freed:
-		case <-timer.C:
-		}
-	}
+			return jobs, len(jobs) == limit, err
+		},
+		work: r.work,
+	}.run(ctx)
 }
 
 func (r *Runner) work(ctx context.Context, j *job, stop <-chan struct{}) {
