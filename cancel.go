@@ -173,11 +173,7 @@ func (p *Paygate) defineRefundSaga() *saga.Definition {
 // rollbackAfterCancel rolls the host's order back once its payment is
 // refunded in full; after a partial refund the order stands.
 func (p *Paygate) rollbackAfterCancel(ctx context.Context, a saga.Attempt) (saga.Result, error) {
-	pl, err := decodePayload(a)
-	if err != nil {
-		return saga.Result{}, err
-	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	pl, pay, err := p.sagaPayment(ctx, a)
 	if err != nil {
 		return saga.Result{}, err
 	}

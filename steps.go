@@ -57,6 +57,16 @@ func decodePayload(a saga.Attempt) (sagaPayload, error) {
 	return pl, nil
 }
 
+// sagaPayment reads a step's payload and the payment it is about.
+func (p *Paygate) sagaPayment(ctx context.Context, a saga.Attempt) (sagaPayload, *store.Payment, error) {
+	pl, err := decodePayload(a)
+	if err != nil {
+		return pl, nil, err
+	}
+	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	return pl, pay, err
+}
+
 // settled answers an approve step from the payment's stored status when the
 // outcome is already known (a webhook or an earlier attempt recorded it).
 func settled(pay *store.Payment) (done bool, err error) {
@@ -72,11 +82,7 @@ func settled(pay *store.Payment) (done bool, err error) {
 }
 
 func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Result, error) {
-	pl, err := decodePayload(a)
-	if err != nil {
-		return saga.Result{}, err
-	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	pl, pay, err := p.sagaPayment(ctx, a)
 	if err != nil {
 		return saga.Result{}, err
 	}
@@ -145,11 +151,7 @@ func (p *Paygate) failed(paymentID string, status pg.Status, code, message strin
 // has passed since the payment was created, so an approval the PG is still
 // processing is not written off.
 func (p *Paygate) approveResolve(ctx context.Context, a saga.Attempt) (saga.Result, error) {
-	pl, err := decodePayload(a)
-	if err != nil {
-		return saga.Result{}, err
-	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	pl, pay, err := p.sagaPayment(ctx, a)
 	if err != nil {
 		return saga.Result{}, err
 	}
@@ -217,11 +219,7 @@ func (p *Paygate) lookup(ctx context.Context, pay *store.Payment, paymentKey str
 
 // createOrderAction asks the host to create the order of a captured payment.
 func (p *Paygate) createOrderAction(ctx context.Context, a saga.Attempt) (saga.Result, error) {
-	pl, err := decodePayload(a)
-	if err != nil {
-		return saga.Result{}, err
-	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	_, pay, err := p.sagaPayment(ctx, a)
 	if err != nil {
 		return saga.Result{}, err
 	}
@@ -263,11 +261,7 @@ func (p *Paygate) createOrderAction(ctx context.Context, a saga.Attempt) (saga.R
 // refund whatever was captured (exactly once, through the PG's balance guard
 // and our cancel record), then roll the host's order back.
 func (p *Paygate) approveCompensate(ctx context.Context, a saga.Attempt) (saga.Result, error) {
-	pl, err := decodePayload(a)
-	if err != nil {
-		return saga.Result{}, err
-	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	pl, pay, err := p.sagaPayment(ctx, a)
 	if err != nil {
 		return saga.Result{}, err
 	}
