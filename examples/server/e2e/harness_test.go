@@ -62,6 +62,10 @@ type server struct {
 	holding atomic.Bool
 	heldMu  sync.Mutex
 	held    []pgtest.WebhookDelivery
+
+	// hook, when set, sees every request first (the app's own calls to
+	// the sandbox PGs it serves included) and reports whether it answered.
+	hook atomic.Pointer[func(w http.ResponseWriter, r *http.Request, app http.Handler) bool]
 }
 
 // fromTest marks webhook deliveries a test sends itself, so holding does
@@ -131,6 +135,9 @@ func startServer(t *testing.T, d store.Dialect) *server {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
+		if hk := s.hook.Load(); hk != nil && (*hk)(w, r, *h) {
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/webhooks/") {
 			if r.Header.Get(fromTest) == "" && s.holding.Load() {
 				s.hold(w, r)
@@ -176,6 +183,20 @@ func (s *server) hold(w http.ResponseWriter, r *http.Request) {
 	s.held = append(s.held, pgtest.WebhookDelivery{Header: r.Header.Clone(), Body: body, RemoteAddr: r.RemoteAddr})
 	s.heldMu.Unlock()
 	w.WriteHeader(http.StatusOK)
+}
+
+// releaseHeld stops holding and delivers what was held, in order.
+func (s *server) releaseHeld(t *testing.T, pgName string) {
+	t.Helper()
+	s.holding.Store(false)
+	s.heldMu.Lock()
+	held := s.held
+	s.held = nil
+	s.heldMu.Unlock()
+	for _, d := range held {
+		resp := s.deliver(t, pgName, d)
+		require.Equal(t, http.StatusOK, resp.Status, "the PG's own delivery: %s", resp)
+	}
 }
 
 // heldWebhooks returns the deliveries held so far.

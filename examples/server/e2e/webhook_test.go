@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/paygate/paygate/inicis/inicistest"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/tosspay"
+	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 // deposits drives Inicis virtual-account payments of the example server:
@@ -239,5 +242,199 @@ func TestE2E_InicisDeposit_OutOfOrder_NeverBackwardsAndMatchesPG(t *testing.T) {
 		assert.Zero(t, p.count(paygate.EventPaymentCanceled))
 		assert.Equal(t, 2, p.count(paygate.EventWebhookReceived), "two distinct notices, each once")
 		s.checkLedgers(t)
+	})
+}
+
+// eachWebhookPG runs fn for every served sandbox PG that notifies the shop
+// and can hand its notifications to tests (pgtest.WebhookSandbox).
+func (s *server) eachWebhookPG(t *testing.T, fn func(t *testing.T, name string, sb pgtest.WebhookSandbox)) {
+	t.Helper()
+	n := 0
+	for _, name := range s.sandboxPGs() {
+		sb, ok := s.app.Sandbox(name).(pgtest.WebhookSandbox)
+		if !ok {
+			continue
+		}
+		n++
+		t.Run(name, func(t *testing.T) { fn(t, name, sb) })
+	}
+	if n == 0 {
+		t.Skip("no sandbox PG of the server hands its webhooks to tests")
+	}
+}
+
+// approveThenNotify approves a card payment and, once the approval's answer
+// is recorded, delivers the PG's notifications of it (the order in which
+// they usually arrive; TestE2E_TossNotificationBeforeConfirmAnswer covers
+// the other).
+func (s *server) approveThenNotify(t *testing.T, b buyer) string {
+	t.Helper()
+	body := s.prepareAndPay(t, b, "", nil)
+	s.holding.Store(true)
+	id := approveResult(t, s.approve(t, body, ""), http.StatusOK, "APPROVED")
+	s.releaseHeld(t, b.PG)
+	s.checkOrder(t, b, false)
+	return id
+}
+
+// F18: a PG's notification delivered again, as the PG's own retry, and
+// three times at once, has one effect.
+func TestE2E_Webhooks_DeliveredAgainAndConcurrently_OneEffect(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		s.eachWebhookPG(t, func(t *testing.T, name string, sb pgtest.WebhookSandbox) {
+			b := buyer{PG: name, OrderID: newOrderID("f18w"), Amount: 14000}
+			id := s.approveThenNotify(t, b)
+			first, retry, err := sb.Webhooks(context.Background(), b.OrderID)
+			if err != nil {
+				t.Skipf("%s sends no notification of a card approval (%v); its deposit notices have their own tests", name, err)
+			}
+			before := s.payment(t, id).count(paygate.EventWebhookReceived)
+			assert.LessOrEqual(t, before, 1, "the PG's own delivery, at most once")
+
+			answers := []response{s.deliver(t, name, first), s.deliver(t, name, first), s.deliver(t, name, retry)}
+			more := make([]response, 3)
+			parallel(3, func(i int) { more[i] = s.deliver(t, name, first) })
+			for _, a := range append(answers, more...) {
+				assert.Equal(t, http.StatusOK, a.Status, "a duplicate is acknowledged: %s", a)
+			}
+			out := s.checkOrder(t, b, false)
+			p := s.payment(t, id)
+			assert.Equal(t, 1, p.count(paygate.EventWebhookReceived), "one effect of every delivery of the same news")
+			assert.Equal(t, 1, p.count(paygate.EventPaymentApproved))
+			assert.Equal(t, pg.StatusApproved, out.Kept.Status)
+		})
+	})
+}
+
+// F20: notifications the PG never sent — a wrong secret with a tampered
+// status and amount, an invented payment, a forged deposit — are refused and
+// change nothing.
+func TestE2E_Webhooks_Forged_RejectedAndNothingChanges(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		s.eachWebhookPG(t, func(t *testing.T, name string, sb pgtest.WebhookSandbox) {
+			b := buyer{PG: name, OrderID: newOrderID("f20w"), Amount: 21000}
+			id := s.approveThenNotify(t, b)
+			before := s.payment(t, id)
+			rows := s.rowCounts(t)
+
+			forged, err := sb.ForgedWebhooks(context.Background(), b.OrderID)
+			require.NoError(t, err)
+			require.NotEmpty(t, forged)
+			for i, d := range forged {
+				resp := s.deliver(t, name, d)
+				assert.Equal(t, http.StatusUnauthorized, resp.Status, "forgery %d: %s", i, resp)
+				if resp.Status == http.StatusUnauthorized {
+					assert.Equal(t, "WEBHOOK_REJECTED", resp.errorCode(t))
+				}
+			}
+			assert.Equal(t, rows, s.rowCounts(t), "nothing was stored")
+			after := s.payment(t, id)
+			assert.Equal(t, before.Status, after.Status)
+			assert.Equal(t, before.CanceledAmount, after.CanceledAmount)
+			assert.Equal(t, len(before.Events), len(after.Events))
+			out := s.checkOrder(t, b, false)
+			assert.Zero(t, out.PG.Cancels)
+		})
+	})
+}
+
+// F19: two cancels made at the PG itself (its console) whose notifications
+// arrive latest first: the payment follows the PG's latest word and never
+// moves back, and the refunds land in the ledger once.
+func TestE2E_TossCanceledAtThePG_NotificationsOutOfOrder_NeverBackwards(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		sb, ok := s.app.Sandbox(tosspay.Name).(*tosspaytest.Sandbox)
+		if !ok {
+			t.Skip("the example server does not run the Toss sandbox")
+		}
+		b := buyer{PG: tosspay.Name, OrderID: newOrderID("f19t"), Amount: 10000}
+		id := s.approveThenNotify(t, b)
+		var key string
+		for _, e := range sb.Ledger() {
+			if e.OrderID == b.OrderID {
+				key = e.PaymentKey
+			}
+		}
+		require.NotEmpty(t, key)
+
+		s.holding.Store(true)
+		console, err := tosspay.New(sb.SecretKey(), tosspay.WithBaseURL(sb.BaseURL()))
+		require.NoError(t, err)
+		ctx := context.Background()
+		_, err = console.Cancel(ctx, pg.CancelRequest{CancelID: "console-1-" + b.OrderID, PaymentKey: key, OrderID: b.OrderID,
+			Amount: pg.Won(3000), Balance: pg.Won(10000), Reason: "returned at the counter"})
+		require.NoError(t, err)
+		_, err = console.Cancel(ctx, pg.CancelRequest{CancelID: "console-2-" + b.OrderID, PaymentKey: key, OrderID: b.OrderID,
+			Amount: pg.Won(2000), Balance: pg.Won(7000), Reason: "returned at the counter"})
+		require.NoError(t, err)
+		eventually(t, "the PG's two notifications", func() bool { return len(s.heldWebhooks()) >= 2 })
+		s.holding.Store(false)
+
+		held := s.heldWebhooks()
+		for i := len(held) - 1; i >= 0; i-- {
+			resp := s.deliver(t, tosspay.Name, held[i])
+			assert.Equal(t, http.StatusOK, resp.Status, "notification %d: %s", i, resp)
+		}
+		out := s.checkOrder(t, b, false)
+		assert.Equal(t, pg.StatusPartialCanceled, out.Kept.Status, "the PG's latest word")
+		assert.Equal(t, int64(5000), out.PG.Canceled)
+		p := s.payment(t, id)
+		requireWon(t, 5000, p.CanceledAmount, "canceledAmount")
+		assert.Equal(t, 1, p.count(paygate.EventPaymentApproved), "never approved again")
+		assert.Equal(t, app.OrderPreparingShipment, out.Order.Status, "a partial refund keeps the order")
+		s.checkLedgers(t)
+	})
+}
+
+// When Toss's notification of an approval is applied before the confirm's
+// own answer is recorded, the payment's webhook secret (in that answer) must
+// still be kept: later notifications are verified by it and forgeries are
+// refused.
+func TestE2E_TossNotificationBeforeConfirmAnswer_SecretKeptAndForgeriesRefused(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		sb, ok := s.app.Sandbox(tosspay.Name).(*tosspaytest.Sandbox)
+		if !ok {
+			t.Skip("the example server does not run the Toss sandbox")
+		}
+		b := buyer{PG: tosspay.Name, OrderID: newOrderID("tossrace"), Amount: 13000}
+		body := s.prepareAndPay(t, b, "", nil)
+		ctx := context.Background()
+		notified := func() bool {
+			ps, err := s.app.DB().PaymentsByOrder(ctx, s.app.DB().SQL(), b.OrderID)
+			require.NoError(t, err)
+			return len(ps) == 1 && ps[0].Status == pg.StatusApproved
+		}
+		// The confirm is applied at the PG at once; its answer reaches the
+		// app only after the PG's notification made the payment APPROVED.
+		hook := func(w http.ResponseWriter, r *http.Request, app http.Handler) bool {
+			if !strings.HasSuffix(r.URL.Path, "/v1/payments/confirm") {
+				return false
+			}
+			rec := httptest.NewRecorder()
+			app.ServeHTTP(rec, r)
+			eventually(t, "the notification to approve the payment", notified)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return true
+		}
+		s.hook.Store(&hook)
+		id := approveResult(t, s.approve(t, body, ""), http.StatusOK, "APPROVED")
+		s.hook.Store(nil)
+		s.checkOrder(t, b, false)
+
+		ps, err := s.app.DB().PaymentsByOrder(ctx, s.app.DB().SQL(), b.OrderID)
+		require.NoError(t, err)
+		_, known := s.app.Paygate().WebhookSecret(ctx, tosspay.Name, ps[0].PaymentKey, b.OrderID)
+		assert.True(t, known, "the secret of the confirm's answer is kept")
+		forged, err := sb.ForgedWebhooks(ctx, b.OrderID)
+		require.NoError(t, err)
+		for i, d := range forged {
+			resp := s.deliver(t, tosspay.Name, d)
+			assert.Equal(t, http.StatusUnauthorized, resp.Status, "forgery %d: %s", i, resp)
+		}
+		assert.Equal(t, 1, s.payment(t, id).count(paygate.EventWebhookReceived), "only the genuine notification was recorded")
 	})
 }
