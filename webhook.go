@@ -24,6 +24,9 @@ import (
 //     cancel when the amounts match;
 //   - anything else, late or out of order, changes nothing.
 //
+// A saga waiting for the news (its lookup backoff) is woken to act on it
+// at once.
+//
 // Every delivery about a known payment is traced as WEBHOOK_RECEIVED. A
 // notification for a payment paygate does not know changes nothing.
 func (p *Paygate) ApplyWebhook(ctx context.Context, tx *sql.Tx, ev pg.WebhookEvent) error {
@@ -76,7 +79,13 @@ func (p *Paygate) ApplyWebhook(ctx context.Context, tx *sql.Tx, ev pg.WebhookEve
 		}
 		return true, events, nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// The payment saga may be waiting out its lookup backoff for exactly
+	// this news (an unknown outcome, a virtual account's deposit): run it
+	// now rather than at its next scheduled lookup.
+	return p.runner.Wake(ctx, tx, paymentSagaName, pay.ID)
 }
 
 func (p *Paygate) paymentForWebhook(ctx context.Context, tx *sql.Tx, ev pg.WebhookEvent) (*store.Payment, error) {
@@ -141,6 +150,9 @@ func (p *Paygate) syncCancels(ctx context.Context, tx *sql.Tx, pay *store.Paymen
 		c = pending
 		c.Status = store.CancelDone
 		if err := p.db.UpdateCancel(ctx, tx, c, c.Version); err != nil {
+			return nil, err
+		}
+		if err := p.runner.Wake(ctx, tx, refundSagaName, c.ID); err != nil {
 			return nil, err
 		}
 	} else {

@@ -138,3 +138,36 @@ func (r *Runner) Retry(ctx context.Context, id string) (*Instance, error) {
 	r.notify()
 	return out, nil
 }
+
+// Wake makes a waiting instance due at once, in the caller's transaction:
+// news it was waiting for arrived (a webhook settled the outcome a step was
+// looking up on its backoff schedule). It changes only an instance that is
+// running or compensating, not leased by a runner, and not yet due; any
+// other instance, or none for the key, is left alone and Wake returns nil.
+// The write is a compare-and-set on the version, so it never disturbs a
+// runner that claims the instance at the same moment.
+func (r *Runner) Wake(ctx context.Context, tx *sql.Tx, definition, businessKey string) error {
+	if tx == nil {
+		return fmt.Errorf("%w: Wake needs the caller's transaction", ErrInvalid)
+	}
+	rec, err := r.store.InstanceByKey(ctx, tx, definition, businessKey)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("saga: wake %q %q: %w", definition, businessKey, err)
+	}
+	now := r.now()
+	if (rec.State != Running && rec.State != Compensating) || rec.LeaseToken != "" || !rec.RunAt.After(now) {
+		return nil
+	}
+	next := rec
+	next.RunAt = now
+	next.UpdatedAt = now
+	next.Version = rec.Version + 1
+	if _, err := r.store.UpdateInstance(ctx, tx, next, rec.Version); err != nil {
+		return fmt.Errorf("saga: wake %q %q: %w", definition, businessKey, err)
+	}
+	r.notify()
+	return nil
+}

@@ -1,0 +1,147 @@
+package paygate_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/inicis"
+	"github.com/paygate/paygate/inicis/inicistest"
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/idemstore"
+	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/tosspay"
+	"github.com/paygate/paygate/tosspay/tosspaytest"
+	"github.com/paygate/paygate/webhook"
+)
+
+// vaPG is a PG that issues virtual accounts and notifies their deposits.
+type vaPG struct {
+	sandboxPG
+	payVA   func(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error)
+	deposit func(ctx context.Context, orderID string) error
+}
+
+// intakeServer serves the webhook intake once its handler is set, so a
+// sandbox can be told its address before paygate exists.
+type intakeServer struct {
+	*httptest.Server
+	h atomic.Value // http.Handler
+}
+
+func newIntakeServer(t *testing.T) *intakeServer {
+	s := &intakeServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, _ := s.h.Load().(http.Handler)
+		if h == nil {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *intakeServer) mount(t *testing.T, db *store.DB, f *flow) {
+	reg, err := pg.NewRegistry(f.pg.gateway)
+	require.NoError(t, err)
+	in, err := webhook.New(webhook.Config{
+		Registry: reg, Store: idemstore.NewWebhooks(db), Effect: f.p.ApplyWebhook, Secret: f.p.WebhookSecret,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/{pg}", in)
+	s.h.Store(http.Handler(mux))
+}
+
+func vaPGs(t *testing.T, hooks string) []vaPG {
+	toss := tosspaytest.NewServer(tosspaytest.Options{
+		WebhookURL: hooks + "/webhooks/tosspay", WebhookSchedule: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond},
+	})
+	t.Cleanup(toss.Close)
+	tgw, err := tosspay.New(toss.SecretKey(), tosspay.WithBaseURL(toss.URL), tosspay.WithTimeout(time.Second))
+	require.NoError(t, err)
+
+	ini := inicistest.NewServer(inicistest.Config{NotifyURL: hooks + "/webhooks/inicis"})
+	t.Cleanup(ini.Close)
+	igw, err := inicis.New(ini.GatewayConfig())
+	require.NoError(t, err)
+
+	return []vaPG{
+		{
+			sandboxPG: sandboxPG{name: tgw.Name(), gateway: tgw, sandbox: toss},
+			payVA:     toss.PayVirtualAccount,
+			deposit:   func(_ context.Context, orderID string) error { return toss.Deposit(orderID) },
+		},
+		{
+			sandboxPG: sandboxPG{name: igw.Name(), gateway: igw, sandbox: ini},
+			payVA:     ini.PayVirtualAccount,
+			deposit:   ini.Deposit,
+		},
+	}
+}
+
+// A virtual account: the approval issues it (WAITING_FOR_DEPOSIT, no
+// order yet); the PG's deposit notification settles the payment and the
+// saga carries on to the order and the ledger, once however often the
+// notification arrives.
+func TestVirtualAccount_DepositNotificationContinuesTheSaga(t *testing.T) {
+	for _, name := range []string{"tosspay", "inicis"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				hooks := newIntakeServer(t)
+				var va vaPG
+				for _, v := range vaPGs(t, hooks.URL) {
+					if v.name == name {
+						va = v
+					}
+				}
+				f := newFlow(t, db, va.sandboxPG, func(c *paygate.Config) {
+					// The deposit, not the resolve schedule, must settle it.
+					c.ResolveRetry.InitialBackoff, c.ResolveRetry.MaxBackoff = time.Minute, time.Hour
+				})
+				hooks.mount(t, db, f)
+				ctx := context.Background()
+
+				const orderID = "order-va-0001"
+				_, err := f.p.Prepare(ctx, paygate.PrepareRequest{OrderID: orderID, OrderName: "va", Amount: pg.Won(25000), PG: name,
+					SuccessURL: "https://shop.example/return"})
+				require.NoError(t, err)
+				redirect, err := va.payVA(ctx, pgtest.PayRequest{OrderID: orderID, Amount: pg.Won(25000)})
+				require.NoError(t, err)
+				res, err := f.p.Approve(ctx, paygate.ApproveRequest{PG: name, OrderID: orderID, Amount: pg.Won(25000),
+					PaymentKey: redirect.PaymentKey, Redirect: redirect.Redirect})
+				require.NoError(t, err)
+				require.Equal(t, pg.StatusWaitingForDeposit, res.Status)
+				_, creates, _ := f.shop.state(orderID)
+				assert.Zero(t, creates, "no order before the money arrives")
+
+				require.NoError(t, va.deposit(ctx, orderID))
+				f.eventually("the deposit to create the order", func() bool {
+					paidBy, _, _ := f.shop.state(orderID)
+					return paidBy == res.PaymentID
+				})
+				f.settled(res.PaymentID)
+				assert.Equal(t, pg.StatusApproved, f.payment(res.PaymentID).Status)
+				assert.Contains(t, f.eventTypes(res.PaymentID), paygate.EventWebhookReceived)
+				_, creates, _ = f.shop.state(orderID)
+				assert.Equal(t, 1, creates)
+				f.checkInvariants(orderID)
+			})
+		})
+	}
+}
