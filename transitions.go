@@ -69,13 +69,10 @@ func (p *Paygate) approvedChange(res *pg.Payment) func(pay *store.Payment) (bool
 			target = pg.StatusApproved
 		}
 		if !pg.CanTransition(pay.Status, target) {
-			return false, nil, nil
-		}
-		if res.PaymentKey != "" {
-			pay.PaymentKey = res.PaymentKey
-		}
-		if res.Method != "" {
-			pay.Method = string(res.Method)
+			// Already recorded (a notification got here first): keep what
+			// this answer adds, such as the secret later notifications are
+			// verified by.
+			return setPGData(pay, res), nil, nil
 		}
 		setPGData(pay, res)
 		pay.Status = target
@@ -103,28 +100,42 @@ func (p *Paygate) approvedChange(res *pg.Payment) func(pay *store.Payment) (bool
 	}
 }
 
-func setPGData(pay *store.Payment, res *pg.Payment) {
+// setPGData records on the payment what the PG's view adds — its key,
+// method, status, secret and adapter data — and reports whether anything
+// changed.
+func setPGData(pay *store.Payment, res *pg.Payment) bool {
+	changed := false
+	if res.PaymentKey != "" && pay.PaymentKey != res.PaymentKey {
+		pay.PaymentKey, changed = res.PaymentKey, true
+	}
+	if res.Method != "" && pay.Method != string(res.Method) {
+		pay.Method, changed = string(res.Method), true
+	}
 	var d pgData
 	if len(pay.PGData) > 0 {
 		_ = json.Unmarshal(pay.PGData, &d)
 	}
-	if res.PGStatus != "" {
-		d.PGStatus = res.PGStatus
+	if res.PGStatus != "" && d.PGStatus != res.PGStatus {
+		d.PGStatus, changed = res.PGStatus, true
 	}
-	if res.Secret != "" {
-		d.Secret = res.Secret
+	if res.Secret != "" && d.Secret != res.Secret {
+		d.Secret, changed = res.Secret, true
 	}
-	if len(res.Data) > 0 {
-		if d.Data == nil {
-			d.Data = map[string]string{}
+	for k, v := range res.Data {
+		if d.Data[k] != v {
+			if d.Data == nil {
+				d.Data = map[string]string{}
+			}
+			d.Data[k], changed = v, true
 		}
-		for k, v := range res.Data {
-			d.Data[k] = v
-		}
+	}
+	if !changed {
+		return false
 	}
 	if raw, err := json.Marshal(d); err == nil {
 		pay.PGData = raw
 	}
+	return true
 }
 
 // failedChange marks a payment FAILED and releases the order so the buyer

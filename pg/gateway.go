@@ -294,8 +294,10 @@ type WebhookEvent struct {
 	Status     Status
 	Amount     Money
 	OccurredAt time.Time
-	// Payment is the PG's current view when the adapter fetched it to
-	// verify the delivery.
+	// Payment is the PG's view of the payment, with its balance and
+	// cancels, when the adapter has it: fetched back from the PG to verify
+	// the delivery, or the delivery's own when the payment's secret
+	// verified it. Nil when the delivery carries only a status.
 	Payment *Payment
 }
 

@@ -111,6 +111,9 @@ func (g *Gateway) paymentStatusChanged(ctx context.Context, req pg.WebhookReques
 		return nil, err
 	}
 	if ok {
+		// The secret proves the body came from Toss: its Payment, cancels
+		// and balance included, is the news.
+		ev.Payment = claimed
 		return ev, nil
 	}
 	fetched, err := g.fetchForWebhook(ctx, claimed.PaymentKey, claimed.OrderID)

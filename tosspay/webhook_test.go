@@ -56,7 +56,10 @@ func TestParseWebhook_PaymentStatus_VerifiedBySecret_NoFetch(t *testing.T) {
 	assert.Equal(t, pg.StatusApproved, ev.Status)
 	assert.True(t, pg.Won(1000).Equal(ev.Amount))
 	assert.Equal(t, 2026, ev.OccurredAt.Year())
-	assert.Nil(t, ev.Payment, "not fetched")
+	require.NotNil(t, ev.Payment, "the verified body's own payment (no fetch: noCalls)")
+	assert.Equal(t, paymentKey, ev.Payment.PaymentKey)
+	assert.True(t, pg.Won(1000).Equal(ev.Payment.Amount))
+	assert.True(t, ev.Payment.Balance.IsSet(), "the balance travels with the news")
 	assert.NotEmpty(t, ev.DedupKey)
 
 	retry, err := gw.ParseWebhook(context.Background(), pg.WebhookRequest{Header: deliveryHeader("whtrans_b2", "1"), Body: body, Secret: secret})
