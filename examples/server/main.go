@@ -19,8 +19,9 @@
 // or, to outlive restarts of this server (crash drills), by a process of its
 // own:
 //
-//	PAYGATE_KAKAOPAY_SANDBOX_URL, PAYGATE_INICIS_SANDBOX_URL
-//	                    base URL of that PG's sandbox process
+//	PAYGATE_TOSS_SANDBOX_URL, PAYGATE_KAKAOPAY_SANDBOX_URL, PAYGATE_INICIS_SANDBOX_URL
+//	                    base URL of that PG's sandbox process (with its
+//	                    default keys)
 //	PAYGATE_QUICK_RETRIES=1
 //	                    compress paygate's timings for demos and crash drills
 //	                    against sandboxes: leases of 3s, retries from 100ms,
@@ -75,7 +76,7 @@ func run(log *slog.Logger) error {
 		Logger:    log,
 		Toss: app.PGSettings{
 			SecretKey: os.Getenv("PAYGATE_TOSS_SECRET_KEY"), ClientKey: os.Getenv("PAYGATE_TOSS_CLIENT_KEY"),
-			BaseURL: os.Getenv("PAYGATE_TOSS_BASE_URL"),
+			BaseURL: os.Getenv("PAYGATE_TOSS_BASE_URL"), Sandbox: os.Getenv("PAYGATE_TOSS_SANDBOX_URL"),
 		},
 		KakaoPay: app.PGSettings{
 			SecretKey: os.Getenv("PAYGATE_KAKAOPAY_SECRET_KEY"), CID: os.Getenv("PAYGATE_KAKAOPAY_CID"),

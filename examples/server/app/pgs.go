@@ -155,6 +155,13 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 		}
 		return gatewaySetup{name: gw.Name(), gateway: gw, clientKey: live.ClientKey}, nil
 	}
+	if live.Sandbox != "" {
+		gw, err := tosspay.New(tosspaytest.DefaultSecretKey, tosspay.WithBaseURL(strings.TrimRight(live.Sandbox, "/")))
+		if err != nil {
+			return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
+		}
+		return gatewaySetup{name: gw.Name(), gateway: gw, sandboxMode: true, clientKey: tossSandboxClientKey}, nil
+	}
 	sb := tosspaytest.New(tosspaytest.Options{
 		BaseURL:    sandboxBase(publicURL, tosspay.Name),
 		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,

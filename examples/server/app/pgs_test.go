@@ -24,9 +24,6 @@ func TestSetup_SandboxHereElsewhereOrLive(t *testing.T) {
 	}
 	for _, c := range cases {
 		for name, setup := range map[string]func(string, PGSettings) (gatewaySetup, error){"tosspay": setupToss, "kakaopay": setupKakaoPay, "inicis": setupInicis} {
-			if name == "tosspay" && c.settings.Sandbox != "" {
-				continue // Toss has no external-sandbox setting yet
-			}
 			t.Run(c.name+"/"+name, func(t *testing.T) {
 				s, err := setup(public, c.settings)
 				require.NoError(t, err)

@@ -1,20 +1,22 @@
-// Command sandboxd serves the Inicis and KakaoPay sandboxes from one process
+// Command sandboxd serves the Toss, Inicis and KakaoPay sandboxes from one process
 // of their own, with their PG-side ledgers readable over HTTP, so a test can
 // kill the example server and still compare what it recorded with what the
 // PGs did. It is a test helper of the crash test in package e2e:
 //
-//	sandboxd -addr 127.0.0.1:0
+//	sandboxd -addr 127.0.0.1:0 -toss-webhook http://127.0.0.1:8080/webhooks/tosspay
 //
 // prints "sandboxd listening on http://ADDR" and serves
 //
+//	/tosspay/…       the Toss sandbox (tosspaytest), its buyer at POST /tosspay/sandbox/pay
 //	/inicis/…        the Inicis sandbox (inicistest), its buyer at POST /inicis/pay
 //	/kakaopay/…      the KakaoPay sandbox (kakaopaytest), its buyer at POST /kakaopay/pay
 //	GET /ledger/{pg} the sandbox's Ledger() as JSON ([]pgtest.LedgerEntry)
-//	GET /held        how many answers -hold is holding back right now
+//	GET /held        how many approval answers -hold is holding back right now
 //
 // -hold D makes every approval and refund take effect at once but keeps its
 // answer back for D: a process killed meanwhile has been charged (or
-// refunded) at the PG without knowing it.
+// refunded) at the PG without knowing it. A Toss answer scripted to be lost
+// is held as long before the connection is cut.
 //
 // until it gets SIGINT or SIGTERM.
 package main
@@ -38,6 +40,7 @@ import (
 	"github.com/paygate/paygate/inicis/inicistest"
 	"github.com/paygate/paygate/kakaopay/kakaopaytest"
 	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 func main() {
@@ -50,13 +53,21 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	hold := flag.Duration("hold", 0, "how long approval and refund answers are held back after they took effect")
+	tossWebhook := flag.String("toss-webhook", "", "URL receiving the Toss sandbox's webhooks")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
+	holdMax := *hold
+	if holdMax <= 0 {
+		holdMax = time.Second
+	}
+	toss := tosspaytest.New(tosspaytest.Options{BaseURL: base + "/tosspay", WebhookURL: *tossWebhook, HoldMax: holdMax})
+	defer toss.Close()
 	sandboxes := map[string]pgtest.Sandbox{
+		"tosspay":  toss,
 		"inicis":   inicistest.New(inicistest.Config{BaseURL: base + "/inicis"}),
 		"kakaopay": kakaopaytest.New(kakaopaytest.Options{BaseURL: base + "/kakaopay"}),
 	}
@@ -100,21 +111,27 @@ func run() error {
 
 // heldPaths are the calls whose answers -hold keeps back: approvals and
 // refunds of both PGs.
-var heldPaths = []string{"/api/payAuth", "/v2/pg/refund", "/v2/pg/partialRefund", "/payment/approve", "/payment/cancel"}
+var heldPaths = []string{"/api/payAuth", "/v2/pg/refund", "/v2/pg/partialRefund", "/payment/approve", "/payment/cancel",
+	"/v1/payments/confirm", "/cancel"}
+
+// approvalPaths are the held calls /held counts.
+var approvalPaths = []string{"/api/payAuth", "/payment/approve", "/v1/payments/confirm"}
+
+func hasSuffix(path string, suffixes []string) bool {
+	for _, s := range suffixes {
+		if strings.HasSuffix(path, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // holdAnswers runs the sandbox at once and delivers its answer d later. A
 // sandbox that cuts the connection instead of answering (a scripted lost
 // answer) still does so at once.
 func holdAnswers(h http.Handler, d time.Duration, held *atomic.Int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hold := d > 0
-		if hold {
-			hold = false
-			for _, p := range heldPaths {
-				hold = hold || strings.HasSuffix(r.URL.Path, p)
-			}
-		}
-		if !hold {
+		if d <= 0 || !hasSuffix(r.URL.Path, heldPaths) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -123,14 +140,19 @@ func holdAnswers(h http.Handler, d time.Duration, held *atomic.Int64) http.Handl
 		if buf.hijacked {
 			return
 		}
-		held.Add(1)
+		approval := hasSuffix(r.URL.Path, approvalPaths)
+		if approval {
+			held.Add(1)
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
 		}
 		t.Stop()
-		held.Add(-1)
+		if approval {
+			held.Add(-1)
+		}
 		for k, v := range buf.header {
 			w.Header()[k] = v
 		}
