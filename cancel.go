@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/paygate/paygate/pg"
@@ -198,7 +199,7 @@ func (p *Paygate) cancelAction(ctx context.Context, a saga.Attempt) (saga.Result
 	if err != nil {
 		return saga.Result{}, err
 	}
-	return saga.Result{}, p.executeCancel(ctx, pl.CancelID, a.Recovering, EventPaymentCanceled)
+	return saga.Result{}, p.executeCancel(ctx, pl.CancelID, a.Recovering)
 }
 
 // executeCancel sends a cancel to the PG and records its outcome. When an
@@ -208,7 +209,7 @@ func (p *Paygate) cancelAction(ctx context.Context, a saga.Attempt) (saga.Result
 // makes even a wrong guess harmless. It returns nil when the cancel is done,
 // a saga.Permanent error when the PG refused it for good, and a transient
 // error otherwise.
-func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering bool, eventType string) error {
+func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering bool) error {
 	c, err := p.db.CancelByID(ctx, p.db.SQL(), cancelID)
 	if err != nil {
 		return err
@@ -237,7 +238,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 			return fmt.Errorf("paygate: cancel %s: look up before resending: %w", c.ID, err)
 		}
 		if applied(res, bal, c.Amount) {
-			return p.commitCancel(ctx, c, "", eventType)
+			return p.commitCancel(ctx, c, "")
 		}
 	}
 	prepared, err := p.prepared(ctx, p.db.SQL(), pay)
@@ -251,14 +252,14 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 	p.report(pay.PG, err)
 	switch kind := pg.KindOf(err); {
 	case err == nil:
-		return p.commitCancel(ctx, c, lastCancelKey(res), eventType)
+		return p.commitCancel(ctx, c, lastCancelKey(res))
 	case kind == pg.KindAlreadyDone:
 		res, lerr := p.lookup(ctx, pay, "")
 		if lerr != nil {
 			return fmt.Errorf("paygate: cancel %s: %w (looking it up: %w)", c.ID, err, lerr)
 		}
 		if applied(res, bal, c.Amount) {
-			return p.commitCancel(ctx, c, lastCancelKey(res), eventType)
+			return p.commitCancel(ctx, c, lastCancelKey(res))
 		}
 		return p.cancelFailed(ctx, c, err)
 	case kind == pg.KindDeclined || kind == pg.KindInvalid || kind == pg.KindNotFound:
@@ -306,7 +307,7 @@ func lastCancelKey(res *pg.Payment) string {
 
 // commitCancel records a cancel the PG applied: the cancel DONE, the
 // payment's canceled amount and status, and the event, in one transaction.
-func (p *Paygate) commitCancel(ctx context.Context, c *store.Cancel, txKey, eventType string) error {
+func (p *Paygate) commitCancel(ctx context.Context, c *store.Cancel, txKey string) error {
 	return p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := p.apply(ctx, tx, c.PaymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
 			cur, err := p.db.CancelByID(ctx, tx, c.ID)
@@ -322,14 +323,29 @@ func (p *Paygate) commitCancel(ctx context.Context, c *store.Cancel, txKey, even
 			if err := p.db.UpdateCancel(ctx, tx, cur, cur.Version); err != nil {
 				return false, nil, err
 			}
-			return p.addCanceled(pay, cur, eventType)
+			return p.addCanceled(pay, cur)
 		})
 		return err
 	})
 }
 
+// compensationKeyPrefix starts the idempotency key of the refund of a
+// payment whose order could not be created.
+const compensationKeyPrefix = "order-failed:"
+
+// cancelEvent is the event a done cancel records: PAYMENT_REFUNDED for the
+// refund of an order that failed, PAYMENT_CANCELED for every other cancel
+// (the host's, or one made at the PG). It depends on the cancel alone, so
+// whoever completes it — the saga or a PG notification — records the same.
+func cancelEvent(c *store.Cancel) string {
+	if strings.HasPrefix(c.IdempotencyKey, compensationKeyPrefix) {
+		return EventPaymentRefunded
+	}
+	return EventPaymentCanceled
+}
+
 // addCanceled adds a done cancel to the payment's canceled amount and status.
-func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel, eventType string) (bool, []eventSpec, error) {
+func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel) (bool, []eventSpec, error) {
 	canceled := c.Amount
 	if pay.CanceledAmount.IsSet() && !pay.CanceledAmount.IsZero() {
 		sum, err := pay.CanceledAmount.Add(c.Amount)
@@ -349,7 +365,7 @@ func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel, eventType str
 		pay.Status = pg.StatusPartialCanceled
 	}
 	return true, []eventSpec{{
-		typ: eventType, amount: c.Amount.Amount().String(), reason: truncate(c.Reason, 255),
+		typ: cancelEvent(c), amount: c.Amount.Amount().String(), reason: truncate(c.Reason, 255),
 		data: map[string]string{"cancelId": c.ID},
 	}}, nil
 }

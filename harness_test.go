@@ -91,11 +91,20 @@ func newKakaoPay(t *testing.T) sandboxPG {
 
 // eachPG runs fn for every sandbox PG on every database, in parallel.
 func eachPG(t *testing.T, fn func(t *testing.T, f *flow)) {
+	eachPGTweaked(t, nil, fn)
+}
+
+// eachPGTweaked is eachPG with paygate's configuration changed by tweak.
+func eachPGTweaked(t *testing.T, tweak func(*paygate.Config), fn func(t *testing.T, f *flow)) {
 	for _, spg := range sandboxPGs {
 		t.Run(spg.name, func(t *testing.T) {
 			t.Parallel()
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				fn(t, newFlow(t, db, spg.make(t)))
+				if tweak == nil {
+					fn(t, newFlow(t, db, spg.make(t)))
+					return
+				}
+				fn(t, newFlow(t, db, spg.make(t), tweak))
 			})
 		})
 	}

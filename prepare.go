@@ -70,26 +70,9 @@ func ValidateOrderID(id string) error {
 // different amount or PG, or for an order that has an active payment, it is
 // ErrConflict.
 func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, error) {
-	if err := ValidateOrderID(req.OrderID); err != nil {
-		return nil, err
-	}
-	if req.OrderName == "" || utf8.RuneCountInString(req.OrderName) > 100 {
-		return nil, fmt.Errorf("%w: orderName must be 1 to 100 characters", ErrInvalid)
-	}
-	if !req.Amount.IsSet() || !req.Amount.IsPositive() {
-		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
-	}
-	gw, err := p.choose(req)
+	gw, err := p.checkPrepare(req)
 	if err != nil {
 		return nil, err
-	}
-	if !gw.Capabilities().SupportsCurrency(req.Amount.Currency()) {
-		return nil, fmt.Errorf("%w: %s does not take %s", ErrInvalid, gw.Name(), req.Amount.Currency())
-	}
-	if min := gw.Capabilities().MinAmount; min.IsSet() && min.Currency() == req.Amount.Currency() {
-		if c, _ := req.Amount.Cmp(min); c < 0 {
-			return nil, fmt.Errorf("%w: %s takes at least %s", ErrInvalid, gw.Name(), min)
-		}
 	}
 
 	existing, err := p.db.CheckoutByOrder(ctx, p.db.SQL(), req.OrderID)
@@ -162,6 +145,67 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 		return nil, err
 	}
 	return p.checkoutOf(c)
+}
+
+// CheckPrepare validates a checkout the way Prepare does — order id, order
+// name, amount, the PG and what it accepts — without writing anything or
+// calling a PG, so a host can refuse bad input before writing anything of
+// its own. It does not consult the router's circuits.
+func (p *Paygate) CheckPrepare(req PrepareRequest) error {
+	if _, err := p.validatePrepare(req, nil); err != nil {
+		return err
+	}
+	if req.PG == "" {
+		if p.cfg.Router == nil {
+			return fmt.Errorf("%w: pg is required", ErrInvalid)
+		}
+		return nil // the router chooses at Prepare time
+	}
+	gw, err := p.gateway(req.PG)
+	if err != nil {
+		return err
+	}
+	_, err = p.validatePrepare(req, gw)
+	return err
+}
+
+// checkPrepare validates req and chooses its gateway.
+func (p *Paygate) checkPrepare(req PrepareRequest) (pg.Gateway, error) {
+	if _, err := p.validatePrepare(req, nil); err != nil {
+		return nil, err
+	}
+	gw, err := p.choose(req)
+	if err != nil {
+		return nil, err
+	}
+	return p.validatePrepare(req, gw)
+}
+
+// validatePrepare checks req on its own and, when gw is given, against
+// what gw accepts.
+func (p *Paygate) validatePrepare(req PrepareRequest, gw pg.Gateway) (pg.Gateway, error) {
+	if err := ValidateOrderID(req.OrderID); err != nil {
+		return nil, err
+	}
+	if req.OrderName == "" || utf8.RuneCountInString(req.OrderName) > 100 || !utf8.ValidString(req.OrderName) {
+		return nil, fmt.Errorf("%w: orderName must be 1 to 100 characters", ErrInvalid)
+	}
+	if !req.Amount.IsSet() || !req.Amount.IsPositive() {
+		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	}
+	if gw == nil {
+		return nil, nil
+	}
+	caps := gw.Capabilities()
+	if !caps.SupportsCurrency(req.Amount.Currency()) {
+		return nil, fmt.Errorf("%w: %s does not take %s", ErrInvalid, gw.Name(), req.Amount.Currency())
+	}
+	if min := caps.MinAmount; min.IsSet() && min.Currency() == req.Amount.Currency() {
+		if c, _ := req.Amount.Cmp(min); c < 0 {
+			return nil, fmt.Errorf("%w: %s takes at least %s", ErrInvalid, gw.Name(), min)
+		}
+	}
+	return gw, nil
 }
 
 func (p *Paygate) choose(req PrepareRequest) (pg.Gateway, error) {

@@ -287,7 +287,7 @@ func (p *Paygate) approveCompensate(ctx context.Context, a saga.Attempt) (saga.R
 			return saga.Result{}, err
 		}
 		if c != nil {
-			if err := p.executeCancel(ctx, c.ID, a.Recovering || a.Number > 1, EventPaymentRefunded); err != nil {
+			if err := p.executeCancel(ctx, c.ID, a.Recovering || a.Number > 1); err != nil {
 				return saga.Result{}, err
 			}
 		}
@@ -304,7 +304,7 @@ func (p *Paygate) approveCompensate(ctx context.Context, a saga.Attempt) (saga.R
 // compensationCancel returns the refund of a payment whose order failed,
 // creating it on the first call. It is nil when nothing is left to refund.
 func (p *Paygate) compensationCancel(ctx context.Context, pay *store.Payment) (*store.Cancel, error) {
-	key := "order-failed:" + pay.ID
+	key := compensationKeyPrefix + pay.ID
 	var c *store.Cancel
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		c = nil

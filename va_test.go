@@ -2,6 +2,8 @@ package paygate_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -144,4 +146,78 @@ func TestVirtualAccount_DepositNotificationContinuesTheSaga(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A refund whose answer was lost is completed by the PG's notification
+// before the saga looks it up: the payment records PAYMENT_REFUNDED (not a
+// plain cancel), once, and the woken saga finishes the compensation.
+func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) {
+	eachPGTweaked(t, func(c *paygate.Config) {
+		c.RefundRetry.InitialBackoff, c.RefundRetry.MaxBackoff = time.Hour, time.Hour
+	}, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		const orderID = "order-refund-race"
+		f.shop.permanent[orderID] = true
+		release := f.shop.hold(orderID)
+		res, err := f.p.Approve(ctx, f.checkout(orderID, 14000, pgtest.FaultNone))
+		require.NoError(t, err)
+		// Twice: Toss's adapter resends a lost cancel once under the same
+		// Idempotency-Key; both answers must be lost for the outcome to
+		// stay unknown.
+		f.pg.failRefund(orderID, pgtest.FaultTimeout)
+		f.pg.failRefund(orderID, pgtest.FaultTimeout)
+		release()
+
+		var cancelID string
+		f.eventually("the refund's answer to be lost", func() bool {
+			v := f.payment(res.PaymentID)
+			if len(v.Cancels) == 1 && v.Cancels[0].Status == "UNKNOWN" {
+				cancelID = v.Cancels[0].CancelID
+				return true
+			}
+			return false
+		})
+		pay, err := f.db.PaymentByID(ctx, f.db.SQL(), res.PaymentID)
+		require.NoError(t, err)
+		news, err := f.pg.gateway.Lookup(ctx, pg.LookupRequest{PaymentKey: pay.PaymentKey, OrderID: orderID, Prepared: preparedOf(t, f, orderID)})
+		require.NoError(t, err)
+		require.Equal(t, pg.StatusCanceled, news.Status, "the PG refunded")
+		require.NoError(t, f.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return f.p.ApplyWebhook(ctx, tx, pg.WebhookEvent{PG: f.pg.name, Type: pg.WebhookPaymentStatus, DedupKey: "race",
+				PaymentKey: news.PaymentKey, OrderID: orderID, Status: news.Status, Amount: news.Amount, Payment: news})
+		}))
+
+		f.settled(res.PaymentID)
+		v := f.payment(res.PaymentID)
+		assert.Equal(t, pg.StatusCanceled, v.Status)
+		require.Len(t, v.Cancels, 1)
+		assert.Equal(t, cancelID, v.Cancels[0].CancelID)
+		types := f.eventTypes(res.PaymentID)
+		count := func(typ string) (n int) {
+			for _, e := range types {
+				if e == typ {
+					n++
+				}
+			}
+			return n
+		}
+		assert.Equal(t, 1, count(paygate.EventPaymentRefunded))
+		assert.Zero(t, count(paygate.EventPaymentCanceled))
+		_, _, rollbacks := f.shop.state(orderID)
+		assert.Positive(t, rollbacks, "the woken compensation rolled the order back")
+		f.checkInvariants(orderID)
+	})
+}
+
+// preparedOf is the PG data the checkout stored, for a test's own Lookup.
+func preparedOf(t *testing.T, f *flow, orderID string) map[string]string {
+	c, err := f.db.CheckoutByOrder(context.Background(), f.db.SQL(), orderID)
+	require.NoError(t, err)
+	var pd struct {
+		Data map[string]string `json:"data"`
+	}
+	if len(c.PrepareData) > 0 {
+		require.NoError(t, json.Unmarshal(c.PrepareData, &pd))
+	}
+	return pd.Data
 }

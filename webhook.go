@@ -167,7 +167,7 @@ func (p *Paygate) syncCancels(ctx context.Context, tx *sql.Tx, pay *store.Paymen
 			return nil, err
 		}
 	}
-	_, evs, err := p.addCanceled(pay, c, EventPaymentCanceled)
+	_, evs, err := p.addCanceled(pay, c)
 	return evs, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"time"
@@ -48,6 +49,33 @@ func (a *App) routes() {
 		mux.HandleFunc("POST /sandbox/"+name+"/pay", a.sandboxPay(name))
 	}
 	a.mux = mux
+}
+
+// ServeHTTP answers routes the mux has no handler for (404) or not for this
+// method (405) in the API's JSON error shape; everything else goes to the
+// mux.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := a.mux.Handler(r); pattern != "" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	a.mux.ServeHTTP(rec, r)
+	if allow := rec.Header().Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	switch rec.Code {
+	case http.StatusMethodNotAllowed:
+		writeError(w, rec.Code, "METHOD_NOT_ALLOWED", r.Method+" is not allowed here")
+	case http.StatusNotFound:
+		writeError(w, rec.Code, "NOT_FOUND", "no such endpoint")
+	default:
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}
 }
 
 // apiError is the JSON error shape of every endpoint.
@@ -215,7 +243,14 @@ func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
 		}
 		failMode, failTimes = req.Sandbox.OrderFailure, req.Sandbox.Times
 	}
-	if err := validText("orderId", req.OrderID, 64); err != nil {
+	back := a.cfg.PublicURL + "/return/" + req.PG
+	q := "?orderId=" + url.QueryEscape(req.OrderID)
+	prep := paygate.PrepareRequest{
+		OrderID: req.OrderID, OrderName: req.OrderName, Amount: amount, PG: req.PG, CustomerID: req.CustomerID,
+		SuccessURL: back + "/success" + q, CancelURL: back + "/cancel" + q, FailURL: back + "/fail" + q,
+	}
+	// Refuse bad input before the shop writes its order.
+	if err := a.pay.CheckPrepare(prep); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -223,12 +258,7 @@ func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	back := a.cfg.PublicURL + "/return/" + req.PG
-	q := "?orderId=" + url.QueryEscape(req.OrderID)
-	c, err := a.pay.Prepare(r.Context(), paygate.PrepareRequest{
-		OrderID: req.OrderID, OrderName: req.OrderName, Amount: amount, PG: req.PG, CustomerID: req.CustomerID,
-		SuccessURL: back + "/success" + q, CancelURL: back + "/cancel" + q, FailURL: back + "/fail" + q,
-	})
+	c, err := a.pay.Prepare(r.Context(), prep)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -237,13 +267,6 @@ func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
 		"orderId": c.OrderID, "amount": json.Number(c.Amount.Amount().String()), "currency": c.Amount.Currency(),
 		"pg": c.PG, "expiresAt": c.ExpiresAt, "client": c.Client,
 	})
-}
-
-func validText(field, v string, max int) error {
-	if v == "" || len(v) > max {
-		return fmt.Errorf("%w: %s must be 1 to %d bytes", errBadRequest, field, max)
-	}
-	return nil
 }
 
 type approveRequest struct {

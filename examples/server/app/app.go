@@ -155,7 +155,7 @@ func (a *App) init(ctx context.Context) error {
 }
 
 // Handler is the app's HTTP handler.
-func (a *App) Handler() http.Handler { return a.mux }
+func (a *App) Handler() http.Handler { return a }
 
 // Paygate is the flow the app runs, for tests and operators.
 func (a *App) Paygate() *paygate.Paygate { return a.pay }
