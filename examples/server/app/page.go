@@ -100,7 +100,7 @@ $('pay').onclick = async () => {
   if ($('orderFailure').value === 'transient') co.sandbox = {orderFailure:'transient', times:2};
   await call('POST', '/checkouts', co);
   const redirect = await call('POST', '/sandbox/' + pg + '/pay', {orderId, amount, fault: $('fault').value});
-  const res = await call('POST', '/payments/approve', Object.assign({pg, orderId, amount}, redirect), 'approve-' + orderId);
+  const res = await call('POST', '/payments/approve', Object.assign({pg, orderId, amount}, redirect), 'approve-' + orderId + '-' + Date.now());
   paymentId = res.paymentId; poll();
 };
 $('refund').onclick = async () => { if (paymentId) { await call('POST', '/payments/' + paymentId + '/cancel', {reason:'refund from the page'}, 'refund-' + paymentId); poll(); } };
