@@ -86,17 +86,13 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 	if _, err := p.gateway(req.PG); err != nil {
 		return nil, err
 	}
-	payload, err := json.Marshal(sagaPayload{PaymentKey: req.PaymentKey, Redirect: req.Redirect})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
 
 	var (
 		inst     *saga.Instance
 		existing *store.Payment
 		pay      *store.Payment
 	)
-	err = p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		inst, existing, pay = nil, nil, nil
 		c, err := p.db.CheckoutByOrder(ctx, tx, req.OrderID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -141,10 +137,7 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 		if err := p.db.ClaimOrder(ctx, tx, req.OrderID, pay.ID); err != nil {
 			return err
 		}
-		var pl sagaPayload
-		_ = json.Unmarshal(payload, &pl)
-		pl.PaymentID = pay.ID
-		raw, err := json.Marshal(pl)
+		raw, err := json.Marshal(sagaPayload{PaymentID: pay.ID, PaymentKey: req.PaymentKey, Redirect: req.Redirect})
 		if err != nil {
 			return err
 		}

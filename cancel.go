@@ -3,6 +3,7 @@ package paygate
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -119,7 +120,11 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 		if err := p.db.InsertCancel(ctx, tx, c); err != nil {
 			return err
 		}
-		inst, err = p.runner.Start(ctx, tx, p.refundSaga, c.ID, []byte(`{"paymentId":"`+pay.ID+`","cancelId":"`+c.ID+`"}`), saga.Inline())
+		raw, err := json.Marshal(sagaPayload{PaymentID: pay.ID, CancelID: c.ID})
+		if err != nil {
+			return err
+		}
+		inst, err = p.runner.Start(ctx, tx, p.refundSaga, c.ID, raw, saga.Inline())
 		return err
 	})
 	if errors.Is(err, store.ErrDuplicate) {
