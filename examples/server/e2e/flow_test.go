@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -373,6 +374,20 @@ func TestE2E_RefundRefused_NeedsAttentionWithAlert(t *testing.T) {
 				}
 				return false
 			})
+			// Operators see it over HTTP too, with the reason.
+			resp := s.do(t, http.MethodGet, "/admin/attention", nil)
+			require.Equal(t, http.StatusOK, resp.Status, "%s", resp)
+			var queue struct {
+				Items []struct{ Kind, PaymentID, State, Reason string }
+			}
+			require.NoError(t, json.Unmarshal(resp.Body, &queue))
+			listed := false
+			for _, it := range queue.Items {
+				if it.PaymentID == id && it.Kind == "saga" && it.State == "NEEDS_ATTENTION" {
+					listed = it.Reason != ""
+				}
+			}
+			assert.True(t, listed, "the refused refund is in GET /admin/attention with its reason: %s", resp)
 			out := s.checkOrder(t, b, true)
 			assert.Greater(t, s.alerts.Load(), alerts, "an alert was raised")
 			assert.Equal(t, pg.StatusApproved, out.Kept.Status, "nothing refunded, nothing pretended")
