@@ -106,6 +106,23 @@ func abort(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
+// failUnprocessed answers the faults that leave a call unprocessed — a 500,
+// or a dropped connection with no answer — releasing s.mu, which the caller
+// holds. It reports whether it answered.
+func (s *Sandbox) failUnprocessed(w http.ResponseWriter, fault pgtest.Fault) bool {
+	switch fault {
+	case pgtest.FaultError500:
+		s.mu.Unlock()
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return true
+	case pgtest.FaultTimeoutUnapproved:
+		s.mu.Unlock()
+		abort(w)
+		return true
+	}
+	return false
+}
+
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -159,14 +176,7 @@ func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price s
 	if f := s.takeFault(OpApprove); f != pgtest.FaultNone {
 		fault = f
 	}
-	switch fault {
-	case pgtest.FaultError500:
-		s.mu.Unlock()
-		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
-		return
-	case pgtest.FaultTimeoutUnapproved:
-		s.mu.Unlock()
-		abort(w)
+	if s.failUnprocessed(w, fault) {
 		return
 	}
 	p.used = true
@@ -221,14 +231,7 @@ func (s *Sandbox) netCancel(w http.ResponseWriter, _ *http.Request, token string
 	s.mu.Lock()
 	fault := s.takeFault(OpNetCancel)
 	p := s.auths[token]
-	switch fault {
-	case pgtest.FaultError500:
-		s.mu.Unlock()
-		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
-		return
-	case pgtest.FaultTimeoutUnapproved:
-		s.mu.Unlock()
-		abort(w)
+	if s.failUnprocessed(w, fault) {
 		return
 	}
 	if p == nil || p.tid == "" {
@@ -303,15 +306,10 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, 
 	}
 	s.mu.Lock()
 	fault := s.takeFault(op)
+	if s.failUnprocessed(w, fault) {
+		return
+	}
 	switch fault {
-	case pgtest.FaultError500:
-		s.mu.Unlock()
-		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
-		return
-	case pgtest.FaultTimeoutUnapproved:
-		s.mu.Unlock()
-		abort(w)
-		return
 	case pgtest.FaultDecline:
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, result("500629", "취소 불가 거래입니다"))
