@@ -216,6 +216,16 @@ type Preparer interface {
 	Prepare(ctx context.Context, req PrepareRequest) (*Prepared, error)
 }
 
+// PrepareValidator is implemented by PGs with rules of their own for a
+// checkout: the order id's alphabet and length, the lengths of the order
+// name and customer id. ValidatePrepare must not call the PG or change
+// anything; the flow calls it before it writes anything, so a checkout the
+// PG would refuse leaves nothing behind. It returns a *Error of KindInvalid
+// (Code naming the field) for a request the PG would refuse.
+type PrepareValidator interface {
+	ValidatePrepare(req PrepareRequest) error
+}
+
 // PrepareRequest describes the checkout being prepared.
 type PrepareRequest struct {
 	OrderID    string
