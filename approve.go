@@ -110,6 +110,11 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 		if req.PaymentKey != "" {
 			prior, err := p.db.PaymentByKey(ctx, tx, req.PG, req.PaymentKey)
 			if err == nil {
+				if prior.OrderID != req.OrderID {
+					// The PG's key names another order's payment: never
+					// answer with that payment, and leave this order payable.
+					return fmt.Errorf("%w: %w: the payment key names another order's payment", ErrConflict, ErrPaymentKeyMismatch)
+				}
 				existing = prior
 				return nil
 			}

@@ -105,6 +105,10 @@ var (
 	// ErrInProgress: the same order or payment is being worked on by
 	// another request; try again shortly.
 	ErrInProgress = errors.New("paygate: operation in progress")
+	// ErrPaymentKeyMismatch: the PG's payment key (or tid) the approval
+	// names belongs to another order's payment. Nothing was written and the
+	// order can still be paid. It comes wrapped with ErrConflict.
+	ErrPaymentKeyMismatch = errors.New("paygate: payment key belongs to another order")
 	// ErrPG: the PG refused or failed; the error wraps the *pg.Error.
 	ErrPG = errors.New("paygate: PG error")
 )

@@ -102,6 +102,20 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 		PaymentKey: pl.PaymentKey, Redirect: pl.Redirect, Prepared: prepared,
 	})
 	p.report(pay.PG, err)
+	if err == nil && res.OrderID != "" && res.OrderID != pay.OrderID {
+		// The PG answered with another order's payment (a key or token that
+		// belongs to another order): never record it as this one's.
+		p.log.Warn("paygate: the PG's approval answer names another order", "payment", pay.ID, "order", pay.OrderID, "answered", res.OrderID)
+		return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
+			fail := p.failedChange(ctx, tx, pg.StatusFailed, "PAYMENT_KEY_MISMATCH", "the PG answered for another order")
+			_, err := p.apply(ctx, tx, pay.ID, func(cur *store.Payment) (bool, []eventSpec, error) {
+				// The key is the other payment's: this one must not hold it.
+				cur.PaymentKey = ""
+				return fail(cur)
+			})
+			return err
+		}}, saga.Permanent(fmt.Errorf("paygate: payment %s: %w", pay.ID, ErrPaymentKeyMismatch))
+	}
 	if err == nil {
 		return p.approvalResult(pay.ID, res)
 	}
