@@ -88,6 +88,9 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 		} else if pending != nil {
 			return fmt.Errorf("%w: cancel %s of payment %s is in flight", ErrInProgress, pending.ID, pay.ID)
 		}
+		if err := p.checkOrderStepDone(ctx, tx, pay); err != nil {
+			return err
+		}
 		bal, err := balance(pay)
 		if err != nil {
 			return err
@@ -148,6 +151,28 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 		return nil, fmt.Errorf("%w: %w", ErrPG, &pg.Error{Op: "cancel", Kind: pg.KindDeclined, Code: done.FailureCode, Message: done.FailureMessage, PG: "pg"})
 	}
 	return p.Payment(ctx, req.PaymentID)
+}
+
+// checkOrderStepDone refuses a cancel while the payment saga has not
+// finished with the order (create_order in flight or waiting to be retried,
+// or the saga compensating): a refund then could be followed by the order's
+// creation for a refunded payment. It runs after the payment is locked in
+// tx, and the order step's outcome commits under the same lock, so the
+// answer cannot go stale before the cancel is recorded. A saga that needs
+// an operator does not block a refund the operator asks for.
+func (p *Paygate) checkOrderStepDone(ctx context.Context, tx *sql.Tx, pay *store.Payment) error {
+	in, err := p.sagas.InstanceByKey(ctx, tx, paymentSagaName, pay.ID)
+	if errors.Is(err, saga.ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch in.State {
+	case saga.Completed, saga.Compensated, saga.NeedsAttention:
+		return nil
+	}
+	return fmt.Errorf("%w: payment %s: its order is still being created", ErrInProgress, pay.ID)
 }
 
 // pendingCancel returns a cancel of the payment that is not finished.

@@ -81,6 +81,7 @@ type Paygate struct {
 	log    *slog.Logger
 	runner *saga.Runner
 	outbox *saga.Outbox
+	sagas  *sagastore.Store
 
 	paymentSaga *saga.Definition
 	refundSaga  *saga.Definition
@@ -178,6 +179,7 @@ func New(cfg Config) (*Paygate, error) {
 		cfg:    cfg,
 		db:     cfg.DB,
 		log:    cfg.Logger,
+		sagas:  sagas,
 		runner: saga.NewRunner(sagas, cfg.Runner),
 		outbox: saga.NewOutbox(sagas, cfg.Outbox),
 	}

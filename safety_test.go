@@ -48,3 +48,40 @@ func TestApprove_AnotherOrdersPaymentKey_RefusedAndOrderStaysPayable(t *testing.
 		assert.Equal(t, pg.StatusApproved, f.payment(a.PaymentID).Status, "A is untouched")
 	})
 }
+
+// A cancel asked for while the order step is in flight is refused as in
+// progress: a refund then could be followed by the order's creation for a
+// refunded payment. Once the order exists the cancel goes through and rolls
+// it back.
+func TestCancel_WhileOrderBeingCreated_RefusedUntilTheOrderStepFinished(t *testing.T) {
+	eachPG(t, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		release := f.shop.hold("ord-cancel-race")
+		res, err := f.p.Approve(ctx, f.checkout("ord-cancel-race", 12000, pgtest.FaultNone))
+		require.NoError(t, err)
+		require.Equal(t, pg.StatusApproved, res.Status)
+
+		_, err = f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Reason: "buyer changed mind", IdempotencyKey: "race-1"})
+		require.ErrorIs(t, err, paygate.ErrInProgress)
+		cs, err := f.db.CancelsByPayment(ctx, f.db.SQL(), res.PaymentID)
+		require.NoError(t, err)
+		assert.Empty(t, cs, "a refused cancel records nothing")
+		entry, _ := f.ledgerEntry("ord-cancel-race")
+		assert.Zero(t, entry.Cancels, "nothing was refunded at the PG")
+
+		release()
+		f.settled(res.PaymentID)
+		paidBy, _, _ := f.shop.state("ord-cancel-race")
+		require.Equal(t, res.PaymentID, paidBy, "the order was created")
+
+		v, err := f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Reason: "buyer changed mind", IdempotencyKey: "race-2"})
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusCanceled, v.Status)
+		f.settled(res.PaymentID)
+		f.eventually("the order to be rolled back", func() bool {
+			paidBy, _, rollbacks := f.shop.state("ord-cancel-race")
+			return paidBy == "" && rollbacks >= 1
+		})
+		f.checkInvariants("ord-cancel-race")
+	})
+}
