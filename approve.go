@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/paygate/paygate/pg"
@@ -94,7 +95,7 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 	)
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		inst, existing, pay = nil, nil, nil
-		c, err := p.db.CheckoutByOrder(ctx, tx, req.OrderID)
+		c, err := p.db.LockCheckout(ctx, tx, req.OrderID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: no checkout for order %q", ErrNotFound, req.OrderID)
 		}
@@ -131,10 +132,22 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 		if !c.ExpiresAt.IsZero() && !p.now().Before(c.ExpiresAt) {
 			return fmt.Errorf("%w: checkout of order %q expired at %s", ErrConflict, req.OrderID, c.ExpiresAt.Format(time.RFC3339))
 		}
+		if err := p.checkAttempts(ctx, tx, req.OrderID); err != nil {
+			return err
+		}
 
+		// Bind the checkout's PG session (KakaoPay's tid, Inicis' signed
+		// fields) to the payment now: every later call about this payment
+		// — the approval resent after a crash, the lookups that resolve an
+		// unknown outcome, refunds — uses this session, whatever happens to
+		// the order's checkout afterwards.
+		session, err := bindSession(c)
+		if err != nil {
+			return err
+		}
 		pay = &store.Payment{
 			ID: store.NewPaymentID(), PG: req.PG, PaymentKey: req.PaymentKey, OrderID: req.OrderID,
-			Amount: req.Amount, Status: pg.StatusApproving,
+			Amount: req.Amount, Status: pg.StatusApproving, PGData: session,
 		}
 		if err := p.db.InsertPayment(ctx, tx, pay); err != nil {
 			return err
@@ -203,4 +216,50 @@ func resultFromPayment(pay *store.Payment) *ApproveResult {
 		PaymentID: pay.ID, Status: pay.Status, ApprovedAt: pay.ApprovedAt,
 		FailureCode: pay.FailureCode, FailureMessage: pay.FailureMessage,
 	}
+}
+
+// bindSession is the payment's first PG data: the session data of the
+// checkout it is approved from.
+func bindSession(c *store.Checkout) ([]byte, error) {
+	var pd prepareData
+	if len(c.PrepareData) > 0 {
+		if err := json.Unmarshal(c.PrepareData, &pd); err != nil {
+			return nil, fmt.Errorf("paygate: checkout %q: %w", c.OrderID, err)
+		}
+	}
+	if len(pd.Data) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(pgData{Data: pd.Data})
+}
+
+// checkAttempts bounds the failed approvals of an order: past
+// Config.AttemptLimit failures within Config.AttemptWindow, a new attempt
+// is refused with ErrTooManyAttempts until the oldest of them leaves the
+// window, so approvals with made-up keys cannot grow the tables at will.
+func (p *Paygate) checkAttempts(ctx context.Context, tx *sql.Tx, orderID string) error {
+	ps, err := p.db.PaymentsByOrder(ctx, tx, orderID)
+	if err != nil {
+		return err
+	}
+	now := p.now()
+	since := now.Add(-p.cfg.AttemptWindow)
+	var failed []time.Time
+	for _, pay := range ps {
+		if pay.Status == pg.StatusFailed && pay.CreatedAt.After(since) {
+			failed = append(failed, pay.CreatedAt)
+		}
+	}
+	if len(failed) < p.cfg.AttemptLimit {
+		return nil
+	}
+	slices.SortFunc(failed, time.Time.Compare)
+	// The attempt that frees a slot is the limit-th newest.
+	frees := failed[len(failed)-p.cfg.AttemptLimit].Add(p.cfg.AttemptWindow)
+	wait := frees.Sub(now)
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &RetryLaterError{After: wait, Err: fmt.Errorf("%w: order %q had %d failed approvals in the last %s",
+		ErrTooManyAttempts, orderID, len(failed), p.cfg.AttemptWindow)}
 }

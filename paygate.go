@@ -38,6 +38,11 @@ type Config struct {
 	// CheckoutTTL is how long a checkout can be approved. Default 30m
 	// (Toss's longest session); a PG's own shorter expiry wins.
 	CheckoutTTL time.Duration
+	// AttemptLimit bounds the failed approvals of one order within
+	// AttemptWindow; past it Approve answers ErrTooManyAttempts. Defaults
+	// 10 within 1h.
+	AttemptLimit  int
+	AttemptWindow time.Duration
 	// ApproveTimeout bounds the inline PG approval of Approve. The client
 	// going away does not cut it short. Default 30s.
 	ApproveTimeout time.Duration
@@ -110,9 +115,23 @@ var (
 	// names belongs to another order's payment. Nothing was written and the
 	// order can still be paid. It comes wrapped with ErrConflict.
 	ErrPaymentKeyMismatch = errors.New("paygate: payment key belongs to another order")
+	// ErrTooManyAttempts: the order had Config.AttemptLimit failed
+	// approvals within Config.AttemptWindow; the error is a
+	// *RetryLaterError saying when the next attempt is accepted.
+	ErrTooManyAttempts = errors.New("paygate: too many failed attempts")
 	// ErrPG: the PG refused or failed; the error wraps the *pg.Error.
 	ErrPG = errors.New("paygate: PG error")
 )
+
+// RetryLaterError is a refusal that lifts after a while (HTTP's 429 with
+// Retry-After). It wraps the reason, e.g. ErrTooManyAttempts.
+type RetryLaterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryLaterError) Error() string { return e.Err.Error() }
+func (e *RetryLaterError) Unwrap() error { return e.Err }
 
 type systemClock struct{}
 
@@ -135,6 +154,12 @@ func New(cfg Config) (*Paygate, error) {
 	}
 	if cfg.CheckoutTTL <= 0 {
 		cfg.CheckoutTTL = 30 * time.Minute
+	}
+	if cfg.AttemptLimit <= 0 {
+		cfg.AttemptLimit = 10
+	}
+	if cfg.AttemptWindow <= 0 {
+		cfg.AttemptWindow = time.Hour
 	}
 	if cfg.ApproveTimeout <= 0 {
 		cfg.ApproveTimeout = 30 * time.Second

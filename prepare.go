@@ -2,7 +2,9 @@ package paygate
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,15 @@ type PrepareRequest struct {
 	SuccessURL, CancelURL, FailURL string
 }
 
+// pgRequest is what the PG's Prepare and ValidatePrepare take.
+func (req PrepareRequest) pgRequest() pg.PrepareRequest {
+	return pg.PrepareRequest{
+		OrderID: req.OrderID, OrderName: req.OrderName, Amount: req.Amount,
+		CustomerID: req.CustomerID, Method: req.Method,
+		SuccessURL: req.SuccessURL, CancelURL: req.CancelURL, FailURL: req.FailURL,
+	}
+}
+
 // Checkout is a prepared checkout.
 type Checkout struct {
 	OrderID   string
@@ -44,6 +55,8 @@ type Checkout struct {
 type prepareData struct {
 	Client map[string]string `json:"client,omitempty"`
 	Data   map[string]string `json:"data,omitempty"`
+	// Request fingerprints the request that made the checkout.
+	Request string `json:"request,omitempty"`
 }
 
 const maxOrderID = 64
@@ -64,16 +77,23 @@ func ValidateOrderID(id string) error {
 }
 
 // Prepare records the checkout (order id, amount, PG) and returns the PG's
-// client parameters. Preparing an order again with the same amount and PG
-// returns a checkout for it (a PG with a server-side prepare is asked
-// again, since its previous session may have been used or expired); with a
-// different amount or PG, or for an order that has an active payment, it is
-// ErrConflict.
+// client parameters.
+//
+// A checkout is one payment attempt. While an order's attempt is open (not
+// yet approved, declined, failed or expired), preparing the order again
+// with the same request answers that attempt's parameters again, without
+// asking the PG for a new session that would break the buyer's window; a
+// different request is ErrConflict and changes nothing. Once the attempt
+// ended (declined, failed or expired) a new one starts, through the same
+// PG or another. The amount is the order's: another amount is always
+// ErrConflict, and an order with an active or captured payment is
+// ErrInProgress or ErrConflict.
 func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, error) {
 	gw, err := p.checkPrepare(req)
 	if err != nil {
 		return nil, err
 	}
+	fp := requestFingerprint(req, gw.Name())
 
 	existing, err := p.db.CheckoutByOrder(ctx, p.db.SQL(), req.OrderID)
 	switch {
@@ -82,23 +102,29 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 	case err != nil:
 		return nil, err
 	default:
-		if existing.PG != gw.Name() || !existing.Amount.Equal(req.Amount) {
-			return nil, fmt.Errorf("%w: order %q was prepared for %s through %s", ErrConflict, req.OrderID, existing.Amount, existing.PG)
+		if !existing.Amount.Equal(req.Amount) {
+			return nil, fmt.Errorf("%w: order %q was prepared for %s", ErrConflict, req.OrderID, existing.Amount)
 		}
-		if err := p.checkNoActivePayment(ctx, req.OrderID); err != nil {
+		if err := p.checkNoActivePayment(ctx, p.db.SQL(), req.OrderID); err != nil {
 			return nil, err
+		}
+		open, err := p.attemptOpen(ctx, p.db.SQL(), existing)
+		if err != nil {
+			return nil, err
+		}
+		if open {
+			if !sameAttempt(existing, req, gw.Name(), fp) {
+				return nil, fmt.Errorf("%w: order %q has an open checkout with other details; pay it, or prepare again once it has ended", ErrConflict, req.OrderID)
+			}
+			return p.checkoutOf(existing)
 		}
 	}
 
 	now := p.now()
 	expires := now.Add(p.cfg.CheckoutTTL)
-	var pd prepareData
+	pd := prepareData{Request: fp}
 	if preparer, ok := gw.(pg.Preparer); ok {
-		prepared, err := preparer.Prepare(ctx, pg.PrepareRequest{
-			OrderID: req.OrderID, OrderName: req.OrderName, Amount: req.Amount,
-			CustomerID: req.CustomerID, Method: req.Method,
-			SuccessURL: req.SuccessURL, CancelURL: req.CancelURL, FailURL: req.FailURL,
-		})
+		prepared, err := preparer.Prepare(ctx, req.pgRequest())
 		p.report(gw.Name(), err)
 		if err != nil {
 			if pg.KindOf(err) == pg.KindInvalid {
@@ -106,16 +132,10 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 			}
 			return nil, fmt.Errorf("%w: prepare at %s: %w", ErrPG, gw.Name(), err)
 		}
-		pd = prepareData{Client: prepared.Client, Data: prepared.Data}
+		pd.Client, pd.Data = prepared.Client, prepared.Data
 		if !prepared.ExpiresAt.IsZero() && prepared.ExpiresAt.Before(expires) {
 			expires = prepared.ExpiresAt.UTC()
 		}
-	} else if existing != nil {
-		if existing.ExpiresAt.IsZero() || now.Before(existing.ExpiresAt) {
-			// Nothing at the PG to renew: the same checkout stands.
-			return p.checkoutOf(existing)
-		}
-		pd.Client = nil // an expired checkout is renewed below
 	}
 	if pd.Client == nil {
 		pd.Client = map[string]string{}
@@ -139,12 +159,71 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 			}
 			return err
 		}
+		// Under the checkout's lock, which Approve takes too: the attempt
+		// judged ended must still be the stored one, and no approval may
+		// have claimed the order meanwhile, or the new session would
+		// replace the one a payment is being approved with.
+		locked, err := p.db.LockCheckout(ctx, tx, req.OrderID)
+		if err != nil {
+			return err
+		}
+		if !locked.UpdatedAt.Equal(existing.UpdatedAt) {
+			return fmt.Errorf("%w: order %q is being prepared by another request", ErrInProgress, req.OrderID)
+		}
+		if err := p.checkNoActivePayment(ctx, tx, req.OrderID); err != nil {
+			return err
+		}
 		return p.db.UpdateCheckout(ctx, tx, c)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return p.checkoutOf(c)
+}
+
+// requestFingerprint identifies what a checkout was asked for, so a repeated
+// request can be told from a different one for the same order.
+func requestFingerprint(req PrepareRequest, pgName string) string {
+	raw, _ := json.Marshal([]string{
+		pgName, req.OrderName, req.Amount.String(), string(req.Method), req.CustomerID,
+		req.SuccessURL, req.CancelURL, req.FailURL,
+	})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// sameAttempt reports whether req asks for exactly the stored checkout.
+func sameAttempt(c *store.Checkout, req PrepareRequest, pgName, fp string) bool {
+	if c.PG != pgName || c.OrderName != req.OrderName || !c.Amount.Equal(req.Amount) {
+		return false
+	}
+	var pd prepareData
+	if len(c.PrepareData) > 0 && json.Unmarshal(c.PrepareData, &pd) != nil {
+		return false
+	}
+	return pd.Request == "" || pd.Request == fp
+}
+
+// attemptOpen reports whether the checkout's attempt can still be paid: it
+// has not expired and no payment made from it has failed. (A payment that
+// is in flight or captured is checkNoActivePayment's business.)
+func (p *Paygate) attemptOpen(ctx context.Context, q store.Querier, c *store.Checkout) (bool, error) {
+	if !c.ExpiresAt.IsZero() && !p.now().Before(c.ExpiresAt) {
+		return false, nil
+	}
+	ps, err := p.db.PaymentsByOrder(ctx, q, c.OrderID)
+	if err != nil {
+		return false, err
+	}
+	for _, pay := range ps {
+		if pay.CreatedAt.Before(c.UpdatedAt) {
+			continue // an earlier attempt's
+		}
+		if pay.Status == pg.StatusFailed || pay.Status == pg.StatusExpired {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // CheckPrepare validates a checkout the way Prepare does — order id, order
@@ -205,6 +284,11 @@ func (p *Paygate) validatePrepare(req PrepareRequest, gw pg.Gateway) (pg.Gateway
 			return nil, fmt.Errorf("%w: %s takes at least %s", ErrInvalid, gw.Name(), min)
 		}
 	}
+	if v, ok := gw.(pg.PrepareValidator); ok {
+		if err := v.ValidatePrepare(req.pgRequest()); err != nil {
+			return nil, fmt.Errorf("%w: %s refuses this checkout: %w", ErrInvalid, gw.Name(), err)
+		}
+	}
 	return gw, nil
 }
 
@@ -238,15 +322,15 @@ func routeError(err error) error {
 
 // checkNoActivePayment refuses to touch an order that a payment holds, unless
 // that payment has failed for good.
-func (p *Paygate) checkNoActivePayment(ctx context.Context, orderID string) error {
-	id, err := p.db.OrderPayment(ctx, p.db.SQL(), orderID)
+func (p *Paygate) checkNoActivePayment(ctx context.Context, q store.Querier, orderID string) error {
+	id, err := p.db.OrderPayment(ctx, q, orderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), id)
+	pay, err := p.db.PaymentByID(ctx, q, id)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,11 @@ package paygate_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,6 +14,7 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/saga"
 )
 
 // An approval that names another order's payment (its PG key, tid) is
@@ -83,5 +88,157 @@ func TestCancel_WhileOrderBeingCreated_RefusedUntilTheOrderStepFinished(t *testi
 			return paidBy == "" && rollbacks >= 1
 		})
 		f.checkInvariants("ord-cancel-race")
+	})
+}
+
+// prepare prepares an order the way the flow harness does, with a name.
+func (f *flow) prepare(orderID, name string, amount int64) (*paygate.Checkout, error) {
+	return f.p.Prepare(context.Background(), paygate.PrepareRequest{OrderID: orderID, OrderName: name, Amount: pg.Won(amount), PG: f.pg.name,
+		SuccessURL: "https://shop.example/pay/success", CancelURL: "https://shop.example/pay/cancel", FailURL: "https://shop.example/pay/fail"})
+}
+
+// A checkout for an order whose attempt is open answers that attempt again
+// when the request matches, and is refused without changing anything when it
+// does not: a third party's re-checkout cannot replace the session the buyer
+// is paying in. A new attempt starts once the previous one ended.
+func TestPrepare_OpenAttempt_AnsweredAgainOrRefused(t *testing.T) {
+	eachPG(t, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		first, err := f.prepare("ord-open", "two shirts", 23000)
+		require.NoError(t, err)
+		again, err := f.prepare("ord-open", "two shirts", 23000)
+		require.NoError(t, err)
+		assert.Equal(t, first.Client, again.Client, "the same attempt's parameters")
+
+		_, err = f.prepare("ord-open", "cheap socks", 23000)
+		require.ErrorIs(t, err, paygate.ErrConflict)
+		_, err = f.prepare("ord-open", "two shirts", 2300)
+		require.ErrorIs(t, err, paygate.ErrConflict)
+		stored, err := f.db.CheckoutByOrder(ctx, f.db.SQL(), "ord-open")
+		require.NoError(t, err)
+		assert.Equal(t, "two shirts", stored.OrderName, "a refused checkout changes nothing")
+		still, err := f.prepare("ord-open", "two shirts", 23000)
+		require.NoError(t, err)
+		assert.Equal(t, first.Client, still.Client)
+
+		// The buyer pays in the window of the first checkout.
+		paid, err := f.pg.sandbox.Pay(ctx, pgtest.PayRequest{OrderID: "ord-open", Amount: pg.Won(23000)})
+		require.NoError(t, err)
+		res, err := f.p.Approve(ctx, paygate.ApproveRequest{PG: f.pg.name, OrderID: "ord-open", Amount: pg.Won(23000), PaymentKey: paid.PaymentKey, Redirect: paid.Redirect})
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproved, res.Status)
+		f.settled(res.PaymentID)
+		f.checkInvariants("ord-open")
+	})
+}
+
+func TestPrepare_AfterDecline_NewAttemptMayChangeDetails(t *testing.T) {
+	eachPG(t, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		res, err := f.p.Approve(ctx, f.checkout("ord-retry", 9000, pgtest.FaultDecline))
+		require.NoError(t, err)
+		require.Equal(t, pg.StatusFailed, res.Status)
+
+		_, err = f.prepare("ord-retry", "another name", 9000)
+		require.NoError(t, err, "the declined attempt ended: a new one starts")
+		_, err = f.prepare("ord-retry", "yet another name", 9000)
+		require.ErrorIs(t, err, paygate.ErrConflict, "and that one is open now")
+		paid, err := f.pg.sandbox.Pay(ctx, pgtest.PayRequest{OrderID: "ord-retry", Amount: pg.Won(9000)})
+		require.NoError(t, err)
+		again, err := f.p.Approve(ctx, paygate.ApproveRequest{PG: f.pg.name, OrderID: "ord-retry", Amount: pg.Won(9000), PaymentKey: paid.PaymentKey, Redirect: paid.Redirect})
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproved, again.Status)
+		f.settled(again.PaymentID)
+		f.checkInvariants("ord-retry")
+	})
+}
+
+// inventKeys turns an approval into one with made-up PG keys.
+func inventKeys(req paygate.ApproveRequest, n int) paygate.ApproveRequest {
+	out := req
+	out.Redirect = map[string]string{}
+	for k, v := range req.Redirect {
+		out.Redirect[k] = v
+	}
+	made := fmt.Sprintf("invented-%d", n)
+	if out.PaymentKey != "" {
+		out.PaymentKey = made
+	}
+	for _, k := range []string{"pg_token", "authToken"} {
+		if _, ok := out.Redirect[k]; ok {
+			out.Redirect[k] = made
+		}
+	}
+	return out
+}
+
+// Approvals with made-up keys are declined; past the attempt limit the
+// order refuses new attempts for a while instead of storing a failed
+// payment, an event and a saga each time.
+func TestApprove_InventedKeys_BoundedAttempts(t *testing.T) {
+	eachPGTweaked(t, func(c *paygate.Config) { c.AttemptLimit = 3 }, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		req := f.checkout("ord-invent", 5000, pgtest.FaultNone)
+		for i := range 3 {
+			res, err := f.p.Approve(ctx, inventKeys(req, i))
+			require.NoError(t, err)
+			require.Equal(t, pg.StatusFailed, res.Status, "attempt %d", i)
+		}
+		_, err := f.p.Approve(ctx, inventKeys(req, 3))
+		require.ErrorIs(t, err, paygate.ErrTooManyAttempts)
+		var later *paygate.RetryLaterError
+		require.ErrorAs(t, err, &later)
+		assert.Positive(t, later.After)
+		assert.LessOrEqual(t, later.After, time.Hour)
+
+		ps, err := f.db.PaymentsByOrder(ctx, f.db.SQL(), "ord-invent")
+		require.NoError(t, err)
+		assert.Len(t, ps, 3, "the refused attempt stored nothing")
+		entry, _ := f.ledgerEntry("ord-invent")
+		assert.Zero(t, entry.Approvals)
+	})
+}
+
+// The PG session an approval was attempted with stays the payment's: a
+// checkout renewed meanwhile (a racing re-checkout that replaced KakaoPay's
+// tid) does not make the resolver look up the new session and write a
+// captured payment off.
+func TestApprove_UnknownOutcome_ResolvedWithTheSessionItWasAttemptedWith(t *testing.T) {
+	slow := func(c *paygate.Config) { c.ResolveRetry = saga.Policy{InitialBackoff: time.Hour, MaxBackoff: time.Hour} }
+	eachPGTweaked(t, slow, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		res, err := f.p.Approve(ctx, f.checkout("ord-bound", 14000, pgtest.FaultTimeout))
+		require.NoError(t, err)
+		require.Equal(t, pg.StatusUnknown, res.Status)
+
+		// What a re-checkout that won a race would leave: the order's
+		// checkout now names another PG session.
+		require.NoError(t, f.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			c, err := f.db.LockCheckout(ctx, tx, "ord-bound")
+			if err != nil {
+				return err
+			}
+			var pd map[string]any
+			if len(c.PrepareData) > 0 {
+				if err := json.Unmarshal(c.PrepareData, &pd); err != nil {
+					return err
+				}
+			}
+			if data, ok := pd["data"].(map[string]any); ok {
+				for k := range data {
+					data[k] = "replaced-" + k
+				}
+			}
+			if c.PrepareData, err = json.Marshal(pd); err != nil {
+				return err
+			}
+			return f.db.UpdateCheckout(ctx, tx, c)
+		}))
+		require.NoError(t, f.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return f.p.Runner().Wake(ctx, tx, "payment", res.PaymentID)
+		}))
+		f.settled(res.PaymentID)
+		assert.Equal(t, pg.StatusApproved, f.payment(res.PaymentID).Status)
+		f.checkInvariants("ord-bound")
 	})
 }

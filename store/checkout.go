@@ -84,8 +84,20 @@ func (db *DB) UpdateCheckout(ctx context.Context, tx *sql.Tx, c *Checkout) error
 
 // CheckoutByOrder reads the order's checkout; ErrNotFound when there is none.
 func (db *DB) CheckoutByOrder(ctx context.Context, q Querier, orderID string) (*Checkout, error) {
-	row := q.QueryRowContext(ctx, `SELECT order_id, pg, amount, currency, order_name, prepare_data, expires_at, created_at, updated_at
-  FROM checkouts WHERE order_id = ?`, orderID)
+	return scanCheckout(q.QueryRowContext(ctx, checkoutSelect, orderID), orderID)
+}
+
+// LockCheckout reads the order's checkout in tx and locks it until tx ends,
+// so a checkout renewed and an approval claiming the order serialize on
+// it; ErrNotFound when there is none.
+func (db *DB) LockCheckout(ctx context.Context, tx *sql.Tx, orderID string) (*Checkout, error) {
+	return scanCheckout(tx.QueryRowContext(ctx, checkoutSelect+db.forUpdate(), orderID), orderID)
+}
+
+const checkoutSelect = `SELECT order_id, pg, amount, currency, order_name, prepare_data, expires_at, created_at, updated_at
+  FROM checkouts WHERE order_id = ?`
+
+func scanCheckout(row *sql.Row, orderID string) (*Checkout, error) {
 	var (
 		c       Checkout
 		amount  int64
