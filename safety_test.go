@@ -204,7 +204,9 @@ func TestApprove_InventedKeys_BoundedAttempts(t *testing.T) {
 // tid) does not make the resolver look up the new session and write a
 // captured payment off.
 func TestApprove_UnknownOutcome_ResolvedWithTheSessionItWasAttemptedWith(t *testing.T) {
-	slow := func(c *paygate.Config) { c.ResolveRetry = saga.Policy{InitialBackoff: time.Hour, MaxBackoff: time.Hour} }
+	slow := func(c *paygate.Config) {
+		c.ResolveRetry = saga.Policy{InitialBackoff: time.Hour, MaxBackoff: time.Hour}
+	}
 	eachPGTweaked(t, slow, func(t *testing.T, f *flow) {
 		ctx := context.Background()
 		res, err := f.p.Approve(ctx, f.checkout("ord-bound", 14000, pgtest.FaultTimeout))
