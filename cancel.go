@@ -368,7 +368,7 @@ const compensationKeyPrefix = "order-failed:"
 // (the host's, or one made at the PG). It depends on the cancel alone, so
 // whoever completes it — the saga or a PG notification — records the same.
 func cancelEvent(c *store.Cancel) string {
-	if strings.HasPrefix(c.IdempotencyKey, compensationKeyPrefix) {
+	if strings.HasPrefix(c.IdempotencyKey, compensationKeyPrefix) || strings.HasPrefix(c.IdempotencyKey, lateCaptureKeyPrefix) {
 		return EventPaymentRefunded
 	}
 	return EventPaymentCanceled
@@ -389,7 +389,10 @@ func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel) (bool, []even
 	}
 	pay.CanceledAmount = canceled
 	pay.CanceledAt = p.now()
-	if canceled.Equal(pay.ApprovedAmount) {
+	if lateCaptured(pay) {
+		// A capture after the write-off being refunded: the payment stays
+		// FAILED (or EXPIRED); its amounts say what moved.
+	} else if canceled.Equal(pay.ApprovedAmount) {
 		pay.Status = pg.StatusCanceled
 	} else {
 		pay.Status = pg.StatusPartialCanceled

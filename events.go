@@ -24,6 +24,10 @@ const (
 	EventPaymentCanceled     = "PAYMENT_CANCELED"
 	EventSettlementRecorded  = "SETTLEMENT_RECORDED"
 	EventWebhookReceived     = "WEBHOOK_RECEIVED"
+	// EventPaymentLateCaptured: the PG captured a payment after paygate had
+	// written it off (FAILED or EXPIRED). The capture is recorded (a sale in
+	// the ledger) and refunded automatically (PAYMENT_REFUNDED).
+	EventPaymentLateCaptured = "PAYMENT_LATE_CAPTURED"
 )
 
 // EventSchema is the JSON Schema (draft 2020-12) of Event's JSON form.

@@ -27,7 +27,7 @@ const settlementSubscriberName = "settlement-ledger"
 func (p *Paygate) settlementSubscriber() saga.Subscriber {
 	return saga.Subscriber{
 		Name:    settlementSubscriberName,
-		Types:   []string{EventPaymentApproved, EventPaymentCanceled, EventPaymentRefunded},
+		Types:   []string{EventPaymentApproved, EventPaymentLateCaptured, EventPaymentCanceled, EventPaymentRefunded},
 		Handle:  p.recordSettlement,
 		Ordered: true,
 		Retry:   saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, AlertAfter: 10},
@@ -51,7 +51,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 	var entry settlement.Entry
 	var source string
 	switch ev.EventType {
-	case EventPaymentApproved:
+	case EventPaymentApproved, EventPaymentLateCaptured:
 		if !pay.ApprovedAt.IsZero() {
 			at = pay.ApprovedAt
 		}

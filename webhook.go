@@ -50,7 +50,16 @@ func (p *Paygate) ApplyWebhook(ctx context.Context, tx *sql.Tx, ev pg.WebhookEve
 	_, err = p.apply(ctx, tx, pay.ID, func(cur *store.Payment) (bool, []eventSpec, error) {
 		events := []eventSpec{received}
 		switch news.Status {
-		case pg.StatusApproved, pg.StatusWaitingForDeposit, pg.StatusPartialCanceled, pg.StatusCanceled:
+		case pg.StatusApproved, pg.StatusPartialCanceled, pg.StatusCanceled:
+			if cur.Status == pg.StatusFailed || cur.Status == pg.StatusExpired {
+				evs, err := p.lateCapture(ctx, tx, cur, news)
+				if err != nil {
+					return false, nil, err
+				}
+				return true, append(events, evs...), nil
+			}
+			fallthrough
+		case pg.StatusWaitingForDeposit:
 			if news.Amount.IsSet() && !news.Amount.Equal(cur.Amount) && !cur.Status.Captured() {
 				return false, nil, fmt.Errorf("paygate: webhook for %s reports %s, payment is %s", cur.ID, news.Amount, cur.Amount)
 			}
@@ -128,7 +137,7 @@ func (p *Paygate) paymentForWebhook(ctx context.Context, tx *sql.Tx, ev pg.Webho
 // cancel (its answer was lost); any other difference is a cancel made at the
 // PG directly and is recorded as such.
 func (p *Paygate) syncCancels(ctx context.Context, tx *sql.Tx, pay *store.Payment, news *pg.Payment) ([]eventSpec, error) {
-	if !pay.Status.Captured() {
+	if !pay.Status.Captured() && !lateCaptured(pay) {
 		return nil, nil
 	}
 	pgCanceled, err := pgCanceledAmount(news)
