@@ -166,30 +166,8 @@ func unknownChange(err error) func(pay *store.Payment) (bool, []eventSpec, error
 	}
 }
 
-// errCode is the PG's code of err, or its kind.
-func errCode(err error) string {
-	var pe *pg.Error
-	if errors.As(err, &pe) && pe.Code != "" {
-		return pe.Code
-	}
-	return "PG_" + kindCode(pg.KindOf(err))
-}
-
-func kindCode(k pg.Kind) string {
-	switch k {
-	case pg.KindDeclined:
-		return "DECLINED"
-	case pg.KindInvalid:
-		return "INVALID"
-	case pg.KindUnavailable:
-		return "UNAVAILABLE"
-	case pg.KindAlreadyDone:
-		return "ALREADY_DONE"
-	case pg.KindNotFound:
-		return "NOT_FOUND"
-	}
-	return "UNKNOWN"
-}
+// errCode is the PG's code of err, or its kind's.
+func errCode(err error) string { return pg.CodeOf(err) }
 
 func errMessage(err error) string {
 	var pe *pg.Error

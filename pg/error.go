@@ -42,6 +42,28 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", k)
 }
 
+var kindCodes = [...]string{"UNKNOWN", "DECLINED", "INVALID", "UNAVAILABLE", "ALREADY_DONE", "NOT_FOUND"}
+
+// Code is the kind as a stable machine-readable code ("DECLINED",
+// "ALREADY_DONE", ...), for records and APIs that need one when the PG gave
+// no code of its own.
+func (k Kind) Code() string {
+	if int(k) < len(kindCodes) {
+		return kindCodes[k]
+	}
+	return "UNKNOWN"
+}
+
+// CodeOf is the PG's own code of err when it carries one, else "PG_" and
+// the code of its kind ("PG_UNAVAILABLE" for a refused connection).
+func CodeOf(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) && pe.Code != "" {
+		return pe.Code
+	}
+	return "PG_" + KindOf(err).Code()
+}
+
 // Error makes each Kind usable as a sentinel: errors.Is(err, pg.ErrDeclined).
 func (k Kind) Error() string { return "pg: " + k.String() }
 

@@ -182,3 +182,24 @@ func TestErrWebhookRejected_IsItselfAndInvalid(t *testing.T) {
 	assert.NotContains(t, msg, ": :", "the message must read cleanly when wrapped")
 	assert.False(t, strings.HasPrefix(pg.ErrWebhookRejected.Error(), ":"), pg.ErrWebhookRejected.Error())
 }
+
+func TestKindCode_StableCodesAndThePGsOwnFirst(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&pg.Error{Kind: pg.KindDeclined}, "PG_DECLINED"},
+		{&pg.Error{Kind: pg.KindDeclined, Code: "REJECT_CARD_COMPANY"}, "REJECT_CARD_COMPANY"},
+		{&pg.Error{Kind: pg.KindAlreadyDone}, "PG_ALREADY_DONE"},
+		{&pg.Error{Kind: pg.KindNotFound}, "PG_NOT_FOUND"},
+		{errors.New("plain"), "PG_UNKNOWN"},
+	}
+	for _, c := range cases {
+		if got := pg.CodeOf(c.err); got != c.want {
+			t.Errorf("CodeOf(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+	if pg.KindUnavailable.Code() != "UNAVAILABLE" || pg.Kind(200).Code() != "UNKNOWN" {
+		t.Errorf("Kind.Code: %q %q", pg.KindUnavailable.Code(), pg.Kind(200).Code())
+	}
+}
