@@ -313,8 +313,17 @@ func (s *Sandbox) approve(cid string, p params) reply {
 	if e != nil {
 		return reply{err: e}
 	}
-	if pm.partnerOrderID != orderID || pm.partnerUserID != userID {
-		return reply{err: &apiError{status: http.StatusBadRequest, code: codeOrderMismatch, msg: "partner_order_id or partner_user_id differs from the ready request"}}
+	// A tid of another order (or buyer) is refused before its status is
+	// looked at: an approved tid of order A must not answer order B with
+	// -702 "already approved", which reads as B's approval. -706 and -707
+	// come from the legacy error table as integrators quote it; KakaoPay
+	// documents no code for this refusal on the current API (pg-apis.md
+	// 2.5 confirms only -780).
+	switch {
+	case pm.partnerOrderID != orderID:
+		return reply{err: &apiError{status: http.StatusBadRequest, code: codeOrderMismatch, msg: "partner_order_id differs from the ready request"}}
+	case pm.partnerUserID != userID:
+		return reply{err: &apiError{status: http.StatusBadRequest, code: codeUserMismatch, msg: "partner_user_id differs from the ready request"}}
 	}
 	if pm.approved() {
 		return reply{err: &apiError{status: http.StatusBadRequest, code: codeAlreadyApproved, msg: "payment already approved"}}
