@@ -451,3 +451,31 @@ func TestApprove_TIDOfAnotherOrder_RefusedNotAlreadyApproved(t *testing.T) {
 		assert.Equal(t, 1, ledger[0].Approvals, "approved once, for A")
 	}
 }
+
+// Live order lookups can list actions without amount; the sandbox answers
+// that way with OmitActionAmounts, and the adapter's lookups still work.
+func TestLookup_ActionsWithoutAmount_AgainstTheSandbox(t *testing.T) {
+	t.Parallel()
+	for _, legacy := range []bool{false, true} {
+		h := newHarness(t, legacy, kakaopaytest.Options{OmitActionAmounts: true})
+		prep := h.prepare("order-noamt", 5000)
+		p, err := h.approve("order-noamt", 5000, prep, h.pay("order-noamt", 5000, pgtest.FaultNone))
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproved, h.lookup("order-noamt", prep).Status)
+
+		_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_1", PaymentKey: p.PaymentKey, OrderID: "order-noamt", Amount: pg.Won(1200), Balance: pg.Won(5000), Prepared: prep.Data})
+		require.NoError(t, err)
+		got := h.lookup("order-noamt", prep)
+		assert.Equal(t, pg.StatusPartialCanceled, got.Status)
+		assert.True(t, pg.Won(3800).Equal(got.Balance), "%s", got.Balance)
+		require.Len(t, got.Cancels, 1)
+		assert.True(t, pg.Won(1200).Equal(got.Cancels[0].Amount), "the one cancel's amount is the canceled total")
+		assert.Equal(t, "cxl_1", got.Cancels[0].Reason)
+
+		_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_2", PaymentKey: p.PaymentKey, OrderID: "order-noamt", Amount: pg.Won(800), Balance: pg.Won(3800), Prepared: prep.Data})
+		require.NoError(t, err)
+		got = h.lookup("order-noamt", prep)
+		assert.True(t, pg.Won(3000).Equal(got.Balance))
+		assert.Empty(t, got.Cancels, "two cancels without amounts cannot be told apart: left out, the balance still right")
+	}
+}

@@ -409,9 +409,10 @@ type selectedCardJSON struct {
 }
 
 type actionJSON struct {
-	AID               string `json:"aid"`
-	ApprovedAt        string `json:"approved_at"`
-	Amount            int64  `json:"amount"`
+	AID        string `json:"aid"`
+	ApprovedAt string `json:"approved_at"`
+	// Amount is left out under Options.OmitActionAmounts.
+	Amount            *int64 `json:"amount,omitempty"`
 	PointAmount       int64  `json:"point_amount"`
 	DiscountAmount    int64  `json:"discount_amount"`
 	GreenDeposit      int64  `json:"green_deposit"`
@@ -473,10 +474,12 @@ func (s *Sandbox) order(cid string, p params) reply {
 		}
 	}
 	for _, a := range pm.actions {
-		resp.PaymentActionDetails = append(resp.PaymentActionDetails, actionJSON{
-			AID: a.aid, ApprovedAt: stamp(a.at), Amount: a.amount,
-			PaymentActionType: a.kind, Payload: a.payload,
-		})
+		aj := actionJSON{AID: a.aid, ApprovedAt: stamp(a.at), PaymentActionType: a.kind, Payload: a.payload}
+		if !s.noAmounts {
+			amount := a.amount
+			aj.Amount = &amount
+		}
+		resp.PaymentActionDetails = append(resp.PaymentActionDetails, aj)
 	}
 	return reply{body: resp}
 }
