@@ -105,9 +105,10 @@ const (
 // ("최대 100자"), not bytes: 100 Hangul syllables (300 bytes of UTF-8) pass.
 // The text fields must also be valid UTF-8 (JSON would replace invalid
 // bytes, and KakaoPay would keep an order id other than ours) and free of
-// control characters (C0, DEL, C1), which KakaoPay does not document and
-// its payment window shows. Refusals are *pg.Error of pg.KindInvalid whose
-// Code names the ready field (CodeInvalidPartnerUserID, ...).
+// control characters (C0, DEL, C1): KakaoPay documents no alphabet for
+// them, and its payment window shows them to the buyer. Refusals are
+// *pg.Error of pg.KindInvalid whose Code names the ready field
+// (CodeInvalidPartnerUserID, ...).
 func (g *Gateway) ValidatePrepare(req pg.PrepareRequest) error {
 	_, err := g.readyRequest(req)
 	return err
