@@ -12,13 +12,20 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
-		name := "current"
-		if legacy {
-			name = "legacy"
-		}
-		t.Run(name, func(t *testing.T) {
-			srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	for _, tc := range []struct {
+		name      string
+		legacy    bool
+		noAmounts bool
+	}{
+		{"current", false, false},
+		{"legacy", true, false},
+		// Order lookups whose payment_action_details lack amount, as some
+		// live answers do.
+		{"current, actions without amount", false, true},
+	} {
+		legacy := tc.legacy
+		t.Run(tc.name, func(t *testing.T) {
+			srv := kakaopaytest.NewServer(kakaopaytest.Options{OmitActionAmounts: tc.noAmounts})
 			t.Cleanup(srv.Close)
 			key := kakaopaytest.DefaultSecretKey
 			if legacy {

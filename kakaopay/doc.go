@@ -43,7 +43,21 @@
 //
 // Lookup needs the tid: KakaoPay cannot find a payment by our order id
 // alone. Prepare's Data carries it (and the cid and partner ids), and the
-// flow hands it back in every later call's Prepared.
+// flow hands it back in every later call's Prepared. Every answer must be
+// about the order asked about: Payment.OrderID is KakaoPay's
+// partner_order_id, and an approval, lookup or cancel answered for another
+// tid or order is never taken as this one's. Entries of a lookup's
+// payment_action_details may lack amount; they never fail the lookup.
+//
+// # Checkouts
+//
+// ValidatePrepare (pg.PrepareValidator) refuses, before anything is
+// written, a checkout ready would refuse: partner_order_id,
+// partner_user_id and item_name over 100 characters, redirect URLs over
+// 255, amounts and methods KakaoPay does not take. Lengths are characters
+// (Unicode code points), as KakaoPay documents them, so 100 Hangul
+// syllables pass. Prepare applies the same check, so the two never
+// disagree.
 //
 // # Statuses
 //
@@ -62,7 +76,8 @@
 // table). KakaoPay publishes no complete code table for the current API:
 // -780 (approval failure, with extras.method_result_code such as
 // USER_LOCKED) is confirmed; the other -7xx codes follow the legacy table as
-// integrators quote it. Codes outside the table fall back on the HTTP status
+// integrators quote it (-706 and -707: an approval with partner ids other
+// than the ready call's, i.e. a tid of another order, a definite refusal). Codes outside the table fall back on the HTTP status
 // (pg.KindForHTTPStatus), except that an approval refused with an unknown
 // code is KindUnknown, because KakaoPay answers 400 for everything and only
 // a lookup can tell whether the tid was approved.

@@ -36,6 +36,8 @@ var codes = map[int]codeRule{
 	-702:  {kind: pg.KindAlreadyDone},                  // tid already approved
 	-703:  {kind: pg.KindDeclined},                     // more points than allowed
 	-705:  {kind: pg.KindInvalid},                      // method not supported
+	-706:  {kind: pg.KindInvalid},                      // partner_order_id differs from the ready call
+	-707:  {kind: pg.KindInvalid},                      // partner_user_id differs from the ready call
 	-708:  {kind: pg.KindInvalid},                      // pg_token does not belong to the tid
 	-710:  {kind: pg.KindAlreadyDone},                  // cancel above the cancelable amount; see unguardedOverCancel
 	-721:  {kind: pg.KindNotFound},                     // no such tid
@@ -43,7 +45,7 @@ var codes = map[int]codeRule{
 	-723:  {kind: pg.KindDeclined},                     // the tid's time ran out
 	-724:  {kind: pg.KindInvalid},                      // bad single amount
 	-725:  {kind: pg.KindInvalid},                      // bad total amount
-	-726:  {kind: pg.KindInvalid},                      // order ids differ from the ready call
+	-726:  {kind: pg.KindInvalid},                      // order information is wrong
 	-730:  {kind: pg.KindInvalid},                      // bad merchant app
 	-731:  {kind: pg.KindInvalid},                      // bad cid or cid_secret
 	-732:  {kind: pg.KindInvalid},                      // bad gid

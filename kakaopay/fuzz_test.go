@@ -3,7 +3,9 @@ package kakaopay
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/paygate/paygate/pg"
 )
@@ -32,6 +34,7 @@ func seedResponses(f *testing.F) {
 		`{"tid":"T1","status":"CANCEL_PAYMENT","amount":{"total":100},"approved_cancel_amount":{"total":100},"cancel_available_amount":{"total":0}}`,
 		`{"tid":"T1","amount":{"total":100},"approved_at":"2023-02-30T25:00:00"}`,
 		`{"tid":"T1","payment_action_details":[{"payment_action_type":"CANCEL","amount":null}]}`,
+		`{"tid":"T1","partner_order_id":"o","status":"PART_CANCEL_PAYMENT","amount":{"total":100},"canceled_amount":{"total":30},"payment_action_details":[{"payment_action_type":"PAYMENT"},{"payment_action_type":"CANCEL"},{"payment_action_type":"CANCEL","amount":40}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -71,6 +74,49 @@ func checkPayment(t *testing.T, p *pg.Payment) {
 	if p.Status == pg.StatusCanceled && !p.Balance.IsZero() {
 		t.Fatalf("canceled with balance %s", p.Balance)
 	}
+	for _, c := range p.Cancels {
+		if !c.Amount.IsSet() || c.Amount.Currency() != pg.KRW || c.Amount.Amount().IsNegative() {
+			t.Fatalf("cancel %+v without a whole-won amount", c)
+		}
+	}
+}
+
+// FuzzValidatePrepare: whatever the checkout, the rule never panics, and a
+// checkout it accepts becomes a ready request within KakaoPay's limits.
+func FuzzValidatePrepare(f *testing.F) {
+	f.Add("order-1", "user-1", "초코파이", int64(2200))
+	f.Add("주문", "", "  ", int64(1))
+	f.Add("order\u0085", "user\x00", "\xff", int64(0))
+	g, err := New(Config{CID: TestCID, SecretKey: "k", ApprovalURL: "https://s.example/a", CancelURL: "https://s.example/c", FailURL: "https://s.example/f"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, orderID, customerID, orderName string, amount int64) {
+		req := pg.PrepareRequest{OrderID: orderID, CustomerID: customerID, OrderName: orderName}
+		if amount >= 0 {
+			req.Amount = pg.Won(amount)
+		}
+		verr := g.ValidatePrepare(req)
+		r, rerr := g.readyRequest(req)
+		if (verr == nil) != (rerr == nil) {
+			t.Fatalf("ValidatePrepare %v, Prepare's check %v", verr, rerr)
+		}
+		if verr != nil {
+			checkErr(t, verr)
+			if pg.KindOf(verr) != pg.KindInvalid {
+				t.Fatalf("refusal of kind %v", pg.KindOf(verr))
+			}
+			return
+		}
+		for _, s := range []string{r.PartnerOrderID, r.PartnerUserID, r.ItemName} {
+			if !utf8.ValidString(s) || utf8.RuneCountInString(s) > 100 || strings.TrimSpace(s) == "" {
+				t.Fatalf("accepted text %q", s)
+			}
+		}
+		if r.TotalAmount <= 0 {
+			t.Fatalf("accepted amount %d", r.TotalAmount)
+		}
+	})
 }
 
 func FuzzParseOrder(f *testing.F) {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pghttp"
@@ -91,8 +92,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("baseURL", c.BaseURL), slog.String("secretKey", "[REDACTED]"))
 }
 
-// Gateway is the KakaoPay adapter: pg.Gateway plus pg.Preparer. It is safe
-// for concurrent use.
+// Gateway is the KakaoPay adapter: pg.Gateway plus pg.Preparer and
+// pg.PrepareValidator. It is safe for concurrent use.
 type Gateway struct {
 	cfg   Config
 	codec codec
@@ -205,9 +206,25 @@ func invalid(op, format string, args ...any) *pg.Error {
 	return &pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid, Message: fmt.Sprintf(format, args...)}
 }
 
+// invalidField is invalid with the Code naming the field.
+func invalidField(op, code, format string, args ...any) *pg.Error {
+	e := invalid(op, format, args...)
+	e.Code = code
+	return e
+}
+
+// withCode sets the Code of an invalid error that has none.
+func withCode(err error, code string) error {
+	var pe *pg.Error
+	if errors.As(err, &pe) && pe.Code == "" {
+		pe.Code = code
+	}
+	return err
+}
+
 func checkRedirectURL(u string) error {
-	if len(u) > 255 {
-		return fmt.Errorf("redirect URL longer than 255 characters")
+	if n := utf8.RuneCountInString(u); n > maxURL {
+		return fmt.Errorf("redirect URL of %d characters, KakaoPay takes at most %d", n, maxURL)
 	}
 	pu, err := url.Parse(u)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
@@ -243,8 +260,6 @@ func optionalKRW(op, what string, m pg.Money, limit int64) (int64, error) {
 	}
 	return m.Int64(), nil
 }
-
-func runeLen(s string) int { return len([]rune(s)) }
 
 // truncate cuts s to at most n runes.
 func truncate(s string, n int) string {

@@ -38,6 +38,13 @@ func paymentFromApprove(r approveResponse) (*pg.Payment, error) {
 // paymentFromOrder normalises an order lookup. Cancels lists every cancel
 // in payment_action_details, with the action's payload as Reason (Cancel
 // sends the CancelID there; KakaoPay keeps no cancel reason).
+//
+// Entries of payment_action_details may lack amount (seen live). Such an
+// entry never fails the lookup: the payment's amount and balance come from
+// amount and cancel_available_amount, not from the entries. A cancel
+// without an amount gets the one that the canceled total leaves for it
+// when it is the only such cancel; otherwise it is left out of Cancels,
+// which lists only cancels whose amount is known.
 func paymentFromOrder(r orderResponse, op string) (*pg.Payment, error) {
 	if r.TID == "" {
 		return nil, badResponse(op, http.StatusOK, "lookup answer without tid", nil)
@@ -59,15 +66,13 @@ func paymentFromOrder(r orderResponse, op string) (*pg.Payment, error) {
 		if a.PaymentActionType != "CANCEL" {
 			continue
 		}
-		if !a.Amount.IsSet() {
-			return nil, badResponse(op, http.StatusOK, "cancel action without amount", nil)
-		}
 		p.Cancels = append(p.Cancels, pg.CancelRecord{
 			TransactionKey: a.AID, Amount: a.Amount.Money, Reason: a.Payload, CanceledAt: a.ApprovedAt.Time,
 		})
 	}
 	if !status.Captured() && status != pg.StatusCanceled {
 		p.Balance = r.CancelAvailableAmount.Total.Money
+		p.Cancels = withoutUnknownAmounts(p.Cancels)
 		return p, nil
 	}
 	// Money moved: the amounts must add up.
@@ -93,7 +98,50 @@ func paymentFromOrder(r orderResponse, op string) (*pg.Payment, error) {
 	if status == pg.StatusCanceled && !p.Balance.IsZero() {
 		return nil, badResponse(op, http.StatusOK, "CANCEL_PAYMENT with a cancelable balance of "+p.Balance.String(), nil)
 	}
+	canceled, err := p.Amount.Sub(p.Balance)
+	if err != nil {
+		return nil, badResponse(op, http.StatusOK, "amount minus balance", err)
+	}
+	p.Cancels = fillMissingCancel(p.Cancels, canceled)
 	return p, nil
+}
+
+// fillMissingCancel gives the one cancel without an amount what canceled
+// (the payment's canceled total) leaves after the others, and drops
+// cancels whose amount stays unknown: several without one, or totals that
+// do not add up.
+func fillMissingCancel(cs []pg.CancelRecord, canceled pg.Money) []pg.CancelRecord {
+	missing, rest := -1, canceled
+	for i, c := range cs {
+		if !c.Amount.IsSet() {
+			if missing >= 0 {
+				return withoutUnknownAmounts(cs)
+			}
+			missing = i
+			continue
+		}
+		var err error
+		if rest, err = rest.Sub(c.Amount); err != nil {
+			return withoutUnknownAmounts(cs)
+		}
+	}
+	if missing >= 0 && rest.IsPositive() {
+		cs[missing].Amount = rest
+	}
+	return withoutUnknownAmounts(cs)
+}
+
+func withoutUnknownAmounts(cs []pg.CancelRecord) []pg.CancelRecord {
+	out := cs[:0]
+	for _, c := range cs {
+		if c.Amount.IsSet() {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // paymentFromCancel normalises a cancel answer. Cancels holds the cancel just

@@ -413,3 +413,69 @@ func (c *clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// Approving order B with the tid of order A (already approved) is refused
+// as KakaoPay refuses it, before the tid's status is looked at: never -702
+// "already approved", which would read as B's approval.
+func TestApprove_TIDOfAnotherOrder_RefusedNotAlreadyApproved(t *testing.T) {
+	t.Parallel()
+	for _, legacy := range []bool{false, true} {
+		h := newHarness(t, legacy, kakaopaytest.Options{})
+		prepA := h.prepare("order-a", 3000)
+		redirectA := h.pay("order-a", 3000, pgtest.FaultNone)
+		paid, err := h.approve("order-a", 3000, prepA, redirectA)
+		require.NoError(t, err)
+		assert.Equal(t, "order-a", paid.OrderID)
+
+		// Order B's stored data names A's tid (a mix-up in the host's
+		// records): the adapter sends it, KakaoPay refuses it.
+		forB := map[string]string{
+			kakaopay.DataTID: prepA.Data[kakaopay.DataTID], kakaopay.DataCID: kakaopaytest.TestCID,
+			kakaopay.DataPartnerOrderID: "order-b", kakaopay.DataPartnerUserID: "user-7",
+		}
+		_, err = h.gw.Approve(h.ctx, pg.ApproveRequest{PaymentID: "pay_b", OrderID: "order-b", Amount: pg.Won(3000), Redirect: redirectA, Prepared: forB})
+		pe := requireKind(t, err, pg.KindInvalid)
+		assert.Equal(t, "-706", pe.Code, "legacy %v", legacy)
+
+		forB[kakaopay.DataPartnerOrderID], forB[kakaopay.DataPartnerUserID] = "order-a", "someone-else"
+		_, err = h.gw.Approve(h.ctx, pg.ApproveRequest{PaymentID: "pay_b", OrderID: "order-a", Amount: pg.Won(3000), Redirect: redirectA, Prepared: forB})
+		pe = requireKind(t, err, pg.KindInvalid)
+		assert.Equal(t, "-707", pe.Code)
+
+		_, err = h.gw.Lookup(h.ctx, pg.LookupRequest{OrderID: "order-b", Prepared: map[string]string{kakaopay.DataTID: prepA.Data[kakaopay.DataTID]}})
+		pe = requireKind(t, err, pg.KindInvalid)
+		assert.Equal(t, "ORDER_MISMATCH", pe.Code, "a lookup for B by A's tid is not B's payment")
+
+		ledger := h.sb.Ledger()
+		require.Len(t, ledger, 1)
+		assert.Equal(t, 1, ledger[0].Approvals, "approved once, for A")
+	}
+}
+
+// Live order lookups can list actions without amount; the sandbox answers
+// that way with OmitActionAmounts, and the adapter's lookups still work.
+func TestLookup_ActionsWithoutAmount_AgainstTheSandbox(t *testing.T) {
+	t.Parallel()
+	for _, legacy := range []bool{false, true} {
+		h := newHarness(t, legacy, kakaopaytest.Options{OmitActionAmounts: true})
+		prep := h.prepare("order-noamt", 5000)
+		p, err := h.approve("order-noamt", 5000, prep, h.pay("order-noamt", 5000, pgtest.FaultNone))
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproved, h.lookup("order-noamt", prep).Status)
+
+		_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_1", PaymentKey: p.PaymentKey, OrderID: "order-noamt", Amount: pg.Won(1200), Balance: pg.Won(5000), Prepared: prep.Data})
+		require.NoError(t, err)
+		got := h.lookup("order-noamt", prep)
+		assert.Equal(t, pg.StatusPartialCanceled, got.Status)
+		assert.True(t, pg.Won(3800).Equal(got.Balance), "%s", got.Balance)
+		require.Len(t, got.Cancels, 1)
+		assert.True(t, pg.Won(1200).Equal(got.Cancels[0].Amount), "the one cancel's amount is the canceled total")
+		assert.Equal(t, "cxl_1", got.Cancels[0].Reason)
+
+		_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_2", PaymentKey: p.PaymentKey, OrderID: "order-noamt", Amount: pg.Won(800), Balance: pg.Won(3800), Prepared: prep.Data})
+		require.NoError(t, err)
+		got = h.lookup("order-noamt", prep)
+		assert.True(t, pg.Won(3000).Equal(got.Balance))
+		assert.Empty(t, got.Cancels, "two cancels without amounts cannot be told apart: left out, the balance still right")
+	}
+}

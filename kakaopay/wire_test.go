@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -212,6 +213,18 @@ func TestResponses_Parsed(t *testing.T) {
 			Method: pg.MethodCard, Amount: pg.Won(2200), Balance: pg.Won(2200), ApprovedAt: at("2023-07-15T21:18:40"),
 			Data: map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1"},
 		}},
+		{"order with actions lacking amount", "order", "order_action_without_amount.json", func(g *kakaopay.Gateway) (*pg.Payment, error) {
+			return g.Lookup(ctx, pg.LookupRequest{Prepared: prepared})
+		}, pg.Payment{
+			PG: "kakaopay", PaymentKey: testTID, OrderID: "order-1", Status: pg.StatusPartialCanceled, PGStatus: "PART_CANCEL_PAYMENT",
+			Method: pg.MethodMoney, Amount: pg.Won(2200), Balance: pg.Won(1300), ApprovedAt: at("2023-07-15T21:18:40"),
+			Cancels: []pg.CancelRecord{
+				{TransactionKey: "A0000000000000000002", Amount: pg.Won(700), Reason: "cxl_1", CanceledAt: at("2023-07-16T09:00:01")},
+				// Its amount is what the canceled total (900) leaves.
+				{TransactionKey: "A0000000000000000003", Amount: pg.Won(200), Reason: "cxl_2", CanceledAt: at("2023-07-16T11:30:12")},
+			},
+			Data: map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1"},
+		}},
 		{"order partly canceled", "order", "order_part_cancel.json", func(g *kakaopay.Gateway) (*pg.Payment, error) {
 			return g.Lookup(ctx, pg.LookupRequest{Prepared: prepared})
 		}, pg.Payment{
@@ -323,6 +336,8 @@ func TestErrorAnswers_MappedToKinds(t *testing.T) {
 		{"legacy approval failure", true, "approve", approve, 400, string(fixture(t, "error_780_legacy.json")), pg.KindDeclined, "-780", true, "approval failure!"},
 		{"card refusal is not retryable", false, "approve", approve, 400, `{"error_code":-780,"error_message":"approval failure!","extras":{"method_result_code":"REJECT_CARD","method_result_message":"거절"}}`, pg.KindDeclined, "-780", false, "REJECT_CARD 거절"},
 		{"already approved", false, "approve", approve, 400, `{"error_code":-702,"error_message":"payment already approved"}`, pg.KindAlreadyDone, "-702", false, ""},
+		{"tid of another order: a definite refusal", false, "approve", approve, 400, `{"error_code":-706,"error_message":"partner_order_id differs"}`, pg.KindInvalid, "-706", false, ""},
+		{"tid of another buyer: a definite refusal", true, "approve", approve, 400, `{"code":-707,"msg":"partner_user_id differs"}`, pg.KindInvalid, "-707", false, ""},
 		{"code as a string", false, "lookup", lookup, 400, `{"error_code":"-721","error_message":"tid not found"}`, pg.KindNotFound, "-721", false, "tid not found"},
 		{"legacy code as a string", true, "lookup", lookup, 400, `{"code":"-721","msg":"tid not found"}`, pg.KindNotFound, "-721", false, "tid not found"},
 		{"unknown code on approve must be looked up", false, "approve", approve, 400, `{"error_code":-799999,"error_message":"something new"}`, pg.KindUnknown, "-799999", false, "something new"},
@@ -524,4 +539,79 @@ func TestCapabilities_Declared(t *testing.T) {
 	assert.False(t, c.SupportsCurrency(pg.USD))
 	assert.True(t, c.SupportsMethod(pg.MethodEasyPay))
 	assert.False(t, c.SupportsMethod(pg.MethodVirtualAccount))
+}
+
+// Entries of payment_action_details may lack amount: none of them fails
+// the lookup; a cancel whose amount cannot be known is left out of Cancels.
+func TestLookup_ActionsWithoutAmount_NeverFailTheLookup(t *testing.T) {
+	t.Parallel()
+	action := func(aid, typ, amount string) string {
+		a := `{"aid":"` + aid + `","approved_at":"2023-07-16T09:00:01","payment_action_type":"` + typ + `","payload":"` + aid + `"`
+		if amount != "" {
+			a += `,"amount":` + amount
+		}
+		return a + "}"
+	}
+	order := func(status, canceled, available string, actions ...string) []byte {
+		return []byte(`{"tid":"` + testTID + `","partner_order_id":"order-1","status":"` + status + `","amount":{"total":2200},` +
+			canceled + `"cancel_available_amount":{"total":` + available + `},"payment_action_details":[` + strings.Join(actions, ",") + `]}`)
+	}
+	tests := []struct {
+		name    string
+		body    []byte
+		balance pg.Money
+		cancels map[string]pg.Money
+	}{
+		{"approval without amount", order("SUCCESS_PAYMENT", ``, "2200", action("A1", "PAYMENT", "")), pg.Won(2200), map[string]pg.Money{}},
+		{"the only cancel without amount, no canceled_amount: amount minus balance", order("PART_CANCEL_PAYMENT", ``, "1500",
+			action("A1", "PAYMENT", "2200"), action("A2", "CANCEL", "")), pg.Won(1500), map[string]pg.Money{"A2": pg.Won(700)}},
+		{"two cancels without amount: left out", order("PART_CANCEL_PAYMENT", `"canceled_amount":{"total":1000},`, "1200",
+			action("A1", "PAYMENT", "2200"), action("A2", "CANCEL", ""), action("A3", "CANCEL", ""), action("A4", "CANCEL", "300")),
+			pg.Won(1200), map[string]pg.Money{"A4": pg.Won(300)}},
+		{"totals that do not add up: left out", order("PART_CANCEL_PAYMENT", `"canceled_amount":{"total":700},`, "1500",
+			action("A2", "CANCEL", "900"), action("A3", "CANCEL", "")), pg.Won(1500), map[string]pg.Money{"A2": pg.Won(900)}},
+		{"null amount", order("CANCEL_PAYMENT", `"canceled_amount":{"total":2200},`, "0",
+			action("A1", "PAYMENT", "null"), action("A2", "CANCEL", "null")), pg.Won(0), map[string]pg.Money{"A2": pg.Won(2200)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gw, mt := mockGateway(t, false, nil)
+			respond(mt, currentAPI+"order", http.StatusOK, tt.body)
+			p, err := gw.Lookup(context.Background(), pg.LookupRequest{Prepared: prepared})
+			require.NoError(t, err)
+			assert.True(t, tt.balance.Equal(p.Balance), "balance %s", p.Balance)
+			got := map[string]pg.Money{}
+			for _, c := range p.Cancels {
+				require.True(t, c.Amount.IsSet(), "a listed cancel has an amount")
+				got[c.TransactionKey] = c.Amount
+			}
+			require.Len(t, got, len(tt.cancels))
+			for k, want := range tt.cancels {
+				assert.True(t, want.Equal(got[k]), "%s: %s, want %s", k, got[k], want)
+			}
+		})
+	}
+}
+
+func TestAnswers_MustCarryTheOrderAskedAbout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("lookup answer without partner_order_id", func(t *testing.T) {
+		t.Parallel()
+		gw, mt := mockGateway(t, false, nil)
+		respond(mt, currentAPI+"order", http.StatusOK, []byte(`{"tid":"`+testTID+`","status":"SUCCESS_PAYMENT","amount":{"total":2200},"cancel_available_amount":{"total":2200}}`))
+		_, err := gw.Lookup(ctx, pg.LookupRequest{Prepared: prepared})
+		pe := requireKind(t, err, pg.KindUnknown)
+		assert.Equal(t, "BAD_RESPONSE", pe.Code)
+	})
+	t.Run("cancel answered for another order", func(t *testing.T) {
+		t.Parallel()
+		gw, mt := mockGateway(t, false, nil)
+		body := bytes.ReplaceAll(fixture(t, "cancel_partial.json"), []byte(`"order-1"`), []byte(`"order-2"`))
+		respond(mt, currentAPI+"cancel", http.StatusOK, body)
+		_, err := gw.Cancel(ctx, pg.CancelRequest{CancelID: "cxl_1", Amount: pg.Won(700), Balance: pg.Won(2200), Prepared: prepared})
+		pe := requireKind(t, err, pg.KindUnknown)
+		assert.Equal(t, "BAD_RESPONSE", pe.Code)
+	})
 }

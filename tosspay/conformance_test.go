@@ -12,12 +12,22 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 10 * time.Second})
-	t.Cleanup(srv.Close)
-	gw, err := tosspay.New(srv.SecretKey(),
-		tosspay.WithBaseURL(srv.URL),
-		tosspay.WithTimeout(300*time.Millisecond),
-		tosspay.WithRetry(3, 10*time.Millisecond, 50*time.Millisecond))
-	require.NoError(t, err)
-	pgtest.Run(t, pgtest.Harness{Gateway: gw, Sandbox: srv.Sandbox})
+	// The current API version, and version 1.4, whose bodies name
+	// institutions instead of coding them.
+	for _, version := range []string{"", tosspaytest.APIVersion14} {
+		name := "2022-11-16"
+		if version != "" {
+			name = version
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 10 * time.Second, APIVersion: version})
+			t.Cleanup(srv.Close)
+			gw, err := tosspay.New(srv.SecretKey(),
+				tosspay.WithBaseURL(srv.URL),
+				tosspay.WithTimeout(300*time.Millisecond),
+				tosspay.WithRetry(3, 10*time.Millisecond, 50*time.Millisecond))
+			require.NoError(t, err)
+			pgtest.Run(t, pgtest.Harness{Gateway: gw, Sandbox: srv.Sandbox})
+		})
+	}
 }

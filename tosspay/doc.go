@@ -29,6 +29,23 @@
 // Every Toss status and error code of the API reference maps onto a pg
 // status or kind in one table each (codes.go), with the reason.
 //
+// # Checkouts, order ids and API versions
+//
+// ValidatePrepare (pg.PrepareValidator) holds a checkout to Toss's rules
+// before anything is written: an orderId of 6 to 64 ASCII letters, digits,
+// '-' and '_', an orderName of at most 100 characters. Payments made
+// outside a checkout can have shorter ids (a live virtual account has
+// "71"); Lookup and ParseWebhook accept them. Every answer must be about
+// the payment asked about: Payment.OrderID is Toss's orderId, and a lookup
+// or cancel answered for another payment is an error, never this one's.
+//
+// Merchants pinned to API version 1.4 (or any version before 2022-11-16)
+// get institutions by name (card.company, virtualAccount.bank,
+// transfer.bank), transactionKey for lastTransactionKey and easyPay as a
+// string; both shapes are read (Payment.Data keys say code or name).
+// Settlement records take their fee from the top-level fee, fees[] being
+// absent from some live answers.
+//
 // # Webhooks
 //
 // ParseWebhook handles PAYMENT_STATUS_CHANGED, DEPOSIT_CALLBACK and

@@ -2,6 +2,7 @@ package tosspay
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,7 +29,10 @@ func seedTestdata(f *testing.F, names ...string) {
 // error, never a panic, never a negative or fractional-won amount.
 func FuzzDecodePayment(f *testing.F) {
 	seedTestdata(f, "payment_done.json", "payment_in_progress.json", "payment_aborted.json",
-		"payment_partial_canceled.json", "payment_canceled.json", "payment_waiting_for_deposit.json", "payment_usd.json")
+		"payment_partial_canceled.json", "payment_canceled.json", "payment_waiting_for_deposit.json", "payment_usd.json",
+		"payment_virtual_account_short_order.json", "payment_v1_4_card_easypay.json", "payment_v1_4_virtual_account.json",
+		"payment_v1_4_transfer_canceled.json")
+	f.Add([]byte(`{"paymentKey":"k","orderId":"71","status":"DONE","totalAmount":1,"card":"현대","easyPay":{"provider":1},"transfer":[]}`))
 	f.Add([]byte(`{"paymentKey":"k","orderId":"o","status":"DONE","totalAmount":"1e3","balanceAmount":"1000"}`))
 	f.Add([]byte(`{"paymentKey":"k","status":"DONE","currency":"XYZ","totalAmount":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -57,7 +61,10 @@ func FuzzDecodePayment(f *testing.F) {
 // refused with an error; never a panic. Toss (mocked) knows no payment, so
 // only deliveries proven by the stored secret can pass.
 func FuzzParseWebhook(f *testing.F) {
-	seedTestdata(f, "webhook_payment_status_changed.json", "webhook_deposit_callback.json", "webhook_cancel_status_changed.json")
+	seedTestdata(f, "webhook_payment_status_changed.json", "webhook_deposit_callback.json", "webhook_cancel_status_changed.json",
+		"webhook_deposit_callback_short_order.json")
+	f.Add([]byte(`{"secret":"ps_a4CWyWY5m89PNh7xJwhk1ZxW","status":"DONE","transactionKey":"t","orderId":"71"}`))
+	f.Add([]byte(`{"secret":"ps_a4CWyWY5m89PNh7xJwhk1ZxW","status":"DONE","transactionKey":"t","orderId":".."}`))
 	f.Add([]byte(`{"eventType":"METHOD_UPDATED","data":{}}`))
 	f.Add([]byte(`{"secret":"ps_a4CWyWY5m89PNh7xJwhk1ZxW","status":"DONE","transactionKey":"t","orderId":"a4CWyWY5m89PNh7xJwhk1"}`))
 	f.Add([]byte(`null`))
@@ -91,6 +98,33 @@ func FuzzErrorBody(f *testing.F) {
 			e := errorFromResponse("approve", &pghttp.Response{StatusCode: status, Body: body})
 			if e == nil || e.PG != Name || e.HTTPStatus != status || e.Kind > pg.KindNotFound {
 				t.Fatalf("bad error for %d %q: %+v", status, body, e)
+			}
+		}
+	})
+}
+
+// FuzzSettlements: any settlement page decodes to records with set,
+// non-negative amounts and a fee that is unset or non-negative, or fails;
+// never a panic.
+func FuzzSettlements(f *testing.F) {
+	seedTestdata(f, "settlements.json", "settlements_fee_total.json")
+	f.Add([]byte(`[{"amount":1000,"payOutAmount":970,"soldDate":"2022-01-01"}]`))
+	f.Add([]byte(`[{"amount":1000,"fee":null,"fees":[],"payOutAmount":1000,"soldDate":"2022-01-01"}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var rows []settlementJSON
+		if json.Unmarshal(body, &rows) != nil {
+			return
+		}
+		for _, r := range rows {
+			s, err := r.toSettlement()
+			if err != nil {
+				continue
+			}
+			if !s.Amount.IsSet() || s.Amount.Amount().IsNegative() || !s.Payout.IsSet() || s.Payout.Amount().IsNegative() {
+				t.Fatalf("settlement amounts %s / %s", s.Amount, s.Payout)
+			}
+			if s.Fee.IsSet() && (s.Fee.Amount().IsNegative() || s.Fee.Currency() != s.Amount.Currency()) {
+				t.Fatalf("fee %s for amount %s", s.Fee, s.Amount)
 			}
 		}
 	})

@@ -25,8 +25,8 @@ const Name = "tosspay"
 const DefaultBaseURL = "https://api.tosspayments.com"
 
 // Gateway is the Toss Payments core API v1 adapter. It implements
-// pg.Gateway, pg.WebhookParser, pg.TransactionReporter and
-// pg.SettlementReporter, and is safe for concurrent use.
+// pg.Gateway, pg.PrepareValidator, pg.WebhookParser, pg.TransactionReporter
+// and pg.SettlementReporter, and is safe for concurrent use.
 type Gateway struct {
 	baseURL      string
 	auth         string // "Basic base64(secretKey:)"
@@ -273,6 +273,13 @@ func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment
 	if err != nil {
 		return nil, fmt.Errorf("tosspay: cancel payment %q: %w", req.PaymentKey, err)
 	}
+	// The cancel was sent; an answer about another payment says nothing
+	// about ours: look it up.
+	if p.PaymentKey != req.PaymentKey || (req.OrderID != "" && p.OrderID != req.OrderID) {
+		return nil, fmt.Errorf("tosspay: cancel payment %q: %w", req.PaymentKey, &pg.Error{PG: Name, Op: op, Kind: pg.KindUnknown,
+			Code: "MISMATCHED_RESPONSE", HTTPStatus: resp.StatusCode,
+			Message: fmt.Sprintf("answer is for payment %q order %q; look the payment up", p.PaymentKey, p.OrderID)})
+	}
 	return p, nil
 }
 
@@ -280,6 +287,12 @@ func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment
 // GET /v1/payments/orders/{orderId} when only the order id is known. A
 // payment the buyer authenticated but that was never confirmed is
 // pg.StatusPending; one Toss does not know is a pg.KindNotFound error.
+//
+// The order id may be one made outside a checkout, shorter than a
+// checkout's 6 characters (see ValidatePrepare). The answer must be the
+// payment asked about: one whose paymentKey or orderId differs from the
+// request's is a pg.KindInvalid error with Code "ORDER_MISMATCH", never
+// taken as this order's payment. Payment.OrderID is always Toss's.
 func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment, error) {
 	const op = "lookup"
 	var path, what string
@@ -290,7 +303,7 @@ func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment
 		}
 		path, what = "/v1/payments/"+url.PathEscape(req.PaymentKey), "payment "+req.PaymentKey
 	case req.OrderID != "":
-		if err := validateOrderID(op, req.OrderID); err != nil {
+		if err := validateOrderRef(op, req.OrderID); err != nil {
 			return nil, err
 		}
 		path, what = "/v1/payments/orders/"+url.PathEscape(req.OrderID), "order "+req.OrderID
@@ -304,6 +317,11 @@ func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment
 	p, err := g.paymentOrError(op, resp)
 	if err != nil {
 		return nil, fmt.Errorf("tosspay: look up %s: %w", what, err)
+	}
+	if (req.PaymentKey != "" && p.PaymentKey != req.PaymentKey) || (req.OrderID != "" && p.OrderID != req.OrderID) {
+		return nil, fmt.Errorf("tosspay: look up %s: %w", what, &pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid,
+			Code: "ORDER_MISMATCH", HTTPStatus: resp.StatusCode,
+			Message: fmt.Sprintf("Toss answered with payment %q of order %q, not payment %q of order %q", p.PaymentKey, p.OrderID, req.PaymentKey, req.OrderID)})
 	}
 	return p, nil
 }

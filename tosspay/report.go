@@ -1,6 +1,7 @@
 package tosspay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -111,7 +112,10 @@ type settlementJSON struct {
 	Method         string          `json:"method"`
 	Amount         json.RawMessage `json:"amount"`
 	InterestFee    json.RawMessage `json:"interestFee"`
-	Fees           []struct {
+	// Fee is the total fee. Live answers carry it, and some carry no
+	// fees[] at all; fees[] is read only when fee is absent.
+	Fee  json.RawMessage `json:"fee"`
+	Fees []struct {
 		Type string          `json:"type"`
 		Fee  json.RawMessage `json:"fee"`
 	} `json:"fees"`
@@ -127,7 +131,10 @@ type settlementJSON struct {
 
 // Settlements fetches the settlement records sold between q.From and q.To
 // (dates in Asia/Seoul): GET /v1/settlements?dateType=soldDate, paged by page
-// and size, each page with the report timeout. Fee is the sum of fees[].fee.
+// and size, each page with the report timeout. Fee is the record's top-level
+// fee (the total) when it has one, otherwise the sum of fees[].fee; a record
+// with neither leaves Fee unset, since a fee nobody reported is not a fee
+// of 0.
 //
 // pg.Money holds no negative amounts, so a cancel's negative amount, fee and
 // payout are reported by magnitude.
@@ -172,18 +179,9 @@ func (r settlementJSON) toSettlement() (pg.Settlement, error) {
 	if err != nil {
 		return pg.Settlement{}, err
 	}
-	fee, err := pg.NewMoney(decimal.Zero, cur)
+	fee, err := r.fee(cur)
 	if err != nil {
 		return pg.Settlement{}, err
-	}
-	for i, f := range r.Fees {
-		m, err := absMoney(f.Fee, cur, fmt.Sprintf("fees[%d].fee", i))
-		if err != nil {
-			return pg.Settlement{}, err
-		}
-		if fee, err = fee.Add(m); err != nil {
-			return pg.Settlement{}, err
-		}
 	}
 	payout, err := absMoney(r.PayOutAmount, cur, "payOutAmount")
 	if err != nil {
@@ -199,6 +197,37 @@ func (r settlementJSON) toSettlement() (pg.Settlement, error) {
 		}
 	}
 	return s, nil
+}
+
+// fee is the record's total fee: fee when present, else the sum of fees[]
+// (an empty fees[] is a fee of 0), else unset. Like the amount, it is
+// reported by magnitude: a cancel's fee is negative on the wire.
+func (r settlementJSON) fee(cur pg.Currency) (pg.Money, error) {
+	if present(r.Fee) {
+		return absMoney(r.Fee, cur, "fee")
+	}
+	if r.Fees == nil {
+		return pg.Money{}, nil
+	}
+	sum := decimal.Zero
+	for i, f := range r.Fees {
+		d, err := pg.DecodeAmount(f.Fee)
+		if err != nil {
+			return pg.Money{}, fmt.Errorf("%w: fees[%d].fee: %w", ErrMalformed, i, err)
+		}
+		sum = sum.Add(d)
+	}
+	m, err := pg.NewMoney(sum.Abs(), cur)
+	if err != nil {
+		return pg.Money{}, fmt.Errorf("%w: fees: %w", ErrMalformed, err)
+	}
+	return m, nil
+}
+
+// present reports a JSON value that is there and not null.
+func present(raw json.RawMessage) bool {
+	s := bytes.TrimSpace(raw)
+	return len(s) > 0 && !bytes.Equal(s, []byte("null"))
 }
 
 func absMoney(raw json.RawMessage, cur pg.Currency, field string) (pg.Money, error) {

@@ -90,3 +90,59 @@ func TestReports_ErrorsAndBadRanges(t *testing.T) {
 	assert.Equal(t, pg.KindInvalid, pg.KindOf(err))
 	assert.Equal(t, 1, mt.GetTotalCallCount())
 }
+
+// Live settlement answers carry the total in a top-level fee, and some
+// have no fees[] at all: such a sale's fee is fee, not 0.
+func TestSettlements_Wire_TopLevelFee_WithAndWithoutFeesArray(t *testing.T) {
+	t.Parallel()
+	gw, mt := mockGateway(t)
+	mt.RegisterResponder(http.MethodGet, api+"/v1/settlements", httpmock.NewBytesResponder(200, golden(t, "settlements_fee_total.json")))
+	rows, err := gw.Settlements(context.Background(), day(2022, 1, 1))
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	assert.True(t, pg.Won(480).Equal(rows[0].Fee), "fee without fees[]: %s", rows[0].Fee)
+	assert.True(t, pg.Won(14520).Equal(rows[0].Payout))
+	assert.True(t, pg.Won(640).Equal(rows[1].Fee), "fee with fees[]: %s", rows[1].Fee)
+	assert.Equal(t, pg.MethodEasyPay, rows[1].Method)
+	assert.True(t, pg.Won(5000).Equal(rows[2].Amount), "a cancel by magnitude")
+	assert.True(t, pg.Won(150).Equal(rows[2].Fee), "a cancel's negative fee by magnitude: %s", rows[2].Fee)
+	assert.True(t, pg.Won(4850).Equal(rows[2].Payout))
+}
+
+func TestSettlements_FeeShapes(t *testing.T) {
+	t.Parallel()
+	row := func(fees string) string {
+		return `[{"paymentKey":"pk","orderId":"order-0001","currency":"KRW","method":"카드","amount":10000,` + fees +
+			`"payOutAmount":9680,"soldDate":"2022-01-01","paidOutDate":"2022-01-03"}]`
+	}
+	tests := []struct {
+		name string
+		body string
+		want pg.Money // unset: no fee reported
+	}{
+		{"fee wins over fees[]", row(`"fee":320,"fees":[{"type":"BASE","fee":300}],`), pg.Won(320)},
+		{"fee null: fees[] summed", row(`"fee":null,"fees":[{"type":"BASE","fee":300},{"type":"INSTALLMENT","fee":20}],`), pg.Won(320)},
+		{"fee as a string", row(`"fee":"320",`), pg.Won(320)},
+		{"empty fees[] and no fee: a fee of 0", row(`"fees":[],`), pg.Won(0)},
+		{"neither: unknown, not 0", row(``), pg.Money{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gw, mt := mockGateway(t)
+			mt.RegisterNoResponder(httpmock.NewStringResponder(200, tt.body))
+			rows, err := gw.Settlements(context.Background(), day(2022, 1, 1))
+			require.NoError(t, err)
+			require.Len(t, rows, 1)
+			if !tt.want.IsSet() {
+				assert.False(t, rows[0].Fee.IsSet(), "fee %s", rows[0].Fee)
+				return
+			}
+			assert.True(t, tt.want.Equal(rows[0].Fee), "fee %s", rows[0].Fee)
+		})
+	}
+	gw, mt := mockGateway(t)
+	mt.RegisterNoResponder(httpmock.NewStringResponder(200, row(`"fee":"abc",`)))
+	_, err := gw.Settlements(context.Background(), day(2022, 1, 1))
+	assert.ErrorIs(t, err, tosspay.ErrMalformed, "an unreadable fee is an error, not a fee of 0")
+}

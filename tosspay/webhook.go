@@ -101,7 +101,7 @@ func (g *Gateway) paymentStatusChanged(ctx context.Context, req pg.WebhookReques
 	}
 	ev := &pg.WebhookEvent{
 		PG: Name, Type: pg.WebhookPaymentStatus,
-		DedupKey:   dedupKey(EventPaymentStatusChanged, pj.PaymentKey, pj.OrderID, pj.Status, pj.LastTransactionKey, claimed.Balance.Amount().String(), fmt.Sprint(len(claimed.Cancels))),
+		DedupKey:   dedupKey(EventPaymentStatusChanged, pj.PaymentKey, pj.OrderID, pj.Status, pj.lastTxKey(), claimed.Balance.Amount().String(), fmt.Sprint(len(claimed.Cancels))),
 		PaymentKey: claimed.PaymentKey, OrderID: claimed.OrderID,
 		Status: claimed.Status, Amount: claimed.Amount,
 	}

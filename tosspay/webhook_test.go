@@ -217,3 +217,44 @@ func TestParseWebhook_OtherEventTypes_NotForThePaymentFlow(t *testing.T) {
 	require.NoError(t, err, "not a forgery, and nothing the PG should deliver again")
 	assert.Nil(t, ev, "nothing for the payment flow to act on")
 }
+
+// A virtual account issued outside the checkout can have a short order id
+// ("71" live); its deposit callback must verify by fetching that order.
+func TestParseWebhook_DepositCallback_ShortOrderID(t *testing.T) {
+	t.Parallel()
+	body := golden(t, "webhook_deposit_callback_short_order.json")
+	t.Run("fetched by the short order id", func(t *testing.T) {
+		t.Parallel()
+		gw, mt := mockGateway(t)
+		rec := &recorder{}
+		mt.RegisterResponder(http.MethodGet, api+"/v1/payments/orders/71", rec.responder(200, golden(t, "payment_virtual_account_short_order.json")))
+		ev, err := gw.ParseWebhook(context.Background(), pg.WebhookRequest{Body: body})
+		require.NoError(t, err)
+		assert.Equal(t, api+"/v1/payments/orders/71", rec.only(t).URL)
+		assert.Equal(t, pg.WebhookDeposit, ev.Type)
+		assert.Equal(t, "71", ev.OrderID)
+		assert.Equal(t, "tviva20251130141719Qb7Xk", ev.PaymentKey)
+		require.NotNil(t, ev.Payment)
+		assert.Equal(t, "71", ev.Payment.OrderID)
+	})
+	t.Run("verified by the stored secret", func(t *testing.T) {
+		t.Parallel()
+		gw, mt := mockGateway(t)
+		noCalls(t, mt)
+		ev, err := gw.ParseWebhook(context.Background(), pg.WebhookRequest{Body: body, Secret: storedSecret("", "71", "ps_eqRGgYO1r57E4Z5aBcDeFgHi")})
+		require.NoError(t, err)
+		assert.Equal(t, "71", ev.OrderID)
+		assert.Equal(t, pg.StatusApproved, ev.Status)
+	})
+	t.Run("payment status change of the short order, fetched", func(t *testing.T) {
+		t.Parallel()
+		gw, mt := mockGateway(t)
+		mt.RegisterResponder(http.MethodGet, api+"/v1/payments/tviva20251130141719Qb7Xk", httpmock.NewBytesResponder(200, golden(t, "payment_virtual_account_short_order.json")))
+		data := golden(t, "payment_virtual_account_short_order.json")
+		wh := append(append([]byte(`{"eventType":"PAYMENT_STATUS_CHANGED","createdAt":"2025-11-30T14:17:19.502113","data":`), data...), '}')
+		ev, err := gw.ParseWebhook(context.Background(), pg.WebhookRequest{Body: wh})
+		require.NoError(t, err)
+		assert.Equal(t, "71", ev.OrderID)
+		assert.Equal(t, pg.StatusWaitingForDeposit, ev.Status)
+	})
+}

@@ -51,24 +51,32 @@ type errorJSON struct {
 // adapter reads. Unknown fields are ignored: Toss adds fields without a new
 // version.
 type paymentJSON struct {
-	Version            string              `json:"version"`
-	PaymentKey         string              `json:"paymentKey"`
-	Type               string              `json:"type"`
-	OrderID            string              `json:"orderId"`
-	OrderName          string              `json:"orderName"`
-	MID                string              `json:"mId"`
-	Currency           string              `json:"currency"`
-	Method             string              `json:"method"`
-	TotalAmount        json.RawMessage     `json:"totalAmount"`
-	BalanceAmount      json.RawMessage     `json:"balanceAmount"`
-	Status             string              `json:"status"`
-	RequestedAt        string              `json:"requestedAt"`
-	ApprovedAt         string              `json:"approvedAt"`
-	LastTransactionKey string              `json:"lastTransactionKey"`
-	Cancels            []cancelJSON        `json:"cancels"`
-	VirtualAccount     *virtualAccountJSON `json:"virtualAccount"`
-	Secret             string              `json:"secret"`
-	Failure            *struct {
+	Version            string          `json:"version"`
+	PaymentKey         string          `json:"paymentKey"`
+	Type               string          `json:"type"`
+	OrderID            string          `json:"orderId"`
+	OrderName          string          `json:"orderName"`
+	MID                string          `json:"mId"`
+	Currency           string          `json:"currency"`
+	Method             string          `json:"method"`
+	TotalAmount        json.RawMessage `json:"totalAmount"`
+	BalanceAmount      json.RawMessage `json:"balanceAmount"`
+	Status             string          `json:"status"`
+	RequestedAt        string          `json:"requestedAt"`
+	ApprovedAt         string          `json:"approvedAt"`
+	LastTransactionKey string          `json:"lastTransactionKey"`
+	// TransactionKey is what version 1.4 and older call lastTransactionKey.
+	TransactionKey string              `json:"transactionKey"`
+	Cancels        []cancelJSON        `json:"cancels"`
+	Card           json.RawMessage     `json:"card"`
+	VirtualAccount *virtualAccountJSON `json:"virtualAccount"`
+	Transfer       json.RawMessage     `json:"transfer"`
+	// EasyPay is an object {provider, amount, discountAmount} since
+	// version 2022-06-08 and the provider's name as a bare string up to
+	// 1.4; see easyPayProvider.
+	EasyPay json.RawMessage `json:"easyPay"`
+	Secret  string          `json:"secret"`
+	Failure *struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"failure"`
@@ -89,10 +97,28 @@ type cancelJSON struct {
 	OrderID    string `json:"orderId"`
 }
 
+// Institutions are named by numeric codes since version 2022-11-16
+// (card.issuerCode and acquirerCode, virtualAccount.bankCode,
+// transfer.bankCode). Merchants pinned to an older version (1.4 and before,
+// and the 2022-06-08 and 2022-07-27 versions) get names instead:
+// card.company, virtualAccount.bank, transfer.bank. Both shapes are read.
+
+type cardJSON struct {
+	IssuerCode   string `json:"issuerCode"`
+	AcquirerCode string `json:"acquirerCode"`
+	Company      string `json:"company"`
+}
+
+type transferJSON struct {
+	BankCode string `json:"bankCode"`
+	Bank     string `json:"bank"`
+}
+
 type virtualAccountJSON struct {
 	AccountType    string `json:"accountType"`
 	AccountNumber  string `json:"accountNumber"`
 	BankCode       string `json:"bankCode"`
+	Bank           string `json:"bank"`
 	CustomerName   string `json:"customerName"`
 	DueDate        string `json:"dueDate"`
 	RefundStatus   string `json:"refundStatus"`
@@ -122,6 +148,29 @@ func methodOf(s string) pg.Method {
 	}
 	return pg.MethodOther
 }
+
+// Keys of pg.Payment.Data. Institutions are Toss's numeric codes, or, for
+// merchants pinned to a version before 2022-11-16, the names Toss sent
+// instead; the key says which.
+const (
+	DataLastTransactionKey = "lastTransactionKey"
+	DataFailureCode        = "failureCode"
+	// DataCardIssuerCode and DataCardAcquirerCode are card.issuerCode and
+	// card.acquirerCode; DataCardCompany is card.company, the card
+	// company's name older versions send instead.
+	DataCardIssuerCode   = "cardIssuerCode"
+	DataCardAcquirerCode = "cardAcquirerCode"
+	DataCardCompany      = "cardCompany"
+	// DataBankCode is the bankCode of a virtual account or transfer;
+	// DataBankName is the bank's name older versions send in "bank".
+	// pg.VirtualAccount.Bank holds the code, or the name when only the
+	// name came.
+	DataBankCode = "bankCode"
+	DataBankName = "bankName"
+	// DataEasyPayProvider is the easy-pay provider's name (easyPay.provider,
+	// or easyPay itself up to version 1.4).
+	DataEasyPayProvider = "easyPayProvider"
+)
 
 // ErrMalformed is wrapped by decoding errors of Toss answers and webhooks.
 var ErrMalformed = errors.New("tosspay: malformed message")
@@ -187,25 +236,75 @@ func (pj *paymentJSON) toPayment() (*pg.Payment, error) {
 		}
 		p.Cancels = append(p.Cancels, rec)
 	}
+	data := map[string]string{}
+	set := func(k, v string) {
+		if v != "" {
+			data[k] = v
+		}
+	}
 	if va := pj.VirtualAccount; va != nil {
 		v := &pg.VirtualAccount{Bank: va.BankCode, AccountNumber: va.AccountNumber, HolderName: va.CustomerName}
+		if v.Bank == "" {
+			v.Bank = va.Bank // the name, for merchants on an older version
+		}
 		if va.DueDate != "" {
 			if v.DueDate, err = parseTime(va.DueDate); err != nil {
 				return nil, fmt.Errorf("%w: virtualAccount.dueDate: %v", ErrMalformed, err)
 			}
 		}
 		p.VirtualAccount = v
+		set(DataBankCode, va.BankCode)
+		set(DataBankName, va.Bank)
 	}
-	if pj.LastTransactionKey != "" || pj.Failure != nil {
-		p.Data = map[string]string{}
-		if pj.LastTransactionKey != "" {
-			p.Data["lastTransactionKey"] = pj.LastTransactionKey
-		}
-		if pj.Failure != nil && pj.Failure.Code != "" {
-			p.Data["failureCode"] = pj.Failure.Code
-		}
+	// card and transfer are information for operators: a shape the
+	// adapter cannot read leaves them out rather than failing the payment.
+	var c cardJSON
+	if json.Unmarshal(pj.Card, &c) == nil {
+		set(DataCardIssuerCode, c.IssuerCode)
+		set(DataCardAcquirerCode, c.AcquirerCode)
+		set(DataCardCompany, c.Company)
+	}
+	var t transferJSON
+	if json.Unmarshal(pj.Transfer, &t) == nil {
+		set(DataBankCode, t.BankCode)
+		set(DataBankName, t.Bank)
+	}
+	set(DataEasyPayProvider, easyPayProvider(pj.EasyPay))
+	set(DataLastTransactionKey, pj.lastTxKey())
+	if pj.Failure != nil {
+		set(DataFailureCode, pj.Failure.Code)
+	}
+	if len(data) > 0 {
+		p.Data = data
 	}
 	return p, nil
+}
+
+// lastTxKey is the key of the payment's latest transaction, by its current
+// name or the one of version 1.4 and older.
+func (pj *paymentJSON) lastTxKey() string {
+	if pj.LastTransactionKey != "" {
+		return pj.LastTransactionKey
+	}
+	return pj.TransactionKey
+}
+
+// easyPayProvider reads easyPay in either shape: {"provider": "토스페이", …}
+// (2022-06-08 and later) or "토스페이" (1.4 and before). Anything else, or
+// null, has no provider; easyPay is information, never a reason to refuse
+// the payment.
+func easyPayProvider(raw json.RawMessage) string {
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		return name
+	}
+	var obj struct {
+		Provider string `json:"provider"`
+	}
+	if json.Unmarshal(raw, &obj) == nil {
+		return obj.Provider
+	}
+	return ""
 }
 
 func money(raw json.RawMessage, cur pg.Currency, field string) (pg.Money, error) {

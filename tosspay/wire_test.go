@@ -118,7 +118,8 @@ func TestApprove_Wire_RequestPinnedAndPaymentParsed(t *testing.T) {
 	assert.True(t, pg.Won(1000).Equal(p.Balance), "balance %s", p.Balance)
 	assert.True(t, p.ApprovedAt.Equal(time.Date(2024, 2, 13, 12, 18, 14, 0, time.FixedZone("", 9*3600))), "approvedAt %s", p.ApprovedAt)
 	assert.Equal(t, "ps_a4CWyWY5m89PNh7xJwhk1ZxW", p.Secret)
-	assert.Equal(t, map[string]string{"lastTransactionKey": "9C62B18EEF0DE3EB7F4422EB6D14BC6E"}, p.Data)
+	assert.Equal(t, map[string]string{"lastTransactionKey": "9C62B18EEF0DE3EB7F4422EB6D14BC6E",
+		"cardIssuerCode": "71", "cardAcquirerCode": "71", "easyPayProvider": "토스페이"}, p.Data)
 	assert.Empty(t, p.Cancels)
 	assert.Nil(t, p.VirtualAccount)
 }
@@ -175,7 +176,12 @@ func TestLookup_Wire_ByKeyAndByOrder(t *testing.T) {
 			t.Parallel()
 			gw, mt := mockGateway(t)
 			rec := &recorder{}
-			mt.RegisterNoResponder(rec.responder(200, golden(t, "payment_done.json")))
+			// Toss answers with the payment asked about.
+			body := golden(t, "payment_done.json")
+			if tt.req.PaymentKey != "" {
+				body = bytes.ReplaceAll(body, []byte(paymentKey), []byte(tt.req.PaymentKey))
+			}
+			mt.RegisterNoResponder(rec.responder(200, body))
 			_, err := gw.Lookup(context.Background(), tt.req)
 			require.NoError(t, err)
 			r := rec.only(t)
@@ -448,4 +454,48 @@ func TestGateway_NeverPrintsItsKey(t *testing.T) {
 	assert.NotContains(t, out, docsSecretKey)
 	assert.NotContains(t, out, docsAuth[len("Basic "):])
 	assert.Contains(t, out, "api.tosspayments.com")
+}
+
+func TestLookup_AnswerMustBeThePaymentAskedAbout(t *testing.T) {
+	t.Parallel()
+	t.Run("order id filled from Toss's answer", func(t *testing.T) {
+		t.Parallel()
+		gw, mt := mockGateway(t)
+		mt.RegisterNoResponder(httpmock.NewBytesResponder(200, golden(t, "payment_done.json")))
+		p, err := gw.Lookup(context.Background(), pg.LookupRequest{PaymentKey: paymentKey})
+		require.NoError(t, err)
+		assert.Equal(t, orderID, p.OrderID, "asked by key alone, the order is Toss's")
+	})
+	for name, req := range map[string]pg.LookupRequest{
+		"key of another order":      {PaymentKey: paymentKey, OrderID: "order-of-someone-else"},
+		"order answered by another": {OrderID: "order-of-someone-else"},
+		"another key answered":      {PaymentKey: "another-payment-key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			gw, mt := mockGateway(t)
+			mt.RegisterNoResponder(httpmock.NewBytesResponder(200, golden(t, "payment_done.json")))
+			_, err := gw.Lookup(context.Background(), req)
+			var pe *pg.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, pg.KindInvalid, pe.Kind)
+			assert.Equal(t, "ORDER_MISMATCH", pe.Code)
+		})
+	}
+}
+
+func TestCancel_AnswerForAnotherPayment_Unknown(t *testing.T) {
+	t.Parallel()
+	for name, req := range map[string]pg.CancelRequest{
+		"another key":   {CancelID: "cnl_1", PaymentKey: "another-payment-key", Reason: "r"},
+		"another order": {CancelID: "cnl_1", PaymentKey: paymentKey, OrderID: "order-of-someone-else", Reason: "r"},
+	} {
+		gw, mt := mockGateway(t)
+		mt.RegisterNoResponder(httpmock.NewBytesResponder(200, golden(t, "payment_partial_canceled.json")))
+		_, err := gw.Cancel(context.Background(), req)
+		var pe *pg.Error
+		require.ErrorAs(t, err, &pe, name)
+		assert.Equal(t, pg.KindUnknown, pe.Kind, name)
+		assert.Equal(t, "MISMATCHED_RESPONSE", pe.Code, name)
+	}
 }

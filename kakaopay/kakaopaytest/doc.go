@@ -46,11 +46,19 @@
 //
 // Refusals carry KakaoPay's error body ({"error_code", "error_message",
 // "extras"}; legacy {"code", "msg", "extras"}): a wrong pg_token is -708, an
-// approval for another amount -722, a second approval -702, an expired tid
-// -723, a cancel above the cancelable amount, with a stale
-// cancel_available_amount or of a canceled payment -710, an unknown tid
-// -721. Only -780 is confirmed by KakaoPay's public documentation; the other
-// codes follow its legacy error table as integrators quote it.
+// approval for another amount -722, a second approval -702, an approval
+// whose partner_order_id or partner_user_id differs from the tid's ready
+// call -706 or -707 (checked before the tid's status, so an approved tid of
+// another order never answers -702), an expired tid -723, a cancel above
+// the cancelable amount, with a stale cancel_available_amount or of a
+// canceled payment -710, an unknown tid -721. Only -780 is confirmed by
+// KakaoPay's public documentation; the other codes follow its legacy error
+// table as integrators quote it. Ready counts its limits (100 for the
+// partner ids and item_name, 255 for URLs) in characters.
+//
+// Options.OmitActionAmounts answers order lookups with
+// payment_action_details entries that lack amount, as some live answers
+// do.
 //
 // Options.Now is the clock; a tid readied longer than Options.TIDTTL ago
 // (15 minutes by default; KakaoPay does not publish its figure) can no

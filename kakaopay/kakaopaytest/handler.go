@@ -313,8 +313,17 @@ func (s *Sandbox) approve(cid string, p params) reply {
 	if e != nil {
 		return reply{err: e}
 	}
-	if pm.partnerOrderID != orderID || pm.partnerUserID != userID {
-		return reply{err: &apiError{status: http.StatusBadRequest, code: codeOrderMismatch, msg: "partner_order_id or partner_user_id differs from the ready request"}}
+	// A tid of another order (or buyer) is refused before its status is
+	// looked at: an approved tid of order A must not answer order B with
+	// -702 "already approved", which reads as B's approval. -706 and -707
+	// come from the legacy error table as integrators quote it; KakaoPay
+	// documents no code for this refusal on the current API (pg-apis.md
+	// 2.5 confirms only -780).
+	switch {
+	case pm.partnerOrderID != orderID:
+		return reply{err: &apiError{status: http.StatusBadRequest, code: codeOrderMismatch, msg: "partner_order_id differs from the ready request"}}
+	case pm.partnerUserID != userID:
+		return reply{err: &apiError{status: http.StatusBadRequest, code: codeUserMismatch, msg: "partner_user_id differs from the ready request"}}
 	}
 	if pm.approved() {
 		return reply{err: &apiError{status: http.StatusBadRequest, code: codeAlreadyApproved, msg: "payment already approved"}}
@@ -400,9 +409,10 @@ type selectedCardJSON struct {
 }
 
 type actionJSON struct {
-	AID               string `json:"aid"`
-	ApprovedAt        string `json:"approved_at"`
-	Amount            int64  `json:"amount"`
+	AID        string `json:"aid"`
+	ApprovedAt string `json:"approved_at"`
+	// Amount is left out under Options.OmitActionAmounts.
+	Amount            *int64 `json:"amount,omitempty"`
 	PointAmount       int64  `json:"point_amount"`
 	DiscountAmount    int64  `json:"discount_amount"`
 	GreenDeposit      int64  `json:"green_deposit"`
@@ -464,10 +474,12 @@ func (s *Sandbox) order(cid string, p params) reply {
 		}
 	}
 	for _, a := range pm.actions {
-		resp.PaymentActionDetails = append(resp.PaymentActionDetails, actionJSON{
-			AID: a.aid, ApprovedAt: stamp(a.at), Amount: a.amount,
-			PaymentActionType: a.kind, Payload: a.payload,
-		})
+		aj := actionJSON{AID: a.aid, ApprovedAt: stamp(a.at), PaymentActionType: a.kind, Payload: a.payload}
+		if !s.noAmounts {
+			amount := a.amount
+			aj.Amount = &amount
+		}
+		resp.PaymentActionDetails = append(resp.PaymentActionDetails, aj)
 	}
 	return reply{body: resp}
 }

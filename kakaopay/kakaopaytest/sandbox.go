@@ -76,6 +76,9 @@ type Options struct {
 	TIDTTL time.Duration
 	// Latency delays every API call; SetLatency changes it later.
 	Latency time.Duration
+	// OmitActionAmounts answers order lookups with payment_action_details
+	// entries that lack amount, as some live answers do.
+	OmitActionAmounts bool
 }
 
 // Sandbox is a stateful fake of KakaoPay's online payment API (current
@@ -90,6 +93,7 @@ type Sandbox struct {
 	cids      map[string]bool
 	now       func() time.Time
 	ttl       time.Duration
+	noAmounts bool
 	latency   atomic.Int64
 	mux       *http.ServeMux
 
@@ -111,6 +115,7 @@ func New(opts Options) *Sandbox {
 		cids:         map[string]bool{},
 		now:          opts.Now,
 		ttl:          opts.TIDTTL,
+		noAmounts:    opts.OmitActionAmounts,
 		byTID:        map[string]*payment{},
 		byWindow:     map[string]*payment{},
 		cancelFaults: map[string]pgtest.Fault{},

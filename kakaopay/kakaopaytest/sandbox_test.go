@@ -241,7 +241,9 @@ func TestRefusals_CarryKakaoPayErrorBodies(t *testing.T) {
 		{"buyer has not paid", "approve", c.approveParams(unpaid, "unpaid", "whatever"), 400, "-701"},
 		{"second approval", "approve", c.approveParams(approved, "approved", tok), 400, "-702"},
 		{"unknown tid", "approve", c.approveParams("T0000000000000000000", "x", "y"), 400, "-721"},
-		{"partner ids differ", "approve", with(c.approveParams(paid, "paid", paidTok), "partner_user_id", "someone-else"), 400, "-726"},
+		{"partner_user_id differs", "approve", with(c.approveParams(paid, "paid", paidTok), "partner_user_id", "someone-else"), 400, "-707"},
+		{"partner_order_id differs", "approve", c.approveParams(paid, "unpaid", paidTok), 400, "-706"},
+		{"approved tid of another order", "approve", c.approveParams(approved, "paid", tok), 400, "-706"},
 		{"missing pg_token", "approve", with(c.approveParams(paid, "paid", paidTok), "pg_token", nil), 400, "-2"},
 		{"unknown cid", "order", map[string]any{"cid": "CXXXXXXXXX", "tid": approved}, 400, "-731"},
 		{"over-cancel", "cancel", cancel(approved, 5001, -1), 400, "-710"},
@@ -252,6 +254,9 @@ func TestRefusals_CarryKakaoPayErrorBodies(t *testing.T) {
 		{"ready without amount", "ready", with(readyParams("o", 1), "total_amount", nil), 400, "-2"},
 		{"ready with relative URL", "ready", with(readyParams("o", 1), "approval_url", "/ok"), 400, "-2"},
 		{"ready with fractional amount", "ready", with(readyParams("o", 1), "total_amount", "10.5"), 400, "-2"},
+		{"ready with 101 Hangul characters of partner_user_id", "ready", with(readyParams("o", 1), "partner_user_id", strings.Repeat("가", 101)), 400, "-2"},
+		{"ready with 101 Hangul characters of item_name", "ready", with(readyParams("o", 1), "item_name", strings.Repeat("가", 101)), 400, "-2"},
+		{"ready with 256-character approval_url", "ready", with(readyParams("o", 1), "approval_url", "https://s.example/"+strings.Repeat("a", 238)), 400, "-2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,6 +266,10 @@ func TestRefusals_CarryKakaoPayErrorBodies(t *testing.T) {
 			assert.NotEmpty(t, body["error_message"])
 		})
 	}
+
+	// Lengths are characters: 100 Hangul syllables (300 bytes) are taken.
+	status, body := c.call("ready", with(with(readyParams("hangul", 1), "partner_user_id", strings.Repeat("가", 100)), "item_name", strings.Repeat("나", 100)))
+	assert.Equal(t, http.StatusOK, status, "%v", body)
 
 	// Nothing above moved money.
 	for _, e := range srv.Ledger() {

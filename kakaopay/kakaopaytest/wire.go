@@ -31,12 +31,13 @@ const (
 	codeUnauthorized     = -401 // bad or missing key
 	codeNotAuthenticated = -701 // approve before the buyer authenticated
 	codeAlreadyApproved  = -702 // approve of a tid already approved
+	codeOrderMismatch    = -706 // approve with a partner_order_id other than the ready call's
+	codeUserMismatch     = -707 // approve with a partner_user_id other than the ready call's
 	codeInvalidPGToken   = -708 // pg_token does not belong to the tid
 	codeCancelExceeds    = -710 // cancel above the cancelable amount, or its guard is stale
 	codeTIDNotFound      = -721 // no such tid
 	codeAmountMismatch   = -722 // amount differs from the one readied
 	codeExpired          = -723 // the tid's time ran out
-	codeOrderMismatch    = -726 // partner ids differ from the ready call
 	codeInvalidCID       = -731 // cid not issued to this key
 	codeApprovalFailure  = -780 // the payment method refused the approval
 	codeCancelFailure    = -781 // the cancel was refused

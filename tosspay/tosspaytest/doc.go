@@ -27,9 +27,22 @@
 //     the window and authenticates, leaving the payment IN_PROGRESS; Open
 //     leaves it READY. READY expires after 30 minutes, IN_PROGRESS after 10,
 //     on the Options.Now clock.
-//   - Confirm checks the paymentKey, the orderId and the amount; a repeated
+//   - The payment window takes orderIds of 6 to 64 ASCII letters, digits,
+//     '-' and '_', like Toss's SDK.
+//   - Confirm checks the paymentKey, the orderId and the amount; a
+//     paymentKey of another order is refused (400 INVALID_REQUEST: Toss
+//     documents no code for it) before its status is looked at; a repeated
 //     confirm is ALREADY_PROCESSED_PAYMENT; an expired session
 //     NOT_FOUND_PAYMENT_SESSION.
+//   - POST /v1/virtual-accounts (and IssueVirtualAccount) issues a virtual
+//     account outside any checkout, with an orderId as short as live Toss
+//     takes there ("71", even as a JSON number).
+//   - Options.APIVersion "1.4" writes Payments as merchants pinned to that
+//     version get them: card.company, virtualAccount.bank and
+//     transfer.bank names instead of codes, transactionKey for
+//     lastTransactionKey, easyPay as a string.
+//   - Settlements carry the total in fee, and fees[] unless
+//     Options.OmitSettlementFees (as some live answers).
 //   - Idempotency-Key: scoped to (key, API key, path, method), kept 15 days;
 //     a repeat gets the first answer byte for byte, a repeat while the first
 //     runs gets 409 IDEMPOTENT_REQUEST_PROCESSING. 5xx answers are not kept.

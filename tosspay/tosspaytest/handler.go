@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ func (s *Sandbox) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/payments/confirm", s.api(s.handleConfirm))
 	m.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.api(s.handleCancel))
+	m.HandleFunc("POST /v1/virtual-accounts", s.api(s.handleIssueVirtualAccount))
 	m.HandleFunc("GET /v1/payments/{paymentKey}", s.api(s.handleLookup))
 	m.HandleFunc("GET /v1/payments/orders/{orderId}", s.api(s.handleLookup))
 	m.HandleFunc("GET /v1/transactions", s.api(s.handleTransactions))
@@ -299,6 +301,13 @@ func (s *Sandbox) confirm(req confirmRequest, sc Script) reply {
 	if err != nil {
 		return errReply(&apiError{http.StatusBadRequest, "INVALID_REQUEST", "잘못된 결제 금액입니다."})
 	}
+	// A paymentKey of another order is refused before anything else is
+	// looked at, whatever that payment's status: a DONE payment of order A
+	// confirmed for order B must not answer ALREADY_PROCESSED_PAYMENT (or
+	// its Payment), which would read as B's approval. Toss documents no
+	// code for this refusal (pg-apis.md 1.7 lists none); the sandbox
+	// answers 400 INVALID_REQUEST, which the adapter, like the other
+	// candidate NOT_FOUND_PAYMENT, treats as a definite refusal.
 	if req.OrderID != p.orderID {
 		return errReply(&apiError{http.StatusBadRequest, "INVALID_REQUEST", "주문번호가 결제 정보와 일치하지 않습니다."})
 	}
@@ -343,6 +352,72 @@ func (s *Sandbox) confirm(req confirmRequest, sc Script) reply {
 		status: "DONE", currency: p.currency, amount: p.amount, at: now})
 	s.newsLocked(p, now)
 	return okReply(s.paymentJSONLocked(p))
+}
+
+// issueRequest is POST /v1/virtual-accounts. Toss took the orderId of a
+// live issue as a JSON number (71); a string or a number is read.
+type issueRequest struct {
+	Amount       json.RawMessage `json:"amount"`
+	OrderID      json.RawMessage `json:"orderId"`
+	OrderName    string          `json:"orderName"`
+	CustomerName string          `json:"customerName"`
+	Bank         string          `json:"bank"`
+	ValidHours   int             `json:"validHours"`
+}
+
+func (s *Sandbox) handleIssueVirtualAccount(w http.ResponseWriter, r *http.Request, c *call) {
+	if !validIdempotencyKey(w, r) {
+		return
+	}
+	var req issueRequest
+	bad := &apiError{http.StatusBadRequest, "INVALID_REQUEST", "amount, orderId, orderName, customerName, bank는 필수 파라미터입니다."}
+	if err := json.Unmarshal(c.body, &req); err != nil || !present(req.Amount) || !present(req.OrderID) ||
+		req.OrderName == "" || req.CustomerName == "" || req.Bank == "" {
+		writeError(w, bad)
+		return
+	}
+	orderID, ok := idText(req.OrderID)
+	d, err := pg.DecodeAmount(req.Amount)
+	if !ok || err != nil {
+		writeError(w, bad)
+		return
+	}
+	amount, err := pg.NewMoney(d, pg.KRW)
+	if err != nil {
+		writeError(w, bad)
+		return
+	}
+	rep := s.idempotent(r, c, func() reply {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		p, err := s.issueLocked(VirtualAccountRequest{OrderID: orderID, OrderName: req.OrderName, CustomerName: req.CustomerName,
+			Amount: amount, Bank: req.Bank, ValidHours: req.ValidHours})
+		switch {
+		case errors.Is(err, ErrDuplicatedOrder):
+			return errReply(&apiError{http.StatusBadRequest, "DUPLICATED_ORDER_ID", "이미 승인 및 취소가 진행된 중복된 주문번호 입니다."})
+		case errors.Is(err, ErrBadOrder):
+			return errReply(&apiError{http.StatusBadRequest, "INVALID_ORDER_ID", "주문번호 형식이 올바르지 않습니다."})
+		case err != nil:
+			return errReply(bad)
+		}
+		return okReply(s.paymentJSONLocked(p))
+	})
+	writeReply(w, rep)
+}
+
+// idText reads an id sent as a JSON string or a JSON integer.
+func idText(raw json.RawMessage) (string, bool) {
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return str, true
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		if _, err := n.Int64(); err == nil {
+			return n.String(), true
+		}
+	}
+	return "", false
 }
 
 type cancelRequest struct {
@@ -596,9 +671,12 @@ func (s *Sandbox) handleSettlements(w http.ResponseWriter, r *http.Request, _ *c
 		}
 		row := settlementJSON{MID: s.opts.MID, PaymentKey: t.paymentKey, TransactionKey: t.key, OrderID: t.orderID,
 			Currency: string(t.currency), Method: t.method, Amount: num(amt), InterestFee: num(decimal.Zero),
-			Fees: []feeJSON{{Type: "BASE", Fee: num(fee)}}, SupplyAmount: num(fee.Sub(fee.Div(decimal.NewFromInt(11)).Round(0))),
+			Fee: num(fee), Fees: []feeJSON{{Type: "BASE", Fee: num(fee)}}, SupplyAmount: num(fee.Sub(fee.Div(decimal.NewFromInt(11)).Round(0))),
 			Vat: num(fee.Div(decimal.NewFromInt(11)).Round(0)), PayOutAmount: num(amt.Sub(fee)),
 			ApprovedAt: formatTime(t.at), SoldDate: sold.Format("2006-01-02"), PaidOutDate: paid.Format("2006-01-02")}
+		if s.opts.OmitSettlementFees {
+			row.Fees = nil
+		}
 		rows = append(rows, row)
 	}
 	start := (page - 1) * size

@@ -68,7 +68,20 @@ type Options struct {
 	// FeeRate is the settlement fee as a fraction of the amount (0.032 when
 	// zero).
 	FeeRate decimal.Decimal
+	// OmitSettlementFees answers GET /v1/settlements without fees[], as
+	// some live answers do; the top-level fee still carries the total.
+	OmitSettlementFees bool
+	// APIVersion is the Toss API version the merchant is pinned to, which
+	// shapes every Payment the sandbox writes: APIVersion14 ("1.4") names
+	// institutions (card.company, virtualAccount.bank, transfer.bank),
+	// calls lastTransactionKey transactionKey and writes easyPay as a bare
+	// string; anything else is version 2022-11-16 with numeric codes.
+	APIVersion string
 }
+
+// APIVersion14 is the last version before Toss's calendar versions, still
+// used by merchants who never moved on.
+const APIVersion14 = "1.4"
 
 // Script is what the sandbox does with one payment's confirm (or, through
 // FailNext, with the next API call of any kind).
@@ -275,9 +288,10 @@ func (s *Sandbox) ScriptPayment(paymentKey string, sc Script) error {
 
 // Errors of Pay and Open.
 var (
-	ErrBadOrder        = errors.New("tosspaytest: orderId must be 6 to 64 letters, digits, '-', '_' or '.'")
+	ErrBadOrder        = errors.New("tosspaytest: orderId must be 6 to 64 ASCII letters, digits, '-' or '_'")
 	ErrBadAmount       = errors.New("tosspaytest: amount must be a positive KRW, USD or JPY amount")
 	ErrDuplicatedOrder = errors.New("tosspaytest: DUPLICATED_ORDER_ID: the order was already paid")
+	ErrBadValidHours   = errors.New("tosspaytest: validHours must not be negative")
 )
 
 // Pay plays the buyer: it opens the payment window for (OrderID, Amount) and
@@ -300,6 +314,81 @@ func (s *Sandbox) PayScripted(ctx context.Context, orderID string, amount pg.Mon
 // VirtualAccountTTL), and Deposit plays the transfer.
 func (s *Sandbox) PayVirtualAccount(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
 	return s.pay(ctx, req.OrderID, req.Amount, Script{Fault: req.Fault}, methodVirtualAccount)
+}
+
+// VirtualAccountRequest is a virtual account issued outside any checkout,
+// as POST /v1/virtual-accounts takes it.
+type VirtualAccountRequest struct {
+	OrderID, OrderName, CustomerName string
+	Amount                           pg.Money // KRW
+	// Bank is the numeric bank code ("20" when empty).
+	Bank string
+	// ValidHours is how long the account waits for the deposit
+	// (VirtualAccountTTL when 0).
+	ValidHours int
+}
+
+// IssueVirtualAccount issues a virtual account the way
+// POST /v1/virtual-accounts does, outside any checkout: the payment is
+// WAITING_FOR_DEPOSIT at once (no confirm), and Deposit plays the
+// transfer. Its orderId may be shorter than a checkout's (live Toss issued
+// one for the order "71"). It returns the payment's key.
+func (s *Sandbox) IssueVirtualAccount(ctx context.Context, req VirtualAccountRequest) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.issueLocked(req)
+	if err != nil {
+		return "", err
+	}
+	return p.key, nil
+}
+
+func (s *Sandbox) issueLocked(req VirtualAccountRequest) (*payment, error) {
+	if !validIssuedOrderID(req.OrderID) {
+		return nil, ErrBadOrder
+	}
+	if !req.Amount.IsSet() || !req.Amount.IsPositive() || req.Amount.Currency() != pg.KRW {
+		return nil, ErrBadAmount
+	}
+	if req.ValidHours < 0 {
+		return nil, ErrBadValidHours
+	}
+	now := s.opts.Now()
+	for _, p := range s.byOrder[req.OrderID] {
+		s.expireLocked(p, now)
+		if p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT" {
+			return nil, ErrDuplicatedOrder
+		}
+	}
+	ttl := VirtualAccountTTL
+	if req.ValidHours > 0 {
+		ttl = time.Duration(req.ValidHours) * time.Hour
+	}
+	name, holder, bank := req.OrderName, req.CustomerName, req.Bank
+	if name == "" {
+		name = "paygate order " + req.OrderID
+	}
+	if holder == "" {
+		holder = "토스페이먼츠"
+	}
+	if bank == "" {
+		bank = "20"
+	}
+	p := &payment{
+		key: "tsbx" + randomID(20), orderID: req.OrderID, orderName: name,
+		currency: pg.KRW, amount: req.Amount.Amount(), balance: req.Amount.Amount(),
+		method: methodVirtualAccount, status: "WAITING_FOR_DEPOSIT", requestedAt: now, secret: "ps_" + randomID(20),
+		va:        &vaInfo{number: "X" + randomDigits(13), bank: bank, holder: holder, due: now.Add(ttl)},
+		lastTxKey: randomID(32),
+	}
+	s.payments = append(s.payments, p)
+	s.byKey[p.key] = p
+	s.byOrder[req.OrderID] = append(s.byOrder[req.OrderID], p)
+	s.newsLocked(p, now)
+	return p, nil
 }
 
 func (s *Sandbox) pay(ctx context.Context, orderID string, amount pg.Money, sc Script, method string) (pgtest.PayResult, error) {
@@ -519,12 +608,30 @@ func mustMoney(d decimal.Decimal, c pg.Currency) pg.Money {
 	return m
 }
 
+// validOrderID is the rule of Toss's payment window (its SDK refuses
+// anything else): 6 to 64 ASCII letters, digits, '-' or '_'.
 func validOrderID(id string) bool {
 	if len(id) < 6 || len(id) > 64 {
 		return false
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validIssuedOrderID is what the sandbox accepts as the orderId of a
+// virtual account issued through POST /v1/virtual-accounts. Live Toss
+// accepted "71" there (sent as a JSON number), so the window's 6-character
+// minimum does not apply: 1 to 64 ASCII letters, digits, '-' or '_'.
+func validIssuedOrderID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 			return false
 		}
 	}

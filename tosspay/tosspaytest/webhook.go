@@ -204,6 +204,7 @@ func (s *Sandbox) ForgedWebhooks(_ context.Context, orderID string) ([]pgtest.We
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err
 	}
+	env.Data.v14 = s.opts.APIVersion == APIVersion14
 	tampered := env
 	wrong := "ps_forged" + randomID(12)
 	tampered.Data.Secret = &wrong

@@ -55,7 +55,89 @@ type paymentJSON struct {
 	Metadata            map[string]string `json:"metadata"`
 	Method              string            `json:"method"`
 	Version             string            `json:"version"`
+	// v14 writes the object as a merchant pinned to version 1.4 gets it.
+	v14 bool
 }
+
+// MarshalJSON writes the Payment in the merchant's API version.
+func (p paymentJSON) MarshalJSON() ([]byte, error) {
+	type plain paymentJSON
+	b, err := json.Marshal(plain(p))
+	if err != nil || !p.v14 {
+		return b, err
+	}
+	return toV14(b)
+}
+
+// toV14 rewrites a 2022-11-16 Payment the way version 1.4 shaped it:
+// transactionKey for lastTransactionKey, institutions by name
+// (card.company, virtualAccount.bank, transfer.bank) instead of numeric
+// codes, easyPay as the provider's name alone.
+func toV14(b []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	rename := func(obj map[string]json.RawMessage, from, to string, names map[string]string) {
+		raw, ok := obj[from]
+		if !ok {
+			return
+		}
+		delete(obj, from)
+		var code string
+		if json.Unmarshal(raw, &code) == nil {
+			if name, ok := names[code]; ok {
+				raw, _ = json.Marshal(name)
+			}
+		}
+		obj[to] = raw
+	}
+	sub := func(key string, fn func(map[string]json.RawMessage)) error {
+		var obj map[string]json.RawMessage
+		if raw := m[key]; len(raw) == 0 || json.Unmarshal(raw, &obj) != nil || obj == nil {
+			return nil // null or absent
+		}
+		fn(obj)
+		raw, err := json.Marshal(obj)
+		m[key] = raw
+		return err
+	}
+	rename(m, "lastTransactionKey", "transactionKey", nil)
+	if err := sub("card", func(c map[string]json.RawMessage) {
+		rename(c, "issuerCode", "company", cardNames)
+		delete(c, "acquirerCode")
+	}); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"virtualAccount", "transfer"} {
+		if err := sub(k, func(o map[string]json.RawMessage) { rename(o, "bankCode", "bank", bankNames) }); err != nil {
+			return nil, err
+		}
+	}
+	var easy struct {
+		Provider *string `json:"provider"`
+	}
+	if raw := m["easyPay"]; len(raw) > 0 && json.Unmarshal(raw, &easy) == nil && easy.Provider != nil {
+		m["easyPay"], _ = json.Marshal(*easy.Provider)
+	}
+	m["version"] = json.RawMessage(`"1.4"`)
+	return json.Marshal(m)
+}
+
+// Names version 1.4 used for the institutions the sandbox issues, by the
+// numeric codes of 2022-11-16.
+var (
+	cardNames = map[string]string{
+		"11": "국민", "21": "하나", "31": "비씨", "33": "우리", "41": "신한",
+		"51": "삼성", "61": "현대", "71": "롯데", "91": "농협",
+	}
+	bankNames = map[string]string{
+		"02": "산업", "03": "기업", "04": "국민", "07": "수협", "11": "농협", "20": "우리",
+		"23": "SC제일", "27": "씨티", "31": "대구", "32": "부산", "34": "광주", "35": "제주",
+		"37": "전북", "39": "경남", "45": "새마을", "48": "신협", "71": "우체국", "81": "하나",
+		"88": "신한", "89": "케이뱅크", "90": "카카오뱅크", "92": "토스뱅크",
+	}
+)
 
 type cardJSON struct {
 	IssuerCode            string      `json:"issuerCode"`
@@ -126,7 +208,8 @@ type settlementJSON struct {
 	Method         string      `json:"method"`
 	Amount         json.Number `json:"amount"`
 	InterestFee    json.Number `json:"interestFee"`
-	Fees           []feeJSON   `json:"fees"`
+	Fee            json.Number `json:"fee"`
+	Fees           []feeJSON   `json:"fees,omitempty"`
 	SupplyAmount   json.Number `json:"supplyAmount"`
 	Vat            json.Number `json:"vat"`
 	PayOutAmount   json.Number `json:"payOutAmount"`
@@ -144,7 +227,7 @@ func (s *Sandbox) paymentJSONLocked(p *payment) paymentJSON {
 		Cancels: nil, Type: "NORMAL", Country: "KR", IsPartialCancelable: true,
 		Currency: string(p.currency), TotalAmount: num(p.amount), BalanceAmount: num(p.balance),
 		SuppliedAmount: num(p.amount.Sub(vat)), Vat: num(vat), TaxFreeAmount: "0",
-		Method: p.method, Version: "2022-11-16",
+		Method: p.method, Version: "2022-11-16", v14: s.opts.APIVersion == APIVersion14,
 		Checkout: &urlJSON{URL: s.opts.BaseURL + "/checkout/" + p.key},
 	}
 	if p.va == nil && (p.status == "READY" || p.status == "IN_PROGRESS" || p.status == "EXPIRED") {

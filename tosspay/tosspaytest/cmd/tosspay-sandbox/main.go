@@ -7,7 +7,8 @@
 // tosspay.WithBaseURL(baseURL). POST /sandbox/pay {"orderId","amount"} plays
 // the buyer and answers the paymentKey; POST /sandbox/deposit {"orderId"}
 // plays a virtual-account transfer; GET /sandbox/ledger shows the PG side;
-// POST /sandbox/fail-next {"fault"} scripts the next call.
+// POST /sandbox/fail-next {"fault"} scripts the next call. -api-version 1.4
+// answers as Toss answers merchants pinned to that version.
 package main
 
 import (
@@ -44,10 +45,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	key := fs.String("secret-key", tosspaytest.DefaultSecretKey, "the secret key the sandbox accepts")
 	hook := fs.String("webhook-url", "", "where webhooks are POSTed (empty: none)")
 	sched := fs.String("webhook-schedule", "", "comma-separated retry waits, e.g. 1s,4s,16s (default Toss's 1m..4096m)")
+	version := fs.String("api-version", "2022-11-16", "the API version the merchant is pinned to: 2022-11-16 or 1.4")
+	omitFees := fs.Bool("omit-settlement-fees", false, "answer settlements without fees[] (the total stays in fee)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := tosspaytest.Options{BaseURL: *base, SecretKey: *key, WebhookURL: *hook}
+	opts := tosspaytest.Options{BaseURL: *base, SecretKey: *key, WebhookURL: *hook, OmitSettlementFees: *omitFees}
+	switch *version {
+	case "2022-11-16":
+	case tosspaytest.APIVersion14:
+		opts.APIVersion = tosspaytest.APIVersion14
+	default:
+		return fmt.Errorf("-api-version %q: the sandbox speaks 2022-11-16 and 1.4", *version)
+	}
 	if *sched != "" {
 		for _, f := range strings.Split(*sched, ",") {
 			d, err := time.ParseDuration(strings.TrimSpace(f))

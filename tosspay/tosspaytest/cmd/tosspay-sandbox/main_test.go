@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ func TestRun_ServesTheSandboxUntilStopped(t *testing.T) {
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-secret-key", "test_sk_cmd", "-webhook-schedule", "1s,2s"}, out)
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-secret-key", "test_sk_cmd", "-webhook-schedule", "1s,2s", "-api-version", "1.4"}, out)
 	}()
 
 	re := regexp.MustCompile(`base URL (\S+) secret key (\S+)`)
@@ -45,6 +47,22 @@ func TestRun_ServesTheSandboxUntilStopped(t *testing.T) {
 	_, err = gw.Lookup(context.Background(), pg.LookupRequest{OrderID: "order-none-1"})
 	assert.Equal(t, pg.KindNotFound, pg.KindOf(err), "the API answers: %v", err)
 
+	// A virtual account issued outside a checkout, answered in version 1.4's
+	// shape (the bank by name).
+	req, err := http.NewRequest(http.MethodPost, m[1]+"/v1/virtual-accounts",
+		strings.NewReader(`{"amount":1000,"orderId":71,"orderName":"x","customerName":"y","bank":"20"}`))
+	require.NoError(t, err)
+	req.SetBasicAuth(m[2], "")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	p, err := gw.Lookup(context.Background(), pg.LookupRequest{OrderID: "71"})
+	require.NoError(t, err)
+	require.NotNil(t, p.VirtualAccount)
+	assert.Equal(t, "우리", p.VirtualAccount.Bank)
+
 	cancel()
 	select {
 	case err := <-done:
@@ -55,7 +73,7 @@ func TestRun_ServesTheSandboxUntilStopped(t *testing.T) {
 }
 
 func TestRun_RefusesBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-webhook-schedule", "soon"}, {"-addr", "not an address"}, {"-nope"}} {
+	for _, args := range [][]string{{"-webhook-schedule", "soon"}, {"-addr", "not an address"}, {"-nope"}, {"-api-version", "1.3"}} {
 		err := run(context.Background(), args, &bytes.Buffer{})
 		assert.Error(t, err, "%v", args)
 	}
