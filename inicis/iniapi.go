@@ -104,10 +104,11 @@ func parseAPIResponse(op string, a api, status int, body []byte) (fields, error)
 	if code == "" && status != http.StatusOK {
 		return nil, httpFailure(op, status, idempotent)
 	}
-	if o := lookupCode(a, code); !o.ok {
-		msg := firstNonEmpty(f.str("resultMsg"), o.reason)
-		if d := f.str("detailResultCode"); d != "" {
-			msg += " (" + d + ")"
+	detail, resultMsg := f.str("detailResultCode"), f.str("resultMsg")
+	if o := lookupAnswer(a, code, detail, resultMsg); !o.ok {
+		msg := firstNonEmpty(resultMsg, o.reason)
+		if detail != "" {
+			msg += " (" + detail + ")"
 		}
 		e := fail(op, o.kind, code, msg, status, nil)
 		e.Retryable = o.retryable

@@ -113,6 +113,13 @@ func TestCancel_ErrorShapes(t *testing.T) {
 		code      string
 	}{
 		{"already canceled", httpmock.NewStringResponder(200, `{"resultCode":"500626","resultMsg":"기취소 거래"}`), pg.KindAlreadyDone, "500626"},
+		// The answer Inicis gives a refund of a canceled tid, as seen in
+		// real traffic.
+		{"already canceled (real answer)", httpmock.NewStringResponder(200,
+			`{"resultCode":"01","resultMsg":"기 취소 거래","cancelDate":null,"cancelTime":null,"cshrCancelNum":null,"detailResultCode":"512626","receiptInfo":null}`),
+			pg.KindAlreadyDone, "01"},
+		{"already canceled by detail code alone", httpmock.NewStringResponder(200, `{"resultCode":"01","resultMsg":"실패","detailResultCode":"512626"}`), pg.KindAlreadyDone, "01"},
+		{"already canceled by message alone", httpmock.NewStringResponder(200, `{"resultCode":"01","resultMsg":"기취소 거래입니다"}`), pg.KindAlreadyDone, "01"},
 		{"balance guard tripped", httpmock.NewStringResponder(200, `{"resultCode":"500627","resultMsg":"confirmPrice 불일치"}`), pg.KindAlreadyDone, "500627"},
 		{"amount above balance", httpmock.NewStringResponder(200, `{"resultCode":"500628"}`), pg.KindInvalid, "500628"},
 		{"hash mismatch", httpmock.NewStringResponder(200, `{"resultCode":"400601","resultMsg":"hashData 불일치"}`), pg.KindInvalid, "400601"},
@@ -142,6 +149,21 @@ func TestCancel_ErrorShapes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCancel_PartialRefundOfCanceledTIDIsAlreadyDone(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"partialRefund", httpmock.NewStringResponder(200,
+		`{"resultCode":"01","resultMsg":"기 취소 거래","detailResultCode":"512626"}`))
+	_, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{
+		PaymentKey: tid, Amount: pg.Won(3000), Balance: pg.Won(10000), Prepared: map[string]string{"price": "10000"},
+	})
+	var pe *pg.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, pg.KindAlreadyDone, pe.Kind)
+	assert.Equal(t, "01", pe.Code)
+	assert.Contains(t, pe.Message, "512626", "the detail code is kept for operators")
 }
 
 func TestCancel_RefusesUnsafeRequestsWithoutSending(t *testing.T) {

@@ -380,7 +380,11 @@ func (s *Sandbox) refund(data map[string]string) map[string]any {
 func (s *Sandbox) cancelable(p *payment) map[string]any {
 	switch p.status {
 	case pg.StatusCanceled:
-		return result("500626", "기취소 거래입니다")
+		// As Inicis answers it: the generic refusal code, the reason in
+		// detailResultCode.
+		resp := result("01", "기 취소 거래")
+		resp["detailResultCode"] = "512626"
+		return resp
 	case pg.StatusApproved, pg.StatusPartialCanceled:
 		return nil
 	case pg.StatusWaitingForDeposit:

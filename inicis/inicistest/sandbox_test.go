@@ -120,8 +120,16 @@ func TestFlow_PreparedFormApprovedThenPartiallyAndFullyRefunded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, pg.StatusCanceled, rest.Status)
 
+	// A refund of the canceled tid is answered as Inicis does: the generic
+	// refusal "01" with detailResultCode 512626 (기 취소 거래).
 	_, err = e.gw.Cancel(ctx, pg.CancelRequest{CancelID: "c3", PaymentKey: p.PaymentKey, Prepared: stored})
 	require.ErrorIs(t, err, pg.ErrAlreadyDone)
+	var pe *pg.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "01", pe.Code)
+	assert.Contains(t, pe.Message, "기 취소 거래 (512626)")
+	_, err = e.gw.Cancel(ctx, pg.CancelRequest{CancelID: "c4", PaymentKey: p.PaymentKey, Amount: pg.Won(1000), Balance: pg.Won(1000), Prepared: stored})
+	require.ErrorIs(t, err, pg.ErrAlreadyDone, "a partial refund of the canceled tid too")
 
 	l := ledgerOf(t, e.srv.Sandbox, "order-1")
 	assert.Equal(t, 1, l.Approvals)
