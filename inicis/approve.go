@@ -236,7 +236,7 @@ func parseApproval(status int, body []byte) (*pg.Payment, error) {
 		OrderID:    firstNonEmpty(f.str("MOID"), f.str("oid"), f.str("orderNumber")),
 		Status:     pg.StatusApproved,
 		PGStatus:   code,
-		Method:     methodOf(payMethod),
+		Method:     methodOfAnswer(payMethod, tid, f.str("VACT_Num") != ""),
 		Amount:     amount,
 		Balance:    amount,
 		ApprovedAt: approvedAt,

@@ -76,6 +76,12 @@ func FuzzParseAPIResponse(f *testing.F) {
 	f.Add(200, []byte(`{"resultCode":"400604"}`))
 	f.Add(502, []byte(``))
 	f.Add(200, []byte(`{"resultCode":"00","tid":"T","price":"5","transactionStatus":"APPROVAL","partCancelTransInfo":"x"}`))
+	// Production shapes: availablePartCancel as a boolean, vacctInfo with
+	// the deposit status.
+	f.Add(200, []byte(`{"resultCode":"00","tid":"StdpayVBNKINIpayTest20231115071320000002","oid":"o","price":"10000","paymethod":"VBank","transactionStatus":"APPROVAL","availablePartCancel":false,"vacctInfo":{"accountNumber":"900","bankCode":"04","validDate":"20231118","depositStatus":"N","depositAmount":"","depositDate":"","depositTime":""}}`))
+	f.Add(200, []byte(`{"resultCode":"00","tid":"StdpayVBNKINIpayTest20231115071320000002","oid":"o","price":"10000","paymethod":"VBank","transactionStatus":"APPROVAL","availablePartCancel":true,"vacctInfo":{"depositStatus":"Y","depositAmount":"10000","depositDate":"20231116","depositTime":"101500"}}`))
+	f.Add(200, []byte(`{"resultCode":"00","tid":"StdpayVBNKx","price":1,"transactionStatus":"APPROVAL","vacctInfo":{"depositStatus":"Y","depositAmount":2}}`))
+	f.Add(200, []byte(`{"resultCode":"00","tid":"T","price":"3","paymethod":"VBank","transactionStatus":"CANCEL","vacctInfo":{"depositStatus":"N"},"cancelDate":"20231115"}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		for _, a := range []api{apiRefund, apiInquiry} {
 			fs, err := parseAPIResponse("op", a, status, body)
@@ -100,6 +106,14 @@ func FuzzParseAPIResponse(f *testing.F) {
 			}
 			if p.Status == pg.StatusCanceled && !p.Balance.IsZero() {
 				t.Fatalf("canceled with balance %s", p.Balance)
+			}
+			if p.Method == pg.MethodVirtualAccount && p.Status.Captured() && !depositStatuses[p.Data["depositStatus"]] {
+				// Only a deposit status listed as paid makes an account
+				// captured.
+				t.Fatalf("virtual account read as %s without a paid deposit status: %+v", p.Status, p)
+			}
+			if p.Status == pg.StatusWaitingForDeposit && (!p.Balance.IsZero() || len(p.Cancels) > 0) {
+				t.Fatalf("unpaid account with balance %s and %d cancels", p.Balance, len(p.Cancels))
 			}
 			total := pg.Won(0)
 			for _, c := range p.Cancels {

@@ -47,9 +47,13 @@ func noti(t *testing.T, changes map[string]string) []byte {
 
 const inicisAddr = "203.238.37.15:40123"
 
-func inquiryAnswer(status, price string) string {
+// inquiryAnswer is INIAPI's answer for the notified virtual account:
+// transactionStatus status, and the deposit status ("Y" paid, "N" not).
+func inquiryAnswer(status, price, deposit string) string {
 	return `{"resultCode":"00","tid":"` + vbankTID + `","mid":"INIpayTest","oid":"order-1","price":"` + price +
-		`","paymethod":"VBank","transactionStatus":"` + status + `","approvedDate":"20231115","approvedTime":"071320"}`
+		`","paymethod":"VBank","transactionStatus":"` + status + `","approvedDate":"20231115","approvedTime":"071320",` +
+		`"availablePartCancel":false,"vacctInfo":{"accountNumber":"90012345678901","bankCode":"04","validDate":"20231118",` +
+		`"depositStatus":"` + deposit + `","depositAmount":"","depositDate":"","depositTime":""}}`
 }
 
 func TestParseNotification_DecodesEUCKRAndUTF8(t *testing.T) {
@@ -71,7 +75,7 @@ func TestParseNotification_DecodesEUCKRAndUTF8(t *testing.T) {
 func TestParseWebhook_AcceptsVerifiedDeposit(t *testing.T) {
 	t.Parallel()
 	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.NewStringResponder(200, inquiryAnswer("APPROVAL", "10000")))
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.NewStringResponder(200, inquiryAnswer("APPROVAL", "10000", "Y")))
 	g := newGateway(t, mt)
 	for _, addr := range []string{inicisAddr, "[::ffff:203.238.37.15]:40123", "183.109.71.153:1"} {
 		ev, err := g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, nil), RemoteAddr: addr})
@@ -105,9 +109,9 @@ func TestParseWebhook_RejectsForgeries(t *testing.T) {
 		{name: "zero amount", addr: inicisAddr, body: map[string]string{"amt_input": "0"}},
 		{name: "unknown type_msg", addr: inicisAddr, body: map[string]string{"type_msg": "0300"}},
 		{name: "bad date", addr: inicisAddr, body: map[string]string{"dt_trans": "2023-11-16"}},
-		{name: "tampered amount", addr: inicisAddr, body: map[string]string{"amt_input": "1000000"}, inquiry: inquiryAnswer("APPROVAL", "10000"), iqCode: 200},
+		{name: "tampered amount", addr: inicisAddr, body: map[string]string{"amt_input": "1000000"}, inquiry: inquiryAnswer("APPROVAL", "10000", "Y"), iqCode: 200},
 		{name: "unknown tid", addr: inicisAddr, inquiry: `{"resultCode":"400604","resultMsg":"없음"}`, iqCode: 200},
-		{name: "tid of another order", addr: inicisAddr, body: map[string]string{"no_oid": "order-9"}, inquiry: inquiryAnswer("APPROVAL", "10000"), iqCode: 200},
+		{name: "tid of another order", addr: inicisAddr, body: map[string]string{"no_oid": "order-9"}, inquiry: inquiryAnswer("APPROVAL", "10000", "Y"), iqCode: 200},
 		{name: "card payment", addr: inicisAddr, iqCode: 200,
 			inquiry: `{"resultCode":"00","tid":"` + vbankTID + `","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"APPROVAL"}`},
 	}
@@ -135,7 +139,7 @@ func TestParseWebhook_UnconfirmedIsRetriedNotRejected(t *testing.T) {
 		body   string
 	}{
 		{"inquiry down", 503, ""},
-		{"deposit not recorded yet", 200, inquiryAnswer("READY", "10000")},
+		{"deposit not recorded yet", 200, inquiryAnswer("APPROVAL", "10000", "N")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

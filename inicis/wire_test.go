@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,10 @@ func TestApprove_ResponseShapes(t *testing.T) {
 	}{
 		{name: "card approved", responder: httpmock.NewStringResponder(200, cardApproval), wantStatus: pg.StatusApproved},
 		{name: "virtual account issued", responder: httpmock.NewStringResponder(200, vbank), wantStatus: pg.StatusWaitingForDeposit},
+		// An answer that names no payMethod is not taken for a captured
+		// card payment when it carries an issued account.
+		{name: "virtual account issued, payMethod absent", wantStatus: pg.StatusWaitingForDeposit,
+			responder: httpmock.NewStringResponder(200, strings.Replace(vbank, `"payMethod":"VBank",`, "", 1))},
 		{name: "refused with a code", responder: httpmock.NewStringResponder(200, `{"resultCode":"V801","resultMsg":"카드사 승인거절"}`),
 			wantKind: pg.KindDeclined, wantCode: "V801"},
 		{name: "temporary card fault is retryable decline", responder: httpmock.NewStringResponder(200, `{"resultCode":"V802","resultMsg":"잠시 후"}`),

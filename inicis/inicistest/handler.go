@@ -489,11 +489,18 @@ func (s *Sandbox) partialRefund(data map[string]string) map[string]any {
 
 var inquiryStatus = map[pg.Status]string{
 	pg.StatusApproved: "APPROVAL", pg.StatusPartialCanceled: "PART_CANCEL", pg.StatusCanceled: "CANCEL",
-	pg.StatusWaitingForDeposit: "READY", pg.StatusExpired: "EXPIRED",
+	// An issued virtual account is an approval at Inicis; vacctInfo says
+	// whether it was paid.
+	pg.StatusWaitingForDeposit: "APPROVAL",
+	// What Inicis reports for an account past its due time is not public;
+	// this is the sandbox's own.
+	pg.StatusExpired: "EXPIRED",
 }
 
 // inquiry reports a payment by tid, or the latest approved one of an order
-// by oid; callers hold mu.
+// by oid, in the shape production integrations read: transactionStatus,
+// availablePartCancel, partCancelTransInfo and, for a virtual account,
+// vacctInfo with its deposit status. Callers hold mu.
 func (s *Sandbox) inquiry(data map[string]string) map[string]any {
 	var p *payment
 	switch {
@@ -509,32 +516,45 @@ func (s *Sandbox) inquiry(data map[string]string) map[string]any {
 	if p == nil {
 		return result("400604", "거래내역이 존재하지 않습니다")
 	}
-	price := p.price
+	k := func(t time.Time, layout string) string { return t.In(kst).Format(layout) }
 	resp := map[string]any{
 		"resultCode": "00", "resultMsg": "정상처리되었습니다.",
-		"tid": p.tid, "mid": s.cfg.MID, "oid": p.oid, "price": strconv.FormatInt(price, 10),
-		"paymethod": p.method, "transactionStatus": inquiryStatus[p.status],
-		"approvedDate": p.applAt.In(kst).Format("20060102"), "approvedTime": p.applAt.In(kst).Format("150405"),
-		"availablePartCancelPrice": strconv.FormatInt(p.remaining(), 10),
+		"tid": p.tid, "mid": s.cfg.MID, "oid": p.oid, "price": strconv.FormatInt(p.price, 10),
+		"goodsName": "sandbox", "paymethod": p.method,
+		"approvedDate": k(p.applAt, "20060102"), "approvedTime": k(p.applAt, "150405"),
+		"buyerName": "홍길동", "buyerTel": "010-0000-0000", "buyerMail": "buyer@example.com",
+		"transactionStatus":   inquiryStatus[p.status],
+		"availablePartCancel": (p.status == pg.StatusApproved || p.status == pg.StatusPartialCanceled) && p.remaining() > 0,
 	}
 	if p.method == "Card" {
 		resp["cardInfo"] = map[string]any{"approvedNumber": "30001234", "currencyCode": "WON"}
 	}
-	if p.vact != nil && !p.vact.depositAt.IsZero() {
-		resp["depositDate"], resp["depositTime"] = p.vact.depositAt.In(kst).Format("20060102"), p.vact.depositAt.In(kst).Format("150405")
+	if v := p.vact; v != nil {
+		info := map[string]any{
+			"accountNumber": v.num, "bankName": "국민은행", "bankCode": v.bank, "accountName": v.name,
+			"senderName": "홍길동", "validDate": k(v.due, "20060102"),
+			"depositStatus": "N", "depositBankName": "", "depositBankCode": "", "depositAmount": "",
+			"depositName": "", "depositDate": "", "depositTime": "",
+		}
+		if !v.depositAt.IsZero() {
+			info["depositStatus"], info["depositAmount"], info["depositName"] = "Y", strconv.FormatInt(p.price, 10), "홍길동"
+			info["depositBankName"], info["depositBankCode"] = "국민은행", v.bank
+			info["depositDate"], info["depositTime"] = k(v.depositAt, "20060102"), k(v.depositAt, "150405")
+		}
+		resp["vacctInfo"] = info
 	}
 	if len(p.parts) > 0 {
 		parts := make([]map[string]any, 0, len(p.parts))
 		for _, pc := range p.parts {
 			parts = append(parts, map[string]any{
-				"tid": pc.tid, "requestDate": pc.at.In(kst).Format("20060102"),
-				"requestTime": pc.at.In(kst).Format("150405"), "requestPrice": strconv.FormatInt(pc.price, 10),
+				"tid": pc.tid, "requestDate": k(pc.at, "20060102"),
+				"requestTime": k(pc.at, "150405"), "requestPrice": strconv.FormatInt(pc.price, 10),
 			})
 		}
 		resp["partCancelTransInfo"] = parts
 	}
 	if p.status == pg.StatusCanceled && !p.canceledAt.IsZero() {
-		resp["cancelDate"], resp["cancelTime"] = p.canceledAt.In(kst).Format("20060102"), p.canceledAt.In(kst).Format("150405")
+		resp["cancelDate"], resp["cancelTime"] = k(p.canceledAt, "20060102"), k(p.canceledAt, "150405")
 	}
 	return resp
 }
