@@ -123,7 +123,7 @@ func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payme
 	}
 	p, err := parseApproval(status, body)
 	if err != nil {
-		g.cfg.Logger.WarnContext(ctx, "inicis: approval failed", "orderId", req.OrderID, "err", err)
+		g.log.WarnContext(ctx, "inicis: approval failed", "orderId", req.OrderID, "err", err)
 		return nil, err
 	}
 	if mismatch := checkApproved(p, req, g.cfg.MID); mismatch != "" {
@@ -151,7 +151,7 @@ func checkApproved(p *pg.Payment, req pg.ApproveRequest, mid string) string {
 // the flow looks the payment up.
 func (g *Gateway) undo(ctx context.Context, req pg.ApproveRequest, why string) error {
 	const op = "approve"
-	g.cfg.Logger.ErrorContext(ctx, "inicis: approval differs from the request, net-canceling", "orderId", req.OrderID, "reason", why)
+	g.log.ErrorContext(ctx, "inicis: approval differs from the request, net-canceling", "orderId", req.OrderID, "reason", why)
 	if err := g.NetCancel(ctx, req); err != nil {
 		return fail(op, pg.KindUnknown, "APPROVAL_MISMATCH", why+"; net cancel failed", 0, err)
 	}

@@ -2,6 +2,7 @@ package inicis
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/paygate/paygate/pg"
@@ -20,6 +21,16 @@ func FuzzParseNotification(f *testing.F) {
 		"nm_input": {"\xc8\xab\xb1\xe6\xb5\xbf"},
 	}
 	f.Add([]byte(seed.Encode()))
+	// The real shape: the deposit's own tid, the payment's in no_req_tid
+	// (and no_cshr_tid), sequences, a blank no_transseq.
+	real := url.Values{
+		"no_tid": {"ININPGVBNKINIpayTest20201228163833983265"}, "no_req_tid": {"StdpayVBNKINIpayTest20201228161804321482"},
+		"no_cshr_tid": {"StdpayVBNKINIpayTest20201228161804321482"}, "no_oid": {"1609140975421INIPAY"}, "id_merchant": {"INIpayTest"},
+		"type_msg": {"0400"}, "amt_input": {"1000"}, "dt_trans": {"20201228"}, "tm_trans": {"163833"},
+		"no_msgseq": {"9000000582"}, "no_transseq": {" "}, "nm_inputbank": {"__\xc5\xd7\xbd\xba\xc6\xae__"},
+	}
+	f.Add([]byte(real.Encode()))
+	f.Add([]byte("no_tid=T&no_req_tid=%01&no_oid=o&id_merchant=m&type_msg=0200&amt_input=1&dt_trans=20231116&no_msgseq=" + strings.Repeat("9", 50)))
 	f.Add([]byte("no_tid=T&no_oid=o&id_merchant=m&type_msg=0400&amt_input=1&dt_trans=20231301"))
 	f.Add([]byte("%zz&&=="))
 	f.Add([]byte("amt_input=1e400&no_tid=%00"))
@@ -39,6 +50,12 @@ func FuzzParseNotification(f *testing.F) {
 		}
 		if _, err := n.OccurredAt(); err != nil {
 			t.Fatalf("accepted unreadable time: %v", err)
+		}
+		if k := n.DedupKey(); len(k) > 255 || !strings.Contains(k, ":"+n.TypeMsg+":") {
+			t.Fatalf("dedup key %q", k)
+		}
+		if n.ReqTID != "" && checkTID("fuzz", n.ReqTID) != nil {
+			t.Fatalf("accepted payment tid %q", n.ReqTID)
 		}
 	})
 }

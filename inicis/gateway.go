@@ -21,6 +21,9 @@ const Name = "inicis"
 type Gateway struct {
 	cfg  Config
 	http *pghttp.Client
+	// log is Config.Logger behind the same redaction as the HTTP client's
+	// log: the keys never reach a log line, whatever an error carries.
+	log *slog.Logger
 }
 
 var (
@@ -45,7 +48,8 @@ func New(cfg Config) (*Gateway, error) {
 			c.Secrets = append(c.Secrets, secret)
 		}
 	}
-	return &Gateway{cfg: cfg, http: c}, nil
+	log := slog.New(pghttp.RedactHandler(cfg.Logger.Handler(), c.Secrets...)).With("pg", Name)
+	return &Gateway{cfg: cfg, http: c, log: log}, nil
 }
 
 // Name returns "inicis".

@@ -243,8 +243,11 @@ type partCancel struct {
 type vaccount struct {
 	bank, num, name string
 	due             time.Time
-	depositAt       time.Time
-	noti            []byte // the deposit notification, resent as is
+	depositAt       time.Time // when the buyer paid; zero before
+	depositTID      string    // the deposit's own tid (ININPGVBNK…), not the payment's
+	depositNoti     []byte    // the deposit notification, resent as is
+	reversed        bool      // the bank canceled the deposit (type_msg 0400)
+	noti            []byte    // the latest notification about the account
 }
 
 func (p *payment) remaining() int64 { return p.approved - p.canceled }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -471,6 +473,17 @@ func TestWebhooks_DepositDeliveriesAndForgeries(t *testing.T) {
 	assert.Equal(t, p.PaymentKey, ev1.PaymentKey)
 	assert.Equal(t, pg.StatusApproved, ev1.Status)
 
+	// The notification carries the deposit's own tid and the payment's
+	// apart, as Inicis's do.
+	form, err := url.ParseQuery(string(first.Body))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(form.Get("no_tid"), "ININPGVBNK"), form.Get("no_tid"))
+	assert.Len(t, form.Get("no_tid"), 40)
+	assert.NotEqual(t, p.PaymentKey, form.Get("no_tid"))
+	assert.Equal(t, p.PaymentKey, form.Get("no_req_tid"))
+	assert.Equal(t, "0200", form.Get("type_msg"))
+	assert.NotEmpty(t, form.Get("no_msgseq"))
+
 	forged, err := e.srv.ForgedWebhooks(ctx, "order-v")
 	require.NoError(t, err)
 	require.NotEmpty(t, forged)
@@ -483,4 +496,61 @@ func TestWebhooks_DepositDeliveriesAndForgeries(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = e.srv.Webhooks(ctx, "order-c")
 	assert.ErrorIs(t, err, inicistest.ErrNoNotification, "card payments are not notified")
+}
+
+// The bank canceling a deposit: Inicis records the payment canceled and
+// sends a 0400 notice for the same deposit tid under a new sequence; a
+// further notice for it is a new message again. The shop's parser accepts
+// each, with distinct dedup keys.
+func TestVirtualAccount_DepositCanceledByTheBank(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	res, err := e.srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-v", Amount: pg.Won(12000)})
+	require.NoError(t, err)
+	p, err := e.gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-v", Amount: pg.Won(12000), Redirect: res.Redirect})
+	require.NoError(t, err)
+	require.ErrorIs(t, e.srv.CancelDeposit(ctx, "order-v"), inicistest.ErrNoDeposit, "nothing deposited yet")
+	require.ErrorIs(t, e.srv.CancelDeposit(ctx, "order-none"), inicistest.ErrNoAccount)
+
+	require.NoError(t, e.srv.Deposit(ctx, "order-v"))
+	dep, _, err := e.srv.Webhooks(ctx, "order-v")
+	require.NoError(t, err)
+	deposit, err := e.gw.ParseWebhook(ctx, dep.Request(nil))
+	require.NoError(t, err)
+
+	require.NoError(t, e.srv.CancelDeposit(ctx, "order-v"))
+	c1, _, err := e.srv.Webhooks(ctx, "order-v")
+	require.NoError(t, err)
+	require.NoError(t, e.srv.CancelDeposit(ctx, "order-v"))
+	c2, _, err := e.srv.Webhooks(ctx, "order-v")
+	require.NoError(t, err)
+
+	depForm, _ := url.ParseQuery(string(dep.Body))
+	keys := map[string]bool{deposit.DedupKey: true}
+	for _, d := range []pgtest.WebhookDelivery{c1, c2} {
+		form, err := url.ParseQuery(string(d.Body))
+		require.NoError(t, err)
+		assert.Equal(t, "0400", form.Get("type_msg"))
+		assert.Equal(t, depForm.Get("no_tid"), form.Get("no_tid"), "the same deposit")
+		assert.Equal(t, p.PaymentKey, form.Get("no_req_tid"))
+		ev, err := e.gw.ParseWebhook(ctx, d.Request(nil))
+		require.NoError(t, err)
+		assert.Equal(t, pg.WebhookCancelStatus, ev.Type)
+		assert.Equal(t, pg.StatusCanceled, ev.Status)
+		assert.Equal(t, p.PaymentKey, ev.PaymentKey)
+		keys[ev.DedupKey] = true
+	}
+	assert.Len(t, keys, 3, "three notices, three keys")
+
+	got, err := e.gw.Lookup(ctx, pg.LookupRequest{PaymentKey: p.PaymentKey})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusCanceled, got.Status)
+	require.Len(t, got.Cancels, 1)
+	assert.Equal(t, int64(12000), got.Cancels[0].Amount.Int64())
+	l := ledgerOf(t, e.srv.Sandbox, "order-v")
+	assert.Equal(t, int64(12000), l.Approved.Int64())
+	assert.Equal(t, int64(12000), l.Canceled.Int64())
+	assert.Equal(t, 1, l.Cancels, "one cancel, however often notified")
+	assert.Equal(t, pg.StatusCanceled, l.Status)
 }
