@@ -63,6 +63,8 @@ func FuzzParseNotification(f *testing.F) {
 func FuzzParseApproval(f *testing.F) {
 	f.Add(200, []byte(`{"resultCode":"0000","tid":"T","MOID":"o","TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320"}`))
 	f.Add(200, []byte(`{"resultCode":"0000","tid":"T","TotPrice":1000,"payMethod":"VBank","VACT_Date":"20231118","VACT_Time":"235959"}`))
+	f.Add(200, []byte(`{"resultCode":"0000","tid":"StdpayCARDINIpayTest20231115071320000001","MOID":"order-1","TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320","authSignature":"d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb"}`))
+	f.Add(200, []byte(`{"resultCode":"0000","tid":"StdpayVBNKINIpayTest20231115071320000002","TotPrice":"1000","VACT_Num":"900","VACT_Date":"20231118"}`))
 	f.Add(200, []byte(`{"resultCode":"V801","resultMsg":"x"}`))
 	f.Add(500, []byte(`<html>`))
 	f.Add(200, []byte(`{"resultCode":null,"tid":{"a":1},"TotPrice":[1]}`))

@@ -69,9 +69,12 @@ const wantApprovalForm = "authToken=abc%2B%2F%3Dtoken&charset=UTF-8&format=JSON&
 	"&signature=5e647a5a1f509ca32e655423af2bcca8e4d9d0db6b769e8525ad9ceca146b123&timestamp=1700000000000" +
 	"&verification=ad0315ecb909016bdb792228420336228d0a73ec6f2ba5fa8541f2baa0f3aed2"
 
+// cardApproval is an approval answer signed for the request at epoch
+// (authSignature over TotPrice, tstamp and MOID: the timestamp ends in 0).
 const cardApproval = `{"resultCode":"0000","resultMsg":"정상처리되었습니다.","tid":"` + tid + `","MOID":"order-1",
 "TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320","applNum":"30001234",
-"CARD_Num":"94909400****123*","CARD_Quota":"00","CARD_Code":"14","mid":"INIpayTest","buyerName":"홍길동"}`
+"CARD_Num":"94909400****123*","CARD_Quota":"00","CARD_Code":"14","mid":"INIpayTest","buyerName":"홍길동",
+"authSignature":"d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb"}`
 
 func expectForm(t *testing.T, want string, status int, body string) httpmock.Responder {
 	return func(r *http.Request) (*http.Response, error) {
@@ -167,6 +170,71 @@ func TestApprove_ResponseShapes(t *testing.T) {
 			assert.Equal(t, tc.wantCode, pe.Code)
 			assert.Equal(t, "inicis", pe.PG)
 			assert.Equal(t, tc.wantCode == "V802", pe.Retryable)
+		})
+	}
+}
+
+// An approval answer whose authSignature is not the one Inicis computes
+// for our request is forged or tampered with: it is net-canceled, logged
+// once as an error, and the approval fails (declined: nothing captured).
+// Without an authSignature (older answers) there is nothing to check.
+func TestApprove_VerifiesAuthSignature(t *testing.T) {
+	t.Parallel()
+	signed := cardApproval
+	tests := []struct {
+		name       string
+		answer     string
+		netCancel  int // net-cancel answer status; 0: none may be sent
+		kind       pg.Kind
+		wantCode   string
+		wantLogged bool
+	}{
+		{name: "signed by Inicis", answer: signed},
+		{name: "signature in capitals", answer: strings.Replace(signed, "d4004fb186e8", "D4004FB186E8", 1)},
+		{name: "no signature", answer: strings.Replace(signed, `,
+"authSignature":"d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb"`, "", 1)},
+		{name: "forged signature", answer: strings.Replace(signed, "d4004fb186e8", "00004fb186e8", 1),
+			netCancel: 200, kind: pg.KindDeclined, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
+		{name: "tampered amount, signature of the original", answer: strings.Replace(signed, `"TotPrice":"1000"`, `"TotPrice":"1001"`, 1),
+			netCancel: 200, kind: pg.KindDeclined, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
+		{name: "forged, and the net cancel fails", answer: strings.Replace(signed, "d4004fb186e8", "00004fb186e8", 1),
+			netCancel: 502, kind: pg.KindUnknown, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &bytes.Buffer{}
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, authURL, expectForm(t, wantApprovalForm, 200, tc.answer))
+			switch tc.netCancel {
+			case 200:
+				mt.RegisterResponder(http.MethodPost, netCancelURL, expectForm(t, wantApprovalForm, 200, `{"resultCode":"0000","resultMsg":"망취소 성공"}`))
+			case 502:
+				mt.RegisterResponder(http.MethodPost, netCancelURL, httpmock.NewStringResponder(502, "bad gateway"))
+			}
+			g := newGateway(t, mt, func(c *inicis.Config) {
+				c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))
+			})
+			p, err := g.Approve(context.Background(), approveReq(nil))
+			if tc.wantCode == "" {
+				require.NoError(t, err)
+				assert.Equal(t, pg.StatusApproved, p.Status)
+				assert.Empty(t, logs.String())
+				return
+			}
+			require.Error(t, err)
+			var pe *pg.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tc.kind, pe.Kind, err.Error())
+			assert.Equal(t, tc.wantCode, pe.Code)
+			assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+netCancelURL], "net-canceled")
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			require.Len(t, lines, 1, "one error line for the event: %s", logs)
+			assert.Contains(t, lines[0], `"level":"ERROR"`)
+			assert.Contains(t, lines[0], "authSignature does not match")
+			assert.Contains(t, lines[0], `"orderId":"order-1"`)
+			assert.NotContains(t, lines[0], "d4004fb186e8", "hashes stay out of the log")
+			assert.NotContains(t, lines[0], "00004fb186e8", "hashes stay out of the log")
 		})
 	}
 }

@@ -160,10 +160,31 @@ func (s *Sandbox) serveAuth(w http.ResponseWriter, r *http.Request, body []byte,
 		s.netCancel(w, r, token)
 		return
 	}
-	s.approve(w, r, token, form.Get("price"))
+	s.approve(w, r, token, form.Get("price"), ts)
 }
 
-func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price string) {
+// authSignatureOrders are the fields an approval answer's authSignature
+// covers, in order, by the last digit of the approval request's timestamp.
+var authSignatureOrders = map[byte][]string{
+	'1': {"MOID", "mid", "tstamp"}, '2': {"MOID", "tstamp", "mid"}, '3': {"mid", "MOID", "tstamp"},
+	'4': {"mid", "tstamp", "MOID"}, '5': {"tstamp", "mid", "MOID"}, '6': {"tstamp", "MOID", "mid"},
+	'7': {"TotPrice", "mid", "tstamp"}, '8': {"TotPrice", "tstamp", "mid"}, '9': {"TotPrice", "MOID", "tstamp"},
+	'0': {"TotPrice", "tstamp", "MOID"},
+}
+
+// authSignature signs an approval answer as Inicis does: SHA-256 hex of
+// "k=v&k=v&k=v" over three of the merchant's mid, the request's timestamp,
+// the answer's MOID and TotPrice.
+func authSignature(mid, tstamp, moid, totPrice string) string {
+	vals := map[string]string{"mid": mid, "tstamp": tstamp, "MOID": moid, "TotPrice": totPrice}
+	pairs := make([]string, 0, 3)
+	for _, name := range authSignatureOrders[tstamp[len(tstamp)-1]] {
+		pairs = append(pairs, name+"="+vals[name])
+	}
+	return sha256Hex(strings.Join(pairs, "&"))
+}
+
+func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price, ts string) {
 	s.mu.Lock()
 	now := s.cfg.Now()
 	p := s.auths[token]
@@ -194,9 +215,16 @@ func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price s
 	}
 	p.applAt = now
 	p.approvals++
+	totPrice := strconv.FormatInt(p.price, 10)
+	signature := authSignature(s.cfg.MID, ts, p.oid, totPrice)
+	if s.tamper {
+		// A forged or tampered answer: the signature is not Inicis's.
+		s.tamper = false
+		signature = sha256Hex("tampered:" + signature)
+	}
 	resp := map[string]any{
 		"resultCode": "0000", "resultMsg": "정상처리되었습니다.",
-		"mid": s.cfg.MID, "MOID": p.oid, "TotPrice": strconv.FormatInt(p.price, 10),
+		"mid": s.cfg.MID, "MOID": p.oid, "TotPrice": totPrice, "authSignature": signature,
 		"goodName": "sandbox", "payMethod": p.method, "currency": "WON",
 		"applDate": now.In(kst).Format("20060102"), "applTime": now.In(kst).Format("150405"),
 		"buyerName": "홍길동", "buyerEmail": "buyer@example.com", "buyerTel": "010-0000-0000",

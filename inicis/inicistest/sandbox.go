@@ -83,6 +83,7 @@ type Sandbox struct {
 	seq      int
 	latency  time.Duration
 	faults   map[Op][]pgtest.Fault
+	tamper   bool // the next approval answer carries a wrong authSignature
 }
 
 var _ pgtest.Sandbox = (*Sandbox)(nil)
@@ -158,6 +159,15 @@ func (s *Sandbox) FailNext(op Op, f pgtest.Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[op] = append(s.faults[op], f)
+}
+
+// TamperNextApproval makes the next approval answer carry an authSignature
+// that is not Inicis's, as a forged or tampered answer would. The approval
+// itself happens (the money is captured until the shop net-cancels).
+func (s *Sandbox) TamperNextApproval() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tamper = true
 }
 
 func (s *Sandbox) takeFault(op Op) pgtest.Fault {

@@ -554,3 +554,39 @@ func TestVirtualAccount_DepositCanceledByTheBank(t *testing.T) {
 	assert.Equal(t, 1, l.Cancels, "one cancel, however often notified")
 	assert.Equal(t, pg.StatusCanceled, l.Status)
 }
+
+// The sandbox signs its approval answers as Inicis does (the adapter
+// verifies every one of them above); scripted to tamper with one, the
+// adapter net-cancels it and the approval fails, with nothing captured.
+func TestApprove_TamperedAnswerIsNetCanceled(t *testing.T) {
+	t.Parallel()
+	for _, method := range []string{"Card", "VBank"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			pay := e.srv.Pay
+			if method == "VBank" {
+				pay = e.srv.PayVirtualAccount
+			}
+			res, err := pay(ctx, pgtest.PayRequest{OrderID: "order-t", Amount: pg.Won(7000)})
+			require.NoError(t, err)
+			e.srv.TamperNextApproval()
+			_, err = e.gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-t", Amount: pg.Won(7000), Redirect: res.Redirect})
+			require.ErrorIs(t, err, pg.ErrDeclined)
+			var pe *pg.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, "AUTH_SIGNATURE_MISMATCH", pe.Code)
+
+			l := ledgerOf(t, e.srv.Sandbox, "order-t")
+			assert.Equal(t, 1, l.Approvals, "Inicis approved")
+			assert.Equal(t, pg.StatusCanceled, l.Status, "and the approval was net-canceled")
+			assert.Equal(t, l.Approved, l.Canceled)
+
+			// Only the next answer was tampered with.
+			_, p, err := e.approve(t, "order-u", 7000, pgtest.FaultNone)
+			require.NoError(t, err)
+			assert.Equal(t, pg.StatusApproved, p.Status)
+		})
+	}
+}
