@@ -16,8 +16,9 @@ const Name = "inicis"
 
 // Gateway is the KG Inicis adapter: INIpay Standard (PC web) for payment,
 // INIAPI v2 for cancels and inquiries, and virtual-account deposit
-// notifications. It implements pg.Gateway, pg.Preparer, pg.NetCanceler,
-// pg.WebhookParser and pg.WebhookAcker, and is safe for concurrent use.
+// notifications. It implements pg.Gateway, pg.Preparer,
+// pg.PrepareValidator, pg.NetCanceler, pg.WebhookParser and
+// pg.WebhookAcker, and is safe for concurrent use.
 type Gateway struct {
 	cfg  Config
 	http *pghttp.Client
@@ -27,11 +28,12 @@ type Gateway struct {
 }
 
 var (
-	_ pg.Gateway       = (*Gateway)(nil)
-	_ pg.Preparer      = (*Gateway)(nil)
-	_ pg.NetCanceler   = (*Gateway)(nil)
-	_ pg.WebhookParser = (*Gateway)(nil)
-	_ pg.WebhookAcker  = (*Gateway)(nil)
+	_ pg.Gateway          = (*Gateway)(nil)
+	_ pg.Preparer         = (*Gateway)(nil)
+	_ pg.PrepareValidator = (*Gateway)(nil)
+	_ pg.NetCanceler      = (*Gateway)(nil)
+	_ pg.WebhookParser    = (*Gateway)(nil)
+	_ pg.WebhookAcker     = (*Gateway)(nil)
 )
 
 // New checks cfg and returns the adapter.

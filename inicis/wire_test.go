@@ -372,40 +372,69 @@ func TestPrepare_SignsTheStandardForm(t *testing.T) {
 	}
 }
 
-func TestPrepare_RefusesBadRequests(t *testing.T) {
+// ValidatePrepare refuses what Inicis would refuse at checkout, naming the
+// field in the error's code, and Prepare refuses exactly the same requests
+// with the same errors.
+func TestValidatePrepare_RefusesWhatInicisWould(t *testing.T) {
 	t.Parallel()
 	ok := pg.PrepareRequest{OrderID: "order-1", OrderName: "상품", Amount: pg.Won(1000), SuccessURL: "https://shop.example/r"}
 	tests := []struct {
 		name   string
 		change func(*pg.PrepareRequest)
+		code   string // "" means accepted
 	}{
-		{"empty order id", func(r *pg.PrepareRequest) { r.OrderID = "" }},
-		{"order id with &", func(r *pg.PrepareRequest) { r.OrderID = "o&price=1" }},
-		{"order id too long", func(r *pg.PrepareRequest) { r.OrderID = "o123456789012345678901234567890123456789x" }},
-		{"dollars", func(r *pg.PrepareRequest) { r.Amount = pg.MustMoney("10.00", pg.USD) }},
-		{"no amount", func(r *pg.PrepareRequest) { r.Amount = pg.Money{} }},
-		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(999) }},
-		{"tax free above amount", func(r *pg.PrepareRequest) { r.TaxFree = pg.Won(1001) }},
-		{"no name", func(r *pg.PrepareRequest) { r.OrderName = "" }},
-		{"relative return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "/return" }},
-		{"bad close URL", func(r *pg.PrepareRequest) { r.CancelURL = "javascript:alert(1)" }},
-		{"unsupported method", func(r *pg.PrepareRequest) { r.Method = pg.MethodMoney }},
+		{"empty order id", func(r *pg.PrepareRequest) { r.OrderID = "" }, inicis.CodeInvalidOID},
+		{"order id with spaces", func(r *pg.PrepareRequest) { r.OrderID = "inicis bad id 1" }, inicis.CodeInvalidOID},
+		{"order id with &", func(r *pg.PrepareRequest) { r.OrderID = "o&price=1" }, inicis.CodeInvalidOID},
+		{"order id in Korean", func(r *pg.PrepareRequest) { r.OrderID = "주문1" }, inicis.CodeInvalidOID},
+		{"order id too long", func(r *pg.PrepareRequest) { r.OrderID = "o123456789012345678901234567890123456789x" }, inicis.CodeInvalidOID},
+		{"order id of 40 bytes", func(r *pg.PrepareRequest) { r.OrderID = "o12345678901234567890123456789012345678." }, ""},
+		{"order id symbols", func(r *pg.PrepareRequest) { r.OrderID = "A-z_0.9" }, ""},
+		{"dollars", func(r *pg.PrepareRequest) { r.Amount = pg.MustMoney("10.00", pg.USD) }, inicis.CodeInvalidPrice},
+		{"no amount", func(r *pg.PrepareRequest) { r.Amount = pg.Money{} }, inicis.CodeInvalidPrice},
+		{"zero amount", func(r *pg.PrepareRequest) { r.Amount = pg.Won(0) }, inicis.CodeInvalidPrice},
+		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(999) }, inicis.CodeInvalidPrice},
+		{"tax free above amount", func(r *pg.PrepareRequest) { r.TaxFree = pg.Won(1001) }, inicis.CodeInvalidTaxFree},
+		{"tax free in dollars", func(r *pg.PrepareRequest) { r.TaxFree = pg.MustMoney("1.00", pg.USD) }, inicis.CodeInvalidTaxFree},
+		{"no name", func(r *pg.PrepareRequest) { r.OrderName = "" }, inicis.CodeInvalidGoodname},
+		{"name with a newline", func(r *pg.PrepareRequest) { r.OrderName = "상품\n2" }, inicis.CodeInvalidGoodname},
+		{"name not UTF-8", func(r *pg.PrepareRequest) { r.OrderName = "\xff\xfe" }, inicis.CodeInvalidGoodname},
+		{"name of 40 ASCII bytes", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("a", 40) }, ""},
+		{"name of 41 ASCII bytes", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("a", 41) }, inicis.CodeInvalidGoodname},
+		{"name of 20 Korean characters", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("가", 20) }, ""},
+		{"name of 21 Korean characters", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("가", 21) }, inicis.CodeInvalidGoodname},
+		{"relative return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "/return" }, inicis.CodeInvalidReturnURL},
+		{"no return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "" }, inicis.CodeInvalidReturnURL},
+		{"bad close URL", func(r *pg.PrepareRequest) { r.CancelURL = "javascript:alert(1)" }, inicis.CodeInvalidCloseURL},
+		{"bad fail URL as close URL", func(r *pg.PrepareRequest) { r.FailURL = "ftp://x" }, inicis.CodeInvalidCloseURL},
+		{"unsupported method", func(r *pg.PrepareRequest) { r.Method = pg.MethodMoney }, inicis.CodeInvalidGoPayMethod},
+		{"customer id is not sent to Inicis", func(r *pg.PrepareRequest) { r.CustomerID = strings.Repeat("c", 200) }, ""},
 	}
 	g := newGateway(t, failTransport{t})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req := ok
 			tc.change(&req)
-			_, err := g.Prepare(context.Background(), req)
-			assert.ErrorIs(t, err, pg.ErrInvalid)
+			verr := g.ValidatePrepare(req)
+			_, perr := g.Prepare(context.Background(), req)
+			if tc.code == "" {
+				assert.NoError(t, verr)
+				assert.NoError(t, perr)
+				return
+			}
+			var pe *pg.Error
+			require.ErrorAs(t, verr, &pe)
+			assert.Equal(t, pg.KindInvalid, pe.Kind)
+			assert.Equal(t, tc.code, pe.Code, verr.Error())
+			assert.Equal(t, "inicis", pe.PG)
+			assert.Equal(t, verr, perr, "Prepare refuses it the same way")
 		})
 	}
-	_, err := g.Prepare(context.Background(), ok)
-	assert.NoError(t, err)
 
 	small := newGateway(t, failTransport{t}, func(c *inicis.Config) { c.AcceptMethod = "below1000" })
 	req := ok
 	req.Amount = pg.Won(500)
+	require.NoError(t, small.ValidatePrepare(req))
 	got, err := small.Prepare(context.Background(), req)
 	require.NoError(t, err)
 	assert.Equal(t, "below1000", got.Client["acceptmethod"])

@@ -49,12 +49,14 @@ func (s *Sandbox) checkForm(f map[string]string) error {
 	switch {
 	case f["mid"] != s.cfg.MID:
 		return fmt.Errorf("%w: mid %q is not %q", ErrNotPrepared, f["mid"], s.cfg.MID)
-	case oid == "" || len(oid) > 40:
-		return fmt.Errorf("%w: oid must be 1..40 bytes", ErrNotPrepared)
+	case !validOID(oid):
+		return fmt.Errorf("%w: oid must be 1..40 bytes of letters, digits, '-', '_' and '.'", ErrNotPrepared)
 	case f["currency"] != "WON":
 		return fmt.Errorf("%w: currency %q is not WON", ErrNotPrepared, f["currency"])
 	case f["returnUrl"] == "" || f["goodname"] == "":
 		return fmt.Errorf("%w: returnUrl and goodname are required", ErrNotPrepared)
+	case goodnameLen(f["goodname"]) > 40:
+		return fmt.Errorf("%w: goodname is longer than 40 bytes", ErrNotPrepared)
 	}
 	if n, ok := wonField(price); !ok || n <= 0 {
 		return fmt.Errorf("%w: price %q is not a positive whole won amount", ErrNotPrepared, price)

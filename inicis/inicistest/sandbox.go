@@ -314,13 +314,41 @@ func (s *Sandbox) pay(ctx context.Context, req pgtest.PayRequest, method string)
 	if !req.Fault.Valid() {
 		return pgtest.PayResult{}, fmt.Errorf("%w: unknown fault %q", ErrNotPrepared, req.Fault)
 	}
-	if req.OrderID == "" || len(req.OrderID) > 40 {
-		return pgtest.PayResult{}, fmt.Errorf("%w: order id must be 1..40 bytes", ErrNotPrepared)
+	if !validOID(req.OrderID) {
+		return pgtest.PayResult{}, fmt.Errorf("%w: order id must be 1..40 bytes of letters, digits, '-', '_' and '.'", ErrNotPrepared)
 	}
 	if req.Amount.Currency() != pg.KRW || !req.Amount.IsPositive() {
 		return pgtest.PayResult{}, fmt.Errorf("%w: amount must be positive won, got %s", ErrNotPrepared, req.Amount)
 	}
 	return s.authenticate(req.OrderID, req.Amount.Int64(), method, req.Fault), nil
+}
+
+// validOID is the payment window's rule for an order id: 1 to 40 bytes of
+// letters, digits, '-', '_' and '.'.
+func validOID(oid string) bool {
+	if oid == "" || len(oid) > 40 {
+		return false
+	}
+	for _, c := range []byte(oid) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// goodnameLen is an order name's length as the window counts it: a byte
+// per ASCII character, two per other character (EUC-KR).
+func goodnameLen(name string) int {
+	n := 0
+	for _, r := range name {
+		if r < 0x80 {
+			n++
+		} else {
+			n += 2
+		}
+	}
+	return n
 }
 
 // authenticate records a buyer authentication and builds the redirect.

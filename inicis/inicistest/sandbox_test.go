@@ -156,6 +156,11 @@ func TestPayForm_RefusesWhatTheWindowWould(t *testing.T) {
 		assert.ErrorIs(t, err, inicistest.ErrNotPrepared, field)
 	}
 
+	for _, oid := range []string{"inicis bad id 1", "주문1", "o&price=1", ""} {
+		_, err := e.srv.Pay(ctx, pgtest.PayRequest{OrderID: oid, Amount: pg.Won(1000)})
+		assert.ErrorIs(t, err, inicistest.ErrNotPrepared, oid)
+	}
+
 	wrongKey := newEnv(t, func(c *inicis.Config) { c.SignKey = "WRONGKEYWRONGKEYWRONGKEYWRONGKEY" })
 	prep, err = wrongKey.gw.Prepare(ctx, pg.PrepareRequest{OrderID: "order-1", OrderName: "상품", Amount: pg.Won(10000), SuccessURL: "https://shop.example/return"})
 	require.NoError(t, err)
