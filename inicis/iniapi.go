@@ -301,8 +301,21 @@ func partialRefundPayment(f fields, tid string, req pg.CancelRequest, total, rem
 	bad := func(what string, err error) error {
 		return fail("cancel", pg.KindUnknown, "00", "canceled, but "+what, 0, err)
 	}
-	if orig := f.str("prtcTid"); orig != "" && orig != tid {
-		return nil, bad(fmt.Sprintf("prtcTid %q is not %q", orig, tid), nil)
+	// The partial cancel's own tid: sources disagree on whether the answer's
+	// prtcTid is the original tid (and tid the new one) or the new one, so
+	// either reading is taken, as long as the answer is about this payment.
+	newTID, prtc := f.str("tid"), f.str("prtcTid")
+	cancelTID := ""
+	switch {
+	case prtc == "" || prtc == tid:
+		cancelTID = newTID
+	case newTID == "" || newTID == tid || newTID == prtc:
+		cancelTID = prtc
+	default:
+		return nil, bad(fmt.Sprintf("neither tid %q nor prtcTid %q is the payment's %q", newTID, prtc, tid), nil)
+	}
+	if cancelTID == tid {
+		cancelTID = ""
 	}
 	amount := req.Amount
 	if s := f.str("prtcPrice"); s != "" {
@@ -334,7 +347,7 @@ func partialRefundPayment(f fields, tid string, req pg.CancelRequest, total, rem
 		PG: Name, PaymentKey: tid, OrderID: req.OrderID,
 		Status: status, PGStatus: "PART_CANCEL", Method: req.Method,
 		Amount: total, Balance: remain,
-		Cancels: []pg.CancelRecord{{TransactionKey: f.str("tid"), Amount: amount, Reason: req.Reason, CanceledAt: at}},
+		Cancels: []pg.CancelRecord{{TransactionKey: cancelTID, Amount: amount, Reason: req.Reason, CanceledAt: at}},
 		Data:    map[string]string{"tid": tid, "prtcCnt": f.str("prtcCnt")},
 	}, nil
 }
