@@ -2,6 +2,7 @@ package inicis
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -77,9 +78,9 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-// authForm is the approval (and net-cancel) request body.
-func (g *Gateway) authForm(token, price string) []byte {
-	ts := formTimestamp(g.cfg.Now())
+// authForm is the approval (and net-cancel) request body, signed at
+// timestamp ts (epoch milliseconds).
+func (g *Gateway) authForm(token, price, ts string) []byte {
 	v := url.Values{
 		"mid":          {g.cfg.MID},
 		"authToken":    {token},
@@ -101,6 +102,15 @@ const formContentType = "application/x-www-form-urlencoded; charset=UTF-8"
 // answer must be for the same order and amount; if Inicis approved anything
 // else, the approval is net-canceled at once and Approve fails.
 //
+// The answer's authSignature, when it has one, must be the one Inicis
+// computes for this request (answerSignature); an answer whose signature
+// does not match is forged or tampered with: the approval is net-canceled,
+// an error is logged (it is worth an alert), and Approve fails with the
+// code AUTH_SIGNATURE_MISMATCH — KindDeclined once the net cancel went
+// through (nothing is captured; the buyer may pay again), KindUnknown if it
+// did not (the flow then asks INIAPI, whose answers are hash-signed, what
+// happened, instead of trusting this one).
+//
 // Inicis's approval carries no idempotency key: a KindUnknown error (timeout,
 // reset, 5xx) means it may have happened, and is resolved by Lookup with the
 // order id, never by approving again.
@@ -117,19 +127,45 @@ func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payme
 	if p := req.Prepared["price"]; p != "" && p != price {
 		return nil, invalid(op, "checkout was prepared for %s won, not %s", p, price)
 	}
-	status, body, err := g.post(ctx, op, auth.authURL, formContentType, g.authForm(auth.token, price), false)
+	ts := formTimestamp(g.cfg.Now())
+	status, body, err := g.post(ctx, op, auth.authURL, formContentType, g.authForm(auth.token, price, ts), false)
 	if err != nil {
 		return nil, err
 	}
 	p, err := parseApproval(status, body)
 	if err != nil {
-		g.cfg.Logger.WarnContext(ctx, "inicis: approval failed", "orderId", req.OrderID, "err", err)
+		g.log.WarnContext(ctx, "inicis: approval failed", "orderId", req.OrderID, "err", err)
+		return nil, err
+	}
+	if !g.signedByInicis(body, ts) {
+		err := g.undo(ctx, req, "AUTH_SIGNATURE_MISMATCH", "the approval answer's authSignature does not match")
+		g.log.ErrorContext(ctx, "inicis: approval answer's authSignature does not match: forged or tampered answer, net-canceled",
+			"orderId", req.OrderID, "tid", p.PaymentKey, "netCanceled", pg.KindOf(err) == pg.KindDeclined)
 		return nil, err
 	}
 	if mismatch := checkApproved(p, req, g.cfg.MID); mismatch != "" {
-		return nil, g.undo(ctx, req, mismatch)
+		err := g.undo(ctx, req, "APPROVAL_MISMATCH", mismatch)
+		g.log.ErrorContext(ctx, "inicis: approval differs from the request, net-canceled",
+			"orderId", req.OrderID, "tid", p.PaymentKey, "reason", mismatch, "netCanceled", pg.KindOf(err) == pg.KindDeclined)
+		return nil, err
 	}
 	return p, nil
+}
+
+// signedByInicis checks an approval answer's authSignature against the one
+// Inicis computes for our request's timestamp ts. An answer without one
+// (older integrations) passes; one with a wrong signature does not.
+func (g *Gateway) signedByInicis(body []byte, ts string) bool {
+	f, err := decodeFields(body)
+	if err != nil {
+		return false
+	}
+	got := f.str("authSignature")
+	if got == "" {
+		return true
+	}
+	want := answerSignature(g.cfg.MID, ts, f.str("MOID"), f.str("TotPrice"))
+	return want != "" && subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(want)) == 1
 }
 
 // checkApproved says what is wrong with an approval that is not the one we
@@ -146,16 +182,16 @@ func checkApproved(p *pg.Payment, req pg.ApproveRequest, mid string) string {
 	return ""
 }
 
-// undo net-cancels an approval we must not keep. If the net cancel went
-// through, nothing is captured (declined); if not, the outcome is unknown and
-// the flow looks the payment up.
-func (g *Gateway) undo(ctx context.Context, req pg.ApproveRequest, why string) error {
+// undo net-cancels an approval we must not keep and returns the error
+// Approve fails with, under code. If the net cancel went through, nothing is
+// captured (declined); if not, the outcome is unknown and the flow looks the
+// payment up.
+func (g *Gateway) undo(ctx context.Context, req pg.ApproveRequest, code, why string) error {
 	const op = "approve"
-	g.cfg.Logger.ErrorContext(ctx, "inicis: approval differs from the request, net-canceling", "orderId", req.OrderID, "reason", why)
 	if err := g.NetCancel(ctx, req); err != nil {
-		return fail(op, pg.KindUnknown, "APPROVAL_MISMATCH", why+"; net cancel failed", 0, err)
+		return fail(op, pg.KindUnknown, code, why+"; net cancel failed", 0, err)
 	}
-	return fail(op, pg.KindDeclined, "APPROVAL_MISMATCH", why+"; net-canceled", 0, nil)
+	return fail(op, pg.KindDeclined, code, why+"; net-canceled", 0, nil)
 }
 
 // NetCancel undoes an approval when the shop failed right after Inicis
@@ -173,7 +209,7 @@ func (g *Gateway) NetCancel(ctx context.Context, req pg.ApproveRequest) error {
 	if err != nil || !req.Amount.IsPositive() {
 		return invalid(op, "amount must be a positive KRW amount, got %s", req.Amount)
 	}
-	status, body, err := g.post(ctx, op, auth.netCancelURL, formContentType, g.authForm(auth.token, price), false)
+	status, body, err := g.post(ctx, op, auth.netCancelURL, formContentType, g.authForm(auth.token, price, formTimestamp(g.cfg.Now())), false)
 	if err != nil {
 		return err
 	}
@@ -236,7 +272,7 @@ func parseApproval(status int, body []byte) (*pg.Payment, error) {
 		OrderID:    firstNonEmpty(f.str("MOID"), f.str("oid"), f.str("orderNumber")),
 		Status:     pg.StatusApproved,
 		PGStatus:   code,
-		Method:     methodOf(payMethod),
+		Method:     methodOfAnswer(payMethod, tid, f.str("VACT_Num") != ""),
 		Amount:     amount,
 		Balance:    amount,
 		ApprovedAt: approvedAt,

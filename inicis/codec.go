@@ -178,6 +178,22 @@ func methodOf(payMethod string) pg.Method {
 	}
 }
 
+// methodOfAnswer is the method of an approval or inquiry answer: its
+// paymethod, or, when the answer names none, a virtual account if it carries
+// the account's details or its tid has the virtual-account prefix
+// ("StdpayVBNK…", "INIMX_VBNK…": the 10-byte prefix ends in the method).
+// An answer that names no method is never taken for a card: an issued
+// account read as a card would read as captured.
+func methodOfAnswer(payMethod, tid string, hasAccount bool) pg.Method {
+	if m := methodOf(payMethod); m != "" {
+		return m
+	}
+	if hasAccount || (len(tid) >= 10 && tid[6:10] == "VBNK") {
+		return pg.MethodVirtualAccount
+	}
+	return ""
+}
+
 // goPayMethod is the form's gopaymethod for a requested method; empty lets
 // the buyer choose in the window.
 func goPayMethod(m pg.Method) (string, error) {

@@ -1,6 +1,10 @@
 package inicis
 
-import "github.com/paygate/paygate/pg"
+import (
+	"regexp"
+
+	"github.com/paygate/paygate/pg"
+)
 
 // outcome is how one Inicis result code maps onto paygate: the kind of the
 // error (when it is not a success), whether trying again later may help, and
@@ -51,6 +55,9 @@ var resultCodes = map[api]map[string]outcome{
 	apiRefund: {
 		"00":     {ok: true, reason: "canceled"},
 		"500626": {kind: pg.KindAlreadyDone, reason: "already canceled (reference: one integrator)"},
+		// "01" is Inicis's generic refusal; what it refuses is in
+		// detailResultCode (detailCodes below) and, failing that, the
+		// message (alreadyCanceledMsg).
 		// sandbox codes
 		"400601": {kind: pg.KindInvalid, reason: "hashData mismatch (sandbox)"},
 		"400602": {kind: pg.KindInvalid, reason: "malformed request or field (sandbox)"},
@@ -93,17 +100,72 @@ func lookupCode(a api, code string) outcome {
 	return defaultOutcome[a]
 }
 
+// detailCodes are INIAPI detailResultCode values that say more than the
+// resultCode they come with. Inicis answers many refusals with the generic
+// resultCode "01" and the reason in detailResultCode, so a listed detail
+// code decides the outcome whatever the resultCode.
+var detailCodes = map[api]map[string]outcome{
+	apiRefund: {
+		// Seen in real traffic: a refund of a transaction canceled before
+		// answers resultCode "01", resultMsg "기 취소 거래", detailResultCode
+		// "512626". Nothing moved now, but the refund the caller wants is
+		// done: the flow looks the payment up to confirm it.
+		"512626": {kind: pg.KindAlreadyDone, reason: "already canceled (기 취소 거래)"},
+	},
+}
+
+// alreadyCanceledMsg matches the message Inicis gives a refund of a
+// transaction already canceled ("기 취소 거래", also written "기취소"), for
+// answers whose codes are not in the tables. Reading such a refusal as
+// "already done" is safe: the flow then looks the payment up and only takes
+// the cancel as applied if Inicis's own record shows it.
+var alreadyCanceledMsg = regexp.MustCompile(`기\s*취소`)
+
+// lookupAnswer maps a whole INIAPI answer: a listed detailResultCode first,
+// then the resultCode, then (for refunds refused with an unlisted code) the
+// message.
+func lookupAnswer(a api, code, detail, msg string) outcome {
+	if code != "" {
+		if o := lookupCode(a, code); o.ok {
+			return o
+		}
+	}
+	if o, ok := detailCodes[a][detail]; ok {
+		return o
+	}
+	if o, ok := resultCodes[a][code]; ok {
+		return o
+	}
+	if a == apiRefund && alreadyCanceledMsg.MatchString(msg) {
+		return outcome{kind: pg.KindAlreadyDone, reason: "already canceled (by the message)"}
+	}
+	return defaultOutcome[a]
+}
+
 // transactionStatuses maps INIAPI inquiry's transactionStatus. APPROVAL,
-// CANCEL and PART_CANCEL are from the reference; READY (virtual account
-// issued, no deposit yet) and EXPIRED are the sandbox's, as the public
-// material does not show what Inicis reports for them. Unlisted values make
-// Lookup fail rather than guess.
+// CANCEL and PART_CANCEL are from the reference. APPROVAL is also what a
+// virtual account reports once it is issued, paid or not: for one, the
+// deposit status decides (depositStatuses). READY and EXPIRED are the
+// sandbox's own for an issued account and one past its due time, as the
+// public material does not show what Inicis reports for them. Unlisted
+// values make Lookup fail rather than guess.
 var transactionStatuses = map[string]pg.Status{
 	"APPROVAL":    pg.StatusApproved,
 	"CANCEL":      pg.StatusCanceled,
 	"PART_CANCEL": pg.StatusPartialCanceled,
 	"READY":       pg.StatusWaitingForDeposit,
 	"EXPIRED":     pg.StatusExpired,
+}
+
+// depositStatuses maps the inquiry's vacctInfo.depositStatus of a virtual
+// account: whether the buyer's money arrived. Production integrations read
+// the field, but no public material lists its values; "Y" and "N" are the
+// ones the sandbox sends. A virtual account is only ever read as paid on a
+// value listed here as paid: an unlisted value fails the lookup (nothing is
+// guessed), and an answer without a deposit status reads as not paid yet.
+var depositStatuses = map[string]bool{
+	"Y": true,  // deposited
+	"N": false, // issued, no deposit (or the deposit was canceled)
 }
 
 // Deposit notification type_msg values.

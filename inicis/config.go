@@ -105,8 +105,13 @@ type Config struct {
 	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Logger receives the request log (keys redacted) and one line per
-	// failed call; default slog.Default().
+	// Logger is the host's logger; default slog.Default(). It receives the
+	// shared HTTP client's log of every call (attempts at Debug, failures
+	// at Warn) and one line per event of the adapter's own: an approval
+	// refused (Warn), an approval answer that is forged or not the one
+	// asked for, net-canceled (Error), a notification refused (Warn). Keys
+	// are redacted from every line; request and answer bodies (hashes,
+	// card numbers, account numbers) are never logged.
 	Logger *slog.Logger
 }
 

@@ -32,11 +32,20 @@
 // lost answer is refused by Inicis (pg.KindAlreadyDone) instead of applied
 // twice.
 //
-// Deposit notifications carry no signature: ParseWebhook accepts them only
-// from Config.NotiSources and, by default, fetches the payment back by
-// inquiry to check the order, the amount and that the deposit happened.
-// AckWebhook answers the plain "OK" Inicis expects; answer it only after the
-// event is stored.
+// Deposit notifications (type_msg 0200) and deposit-cancel notifications
+// (0400) carry no signature: ParseWebhook accepts them only from
+// Config.NotiSources and, by default, fetches the payment back by inquiry
+// to check the order, the amount and that Inicis's record agrees with the
+// notice. A deposit is a transaction of its own: the notice's no_tid is the
+// deposit's tid and the payment is no_req_tid, which is what is inquired
+// (or the order id, for a notice without it) and what the event names. Each
+// notice is deduplicated by the deposit's tid, its type and its message
+// sequence. AckWebhook answers the plain "OK" Inicis expects; answer it
+// only after the event is stored.
+//
+// A virtual account is APPROVAL at Inicis from the moment it is issued;
+// Lookup reads it as paid only when the inquiry's vacctInfo.depositStatus
+// says so, and as WAITING_FOR_DEPOSIT otherwise.
 //
 // Every Inicis result code the adapter knows is in one table (codes.go) with
 // the kind it maps to and why; unknown codes take a conservative default per

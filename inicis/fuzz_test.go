@@ -2,6 +2,7 @@ package inicis
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/paygate/paygate/pg"
@@ -20,6 +21,16 @@ func FuzzParseNotification(f *testing.F) {
 		"nm_input": {"\xc8\xab\xb1\xe6\xb5\xbf"},
 	}
 	f.Add([]byte(seed.Encode()))
+	// The real shape: the deposit's own tid, the payment's in no_req_tid
+	// (and no_cshr_tid), sequences, a blank no_transseq.
+	real := url.Values{
+		"no_tid": {"ININPGVBNKINIpayTest20201228163833983265"}, "no_req_tid": {"StdpayVBNKINIpayTest20201228161804321482"},
+		"no_cshr_tid": {"StdpayVBNKINIpayTest20201228161804321482"}, "no_oid": {"1609140975421INIPAY"}, "id_merchant": {"INIpayTest"},
+		"type_msg": {"0400"}, "amt_input": {"1000"}, "dt_trans": {"20201228"}, "tm_trans": {"163833"},
+		"no_msgseq": {"9000000582"}, "no_transseq": {" "}, "nm_inputbank": {"__\xc5\xd7\xbd\xba\xc6\xae__"},
+	}
+	f.Add([]byte(real.Encode()))
+	f.Add([]byte("no_tid=T&no_req_tid=%01&no_oid=o&id_merchant=m&type_msg=0200&amt_input=1&dt_trans=20231116&no_msgseq=" + strings.Repeat("9", 50)))
 	f.Add([]byte("no_tid=T&no_oid=o&id_merchant=m&type_msg=0400&amt_input=1&dt_trans=20231301"))
 	f.Add([]byte("%zz&&=="))
 	f.Add([]byte("amt_input=1e400&no_tid=%00"))
@@ -40,12 +51,20 @@ func FuzzParseNotification(f *testing.F) {
 		if _, err := n.OccurredAt(); err != nil {
 			t.Fatalf("accepted unreadable time: %v", err)
 		}
+		if k := n.DedupKey(); len(k) > 255 || !strings.Contains(k, ":"+n.TypeMsg+":") {
+			t.Fatalf("dedup key %q", k)
+		}
+		if n.ReqTID != "" && checkTID("fuzz", n.ReqTID) != nil {
+			t.Fatalf("accepted payment tid %q", n.ReqTID)
+		}
 	})
 }
 
 func FuzzParseApproval(f *testing.F) {
 	f.Add(200, []byte(`{"resultCode":"0000","tid":"T","MOID":"o","TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320"}`))
 	f.Add(200, []byte(`{"resultCode":"0000","tid":"T","TotPrice":1000,"payMethod":"VBank","VACT_Date":"20231118","VACT_Time":"235959"}`))
+	f.Add(200, []byte(`{"resultCode":"0000","tid":"StdpayCARDINIpayTest20231115071320000001","MOID":"order-1","TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320","authSignature":"d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb"}`))
+	f.Add(200, []byte(`{"resultCode":"0000","tid":"StdpayVBNKINIpayTest20231115071320000002","TotPrice":"1000","VACT_Num":"900","VACT_Date":"20231118"}`))
 	f.Add(200, []byte(`{"resultCode":"V801","resultMsg":"x"}`))
 	f.Add(500, []byte(`<html>`))
 	f.Add(200, []byte(`{"resultCode":null,"tid":{"a":1},"TotPrice":[1]}`))
@@ -76,6 +95,12 @@ func FuzzParseAPIResponse(f *testing.F) {
 	f.Add(200, []byte(`{"resultCode":"400604"}`))
 	f.Add(502, []byte(``))
 	f.Add(200, []byte(`{"resultCode":"00","tid":"T","price":"5","transactionStatus":"APPROVAL","partCancelTransInfo":"x"}`))
+	// Production shapes: availablePartCancel as a boolean, vacctInfo with
+	// the deposit status.
+	f.Add(200, []byte(`{"resultCode":"00","tid":"StdpayVBNKINIpayTest20231115071320000002","oid":"o","price":"10000","paymethod":"VBank","transactionStatus":"APPROVAL","availablePartCancel":false,"vacctInfo":{"accountNumber":"900","bankCode":"04","validDate":"20231118","depositStatus":"N","depositAmount":"","depositDate":"","depositTime":""}}`))
+	f.Add(200, []byte(`{"resultCode":"00","tid":"StdpayVBNKINIpayTest20231115071320000002","oid":"o","price":"10000","paymethod":"VBank","transactionStatus":"APPROVAL","availablePartCancel":true,"vacctInfo":{"depositStatus":"Y","depositAmount":"10000","depositDate":"20231116","depositTime":"101500"}}`))
+	f.Add(200, []byte(`{"resultCode":"00","tid":"StdpayVBNKx","price":1,"transactionStatus":"APPROVAL","vacctInfo":{"depositStatus":"Y","depositAmount":2}}`))
+	f.Add(200, []byte(`{"resultCode":"00","tid":"T","price":"3","paymethod":"VBank","transactionStatus":"CANCEL","vacctInfo":{"depositStatus":"N"},"cancelDate":"20231115"}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		for _, a := range []api{apiRefund, apiInquiry} {
 			fs, err := parseAPIResponse("op", a, status, body)
@@ -100,6 +125,14 @@ func FuzzParseAPIResponse(f *testing.F) {
 			}
 			if p.Status == pg.StatusCanceled && !p.Balance.IsZero() {
 				t.Fatalf("canceled with balance %s", p.Balance)
+			}
+			if p.Method == pg.MethodVirtualAccount && p.Status.Captured() && !depositStatuses[p.Data["depositStatus"]] {
+				// Only a deposit status listed as paid makes an account
+				// captured.
+				t.Fatalf("virtual account read as %s without a paid deposit status: %+v", p.Status, p)
+			}
+			if p.Status == pg.StatusWaitingForDeposit && (!p.Balance.IsZero() || len(p.Cancels) > 0) {
+				t.Fatalf("unpaid account with balance %s and %d cancels", p.Balance, len(p.Cancels))
 			}
 			total := pg.Won(0)
 			for _, c := range p.Cancels {

@@ -16,19 +16,24 @@ const Name = "inicis"
 
 // Gateway is the KG Inicis adapter: INIpay Standard (PC web) for payment,
 // INIAPI v2 for cancels and inquiries, and virtual-account deposit
-// notifications. It implements pg.Gateway, pg.Preparer, pg.NetCanceler,
-// pg.WebhookParser and pg.WebhookAcker, and is safe for concurrent use.
+// notifications. It implements pg.Gateway, pg.Preparer,
+// pg.PrepareValidator, pg.NetCanceler, pg.WebhookParser and
+// pg.WebhookAcker, and is safe for concurrent use.
 type Gateway struct {
 	cfg  Config
 	http *pghttp.Client
+	// log is Config.Logger behind the same redaction as the HTTP client's
+	// log: the keys never reach a log line, whatever an error carries.
+	log *slog.Logger
 }
 
 var (
-	_ pg.Gateway       = (*Gateway)(nil)
-	_ pg.Preparer      = (*Gateway)(nil)
-	_ pg.NetCanceler   = (*Gateway)(nil)
-	_ pg.WebhookParser = (*Gateway)(nil)
-	_ pg.WebhookAcker  = (*Gateway)(nil)
+	_ pg.Gateway          = (*Gateway)(nil)
+	_ pg.Preparer         = (*Gateway)(nil)
+	_ pg.PrepareValidator = (*Gateway)(nil)
+	_ pg.NetCanceler      = (*Gateway)(nil)
+	_ pg.WebhookParser    = (*Gateway)(nil)
+	_ pg.WebhookAcker     = (*Gateway)(nil)
 )
 
 // New checks cfg and returns the adapter.
@@ -45,7 +50,8 @@ func New(cfg Config) (*Gateway, error) {
 			c.Secrets = append(c.Secrets, secret)
 		}
 	}
-	return &Gateway{cfg: cfg, http: c}, nil
+	log := slog.New(pghttp.RedactHandler(cfg.Logger.Handler(), c.Secrets...)).With("pg", Name)
+	return &Gateway{cfg: cfg, http: c, log: log}, nil
 }
 
 // Name returns "inicis".

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -104,10 +105,11 @@ func parseAPIResponse(op string, a api, status int, body []byte) (fields, error)
 	if code == "" && status != http.StatusOK {
 		return nil, httpFailure(op, status, idempotent)
 	}
-	if o := lookupCode(a, code); !o.ok {
-		msg := firstNonEmpty(f.str("resultMsg"), o.reason)
-		if d := f.str("detailResultCode"); d != "" {
-			msg += " (" + d + ")"
+	detail, resultMsg := f.str("detailResultCode"), f.str("resultMsg")
+	if o := lookupAnswer(a, code, detail, resultMsg); !o.ok {
+		msg := firstNonEmpty(resultMsg, o.reason)
+		if detail != "" {
+			msg += " (" + detail + ")"
 		}
 		e := fail(op, o.kind, code, msg, status, nil)
 		e.Retryable = o.retryable
@@ -299,8 +301,21 @@ func partialRefundPayment(f fields, tid string, req pg.CancelRequest, total, rem
 	bad := func(what string, err error) error {
 		return fail("cancel", pg.KindUnknown, "00", "canceled, but "+what, 0, err)
 	}
-	if orig := f.str("prtcTid"); orig != "" && orig != tid {
-		return nil, bad(fmt.Sprintf("prtcTid %q is not %q", orig, tid), nil)
+	// The partial cancel's own tid: sources disagree on whether the answer's
+	// prtcTid is the original tid (and tid the new one) or the new one, so
+	// either reading is taken, as long as the answer is about this payment.
+	newTID, prtc := f.str("tid"), f.str("prtcTid")
+	cancelTID := ""
+	switch {
+	case prtc == "" || prtc == tid:
+		cancelTID = newTID
+	case newTID == "" || newTID == tid || newTID == prtc:
+		cancelTID = prtc
+	default:
+		return nil, bad(fmt.Sprintf("neither tid %q nor prtcTid %q is the payment's %q", newTID, prtc, tid), nil)
+	}
+	if cancelTID == tid {
+		cancelTID = ""
 	}
 	amount := req.Amount
 	if s := f.str("prtcPrice"); s != "" {
@@ -332,7 +347,7 @@ func partialRefundPayment(f fields, tid string, req pg.CancelRequest, total, rem
 		PG: Name, PaymentKey: tid, OrderID: req.OrderID,
 		Status: status, PGStatus: "PART_CANCEL", Method: req.Method,
 		Amount: total, Balance: remain,
-		Cancels: []pg.CancelRecord{{TransactionKey: f.str("tid"), Amount: amount, Reason: req.Reason, CanceledAt: at}},
+		Cancels: []pg.CancelRecord{{TransactionKey: cancelTID, Amount: amount, Reason: req.Reason, CanceledAt: at}},
 		Data:    map[string]string{"tid": tid, "prtcCnt": f.str("prtcCnt")},
 	}, nil
 }
@@ -376,7 +391,14 @@ func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment
 	return p, nil
 }
 
-// parseInquiry maps an inquiry answer onto a Payment.
+// parseInquiry maps an inquiry answer onto a Payment. It reads what
+// production integrations read: transactionStatus, the partial cancels
+// (partCancelTransInfo), availablePartCancel and, for a virtual account,
+// vacctInfo. A virtual account reports APPROVAL as soon as it is issued, so
+// whether it is paid is decided by vacctInfo.depositStatus alone: an issued
+// account is never read as captured. Fields that are absent are tolerated;
+// fields that are present must make sense, or the answer is refused rather
+// than guessed at.
 func parseInquiry(f fields) (*pg.Payment, error) {
 	const op = "lookup"
 	bad := func(what string, err error) error {
@@ -399,11 +421,21 @@ func parseInquiry(f fields) (*pg.Payment, error) {
 	if err != nil {
 		return nil, bad("approvedDate unreadable", err)
 	}
+	vacct := f.obj("vacctInfo")
 	p := &pg.Payment{
 		PG: Name, PaymentKey: tid, OrderID: f.str("oid"),
-		Status: status, PGStatus: ts, Method: methodOf(f.str("paymethod")),
+		Status: status, PGStatus: ts, Method: methodOfAnswer(f.str("paymethod"), tid, vacct != nil),
 		Amount: amount, ApprovedAt: approvedAt,
 		Data: map[string]string{"tid": tid, "mid": f.str("mid"), "paymethod": f.str("paymethod")},
+	}
+	if v, ok := flag(f.str("availablePartCancel")); ok {
+		p.Data["availablePartCancel"] = strconv.FormatBool(v)
+	}
+	paid := true // a payment that is not a virtual account is paid once approved
+	if p.Method == pg.MethodVirtualAccount {
+		if paid, err = readVacct(p, vacct); err != nil {
+			return nil, bad(err.Error(), nil)
+		}
 	}
 	canceled := pg.Won(0)
 	parts := f.list("partCancelTransInfo")
@@ -426,24 +458,32 @@ func parseInquiry(f fields) (*pg.Payment, error) {
 	if err != nil {
 		return nil, bad(fmt.Sprintf("partial cancels %s exceed the price %s", canceled, amount), nil)
 	}
+	// availablePartCancelPrice appears only in third-party fixtures; read it
+	// when it is there.
 	if s := f.str("availablePartCancelPrice"); s != "" && status != pg.StatusCanceled {
 		if left, err = parseWon(s); err != nil {
 			return nil, bad("availablePartCancelPrice unreadable", err)
 		}
 	}
-	switch status {
-	case pg.StatusCanceled:
+	switch {
+	case !paid && (status == pg.StatusApproved || status == pg.StatusPartialCanceled):
+		if len(p.Cancels) > 0 {
+			return nil, bad("partial cancels of a virtual account that was not paid", nil)
+		}
+		p.Status, p.Balance = pg.StatusWaitingForDeposit, pg.Won(0)
+	case status == pg.StatusCanceled:
 		at, err := parseKST(f.str("cancelDate"), f.str("cancelTime"))
 		if err != nil {
 			return nil, bad("cancelDate unreadable", err)
 		}
-		if left.IsPositive() {
+		// An account canceled before any deposit refunded nothing.
+		if left.IsPositive() && paid {
 			p.Cancels = append(p.Cancels, pg.CancelRecord{TransactionKey: tid, Amount: left, CanceledAt: at})
 		}
 		p.Balance = pg.Won(0)
-	case pg.StatusWaitingForDeposit, pg.StatusExpired:
+	case status == pg.StatusWaitingForDeposit || status == pg.StatusExpired:
 		p.Balance = pg.Won(0)
-	case pg.StatusPartialCanceled:
+	case status == pg.StatusPartialCanceled:
 		p.Balance = left
 		if left.IsZero() {
 			p.Status = pg.StatusCanceled
@@ -452,6 +492,66 @@ func parseInquiry(f fields) (*pg.Payment, error) {
 		p.Balance = left
 	}
 	return p, nil
+}
+
+// readVacct reads an inquiry's vacctInfo into p and says whether the
+// account was paid. Only a listed depositStatus reads as paid; without one
+// the account is taken as not paid yet. A paid account's deposit must be
+// for the price when the answer gives its amount, and its deposit time is
+// when the payment was captured.
+func readVacct(p *pg.Payment, v fields) (paid bool, err error) {
+	if v == nil {
+		return false, nil
+	}
+	due := v.str("validDate")
+	dueClock := v.str("validTime")
+	if len(due) == 14 && dueClock == "" {
+		due, dueClock = due[:8], due[8:]
+	}
+	dueAt, _ := parseKST(due, dueClock) // informational: an odd format leaves it unset
+	p.VirtualAccount = &pg.VirtualAccount{
+		Bank: v.str("bankCode"), AccountNumber: v.str("accountNumber"), HolderName: v.str("accountName"), DueDate: dueAt,
+	}
+	ds := v.str("depositStatus")
+	if ds == "" {
+		return false, nil
+	}
+	paid, known := depositStatuses[ds]
+	if !known {
+		return false, fmt.Errorf("unknown vacctInfo.depositStatus %q", ds)
+	}
+	p.Data["depositStatus"] = ds
+	if !paid {
+		return false, nil
+	}
+	if s := v.str("depositAmount"); s != "" {
+		m, err := parseWon(s)
+		if err != nil {
+			return false, fmt.Errorf("vacctInfo.depositAmount unreadable: %w", err)
+		}
+		if !m.Equal(p.Amount) {
+			return false, fmt.Errorf("deposit of %s for a price of %s", m, p.Amount)
+		}
+	}
+	at, err := parseKST(v.str("depositDate"), v.str("depositTime"))
+	if err != nil {
+		return false, fmt.Errorf("vacctInfo.depositDate unreadable: %w", err)
+	}
+	if !at.IsZero() {
+		p.ApprovedAt = at
+	}
+	return true, nil
+}
+
+// flag reads a boolean Inicis field: a JSON boolean, or its text.
+func flag(s string) (v, ok bool) {
+	switch strings.ToLower(s) {
+	case "true", "y", "1":
+		return true, true
+	case "false", "n", "0":
+		return false, true
+	}
+	return false, false
 }
 
 // truncateUTF8 cuts s to at most n bytes on a rune boundary.

@@ -2,6 +2,7 @@ package inicis_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
@@ -89,6 +90,56 @@ func TestCancel_PartialRefundWireCarriesConfirmPrice(t *testing.T) {
 	assert.True(t, p.Cancels[0].Amount.Equal(pg.Won(3000)))
 }
 
+// Sources disagree on the partial refund answer's prtcTid: the original
+// tid (with the new one in tid) or the new one. Either reading is a
+// successful refund whose cancel is keyed by the new tid; an answer naming
+// two other transactions is not trusted.
+func TestCancel_PartialRefundAnswerEitherReadingOfPrtcTid(t *testing.T) {
+	t.Parallel()
+	const newTID = "StdpayCARDINIpayTest20231115071320000009"
+	tests := []struct {
+		name, tidField, prtcTid string
+		kind                    pg.Kind
+		key                     string
+	}{
+		{name: "prtcTid is the original", tidField: newTID, prtcTid: tid, key: newTID},
+		{name: "prtcTid is the new tid, tid the original", tidField: tid, prtcTid: newTID, key: newTID},
+		{name: "prtcTid is the new tid, tid too", tidField: newTID, prtcTid: newTID, key: newTID},
+		{name: "prtcTid is the new tid, no tid", prtcTid: newTID, key: newTID},
+		{name: "no prtcTid", tidField: newTID, key: newTID},
+		{name: "two other transactions", tidField: newTID, prtcTid: "StdpayCARDINIpayTest20231115071320000008", kind: pg.KindUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			answer := map[string]string{"resultCode": "00", "prtcPrice": "3000", "prtcRemains": "7000", "prtcDate": "20231115", "prtcTime": "071320"}
+			if tc.tidField != "" {
+				answer["tid"] = tc.tidField
+			}
+			if tc.prtcTid != "" {
+				answer["prtcTid"] = tc.prtcTid
+			}
+			body, err := json.Marshal(answer)
+			require.NoError(t, err)
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, apiBase+"partialRefund", httpmock.NewBytesResponder(200, body))
+			p, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{
+				PaymentKey: tid, Amount: pg.Won(3000), Balance: pg.Won(10000), Prepared: map[string]string{"price": "10000"},
+			})
+			if tc.key == "" {
+				require.Error(t, err)
+				assert.Equal(t, tc.kind, pg.KindOf(err), err.Error())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, pg.StatusPartialCanceled, p.Status)
+			assert.Equal(t, tid, p.PaymentKey)
+			require.Len(t, p.Cancels, 1)
+			assert.Equal(t, tc.key, p.Cancels[0].TransactionKey)
+		})
+	}
+}
+
 func TestCancel_RestOfPartiallyCanceledPaymentKeepsTheGuard(t *testing.T) {
 	t.Parallel()
 	mt := httpmock.NewMockTransport()
@@ -113,6 +164,13 @@ func TestCancel_ErrorShapes(t *testing.T) {
 		code      string
 	}{
 		{"already canceled", httpmock.NewStringResponder(200, `{"resultCode":"500626","resultMsg":"기취소 거래"}`), pg.KindAlreadyDone, "500626"},
+		// The answer Inicis gives a refund of a canceled tid, as seen in
+		// real traffic.
+		{"already canceled (real answer)", httpmock.NewStringResponder(200,
+			`{"resultCode":"01","resultMsg":"기 취소 거래","cancelDate":null,"cancelTime":null,"cshrCancelNum":null,"detailResultCode":"512626","receiptInfo":null}`),
+			pg.KindAlreadyDone, "01"},
+		{"already canceled by detail code alone", httpmock.NewStringResponder(200, `{"resultCode":"01","resultMsg":"실패","detailResultCode":"512626"}`), pg.KindAlreadyDone, "01"},
+		{"already canceled by message alone", httpmock.NewStringResponder(200, `{"resultCode":"01","resultMsg":"기취소 거래입니다"}`), pg.KindAlreadyDone, "01"},
 		{"balance guard tripped", httpmock.NewStringResponder(200, `{"resultCode":"500627","resultMsg":"confirmPrice 불일치"}`), pg.KindAlreadyDone, "500627"},
 		{"amount above balance", httpmock.NewStringResponder(200, `{"resultCode":"500628"}`), pg.KindInvalid, "500628"},
 		{"hash mismatch", httpmock.NewStringResponder(200, `{"resultCode":"400601","resultMsg":"hashData 불일치"}`), pg.KindInvalid, "400601"},
@@ -142,6 +200,21 @@ func TestCancel_ErrorShapes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCancel_PartialRefundOfCanceledTIDIsAlreadyDone(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"partialRefund", httpmock.NewStringResponder(200,
+		`{"resultCode":"01","resultMsg":"기 취소 거래","detailResultCode":"512626"}`))
+	_, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{
+		PaymentKey: tid, Amount: pg.Won(3000), Balance: pg.Won(10000), Prepared: map[string]string{"price": "10000"},
+	})
+	var pe *pg.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, pg.KindAlreadyDone, pe.Kind)
+	assert.Equal(t, "01", pe.Code)
+	assert.Contains(t, pe.Message, "512626", "the detail code is kept for operators")
 }
 
 func TestCancel_RefusesUnsafeRequestsWithoutSending(t *testing.T) {

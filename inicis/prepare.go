@@ -2,58 +2,115 @@ package inicis
 
 import (
 	"context"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/paygate/paygate/pg"
 )
 
-// maxOIDLen is the longest order id (oid) the standard payment takes.
-const maxOIDLen = 40
+// Limits of the standard payment form, as Inicis counts them.
+const (
+	// maxOIDLen is the longest order id (oid), in bytes.
+	maxOIDLen = 40
+	// maxGoodnameLen is the longest order name (goodname), in bytes of
+	// Inicis's legacy encoding (EUC-KR): one per ASCII character, two per
+	// Korean (or any other) character.
+	maxGoodnameLen = 40
+)
 
-// checkOID refuses order ids the payment form cannot carry: Inicis limits
-// oid to 40 bytes, and a "&" or "=" would change what the signature covers.
+// Codes of the errors ValidatePrepare (and Prepare) return, one per field of
+// the payment form.
+const (
+	CodeInvalidOID         = "INVALID_OID"
+	CodeInvalidPrice       = "INVALID_PRICE"
+	CodeInvalidTaxFree     = "INVALID_TAXFREE"
+	CodeInvalidGoodname    = "INVALID_GOODNAME"
+	CodeInvalidReturnURL   = "INVALID_RETURN_URL"
+	CodeInvalidCloseURL    = "INVALID_CLOSE_URL"
+	CodeInvalidGoPayMethod = "INVALID_GOPAYMETHOD"
+)
+
+// invalidField is the error for a request field Inicis would refuse.
+func invalidField(op, code, format string, args ...any) *pg.Error {
+	return fail(op, pg.KindInvalid, code, fmt.Sprintf(format, args...), 0, nil)
+}
+
+// checkOID refuses order ids the payment form cannot carry: Inicis takes
+// 1 to 40 bytes of letters, digits, '-', '_' and '.' (a space, "&" or "="
+// would also change what the signature covers).
 func checkOID(op, oid string) error {
 	if oid == "" || len(oid) > maxOIDLen {
-		return invalid(op, "order id must be 1..%d bytes, got %d", maxOIDLen, len(oid))
+		return invalidField(op, CodeInvalidOID, "order id (oid) must be 1..%d bytes, got %d", maxOIDLen, len(oid))
 	}
 	for _, c := range []byte(oid) {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 		if !ok {
-			return invalid(op, "order id %q has a character other than letters, digits, '-', '_' and '.'", oid)
+			return invalidField(op, CodeInvalidOID, "order id (oid) %q has a character other than letters, digits, '-', '_' and '.'", oid)
 		}
 	}
 	return nil
 }
 
-// Prepare signs the INIpay Standard payment form. Nothing is sent to
-// Inicis: the browser posts Prepared.Client through INIStdPay.js (see
-// LiveStdPayJS) together with the buyer fields the shop fills in itself
-// (buyername, buyertel, buyeremail). Prepared.Data keeps what Approve,
-// Cancel and Lookup check later (mid, oid, price, timestamp).
-func (g *Gateway) Prepare(_ context.Context, req pg.PrepareRequest) (*pg.Prepared, error) {
+// checkGoodname refuses order names the window would refuse or mangle.
+func checkGoodname(op, name string) error {
+	if name == "" {
+		return invalidField(op, CodeInvalidGoodname, "order name (goodname) is required")
+	}
+	if !utf8.ValidString(name) {
+		return invalidField(op, CodeInvalidGoodname, "order name (goodname) is not valid UTF-8")
+	}
+	n := 0
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return invalidField(op, CodeInvalidGoodname, "order name (goodname) has control characters")
+		}
+		if r < utf8.RuneSelf {
+			n++
+		} else {
+			n += 2
+		}
+	}
+	if n > maxGoodnameLen {
+		return invalidField(op, CodeInvalidGoodname, "order name (goodname) is %d bytes as Inicis counts them (two per Korean character); at most %d", n, maxGoodnameLen)
+	}
+	return nil
+}
+
+// form is what a checked checkout puts in the payment form.
+type form struct {
+	price, closeURL, method string
+}
+
+// checkPrepare is every rule of a checkout: ValidatePrepare and Prepare
+// both run it, so they never disagree.
+func (g *Gateway) checkPrepare(req pg.PrepareRequest) (form, error) {
 	const op = "prepare"
 	if err := checkOID(op, req.OrderID); err != nil {
-		return nil, err
+		return form{}, err
 	}
 	price, err := wonString(req.Amount)
 	if err != nil {
-		return nil, fail(op, pg.KindInvalid, "", err.Error(), 0, err)
+		return form{}, invalidField(op, CodeInvalidPrice, "amount (price): %v", err)
 	}
 	if !req.Amount.IsPositive() {
-		return nil, invalid(op, "amount must be positive")
+		return form{}, invalidField(op, CodeInvalidPrice, "amount (price) must be positive, got %s", req.Amount)
 	}
-	if c, _ := req.Amount.Cmp(g.Capabilities().MinAmount); c < 0 {
-		return nil, invalid(op, "amount %s is below the minimum %s", req.Amount, g.Capabilities().MinAmount)
+	if min := g.Capabilities().MinAmount; min.IsSet() {
+		if c, _ := req.Amount.Cmp(min); c < 0 {
+			return form{}, invalidField(op, CodeInvalidPrice, "amount (price) %s is below the minimum %s", req.Amount, min)
+		}
 	}
 	if req.TaxFree.IsSet() {
 		if c, err := req.TaxFree.Cmp(req.Amount); err != nil || c > 0 {
-			return nil, invalid(op, "tax-free part %s exceeds the amount %s", req.TaxFree, req.Amount)
+			return form{}, invalidField(op, CodeInvalidTaxFree, "tax-free part (taxfree) %s must be won within the amount %s", req.TaxFree, req.Amount)
 		}
 	}
-	if req.OrderName == "" {
-		return nil, invalid(op, "order name (goodname) is required")
+	if err := checkGoodname(op, req.OrderName); err != nil {
+		return form{}, err
 	}
 	if err := checkAbsURL(req.SuccessURL); err != nil {
-		return nil, invalid(op, "success URL (returnUrl): %v", err)
+		return form{}, invalidField(op, CodeInvalidReturnURL, "success URL (returnUrl): %v", err)
 	}
 	closeURL := req.CancelURL
 	if closeURL == "" {
@@ -61,14 +118,43 @@ func (g *Gateway) Prepare(_ context.Context, req pg.PrepareRequest) (*pg.Prepare
 	}
 	if closeURL != "" {
 		if err := checkAbsURL(closeURL); err != nil {
-			return nil, invalid(op, "cancel URL (closeUrl): %v", err)
+			return form{}, invalidField(op, CodeInvalidCloseURL, "cancel URL (closeUrl): %v", err)
 		}
 	}
 	method, err := goPayMethod(req.Method)
 	if err != nil {
-		return nil, invalid(op, "%v", err)
+		return form{}, invalidField(op, CodeInvalidGoPayMethod, "%v", err)
 	}
+	return form{price: price, closeURL: closeURL, method: method}, nil
+}
 
+// ValidatePrepare refuses a checkout Inicis would refuse, without calling
+// Inicis or changing anything (pg.PrepareValidator): an order id (oid) that
+// is not 1 to 40 bytes of letters, digits, '-', '_' and '.'; an amount that
+// is not positive whole won at or above the minimum; a tax-free part above
+// it; an order name (goodname) that is empty, has control characters or is
+// longer than 40 bytes as Inicis counts them (two per Korean character); a
+// return or close URL that is not absolute http(s); a method the standard
+// window does not offer. The error is a *pg.Error of kind KindInvalid
+// whose Code names the field (CodeInvalidOID, ...). Prepare applies the same
+// checks.
+func (g *Gateway) ValidatePrepare(req pg.PrepareRequest) error {
+	_, err := g.checkPrepare(req)
+	return err
+}
+
+// Prepare signs the INIpay Standard payment form. Nothing is sent to
+// Inicis: the browser posts Prepared.Client through INIStdPay.js (see
+// LiveStdPayJS) together with the buyer fields the shop fills in itself
+// (buyername, buyertel, buyeremail). Prepared.Data keeps what Approve,
+// Cancel and Lookup check later (mid, oid, price, timestamp). A request
+// ValidatePrepare refuses is refused with the same error.
+func (g *Gateway) Prepare(_ context.Context, req pg.PrepareRequest) (*pg.Prepared, error) {
+	f, err := g.checkPrepare(req)
+	if err != nil {
+		return nil, err
+	}
+	price := f.price
 	ts := formTimestamp(g.cfg.Now())
 	client := map[string]string{
 		"version":      "1.0",
@@ -84,11 +170,11 @@ func (g *Gateway) Prepare(_ context.Context, req pg.PrepareRequest) (*pg.Prepare
 		"returnUrl":    req.SuccessURL,
 		"charset":      "UTF-8",
 	}
-	if closeURL != "" {
-		client["closeUrl"] = closeURL
+	if f.closeURL != "" {
+		client["closeUrl"] = f.closeURL
 	}
-	if method != "" {
-		client["gopaymethod"] = method
+	if f.method != "" {
+		client["gopaymethod"] = f.method
 	}
 	if g.cfg.AcceptMethod != "" {
 		client["acceptmethod"] = g.cfg.AcceptMethod

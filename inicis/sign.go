@@ -70,6 +70,44 @@ func authVerification(authToken, signKey, timestamp string) string {
 	return signPairs(map[string]string{"authToken": authToken, "signKey": signKey, "timestamp": timestamp})
 }
 
+// authSignatureOrders are the three fields, in order, that the approval
+// answer's authSignature covers, by the last digit of the approval
+// request's timestamp (as Inicis's INIStdPay samples compute it).
+var authSignatureOrders = [10][3]string{
+	0: {"TotPrice", "tstamp", "MOID"},
+	1: {"MOID", "mid", "tstamp"},
+	2: {"MOID", "tstamp", "mid"},
+	3: {"mid", "MOID", "tstamp"},
+	4: {"mid", "tstamp", "MOID"},
+	5: {"tstamp", "mid", "MOID"},
+	6: {"tstamp", "MOID", "mid"},
+	7: {"TotPrice", "mid", "tstamp"},
+	8: {"TotPrice", "tstamp", "mid"},
+	9: {"TotPrice", "MOID", "tstamp"},
+}
+
+// answerSignature is the authSignature Inicis puts in an approval answer:
+// SHA-256 hex of "k=v&k=v&k=v" over three of mid (ours), tstamp (the
+// timestamp our approval request sent), MOID and TotPrice (as the answer
+// has them), chosen and ordered by tstamp's last digit. It is "" for a
+// timestamp that does not end in a digit.
+func answerSignature(mid, tstamp, moid, totPrice string) string {
+	if tstamp == "" || tstamp[len(tstamp)-1] < '0' || tstamp[len(tstamp)-1] > '9' {
+		return ""
+	}
+	vals := map[string]string{"mid": mid, "tstamp": tstamp, "MOID": moid, "TotPrice": totPrice}
+	var b strings.Builder
+	for i, name := range authSignatureOrders[tstamp[len(tstamp)-1]-'0'] {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(vals[name])
+	}
+	return sha256Hex(b.String())
+}
+
 // apiHash is INIAPI v2's hashData: SHA512hex(key + mid + type + timestamp +
 // JSON(data)), where JSON(data) is byte for byte the data object sent.
 func apiHash(key, mid, typ, timestamp string, data []byte) string {

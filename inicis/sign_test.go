@@ -36,6 +36,31 @@ func TestHashes_MatchIndependentlyComputedVectors(t *testing.T) {
 	}
 }
 
+// The approval answer's authSignature for every last digit of the
+// timestamp; expected values computed with sha256sum over the query strings
+// the official INIStdPay samples build (mid INIpayTest, MOID order-1,
+// TotPrice 1000).
+func TestAnswerSignature_MatchesIndependentlyComputedVectors(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{
+		"1700000000000": "d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb", // TotPrice,tstamp,MOID
+		"1700000000001": "6b90fce6658a839ddd45b7878bf03c6422e28136717a2a80df8580d053134de7", // MOID,mid,tstamp
+		"1700000000002": "9e700a76e15b6f3a153fcb6a019b9216b18e76054abc5f1d682a1fa2c529b6a7", // MOID,tstamp,mid
+		"1700000000003": "eae5cfb794fb08a715b453a417a78d2356fa7951c70fe59138c728b725ea9c11", // mid,MOID,tstamp
+		"1700000000004": "6877c874b3c4995ecb6b33db8b838576d49ec414b8441de9fc27a8d8e794c52c", // mid,tstamp,MOID
+		"1700000000005": "922da3b6009a9dbc6e2b65c5d17196348f90ae545b6f1cdf82b66e5206d6a2bb", // tstamp,mid,MOID
+		"1700000000006": "eae8d9b7a7970a5b525f47988bfde9e57b717213767537265e27f214a161444e", // tstamp,MOID,mid
+		"1700000000007": "317d45fe274d320cf5f45c5d675482668c8ab1d03f78e9de16aee8615224874c", // TotPrice,mid,tstamp
+		"1700000000008": "19dc5ee0f23d6b6597173880ec389864069c9fa29c06760b78241d54f0ce6a05", // TotPrice,tstamp,mid
+		"1700000000009": "23e40fe47489d3a70c318d9beeaf704e98453ff5d4ac7c6eba2b977b0a794475", // TotPrice,MOID,tstamp
+	}
+	for ts, sig := range want {
+		assert.Equal(t, sig, answerSignature(TestMID, ts, "order-1", "1000"), ts)
+	}
+	assert.Empty(t, answerSignature(TestMID, "", "order-1", "1000"))
+	assert.Empty(t, answerSignature(TestMID, "170000000000x", "order-1", "1000"))
+}
+
 func TestEncryptField_ReproducesInicisFAQExample(t *testing.T) {
 	t.Parallel()
 	got, err := encryptField(TestAPIKey, TestAPIIV, "123456789")

@@ -1,11 +1,17 @@
 package inicis_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
@@ -16,7 +22,12 @@ import (
 	"github.com/paygate/paygate/pg"
 )
 
-const vbankTID = "StdpayVBNKINIpayTest20231115071320000002"
+// vbankTID is the payment's (approval's) tid; depositTID the deposit's own,
+// as notifications carry them (no_req_tid, no_tid).
+const (
+	vbankTID   = "StdpayVBNKINIpayTest20231115071320000002"
+	depositTID = "ININPGVBNKINIpayTest20231116101500000003"
+)
 
 func eucKR(t *testing.T, s string) string {
 	t.Helper()
@@ -26,12 +37,13 @@ func eucKR(t *testing.T, s string) string {
 }
 
 // noti builds a deposit notification as Inicis sends it: form fields, Korean
-// text in EUC-KR.
+// text in EUC-KR, the deposit's own tid in no_tid and the payment's in
+// no_req_tid.
 func noti(t *testing.T, changes map[string]string) []byte {
 	v := url.Values{
-		"no_tid": {vbankTID}, "no_oid": {"order-1"}, "id_merchant": {"INIpayTest"},
+		"no_tid": {depositTID}, "no_req_tid": {vbankTID}, "no_oid": {"order-1"}, "id_merchant": {"INIpayTest"},
 		"cd_bank": {"04"}, "cd_deal": {"04"}, "dt_trans": {"20231116"}, "tm_trans": {"101500"},
-		"no_msgseq": {"0000000001"}, "type_msg": {"0200"}, "cl_close": {"0"}, "no_vacct": {"90012345678901"},
+		"no_msgseq": {"9000000001"}, "no_transseq": {" "}, "type_msg": {"0200"}, "cl_close": {"0"}, "no_vacct": {"90012345678901"},
 		"amt_input": {"10000"}, "amt_check": {"0"}, "nm_inputbank": {eucKR(t, "국민은행")}, "nm_input": {eucKR(t, "홍길동")},
 		"cl_trans": {"1100"},
 	}
@@ -47,9 +59,13 @@ func noti(t *testing.T, changes map[string]string) []byte {
 
 const inicisAddr = "203.238.37.15:40123"
 
-func inquiryAnswer(status, price string) string {
+// inquiryAnswer is INIAPI's answer for the notified virtual account:
+// transactionStatus status, and the deposit status ("Y" paid, "N" not).
+func inquiryAnswer(status, price, deposit string) string {
 	return `{"resultCode":"00","tid":"` + vbankTID + `","mid":"INIpayTest","oid":"order-1","price":"` + price +
-		`","paymethod":"VBank","transactionStatus":"` + status + `","approvedDate":"20231115","approvedTime":"071320"}`
+		`","paymethod":"VBank","transactionStatus":"` + status + `","approvedDate":"20231115","approvedTime":"071320",` +
+		`"availablePartCancel":false,"vacctInfo":{"accountNumber":"90012345678901","bankCode":"04","validDate":"20231118",` +
+		`"depositStatus":"` + deposit + `","depositAmount":"","depositDate":"","depositTime":""}}`
 }
 
 func TestParseNotification_DecodesEUCKRAndUTF8(t *testing.T) {
@@ -71,7 +87,7 @@ func TestParseNotification_DecodesEUCKRAndUTF8(t *testing.T) {
 func TestParseWebhook_AcceptsVerifiedDeposit(t *testing.T) {
 	t.Parallel()
 	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.NewStringResponder(200, inquiryAnswer("APPROVAL", "10000")))
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.NewStringResponder(200, inquiryAnswer("APPROVAL", "10000", "Y")))
 	g := newGateway(t, mt)
 	for _, addr := range []string{inicisAddr, "[::ffff:203.238.37.15]:40123", "183.109.71.153:1"} {
 		ev, err := g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, nil), RemoteAddr: addr})
@@ -81,7 +97,7 @@ func TestParseWebhook_AcceptsVerifiedDeposit(t *testing.T) {
 		assert.Equal(t, vbankTID, ev.PaymentKey)
 		assert.Equal(t, "order-1", ev.OrderID)
 		assert.True(t, ev.Amount.Equal(pg.Won(10000)))
-		assert.Equal(t, "vbank:"+vbankTID+":0200", ev.DedupKey)
+		assert.Equal(t, "vbank:"+depositTID+":0200:9000000001", ev.DedupKey)
 		require.NotNil(t, ev.Payment)
 		assert.Equal(t, pg.StatusApproved, ev.Payment.Status)
 	}
@@ -105,9 +121,20 @@ func TestParseWebhook_RejectsForgeries(t *testing.T) {
 		{name: "zero amount", addr: inicisAddr, body: map[string]string{"amt_input": "0"}},
 		{name: "unknown type_msg", addr: inicisAddr, body: map[string]string{"type_msg": "0300"}},
 		{name: "bad date", addr: inicisAddr, body: map[string]string{"dt_trans": "2023-11-16"}},
-		{name: "tampered amount", addr: inicisAddr, body: map[string]string{"amt_input": "1000000"}, inquiry: inquiryAnswer("APPROVAL", "10000"), iqCode: 200},
-		{name: "unknown tid", addr: inicisAddr, inquiry: `{"resultCode":"400604","resultMsg":"없음"}`, iqCode: 200},
-		{name: "tid of another order", addr: inicisAddr, body: map[string]string{"no_oid": "order-9"}, inquiry: inquiryAnswer("APPROVAL", "10000"), iqCode: 200},
+		{name: "tampered amount", addr: inicisAddr, body: map[string]string{"amt_input": "1000000"}, inquiry: inquiryAnswer("APPROVAL", "10000", "Y"), iqCode: 200},
+		{name: "unknown payment tid", addr: inicisAddr, inquiry: `{"resultCode":"400604","resultMsg":"없음"}`, iqCode: 200},
+		{name: "no payment tid, and no_tid another transaction's", addr: inicisAddr, iqCode: 200, inquiry: inquiryAnswer("APPROVAL", "10000", "Y"),
+			body: map[string]string{"no_req_tid": "<delete>", "no_tid": "StdpayVBNKINIpayTest20231115071320999999"}},
+		{name: "deposit cancel of a deposit that stands", addr: inicisAddr, body: map[string]string{"type_msg": "0400"},
+			inquiry: inquiryAnswer("APPROVAL", "10000", "Y"), iqCode: 200},
+		{name: "deposit cancel of an account never paid", addr: inicisAddr, body: map[string]string{"type_msg": "0400"},
+			inquiry: inquiryAnswer("APPROVAL", "10000", "N"), iqCode: 200},
+		{name: "deposit cancel of an account canceled unpaid", addr: inicisAddr, body: map[string]string{"type_msg": "0400"},
+			inquiry: strings.Replace(inquiryAnswer("CANCEL", "10000", "N"), `"availablePartCancel"`, `"cancelDate":"20231116","cancelTime":"120000","availablePartCancel"`, 1), iqCode: 200},
+		{name: "deposit cancel of a card payment", addr: inicisAddr, body: map[string]string{"type_msg": "0400"}, iqCode: 200,
+			inquiry: `{"resultCode":"00","tid":"` + vbankTID + `","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"CANCEL","cancelDate":"20231116"}`},
+		{name: "sequence too long", addr: inicisAddr, body: map[string]string{"no_msgseq": strings.Repeat("9", 41)}},
+		{name: "tid of another order", addr: inicisAddr, body: map[string]string{"no_oid": "order-9"}, inquiry: inquiryAnswer("APPROVAL", "10000", "Y"), iqCode: 200},
 		{name: "card payment", addr: inicisAddr, iqCode: 200,
 			inquiry: `{"resultCode":"00","tid":"` + vbankTID + `","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"APPROVAL"}`},
 	}
@@ -135,7 +162,7 @@ func TestParseWebhook_UnconfirmedIsRetriedNotRejected(t *testing.T) {
 		body   string
 	}{
 		{"inquiry down", 503, ""},
-		{"deposit not recorded yet", 200, inquiryAnswer("READY", "10000")},
+		{"deposit not recorded yet", 200, inquiryAnswer("APPROVAL", "10000", "N")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,15 +176,127 @@ func TestParseWebhook_UnconfirmedIsRetriedNotRejected(t *testing.T) {
 	}
 }
 
-func TestParseWebhook_DepositCancelAndSkippedInquiry(t *testing.T) {
+func TestParseWebhook_SkippedInquiry(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, failTransport{t}, func(c *inicis.Config) { c.SkipNotiInquiry = true })
 	ev, err := g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, map[string]string{"type_msg": "0400"}), RemoteAddr: inicisAddr})
 	require.NoError(t, err)
 	assert.Equal(t, pg.WebhookCancelStatus, ev.Type)
 	assert.Equal(t, pg.StatusCanceled, ev.Status)
-	assert.Equal(t, "vbank:"+vbankTID+":0400", ev.DedupKey)
+	assert.Equal(t, vbankTID, ev.PaymentKey, "the payment is named by no_req_tid, not by the deposit's tid")
+	assert.Equal(t, "vbank:"+depositTID+":0400:9000000001", ev.DedupKey)
 	assert.Nil(t, ev.Payment)
+}
+
+// expectInquiry answers INIAPI inquiries with body after checking the
+// request asks for exactly want (the data object).
+func expectInquiry(t *testing.T, want, body string) httpmock.Responder {
+	return func(r *http.Request) (*http.Response, error) {
+		b, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), `"data":`+want+`,`)
+		assert.NotContains(t, string(b), depositTID, "the deposit's own tid is never inquired")
+		return httpmock.NewStringResponse(200, body), nil
+	}
+}
+
+// A deposit is a transaction of its own: no_tid is the deposit's tid and
+// the payment is no_req_tid. The inquiry asks for the payment, by
+// no_req_tid or, when a notice has none, by the order id; never for no_tid.
+func TestParseWebhook_VerifiesThePaymentNotTheDeposit(t *testing.T) {
+	t.Parallel()
+	t.Run("by no_req_tid", func(t *testing.T) {
+		t.Parallel()
+		mt := httpmock.NewMockTransport()
+		mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", expectInquiry(t, `{"tid":"`+vbankTID+`"}`, inquiryAnswer("APPROVAL", "10000", "Y")))
+		ev, err := newGateway(t, mt).ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, nil), RemoteAddr: inicisAddr})
+		require.NoError(t, err)
+		assert.Equal(t, 1, mt.GetTotalCallCount())
+		assert.Equal(t, vbankTID, ev.PaymentKey)
+		assert.Equal(t, vbankTID, ev.Payment.PaymentKey)
+		assert.Equal(t, vbankTID, ev.Payment.Data["tid"], "later calls use the payment's tid")
+	})
+	t.Run("by order id without no_req_tid", func(t *testing.T) {
+		t.Parallel()
+		mt := httpmock.NewMockTransport()
+		mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", expectInquiry(t, `{"oid":"order-1"}`, inquiryAnswer("APPROVAL", "10000", "Y")))
+		ev, err := newGateway(t, mt).ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, map[string]string{"no_req_tid": "<delete>"}), RemoteAddr: inicisAddr})
+		require.NoError(t, err)
+		assert.Equal(t, vbankTID, ev.PaymentKey, "the payment's tid comes from the inquiry")
+	})
+	t.Run("older notice naming the payment in no_tid", func(t *testing.T) {
+		t.Parallel()
+		mt := httpmock.NewMockTransport()
+		mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", expectInquiry(t, `{"oid":"order-1"}`, inquiryAnswer("APPROVAL", "10000", "Y")))
+		ev, err := newGateway(t, mt).ParseWebhook(context.Background(), pg.WebhookRequest{
+			Body: noti(t, map[string]string{"no_req_tid": "<delete>", "no_tid": vbankTID}), RemoteAddr: inicisAddr})
+		require.NoError(t, err)
+		assert.Equal(t, vbankTID, ev.PaymentKey)
+	})
+}
+
+// A notification as Inicis really sends it (field set and layout of a
+// live INIpayTest deposit with a cash receipt, the tids of one seen in real
+// traffic): the deposit's tid differs from the payment's, which also comes
+// as no_cshr_tid.
+func TestParseWebhook_RealDepositNotification(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile(filepath.Join("testdata", "noti", "deposit_cash_receipt.form"))
+	require.NoError(t, err)
+	n, err := inicis.ParseNotification(bytes.TrimSpace(body))
+	require.NoError(t, err)
+	assert.Equal(t, "ININPGVBNKINIpayTest20201228163833983265", n.TID)
+	assert.Equal(t, "StdpayVBNKINIpayTest20201228161804321482", n.ReqTID)
+	assert.Equal(t, n.ReqTID, n.CashReceiptTID)
+	assert.Equal(t, "9000000582", n.MsgSeq)
+	assert.Empty(t, n.TransSeq, "a blank no_transseq")
+	assert.Equal(t, "홍길동", n.Depositor)
+	assert.Equal(t, "__테스트__", n.BankName)
+
+	const payTID = "StdpayVBNKINIpayTest20201228161804321482"
+	answer := `{"resultCode":"00","tid":"` + payTID + `","mid":"INIpayTest","oid":"1609140975421INIPAY","price":"1000","paymethod":"VBank",` +
+		`"transactionStatus":"APPROVAL","approvedDate":"20201228","approvedTime":"161804","availablePartCancel":true,` +
+		`"vacctInfo":{"accountNumber":"56211103849740","bankCode":"88","depositStatus":"Y","depositAmount":"1000","depositDate":"20201228","depositTime":"163833"}}`
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", expectInquiry(t, `{"tid":"`+payTID+`"}`, answer))
+	ev, err := newGateway(t, mt).ParseWebhook(context.Background(), pg.WebhookRequest{Body: bytes.TrimSpace(body), RemoteAddr: inicisAddr})
+	require.NoError(t, err)
+	assert.Equal(t, payTID, ev.PaymentKey)
+	assert.Equal(t, "vbank:ININPGVBNKINIpayTest20201228163833983265:0200:9000000582", ev.DedupKey)
+	assert.Equal(t, pg.StatusApproved, ev.Payment.Status)
+	assert.Equal(t, time.Date(2020, 12, 28, 16, 38, 33, 0, kst).Unix(), ev.Payment.ApprovedAt.Unix(), "captured when the money arrived")
+}
+
+// A deposit cancel (type_msg 0400) is verified like a deposit: the
+// inquiry must show the deposited money refunded. Its event carries the
+// inquiry's view, with the cancel.
+func TestParseWebhook_DepositCancelVerifiedByInquiry(t *testing.T) {
+	t.Parallel()
+	canceled := strings.Replace(inquiryAnswer("CANCEL", "10000", "Y"), `"availablePartCancel"`, `"cancelDate":"20231116","cancelTime":"120000","availablePartCancel"`, 1)
+	canceled = strings.Replace(canceled, `"depositAmount":"","depositDate":"","depositTime":""`, `"depositAmount":"10000","depositDate":"20231116","depositTime":"101500"`, 1)
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", expectInquiry(t, `{"tid":"`+vbankTID+`"}`, canceled))
+	g := newGateway(t, mt)
+	first, err := g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, map[string]string{"type_msg": "0400", "no_msgseq": "9000000002"}), RemoteAddr: inicisAddr})
+	require.NoError(t, err)
+	assert.Equal(t, pg.WebhookCancelStatus, first.Type)
+	assert.Equal(t, pg.StatusCanceled, first.Status)
+	assert.Equal(t, vbankTID, first.PaymentKey)
+	require.NotNil(t, first.Payment)
+	require.Len(t, first.Payment.Cancels, 1)
+	assert.Equal(t, int64(10000), first.Payment.Cancels[0].Amount.Int64())
+
+	again, err := g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, map[string]string{"type_msg": "0400", "no_msgseq": "9000000002"}), RemoteAddr: "183.109.71.153:1"})
+	require.NoError(t, err)
+	assert.Equal(t, first.DedupKey, again.DedupKey, "the same notice delivered again")
+
+	later, err := g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, map[string]string{"type_msg": "0400", "no_msgseq": "9000000005"}), RemoteAddr: inicisAddr})
+	require.NoError(t, err)
+	assert.NotEqual(t, first.DedupKey, later.DedupKey, "a later notice for the same tid is news")
+
+	noSeq, err := g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, map[string]string{"type_msg": "0400", "no_msgseq": "<delete>"}), RemoteAddr: inicisAddr})
+	require.NoError(t, err)
+	assert.Equal(t, "vbank:"+depositTID+":0400:t20231116101500", noSeq.DedupKey, "without sequences, the transaction time tells notices apart")
 }
 
 func TestAckWebhook_AnswersPlainOK(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,9 +69,12 @@ const wantApprovalForm = "authToken=abc%2B%2F%3Dtoken&charset=UTF-8&format=JSON&
 	"&signature=5e647a5a1f509ca32e655423af2bcca8e4d9d0db6b769e8525ad9ceca146b123&timestamp=1700000000000" +
 	"&verification=ad0315ecb909016bdb792228420336228d0a73ec6f2ba5fa8541f2baa0f3aed2"
 
+// cardApproval is an approval answer signed for the request at epoch
+// (authSignature over TotPrice, tstamp and MOID: the timestamp ends in 0).
 const cardApproval = `{"resultCode":"0000","resultMsg":"정상처리되었습니다.","tid":"` + tid + `","MOID":"order-1",
 "TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320","applNum":"30001234",
-"CARD_Num":"94909400****123*","CARD_Quota":"00","CARD_Code":"14","mid":"INIpayTest","buyerName":"홍길동"}`
+"CARD_Num":"94909400****123*","CARD_Quota":"00","CARD_Code":"14","mid":"INIpayTest","buyerName":"홍길동",
+"authSignature":"d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb"}`
 
 func expectForm(t *testing.T, want string, status int, body string) httpmock.Responder {
 	return func(r *http.Request) (*http.Response, error) {
@@ -117,6 +121,10 @@ func TestApprove_ResponseShapes(t *testing.T) {
 	}{
 		{name: "card approved", responder: httpmock.NewStringResponder(200, cardApproval), wantStatus: pg.StatusApproved},
 		{name: "virtual account issued", responder: httpmock.NewStringResponder(200, vbank), wantStatus: pg.StatusWaitingForDeposit},
+		// An answer that names no payMethod is not taken for a captured
+		// card payment when it carries an issued account.
+		{name: "virtual account issued, payMethod absent", wantStatus: pg.StatusWaitingForDeposit,
+			responder: httpmock.NewStringResponder(200, strings.Replace(vbank, `"payMethod":"VBank",`, "", 1))},
 		{name: "refused with a code", responder: httpmock.NewStringResponder(200, `{"resultCode":"V801","resultMsg":"카드사 승인거절"}`),
 			wantKind: pg.KindDeclined, wantCode: "V801"},
 		{name: "temporary card fault is retryable decline", responder: httpmock.NewStringResponder(200, `{"resultCode":"V802","resultMsg":"잠시 후"}`),
@@ -162,6 +170,71 @@ func TestApprove_ResponseShapes(t *testing.T) {
 			assert.Equal(t, tc.wantCode, pe.Code)
 			assert.Equal(t, "inicis", pe.PG)
 			assert.Equal(t, tc.wantCode == "V802", pe.Retryable)
+		})
+	}
+}
+
+// An approval answer whose authSignature is not the one Inicis computes
+// for our request is forged or tampered with: it is net-canceled, logged
+// once as an error, and the approval fails (declined: nothing captured).
+// Without an authSignature (older answers) there is nothing to check.
+func TestApprove_VerifiesAuthSignature(t *testing.T) {
+	t.Parallel()
+	signed := cardApproval
+	tests := []struct {
+		name       string
+		answer     string
+		netCancel  int // net-cancel answer status; 0: none may be sent
+		kind       pg.Kind
+		wantCode   string
+		wantLogged bool
+	}{
+		{name: "signed by Inicis", answer: signed},
+		{name: "signature in capitals", answer: strings.Replace(signed, "d4004fb186e8", "D4004FB186E8", 1)},
+		{name: "no signature", answer: strings.Replace(signed, `,
+"authSignature":"d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb"`, "", 1)},
+		{name: "forged signature", answer: strings.Replace(signed, "d4004fb186e8", "00004fb186e8", 1),
+			netCancel: 200, kind: pg.KindDeclined, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
+		{name: "tampered amount, signature of the original", answer: strings.Replace(signed, `"TotPrice":"1000"`, `"TotPrice":"1001"`, 1),
+			netCancel: 200, kind: pg.KindDeclined, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
+		{name: "forged, and the net cancel fails", answer: strings.Replace(signed, "d4004fb186e8", "00004fb186e8", 1),
+			netCancel: 502, kind: pg.KindUnknown, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &bytes.Buffer{}
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, authURL, expectForm(t, wantApprovalForm, 200, tc.answer))
+			switch tc.netCancel {
+			case 200:
+				mt.RegisterResponder(http.MethodPost, netCancelURL, expectForm(t, wantApprovalForm, 200, `{"resultCode":"0000","resultMsg":"망취소 성공"}`))
+			case 502:
+				mt.RegisterResponder(http.MethodPost, netCancelURL, httpmock.NewStringResponder(502, "bad gateway"))
+			}
+			g := newGateway(t, mt, func(c *inicis.Config) {
+				c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))
+			})
+			p, err := g.Approve(context.Background(), approveReq(nil))
+			if tc.wantCode == "" {
+				require.NoError(t, err)
+				assert.Equal(t, pg.StatusApproved, p.Status)
+				assert.Empty(t, logs.String())
+				return
+			}
+			require.Error(t, err)
+			var pe *pg.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tc.kind, pe.Kind, err.Error())
+			assert.Equal(t, tc.wantCode, pe.Code)
+			assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+netCancelURL], "net-canceled")
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			require.Len(t, lines, 1, "one error line for the event: %s", logs)
+			assert.Contains(t, lines[0], `"level":"ERROR"`)
+			assert.Contains(t, lines[0], "authSignature does not match")
+			assert.Contains(t, lines[0], `"orderId":"order-1"`)
+			assert.NotContains(t, lines[0], "d4004fb186e8", "hashes stay out of the log")
+			assert.NotContains(t, lines[0], "00004fb186e8", "hashes stay out of the log")
 		})
 	}
 }
@@ -299,40 +372,69 @@ func TestPrepare_SignsTheStandardForm(t *testing.T) {
 	}
 }
 
-func TestPrepare_RefusesBadRequests(t *testing.T) {
+// ValidatePrepare refuses what Inicis would refuse at checkout, naming the
+// field in the error's code, and Prepare refuses exactly the same requests
+// with the same errors.
+func TestValidatePrepare_RefusesWhatInicisWould(t *testing.T) {
 	t.Parallel()
 	ok := pg.PrepareRequest{OrderID: "order-1", OrderName: "상품", Amount: pg.Won(1000), SuccessURL: "https://shop.example/r"}
 	tests := []struct {
 		name   string
 		change func(*pg.PrepareRequest)
+		code   string // "" means accepted
 	}{
-		{"empty order id", func(r *pg.PrepareRequest) { r.OrderID = "" }},
-		{"order id with &", func(r *pg.PrepareRequest) { r.OrderID = "o&price=1" }},
-		{"order id too long", func(r *pg.PrepareRequest) { r.OrderID = "o123456789012345678901234567890123456789x" }},
-		{"dollars", func(r *pg.PrepareRequest) { r.Amount = pg.MustMoney("10.00", pg.USD) }},
-		{"no amount", func(r *pg.PrepareRequest) { r.Amount = pg.Money{} }},
-		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(999) }},
-		{"tax free above amount", func(r *pg.PrepareRequest) { r.TaxFree = pg.Won(1001) }},
-		{"no name", func(r *pg.PrepareRequest) { r.OrderName = "" }},
-		{"relative return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "/return" }},
-		{"bad close URL", func(r *pg.PrepareRequest) { r.CancelURL = "javascript:alert(1)" }},
-		{"unsupported method", func(r *pg.PrepareRequest) { r.Method = pg.MethodMoney }},
+		{"empty order id", func(r *pg.PrepareRequest) { r.OrderID = "" }, inicis.CodeInvalidOID},
+		{"order id with spaces", func(r *pg.PrepareRequest) { r.OrderID = "inicis bad id 1" }, inicis.CodeInvalidOID},
+		{"order id with &", func(r *pg.PrepareRequest) { r.OrderID = "o&price=1" }, inicis.CodeInvalidOID},
+		{"order id in Korean", func(r *pg.PrepareRequest) { r.OrderID = "주문1" }, inicis.CodeInvalidOID},
+		{"order id too long", func(r *pg.PrepareRequest) { r.OrderID = "o123456789012345678901234567890123456789x" }, inicis.CodeInvalidOID},
+		{"order id of 40 bytes", func(r *pg.PrepareRequest) { r.OrderID = "o12345678901234567890123456789012345678." }, ""},
+		{"order id symbols", func(r *pg.PrepareRequest) { r.OrderID = "A-z_0.9" }, ""},
+		{"dollars", func(r *pg.PrepareRequest) { r.Amount = pg.MustMoney("10.00", pg.USD) }, inicis.CodeInvalidPrice},
+		{"no amount", func(r *pg.PrepareRequest) { r.Amount = pg.Money{} }, inicis.CodeInvalidPrice},
+		{"zero amount", func(r *pg.PrepareRequest) { r.Amount = pg.Won(0) }, inicis.CodeInvalidPrice},
+		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(999) }, inicis.CodeInvalidPrice},
+		{"tax free above amount", func(r *pg.PrepareRequest) { r.TaxFree = pg.Won(1001) }, inicis.CodeInvalidTaxFree},
+		{"tax free in dollars", func(r *pg.PrepareRequest) { r.TaxFree = pg.MustMoney("1.00", pg.USD) }, inicis.CodeInvalidTaxFree},
+		{"no name", func(r *pg.PrepareRequest) { r.OrderName = "" }, inicis.CodeInvalidGoodname},
+		{"name with a newline", func(r *pg.PrepareRequest) { r.OrderName = "상품\n2" }, inicis.CodeInvalidGoodname},
+		{"name not UTF-8", func(r *pg.PrepareRequest) { r.OrderName = "\xff\xfe" }, inicis.CodeInvalidGoodname},
+		{"name of 40 ASCII bytes", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("a", 40) }, ""},
+		{"name of 41 ASCII bytes", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("a", 41) }, inicis.CodeInvalidGoodname},
+		{"name of 20 Korean characters", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("가", 20) }, ""},
+		{"name of 21 Korean characters", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("가", 21) }, inicis.CodeInvalidGoodname},
+		{"relative return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "/return" }, inicis.CodeInvalidReturnURL},
+		{"no return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "" }, inicis.CodeInvalidReturnURL},
+		{"bad close URL", func(r *pg.PrepareRequest) { r.CancelURL = "javascript:alert(1)" }, inicis.CodeInvalidCloseURL},
+		{"bad fail URL as close URL", func(r *pg.PrepareRequest) { r.FailURL = "ftp://x" }, inicis.CodeInvalidCloseURL},
+		{"unsupported method", func(r *pg.PrepareRequest) { r.Method = pg.MethodMoney }, inicis.CodeInvalidGoPayMethod},
+		{"customer id is not sent to Inicis", func(r *pg.PrepareRequest) { r.CustomerID = strings.Repeat("c", 200) }, ""},
 	}
 	g := newGateway(t, failTransport{t})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req := ok
 			tc.change(&req)
-			_, err := g.Prepare(context.Background(), req)
-			assert.ErrorIs(t, err, pg.ErrInvalid)
+			verr := g.ValidatePrepare(req)
+			_, perr := g.Prepare(context.Background(), req)
+			if tc.code == "" {
+				assert.NoError(t, verr)
+				assert.NoError(t, perr)
+				return
+			}
+			var pe *pg.Error
+			require.ErrorAs(t, verr, &pe)
+			assert.Equal(t, pg.KindInvalid, pe.Kind)
+			assert.Equal(t, tc.code, pe.Code, verr.Error())
+			assert.Equal(t, "inicis", pe.PG)
+			assert.Equal(t, verr, perr, "Prepare refuses it the same way")
 		})
 	}
-	_, err := g.Prepare(context.Background(), ok)
-	assert.NoError(t, err)
 
 	small := newGateway(t, failTransport{t}, func(c *inicis.Config) { c.AcceptMethod = "below1000" })
 	req := ok
 	req.Amount = pg.Won(500)
+	require.NoError(t, small.ValidatePrepare(req))
 	got, err := small.Prepare(context.Background(), req)
 	require.NoError(t, err)
 	assert.Equal(t, "below1000", got.Client["acceptmethod"])

@@ -21,9 +21,14 @@
 //
 // Pay plays the buyer (PayForm does it with the shop's own signed form and
 // checks it; PayVirtualAccount issues a virtual account that Deposit later
-// pays, sending the notification to Config.NotifyURL). pgtest.Fault scripts
+// pays, sending the notification to Config.NotifyURL; CancelDeposit plays
+// the bank canceling that deposit, notified as type_msg 0400). Notifications
+// have Inicis's shape: no_tid is the deposit's own tid, no_req_tid the
+// payment's, no_msgseq the message's sequence. pgtest.Fault scripts
 // the approval: decline, approve-then-lose-the-answer, lose the request, or
-// a 500 before approving; FailNext scripts INIAPI calls the same way, and
+// a 500 before approving; FailNext scripts INIAPI calls the same way,
+// TamperNextApproval makes the next approval answer's authSignature wrong
+// (approval answers are otherwise signed as Inicis signs them), and
 // SetLatency slows every answer. Ledger is the PG side's record for
 // invariant checks. Config.Now moves time for token and account expiry.
 // As a pgtest.WebhookSandbox, Webhooks hands out an order's deposit

@@ -160,10 +160,31 @@ func (s *Sandbox) serveAuth(w http.ResponseWriter, r *http.Request, body []byte,
 		s.netCancel(w, r, token)
 		return
 	}
-	s.approve(w, r, token, form.Get("price"))
+	s.approve(w, r, token, form.Get("price"), ts)
 }
 
-func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price string) {
+// authSignatureOrders are the fields an approval answer's authSignature
+// covers, in order, by the last digit of the approval request's timestamp.
+var authSignatureOrders = map[byte][]string{
+	'1': {"MOID", "mid", "tstamp"}, '2': {"MOID", "tstamp", "mid"}, '3': {"mid", "MOID", "tstamp"},
+	'4': {"mid", "tstamp", "MOID"}, '5': {"tstamp", "mid", "MOID"}, '6': {"tstamp", "MOID", "mid"},
+	'7': {"TotPrice", "mid", "tstamp"}, '8': {"TotPrice", "tstamp", "mid"}, '9': {"TotPrice", "MOID", "tstamp"},
+	'0': {"TotPrice", "tstamp", "MOID"},
+}
+
+// authSignature signs an approval answer as Inicis does: SHA-256 hex of
+// "k=v&k=v&k=v" over three of the merchant's mid, the request's timestamp,
+// the answer's MOID and TotPrice.
+func authSignature(mid, tstamp, moid, totPrice string) string {
+	vals := map[string]string{"mid": mid, "tstamp": tstamp, "MOID": moid, "TotPrice": totPrice}
+	pairs := make([]string, 0, 3)
+	for _, name := range authSignatureOrders[tstamp[len(tstamp)-1]] {
+		pairs = append(pairs, name+"="+vals[name])
+	}
+	return sha256Hex(strings.Join(pairs, "&"))
+}
+
+func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price, ts string) {
 	s.mu.Lock()
 	now := s.cfg.Now()
 	p := s.auths[token]
@@ -194,9 +215,16 @@ func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price s
 	}
 	p.applAt = now
 	p.approvals++
+	totPrice := strconv.FormatInt(p.price, 10)
+	signature := authSignature(s.cfg.MID, ts, p.oid, totPrice)
+	if s.tamper {
+		// A forged or tampered answer: the signature is not Inicis's.
+		s.tamper = false
+		signature = sha256Hex("tampered:" + signature)
+	}
 	resp := map[string]any{
 		"resultCode": "0000", "resultMsg": "정상처리되었습니다.",
-		"mid": s.cfg.MID, "MOID": p.oid, "TotPrice": strconv.FormatInt(p.price, 10),
+		"mid": s.cfg.MID, "MOID": p.oid, "TotPrice": totPrice, "authSignature": signature,
 		"goodName": "sandbox", "payMethod": p.method, "currency": "WON",
 		"applDate": now.In(kst).Format("20060102"), "applTime": now.In(kst).Format("150405"),
 		"buyerName": "홍길동", "buyerEmail": "buyer@example.com", "buyerTel": "010-0000-0000",
@@ -380,7 +408,11 @@ func (s *Sandbox) refund(data map[string]string) map[string]any {
 func (s *Sandbox) cancelable(p *payment) map[string]any {
 	switch p.status {
 	case pg.StatusCanceled:
-		return result("500626", "기취소 거래입니다")
+		// As Inicis answers it: the generic refusal code, the reason in
+		// detailResultCode.
+		resp := result("01", "기 취소 거래")
+		resp["detailResultCode"] = "512626"
+		return resp
 	case pg.StatusApproved, pg.StatusPartialCanceled:
 		return nil
 	case pg.StatusWaitingForDeposit:
@@ -485,11 +517,18 @@ func (s *Sandbox) partialRefund(data map[string]string) map[string]any {
 
 var inquiryStatus = map[pg.Status]string{
 	pg.StatusApproved: "APPROVAL", pg.StatusPartialCanceled: "PART_CANCEL", pg.StatusCanceled: "CANCEL",
-	pg.StatusWaitingForDeposit: "READY", pg.StatusExpired: "EXPIRED",
+	// An issued virtual account is an approval at Inicis; vacctInfo says
+	// whether it was paid.
+	pg.StatusWaitingForDeposit: "APPROVAL",
+	// What Inicis reports for an account past its due time is not public;
+	// this is the sandbox's own.
+	pg.StatusExpired: "EXPIRED",
 }
 
 // inquiry reports a payment by tid, or the latest approved one of an order
-// by oid; callers hold mu.
+// by oid, in the shape production integrations read: transactionStatus,
+// availablePartCancel, partCancelTransInfo and, for a virtual account,
+// vacctInfo with its deposit status. Callers hold mu.
 func (s *Sandbox) inquiry(data map[string]string) map[string]any {
 	var p *payment
 	switch {
@@ -505,32 +544,45 @@ func (s *Sandbox) inquiry(data map[string]string) map[string]any {
 	if p == nil {
 		return result("400604", "거래내역이 존재하지 않습니다")
 	}
-	price := p.price
+	k := func(t time.Time, layout string) string { return t.In(kst).Format(layout) }
 	resp := map[string]any{
 		"resultCode": "00", "resultMsg": "정상처리되었습니다.",
-		"tid": p.tid, "mid": s.cfg.MID, "oid": p.oid, "price": strconv.FormatInt(price, 10),
-		"paymethod": p.method, "transactionStatus": inquiryStatus[p.status],
-		"approvedDate": p.applAt.In(kst).Format("20060102"), "approvedTime": p.applAt.In(kst).Format("150405"),
-		"availablePartCancelPrice": strconv.FormatInt(p.remaining(), 10),
+		"tid": p.tid, "mid": s.cfg.MID, "oid": p.oid, "price": strconv.FormatInt(p.price, 10),
+		"goodsName": "sandbox", "paymethod": p.method,
+		"approvedDate": k(p.applAt, "20060102"), "approvedTime": k(p.applAt, "150405"),
+		"buyerName": "홍길동", "buyerTel": "010-0000-0000", "buyerMail": "buyer@example.com",
+		"transactionStatus":   inquiryStatus[p.status],
+		"availablePartCancel": (p.status == pg.StatusApproved || p.status == pg.StatusPartialCanceled) && p.remaining() > 0,
 	}
 	if p.method == "Card" {
 		resp["cardInfo"] = map[string]any{"approvedNumber": "30001234", "currencyCode": "WON"}
 	}
-	if p.vact != nil && !p.vact.depositAt.IsZero() {
-		resp["depositDate"], resp["depositTime"] = p.vact.depositAt.In(kst).Format("20060102"), p.vact.depositAt.In(kst).Format("150405")
+	if v := p.vact; v != nil {
+		info := map[string]any{
+			"accountNumber": v.num, "bankName": "국민은행", "bankCode": v.bank, "accountName": v.name,
+			"senderName": "홍길동", "validDate": k(v.due, "20060102"),
+			"depositStatus": "N", "depositBankName": "", "depositBankCode": "", "depositAmount": "",
+			"depositName": "", "depositDate": "", "depositTime": "",
+		}
+		if !v.depositAt.IsZero() {
+			info["depositStatus"], info["depositAmount"], info["depositName"] = "Y", strconv.FormatInt(p.price, 10), "홍길동"
+			info["depositBankName"], info["depositBankCode"] = "국민은행", v.bank
+			info["depositDate"], info["depositTime"] = k(v.depositAt, "20060102"), k(v.depositAt, "150405")
+		}
+		resp["vacctInfo"] = info
 	}
 	if len(p.parts) > 0 {
 		parts := make([]map[string]any, 0, len(p.parts))
 		for _, pc := range p.parts {
 			parts = append(parts, map[string]any{
-				"tid": pc.tid, "requestDate": pc.at.In(kst).Format("20060102"),
-				"requestTime": pc.at.In(kst).Format("150405"), "requestPrice": strconv.FormatInt(pc.price, 10),
+				"tid": pc.tid, "requestDate": k(pc.at, "20060102"),
+				"requestTime": k(pc.at, "150405"), "requestPrice": strconv.FormatInt(pc.price, 10),
 			})
 		}
 		resp["partCancelTransInfo"] = parts
 	}
 	if p.status == pg.StatusCanceled && !p.canceledAt.IsZero() {
-		resp["cancelDate"], resp["cancelTime"] = p.canceledAt.In(kst).Format("20060102"), p.canceledAt.In(kst).Format("150405")
+		resp["cancelDate"], resp["cancelTime"] = k(p.canceledAt, "20060102"), k(p.canceledAt, "150405")
 	}
 	return resp
 }

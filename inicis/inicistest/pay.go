@@ -49,12 +49,14 @@ func (s *Sandbox) checkForm(f map[string]string) error {
 	switch {
 	case f["mid"] != s.cfg.MID:
 		return fmt.Errorf("%w: mid %q is not %q", ErrNotPrepared, f["mid"], s.cfg.MID)
-	case oid == "" || len(oid) > 40:
-		return fmt.Errorf("%w: oid must be 1..40 bytes", ErrNotPrepared)
+	case !validOID(oid):
+		return fmt.Errorf("%w: oid must be 1..40 bytes of letters, digits, '-', '_' and '.'", ErrNotPrepared)
 	case f["currency"] != "WON":
 		return fmt.Errorf("%w: currency %q is not WON", ErrNotPrepared, f["currency"])
 	case f["returnUrl"] == "" || f["goodname"] == "":
 		return fmt.Errorf("%w: returnUrl and goodname are required", ErrNotPrepared)
+	case goodnameLen(f["goodname"]) > 40:
+		return fmt.Errorf("%w: goodname is longer than 40 bytes", ErrNotPrepared)
 	}
 	if n, ok := wonField(price); !ok || n <= 0 {
 		return fmt.Errorf("%w: price %q is not a positive whole won amount", ErrNotPrepared, price)
@@ -152,19 +154,23 @@ func (s *Sandbox) serveDeposit(w http.ResponseWriter, r *http.Request, body []by
 	writeJSON(w, http.StatusOK, map[string]string{"result": "OK"})
 }
 
-// Errors from Deposit.
+// Errors from Deposit and CancelDeposit.
 var (
 	ErrNoAccount      = errors.New("inicistest: no virtual account issued for the order")
 	ErrAccountExpired = errors.New("inicistest: virtual account expired; the bank refuses the transfer")
+	ErrNoDeposit      = errors.New("inicistest: no deposit standing in the order's virtual account")
 	ErrNotAcked       = errors.New("inicistest: notification was not answered OK")
 )
 
 // Deposit plays the buyer's bank transfer into the order's issued virtual
-// account and sends Inicis's deposit notification to Config.NotifyURL. The
-// first call records the deposit; later calls (or a call after a failed
-// notification) redeliver the same notification, as Inicis does until it
-// gets "OK". A transfer after the account's due time is refused. Without a
-// NotifyURL the deposit is recorded and Webhooks returns the notification.
+// account and sends Inicis's deposit notification (type_msg 0200) to
+// Config.NotifyURL. The deposit is a transaction of its own: the
+// notification's no_tid is the deposit's tid ("ININPGVBNK…") and no_req_tid
+// the payment's. The first call records the deposit; later calls (or a call
+// after a failed notification) redeliver the same notification, as Inicis
+// does until it gets "OK". A transfer after the account's due time is
+// refused. Without a NotifyURL the deposit is recorded and Webhooks returns
+// the notification.
 func (s *Sandbox) Deposit(ctx context.Context, orderID string) error {
 	s.mu.Lock()
 	p := s.byOID[orderID]
@@ -178,22 +184,59 @@ func (s *Sandbox) Deposit(ctx context.Context, orderID string) error {
 	case p.status == pg.StatusExpired:
 		s.mu.Unlock()
 		return fmt.Errorf("%w: order %q", ErrAccountExpired, orderID)
-	case p.vact.noti == nil && p.status != pg.StatusWaitingForDeposit:
+	case p.vact.depositNoti == nil && p.status != pg.StatusWaitingForDeposit:
 		s.mu.Unlock()
 		return fmt.Errorf("%w: order %q is %s", ErrNoAccount, orderID, p.status)
-	case p.vact.noti == nil:
+	case p.vact.depositNoti == nil:
 		p.vact.depositAt = now
+		p.vact.depositTID = s.nextTID("ININPGVBNK", now)
 		p.approved = p.price
 		p.status = pg.StatusApproved
-		p.vact.noti = s.depositNoti(p, now)
+		p.vact.depositNoti = s.depositNoti(p, now, "0200")
+		p.vact.noti = p.vact.depositNoti
 	}
+	body, target, client := p.vact.depositNoti, s.cfg.NotifyURL, s.cfg.NotifyClient
+	s.mu.Unlock()
+	return notify(ctx, client, target, body)
+}
+
+// CancelDeposit plays the bank canceling the buyer's deposit (입금취소):
+// the money goes back, Inicis records the payment canceled and notifies the
+// shop with type_msg 0400, for the same deposit tid, under a message
+// sequence of its own. Calling it again for a canceled deposit sends a
+// further deposit-cancel notice for it, a new message with a new sequence,
+// and changes nothing else. ErrNoDeposit when no deposit was made, or it
+// was partly refunded.
+func (s *Sandbox) CancelDeposit(ctx context.Context, orderID string) error {
+	s.mu.Lock()
+	p := s.byOID[orderID]
+	if p == nil || p.vact == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrNoAccount, orderID)
+	}
+	now := s.cfg.Now()
+	switch {
+	case p.vact.reversed:
+	case p.vact.depositAt.IsZero() || p.status != pg.StatusApproved:
+		s.mu.Unlock()
+		return fmt.Errorf("%w: order %q is %s", ErrNoDeposit, orderID, p.status)
+	default:
+		p.vact.reversed = true
+		p.canceled = p.approved
+		p.cancels++
+		p.canceledAt = now
+		p.status = pg.StatusCanceled
+	}
+	p.vact.noti = s.depositNoti(p, now, "0400")
 	body, target, client := p.vact.noti, s.cfg.NotifyURL, s.cfg.NotifyClient
 	s.mu.Unlock()
 	return notify(ctx, client, target, body)
 }
 
-// depositNoti builds the notification form; callers hold mu.
-func (s *Sandbox) depositNoti(p *payment, now time.Time) []byte {
+// depositNoti builds a notification form about the account's deposit, in
+// the shape Inicis sends: no_tid is the deposit's own tid, no_req_tid the
+// payment's, no_msgseq the message's sequence. Callers hold mu.
+func (s *Sandbox) depositNoti(p *payment, now time.Time, typeMsg string) []byte {
 	text := func(v string) string {
 		if s.cfg.UTF8Noti {
 			return v
@@ -207,13 +250,13 @@ func (s *Sandbox) depositNoti(p *payment, now time.Time) []byte {
 	k := now.In(kst)
 	s.seq++
 	v := url.Values{
-		"no_tid": {p.tid}, "no_oid": {p.oid}, "id_merchant": {s.cfg.MID},
+		"no_tid": {p.vact.depositTID}, "no_req_tid": {p.tid}, "no_oid": {p.oid}, "id_merchant": {s.cfg.MID},
 		"cd_bank": {p.vact.bank}, "cd_deal": {p.vact.bank},
 		"dt_trans": {k.Format("20060102")}, "tm_trans": {k.Format("150405")},
-		"no_msgseq": {fmt.Sprintf("%010d", s.seq)}, "cd_joinorg": {"20000101"},
-		"dt_transbase": {k.Format("20060102")}, "no_transeq": {fmt.Sprintf("%07d", s.seq)},
-		"type_msg": {"0200"}, "cl_close": {"0"}, "flg_close": {"0"}, "cl_kor": {"2"},
-		"no_msgmanage": {fmt.Sprintf("%09d", s.seq)}, "no_vacct": {p.vact.num},
+		"no_msgseq": {fmt.Sprintf("%010d", 9000000000+s.seq)}, "cd_joinorg": {"20000101"},
+		"dt_transbase": {k.Format("20060102")}, "no_transseq": {" "},
+		"type_msg": {typeMsg}, "cl_close": {"0"}, "flg_close": {"0"}, "cl_kor": {"2"},
+		"no_msgmanage": {" "}, "no_vacct": {p.vact.num},
 		"amt_input": {strconv.FormatInt(p.price, 10)}, "amt_check": {"0"},
 		"nm_inputbank": {text("국민은행")}, "nm_input": {text("홍길동")},
 		"dt_inputstd": {k.Format("20060102")}, "dt_calculstd": {k.Format("20060102")},

@@ -83,6 +83,7 @@ type Sandbox struct {
 	seq      int
 	latency  time.Duration
 	faults   map[Op][]pgtest.Fault
+	tamper   bool // the next approval answer carries a wrong authSignature
 }
 
 var _ pgtest.Sandbox = (*Sandbox)(nil)
@@ -158,6 +159,15 @@ func (s *Sandbox) FailNext(op Op, f pgtest.Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[op] = append(s.faults[op], f)
+}
+
+// TamperNextApproval makes the next approval answer carry an authSignature
+// that is not Inicis's, as a forged or tampered answer would. The approval
+// itself happens (the money is captured until the shop net-cancels).
+func (s *Sandbox) TamperNextApproval() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tamper = true
 }
 
 func (s *Sandbox) takeFault(op Op) pgtest.Fault {
@@ -243,8 +253,11 @@ type partCancel struct {
 type vaccount struct {
 	bank, num, name string
 	due             time.Time
-	depositAt       time.Time
-	noti            []byte // the deposit notification, resent as is
+	depositAt       time.Time // when the buyer paid; zero before
+	depositTID      string    // the deposit's own tid (ININPGVBNK…), not the payment's
+	depositNoti     []byte    // the deposit notification, resent as is
+	reversed        bool      // the bank canceled the deposit (type_msg 0400)
+	noti            []byte    // the latest notification about the account
 }
 
 func (p *payment) remaining() int64 { return p.approved - p.canceled }
@@ -301,13 +314,41 @@ func (s *Sandbox) pay(ctx context.Context, req pgtest.PayRequest, method string)
 	if !req.Fault.Valid() {
 		return pgtest.PayResult{}, fmt.Errorf("%w: unknown fault %q", ErrNotPrepared, req.Fault)
 	}
-	if req.OrderID == "" || len(req.OrderID) > 40 {
-		return pgtest.PayResult{}, fmt.Errorf("%w: order id must be 1..40 bytes", ErrNotPrepared)
+	if !validOID(req.OrderID) {
+		return pgtest.PayResult{}, fmt.Errorf("%w: order id must be 1..40 bytes of letters, digits, '-', '_' and '.'", ErrNotPrepared)
 	}
 	if req.Amount.Currency() != pg.KRW || !req.Amount.IsPositive() {
 		return pgtest.PayResult{}, fmt.Errorf("%w: amount must be positive won, got %s", ErrNotPrepared, req.Amount)
 	}
 	return s.authenticate(req.OrderID, req.Amount.Int64(), method, req.Fault), nil
+}
+
+// validOID is the payment window's rule for an order id: 1 to 40 bytes of
+// letters, digits, '-', '_' and '.'.
+func validOID(oid string) bool {
+	if oid == "" || len(oid) > 40 {
+		return false
+	}
+	for _, c := range []byte(oid) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// goodnameLen is an order name's length as the window counts it: a byte
+// per ASCII character, two per other character (EUC-KR).
+func goodnameLen(name string) int {
+	n := 0
+	for _, r := range name {
+		if r < 0x80 {
+			n++
+		} else {
+			n += 2
+		}
+	}
+	return n
 }
 
 // authenticate records a buyer authentication and builds the redirect.

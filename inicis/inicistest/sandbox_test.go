@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,8 +122,16 @@ func TestFlow_PreparedFormApprovedThenPartiallyAndFullyRefunded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, pg.StatusCanceled, rest.Status)
 
+	// A refund of the canceled tid is answered as Inicis does: the generic
+	// refusal "01" with detailResultCode 512626 (기 취소 거래).
 	_, err = e.gw.Cancel(ctx, pg.CancelRequest{CancelID: "c3", PaymentKey: p.PaymentKey, Prepared: stored})
 	require.ErrorIs(t, err, pg.ErrAlreadyDone)
+	var pe *pg.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "01", pe.Code)
+	assert.Contains(t, pe.Message, "기 취소 거래 (512626)")
+	_, err = e.gw.Cancel(ctx, pg.CancelRequest{CancelID: "c4", PaymentKey: p.PaymentKey, Amount: pg.Won(1000), Balance: pg.Won(1000), Prepared: stored})
+	require.ErrorIs(t, err, pg.ErrAlreadyDone, "a partial refund of the canceled tid too")
 
 	l := ledgerOf(t, e.srv.Sandbox, "order-1")
 	assert.Equal(t, 1, l.Approvals)
@@ -144,6 +154,11 @@ func TestPayForm_RefusesWhatTheWindowWould(t *testing.T) {
 		form[field] = value
 		_, err := e.srv.PayForm(ctx, form, "Card", pgtest.FaultNone)
 		assert.ErrorIs(t, err, inicistest.ErrNotPrepared, field)
+	}
+
+	for _, oid := range []string{"inicis bad id 1", "주문1", "o&price=1", ""} {
+		_, err := e.srv.Pay(ctx, pgtest.PayRequest{OrderID: oid, Amount: pg.Won(1000)})
+		assert.ErrorIs(t, err, inicistest.ErrNotPrepared, oid)
 	}
 
 	wrongKey := newEnv(t, func(c *inicis.Config) { c.SignKey = "WRONGKEYWRONGKEYWRONGKEYWRONGKEY" })
@@ -463,6 +478,17 @@ func TestWebhooks_DepositDeliveriesAndForgeries(t *testing.T) {
 	assert.Equal(t, p.PaymentKey, ev1.PaymentKey)
 	assert.Equal(t, pg.StatusApproved, ev1.Status)
 
+	// The notification carries the deposit's own tid and the payment's
+	// apart, as Inicis's do.
+	form, err := url.ParseQuery(string(first.Body))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(form.Get("no_tid"), "ININPGVBNK"), form.Get("no_tid"))
+	assert.Len(t, form.Get("no_tid"), 40)
+	assert.NotEqual(t, p.PaymentKey, form.Get("no_tid"))
+	assert.Equal(t, p.PaymentKey, form.Get("no_req_tid"))
+	assert.Equal(t, "0200", form.Get("type_msg"))
+	assert.NotEmpty(t, form.Get("no_msgseq"))
+
 	forged, err := e.srv.ForgedWebhooks(ctx, "order-v")
 	require.NoError(t, err)
 	require.NotEmpty(t, forged)
@@ -475,4 +501,97 @@ func TestWebhooks_DepositDeliveriesAndForgeries(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = e.srv.Webhooks(ctx, "order-c")
 	assert.ErrorIs(t, err, inicistest.ErrNoNotification, "card payments are not notified")
+}
+
+// The bank canceling a deposit: Inicis records the payment canceled and
+// sends a 0400 notice for the same deposit tid under a new sequence; a
+// further notice for it is a new message again. The shop's parser accepts
+// each, with distinct dedup keys.
+func TestVirtualAccount_DepositCanceledByTheBank(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	res, err := e.srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-v", Amount: pg.Won(12000)})
+	require.NoError(t, err)
+	p, err := e.gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-v", Amount: pg.Won(12000), Redirect: res.Redirect})
+	require.NoError(t, err)
+	require.ErrorIs(t, e.srv.CancelDeposit(ctx, "order-v"), inicistest.ErrNoDeposit, "nothing deposited yet")
+	require.ErrorIs(t, e.srv.CancelDeposit(ctx, "order-none"), inicistest.ErrNoAccount)
+
+	require.NoError(t, e.srv.Deposit(ctx, "order-v"))
+	dep, _, err := e.srv.Webhooks(ctx, "order-v")
+	require.NoError(t, err)
+	deposit, err := e.gw.ParseWebhook(ctx, dep.Request(nil))
+	require.NoError(t, err)
+
+	require.NoError(t, e.srv.CancelDeposit(ctx, "order-v"))
+	c1, _, err := e.srv.Webhooks(ctx, "order-v")
+	require.NoError(t, err)
+	require.NoError(t, e.srv.CancelDeposit(ctx, "order-v"))
+	c2, _, err := e.srv.Webhooks(ctx, "order-v")
+	require.NoError(t, err)
+
+	depForm, _ := url.ParseQuery(string(dep.Body))
+	keys := map[string]bool{deposit.DedupKey: true}
+	for _, d := range []pgtest.WebhookDelivery{c1, c2} {
+		form, err := url.ParseQuery(string(d.Body))
+		require.NoError(t, err)
+		assert.Equal(t, "0400", form.Get("type_msg"))
+		assert.Equal(t, depForm.Get("no_tid"), form.Get("no_tid"), "the same deposit")
+		assert.Equal(t, p.PaymentKey, form.Get("no_req_tid"))
+		ev, err := e.gw.ParseWebhook(ctx, d.Request(nil))
+		require.NoError(t, err)
+		assert.Equal(t, pg.WebhookCancelStatus, ev.Type)
+		assert.Equal(t, pg.StatusCanceled, ev.Status)
+		assert.Equal(t, p.PaymentKey, ev.PaymentKey)
+		keys[ev.DedupKey] = true
+	}
+	assert.Len(t, keys, 3, "three notices, three keys")
+
+	got, err := e.gw.Lookup(ctx, pg.LookupRequest{PaymentKey: p.PaymentKey})
+	require.NoError(t, err)
+	assert.Equal(t, pg.StatusCanceled, got.Status)
+	require.Len(t, got.Cancels, 1)
+	assert.Equal(t, int64(12000), got.Cancels[0].Amount.Int64())
+	l := ledgerOf(t, e.srv.Sandbox, "order-v")
+	assert.Equal(t, int64(12000), l.Approved.Int64())
+	assert.Equal(t, int64(12000), l.Canceled.Int64())
+	assert.Equal(t, 1, l.Cancels, "one cancel, however often notified")
+	assert.Equal(t, pg.StatusCanceled, l.Status)
+}
+
+// The sandbox signs its approval answers as Inicis does (the adapter
+// verifies every one of them above); scripted to tamper with one, the
+// adapter net-cancels it and the approval fails, with nothing captured.
+func TestApprove_TamperedAnswerIsNetCanceled(t *testing.T) {
+	t.Parallel()
+	for _, method := range []string{"Card", "VBank"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			pay := e.srv.Pay
+			if method == "VBank" {
+				pay = e.srv.PayVirtualAccount
+			}
+			res, err := pay(ctx, pgtest.PayRequest{OrderID: "order-t", Amount: pg.Won(7000)})
+			require.NoError(t, err)
+			e.srv.TamperNextApproval()
+			_, err = e.gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-t", Amount: pg.Won(7000), Redirect: res.Redirect})
+			require.ErrorIs(t, err, pg.ErrDeclined)
+			var pe *pg.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, "AUTH_SIGNATURE_MISMATCH", pe.Code)
+
+			l := ledgerOf(t, e.srv.Sandbox, "order-t")
+			assert.Equal(t, 1, l.Approvals, "Inicis approved")
+			assert.Equal(t, pg.StatusCanceled, l.Status, "and the approval was net-canceled")
+			assert.Equal(t, l.Approved, l.Canceled)
+
+			// Only the next answer was tampered with.
+			_, p, err := e.approve(t, "order-u", 7000, pgtest.FaultNone)
+			require.NoError(t, err)
+			assert.Equal(t, pg.StatusApproved, p.Status)
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
@@ -30,9 +31,9 @@ func notiHeader() http.Header {
 	return http.Header{"Content-Type": {"application/x-www-form-urlencoded; charset=EUC-KR"}}
 }
 
-// Webhooks returns the deposit notification of the order's virtual account
-// (after Deposit) as first delivered and as Inicis's redelivery of it: the
-// same body from a new connection.
+// Webhooks returns the latest notification about the order's virtual
+// account (after Deposit, or CancelDeposit) as first delivered and as
+// Inicis's redelivery of it: the same body from a new connection.
 func (s *Sandbox) Webhooks(ctx context.Context, orderID string) (first, retry pgtest.WebhookDelivery, err error) {
 	if err := ctx.Err(); err != nil {
 		return first, retry, err
@@ -49,11 +50,13 @@ func (s *Sandbox) Webhooks(ctx context.Context, orderID string) (first, retry pg
 	return first, retry, nil
 }
 
-// ForgedWebhooks returns deposit notifications an attacker could send about
-// the order's payment: the genuine content from a foreign address, and from
-// a trusted address a tampered amount, an unknown tid, another merchant, a
-// message type Inicis does not send, and, for a card payment, a deposit
-// that never was. A verifying parser refuses every one.
+// ForgedWebhooks returns notifications an attacker could send about the
+// order's payment: the genuine content from a foreign address, and from a
+// trusted address a tampered amount, a payment tid (no_req_tid) Inicis does
+// not know, another merchant, a message type Inicis does not send, a
+// deposit cancel of a deposit that stands (or, for a card payment, of one
+// that never was) and, for a card payment, a deposit that never was. A
+// verifying parser refuses every one.
 func (s *Sandbox) ForgedWebhooks(ctx context.Context, orderID string) ([]pgtest.WebhookDelivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -65,11 +68,15 @@ func (s *Sandbox) ForgedWebhooks(ctx context.Context, orderID string) ([]pgtest.
 		return nil, fmt.Errorf("inicistest: no approved payment for order %q", orderID)
 	}
 	k := s.cfg.Now().In(kst)
+	depositTID := "ININPGVBNK" + (s.cfg.MID + "0000000000")[:10] + k.Format("20060102150405") + "999998"
+	if p.vact != nil && p.vact.depositTID != "" {
+		depositTID = p.vact.depositTID
+	}
 	base := func() url.Values {
 		return url.Values{
-			"no_tid": {p.tid}, "no_oid": {p.oid}, "id_merchant": {s.cfg.MID},
+			"no_tid": {depositTID}, "no_req_tid": {p.tid}, "no_oid": {p.oid}, "id_merchant": {s.cfg.MID},
 			"cd_bank": {"04"}, "dt_trans": {k.Format("20060102")}, "tm_trans": {k.Format("150405")},
-			"type_msg": {"0200"}, "no_vacct": {"90000000000000"},
+			"no_msgseq": {"9999999999"}, "type_msg": {"0200"}, "no_vacct": {"90000000000000"},
 			"amt_input": {strconv.FormatInt(p.price, 10)},
 		}
 	}
@@ -81,9 +88,12 @@ func (s *Sandbox) ForgedWebhooks(ctx context.Context, orderID string) ([]pgtest.
 	out := []pgtest.WebhookDelivery{
 		{Header: notiHeader(), Body: []byte(base().Encode()), RemoteAddr: foreignPeer},
 		{Header: notiHeader(), Body: with("amt_input", strconv.FormatInt(p.price*10, 10)), RemoteAddr: notiPeer},
-		{Header: notiHeader(), Body: with("no_tid", p.tid[:10]+"INIpayTest20000101000000999999"), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("no_req_tid", p.tid[:10]+(s.cfg.MID + "0000000000")[:10]+"20000101000000999999"), RemoteAddr: notiPeer},
 		{Header: notiHeader(), Body: with("id_merchant", "forged0001"), RemoteAddr: notiPeer},
 		{Header: notiHeader(), Body: with("type_msg", "0210"), RemoteAddr: notiPeer},
+	}
+	if p.vact == nil || (!p.vact.depositAt.IsZero() && !p.vact.reversed && p.status == pg.StatusApproved) {
+		out = append(out, pgtest.WebhookDelivery{Header: notiHeader(), Body: with("type_msg", "0400"), RemoteAddr: notiPeer})
 	}
 	if p.vact == nil {
 		out = append(out, pgtest.WebhookDelivery{Header: notiHeader(), Body: []byte(base().Encode()), RemoteAddr: notiPeer})
