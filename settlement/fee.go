@@ -4,6 +4,11 @@
 //	policy := settlement.RateFee{Rate: decimal.RequireFromString("0.032")}
 //	entry, err := settlement.Sale(policy, "tosspay", pg.MethodCard, pg.Won(10_000), approvedAt, 2)
 //	// entry.Fee = 320, entry.VAT = 32, entry.Net = 9,648 won
+//
+// Payout dates are counted in Korean business days (Calendar): weekends,
+// public and substitute holidays, election days, temporary and bank holidays
+// are skipped, as officially announced (holidays_kr.csv). PayoutPolicy sets
+// D+N per PG and payment method.
 package settlement
 
 import (
@@ -148,16 +153,19 @@ var Seoul = func() *time.Location {
 }()
 
 // PayoutDate is the date, days business days after at's business date in
-// Seoul, skipping Saturdays and Sundays. Public holidays are not known to
-// paygate; a PG's own settlement report is the authority for exact dates.
+// Seoul (D+days), over KoreanCalendar: weekends, public and substitute
+// holidays, election days, temporary and bank holidays are skipped; days = 0
+// is D itself when it is a business day, else the next one. Beyond the
+// calendar's coverage it counts Monday to Friday as business days
+// (WeekdaysBeyondCalendar) rather than fail, so a ledger entry is always
+// recorded; a PG's own settlement report is the authority for exact dates.
+// PayoutPolicy.PayoutDate chooses the days per PG and method, the calendar,
+// and fails beyond the coverage by default.
 func PayoutDate(at time.Time, days int) time.Time {
-	d := at.In(Seoul)
-	d = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, Seoul)
-	for days > 0 {
-		d = d.AddDate(0, 0, 1)
-		if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			days--
-		}
+	d, err := KoreanCalendar().addBusinessDays(at, max(days, 0), true)
+	if err != nil { // unreachable: days is not negative and weekdays always come
+		y, m, dd := at.In(Seoul).Date()
+		return time.Date(y, m, dd, 0, 0, 0, 0, Seoul)
 	}
 	return d
 }
