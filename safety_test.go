@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
 )
 
 // An approval that names another order's payment (its PG key, tid) is
@@ -242,5 +244,41 @@ func TestApprove_UnknownOutcome_ResolvedWithTheSessionItWasAttemptedWith(t *test
 		f.settled(res.PaymentID)
 		assert.Equal(t, pg.StatusApproved, f.payment(res.PaymentID).Status)
 		f.checkInvariants("ord-bound")
+	})
+}
+
+// A checkout the PG would refuse is refused before anything is written,
+// by the PG's own rules (order id alphabet and length, field lengths).
+func TestPrepare_RefusedByThePGsRules_NothingWritten(t *testing.T) {
+	refused := map[string][]paygate.PrepareRequest{
+		"tosspay": {
+			{OrderID: "주문-123456", OrderName: "x"},
+			{OrderID: "order-🙂-1", OrderName: "x"},
+			{OrderID: "../../etc", OrderName: "x"},
+			{OrderID: "order 12345", OrderName: "x"},
+			{OrderID: "order\u0085123", OrderName: "x"},
+			{OrderID: "order\u009b123", OrderName: "x"},
+			{OrderID: "abc", OrderName: "x"},
+		},
+		"inicis": {
+			{OrderID: "inicis bad id 1", OrderName: "x"},
+			{OrderID: "order-" + strings.Repeat("9", 60), OrderName: "x"},
+		},
+		"kakaopay": {
+			{OrderID: "kakao-long-customer", OrderName: "x", CustomerID: strings.Repeat("u", 101)},
+			{OrderID: "kakao-long-name", OrderName: strings.Repeat("가", 101)},
+		},
+	}
+	eachPG(t, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		for _, req := range refused[f.pg.name] {
+			req.PG, req.Amount = f.pg.name, pg.Won(1000)
+			req.SuccessURL, req.CancelURL, req.FailURL = "https://shop.example/s", "https://shop.example/c", "https://shop.example/f"
+			require.ErrorIs(t, f.p.CheckPrepare(req), paygate.ErrInvalid, "CheckPrepare %q", req.OrderID)
+			_, err := f.p.Prepare(ctx, req)
+			require.ErrorIs(t, err, paygate.ErrInvalid, "Prepare %q", req.OrderID)
+			_, err = f.db.CheckoutByOrder(ctx, f.db.SQL(), req.OrderID)
+			require.ErrorIs(t, err, store.ErrNotFound, "nothing written for %q", req.OrderID)
+		}
 	})
 }
