@@ -375,7 +375,7 @@ func TestE2E_RefundRefused_NeedsAttentionWithAlert(t *testing.T) {
 				return false
 			})
 			// Operators see it over HTTP too, with the reason.
-			resp := s.do(t, http.MethodGet, "/admin/attention", nil)
+			resp := s.do(t, http.MethodGet, "/admin/attention", nil, asOperator...)
 			require.Equal(t, http.StatusOK, resp.Status, "%s", resp)
 			var queue struct {
 				Items []struct{ Kind, PaymentID, State, Reason string }
