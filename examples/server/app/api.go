@@ -119,11 +119,11 @@ const maxMessage = 300
 func (a *App) fail(w http.ResponseWriter, err error) {
 	status, code := classify(err)
 	msg := err.Error()
-	if status >= 500 && code == "INTERNAL_ERROR" {
+	if status >= 500 {
 		a.log.Error("request failed", "err", err)
+	}
+	if code == "INTERNAL_ERROR" {
 		msg = "the request failed; try again later"
-	} else if status >= 500 {
-		a.log.Error("request failed", "err", err)
 	}
 	writeError(w, status, code, clipText(strings.ToValidUTF8(msg, "\uFFFD"), maxMessage))
 }
@@ -539,7 +539,7 @@ func (a *App) playBuyer(w http.ResponseWriter, r *http.Request, s gatewaySetup) 
 	}
 	out, err := sandboxPay(r.Context(), s.sandbox, pgtest.PayRequest{OrderID: req.OrderID, Amount: amount, Fault: fault})
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "SANDBOX_PAY_FAILED", err.Error())
+		writeError(w, http.StatusBadRequest, "SANDBOX_PAY_FAILED", clipText(err.Error(), maxMessage))
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
