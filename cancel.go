@@ -2,13 +2,16 @@ package paygate
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
@@ -42,12 +45,18 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 	if req.Amount.IsSet() && !req.Amount.IsPositive() {
 		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
 	}
-	if len(req.IdempotencyKey) > 180 {
-		return nil, fmt.Errorf("%w: idempotency key too long", ErrInvalid)
+	if len(req.IdempotencyKey) > idempotency.MaxKeyLen {
+		return nil, fmt.Errorf("%w: idempotency key longer than %d characters", ErrInvalid, idempotency.MaxKeyLen)
 	}
 	key := ""
 	if req.IdempotencyKey != "" {
 		key = "cancel:" + req.PaymentID + ":" + req.IdempotencyKey
+		// The stored key has 255 characters (payment_cancels); a longer
+		// one, or one that looks like a digest, is stored as its digest.
+		if len(key) > 255 || strings.HasPrefix(req.IdempotencyKey, "sha256:") {
+			sum := sha256.Sum256([]byte(req.IdempotencyKey))
+			key = "cancel:" + req.PaymentID + ":sha256:" + hex.EncodeToString(sum[:])
+		}
 	}
 
 	var (

@@ -52,8 +52,9 @@
 //
 // # 5xx and panics release the key
 //
-// A response the handler answers with 5xx (and 408 and 429; see
-// Config.KeepStatus) is sent to the client but not stored: the key is
+// A response the handler answers with 5xx (and 408 and 429, and the
+// refusals 400, 401, 403, 413, 415 and 422 of a request that did not run;
+// see Config.KeepStatus) is sent to the client but not stored: the key is
 // released so the client's retry runs the handler again. A panic is
 // recovered, logged with its stack, answered with 500 INTERNAL_ERROR and also
 // releases the key; it never reaches the server (only http.ErrAbortHandler,

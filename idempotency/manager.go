@@ -81,7 +81,8 @@ type Config struct {
 	// DefaultStoredHeaders.
 	StoredHeaders []string
 	// KeepStatus decides whether a response with this status is stored.
-	// Default: everything below 500 except 408 and 429. A response that is
+	// Default: DefaultKeepStatus, everything below 500 except refusals
+	// (400, 401, 403, 413, 415, 422) and 408 and 429. A response that is
 	// not stored releases the key so the client's retry runs the handler
 	// again (see the package documentation for why).
 	KeepStatus func(status int) bool
@@ -155,11 +156,21 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{cfg: cfg, stored: stored}, nil
 }
 
-// DefaultKeepStatus stores every response below 500 except 408 Request
-// Timeout and 429 Too Many Requests, which say "not now" rather than
-// answering the request.
+// DefaultKeepStatus stores every response below 500 except those that refuse
+// the request before it ran, which are not the key's answer (Stripe's rule:
+// a request that failed validation saves no result): 400 Bad Request, 401
+// Unauthorized, 403 Forbidden, 413 Content Too Large, 415 Unsupported Media
+// Type and 422 Unprocessable Content; and 408 Request Timeout and 429 Too
+// Many Requests, which say "not now" rather than answering the request. The
+// key is released, so the client's corrected request with it runs.
 func DefaultKeepStatus(status int) bool {
-	return status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
+	switch status {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestEntityTooLarge,
+		http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity,
+		http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return status < 500
 }
 
 // defaultRoute is the matched ServeMux pattern without its method (the scope

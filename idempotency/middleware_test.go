@@ -426,6 +426,41 @@ func TestMiddleware_ServerError_ReleasesKeyForRetry(t *testing.T) {
 	})
 }
 
+// A handler's refusal of a request that did not run (invalid input, a
+// missing credential, an unsupported body) is not the key's answer: the key
+// is released, and the corrected request with the same key runs.
+func TestMiddleware_ValidationRefusal_NotStoredCorrectedRequestRuns(t *testing.T) {
+	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				m, _ := newManager(t, db, nil)
+				var runs atomic.Int64
+				srv := serve(t, m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					runs.Add(1)
+					b, _ := io.ReadAll(r.Body)
+					if string(b) != `{"ok":true}` {
+						http.Error(w, "refused", status)
+						return
+					}
+					w.WriteHeader(http.StatusCreated)
+				})))
+				assert.Equal(t, status, mustPost(t, srv.URL, []byte(`{"ok":false}`), "k-refused").Status)
+				assert.Zero(t, countKeys(t, db), "the refusal is not stored")
+				assert.Equal(t, http.StatusCreated, mustPost(t, srv.URL, []byte(`{"ok":true}`), "k-refused").Status,
+					"the corrected request with the same key runs (not 422)")
+				r := mustPost(t, srv.URL, []byte(`{"ok":true}`), "k-refused")
+				assert.Equal(t, "true", r.Header.Get(idempotency.HeaderReplayed))
+				assert.EqualValues(t, 2, runs.Load())
+			})
+		})
+	}
+	for status, kept := range map[int]bool{http.StatusOK: true, http.StatusNotFound: true, http.StatusConflict: true,
+		http.StatusBadRequest: false, http.StatusUnprocessableEntity: false, http.StatusTooManyRequests: false, http.StatusBadGateway: false} {
+		assert.Equal(t, kept, idempotency.DefaultKeepStatus(status), "%d", status)
+	}
+}
+
 func TestMiddleware_HandlerPanic_500KeyReleasedServerAlive(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		m, _ := newManager(t, db, nil)

@@ -309,6 +309,14 @@ type WebhookEvent struct {
 	// the delivery, or the delivery's own when the payment's secret
 	// verified it. Nil when the delivery carries only a status.
 	Payment *Payment
+	// ByLookup reports that the delivery proved nothing by itself (no
+	// signature or secret could be checked) and the adapter confirmed it by
+	// looking the payment up at the PG instead: Payment (which must be set)
+	// is the PG's answer, and nothing else of the delivery is trusted. The
+	// webhook intake then keys the event by that answer and keeps no copy
+	// of the delivery, so a stranger can replay a real payment's news but
+	// cannot add records by varying the bytes.
+	ByLookup bool
 }
 
 // NetCanceler is implemented by PGs whose approval must be undone through a

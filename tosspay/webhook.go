@@ -120,7 +120,7 @@ func (g *Gateway) paymentStatusChanged(ctx context.Context, req pg.WebhookReques
 	if err != nil {
 		return nil, err
 	}
-	ev.Status, ev.Amount, ev.Payment = fetched.Status, fetched.Amount, fetched
+	ev.Status, ev.Amount, ev.Payment, ev.ByLookup = fetched.Status, fetched.Amount, fetched, true
 	return ev, nil
 }
 
@@ -146,7 +146,7 @@ func (g *Gateway) depositCallback(ctx context.Context, req pg.WebhookRequest, en
 	if err != nil {
 		return nil, err
 	}
-	ev.PaymentKey, ev.Status, ev.Amount, ev.Payment = fetched.PaymentKey, fetched.Status, fetched.Amount, fetched
+	ev.PaymentKey, ev.Status, ev.Amount, ev.Payment, ev.ByLookup = fetched.PaymentKey, fetched.Status, fetched.Amount, fetched, true
 	return ev, nil
 }
 
@@ -170,7 +170,7 @@ func (g *Gateway) cancelStatusChanged(ctx context.Context, env webhookEnvelope) 
 		PG: Name, Type: pg.WebhookCancelStatus,
 		DedupKey:   dedupKey(EventCancelStatusChanged, cj.TransactionKey, cj.CancelStatus),
 		PaymentKey: fetched.PaymentKey, OrderID: fetched.OrderID,
-		Status: fetched.Status, Amount: fetched.Amount, Payment: fetched,
+		Status: fetched.Status, Amount: fetched.Amount, Payment: fetched, ByLookup: true,
 	}
 	ev.OccurredAt, _ = parseTime(env.CreatedAt)
 	return ev, nil

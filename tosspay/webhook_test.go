@@ -60,6 +60,7 @@ func TestParseWebhook_PaymentStatus_VerifiedBySecret_NoFetch(t *testing.T) {
 	assert.Equal(t, paymentKey, ev.Payment.PaymentKey)
 	assert.True(t, pg.Won(1000).Equal(ev.Payment.Amount))
 	assert.True(t, ev.Payment.Balance.IsSet(), "the balance travels with the news")
+	assert.False(t, ev.ByLookup, "the secret proved the delivery itself")
 	assert.NotEmpty(t, ev.DedupKey)
 
 	retry, err := gw.ParseWebhook(context.Background(), pg.WebhookRequest{Header: deliveryHeader("whtrans_b2", "1"), Body: body, Secret: secret})
@@ -88,6 +89,7 @@ func TestParseWebhook_NoSecretKnown_TrustsOnlyTheFetchedPayment(t *testing.T) {
 	assert.Equal(t, pg.StatusCanceled, ev.Status)
 	require.NotNil(t, ev.Payment)
 	assert.Equal(t, pg.StatusCanceled, ev.Payment.Status)
+	assert.True(t, ev.ByLookup, "the delivery proved nothing; the fetched payment is the news")
 }
 
 func TestParseWebhook_FetchOutcomes(t *testing.T) {
@@ -147,6 +149,7 @@ func TestParseWebhook_DepositCallback(t *testing.T) {
 		rec.only(t)
 		assert.Equal(t, pg.StatusWaitingForDeposit, ev.Status, "the fetched state, not the delivery's DONE")
 		assert.Equal(t, paymentKey, ev.PaymentKey)
+		assert.True(t, ev.ByLookup)
 	})
 }
 
@@ -162,6 +165,7 @@ func TestParseWebhook_CancelStatusChanged_FetchedAlways(t *testing.T) {
 	assert.Equal(t, pg.WebhookCancelStatus, ev.Type)
 	assert.Equal(t, pg.StatusCanceled, ev.Status)
 	assert.Equal(t, orderID, ev.OrderID)
+	assert.True(t, ev.ByLookup, "a Cancel carries no secret: only the fetched payment is trusted")
 }
 
 func TestParseWebhook_DedupKeys_SameNewsCollides_NewNewsDiffers(t *testing.T) {

@@ -36,6 +36,22 @@ type testPG struct {
 	// unavailable makes verification fail as if the PG's fetch-back timed
 	// out.
 	unavailable atomic.Bool
+
+	// truth is the PG's own record of payments by payment key: a LOOKUP
+	// notification carries no proof and is confirmed by it.
+	mu    sync.Mutex
+	truth map[string]pg.Payment
+}
+
+// record sets the PG's own record of a payment.
+func (p *testPG) record(pay pg.Payment) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.truth == nil {
+		p.truth = map[string]pg.Payment{}
+	}
+	pay.PG = p.name
+	p.truth[pay.PaymentKey] = pay
 }
 
 func (p *testPG) Name() string                  { return p.name }
@@ -68,6 +84,7 @@ type notification struct {
 	Status     string `json:"status"`
 	Amount     int64  `json:"amount"`
 	Secret     string `json:"secret"`
+	Pad        string `json:"pad,omitempty"`
 }
 
 func (p *testPG) ParseWebhook(ctx context.Context, req pg.WebhookRequest) (*pg.WebhookEvent, error) {
@@ -80,6 +97,19 @@ func (p *testPG) ParseWebhook(ctx context.Context, req pg.WebhookRequest) (*pg.W
 	}
 	if p.unavailable.Load() {
 		return nil, &pg.Error{PG: p.name, Op: "webhook", Kind: pg.KindUnavailable, Message: "lookup timed out"}
+	}
+	if n.Type == "LOOKUP" {
+		// No proof in the delivery: the PG's record is the news.
+		p.mu.Lock()
+		truth, ok := p.truth[n.PaymentKey]
+		p.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("%s: the PG has no payment %q: %w", p.name, n.PaymentKey, pg.ErrWebhookRejected)
+		}
+		return &pg.WebhookEvent{
+			Type: pg.WebhookPaymentStatus, DedupKey: n.ID, PaymentKey: n.PaymentKey, OrderID: n.OrderID,
+			Status: truth.Status, Amount: truth.Amount, Payment: &truth, ByLookup: true,
+		}, nil
 	}
 	secret, ok := req.Secret(ctx, n.PaymentKey, n.OrderID)
 	if !ok {

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -9,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -74,15 +78,50 @@ type Config struct {
 	RedactBody func(contentType string, body []byte) []byte
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Logger receives rejected and failed deliveries, never their bodies
-	// or secrets; default slog.Default().
+	// Logger receives rejected and failed deliveries: of a refused body
+	// only its size, digest and start with secrets masked (JSON and form
+	// bodies; nothing of others), never secrets; default slog.Default().
 	Logger *slog.Logger
 }
 
 // Intake is the http.Handler that receives PG notifications. It is safe for
 // concurrent use.
 type Intake struct {
-	cfg Config
+	cfg   Config
+	stats counters
+}
+
+// Stats counts what the intake did with the deliveries it received since it
+// was made.
+type Stats struct {
+	// Recorded deliveries were new: stored and applied.
+	Recorded int64
+	// Duplicates were news recorded already: acknowledged, no second
+	// effect.
+	Duplicates int64
+	// Ignored deliveries were verified but about nothing paygate acts on:
+	// acknowledged, nothing stored.
+	Ignored int64
+	// Rejected deliveries failed verification (401): logged, never stored.
+	Rejected int64
+	// Malformed deliveries could not be read or understood (400, 413):
+	// never stored.
+	Malformed int64
+	// Failed deliveries could not be verified or recorded now (500, 503):
+	// nothing stored; the PG delivers again.
+	Failed int64
+}
+
+type counters struct {
+	recorded, duplicates, ignored, rejected, malformed, failed atomic.Int64
+}
+
+// Stats returns the intake's counters.
+func (in *Intake) Stats() Stats {
+	return Stats{
+		Recorded: in.stats.recorded.Load(), Duplicates: in.stats.duplicates.Load(), Ignored: in.stats.ignored.Load(),
+		Rejected: in.stats.rejected.Load(), Malformed: in.stats.malformed.Load(), Failed: in.stats.failed.Load(),
+	}
 }
 
 // New checks cfg and fills its defaults.
@@ -133,18 +172,27 @@ const (
 //
 //  1. read the body under the size cap (413 over it);
 //  2. have the PG's adapter verify and normalise it (401 when verification
-//     fails, with a log line and nothing stored; 400 when it is malformed;
-//     503 when the adapter could not decide, e.g. the PG did not answer its
-//     fetch-back);
+//     fails, with a size-capped, masked log line and nothing stored; 400
+//     when it is malformed; 503 when the adapter could not decide, e.g. the
+//     PG did not answer its fetch-back);
 //  3. in one transaction, record it under its unique (pg, dedup key) and
 //     run the effect;
 //  4. answer success (the adapter's pg.WebhookAcker answer, else 200) only
 //     after that transaction committed. A duplicate, sequential or
 //     concurrent, gets the same success answer without a second effect; a
 //     failed effect gets 500 and leaves nothing behind, so the PG retries.
+//
+// A delivery the adapter confirmed by looking the payment up
+// (pg.WebhookEvent.ByLookup) proved nothing by itself: it is keyed by the
+// PG's answer instead of anything the delivery says, it is a duplicate when
+// a recorded delivery of the payment brought that same answer already, and
+// neither its body nor its headers are stored. However often and however
+// varied it is sent, it records each state the PG really reported at most
+// once.
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
+		in.stats.malformed.Add(1)
 		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "webhooks are delivered with POST")
 		return
 	}
@@ -154,24 +202,28 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	gw, err := in.cfg.Registry.Get(name)
 	if err != nil {
+		in.stats.malformed.Add(1)
 		writeError(w, http.StatusNotFound, CodeUnknownPG, "no such payment gateway")
 		return
 	}
 	parser, ok := gw.(pg.WebhookParser)
 	if !ok {
+		in.stats.malformed.Add(1)
 		writeError(w, http.StatusNotFound, CodeUnknownPG, "this payment gateway sends no webhooks")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), in.cfg.Timeout)
 	defer cancel()
-	log := in.cfg.Logger.With("pg", name, "remote", r.RemoteAddr)
+	log := in.cfg.Logger.With("pg", name, "remote", truncate(r.RemoteAddr, 64))
 
 	if r.ContentLength > in.cfg.MaxBodyBytes {
+		in.stats.malformed.Add(1)
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", in.cfg.MaxBodyBytes))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes))
 	if err != nil {
+		in.stats.malformed.Add(1)
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", in.cfg.MaxBodyBytes))
 			return
@@ -183,30 +235,38 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev, err := in.parse(ctx, parser, name, r, body)
 	switch {
 	case isRejected(err):
-		log.Warn("webhook: rejected a delivery that failed verification", "err", err)
+		in.stats.rejected.Add(1)
+		log.Warn("webhook: rejected a delivery that failed verification; nothing stored",
+			"err", clipLog(err.Error()), "bytes", len(body), "sha256", digest(body),
+			"body", logExcerpt(r.Header.Get("Content-Type"), body, in.cfg.RedactBody))
 		writeError(w, http.StatusUnauthorized, CodeRejected, "the webhook failed verification")
 		return
 	case errors.Is(err, pg.ErrInvalid):
-		log.Warn("webhook: refused a malformed delivery", "err", err)
+		in.stats.malformed.Add(1)
+		log.Warn("webhook: refused a malformed delivery; nothing stored",
+			"err", clipLog(err.Error()), "bytes", len(body), "sha256", digest(body),
+			"body", logExcerpt(r.Header.Get("Content-Type"), body, in.cfg.RedactBody))
 		writeError(w, http.StatusBadRequest, CodeMalformed, "the webhook could not be understood")
 		return
 	case err != nil:
-		log.Error("webhook: could not verify a delivery; the PG will deliver again", "err", err)
+		in.stats.failed.Add(1)
+		log.Error("webhook: could not verify a delivery; the PG will deliver again", "err", clipLog(err.Error()))
 		writeError(w, http.StatusServiceUnavailable, CodeNotProcessed, "the webhook could not be verified now; deliver again later")
 		return
 	case ev == nil:
 		// The adapter verified the delivery and found nothing paygate acts
 		// on (an event type it does not handle).
+		in.stats.ignored.Add(1)
 		log.Debug("webhook: nothing to do for this delivery")
 		ack(w, gw)
 		return
 	}
 	if err := in.normalise(ev, name, body); err != nil {
-		log.Error("webhook: refused a verified delivery the log cannot hold", "err", err)
+		in.stats.malformed.Add(1)
+		log.Error("webhook: refused a verified delivery the log cannot hold", "err", clipLog(err.Error()))
 		writeError(w, http.StatusBadRequest, CodeMalformed, "the webhook could not be understood")
 		return
 	}
-	sum := sha256.Sum256(body)
 	d := Delivery{
 		ID:         newID(),
 		PG:         name,
@@ -214,12 +274,24 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Event:      *ev,
 		Header:     in.redactHeader(r.Header),
 		Body:       in.cfg.RedactBody(r.Header.Get("Content-Type"), body),
-		BodySHA256: hex.EncodeToString(sum[:]),
+		BodySHA256: digest(body),
 		RemoteAddr: truncate(r.RemoteAddr, 64),
 		ReceivedAt: in.cfg.Now(),
 	}
+	if ev.ByLookup {
+		// Only the PG's answer is trusted: nothing the delivery carried is
+		// kept but its digest.
+		d.Header, d.Body = http.Header{}, nil
+	}
 	log = log.With("dedupKey", d.DedupKey, "type", string(ev.Type))
 	err = in.cfg.Store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if ev.ByLookup {
+			if seen, err := in.seenAnswer(ctx, tx, ev); err != nil {
+				return err
+			} else if seen {
+				return ErrDuplicate
+			}
+		}
 		if err := in.cfg.Store.InsertTx(ctx, tx, d); err != nil {
 			return err
 		}
@@ -227,9 +299,11 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, ErrDuplicate):
+		in.stats.duplicates.Add(1)
 		log.Debug("webhook: duplicate delivery acknowledged without a second effect")
 	case err != nil:
-		log.Error("webhook: delivery not recorded; the PG will deliver again", "err", err)
+		in.stats.failed.Add(1)
+		log.Error("webhook: delivery not recorded; the PG will deliver again", "err", clipLog(err.Error()))
 		status := http.StatusInternalServerError
 		if ctx.Err() != nil {
 			status = http.StatusServiceUnavailable
@@ -237,9 +311,49 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, CodeNotProcessed, "the webhook was not processed; deliver again later")
 		return
 	default:
-		log.Info("webhook: delivery recorded", "id", d.ID)
+		in.stats.recorded.Add(1)
+		log.Info("webhook: delivery recorded", "id", d.ID, "byLookup", ev.ByLookup)
 	}
 	ack(w, gw)
+}
+
+// seenAnswer reports whether a recorded delivery of ev's payment brought the
+// same PG answer ev was confirmed by (when the store can tell).
+func (in *Intake) seenAnswer(ctx context.Context, tx *sql.Tx, ev *pg.WebhookEvent) (bool, error) {
+	log, ok := in.cfg.Store.(PaymentLog)
+	if !ok || ev.PaymentKey == "" {
+		return false, nil
+	}
+	recorded, err := log.PaymentEventsTx(ctx, tx, ev.PG, ev.PaymentKey)
+	if err != nil {
+		return false, err
+	}
+	want := answerKey(ev)
+	for i := range recorded {
+		if answerKey(&recorded[i]) == want {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// answerKey identifies the PG's state an event reports: the payment, its
+// status, amounts and the cancels the PG lists. Two events with the same
+// key bring the same news.
+func answerKey(ev *pg.WebhookEvent) string {
+	fields := []string{ev.PG, ev.PaymentKey, ev.OrderID, string(ev.Status), ev.Amount.String()}
+	if p := ev.Payment; p != nil {
+		fields = []string{ev.PG, p.PaymentKey, p.OrderID, string(p.Status), p.Amount.String(), p.Balance.String()}
+		for _, c := range p.Cancels {
+			fields = append(fields, c.TransactionKey, c.Amount.String())
+		}
+	}
+	h := sha256.New()
+	for _, f := range fields {
+		h.Write([]byte(f))
+		h.Write([]byte{0x1f})
+	}
+	return "lookup:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // parse runs the adapter, turning a panic into an error.
@@ -295,6 +409,22 @@ func (in *Intake) normalise(ev *pg.WebhookEvent, name string, body []byte) error
 	}
 	if ev.PG != name {
 		return fmt.Errorf("webhook: the %s adapter returned an event of %q", name, ev.PG)
+	}
+	if ev.ByLookup {
+		// The PG's answer is the event: its identity, status and amount,
+		// and the time it was learned, not the time the delivery claims.
+		p := ev.Payment
+		if p == nil {
+			return fmt.Errorf("webhook: the %s adapter confirmed a delivery by lookup without the PG's answer", name)
+		}
+		if p.PaymentKey != "" {
+			ev.PaymentKey = p.PaymentKey
+		}
+		if p.OrderID != "" {
+			ev.OrderID = p.OrderID
+		}
+		ev.Status, ev.Amount, ev.OccurredAt = p.Status, p.Amount, in.cfg.Now()
+		ev.DedupKey = answerKey(ev)
 	}
 	if ev.DedupKey == "" {
 		// Without a PG-given id, the content identifies the news.
@@ -394,6 +524,45 @@ func newID() string {
 		return "whk_" + uuid.NewString()
 	}
 	return "whk_" + id.String()
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// maxLogText caps what a log line quotes of a delivery or an adapter's
+// error.
+const maxLogText = 512
+
+func clipLog(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxLogText {
+		return s
+	}
+	cut := maxLogText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// logExcerpt is what a log line shows of a refused body: its start, with
+// secrets masked, for JSON and form bodies; nothing for a body that cannot
+// be masked.
+func logExcerpt(contentType string, body []byte, redact func(string, []byte) []byte) string {
+	media, _, _ := mime.ParseMediaType(contentType)
+	trimmed := bytes.TrimSpace(body)
+	isJSON := media == "application/json" || strings.HasSuffix(media, "+json") ||
+		(len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '['))
+	if !isJSON && media != "application/x-www-form-urlencoded" {
+		return ""
+	}
+	masked := redact(contentType, body)
+	if bytes.Equal(masked, withheld) {
+		return ""
+	}
+	return clipLog(string(masked))
 }
 
 func truncate(s string, n int) string {

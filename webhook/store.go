@@ -62,3 +62,15 @@ type Store interface {
 	// Get reads a delivery; ErrNotFound (wrapped) for an unknown id.
 	Get(ctx context.Context, id string) (Delivery, error)
 }
+
+// PaymentLog is implemented by a Store that can list the events recorded for
+// one payment. With it the intake recognises a delivery confirmed by lookup
+// (pg.WebhookEvent.ByLookup) whose news a verified delivery of the payment
+// brought already, and records nothing for it; without it such a delivery
+// is deduplicated by the PG's answer alone.
+type PaymentLog interface {
+	// PaymentEventsTx returns, in tx, the events of the deliveries recorded
+	// for (pgName, paymentKey), the latest ones first, at most a few
+	// hundred.
+	PaymentEventsTx(ctx context.Context, tx *sql.Tx, pgName, paymentKey string) ([]pg.WebhookEvent, error)
+}

@@ -9,14 +9,28 @@
 //	PAYGATE_ADDR        listen address (default 127.0.0.1:8080)
 //	PAYGATE_PUBLIC_URL  address PGs and browsers reach it at (default http://PAYGATE_ADDR)
 //	PAYGATE_DB          sqlite:PATH (default sqlite:./data/paygate.db) or mysql:DSN
+//	PAYGATE_DATA_DIR    where files of the server go (default: the SQLite
+//	                    database's directory, else ./data)
+//	PAYGATE_ADMIN_TOKEN the operator token refunds and the attention queue
+//	                    need (Authorization: Bearer …), at least 16
+//	                    characters. Unset, a random one is generated at
+//	                    every start and written, readable by its owner only,
+//	                    to PAYGATE_DATA_DIR/admin-token; the log says where.
+//	PAYGATE_READ_HEADER_TIMEOUT, PAYGATE_READ_TIMEOUT, PAYGATE_WRITE_TIMEOUT,
+//	PAYGATE_IDLE_TIMEOUT
+//	                    the HTTP server's timeouts as Go durations (defaults
+//	                    5s, 15s, 60s, 60s; see app.ServerConfig)
 //	PAYGATE_TOSS_SECRET_KEY, PAYGATE_TOSS_CLIENT_KEY, PAYGATE_TOSS_BASE_URL
 //	PAYGATE_KAKAOPAY_SECRET_KEY, PAYGATE_KAKAOPAY_CID, PAYGATE_KAKAOPAY_BASE_URL
 //	PAYGATE_INICIS_MID, PAYGATE_INICIS_SIGN_KEY, PAYGATE_INICIS_API_KEY,
 //	PAYGATE_INICIS_API_IV, PAYGATE_INICIS_CLIENT_IP, PAYGATE_INICIS_BASE_URL
 //
-// A PG runs live only when its secret (or MID) and base URL are both set.
-// Otherwise it runs as a sandbox, served by this server under /sandbox/{pg}/
-// or, to outlive restarts of this server (crash drills), by a process of its
+// A PG runs live only when its secret (or MID) and base URL are both set,
+// and then nothing of its sandbox is served. Otherwise it runs as a sandbox,
+// served by this server under /sandbox/{pg}/ with keys made at every start
+// (never the published test keys) and its test controls (deposits,
+// scripted faults, its ledger) answering only clients on this machine, or,
+// to outlive restarts of this server (crash drills), by a process of its
 // own:
 //
 //	PAYGATE_TOSS_SANDBOX_URL, PAYGATE_KAKAOPAY_SANDBOX_URL, PAYGATE_INICIS_SANDBOX_URL
@@ -35,9 +49,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,10 +85,22 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	public := env("PAYGATE_PUBLIC_URL", "http://"+ln.Addr().String())
+	db := env("PAYGATE_DB", "sqlite:./data/paygate.db")
+	timeouts, err := serverConfig()
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	token, err := adminToken(log, dataDir(db))
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	cfg := app.Config{
-		DB:        env("PAYGATE_DB", "sqlite:./data/paygate.db"),
-		PublicURL: public,
-		Logger:    log,
+		DB:         db,
+		PublicURL:  public,
+		AdminToken: token,
+		Logger:     log,
 		Toss: app.PGSettings{
 			SecretKey: os.Getenv("PAYGATE_TOSS_SECRET_KEY"), ClientKey: os.Getenv("PAYGATE_TOSS_CLIENT_KEY"),
 			BaseURL: os.Getenv("PAYGATE_TOSS_BASE_URL"), Sandbox: os.Getenv("PAYGATE_TOSS_SANDBOX_URL"),
@@ -99,7 +126,7 @@ func run(log *slog.Logger) error {
 	}
 	defer a.Close()
 
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := app.NewServer(a.Handler(), timeouts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	ran := make(chan error, 1)
@@ -131,6 +158,62 @@ func quickRetries(c *paygate.Config) {
 	c.RefundRetry = saga.Policy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, AlertAfter: 5}
 	c.Runner.PollInterval, c.Runner.Lease = 100*time.Millisecond, 3*time.Second
 	c.Outbox.PollInterval, c.Outbox.Lease = 100*time.Millisecond, 3*time.Second
+}
+
+// dataDir is PAYGATE_DATA_DIR, or the SQLite database's directory, or
+// ./data.
+func dataDir(db string) string {
+	if d := os.Getenv("PAYGATE_DATA_DIR"); d != "" {
+		return d
+	}
+	if path, ok := strings.CutPrefix(db, "sqlite:"); ok && path != "" && !strings.HasPrefix(path, "file:") && path != ":memory:" {
+		return filepath.Dir(path)
+	}
+	return "./data"
+}
+
+// adminToken is PAYGATE_ADMIN_TOKEN or, unset, a token generated into a
+// file under dir. The log names the file, never the token.
+func adminToken(log *slog.Logger, dir string) (string, error) {
+	if t := os.Getenv("PAYGATE_ADMIN_TOKEN"); t != "" {
+		if len(t) < app.MinAdminTokenLen {
+			return "", fmt.Errorf("PAYGATE_ADMIN_TOKEN must be at least %d characters", app.MinAdminTokenLen)
+		}
+		return t, nil
+	}
+	token, path, err := app.GenerateAdminToken(dir)
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		path = abs
+	}
+	log.Info("operator token generated (PAYGATE_ADMIN_TOKEN is unset); send it as Authorization: Bearer", "file", path)
+	return token, nil
+}
+
+// serverConfig reads the HTTP server's timeouts.
+func serverConfig() (app.ServerConfig, error) {
+	var c app.ServerConfig
+	for _, f := range []struct {
+		name string
+		v    *time.Duration
+	}{
+		{"PAYGATE_READ_HEADER_TIMEOUT", &c.ReadHeaderTimeout}, {"PAYGATE_READ_TIMEOUT", &c.ReadTimeout},
+		{"PAYGATE_WRITE_TIMEOUT", &c.WriteTimeout}, {"PAYGATE_IDLE_TIMEOUT", &c.IdleTimeout},
+	} {
+		v := os.Getenv(f.name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("%s must be a positive duration such as 30s", f.name)
+		}
+		*f.v = d
+	}
+	return c, nil
 }
 
 // redactDB keeps a MySQL password out of the log.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/webhook"
 )
@@ -18,7 +19,10 @@ type Webhooks struct {
 	db *store.DB
 }
 
-var _ webhook.Store = (*Webhooks)(nil)
+var (
+	_ webhook.Store      = (*Webhooks)(nil)
+	_ webhook.PaymentLog = (*Webhooks)(nil)
+)
 
 // NewWebhooks returns the webhook log of db.
 func NewWebhooks(db *store.DB) *Webhooks { return &Webhooks{db: db} }
@@ -140,6 +144,37 @@ WHERE pg = ? AND payment_key = ? ORDER BY received_at, id`, pgName, paymentKey)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("idemstore: list webhooks of %s/%s: %w", pgName, paymentKey, err)
+	}
+	return out, nil
+}
+
+// maxPaymentEvents bounds PaymentEventsTx: a payment has a handful of
+// notifications, one per state it went through.
+const maxPaymentEvents = 200
+
+// PaymentEventsTx implements webhook.PaymentLog: the events of the latest
+// deliveries recorded for one payment of a PG, newest first.
+func (s *Webhooks) PaymentEventsTx(ctx context.Context, tx *sql.Tx, pgName, paymentKey string) ([]pg.WebhookEvent, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT event FROM webhook_deliveries
+WHERE pg = ? AND payment_key = ? ORDER BY received_at DESC, id DESC LIMIT ?`, pgName, paymentKey, maxPaymentEvents)
+	if err != nil {
+		return nil, fmt.Errorf("idemstore: events of %s/%s: %w", pgName, paymentKey, err)
+	}
+	defer rows.Close()
+	var out []pg.WebhookEvent
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("idemstore: events of %s/%s: %w", pgName, paymentKey, err)
+		}
+		var ev pg.WebhookEvent
+		if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+			return nil, fmt.Errorf("idemstore: events of %s/%s: decode: %w", pgName, paymentKey, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("idemstore: events of %s/%s: %w", pgName, paymentKey, err)
 	}
 	return out, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,12 +30,14 @@ func (a *App) routes() {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
-	mux.HandleFunc("POST /checkouts", a.createCheckout)
-	mux.Handle("POST /payments/approve", a.keys.Middleware(http.HandlerFunc(a.approve)))
+	mux.Handle("POST /checkouts", a.jsonOnly(http.HandlerFunc(a.createCheckout)))
+	mux.Handle("POST /payments/approve", a.jsonOnly(a.keys.Middleware(http.HandlerFunc(a.approve))))
 	mux.HandleFunc("GET /payments/{paymentId}", a.getPayment)
-	mux.Handle("POST /payments/{paymentId}/cancel", a.keys.Require(http.HandlerFunc(a.cancel)))
+	// A refund is the shop's decision: the operator token is checked
+	// before anything else, so a stranger's request claims no key.
+	mux.Handle("POST /payments/{paymentId}/cancel", a.operator(a.jsonOnly(a.keys.Require(http.HandlerFunc(a.cancel)))))
 	mux.HandleFunc("GET /orders/{orderId}", a.getOrder)
-	mux.HandleFunc("GET /admin/attention", a.attention)
+	mux.Handle("GET /admin/attention", a.operator(http.HandlerFunc(a.attention)))
 	mux.Handle("POST /webhooks/{pg}", a.intake)
 	mux.HandleFunc("GET /return/{pg}/{outcome}", a.paymentReturn)
 	mux.HandleFunc("GET /{$}", a.page)
@@ -44,18 +45,25 @@ func (a *App) routes() {
 		if s.sandbox == nil {
 			continue
 		}
-		mux.Handle("/sandbox/"+name+"/", s.sandbox)
+		mux.Handle("/sandbox/"+name+"/", sandboxGuard(name, s.sandbox))
 		// The API's buyer call, answering in the API's shape; the
-		// sandbox's own /pay stays reachable under its other routes.
-		mux.HandleFunc("POST /sandbox/"+name+"/pay", a.sandboxPay(name))
+		// sandbox's own /pay stays reachable under its other routes, from
+		// this machine only.
+		mux.Handle("POST /sandbox/"+name+"/pay", a.jsonOnly(a.sandboxPay(name)))
 	}
 	a.mux = mux
 }
 
 // ServeHTTP answers routes the mux has no handler for (404) or not for this
 // method (405) in the API's JSON error shape; everything else goes to the
-// mux.
+// mux. Every answer carries the security headers (see secureHeaders).
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := secureHeaders(w)
+	a.serve(sw, r)
+	sw.finish()
+}
+
+func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern != "" {
 		a.mux.ServeHTTP(w, r)
 		return
@@ -67,7 +75,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rec.Code {
 	case http.StatusMethodNotAllowed:
-		writeError(w, rec.Code, "METHOD_NOT_ALLOWED", r.Method+" is not allowed here")
+		writeError(w, rec.Code, "METHOD_NOT_ALLOWED", clipText(r.Method, 16)+" is not allowed here")
 	case http.StatusNotFound:
 		writeError(w, rec.Code, "NOT_FOUND", "no such endpoint")
 	default:
@@ -102,18 +110,31 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, apiError{Error: errBody{Code: code, Message: message}})
 }
 
-// fail answers err with the status and code that fit it.
+// maxMessage caps an error message: what a client sent (an id, a key) is
+// echoed at most this long.
+const maxMessage = 300
+
+// fail answers err with the status and code that fit it. An unexpected
+// failure is logged and answered without its details.
 func (a *App) fail(w http.ResponseWriter, err error) {
 	status, code := classify(err)
+	msg := err.Error()
 	if status >= 500 {
 		a.log.Error("request failed", "err", err)
 	}
-	writeError(w, status, code, err.Error())
+	if code == "INTERNAL_ERROR" {
+		msg = "the request failed; try again later"
+	}
+	writeError(w, status, code, clipText(strings.ToValidUTF8(msg, "\uFFFD"), maxMessage))
 }
 
 func classify(err error) (int, string) {
 	var pe *pg.Error
 	switch {
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized, "UNAUTHORIZED"
+	case errors.Is(err, errUnsupportedMedia):
+		return http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE"
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE"
 	case errors.Is(err, paygate.ErrAmountMismatch):
@@ -147,27 +168,6 @@ var (
 	errBadRequest = errors.New("malformed request")
 	errTooLarge   = errors.New("request body over 1 MiB")
 )
-
-// decode reads a JSON body under the size cap.
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return errTooLarge
-		}
-		return fmt.Errorf("%w: %v", errBadRequest, err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", errBadRequest, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after the JSON object", errBadRequest)
-	}
-	return nil
-}
 
 func money(n json.Number, currency string) (pg.Money, error) {
 	if n == "" {
@@ -353,6 +353,10 @@ func orDefault(s, d string) string {
 	return s
 }
 
+// paymentJSON is a payment as the API shows it. A buyer (GET
+// /payments/{id}) sees what the checkout page needs: amounts, status,
+// refunds and the event timeline, never the PG's payment key, secrets or
+// the PG's error texts. An operator's cancel answer adds each cancel's id.
 type paymentJSON struct {
 	PaymentID      string       `json:"paymentId"`
 	OrderID        string       `json:"orderId"`
@@ -369,9 +373,9 @@ type paymentJSON struct {
 }
 
 type cancelJSON struct {
-	CancelID string      `json:"cancelId"`
+	CancelID string      `json:"cancelId,omitempty"`
 	Amount   json.Number `json:"amount"`
-	Reason   string      `json:"reason"`
+	Reason   string      `json:"reason,omitempty"`
 	Status   string      `json:"status"`
 }
 
@@ -380,7 +384,9 @@ type eventJSON struct {
 	OccurredAt time.Time `json:"occurredAt"`
 }
 
-func toPaymentJSON(v *paygate.PaymentView) paymentJSON {
+// toPaymentJSON is the buyer's view of a payment, or with operator the
+// operator's.
+func toPaymentJSON(v *paygate.PaymentView, operator bool) paymentJSON {
 	out := paymentJSON{
 		PaymentID: v.PaymentID, OrderID: v.OrderID, PG: v.PG,
 		Amount: json.Number(v.Amount.Amount().String()), Currency: v.Amount.Currency(), Status: v.Status,
@@ -393,7 +399,11 @@ func toPaymentJSON(v *paygate.PaymentView) paymentJSON {
 		out.ApprovedAt = &t
 	}
 	for _, c := range v.Cancels {
-		out.Cancels = append(out.Cancels, cancelJSON{CancelID: c.CancelID, Amount: json.Number(c.Amount.Amount().String()), Reason: c.Reason, Status: c.Status})
+		cj := cancelJSON{Amount: json.Number(c.Amount.Amount().String()), Reason: c.Reason, Status: c.Status}
+		if operator {
+			cj.CancelID = c.CancelID
+		}
+		out.Cancels = append(out.Cancels, cj)
 	}
 	for _, e := range v.Events {
 		out.Events = append(out.Events, eventJSON{EventType: e.Type, OccurredAt: e.OccurredAt})
@@ -401,13 +411,21 @@ func toPaymentJSON(v *paygate.PaymentView) paymentJSON {
 	return out
 }
 
+// maxIDLen is the longest payment or order id there is (store columns of 64).
+const maxIDLen = 64
+
 func (a *App) getPayment(w http.ResponseWriter, r *http.Request) {
-	v, err := a.pay.Payment(r.Context(), r.PathValue("paymentId"))
+	id := r.PathValue("paymentId")
+	if len(id) > maxIDLen {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "no such payment")
+		return
+	}
+	v, err := a.pay.Payment(r.Context(), id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toPaymentJSON(v))
+	writeJSON(w, http.StatusOK, toPaymentJSON(v, false))
 }
 
 type cancelRequest struct {
@@ -441,11 +459,16 @@ func (a *App) cancel(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toPaymentJSON(v))
+	writeJSON(w, http.StatusOK, toPaymentJSON(v, true))
 }
 
 func (a *App) getOrder(w http.ResponseWriter, r *http.Request) {
-	o, err := a.orders.Get(r.Context(), r.PathValue("orderId"))
+	id := r.PathValue("orderId")
+	if len(id) > maxIDLen {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "no such order")
+		return
+	}
+	o, err := a.orders.Get(r.Context(), id)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -516,7 +539,7 @@ func (a *App) playBuyer(w http.ResponseWriter, r *http.Request, s gatewaySetup) 
 	}
 	out, err := sandboxPay(r.Context(), s.sandbox, pgtest.PayRequest{OrderID: req.OrderID, Amount: amount, Fault: fault})
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "SANDBOX_PAY_FAILED", err.Error())
+		writeError(w, http.StatusBadRequest, "SANDBOX_PAY_FAILED", clipText(err.Error(), maxMessage))
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -40,6 +41,11 @@ type Config struct {
 	// PublicURL is where this server is reached, e.g.
 	// "http://127.0.0.1:8080": sandbox PGs hand out addresses under it.
 	PublicURL string
+	// AdminToken is the operator token: refunds (POST
+	// /payments/{id}/cancel) and the attention queue need it as
+	// "Authorization: Bearer <token>". Required, at least MinAdminTokenLen
+	// characters; GenerateAdminToken makes one.
+	AdminToken string
 	// Live settings per PG; empty runs that PG's sandbox.
 	Toss, KakaoPay, Inicis PGSettings
 	// FeeRate is the PG fee rate for the settlement ledger (default 3.2%).
@@ -64,6 +70,8 @@ type App struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	closeOne sync.Once
+	// adminDigest is the SHA-256 of the operator token.
+	adminDigest [sha256.Size]byte
 }
 
 // New opens and migrates the database and wires paygate, the PGs and the
@@ -76,11 +84,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.FeeRate = decimal.RequireFromString("0.032")
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if len(cfg.AdminToken) < MinAdminTokenLen || strings.TrimSpace(cfg.AdminToken) != cfg.AdminToken {
+		return nil, fmt.Errorf("app: the operator token must be at least %d characters without surrounding spaces", MinAdminTokenLen)
+	}
 	db, err := store.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, db: db, log: cfg.Logger, pgs: map[string]gatewaySetup{}}
+	a := &App{cfg: cfg, db: db, log: cfg.Logger, pgs: map[string]gatewaySetup{}, adminDigest: sha256.Sum256([]byte(cfg.AdminToken))}
 	if err := a.init(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -134,11 +145,7 @@ func (a *App) init(ctx context.Context) error {
 	}
 	a.keys, err = idempotency.New(idempotency.Config{
 		Store: idemstore.NewKeys(a.db), Logger: a.log,
-		// 202 (outcome unknown) and 409 (in progress) describe a moment,
-		// not an answer: the key is released so a retry sees the outcome.
-		KeepStatus: func(status int) bool {
-			return idempotency.DefaultKeepStatus(status) && status != http.StatusAccepted && status != http.StatusConflict
-		},
+		KeepStatus: keepStatus,
 	})
 	if err != nil {
 		return err
@@ -154,6 +161,22 @@ func (a *App) init(ctx context.Context) error {
 	return nil
 }
 
+// keepStatus decides which answers are stored under an Idempotency-Key:
+// only those of a request that ran to an outcome — success, and a PG's
+// decline (402). A refusal before anything ran (400 invalid input, 401, 404
+// unknown order or payment, 413, 415, 422 amount mismatch) is not the
+// key's answer: the key is released and a corrected request with it runs.
+// 202 (outcome unknown) and 409 (in progress, conflicting state) describe a
+// moment, not an answer: the key is released so a retry sees the outcome.
+// 5xx are never stored.
+func keepStatus(status int) bool {
+	switch status {
+	case http.StatusOK, http.StatusCreated, http.StatusPaymentRequired:
+		return true
+	}
+	return false
+}
+
 // Handler is the app's HTTP handler.
 func (a *App) Handler() http.Handler { return a }
 
@@ -165,6 +188,10 @@ func (a *App) DB() *store.DB { return a.db }
 
 // Sandbox returns a PG's sandbox, or nil when the PG is live.
 func (a *App) Sandbox(name string) pgtest.Sandbox { return a.pgs[name].sandbox }
+
+// WebhookStats counts what the webhook intake did with the notifications
+// it received: recorded, duplicates, refused and so on.
+func (a *App) WebhookStats() webhook.Stats { return a.intake.Stats() }
 
 // Orders is the example order service.
 func (a *App) Orders() *Orders { return a.orders }

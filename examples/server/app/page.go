@@ -3,6 +3,7 @@ package app
 import (
 	"html/template"
 	"net/http"
+	"net/url"
 	"sort"
 
 	"github.com/paygate/paygate"
@@ -19,8 +20,21 @@ func (a *App) page(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Strings(sandboxes)
+	nonce := newNonce()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = pageTemplate.Execute(w, map[string]any{"PGs": sandboxes, "OrderID": r.URL.Query().Get("orderId")})
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+
+		"'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = pageTemplate.Execute(w, map[string]any{"PGs": sandboxes, "OrderID": r.URL.Query().Get("orderId"), "Nonce": nonce})
+}
+
+// pageFor is the checkout page's address for an order, the order id
+// escaped: a query value never becomes part of the redirect's structure.
+func pageFor(orderID string) string {
+	if orderID == "" {
+		return "/"
+	}
+	return "/?orderId=" + url.QueryEscape(orderID)
 }
 
 // paymentReturn is where a PG's window sends the buyer back: on success it
@@ -31,7 +45,7 @@ func (a *App) paymentReturn(w http.ResponseWriter, r *http.Request) {
 	orderID := q.Get("orderId")
 	if r.PathValue("outcome") == "success" && orderID != "" {
 		if v, err := a.pay.PaymentOfOrder(r.Context(), orderID); err == nil && v.Status != pg.StatusFailed {
-			http.Redirect(w, r, "/?orderId="+orderID, http.StatusSeeOther)
+			http.Redirect(w, r, pageFor(orderID), http.StatusSeeOther)
 			return
 		}
 		redirect := map[string]string{}
@@ -55,12 +69,12 @@ func (a *App) paymentReturn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.Redirect(w, r, "/?orderId="+orderID, http.StatusSeeOther)
+	http.Redirect(w, r, pageFor(orderID), http.StatusSeeOther)
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>paygate sandbox checkout</title>
-<style>
+<style nonce="{{.Nonce}}">
 body{font-family:system-ui,sans-serif;max-width:860px;margin:2rem auto;padding:0 1rem;color:#222}
 fieldset{border:1px solid #ccc;border-radius:8px;margin-bottom:1rem}
 label{display:inline-block;margin:.3rem 1rem .3rem 0}
@@ -76,18 +90,25 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;pad
 <label>Order id <input id="orderId" value="{{.OrderID}}"></label><br>
 <label>PG fault <select id="fault"><option value="">none</option><option>decline</option><option>timeout</option><option>timeout-unapproved</option><option>error500</option></select></label>
 <label>Order service <select id="orderFailure"><option value="">works</option><option value="permanent">fails for good</option><option value="transient">fails 2 times</option></select></label><br>
-<button id="pay">Pay</button><button id="refund">Refund</button>
+<button id="pay">Pay</button>
+</fieldset>
+<fieldset><legend>Operator</legend>
+<p>A refund is the shop's decision: it needs the operator token (PAYGATE_ADMIN_TOKEN, or the file the server named at start).</p>
+<label>Operator token <input id="token" type="password" autocomplete="off"></label>
+<label>Amount to refund (empty: everything) <input id="refundAmount" type="number" min="1" step="1"></label>
+<button id="refund">Refund</button>
 </fieldset>
 <h2>Order <span id="order" class="status">–</span></h2>
 <h2>Payment <span id="payment" class="status">–</span></h2>
 <table><thead><tr><th>event</th><th>at</th></tr></thead><tbody id="events"></tbody></table>
 <h3>Log</h3><div id="log"></div>
-<script>
+<script nonce="{{.Nonce}}">
 const $ = id => document.getElementById(id);
 let paymentId = null;
 function log(x){ $('log').textContent += (typeof x === 'string' ? x : JSON.stringify(x)) + "\n"; }
-async function call(method, path, body, key){
+async function call(method, path, body, key, token){
   const h = {'Content-Type':'application/json'}; if (key) h['Idempotency-Key'] = key;
+  if (token) h['Authorization'] = 'Bearer ' + token;
   const r = await fetch(path, {method, headers:h, body: body ? JSON.stringify(body) : undefined});
   const j = await r.json().catch(() => ({}));
   log(method + ' ' + path + ' → ' + r.status + ' ' + JSON.stringify(j)); return j;
@@ -103,15 +124,26 @@ $('pay').onclick = async () => {
   const res = await call('POST', '/payments/approve', Object.assign({pg, orderId, amount}, redirect), 'approve-' + orderId + '-' + Date.now());
   paymentId = res.paymentId; poll();
 };
-$('refund').onclick = async () => { if (paymentId) { await call('POST', '/payments/' + paymentId + '/cancel', {reason:'refund from the page'}, 'refund-' + paymentId); poll(); } };
+$('refund').onclick = async () => {
+  if (!paymentId) return;
+  const body = {reason: 'refund from the page'};
+  if ($('refundAmount').value) body.amount = Number($('refundAmount').value);
+  await call('POST', '/payments/' + encodeURIComponent(paymentId) + '/cancel', body, 'refund-' + paymentId + '-' + Date.now(), $('token').value);
+  poll();
+};
 async function poll(){
   const orderId = $('orderId').value;
   const o = await fetch('/orders/' + encodeURIComponent(orderId)).then(r => r.json()).catch(() => null);
   if (o && o.status) { $('order').textContent = o.status; paymentId = paymentId || o.paymentId; }
   if (paymentId) {
-    const p = await fetch('/payments/' + paymentId).then(r => r.json());
+    const p = await fetch('/payments/' + encodeURIComponent(paymentId)).then(r => r.json());
     $('payment').textContent = p.status + ' (balance ' + p.balanceAmount + ')';
-    $('events').innerHTML = (p.events || []).map(e => '<tr><td>' + e.eventType + '</td><td>' + e.occurredAt + '</td></tr>').join('');
+    const rows = (p.events || []).map(e => {
+      const tr = document.createElement('tr');
+      for (const text of [e.eventType, e.occurredAt]) { const td = document.createElement('td'); td.textContent = text; tr.appendChild(td); }
+      return tr;
+    });
+    $('events').replaceChildren(...rows);
   }
 }
 setInterval(poll, 1000); poll();

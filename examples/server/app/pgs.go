@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"math/big"
 	"net/netip"
 	"strings"
 
@@ -70,8 +72,13 @@ func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
 	case live.Sandbox != "":
 		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, kakaopaytest.DefaultSecretKey, strings.TrimRight(live.Sandbox, "/")
 	default:
-		sb = kakaopaytest.New(kakaopaytest.Options{BaseURL: sandboxBase(publicURL, kakaopay.Name)})
-		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, kakaopaytest.DefaultSecretKey, sb.BaseURL()
+		// Keys of this start only: the published test keys would let
+		// anyone call the sandbox's API as this shop.
+		secret := "DEV" + randomKey(37)
+		sb = kakaopaytest.New(kakaopaytest.Options{
+			BaseURL: sandboxBase(publicURL, kakaopay.Name), SecretKey: secret, AdminKey: randomKey(32),
+		})
+		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, secret, sb.BaseURL()
 	}
 	gw, err := kakaopay.New(cfg)
 	if err != nil {
@@ -97,7 +104,13 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 		// differs.
 		cfg = inicistest.New(inicistest.Config{BaseURL: live.Sandbox}).GatewayConfig()
 	} else {
-		sb = inicistest.New(inicistest.Config{BaseURL: sandboxBase(publicURL, inicis.Name)})
+		// The test merchant's MID (it is part of every tid) with keys of
+		// this start only: the published INIpayTest keys would let anyone
+		// sign approvals and refunds as this shop.
+		sb = inicistest.New(inicistest.Config{
+			BaseURL: sandboxBase(publicURL, inicis.Name), MID: inicis.TestMID,
+			SignKey: randomKey(32), APIKey: randomKey(16), APIIV: randomKey(16),
+		})
 		cfg = sb.GatewayConfig()
 		// Deposit notifications come from the sandbox in this process.
 		cfg.NotiSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -162,15 +175,31 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 		}
 		return gatewaySetup{name: gw.Name(), gateway: gw, sandboxMode: true, clientKey: tossSandboxClientKey}, nil
 	}
+	// A secret key of this start only: with the published test key anyone
+	// could read a payment (its webhook secret included) from the sandbox.
+	// "test_" keeps it a test key, so TossPayments-Test-Code works.
 	sb := tosspaytest.New(tosspaytest.Options{
 		BaseURL:    sandboxBase(publicURL, tosspay.Name),
 		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,
+		SecretKey:  "test_sk_" + randomKey(32),
 	})
 	gw, err := tosspay.New(sb.SecretKey(), tosspay.WithBaseURL(sb.BaseURL()))
 	if err != nil {
 		return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
 	}
 	return gatewaySetup{name: gw.Name(), gateway: gw, sandbox: sb, sandboxMode: true, clientKey: tossSandboxClientKey}, nil
+}
+
+// randomKey returns n random characters of [A-Za-z0-9].
+func randomKey(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		// rand.Int never fails on supported platforms.
+		k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b)
 }
 
 // tossSandboxClientKey is the client key the sandbox's checkout hands the

@@ -15,7 +15,7 @@ import (
 
 func (s *server) cancel(t *testing.T, paymentID, key string, body map[string]any) response {
 	t.Helper()
-	return s.do(t, http.MethodPost, "/payments/"+paymentID+"/cancel", body, "Idempotency-Key", key)
+	return s.do(t, http.MethodPost, "/payments/"+paymentID+"/cancel", body, append([]string{"Idempotency-Key", key}, asOperator...)...)
 }
 
 // Partial then full refunds over the API: each key refunds once, more than

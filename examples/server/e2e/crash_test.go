@@ -262,6 +262,7 @@ func (dr *drill) start() {
 	t := dr.t
 	env := []string{
 		"PAYGATE_ADDR=" + dr.addr, "PAYGATE_DB=" + dr.dsn, "PAYGATE_QUICK_RETRIES=1",
+		"PAYGATE_ADMIN_TOKEN=" + operatorToken,
 		"PAYGATE_TOSS_SANDBOX_URL=" + dr.pgURL + "/tosspay",
 		"PAYGATE_INICIS_SANDBOX_URL=" + dr.pgURL + "/inicis",
 		"PAYGATE_KAKAOPAY_SANDBOX_URL=" + dr.pgURL + "/kakaopay",

@@ -68,6 +68,12 @@ type server struct {
 	hook atomic.Pointer[func(w http.ResponseWriter, r *http.Request, app http.Handler) bool]
 }
 
+// operatorToken is the test servers' operator token; asOperator is the
+// header that sends it.
+const operatorToken = "e2e-operator-token-f00d"
+
+var asOperator = []string{"Authorization", "Bearer " + operatorToken}
+
 // fromTest marks webhook deliveries a test sends itself, so holding does
 // not catch them.
 const fromTest = "X-E2E-Delivery"
@@ -150,7 +156,7 @@ func startServer(t *testing.T, d store.Dialect) *server {
 	s.url = ts.URL
 
 	a, err := app.New(context.Background(), app.Config{
-		DB: dsn, PublicURL: ts.URL, Tune: fastRetries(&s.alerts),
+		DB: dsn, PublicURL: ts.URL, Tune: fastRetries(&s.alerts), AdminToken: operatorToken,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,6 +39,10 @@ func (s *server) rowCounts(t *testing.T) map[string]int {
 	return out
 }
 
+// goTypes matches what Go's own error texts put in a message: type names,
+// package-qualified identifiers, "Go struct field", "unmarshal".
+var goTypes = regexp.MustCompile(`\bGo (struct|value)|\bjson\.|map\[|\[\]|\*?\b[a-z]+\.[A-Z]\w*|\bu?int(8|16|32|64)\b|float(32|64)|[Uu]nmarshal|reflect\.`)
+
 // F27: malformed, mistyped, oversized and hostile input on every endpoint
 // gets a clear 4xx in the API's error shape, stores nothing and panics
 // nothing.
@@ -58,6 +63,8 @@ func TestE2E_HostileInput_Clear4xxAndNothingStored(t *testing.T) {
 			return m
 		}
 
+		// op adds the operator token to a request's headers.
+		op := func(headers ...string) []string { return append(headers, asOperator...) }
 		cases := []hostile{
 			{name: "checkout: malformed JSON", method: "POST", path: "/checkouts", body: `{"orderId":`, status: 400, code: "INVALID_REQUEST"},
 			{name: "checkout: empty body", method: "POST", path: "/checkouts", body: "", status: 400, code: "INVALID_REQUEST"},
@@ -92,19 +99,48 @@ func TestE2E_HostileInput_Clear4xxAndNothingStored(t *testing.T) {
 			{name: "approve: over-long key", method: "POST", path: "/payments/approve", body: okApprove(func(map[string]any) {}), headers: []string{"Idempotency-Key", strings.Repeat("k", 300)}, status: 400, code: "IDEMPOTENCY_KEY_INVALID"},
 			{name: "approve: key with control characters", method: "POST", path: "/payments/approve", body: okApprove(func(map[string]any) {}), headers: []string{"Idempotency-Key", "\"a\tb\""}, status: 400, code: "IDEMPOTENCY_KEY_INVALID"},
 
+			{name: "checkout: text/plain (a cross-site form)", method: "POST", path: "/checkouts", body: okCheckout(func(map[string]any) {}), headers: []string{"Content-Type", "text/plain"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+			{name: "checkout: form-encoded", method: "POST", path: "/checkouts", body: "orderId=x&amount=1000", headers: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+			{name: "checkout: no content type", method: "POST", path: "/checkouts", body: okCheckout(func(map[string]any) {}), headers: []string{"Content-Type", ""}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+			{name: "checkout: JSON in another charset", method: "POST", path: "/checkouts", body: okCheckout(func(map[string]any) {}), headers: []string{"Content-Type", "application/json; charset=iso-8859-1"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+			{name: "checkout: invalid UTF-8", method: "POST", path: "/checkouts", body: "{\"orderId\":\"bad-\xff-id\",\"amount\":15000,\"pg\":\"" + pgName + "\",\"orderName\":\"x\"}", status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: lone surrogate escape", method: "POST", path: "/checkouts", body: `{"orderId":"bad-\ud800-id","amount":15000,"pg":"` + pgName + `","orderName":"x"}`, status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: duplicate key", method: "POST", path: "/checkouts", body: `{"orderId":"dup-1","orderId":"dup-2","amount":15000,"pg":"` + pgName + `","orderName":"x"}`, status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: duplicate key by escape", method: "POST", path: "/checkouts", body: `{"orderId":"dup-1","\u006frderId":"dup-2","amount":15000,"pg":"` + pgName + `","orderName":"x"}`, status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: a trailing brace", method: "POST", path: "/checkouts", body: `{"orderId":"trail-1","amount":15000,"pg":"` + pgName + `","orderName":"x"}}`, status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: amount as a numeric string", method: "POST", path: "/checkouts", body: okCheckout(func(m map[string]any) { m["amount"] = "15000" }), status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: key in another case", method: "POST", path: "/checkouts", body: `{"OrderId":"case-1","amount":15000,"pg":"` + pgName + `","orderName":"x"}`, status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: unknown key", method: "POST", path: "/checkouts", body: okCheckout(func(m map[string]any) { m["discount"] = 1000 }), status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: unknown key in sandbox", method: "POST", path: "/checkouts", body: okCheckout(func(m map[string]any) {
+				m["sandbox"] = map[string]any{"orderFailure": "transient", "times": 1, "when": "now"}
+			}), status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: null", method: "POST", path: "/checkouts", body: okCheckout(func(m map[string]any) { m["orderName"] = nil }), status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: times not whole", method: "POST", path: "/checkouts", body: okCheckout(func(m map[string]any) { m["sandbox"] = map[string]any{"orderFailure": "transient", "times": 2.5} }), status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: an array", method: "POST", path: "/checkouts", body: `[{"orderId":"a"}]`, status: 400, code: "INVALID_REQUEST"},
+			{name: "checkout: nested too deep", method: "POST", path: "/checkouts", body: strings.Repeat("[", 5000) + strings.Repeat("]", 5000), status: 400, code: "INVALID_REQUEST"},
+			{name: "approve: text/plain", method: "POST", path: "/payments/approve", body: okApprove(func(map[string]any) {}), headers: []string{"Content-Type", "text/plain", "Idempotency-Key", "tp-1"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+			{name: "approve: duplicate amount", method: "POST", path: "/payments/approve", body: `{"pg":"` + pgName + `","orderId":"x","amount":15000,"amount":1}`, status: 400, code: "INVALID_REQUEST"},
+			{name: "approve: redirect value a number", method: "POST", path: "/payments/approve", body: okApprove(func(m map[string]any) { m["redirect"] = map[string]any{"pg_token": 1} }), status: 400, code: "INVALID_REQUEST"},
+			{name: "sandbox pay: text/plain", method: "POST", path: "/sandbox/" + pgName + "/pay", body: `{"orderId":"x","amount":1000}`, headers: []string{"Content-Type", "text/plain"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+			{name: "sandbox pay: unknown key", method: "POST", path: "/sandbox/" + pgName + "/pay", body: `{"orderId":"x","amount":1000,"cardNumber":"4111"}`, status: 400, code: "INVALID_REQUEST"},
+
 			{name: "payment: unknown id", method: "GET", path: "/payments/pay_nothing", status: 404, code: "NOT_FOUND"},
 			{name: "payment: over-long id", method: "GET", path: "/payments/" + strings.Repeat("p", 5000), status: 404, code: "NOT_FOUND"},
 			{name: "payment: escaped junk", method: "GET", path: "/payments/%27%3B--%00", status: 404, code: "NOT_FOUND"},
 			{name: "order: unknown id", method: "GET", path: "/orders/nothing", status: 404, code: "NOT_FOUND"},
 			{name: "order: over-long id", method: "GET", path: "/orders/" + strings.Repeat("o", 5000), status: 404, code: "NOT_FOUND"},
 
-			{name: "cancel: no key", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x"}`, status: 400, code: "IDEMPOTENCY_KEY_MISSING"},
-			{name: "cancel: malformed JSON", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":`, headers: []string{"Idempotency-Key", "c-1"}, status: 400, code: "INVALID_REQUEST"},
-			{name: "cancel: fractional won", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x","amount":10.5}`, headers: []string{"Idempotency-Key", "c-2"}, status: 400, code: "INVALID_REQUEST"},
-			{name: "cancel: negative amount", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x","amount":-10}`, headers: []string{"Idempotency-Key", "c-3"}, status: 400, code: "INVALID_REQUEST"},
-			{name: "cancel: no reason", method: "POST", path: "/payments/pay_nothing/cancel", body: `{}`, headers: []string{"Idempotency-Key", "c-4"}, status: 400, code: "INVALID_REQUEST"},
-			{name: "cancel: unknown payment", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x"}`, headers: []string{"Idempotency-Key", "c-5"}, status: 404, code: "NOT_FOUND"},
-			{name: "cancel: over 1 MiB", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"` + strings.Repeat("r", 1<<20) + `"}`, headers: []string{"Idempotency-Key", "c-6"}, status: 413, code: "REQUEST_TOO_LARGE"},
+			{name: "cancel: no key", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x"}`, headers: op(), status: 400, code: "IDEMPOTENCY_KEY_MISSING"},
+			{name: "cancel: malformed JSON", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":`, headers: op("Idempotency-Key", "c-1"), status: 400, code: "INVALID_REQUEST"},
+			{name: "cancel: fractional won", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x","amount":10.5}`, headers: op("Idempotency-Key", "c-2"), status: 400, code: "INVALID_REQUEST"},
+			{name: "cancel: negative amount", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x","amount":-10}`, headers: op("Idempotency-Key", "c-3"), status: 400, code: "INVALID_REQUEST"},
+			{name: "cancel: no reason", method: "POST", path: "/payments/pay_nothing/cancel", body: `{}`, headers: op("Idempotency-Key", "c-4"), status: 400, code: "INVALID_REQUEST"},
+			{name: "cancel: unknown payment", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x"}`, headers: op("Idempotency-Key", "c-5"), status: 404, code: "NOT_FOUND"},
+			{name: "cancel: over 1 MiB", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"` + strings.Repeat("r", 1<<20) + `"}`, headers: op("Idempotency-Key", "c-6"), status: 413, code: "REQUEST_TOO_LARGE"},
+
+			{name: "cancel: no operator token", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x"}`, headers: []string{"Idempotency-Key", "c-7"}, status: 401, code: "UNAUTHORIZED"},
+			{name: "cancel: text/plain", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x"}`, headers: op("Idempotency-Key", "c-8", "Content-Type", "text/plain"), status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+			{name: "cancel: amount as a string", method: "POST", path: "/payments/pay_nothing/cancel", body: `{"reason":"x","amount":"1000"}`, headers: op("Idempotency-Key", "c-9"), status: 400, code: "INVALID_REQUEST"},
 
 			{name: "webhook: unknown PG", method: "POST", path: "/webhooks/nopay", body: `{}`, status: 404, code: "UNKNOWN_PG"},
 			{name: "webhook: over the cap", method: "POST", path: "/webhooks/" + inicis.Name, body: strings.Repeat("a", 300<<10), status: 413, code: "REQUEST_TOO_LARGE"},
@@ -127,6 +163,7 @@ func TestE2E_HostileInput_Clear4xxAndNothingStored(t *testing.T) {
 				assert.Equal(t, c.status, resp.Status, "%s", resp)
 				if c.code != "" && resp.Status == c.status {
 					assert.Equal(t, c.code, resp.errorCode(t))
+					assert.NotRegexp(t, goTypes, resp.json(t)["error"].(map[string]any)["message"], "the message names no Go types")
 				}
 				assert.Equal(t, before, s.rowCounts(t), "nothing was stored")
 			})
