@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,6 +120,10 @@ const maxMessage = 300
 // failure is logged and answered without its details.
 func (a *App) fail(w http.ResponseWriter, err error) {
 	status, code := classify(err)
+	var later *paygate.RetryLaterError
+	if errors.As(err, &later) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(later.After.Seconds()))))
+	}
 	msg := err.Error()
 	if status >= 500 {
 		a.log.Error("request failed", "err", err)
@@ -141,6 +147,10 @@ func classify(err error) (int, string) {
 		return http.StatusUnprocessableEntity, "AMOUNT_MISMATCH"
 	case errors.Is(err, paygate.ErrNotFound), errors.Is(err, ErrOrderNotFound):
 		return http.StatusNotFound, "NOT_FOUND"
+	case errors.Is(err, paygate.ErrTooManyAttempts):
+		return http.StatusTooManyRequests, "TOO_MANY_ATTEMPTS"
+	case errors.Is(err, paygate.ErrPaymentKeyMismatch):
+		return http.StatusConflict, "PAYMENT_KEY_MISMATCH"
 	case errors.Is(err, paygate.ErrInProgress):
 		return http.StatusConflict, "IN_PROGRESS"
 	case errors.Is(err, paygate.ErrConflict), errors.Is(err, ErrOrderExists):
