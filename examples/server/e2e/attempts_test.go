@@ -54,7 +54,7 @@ func TestE2E_Checkout_OpenAttempt_ReanswereredOrRefused(t *testing.T) {
 
 			other := s.do(t, http.MethodPost, "/checkouts", map[string]any{"orderId": b.OrderID, "amount": b.Amount, "pg": b.PG, "orderName": "someone else's name"})
 			require.Equal(t, http.StatusConflict, other.Status, "another checkout of the open attempt: %s", other)
-			
+
 			id := approveResult(t, s.approve(t, approveBody(b, s.pay(t, b, "")), ""), http.StatusOK, "APPROVED")
 			s.settled(t, id)
 		})
