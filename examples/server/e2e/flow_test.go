@@ -389,7 +389,8 @@ func TestE2E_RefundRefused_NeedsAttentionWithAlert(t *testing.T) {
 			}
 			assert.True(t, listed, "the refused refund is in GET /admin/attention with its reason: %s", resp)
 			out := s.checkOrder(t, b, true)
-			assert.Greater(t, s.alerts.Load(), alerts, "an alert was raised")
+			// The alert hook runs just after the commit the queue shows.
+			eventually(t, "an alert", func() bool { return s.alerts.Load() > alerts })
 			assert.Equal(t, pg.StatusApproved, out.Kept.Status, "nothing refunded, nothing pretended")
 			assert.Zero(t, out.PG.Cancels)
 			assert.NotEqual(t, app.OrderPaid, out.Order.Status, "the order was never created")
