@@ -145,7 +145,11 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 		return nil, err
 	}
 	if done.Status == store.CancelFailed {
-		return nil, fmt.Errorf("%w: %w", ErrPG, &pg.Error{Op: "cancel", Kind: pg.KindDeclined, Code: done.FailureCode, Message: done.FailureMessage, PG: "pg"})
+		pgName := ""
+		if pay, err := p.db.PaymentByID(ctx, p.db.SQL(), c.PaymentID); err == nil {
+			pgName = pay.PG
+		}
+		return nil, fmt.Errorf("%w: %w", ErrPG, &pg.Error{Op: "cancel", Kind: pg.KindDeclined, Code: done.FailureCode, Message: done.FailureMessage, PG: pgName})
 	}
 	return p.Payment(ctx, req.PaymentID)
 }
@@ -166,12 +170,20 @@ func (p *Paygate) pendingCancel(ctx context.Context, q store.Querier, paymentID 
 
 // defineRefundSaga runs one cancel at the PG until its outcome is known and,
 // when it refunded the whole payment, tells the host to roll the order back.
+//
+// Neither step has a way back, so neither gives up: the cancel is a refund
+// the host asked for, and a PG refusal sends the saga to NEEDS_ATTENTION
+// (with a REFUND_FAILED event and an alert) rather than ending it as if
+// nothing had been asked; the rollback follows money that went back, and
+// is retried without end on RefundRetry's backoff, alerting every
+// AlertAfter attempts, so the shop never keeps selling an order it refunded
+// without an operator hearing of it.
 func (p *Paygate) defineRefundSaga() *saga.Definition {
 	return &saga.Definition{
 		Name: refundSagaName,
 		Steps: []saga.Step{
-			{Name: stepCancel, Action: p.cancelAction, Retry: p.cfg.ResolveRetry},
-			{Name: stepRollbackOrder, Action: p.rollbackAfterCancel, Retry: p.cfg.RefundRetry},
+			{Name: stepCancel, Action: p.cancelAction, Retry: p.cfg.ResolveRetry, MustComplete: true},
+			{Name: stepRollbackOrder, Action: p.rollbackAfterCancel, Retry: p.cfg.RefundRetry, MustComplete: true},
 		},
 	}
 }
@@ -204,7 +216,7 @@ func (p *Paygate) cancelAction(ctx context.Context, a saga.Attempt) (saga.Result
 	if err != nil {
 		return saga.Result{}, err
 	}
-	return saga.Result{}, p.executeCancel(ctx, pl.CancelID, a.Recovering)
+	return saga.Result{}, p.executeCancel(ctx, pl.CancelID, a.Recovering, a.Number == 1)
 }
 
 // executeCancel sends a cancel to the PG and records its outcome. When an
@@ -214,7 +226,12 @@ func (p *Paygate) cancelAction(ctx context.Context, a saga.Attempt) (saga.Result
 // makes even a wrong guess harmless. It returns nil when the cancel is done,
 // a saga.Permanent error when the PG refused it for good, and a transient
 // error otherwise.
-func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering bool) error {
+//
+// firstAttempt is set on the first attempt of the saga step running the
+// cancel. A cancel found FAILED then was refused before and an operator
+// retried the step (Runner.Retry restarts the step's attempt count; a crash
+// never does): it is sent again.
+func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering, firstAttempt bool) error {
 	c, err := p.db.CancelByID(ctx, p.db.SQL(), cancelID)
 	if err != nil {
 		return err
@@ -223,7 +240,13 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 	case store.CancelDone:
 		return nil
 	case store.CancelFailed:
-		return saga.Permanent(fmt.Errorf("paygate: cancel %s refused: %s %s", c.ID, c.FailureCode, c.FailureMessage))
+		if !firstAttempt {
+			return saga.Permanent(fmt.Errorf("paygate: cancel %s refused: %s %s", c.ID, c.FailureCode, c.FailureMessage))
+		}
+		if c, err = p.reopenCancel(ctx, c.ID); err != nil {
+			return err
+		}
+		recovering = true
 	}
 	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), c.PaymentID)
 	if err != nil {
@@ -283,6 +306,41 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		}
 		return fmt.Errorf("paygate: cancel %s: outcome unknown: %w", c.ID, err)
 	}
+}
+
+// reopenCancel sends a refused cancel back to REQUESTED for an operator's
+// retry. Another cancel of the payment in flight makes it wait (a transient
+// error): one cancel runs at a time per payment.
+func (p *Paygate) reopenCancel(ctx context.Context, cancelID string) (*store.Cancel, error) {
+	var c *store.Cancel
+	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		if c, err = p.db.CancelByID(ctx, tx, cancelID); err != nil {
+			return err
+		}
+		if _, err := p.db.LockPayment(ctx, tx, c.PaymentID); err != nil {
+			return err
+		}
+		if c, err = p.db.CancelByID(ctx, tx, cancelID); err != nil {
+			return err
+		}
+		if c.Status != store.CancelFailed {
+			return nil
+		}
+		if pending, err := p.pendingCancel(ctx, tx, c.PaymentID); err != nil {
+			return err
+		} else if pending != nil {
+			return fmt.Errorf("paygate: cancel %s: cancel %s of the payment is in flight; retrying after it", c.ID, pending.ID)
+		}
+		c.Status = store.CancelRequested
+		c.FailureCode, c.FailureMessage = "", ""
+		return p.db.UpdateCancel(ctx, tx, c, c.Version)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("paygate: refused cancel sent again by an operator's retry", "cancel", c.ID, "payment", c.PaymentID)
+	return c, nil
 }
 
 // applied reports whether the PG's view shows the cancel of amount taken
@@ -375,20 +433,49 @@ func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel) (bool, []even
 	}}, nil
 }
 
-// cancelFailed records a cancel the PG refused for good.
+// cancelFailed records a cancel the PG refused for good: the cancel FAILED
+// and a REFUND_FAILED event with the PG's code and message, in one
+// transaction. The refund was asked for and did not happen, so the saga
+// running it goes to NEEDS_ATTENTION (the returned error is permanent) and
+// stays in the operators' queue until one retries or resolves it. A cancel
+// that is DONE meanwhile (a notification or a sync found it applied)
+// stays done and nil is returned.
 func (p *Paygate) cancelFailed(ctx context.Context, c *store.Cancel, cause error) error {
+	done := false
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		cur, err := p.db.CancelByID(ctx, tx, c.ID)
-		if err != nil || cur.Status == store.CancelDone || cur.Status == store.CancelFailed {
-			return err
-		}
-		cur.Status = store.CancelFailed
-		cur.FailureCode = truncate(errCode(cause), 128)
-		cur.FailureMessage = truncate(errMessage(cause), 1024)
-		return p.db.UpdateCancel(ctx, tx, cur, cur.Version)
+		done = false
+		_, err := p.apply(ctx, tx, c.PaymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
+			cur, err := p.db.CancelByID(ctx, tx, c.ID)
+			if err != nil {
+				return false, nil, err
+			}
+			switch cur.Status {
+			case store.CancelDone:
+				done = true
+				return false, nil, nil
+			case store.CancelFailed:
+				return false, nil, nil
+			}
+			cur.Status = store.CancelFailed
+			cur.FailureCode = truncate(errCode(cause), 128)
+			cur.FailureMessage = truncate(errMessage(cause), 1024)
+			if err := p.db.UpdateCancel(ctx, tx, cur, cur.Version); err != nil {
+				return false, nil, err
+			}
+			return true, []eventSpec{refundFailedEvent(cur)}, nil
+		})
+		return err
 	})
-	if err != nil {
+	if err != nil || done {
 		return err
 	}
 	return saga.Permanent(fmt.Errorf("paygate: cancel %s refused by the PG: %w", c.ID, cause))
+}
+
+// refundFailedEvent is the REFUND_FAILED event of a cancel the PG refused.
+func refundFailedEvent(c *store.Cancel) eventSpec {
+	return eventSpec{
+		typ: EventRefundFailed, amount: c.Amount.Amount().String(), reason: truncate(c.FailureCode, 255),
+		data: map[string]string{"cancelId": c.ID, "code": c.FailureCode, "message": c.FailureMessage, "cancelReason": c.Reason},
+	}
 }

@@ -22,8 +22,11 @@ const (
 	EventOrderCreationFailed = "ORDER_CREATION_FAILED"
 	EventPaymentRefunded     = "PAYMENT_REFUNDED"
 	EventPaymentCanceled     = "PAYMENT_CANCELED"
-	EventSettlementRecorded  = "SETTLEMENT_RECORDED"
-	EventWebhookReceived     = "WEBHOOK_RECEIVED"
+	// EventRefundFailed: the PG refused a refund for good (its code and
+	// message in data); the refund waits in the operators' queue.
+	EventRefundFailed       = "REFUND_FAILED"
+	EventSettlementRecorded = "SETTLEMENT_RECORDED"
+	EventWebhookReceived    = "WEBHOOK_RECEIVED"
 )
 
 // EventSchema is the JSON Schema (draft 2020-12) of Event's JSON form.

@@ -52,7 +52,8 @@ type Config struct {
 	// OrderRetry paces CreateOrder retries; when exhausted the payment is
 	// refunded. Default 8 attempts, 1s doubling to 1m.
 	OrderRetry saga.Policy
-	// RefundRetry paces refunds, which are retried until they succeed;
+	// RefundRetry paces refunds and the order rollbacks that follow them,
+	// which are retried until they succeed (MaxAttempts is ignored); every
 	// AlertAfter failed attempts raise OnAlert. Default 2s doubling to
 	// 10m, alert every 5.
 	RefundRetry saga.Policy
@@ -64,8 +65,9 @@ type Config struct {
 	// shipping on ORDER_CREATED); their handlers get the transaction that
 	// completes the delivery.
 	Subscribers []saga.Subscriber
-	// OnAlert is called when something needs a human: a refund failing
-	// again and again, a saga needing attention.
+	// OnAlert is called when something needs a human: a refund or an
+	// order rollback failing again and again, a refund the PG refused, a
+	// saga needing attention.
 	OnAlert func(saga.Alert)
 	// Clock defaults to the system clock.
 	Clock saga.Clock
