@@ -130,7 +130,9 @@ func TestSync_ConcurrentClaims_Disjoint(t *testing.T) {
 	for range 4 {
 		p := newPayment(orderID(t))
 		insertPayment(t, db, p)
-		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.ScheduleSync(ctx, tx, p.ID, now.Add(-time.Minute)) })
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			return db.ScheduleSync(ctx, tx, p.ID, now.Add(-time.Minute))
+		})
 	}
 	first, err := db.SQL().BeginTx(ctx, nil)
 	require.NoError(t, err)
