@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/paygate/paygate/pg"
@@ -221,9 +222,13 @@ func (p *Paygate) cancelAction(ctx context.Context, a saga.Attempt) (saga.Result
 
 // executeCancel sends a cancel to the PG and records its outcome. When an
 // earlier attempt may have reached the PG (recovering, or the cancel is
-// UNKNOWN), it looks the payment up first and only sends the cancel if the
-// PG's balance shows it was not applied; the balance guard sent with it
-// makes even a wrong guess harmless. It returns nil when the cancel is done,
+// UNKNOWN), it looks the payment up first and records what the PG's cancels
+// show (syncCancels: this cancel found applied, cancels made at the PG
+// directly), and only sends the cancel if it was not applied; the balance
+// guard sent with it makes even a wrong guess harmless. A refusal is looked
+// up too before it is taken as final: the guard refuses a cancel whose
+// balance a cancel made at the PG has moved, and then the cancel is sent
+// again with the new balance (or refused here when it no longer fits). It returns nil when the cancel is done,
 // a saga.Permanent error when the PG refused it for good, and a transient
 // error otherwise.
 //
@@ -252,46 +257,61 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 	if err != nil {
 		return err
 	}
-	bal, err := balance(pay)
-	if err != nil {
-		return err
-	}
 	gw, err := p.gateway(pay.PG)
 	if err != nil {
 		return saga.Permanent(err)
 	}
 	if recovering || c.Status == store.CancelUnknown {
-		res, err := p.lookup(ctx, pay, "")
+		// An earlier call may have reached the PG: learn its outcome (and
+		// any cancel made at the PG meanwhile) before sending again.
+		done, _, err := p.syncForCancel(ctx, pay, c.ID)
 		if err != nil {
 			return fmt.Errorf("paygate: cancel %s: look up before resending: %w", c.ID, err)
 		}
-		if applied(res, bal, c.Amount) {
-			return p.commitCancel(ctx, c, "")
+		if done {
+			return nil
 		}
+		if pay, err = p.db.PaymentByID(ctx, p.db.SQL(), c.PaymentID); err != nil {
+			return err
+		}
+	}
+	bal, err := balance(pay)
+	if err != nil {
+		return err
+	}
+	if over, err := c.Amount.Cmp(bal); err != nil || over > 0 {
+		// Cancels made at the PG took the balance below this one.
+		return p.cancelFailed(ctx, c, &pg.Error{PG: pay.PG, Op: "cancel", Kind: pg.KindInvalid, Code: "EXCEEDS_BALANCE",
+			Message: fmt.Sprintf("a cancel of %s exceeds the refundable %s", c.Amount, bal), Err: err})
 	}
 	prepared, err := p.prepared(ctx, p.db.SQL(), pay)
 	if err != nil {
 		return err
 	}
-	res, err := gw.Cancel(ctx, pg.CancelRequest{
+	res, callErr := gw.Cancel(ctx, pg.CancelRequest{
 		CancelID: c.ID, PaymentKey: pay.PaymentKey, OrderID: pay.OrderID, Amount: c.Amount, Balance: bal,
 		Reason: c.Reason, Method: pg.Method(pay.Method), Prepared: prepared,
 	})
-	p.report(pay.PG, err)
-	switch kind := pg.KindOf(err); {
-	case err == nil:
-		return p.commitCancel(ctx, c, lastCancelKey(res))
-	case kind == pg.KindAlreadyDone:
-		res, lerr := p.lookup(ctx, pay, "")
-		if lerr != nil {
-			return fmt.Errorf("paygate: cancel %s: %w (looking it up: %w)", c.ID, err, lerr)
+	p.report(pay.PG, callErr)
+	switch kind := pg.KindOf(callErr); {
+	case callErr == nil:
+		return p.commitCancel(ctx, c, lastCancel(res))
+	case kind == pg.KindAlreadyDone || kind == pg.KindDeclined || kind == pg.KindInvalid || kind == pg.KindNotFound:
+		// A refusal may be the PG's balance guard meeting a cancel made at
+		// the PG that we have not heard of, or this very cancel applied by
+		// an earlier call: look the payment up before taking it as final.
+		done, moved, lerr := p.syncForCancel(ctx, pay, c.ID)
+		switch {
+		case lerr != nil && transientKind(pg.KindOf(lerr)):
+			return fmt.Errorf("paygate: cancel %s refused (%w); looking it up: %w", c.ID, callErr, lerr)
+		case lerr != nil:
+			p.log.Warn("paygate: lookup after a refused cancel failed", "cancel", c.ID, "err", lerr)
+		case done:
+			return nil
+		case moved:
+			return fmt.Errorf("paygate: cancel %s refused (%w) while cancels made at the PG moved the balance; sending again with the new balance", c.ID, callErr)
 		}
-		if applied(res, bal, c.Amount) {
-			return p.commitCancel(ctx, c, lastCancelKey(res))
-		}
-		return p.cancelFailed(ctx, c, err)
-	case kind == pg.KindDeclined || kind == pg.KindInvalid || kind == pg.KindNotFound:
-		return p.cancelFailed(ctx, c, err)
+		return p.cancelFailed(ctx, c, callErr)
 	default:
 		if uerr := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			cur, err := p.db.CancelByID(ctx, tx, c.ID)
@@ -299,13 +319,121 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 				return err
 			}
 			cur.Status = store.CancelUnknown
-			cur.FailureCode, cur.FailureMessage = truncate(errCode(err), 128), ""
+			cur.FailureCode, cur.FailureMessage = truncate(errCode(callErr), 128), ""
 			return p.db.UpdateCancel(ctx, tx, cur, cur.Version)
 		}); uerr != nil {
-			return errors.Join(err, uerr)
+			return errors.Join(callErr, uerr)
 		}
-		return fmt.Errorf("paygate: cancel %s: outcome unknown: %w", c.ID, err)
+		return fmt.Errorf("paygate: cancel %s: outcome unknown: %w", c.ID, callErr)
 	}
+}
+
+// transientKind reports whether an error of kind k may go away by itself.
+func transientKind(k pg.Kind) bool { return k == pg.KindUnknown || k == pg.KindUnavailable }
+
+// syncForCancel looks the payment up at its PG and records what it shows
+// of its cancels (syncCancels), then reports whether the cancel is done and
+// whether the payment's canceled amount moved.
+func (p *Paygate) syncForCancel(ctx context.Context, pay *store.Payment, cancelID string) (done, moved bool, err error) {
+	res, err := p.lookup(ctx, pay, "")
+	if err != nil {
+		return false, false, err
+	}
+	before := pay.CanceledAmount
+	after, err := p.applyPGView(ctx, pay.ID, res)
+	if err != nil {
+		return false, false, err
+	}
+	c, err := p.db.CancelByID(ctx, p.db.SQL(), cancelID)
+	if err != nil {
+		return false, false, err
+	}
+	return c.Status == store.CancelDone, !orZero(after.CanceledAmount, zeroOf(after.Amount)).Equal(orZero(before, zeroOf(after.Amount))), nil
+}
+
+// lastCancel is the cancel a PG's cancel answer reports as just applied:
+// the last of its list (Toss lists every cancel, KakaoPay and Inicis only
+// this one).
+func lastCancel(res *pg.Payment) pg.CancelRecord {
+	if res == nil || len(res.Cancels) == 0 {
+		return pg.CancelRecord{}
+	}
+	return res.Cancels[len(res.Cancels)-1]
+}
+
+// commitCancel records a cancel the PG applied, with the PG's transaction
+// key and time from its answer: the cancel DONE, the payment's canceled
+// amount and status, and the event, in one transaction.
+func (p *Paygate) commitCancel(ctx context.Context, c *store.Cancel, rec pg.CancelRecord) error {
+	return p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := p.apply(ctx, tx, c.PaymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
+			cur, err := p.db.CancelByID(ctx, tx, c.ID)
+			if err != nil {
+				return false, nil, err
+			}
+			if cur.Status == store.CancelDone {
+				return false, nil, nil
+			}
+			cur.Status = store.CancelDone
+			cur.PGTransactionKey = truncate(rec.TransactionKey, 200)
+			cur.CanceledAt = rec.CanceledAt
+			cur.FailureCode, cur.FailureMessage = "", ""
+			if err := p.db.UpdateCancel(ctx, tx, cur, cur.Version); err != nil {
+				return false, nil, err
+			}
+			return p.addCanceled(pay, cur)
+		})
+		return err
+	})
+}
+
+// compensationKeyPrefix starts the idempotency key of the refund of a
+// payment whose order could not be created.
+const compensationKeyPrefix = "order-failed:"
+
+// cancelEvent is the event a done cancel records: PAYMENT_REFUNDED for the
+// refund of an order that failed, PAYMENT_CANCELED for every other cancel
+// (the host's, or one made at the PG). It depends on the cancel alone, so
+// whoever completes it — the saga or a PG notification — records the same.
+func cancelEvent(c *store.Cancel) string {
+	if strings.HasPrefix(c.IdempotencyKey, compensationKeyPrefix) {
+		return EventPaymentRefunded
+	}
+	return EventPaymentCanceled
+}
+
+// addCanceled adds a done cancel to the payment's canceled amount and
+// status. The payment's CanceledAt is the PG's time of the cancel when the
+// PG gave one.
+func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel) (bool, []eventSpec, error) {
+	canceled := c.Amount
+	if pay.CanceledAmount.IsSet() && !pay.CanceledAmount.IsZero() {
+		sum, err := pay.CanceledAmount.Add(c.Amount)
+		if err != nil {
+			return false, nil, err
+		}
+		canceled = sum
+	}
+	if over, err := canceled.Cmp(pay.ApprovedAmount); err != nil || over > 0 {
+		return false, nil, fmt.Errorf("paygate: payment %s: cancels of %s would exceed the captured %s", pay.ID, canceled, pay.ApprovedAmount)
+	}
+	pay.CanceledAmount = canceled
+	pay.CanceledAt = c.CanceledAt.UTC()
+	if c.CanceledAt.IsZero() {
+		pay.CanceledAt = p.now()
+	}
+	if canceled.Equal(pay.ApprovedAmount) {
+		pay.Status = pg.StatusCanceled
+	} else {
+		pay.Status = pg.StatusPartialCanceled
+	}
+	data := map[string]string{"cancelId": c.ID}
+	if !c.CanceledAt.IsZero() {
+		data["canceledAt"] = c.CanceledAt.UTC().Format(time.RFC3339Nano)
+	}
+	return true, []eventSpec{{
+		typ: cancelEvent(c), amount: c.Amount.Amount().String(), reason: truncate(c.Reason, 255), data: data,
+	}}, nil
 }
 
 // reopenCancel sends a refused cancel back to REQUESTED for an operator's
@@ -341,96 +469,6 @@ func (p *Paygate) reopenCancel(ctx context.Context, cancelID string) (*store.Can
 	}
 	p.log.Info("paygate: refused cancel sent again by an operator's retry", "cancel", c.ID, "payment", c.PaymentID)
 	return c, nil
-}
-
-// applied reports whether the PG's view shows the cancel of amount taken
-// from the balance bal.
-func applied(res *pg.Payment, bal, amount pg.Money) bool {
-	pgBalance := res.Balance
-	if !pgBalance.IsSet() {
-		if res.Status == pg.StatusCanceled {
-			return amount.Equal(bal)
-		}
-		return false
-	}
-	want, err := bal.Sub(amount)
-	if err != nil {
-		return false
-	}
-	c, err := pgBalance.Cmp(want)
-	return err == nil && c <= 0
-}
-
-func lastCancelKey(res *pg.Payment) string {
-	if res == nil || len(res.Cancels) == 0 {
-		return ""
-	}
-	return res.Cancels[len(res.Cancels)-1].TransactionKey
-}
-
-// commitCancel records a cancel the PG applied: the cancel DONE, the
-// payment's canceled amount and status, and the event, in one transaction.
-func (p *Paygate) commitCancel(ctx context.Context, c *store.Cancel, txKey string) error {
-	return p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := p.apply(ctx, tx, c.PaymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
-			cur, err := p.db.CancelByID(ctx, tx, c.ID)
-			if err != nil {
-				return false, nil, err
-			}
-			if cur.Status == store.CancelDone {
-				return false, nil, nil
-			}
-			cur.Status = store.CancelDone
-			cur.PGTransactionKey = truncate(txKey, 200)
-			cur.FailureCode, cur.FailureMessage = "", ""
-			if err := p.db.UpdateCancel(ctx, tx, cur, cur.Version); err != nil {
-				return false, nil, err
-			}
-			return p.addCanceled(pay, cur)
-		})
-		return err
-	})
-}
-
-// compensationKeyPrefix starts the idempotency key of the refund of a
-// payment whose order could not be created.
-const compensationKeyPrefix = "order-failed:"
-
-// cancelEvent is the event a done cancel records: PAYMENT_REFUNDED for the
-// refund of an order that failed, PAYMENT_CANCELED for every other cancel
-// (the host's, or one made at the PG). It depends on the cancel alone, so
-// whoever completes it — the saga or a PG notification — records the same.
-func cancelEvent(c *store.Cancel) string {
-	if strings.HasPrefix(c.IdempotencyKey, compensationKeyPrefix) {
-		return EventPaymentRefunded
-	}
-	return EventPaymentCanceled
-}
-
-// addCanceled adds a done cancel to the payment's canceled amount and status.
-func (p *Paygate) addCanceled(pay *store.Payment, c *store.Cancel) (bool, []eventSpec, error) {
-	canceled := c.Amount
-	if pay.CanceledAmount.IsSet() && !pay.CanceledAmount.IsZero() {
-		sum, err := pay.CanceledAmount.Add(c.Amount)
-		if err != nil {
-			return false, nil, err
-		}
-		canceled = sum
-	}
-	if over, err := canceled.Cmp(pay.ApprovedAmount); err != nil || over > 0 {
-		return false, nil, fmt.Errorf("paygate: payment %s: cancels of %s would exceed the captured %s", pay.ID, canceled, pay.ApprovedAmount)
-	}
-	pay.CanceledAmount = canceled
-	pay.CanceledAt = p.now()
-	if canceled.Equal(pay.ApprovedAmount) {
-		pay.Status = pg.StatusCanceled
-	} else {
-		pay.Status = pg.StatusPartialCanceled
-	}
-	return true, []eventSpec{{
-		typ: cancelEvent(c), amount: c.Amount.Amount().String(), reason: truncate(c.Reason, 255),
-		data: map[string]string{"cancelId": c.ID},
-	}}, nil
 }
 
 // cancelFailed records a cancel the PG refused for good: the cancel FAILED

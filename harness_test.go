@@ -44,7 +44,25 @@ type sandboxPG struct {
 	// edge is the network in front of the PG: it can answer a call with
 	// the PG's 429 before the PG sees it.
 	edge *edge
+	// clock is the sandbox's clock.
+	clock *sandboxClock
 }
+
+// sandboxClock is a sandbox PG's clock: the real time, or a moment it is stopped
+// at.
+type sandboxClock struct{ stopped atomic.Pointer[time.Time] }
+
+func (c *sandboxClock) Now() time.Time {
+	if t := c.stopped.Load(); t != nil {
+		return *t
+	}
+	return time.Now()
+}
+
+// stopAt makes the PG's time t until resume.
+func (c *sandboxClock) stopAt(t time.Time) { c.stopped.Store(&t) }
+
+func (c *sandboxClock) resume() { c.stopped.Store(nil) }
 
 // edge is the HTTP transport between paygate and a sandbox PG. Armed, it
 // answers the next cancel call with 429 Too Many Requests and a Retry-After
@@ -101,7 +119,8 @@ var sandboxPGs = []struct {
 
 func newTossPay(t *testing.T) sandboxPG {
 	t.Helper()
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second})
+	clock := &sandboxClock{}
+	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second, Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/cancel") })
 	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL), tosspay.WithHTTPClient(edge.client()),
@@ -109,7 +128,7 @@ func newTossPay(t *testing.T) sandboxPG {
 		tosspay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)
 	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge,
+		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
 		failRefund: func(_ string, f pgtest.Fault) { require.NoError(t, srv.FailNext(tosspaytest.Script{Fault: f})) },
 		refuseCancel: func(string) {
 			code := "NOT_CANCELABLE_PAYMENT"
@@ -120,7 +139,8 @@ func newTossPay(t *testing.T) sandboxPG {
 
 func newInicis(t *testing.T) sandboxPG {
 	t.Helper()
-	srv := inicistest.NewServer(inicistest.Config{})
+	clock := &sandboxClock{}
+	srv := inicistest.NewServer(inicistest.Config{Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "efund") })
 	cfg := srv.GatewayConfig()
@@ -128,7 +148,7 @@ func newInicis(t *testing.T) sandboxPG {
 	gw, err := inicis.New(cfg)
 	require.NoError(t, err)
 	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge,
+		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
 		failRefund: func(_ string, f pgtest.Fault) {
 			srv.FailNext(inicistest.OpRefund, f)
 			srv.FailNext(inicistest.OpPartialRefund, f)
@@ -142,13 +162,14 @@ func newInicis(t *testing.T) sandboxPG {
 
 func newKakaoPay(t *testing.T) sandboxPG {
 	t.Helper()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	clock := &sandboxClock{}
+	srv := kakaopaytest.NewServer(kakaopaytest.Options{Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/payment/cancel") })
 	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL, HTTPClient: edge.client()})
 	require.NoError(t, err)
 	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge,
+		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
 		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.ScriptCancel(orderID, f)) },
 		refuseCancel: func(orderID string) { require.NoError(t, srv.ScriptCancel(orderID, pgtest.FaultDecline)) },
 	}

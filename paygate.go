@@ -57,6 +57,10 @@ type Config struct {
 	// AlertAfter failed attempts raise OnAlert. Default 2s doubling to
 	// 10m, alert every 5.
 	RefundRetry saga.Policy
+	// Sync paces the periodic lookup of captured payments at their PG,
+	// which records cancels made elsewhere (see SyncConfig). On by
+	// default.
+	Sync SyncConfig
 	// Runner and Outbox tune the saga runner and the event dispatcher.
 	// Their Clock and Logger default to Clock and Logger below.
 	Runner saga.Config
@@ -149,6 +153,7 @@ func New(cfg Config) (*Paygate, error) {
 	if cfg.RefundRetry == (saga.Policy{}) {
 		cfg.RefundRetry = saga.Policy{InitialBackoff: 2 * time.Second, MaxBackoff: 10 * time.Minute, AlertAfter: 5}
 	}
+	cfg.Sync.setDefaults()
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
 	}
@@ -184,7 +189,11 @@ func New(cfg Config) (*Paygate, error) {
 	if err := p.runner.Register(p.paymentSaga, p.refundSaga); err != nil {
 		return nil, fmt.Errorf("paygate: %w", err)
 	}
-	subs := append([]saga.Subscriber{p.settlementSubscriber()}, cfg.Subscribers...)
+	subs := []saga.Subscriber{p.settlementSubscriber()}
+	if !cfg.Sync.Disabled {
+		subs = append(subs, p.syncSubscriber())
+	}
+	subs = append(subs, cfg.Subscribers...)
 	if err := p.outbox.Subscribe(subs...); err != nil {
 		return nil, fmt.Errorf("paygate: %w", err)
 	}
@@ -192,10 +201,11 @@ func New(cfg Config) (*Paygate, error) {
 }
 
 // Run starts the background work — the saga runner (orders, refunds,
-// resolution of unknown outcomes) and the event dispatcher (settlement
-// ledger, subscribers) — and blocks until ctx is canceled; then it lets the
-// work in flight finish and returns. Several processes may Run against one
-// database: they share the work through leases.
+// resolution of unknown outcomes), the event dispatcher (settlement
+// ledger, subscribers) and the periodic sync of captured payments with
+// their PG (cancels made elsewhere) — and blocks until ctx is canceled;
+// then it lets the work in flight finish and returns. Several processes may
+// Run against one database: they share the work through leases and claims.
 func (p *Paygate) Run(ctx context.Context) error {
 	p.runMu.Lock()
 	if p.running {
@@ -210,9 +220,13 @@ func (p *Paygate) Run(ctx context.Context) error {
 		p.runMu.Unlock()
 	}()
 
+	loops := []func(context.Context) error{p.runner.Run, p.outbox.Run}
+	if !p.cfg.Sync.Disabled {
+		loops = append(loops, p.runSync)
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, run := range []func(context.Context) error{p.runner.Run, p.outbox.Run} {
+	errs := make([]error, len(loops))
+	for i, run := range loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
