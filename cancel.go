@@ -302,7 +302,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		// an earlier call: look the payment up before taking it as final.
 		done, moved, lerr := p.syncForCancel(ctx, pay, c.ID)
 		switch {
-		case lerr != nil && transientKind(pg.KindOf(lerr)):
+		case lerr != nil && transientKind(pg.KindOf(lerr)) && !saga.IsPermanent(lerr):
 			return fmt.Errorf("paygate: cancel %s refused (%w); looking it up: %w", c.ID, callErr, lerr)
 		case lerr != nil:
 			p.log.Warn("paygate: lookup after a refused cancel failed", "cancel", c.ID, "err", lerr)
