@@ -16,11 +16,18 @@
 //     payment is refunded at the PG exactly once and the order rolled back),
 //     and every approval and refund becomes a settlement ledger entry.
 //   - Cancel refunds all or part of a payment with the PG's balance guard.
+//     A full refund rolls the host's order back, retried until it works;
+//     a refund the PG refuses for good is recorded (REFUND_FAILED) and
+//     waits for an operator.
 //
-// ApplyWebhook is the effect for the webhook intake (package webhook);
-// Unresolved lists what needs an operator. Every state change of a payment
-// writes its event to payment_events (the trace of its flow) and to the
-// outbox in the same transaction.
+// ApplyWebhook is the effect for the webhook intake (package webhook). Run
+// also looks captured payments up at their PG about once a day
+// (Config.Sync; SyncPayment on demand), so cancels made in a PG's console
+// reach the payment and the ledger for PGs that send no notification of
+// them. Unresolved lists what needs an operator; ResolveAttention and
+// RetryAttention act on it. Every state change of a payment writes its
+// event to payment_events (the trace of its flow) and to the outbox in the
+// same transaction.
 //
 // # How it stays consistent
 //

@@ -22,8 +22,11 @@ const (
 	EventOrderCreationFailed = "ORDER_CREATION_FAILED"
 	EventPaymentRefunded     = "PAYMENT_REFUNDED"
 	EventPaymentCanceled     = "PAYMENT_CANCELED"
-	EventSettlementRecorded  = "SETTLEMENT_RECORDED"
-	EventWebhookReceived     = "WEBHOOK_RECEIVED"
+	// EventRefundFailed: the PG refused a refund for good (its code and
+	// message in data); the refund waits in the operators' queue.
+	EventRefundFailed       = "REFUND_FAILED"
+	EventSettlementRecorded = "SETTLEMENT_RECORDED"
+	EventWebhookReceived    = "WEBHOOK_RECEIVED"
 	// EventPaymentLateCaptured: the PG captured a payment after paygate had
 	// written it off (FAILED or EXPIRED). The capture is recorded (a sale in
 	// the ledger) and refunded automatically (PAYMENT_REFUNDED).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +38,74 @@ type sandboxPG struct {
 	sandbox pgtest.Sandbox
 	// failRefund scripts the sandbox's next refund of the order.
 	failRefund func(orderID string, f pgtest.Fault)
+	// refuseCancel makes the PG refuse the order's next cancel for good
+	// (lookups in between do not use it up).
+	refuseCancel func(orderID string)
+	// edge is the network in front of the PG: it can answer a call with
+	// the PG's 429 before the PG sees it.
+	edge *edge
+	// clock is the sandbox's clock.
+	clock *sandboxClock
 }
+
+// sandboxClock is a sandbox PG's clock: the real time, or a moment it is stopped
+// at.
+type sandboxClock struct{ stopped atomic.Pointer[time.Time] }
+
+func (c *sandboxClock) Now() time.Time {
+	if t := c.stopped.Load(); t != nil {
+		return *t
+	}
+	return time.Now()
+}
+
+// stopAt makes the PG's time t until resume.
+func (c *sandboxClock) stopAt(t time.Time) { c.stopped.Store(&t) }
+
+func (c *sandboxClock) resume() { c.stopped.Store(nil) }
+
+// edge is the HTTP transport between paygate and a sandbox PG. Armed, it
+// answers the next cancel call with 429 Too Many Requests and a Retry-After
+// too long for the client to wait out, as a PG's rate limiter does: the
+// call is not processed and the adapter reports it Unavailable.
+type edge struct {
+	isCancel func(*http.Request) bool
+	next     http.RoundTripper
+	throttle atomic.Int64
+	// testCode, when set, is sent once as TossPayments-Test-Code on the
+	// next cancel: Toss answers a test key's request with that error.
+	testCode atomic.Pointer[string]
+}
+
+func newEdge(isCancel func(*http.Request) bool) *edge {
+	return &edge{isCancel: isCancel, next: http.DefaultTransport.(*http.Transport).Clone()}
+}
+
+// throttleCancels makes the next n cancel calls get 429.
+func (e *edge) throttleCancels(n int) { e.throttle.Store(int64(n)) }
+
+func (e *edge) RoundTrip(req *http.Request) (*http.Response, error) {
+	if e.isCancel(req) && e.throttle.Add(-1) >= 0 {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return &http.Response{
+			StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header:  http.Header{"Retry-After": {"3600"}, "Content-Type": {"text/plain"}},
+			Body:    io.NopCloser(strings.NewReader("too many requests")),
+			Request: req, ContentLength: int64(len("too many requests")),
+		}, nil
+	}
+	if e.isCancel(req) {
+		if code := e.testCode.Swap(nil); code != nil {
+			req = req.Clone(req.Context())
+			req.Header.Set("TossPayments-Test-Code", *code)
+		}
+	}
+	return e.next.RoundTrip(req)
+}
+
+func (e *edge) client() *http.Client { return &http.Client{Transport: e} }
 
 // sandboxPGs builds every PG under test; each flow test runs against each.
 var sandboxPGs = []struct {
@@ -50,42 +119,59 @@ var sandboxPGs = []struct {
 
 func newTossPay(t *testing.T) sandboxPG {
 	t.Helper()
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second})
+	clock := &sandboxClock{}
+	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second, Now: clock.Now})
 	t.Cleanup(srv.Close)
-	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL),
+	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/cancel") })
+	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL), tosspay.WithHTTPClient(edge.client()),
 		tosspay.WithTimeout(time.Second), tosspay.WithRetry(2, 10*time.Millisecond, 50*time.Millisecond),
 		tosspay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)
 	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv,
+		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
 		failRefund: func(_ string, f pgtest.Fault) { require.NoError(t, srv.FailNext(tosspaytest.Script{Fault: f})) },
+		refuseCancel: func(string) {
+			code := "NOT_CANCELABLE_PAYMENT"
+			edge.testCode.Store(&code)
+		},
 	}
 }
 
 func newInicis(t *testing.T) sandboxPG {
 	t.Helper()
-	srv := inicistest.NewServer(inicistest.Config{})
+	clock := &sandboxClock{}
+	srv := inicistest.NewServer(inicistest.Config{Now: clock.Now})
 	t.Cleanup(srv.Close)
-	gw, err := inicis.New(srv.GatewayConfig())
+	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "efund") })
+	cfg := srv.GatewayConfig()
+	cfg.HTTPClient = edge.client()
+	gw, err := inicis.New(cfg)
 	require.NoError(t, err)
 	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv,
+		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
 		failRefund: func(_ string, f pgtest.Fault) {
 			srv.FailNext(inicistest.OpRefund, f)
 			srv.FailNext(inicistest.OpPartialRefund, f)
+		},
+		refuseCancel: func(string) {
+			srv.FailNext(inicistest.OpRefund, pgtest.FaultDecline)
+			srv.FailNext(inicistest.OpPartialRefund, pgtest.FaultDecline)
 		},
 	}
 }
 
 func newKakaoPay(t *testing.T) sandboxPG {
 	t.Helper()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	clock := &sandboxClock{}
+	srv := kakaopaytest.NewServer(kakaopaytest.Options{Now: clock.Now})
 	t.Cleanup(srv.Close)
-	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL})
+	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/payment/cancel") })
+	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL, HTTPClient: edge.client()})
 	require.NoError(t, err)
 	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv,
-		failRefund: func(orderID string, f pgtest.Fault) { require.NoError(t, srv.ScriptCancel(orderID, f)) },
+		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
+		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.ScriptCancel(orderID, f)) },
+		refuseCancel: func(orderID string) { require.NoError(t, srv.ScriptCancel(orderID, pgtest.FaultDecline)) },
 	}
 }
 
@@ -115,10 +201,14 @@ func eachPGTweaked(t *testing.T, tweak func(*paygate.Config), fn func(t *testing
 type shop struct {
 	mu        sync.Mutex
 	orders    map[string]string // order id → payment id
-	rolled    map[string]int
+	rolled    map[string]int    // rollbacks that took effect
 	creates   map[string]int
 	permanent map[string]bool
 	transient map[string]int
+	// rollbackDown makes RollbackOrder fail for an order that many times
+	// (the order service is down); rollbackCalls counts every call.
+	rollbackDown  map[string]int
+	rollbackCalls map[string]int
 	// gates hold CreateOrder for an order until closed, so a test can act
 	// between the approval and the order's outcome.
 	gates map[string]chan struct{}
@@ -126,7 +216,8 @@ type shop struct {
 
 func newShop() *shop {
 	return &shop{orders: map[string]string{}, rolled: map[string]int{}, creates: map[string]int{},
-		permanent: map[string]bool{}, transient: map[string]int{}, gates: map[string]chan struct{}{}}
+		permanent: map[string]bool{}, transient: map[string]int{}, gates: map[string]chan struct{}{},
+		rollbackDown: map[string]int{}, rollbackCalls: map[string]int{}}
 }
 
 func (s *shop) CreateOrder(ctx context.Context, req paygate.OrderRequest) error {
@@ -169,6 +260,11 @@ func (s *shop) hold(orderID string) (release func()) {
 func (s *shop) RollbackOrder(_ context.Context, req paygate.OrderRequest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.rollbackCalls[req.OrderID]++
+	if s.rollbackDown[req.OrderID] > 0 {
+		s.rollbackDown[req.OrderID]--
+		return errors.New("order service unavailable")
+	}
 	s.rolled[req.OrderID]++
 	if s.orders[req.OrderID] == req.PaymentID {
 		delete(s.orders, req.OrderID)
@@ -180,6 +276,19 @@ func (s *shop) state(orderID string) (paidBy string, creates, rollbacks int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.orders[orderID], s.creates[orderID], s.rolled[orderID]
+}
+
+// setRollbackDown makes the next n rollbacks of the order fail.
+func (s *shop) setRollbackDown(orderID string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rollbackDown[orderID] = n
+}
+
+func (s *shop) rollbackAttempts(orderID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rollbackCalls[orderID]
 }
 
 // flow is a running Paygate over one database and one sandbox PG.

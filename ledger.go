@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
+	"github.com/paygate/paygate/store"
 )
 
 // settlementSubscriberName names the ledger writer in delivery records.
@@ -23,7 +25,9 @@ const settlementSubscriberName = "settlement-ledger"
 // Sales are recorded at approval rather than at order creation so the
 // ledger matches the PG's own books day by day: the PG charged its fee on
 // the approval even when the order then failed and the payment was
-// refunded, and that refund is a REFUND entry on the day it happened.
+// refunded, and that refund is a REFUND entry on the day it happened. Both
+// days are the PG's: a sale is dated by the PG's approval time and a refund
+// by the PG's cancel time, whenever paygate learned of them.
 func (p *Paygate) settlementSubscriber() saga.Subscriber {
 	return saga.Subscriber{
 		Name:    settlementSubscriberName,
@@ -65,6 +69,16 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 			return saga.Permanent(fmt.Errorf("paygate: event %s has no cancel id", ev.EventID))
 		}
 		source = "refund:" + data.CancelID
+		// The refund's day is the PG's: when it applied the cancel, not
+		// when paygate heard of it (a notification after midnight, a
+		// console cancel found by the next day's sync).
+		c, cerr := p.db.CancelByID(ctx, tx, data.CancelID)
+		if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
+			return cerr
+		}
+		if c != nil && !c.CanceledAt.IsZero() {
+			at = c.CanceledAt
+		}
 		entry, err = settlement.Refund(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at, p.cfg.PayoutDays)
 	}
 	if err != nil {

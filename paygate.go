@@ -57,10 +57,15 @@ type Config struct {
 	// OrderRetry paces CreateOrder retries; when exhausted the payment is
 	// refunded. Default 8 attempts, 1s doubling to 1m.
 	OrderRetry saga.Policy
-	// RefundRetry paces refunds, which are retried until they succeed;
+	// RefundRetry paces refunds and the order rollbacks that follow them,
+	// which are retried until they succeed (MaxAttempts is ignored); every
 	// AlertAfter failed attempts raise OnAlert. Default 2s doubling to
 	// 10m, alert every 5.
 	RefundRetry saga.Policy
+	// Sync paces the periodic lookup of captured payments at their PG,
+	// which records cancels made elsewhere (see SyncConfig). On by
+	// default.
+	Sync SyncConfig
 	// Runner and Outbox tune the saga runner and the event dispatcher.
 	// Their Clock and Logger default to Clock and Logger below.
 	Runner saga.Config
@@ -69,8 +74,9 @@ type Config struct {
 	// shipping on ORDER_CREATED); their handlers get the transaction that
 	// completes the delivery.
 	Subscribers []saga.Subscriber
-	// OnAlert is called when something needs a human: a refund failing
-	// again and again, a saga needing attention.
+	// OnAlert is called when something needs a human: a refund or an
+	// order rollback failing again and again, a refund the PG refused, a
+	// saga needing attention.
 	OnAlert func(saga.Alert)
 	// Clock defaults to the system clock.
 	Clock saga.Clock
@@ -177,6 +183,7 @@ func New(cfg Config) (*Paygate, error) {
 	if cfg.RefundRetry == (saga.Policy{}) {
 		cfg.RefundRetry = saga.Policy{InitialBackoff: 2 * time.Second, MaxBackoff: 10 * time.Minute, AlertAfter: 5}
 	}
+	cfg.Sync.setDefaults()
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
 	}
@@ -213,7 +220,11 @@ func New(cfg Config) (*Paygate, error) {
 	if err := p.runner.Register(p.paymentSaga, p.refundSaga); err != nil {
 		return nil, fmt.Errorf("paygate: %w", err)
 	}
-	subs := append([]saga.Subscriber{p.settlementSubscriber()}, cfg.Subscribers...)
+	subs := []saga.Subscriber{p.settlementSubscriber()}
+	if !cfg.Sync.Disabled {
+		subs = append(subs, p.syncSubscriber())
+	}
+	subs = append(subs, cfg.Subscribers...)
 	if err := p.outbox.Subscribe(subs...); err != nil {
 		return nil, fmt.Errorf("paygate: %w", err)
 	}
@@ -221,10 +232,11 @@ func New(cfg Config) (*Paygate, error) {
 }
 
 // Run starts the background work — the saga runner (orders, refunds,
-// resolution of unknown outcomes) and the event dispatcher (settlement
-// ledger, subscribers) — and blocks until ctx is canceled; then it lets the
-// work in flight finish and returns. Several processes may Run against one
-// database: they share the work through leases.
+// resolution of unknown outcomes), the event dispatcher (settlement
+// ledger, subscribers) and the periodic sync of captured payments with
+// their PG (cancels made elsewhere) — and blocks until ctx is canceled;
+// then it lets the work in flight finish and returns. Several processes may
+// Run against one database: they share the work through leases and claims.
 func (p *Paygate) Run(ctx context.Context) error {
 	p.runMu.Lock()
 	if p.running {
@@ -239,9 +251,13 @@ func (p *Paygate) Run(ctx context.Context) error {
 		p.runMu.Unlock()
 	}()
 
+	loops := []func(context.Context) error{p.runner.Run, p.outbox.Run}
+	if !p.cfg.Sync.Disabled {
+		loops = append(loops, p.runSync)
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, run := range []func(context.Context) error{p.runner.Run, p.outbox.Run} {
+	errs := make([]error, len(loops))
+	for i, run := range loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

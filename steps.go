@@ -301,7 +301,7 @@ func (p *Paygate) approveCompensate(ctx context.Context, a saga.Attempt) (saga.R
 			return saga.Result{}, err
 		}
 		if c != nil {
-			if err := p.executeCancel(ctx, c.ID, a.Recovering || a.Number > 1); err != nil {
+			if err := p.executeCancel(ctx, c.ID, a.Recovering || a.Number > 1, a.Number == 1); err != nil {
 				return saga.Result{}, err
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/paygate/paygate/inicis/inicistest"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/storetest"
@@ -176,6 +177,15 @@ func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) 
 				return true
 			}
 			return false
+		})
+		// The cancel is marked UNKNOWN before the runner records the
+		// attempt and lets go of the saga; a notification applied while the
+		// runner still holds it cannot wake it (Wake leaves leased sagas
+		// alone), and the saga would wait out its hour-long backoff.
+		f.eventually("the runner to schedule the refund's next attempt", func() bool {
+			in, err := f.p.Runner().GetByKey(ctx, "payment", res.PaymentID)
+			require.NoError(t, err)
+			return in.LeaseToken == "" && in.State == saga.Compensating
 		})
 		pay, err := f.db.PaymentByID(ctx, f.db.SQL(), res.PaymentID)
 		require.NoError(t, err)

@@ -14,9 +14,12 @@ import (
 //	   │
 //	   └──────► COMPENSATING ──► COMPENSATED
 //	any non-terminal ──► NEEDS_ATTENTION ──(Retry)──► RUNNING | COMPENSATING
+//	                                     ──(Resolve)─► COMPLETED | COMPENSATED
 //
 // A saga whose first step fails for good has nothing to compensate and goes
-// from RUNNING straight to COMPENSATED.
+// from RUNNING straight to COMPENSATED. An operator's Resolve ends a saga
+// whose remaining work was done by hand: COMPLETED when it was going
+// forward, COMPENSATED when it was compensating.
 type State string
 
 // The saga states. COMPLETED and COMPENSATED are terminal; NEEDS_ATTENTION
@@ -45,8 +48,8 @@ func CanTransition(from, to State) bool {
 	case Compensating:
 		return to == Compensated || to == NeedsAttention
 	case NeedsAttention:
-		// Only by an operator's Retry.
-		return to == Running || to == Compensating
+		// Only by an operator: Retry, or Resolve.
+		return to == Running || to == Compensating || to == Completed || to == Compensated
 	}
 	return false
 }
@@ -131,7 +134,7 @@ type Step struct {
 	// that in fact never took effect.
 	Compensate Func
 	// Retry governs the action (and Resolve). The zero value means
-	// DefaultPolicy.
+	// DefaultPolicy; for a MustComplete step MaxAttempts is ignored.
 	Retry Policy
 	// CompensationRetry governs the compensation. MaxAttempts is ignored:
 	// a compensation is retried until it succeeds or fails permanently.
@@ -141,6 +144,16 @@ type Step struct {
 	// a later step that fails permanently or exhausts its policy sends the
 	// saga to NEEDS_ATTENTION instead of compensating.
 	Pivot bool
+	// MustComplete marks a step that has no way back, typically one that
+	// follows a money movement (rolling an order back after its refund,
+	// sending a refund the host asked for). Its action never exhausts its
+	// policy: a transient failure is retried without end on Retry's
+	// backoff (MaxAttempts is ignored), raising Hooks.OnAlert every
+	// AlertAfter attempts, and a permanent failure sends the saga to
+	// NEEDS_ATTENTION with the error as its reason instead of
+	// compensating. Either way the saga stays visible (Stuck) until the
+	// step succeeds or an operator resolves it.
+	MustComplete bool
 	// Timeout bounds each call of Action, Resolve or Compensate; zero
 	// means no bound beyond the caller's context.
 	Timeout time.Duration
@@ -151,6 +164,7 @@ type Policy struct {
 	// MaxAttempts is how many attempts the action gets before the step
 	// counts as exhausted (then the saga compensates, or needs attention
 	// after a pivot). Zero means the default; Unlimited retries forever.
+	// Compensations and MustComplete steps ignore it: they never give up.
 	MaxAttempts int
 	// InitialBackoff is the wait after the first failed attempt; it doubles
 	// per attempt up to MaxBackoff. Each wait is drawn uniformly from

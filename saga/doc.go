@@ -52,9 +52,17 @@
 //     NEEDS_ATTENTION with the reason, where Runner.Stuck lists it and
 //     Runner.Retry resumes it. After a Pivot step completed, a failure needs
 //     attention instead of compensating.
+//   - No silent give-up. A MustComplete step (one that follows a money
+//     movement and has no way back) never exhausts its policy: it retries
+//     without end, alerting every AlertAfter attempts, and a Permanent
+//     error sends the saga to NEEDS_ATTENTION instead of compensating.
+//     While it retries, the instance's Reason carries the last failure and
+//     Runner.Stuck lists it; Runner.Resolve ends a saga whose remaining
+//     work an operator did by hand.
 //
 // States: RUNNING → COMPLETED | COMPENSATING → COMPENSATED; any non-terminal
-// state → NEEDS_ATTENTION (see State and CanTransition).
+// state → NEEDS_ATTENTION → (Retry) RUNNING | COMPENSATING or (Resolve)
+// COMPLETED | COMPENSATED (see State and CanTransition).
 //
 // # Outbox
 //

@@ -347,15 +347,23 @@ func (r *Runner) plan(j *job, u unit, out outcome, more bool) (InstanceRecord, [
 		row.LastError = ""
 		if u.op == OpAction {
 			next.StepIndex = u.index + 1
+			next.Reason = ""
 		} else {
 			next.StepIndex = u.index - 1
 		}
 	case IsPermanent(out.err):
 		row.Status = StepFailed
 		row.LastError = out.err.Error()
-		if u.op == OpAction {
+		switch {
+		case u.op == OpAction && step.MustComplete:
+			// No way back: an operator decides (Retry or Resolve).
+			next.State = NeedsAttention
+			next.ResumeState = Running
+			next.StepIndex = u.index
+			next.Reason = fmt.Sprintf("step %q refused: %v", step.Name, out.err)
+		case u.op == OpAction:
 			r.fail(j, &next, u.index, u.index-1, fmt.Sprintf("step %q failed: %v", step.Name, out.err))
-		} else {
+		default:
 			next.State = NeedsAttention
 			next.ResumeState = Compensating
 			next.StepIndex = u.index
@@ -367,9 +375,15 @@ func (r *Runner) plan(j *job, u unit, out outcome, more bool) (InstanceRecord, [
 	default:
 		row.LastError = out.err.Error()
 		policy := step.Retry.withDefaults()
+		if step.MustComplete {
+			policy.MaxAttempts = Unlimited
+		}
 		if u.op == OpCompensate {
 			policy = step.CompensationRetry.withDefaults()
 			policy.MaxAttempts = Unlimited
+		} else if next.State == Running {
+			// Visible to operators while the step keeps failing.
+			next.Reason = fmt.Sprintf("step %q attempt %d failed: %v", step.Name, row.Attempts, out.err)
 		}
 		if policy.exhausted(row.Attempts) {
 			r.fail(j, &next, u.index, u.index, fmt.Sprintf("step %q gave up after %d attempts: %v", step.Name, row.Attempts, out.err))

@@ -139,6 +139,75 @@ func (r *Runner) Retry(ctx context.Context, id string) (*Instance, error) {
 	return out, nil
 }
 
+// maxNote is the longest operator note Resolve keeps.
+const maxNote = 1024
+
+// Resolve ends an instance whose remaining work an operator did by hand (a
+// refund paid by bank transfer, an order canceled in the shop's console):
+// one that NEEDS_ATTENTION, or one that keeps retrying a step. It becomes
+// terminal — COMPLETED when it was going forward, COMPENSATED when it was
+// compensating — with "resolved by an operator: <note>" as its reason, and
+// no step of it runs again. The note is required. An instance a runner is
+// working on right now is ErrInvalidState (try again once its call
+// returned); a terminal one too.
+func (r *Runner) Resolve(ctx context.Context, id, note string) (*Instance, error) {
+	if note == "" || len(note) > maxNote {
+		return nil, fmt.Errorf("%w: resolving needs a note of 1 to %d bytes", ErrInvalid, maxNote)
+	}
+	var out *Instance
+	var from State
+	err := r.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rec, err := r.store.Instance(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		from = rec.State
+		now := r.now()
+		var to State
+		switch {
+		case rec.State == Running, rec.State == NeedsAttention && rec.ResumeState == Running:
+			to = Completed
+		case rec.State == Compensating, rec.State == NeedsAttention && rec.ResumeState == Compensating:
+			to = Compensated
+		default:
+			return fmt.Errorf("%w: instance is %s", ErrInvalidState, rec.State)
+		}
+		if rec.LeaseToken != "" && rec.RunAt.After(now) {
+			return fmt.Errorf("%w: a runner is working on the instance; try again shortly", ErrInvalidState)
+		}
+		next := rec
+		next.State = to
+		next.ResumeState = ""
+		next.Reason = "resolved by an operator: " + note
+		next.LeaseOwner, next.LeaseToken = "", ""
+		next.RunAt = time.Time{}
+		next.UpdatedAt = now
+		next.Version = rec.Version + 1
+		ok, err := r.store.UpdateInstance(ctx, tx, next, rec.Version)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("instance changed concurrently; try again")
+		}
+		steps, err := r.store.Steps(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		out = &Instance{InstanceRecord: next, Steps: steps}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("saga: resolve %q: %w", id, err)
+	}
+	r.log.Info("saga: resolved by operator", "saga_id", id, "from", from, "state", out.State, "note", note)
+	if h := r.cfg.Hooks.OnTransition; h != nil {
+		h(Transition{SagaID: out.ID, Definition: out.Definition, BusinessKey: out.BusinessKey,
+			From: from, To: out.State, Reason: out.Reason, At: out.UpdatedAt})
+	}
+	return out, nil
+}
+
 // Wake makes a waiting instance due at once, in the caller's transaction:
 // news it was waiting for arrived (a webhook settled the outcome a step was
 // looking up on its backoff schedule). It changes only an instance that is

@@ -321,6 +321,8 @@ func TestCompensation_RefusedForGood_NeedsAttentionThenRetry(t *testing.T) {
 		require.Len(t, stuck, 1)
 		assert.Equal(t, in.ID, stuck[0].ID)
 
+		// The alert hook runs just after the commit the instance shows.
+		waitCount(t, "alerts", 2, func() int { mu.Lock(); defer mu.Unlock(); return len(alerts) })
 		mu.Lock()
 		require.Len(t, alerts, 2, "one alert after AlertAfter transient failures, one for needing attention")
 		assert.False(t, alerts[0].NeedsAttention)

@@ -56,7 +56,9 @@ type InstanceRecord struct {
 	// highest step that may still need compensating (COMPENSATING).
 	StepIndex int
 	Payload   []byte
-	// Reason says why the saga compensates or needs attention.
+	// Reason says why the saga compensates or needs attention; while a
+	// RUNNING saga's step is retried, why its last attempt failed; once an
+	// operator resolved it, the operator's note.
 	Reason string
 	// ResumeState is the state an operator's Retry returns a
 	// NEEDS_ATTENTION saga to.

@@ -33,10 +33,13 @@ func (d DayReconciliation) Matches() bool {
 // GET /v1/transactions). It returns one line per day and currency that
 // either side has; a line whose Matches is false needs an operator.
 //
-// A sale is dated by its approval and a refund by when paygate recorded it,
-// so a cancel the PG applied seconds before midnight and paygate recorded
-// after it shows as a difference on both days that nets to zero; read
-// adjacent days together before acting.
+// The ledger dates a sale by the PG's approval time and a refund by the
+// PG's cancel time (paygate records both from the PG's answers), so a
+// cancel the PG applied seconds before midnight lands on the PG's day even
+// when paygate learned of it after midnight. A refund whose PG gave no
+// time is dated by when paygate recorded it and can show as a difference
+// on two adjacent days that nets to zero; read adjacent days together
+// before acting.
 func (l *Ledger) Reconcile(ctx context.Context, pgName string, reporter pg.TransactionReporter, from, to time.Time) ([]DayReconciliation, error) {
 	if reporter == nil {
 		return nil, fmt.Errorf("settlement: reconcile %s: the PG offers no transaction records", pgName)

@@ -9,7 +9,7 @@ import (
 )
 
 const cancelColumns = `id, payment_id, idempotency_key, amount, currency, reason, status, pg_transaction_key,
-  failure_code, failure_message, created_at, updated_at, version`
+  failure_code, failure_message, canceled_at, created_at, updated_at, version`
 
 func (c *Cancel) args() (int64, error) {
 	if err := checkFields(
@@ -48,9 +48,9 @@ func (db *DB) InsertCancel(ctx context.Context, tx *sql.Tx, c *Cancel) error {
 	now := db.clock()
 	created := orNow(c.CreatedAt, now)
 	_, err = tx.ExecContext(ctx, `INSERT INTO payment_cancels (`+cancelColumns+`)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.PaymentID, c.IdempotencyKey, amount, string(c.Amount.Currency()), c.Reason, string(c.Status),
-		nullString(c.PGTransactionKey), c.FailureCode, c.FailureMessage, created, now, 1)
+		nullString(c.PGTransactionKey), c.FailureCode, c.FailureMessage, nullTime(c.CanceledAt), created, now, 1)
 	if err != nil {
 		if IsUniqueViolation(err) {
 			return fmt.Errorf("store: insert cancel %q (key %q): %w: %w", c.ID, c.IdempotencyKey, ErrDuplicate, err)
@@ -61,8 +61,9 @@ func (db *DB) InsertCancel(ctx context.Context, tx *sql.Tx, c *Cancel) error {
 	return nil
 }
 
-// UpdateCancel writes c's status, PG transaction key and failure in tx if the
-// stored version is still expectedVersion, and moves the version on by one.
+// UpdateCancel writes c's status, PG transaction key, PG cancel time and
+// failure in tx if the stored version is still expectedVersion, and moves
+// the version on by one.
 // A version that moved is ErrConflict, a missing cancel ErrNotFound. Payment,
 // key, amount and reason never change and are not written.
 func (db *DB) UpdateCancel(ctx context.Context, tx *sql.Tx, c *Cancel, expectedVersion int64) error {
@@ -71,10 +72,10 @@ func (db *DB) UpdateCancel(ctx context.Context, tx *sql.Tx, c *Cancel, expectedV
 	}
 	now := db.clock()
 	res, err := tx.ExecContext(ctx, `UPDATE payment_cancels SET status = ?, pg_transaction_key = ?, failure_code = ?,
-  failure_message = ?, updated_at = ?, version = ?
+  failure_message = ?, canceled_at = ?, updated_at = ?, version = ?
   WHERE id = ? AND version = ?`,
-		string(c.Status), nullString(c.PGTransactionKey), c.FailureCode, c.FailureMessage, now, expectedVersion+1,
-		c.ID, expectedVersion)
+		string(c.Status), nullString(c.PGTransactionKey), c.FailureCode, c.FailureMessage, nullTime(c.CanceledAt),
+		now, expectedVersion+1, c.ID, expectedVersion)
 	if err != nil {
 		return fmt.Errorf("store: update cancel %q: %w", c.ID, err)
 	}
@@ -147,10 +148,11 @@ func scanCancel(row scanner) (*Cancel, error) {
 		amount           int64
 		cur, status      string
 		txKey            sql.NullString
+		canceledAt       sql.NullTime
 		created, updated time.Time
 	)
 	err := row.Scan(&c.ID, &c.PaymentID, &c.IdempotencyKey, &amount, &cur, &c.Reason, &status, &txKey,
-		&c.FailureCode, &c.FailureMessage, &created, &updated, &c.Version)
+		&c.FailureCode, &c.FailureMessage, &canceledAt, &created, &updated, &c.Version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -162,6 +164,7 @@ func scanCancel(row scanner) (*Cancel, error) {
 	}
 	c.Status = CancelStatus(status)
 	c.PGTransactionKey = txKey.String
+	c.CanceledAt = timeOf(canceledAt)
 	c.CreatedAt, c.UpdatedAt = created.UTC(), updated.UTC()
 	return &c, nil
 }

@@ -117,6 +117,10 @@ type Cancel struct {
 	Status CancelStatus
 	// PGTransactionKey is the PG's id for the cancel transaction, once known.
 	PGTransactionKey string
+	// CanceledAt is when the PG applied the cancel, as the PG reports it;
+	// zero until the cancel is done or when the PG gave no time. The
+	// refund's business day is taken from it.
+	CanceledAt time.Time
 	// FailureCode and FailureMessage say why a cancel failed.
 	FailureCode    string
 	FailureMessage string

@@ -1,0 +1,236 @@
+package paygate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+)
+
+// SyncConfig paces the periodic lookup of captured payments at their PG,
+// which records cancels made elsewhere — in the PG's console, or ours whose
+// answer was lost — through the same code path as notifications. KakaoPay
+// and Inicis send no cancel notifications at all, and a Toss notification
+// can be lost; without the sync the ledger would miss those refunds.
+//
+// Each payment with a balance is looked up about once every Every, for
+// Window after its approval; its first lookup falls anywhere in
+// [Every/2, 3·Every/2) after the approval, so lookups spread over the day.
+// A process claims at most Batch due payments every PollInterval (the
+// defaults look up to 172,800 payments a day per process); claims skip rows
+// other processes hold, so several processes share the work without
+// looking a payment up twice.
+type SyncConfig struct {
+	// Disabled turns the periodic sync off; SyncPayment still works.
+	Disabled bool
+	// Window is how long after its approval a payment is looked up.
+	// Default 90 days.
+	Window time.Duration
+	// Every is how often each payment is looked up. Default 24h.
+	Every time.Duration
+	// Batch is how many due payments one claim takes. Default 20.
+	Batch int
+	// PollInterval is how often Run claims a batch. Default 10s.
+	PollInterval time.Duration
+	// Lease is how long a claimed payment is held before another process
+	// may take it (when the claimer died). Default 5m.
+	Lease time.Duration
+}
+
+func (c *SyncConfig) setDefaults() {
+	if c.Window <= 0 {
+		c.Window = 90 * 24 * time.Hour
+	}
+	if c.Every <= 0 {
+		c.Every = 24 * time.Hour
+	}
+	if c.Batch <= 0 {
+		c.Batch = 20
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 10 * time.Second
+	}
+	if c.Lease <= 0 {
+		c.Lease = 5 * time.Minute
+	}
+}
+
+// syncSubscriberName names the scheduler of lookups in delivery records.
+const syncSubscriberName = "payment-sync"
+
+// syncSubscriber puts every approved payment on the lookup schedule, in the
+// transaction that completes the PAYMENT_APPROVED delivery.
+func (p *Paygate) syncSubscriber() saga.Subscriber {
+	return saga.Subscriber{
+		Name:   syncSubscriberName,
+		Types:  []string{EventPaymentApproved},
+		Handle: p.scheduleSync,
+		Retry:  saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, AlertAfter: 10},
+	}
+}
+
+func (p *Paygate) scheduleSync(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+	ev, err := ParseEvent(d.Payload)
+	if err != nil {
+		return saga.Permanent(err)
+	}
+	pay, err := p.db.PaymentByID(ctx, tx, ev.PaymentID)
+	if err != nil {
+		return err
+	}
+	from := pay.ApprovedAt
+	if from.IsZero() {
+		from = ev.OccurredAt
+	}
+	every := p.cfg.Sync.Every
+	return p.db.ScheduleSync(ctx, tx, pay.ID, from.Add(every/2+rand.N(every)))
+}
+
+// SyncPayment looks a payment up at its PG now and records what the PG
+// shows of its cancels — cancels made in the PG's console, ours whose answer
+// was lost — exactly as a notification would, then returns the payment. A
+// payment without a capture (not approved, fully refunded) has nothing to
+// sync and is returned as it is. ErrNotFound for an unknown payment; a
+// failed lookup is ErrPG.
+func (p *Paygate) SyncPayment(ctx context.Context, paymentID string) (*PaymentView, error) {
+	if paymentID == "" {
+		return nil, fmt.Errorf("%w: paymentId is required", ErrInvalid)
+	}
+	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), paymentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: payment %q", ErrNotFound, paymentID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pay.Status.Captured() {
+		if err := p.syncPayment(ctx, pay); err != nil {
+			var pe *pg.Error
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("%w: %w", ErrPG, err)
+			}
+			return nil, err
+		}
+		if err := p.db.SyncDone(ctx, p.db.SQL(), pay.ID, p.nextSync()); err != nil {
+			return nil, err
+		}
+	}
+	return p.Payment(ctx, paymentID)
+}
+
+// syncPayment looks pay up and records what the PG shows of its cancels.
+func (p *Paygate) syncPayment(ctx context.Context, pay *store.Payment) error {
+	res, err := p.lookup(ctx, pay, "")
+	if err != nil {
+		return err
+	}
+	_, err = p.applyPGView(ctx, pay.ID, res)
+	return err
+}
+
+// applyPGView records, in one transaction, what the PG's view of a payment
+// (a lookup) shows of its cancels, and returns the payment as written.
+func (p *Paygate) applyPGView(ctx context.Context, paymentID string, res *pg.Payment) (*store.Payment, error) {
+	var out *store.Payment
+	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		out, err = p.apply(ctx, tx, paymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
+			evs, err := p.syncCancels(ctx, tx, pay, res)
+			return len(evs) > 0, evs, err
+		})
+		return err
+	})
+	return out, err
+}
+
+// nextSync is when a payment just looked up is due again: about Every from
+// now, give or take a tenth, so lookups that clumped spread out.
+func (p *Paygate) nextSync() time.Time {
+	every := p.cfg.Sync.Every
+	return p.now().Add(every - every/10 + rand.N(every/5+1))
+}
+
+// runSync claims a batch of due payments every PollInterval and looks each
+// up, until ctx is canceled; then it finishes the lookup in flight and
+// returns. Payments it had claimed and not reached are due again when their
+// claim expires.
+func (p *Paygate) runSync(ctx context.Context) error {
+	t := time.NewTicker(p.cfg.Sync.PollInterval)
+	defer t.Stop()
+	for {
+		if err := p.syncDue(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("paygate: sync of captured payments", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// syncDue claims one batch of due payments and looks each up.
+func (p *Paygate) syncDue(ctx context.Context) error {
+	now := p.now()
+	var claimed []store.PaymentSync
+	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		claimed, err = p.db.ClaimSyncs(ctx, tx, now, now.Add(p.cfg.Sync.Lease), p.cfg.Sync.Batch)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range claimed {
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.syncScheduled(context.WithoutCancel(ctx), s)
+	}
+	return nil
+}
+
+// syncScheduled looks up one claimed payment and schedules its next lookup,
+// or takes it off the schedule when it has nothing left to sync.
+func (p *Paygate) syncScheduled(ctx context.Context, s store.PaymentSync) {
+	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), s.PaymentID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		err = p.db.Unschedule(ctx, p.db.SQL(), s.PaymentID)
+	case err != nil:
+	case !pay.Status.Captured() && pay.Status != pg.StatusApproving && pay.Status != pg.StatusUnknown:
+		// Fully refunded (or never captured): nothing more can change.
+		err = p.db.Unschedule(ctx, p.db.SQL(), pay.ID)
+	case !pay.ApprovedAt.IsZero() && p.now().Sub(pay.ApprovedAt) > p.cfg.Sync.Window:
+		err = p.db.Unschedule(ctx, p.db.SQL(), pay.ID)
+	case !pay.Status.Captured():
+		// Its approval is being resolved; look again later.
+		err = p.db.SyncFailed(ctx, p.db.SQL(), pay.ID, p.retrySync(s.Failures), "approval not settled yet")
+	default:
+		if serr := p.syncPayment(ctx, pay); serr != nil {
+			p.log.Warn("paygate: payment lookup for its cancels failed", "payment", pay.ID, "pg", pay.PG, "err", serr)
+			err = p.db.SyncFailed(ctx, p.db.SQL(), pay.ID, p.retrySync(s.Failures), serr.Error())
+		} else {
+			err = p.db.SyncDone(ctx, p.db.SQL(), pay.ID, p.nextSync())
+		}
+	}
+	if err != nil {
+		p.log.Warn("paygate: sync schedule", "payment", s.PaymentID, "err", err)
+	}
+}
+
+// retrySync is when a lookup that failed failures times before is tried
+// again: a minute, doubling, at most Every.
+func (p *Paygate) retrySync(failures int) time.Time {
+	d := time.Minute
+	for i := 0; i < failures && d < p.cfg.Sync.Every; i++ {
+		d *= 2
+	}
+	return p.now().Add(min(d, p.cfg.Sync.Every))
+}
