@@ -16,6 +16,37 @@ import (
 // a payment the PG captured after paygate had written it off.
 const lateCaptureKeyPrefix = "late-capture:"
 
+// Failure codes of payments written off after their outcome was looked up:
+// the PG showed no approval (until SettleDelay passed) or the payment
+// expired. A PG may still capture such a payment later, so the periodic
+// sync keeps looking them up.
+const (
+	codeNotApproved = "NOT_APPROVED"
+	codeExpired     = "EXPIRED"
+)
+
+// writtenOff reports whether pay was written off after a lookup, or was
+// captured late and so still has money to follow.
+func writtenOff(pay *store.Payment) bool {
+	switch pay.Status {
+	case pg.StatusExpired:
+		return true
+	case pg.StatusFailed:
+		return pay.FailureCode == codeNotApproved || pay.FailureCode == codeExpired || lateCaptured(pay)
+	}
+	return false
+}
+
+// capturedAtPG reports whether the PG's view shows the payment captured
+// (whatever was refunded since).
+func capturedAtPG(res *pg.Payment) bool {
+	switch res.Status {
+	case pg.StatusApproved, pg.StatusPartialCanceled, pg.StatusCanceled:
+		return true
+	}
+	return false
+}
+
 // lateCaptured reports whether a written-off payment (FAILED or EXPIRED)
 // was captured at the PG after all: its approved amount is recorded while
 // its status stays where the flow left it.

@@ -54,6 +54,14 @@ func slowed(gw pg.Gateway, shown *atomic.Bool) pg.Gateway {
 // automatically, and an alert is raised. It is never ignored, and never
 // adopted as the order's payment.
 func TestLateCapture_AfterWriteOff_RecordedAndRefunded(t *testing.T) {
+	t.Run("notified", func(t *testing.T) { lateCaptureScenario(t, false) })
+	t.Run("synced", func(t *testing.T) { lateCaptureScenario(t, true) })
+}
+
+// lateCaptureScenario reports the late capture as a notification would, or
+// lets the periodic sync's lookup find it (KakaoPay and Inicis send no
+// notification for it).
+func lateCaptureScenario(t *testing.T, bySync bool) {
 	for _, spg := range sandboxPGs {
 		t.Run(spg.name, func(t *testing.T) {
 			t.Parallel()
@@ -70,6 +78,10 @@ func TestLateCapture_AfterWriteOff_RecordedAndRefunded(t *testing.T) {
 				require.Equal(t, pg.StatusUnknown, res.Status)
 				f.settled(res.PaymentID)
 				require.Equal(t, pg.StatusFailed, f.payment(res.PaymentID).Status, "written off after SettleDelay")
+				f.eventually("the written-off payment to be on the lookup schedule", func() bool {
+					_, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+					return err == nil
+				})
 				alertsBefore := f.alerts.Load()
 
 				// The PG's view, as a lookup (or the notification it sends)
@@ -79,6 +91,11 @@ func TestLateCapture_AfterWriteOff_RecordedAndRefunded(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, pg.StatusApproved, news.Status)
 				for range 2 { // reported twice: one effect
+					if bySync {
+						_, err := f.p.SyncPayment(ctx, res.PaymentID)
+						require.NoError(t, err)
+						continue
+					}
 					require.NoError(t, f.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 						return f.p.ApplyWebhook(ctx, tx, pg.WebhookEvent{
 							PG: f.pg.name, Type: pg.WebhookPaymentStatus, DedupKey: "late", OrderID: "ord-late",
@@ -125,4 +142,18 @@ func checkoutData(t *testing.T, f *flow, orderID string) map[string]string {
 		require.NoError(t, json.Unmarshal(c.PrepareData, &pd))
 	}
 	return pd.Data
+}
+
+// A payment the PG declined for good is never put on the lookup schedule:
+// nothing can be captured later.
+func TestDeclined_NotScheduledForLookups(t *testing.T) {
+	eachPG(t, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		res, err := f.p.Approve(ctx, f.checkout("ord-declined-sync", 4000, pgtest.FaultDecline))
+		require.NoError(t, err)
+		require.Equal(t, pg.StatusFailed, res.Status)
+		f.settled(res.PaymentID)
+		_, err = f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
 }

@@ -184,18 +184,18 @@ func (p *Paygate) approveResolve(ctx context.Context, a saga.Attempt) (saga.Resu
 	case pg.StatusApproved, pg.StatusPartialCanceled, pg.StatusCanceled, pg.StatusWaitingForDeposit:
 		return p.approvalResult(pay.ID, res)
 	case pg.StatusFailed:
-		return p.failed(pay.ID, pg.StatusFailed, "NOT_APPROVED", "the PG reports the payment failed", errors.New(res.PGStatus))
+		return p.failed(pay.ID, pg.StatusFailed, codeNotApproved, "the PG reports the payment failed", errors.New(res.PGStatus))
 	case pg.StatusExpired:
 		status := pg.StatusFailed
 		if pay.Status == pg.StatusWaitingForDeposit {
 			status = pg.StatusExpired
 		}
-		return p.failed(pay.ID, status, "EXPIRED", "the PG reports the payment expired", errors.New(res.PGStatus))
+		return p.failed(pay.ID, status, codeExpired, "the PG reports the payment expired", errors.New(res.PGStatus))
 	default:
 		if p.now().Sub(pay.CreatedAt) < p.cfg.SettleDelay {
 			return p.stillUnknown(pay.ID, errStillPending)
 		}
-		return p.failed(pay.ID, pg.StatusFailed, "NOT_APPROVED", "the PG has no approval for this payment", errStillPending)
+		return p.failed(pay.ID, pg.StatusFailed, codeNotApproved, "the PG has no approval for this payment", errStillPending)
 	}
 }
 

@@ -69,7 +69,7 @@ const syncSubscriberName = "payment-sync"
 func (p *Paygate) syncSubscriber() saga.Subscriber {
 	return saga.Subscriber{
 		Name:   syncSubscriberName,
-		Types:  []string{EventPaymentApproved},
+		Types:  []string{EventPaymentApproved, EventPaymentFailed},
 		Handle: p.scheduleSync,
 		Retry:  saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, AlertAfter: 10},
 	}
@@ -83,6 +83,9 @@ func (p *Paygate) scheduleSync(ctx context.Context, tx *sql.Tx, d saga.Delivery)
 	pay, err := p.db.PaymentByID(ctx, tx, ev.PaymentID)
 	if err != nil {
 		return err
+	}
+	if ev.EventType == EventPaymentFailed && !writtenOff(pay) {
+		return nil // declined for good: nothing can be captured later
 	}
 	from := pay.ApprovedAt
 	if from.IsZero() {
@@ -109,7 +112,7 @@ func (p *Paygate) SyncPayment(ctx context.Context, paymentID string) (*PaymentVi
 	if err != nil {
 		return nil, err
 	}
-	if pay.Status.Captured() {
+	if pay.Status.Captured() || writtenOff(pay) {
 		if err := p.syncPayment(ctx, pay); err != nil {
 			var pe *pg.Error
 			if errors.As(err, &pe) {
@@ -141,7 +144,13 @@ func (p *Paygate) applyPGView(ctx context.Context, paymentID string, res *pg.Pay
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		out, err = p.apply(ctx, tx, paymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
-			evs, err := p.syncCancels(ctx, tx, pay, res)
+			var evs []eventSpec
+			var err error
+			if (pay.Status == pg.StatusFailed || pay.Status == pg.StatusExpired) && capturedAtPG(res) {
+				evs, err = p.lateCapture(ctx, tx, pay, res)
+			} else {
+				evs, err = p.syncCancels(ctx, tx, pay, res)
+			}
 			return len(evs) > 0, evs, err
 		})
 		return err
@@ -204,12 +213,12 @@ func (p *Paygate) syncScheduled(ctx context.Context, s store.PaymentSync) {
 	case errors.Is(err, store.ErrNotFound):
 		err = p.db.Unschedule(ctx, p.db.SQL(), s.PaymentID)
 	case err != nil:
-	case !pay.Status.Captured() && pay.Status != pg.StatusApproving && pay.Status != pg.StatusUnknown:
+	case !pay.Status.Captured() && !writtenOff(pay) && pay.Status != pg.StatusApproving && pay.Status != pg.StatusUnknown:
 		// Fully refunded (or never captured): nothing more can change.
 		err = p.db.Unschedule(ctx, p.db.SQL(), pay.ID)
-	case !pay.ApprovedAt.IsZero() && p.now().Sub(pay.ApprovedAt) > p.cfg.Sync.Window:
+	case p.now().Sub(syncFrom(pay)) > p.cfg.Sync.Window:
 		err = p.db.Unschedule(ctx, p.db.SQL(), pay.ID)
-	case !pay.Status.Captured():
+	case !pay.Status.Captured() && !writtenOff(pay):
 		// Its approval is being resolved; look again later.
 		err = p.db.SyncFailed(ctx, p.db.SQL(), pay.ID, p.retrySync(s.Failures), "approval not settled yet")
 	default:
@@ -233,4 +242,13 @@ func (p *Paygate) retrySync(failures int) time.Time {
 		d *= 2
 	}
 	return p.now().Add(min(d, p.cfg.Sync.Every))
+}
+
+// syncFrom is when a payment's sync window starts: its approval, or for a
+// payment written off, its last change.
+func syncFrom(pay *store.Payment) time.Time {
+	if !pay.ApprovedAt.IsZero() {
+		return pay.ApprovedAt
+	}
+	return pay.UpdatedAt
 }
