@@ -41,9 +41,11 @@
 //
 // # Order
 //
-// The relay subscriber is ordered by default (saga.Subscriber.Ordered): the
-// events of one payment are published one batch after another in the order
-// they were emitted, so the stream holds them in that order.
+// The relay subscriber is ordered by default (saga.Subscriber.Ordered): an
+// event is published only after every earlier event of its key (paygate's
+// payment id) was, so the stream holds each payment's events in the order
+// they were emitted (a copy stored after the duplicate window comes later
+// again, which deduplicating consumers skip).
 package natsrelay
 
 import (
