@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/paygate/paygate/pg"
@@ -39,26 +38,6 @@ type ApproveResult struct {
 	FailureCode    string
 	FailureMessage string
 }
-
-// sagaPayload is what the payment saga carries: enough to call the PG again
-// after a crash. The rest is read from the payment and checkout rows.
-type sagaPayload struct {
-	PaymentID  string            `json:"paymentId"`
-	CancelID   string            `json:"cancelId,omitempty"`
-	PaymentKey string            `json:"paymentKey,omitempty"`
-	Redirect   map[string]string `json:"redirect,omitempty"`
-}
-
-// Steps of the payment saga.
-const (
-	paymentSagaName = "payment"
-	stepApprove     = "approve"
-	stepCreateOrder = "create_order"
-	refundSagaName  = "refund"
-	stepCancel      = "cancel"
-	// stepRollbackOrder follows a full manual refund.
-	stepRollbackOrder = "rollback_order"
-)
 
 // Approve confirms the payment at the PG and starts the rest of the flow.
 //
@@ -216,50 +195,4 @@ func resultFromPayment(pay *store.Payment) *ApproveResult {
 		PaymentID: pay.ID, Status: pay.Status, ApprovedAt: pay.ApprovedAt,
 		FailureCode: pay.FailureCode, FailureMessage: pay.FailureMessage,
 	}
-}
-
-// bindSession is the payment's first PG data: the session data of the
-// checkout it is approved from.
-func bindSession(c *store.Checkout) ([]byte, error) {
-	var pd prepareData
-	if len(c.PrepareData) > 0 {
-		if err := json.Unmarshal(c.PrepareData, &pd); err != nil {
-			return nil, fmt.Errorf("paygate: checkout %q: %w", c.OrderID, err)
-		}
-	}
-	if len(pd.Data) == 0 {
-		return nil, nil
-	}
-	return json.Marshal(pgData{Data: pd.Data})
-}
-
-// checkAttempts bounds the failed approvals of an order: past
-// Config.AttemptLimit failures within Config.AttemptWindow, a new attempt
-// is refused with ErrTooManyAttempts until the oldest of them leaves the
-// window, so approvals with made-up keys cannot grow the tables at will.
-func (p *Paygate) checkAttempts(ctx context.Context, tx *sql.Tx, orderID string) error {
-	ps, err := p.db.PaymentsByOrder(ctx, tx, orderID)
-	if err != nil {
-		return err
-	}
-	now := p.now()
-	since := now.Add(-p.cfg.AttemptWindow)
-	var failed []time.Time
-	for _, pay := range ps {
-		if pay.Status == pg.StatusFailed && pay.CreatedAt.After(since) {
-			failed = append(failed, pay.CreatedAt)
-		}
-	}
-	if len(failed) < p.cfg.AttemptLimit {
-		return nil
-	}
-	slices.SortFunc(failed, time.Time.Compare)
-	// The attempt that frees a slot is the limit-th newest.
-	frees := failed[len(failed)-p.cfg.AttemptLimit].Add(p.cfg.AttemptWindow)
-	wait := frees.Sub(now)
-	if wait < time.Second {
-		wait = time.Second
-	}
-	return &RetryLaterError{After: wait, Err: fmt.Errorf("%w: order %q had %d failed approvals in the last %s",
-		ErrTooManyAttempts, orderID, len(failed), p.cfg.AttemptWindow)}
 }

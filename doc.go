@@ -20,7 +20,10 @@
 //     a refund the PG refuses for good is recorded (REFUND_FAILED) and
 //     waits for an operator.
 //
-// ApplyWebhook is the effect for the webhook intake (package webhook). Run
+// New also builds what the host mounts: WebhookHandler receives the PGs'
+// notifications (verified, recorded once, applied by ApplyWebhook in the
+// same transaction) and Idempotency wraps the host's approve and cancel
+// handlers with Idempotency-Key semantics; Run reaps its expired keys. Run
 // also looks captured payments up at their PG about once a day
 // (Config.Sync; SyncPayment on demand), so cancels made in a PG's console
 // reach the payment and the ledger for PGs that send no notification of
@@ -39,4 +42,21 @@
 // payment up at the PG — seconds, then minutes, then hours, never given up —
 // instead of guessing. Statuses only move forward (pg.CanTransition), so a
 // late webhook or lookup never undoes a newer fact.
+//
+// # Where things are
+//
+// The files named for what a host calls are the public face: paygate.go
+// (Config, New, Run), prepare.go, approve.go, cancel.go, view.go,
+// webhook.go, sync.go, attention.go (the operators' list), events.go,
+// orders.go, errors.go. The machinery is one file per concept:
+// payment_state.go (the payment state machine: every status change is a
+// paymentChange applied under the payment's lock with its events),
+// payment_saga.go (approve, resolve by lookup, create the order, refund on
+// failure), refund_saga.go (one cancel at the PG, then the order's
+// rollback), refund.go (a refund at the PG, what both sagas share),
+// sagas.go (their payload and names), checkout.go (checkout attempts),
+// gateway.go (calls to the PG), webhook_effects.go and cancel_sync.go (what
+// the PG's news does to a payment), late_capture.go (captures after a
+// write-off), settlement_subscriber.go (the ledger entry of each sale and
+// refund).
 package paygate

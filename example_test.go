@@ -2,9 +2,11 @@ package paygate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -103,4 +105,48 @@ func (exampleShop) CreateOrder(ctx context.Context, req paygate.OrderRequest) er
 
 func (exampleShop) RollbackOrder(ctx context.Context, req paygate.OrderRequest) error {
 	return nil // mark the order canceled, idempotently
+}
+
+// A host on MySQL mounts what paygate built for it — the webhook intake
+// and the Idempotency-Key middleware around its own handlers — and refunds
+// through Cancel.
+func Example_mySQLWebhooksAndCancel() {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "mysql:shop:secret@tcp(db.internal:3306)/paygate?parseTime=true&interpolateParams=true")
+	if err != nil {
+		panic(err)
+	}
+	if err := db.Migrate(ctx); err != nil { // explicit, before New
+		panic(err)
+	}
+	gw, _ := inicis.New(inicis.Config{ /* MID, sign key, INIAPI key and IV from the merchant admin */ })
+	gateways, _ := pg.NewRegistry(gw)
+	pay, err := paygate.New(paygate.Config{
+		DB: db, Gateways: gateways, Orders: exampleShop{},
+		Fees: settlement.RateFee{Rate: decimal.RequireFromString("0.032")},
+	})
+	if err != nil {
+		panic(err)
+	}
+	go func() { _ = pay.Run(ctx) }()
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/{pg}", pay.WebhookHandler())
+	keys := pay.Idempotency()
+	mux.Handle("POST /refunds/{paymentId}", keys.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The shop decides on refunds: authenticate the operator first.
+		v, err := pay.Cancel(r.Context(), paygate.CancelRequest{
+			PaymentID: r.PathValue("paymentId"), Reason: "returned by the buyer",
+			IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		})
+		switch {
+		case errors.Is(err, paygate.ErrInProgress):
+			http.Error(w, err.Error(), http.StatusConflict)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		default:
+			fmt.Fprintf(w, "%s refunded, %s left\n", v.CanceledAmount, v.Balance)
+		}
+	})))
+	_ = http.ListenAndServe("127.0.0.1:8080", mux)
 }

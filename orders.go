@@ -41,6 +41,7 @@ type OrderRequest struct {
 type permanentError struct{ err error }
 
 func (e permanentError) Error() string { return e.err.Error() }
+
 func (e permanentError) Unwrap() error { return e.err }
 
 // Permanent marks an error as one that retrying cannot fix.

@@ -8,11 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/sagastore"
+	"github.com/paygate/paygate/webhook"
 )
 
 // Config is what a host app hands paygate. DB, Gateways, Orders and Fees are
@@ -70,6 +73,18 @@ type Config struct {
 	// Their Clock and Logger default to Clock and Logger below.
 	Runner saga.Config
 	Outbox saga.OutboxConfig
+	// Idempotency configures the Idempotency-Key manager New builds for the
+	// host's handlers (Paygate.Idempotency). Store defaults to paygate's
+	// database and Logger to Logger; Run reaps its expired keys every
+	// ReapEvery (default 1m).
+	Idempotency idempotency.Config
+	ReapEvery   time.Duration
+	// Webhooks configures the intake of PG notifications New builds
+	// (Paygate.WebhookHandler). Registry, Store, Effect and Secret default
+	// to paygate's own (its gateways, its database, ApplyWebhook,
+	// WebhookSecret) and Logger to Logger; set the rest (body cap,
+	// timeout, redaction) as needed.
+	Webhooks webhook.Config
 	// Subscribers are the host's own event subscribers (e.g. to start
 	// shipping on ORDER_CREATED); their handlers get the transaction that
 	// completes the delivery.
@@ -93,6 +108,8 @@ type Paygate struct {
 	runner *saga.Runner
 	outbox *saga.Outbox
 	sagas  *sagastore.Store
+	keys   *idempotency.Manager
+	intake *webhook.Intake
 
 	paymentSaga *saga.Definition
 	refundSaga  *saga.Definition
@@ -100,44 +117,6 @@ type Paygate struct {
 	runMu   sync.Mutex
 	running bool
 }
-
-// Errors callers branch on with errors.Is. The example server maps them to
-// HTTP statuses.
-var (
-	// ErrInvalid: the request is malformed or incomplete. Nothing changed.
-	ErrInvalid = errors.New("paygate: invalid request")
-	// ErrNotFound: no such checkout, payment or order.
-	ErrNotFound = errors.New("paygate: not found")
-	// ErrAmountMismatch: the amount differs from the prepared checkout;
-	// the PG was not called.
-	ErrAmountMismatch = errors.New("paygate: amount differs from the checkout")
-	// ErrConflict: the operation does not fit the current state (order
-	// already paid, checkout expired, nothing left to refund).
-	ErrConflict = errors.New("paygate: conflicting state")
-	// ErrInProgress: the same order or payment is being worked on by
-	// another request; try again shortly.
-	ErrInProgress = errors.New("paygate: operation in progress")
-	// ErrPaymentKeyMismatch: the PG's payment key (or tid) the approval
-	// names belongs to another order's payment. Nothing was written and the
-	// order can still be paid. It comes wrapped with ErrConflict.
-	ErrPaymentKeyMismatch = errors.New("paygate: payment key belongs to another order")
-	// ErrTooManyAttempts: the order had Config.AttemptLimit failed
-	// approvals within Config.AttemptWindow; the error is a
-	// *RetryLaterError saying when the next attempt is accepted.
-	ErrTooManyAttempts = errors.New("paygate: too many failed attempts")
-	// ErrPG: the PG refused or failed; the error wraps the *pg.Error.
-	ErrPG = errors.New("paygate: PG error")
-)
-
-// RetryLaterError is a refusal that lifts after a while (HTTP's 429 with
-// Retry-After). It wraps the reason, e.g. ErrTooManyAttempts.
-type RetryLaterError struct {
-	After time.Duration
-	Err   error
-}
-
-func (e *RetryLaterError) Error() string { return e.Err.Error() }
-func (e *RetryLaterError) Unwrap() error { return e.Err }
 
 type systemClock struct{}
 
@@ -206,6 +185,16 @@ func New(cfg Config) (*Paygate, error) {
 		cfg.Runner.Hooks.OnAlert = cfg.OnAlert
 	}
 
+	if cfg.ReapEvery <= 0 {
+		cfg.ReapEvery = time.Minute
+	}
+	if cfg.Idempotency.Store == nil {
+		cfg.Idempotency.Store = idemstore.NewKeys(cfg.DB)
+	}
+	if cfg.Idempotency.Logger == nil {
+		cfg.Idempotency.Logger = cfg.Logger
+	}
+
 	sagas := sagastore.New(cfg.DB)
 	p := &Paygate{
 		cfg:    cfg,
@@ -228,13 +217,48 @@ func New(cfg Config) (*Paygate, error) {
 	if err := p.outbox.Subscribe(subs...); err != nil {
 		return nil, fmt.Errorf("paygate: %w", err)
 	}
+	var err error
+	if p.keys, err = idempotency.New(cfg.Idempotency); err != nil {
+		return nil, fmt.Errorf("paygate: %w", err)
+	}
+	wh := cfg.Webhooks
+	if wh.Registry == nil {
+		wh.Registry = cfg.Gateways
+	}
+	if wh.Store == nil {
+		wh.Store = idemstore.NewWebhooks(cfg.DB)
+	}
+	if wh.Effect == nil {
+		wh.Effect = p.ApplyWebhook
+	}
+	if wh.Secret == nil {
+		wh.Secret = p.WebhookSecret
+	}
+	if wh.Logger == nil {
+		wh.Logger = cfg.Logger
+	}
+	if p.intake, err = webhook.New(wh); err != nil {
+		return nil, fmt.Errorf("paygate: %w", err)
+	}
 	return p, nil
 }
 
+// Idempotency is the Idempotency-Key manager for the host's handlers: wrap
+// the approve and cancel handlers with its Middleware (or Require), or call
+// its Do outside HTTP. Run reaps its expired keys.
+func (p *Paygate) Idempotency() *idempotency.Manager { return p.keys }
+
+// WebhookHandler receives the PGs' notifications: mount it as
+// "POST /webhooks/{pg}" (or with Config.Webhooks.PG fixed, at one PG's
+// path). It verifies each delivery through its adapter, records it once,
+// applies it (ApplyWebhook) in the same transaction and answers the PG the
+// way it expects. Its Stats count what it did.
+func (p *Paygate) WebhookHandler() *webhook.Intake { return p.intake }
+
 // Run starts the background work — the saga runner (orders, refunds,
 // resolution of unknown outcomes), the event dispatcher (settlement
-// ledger, subscribers) and the periodic sync of captured payments with
-// their PG (cancels made elsewhere) — and blocks until ctx is canceled;
+// ledger, subscribers), the periodic sync of captured payments with their
+// PG (cancels made elsewhere) and the reaper of expired Idempotency-Keys — and blocks until ctx is canceled;
 // then it lets the work in flight finish and returns. Several processes may
 // Run against one database: they share the work through leases and claims.
 func (p *Paygate) Run(ctx context.Context) error {
@@ -251,7 +275,13 @@ func (p *Paygate) Run(ctx context.Context) error {
 		p.runMu.Unlock()
 	}()
 
-	loops := []func(context.Context) error{p.runner.Run, p.outbox.Run}
+	reap := func(ctx context.Context) error {
+		if err := p.keys.RunReaper(ctx, p.cfg.ReapEvery); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
+	loops := []func(context.Context) error{p.runner.Run, p.outbox.Run, reap}
 	if !p.cfg.Sync.Disabled {
 		loops = append(loops, p.runSync)
 	}
@@ -277,18 +307,3 @@ func (p *Paygate) Runner() *saga.Runner { return p.runner }
 func (p *Paygate) Outbox() *saga.Outbox { return p.outbox }
 
 func (p *Paygate) now() time.Time { return p.cfg.Clock.Now().UTC() }
-
-func (p *Paygate) gateway(name string) (pg.Gateway, error) {
-	gw, err := p.cfg.Gateways.Get(name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return gw, nil
-}
-
-// report tells the router how a PG call went.
-func (p *Paygate) report(name string, err error) {
-	if p.cfg.Router != nil {
-		p.cfg.Router.Report(name, err)
-	}
-}

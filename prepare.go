@@ -2,9 +2,7 @@ package paygate
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,14 +47,6 @@ type Checkout struct {
 	// fields (Inicis). Safe to send to the buyer.
 	Client    map[string]string
 	ExpiresAt time.Time
-}
-
-// prepareData is what a checkout stores of the PG's prepare step.
-type prepareData struct {
-	Client map[string]string `json:"client,omitempty"`
-	Data   map[string]string `json:"data,omitempty"`
-	// Request fingerprints the request that made the checkout.
-	Request string `json:"request,omitempty"`
 }
 
 const maxOrderID = 64
@@ -181,51 +171,6 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 	return p.checkoutOf(c)
 }
 
-// requestFingerprint identifies what a checkout was asked for, so a repeated
-// request can be told from a different one for the same order.
-func requestFingerprint(req PrepareRequest, pgName string) string {
-	raw, _ := json.Marshal([]string{
-		pgName, req.OrderName, req.Amount.String(), string(req.Method), req.CustomerID,
-		req.SuccessURL, req.CancelURL, req.FailURL,
-	})
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
-}
-
-// sameAttempt reports whether req asks for exactly the stored checkout.
-func sameAttempt(c *store.Checkout, req PrepareRequest, pgName, fp string) bool {
-	if c.PG != pgName || c.OrderName != req.OrderName || !c.Amount.Equal(req.Amount) {
-		return false
-	}
-	var pd prepareData
-	if len(c.PrepareData) > 0 && json.Unmarshal(c.PrepareData, &pd) != nil {
-		return false
-	}
-	return pd.Request == "" || pd.Request == fp
-}
-
-// attemptOpen reports whether the checkout's attempt can still be paid: it
-// has not expired and no payment made from it has failed. (A payment that
-// is in flight or captured is checkNoActivePayment's business.)
-func (p *Paygate) attemptOpen(ctx context.Context, q store.Querier, c *store.Checkout) (bool, error) {
-	if !c.ExpiresAt.IsZero() && !p.now().Before(c.ExpiresAt) {
-		return false, nil
-	}
-	ps, err := p.db.PaymentsByOrder(ctx, q, c.OrderID)
-	if err != nil {
-		return false, err
-	}
-	for _, pay := range ps {
-		if pay.CreatedAt.Before(c.UpdatedAt) {
-			continue // an earlier attempt's
-		}
-		if pay.Status == pg.StatusFailed || pay.Status == pg.StatusExpired {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 // CheckPrepare validates a checkout the way Prepare does — order id, order
 // name, amount, the PG and what it accepts — without writing anything or
 // calling a PG, so a host can refuse bad input before writing anything of
@@ -318,40 +263,4 @@ func routeError(err error) error {
 		return fmt.Errorf("%w: %w", ErrPG, &pg.Error{PG: "router", Op: "prepare", Kind: pg.KindUnavailable, Message: err.Error()})
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, err)
-}
-
-// checkNoActivePayment refuses to touch an order that a payment holds, unless
-// that payment has failed for good.
-func (p *Paygate) checkNoActivePayment(ctx context.Context, q store.Querier, orderID string) error {
-	id, err := p.db.OrderPayment(ctx, q, orderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	pay, err := p.db.PaymentByID(ctx, q, id)
-	if err != nil {
-		return err
-	}
-	if pay.Status.Captured() || pay.Status == pg.StatusCanceled {
-		return fmt.Errorf("%w: order %q is already paid (%s)", ErrConflict, orderID, pay.ID)
-	}
-	return fmt.Errorf("%w: order %q has payment %s %s", ErrInProgress, orderID, pay.ID, pay.Status)
-}
-
-func (p *Paygate) checkoutOf(c *store.Checkout) (*Checkout, error) {
-	var pd prepareData
-	if len(c.PrepareData) > 0 {
-		if err := json.Unmarshal(c.PrepareData, &pd); err != nil {
-			return nil, fmt.Errorf("paygate: checkout %q: %w", c.OrderID, err)
-		}
-	}
-	if pd.Client == nil {
-		pd.Client = map[string]string{}
-	}
-	return &Checkout{
-		OrderID: c.OrderID, OrderName: c.OrderName, Amount: c.Amount, PG: c.PG,
-		Client: pd.Client, ExpiresAt: c.ExpiresAt,
-	}, nil
 }

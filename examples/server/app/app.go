@@ -8,13 +8,11 @@ import (
 	"context"
 	"crypto/sha256"
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -25,7 +23,6 @@ import (
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/webhook"
 )
 
@@ -132,6 +129,9 @@ func (a *App) init(ctx context.Context) error {
 			Name: "example-shipping", Types: []string{paygate.EventOrderCreated},
 			Handle: a.startShipment,
 		}},
+		// Only answers of a request that ran to an outcome are stored
+		// under an Idempotency-Key (keepStatus).
+		Idempotency: idempotency.Config{KeepStatus: keepStatus},
 		OnAlert: func(al saga.Alert) {
 			a.log.Error("paygate alert", "saga", al.SagaID, "step", al.Step, "attempts", al.Attempts,
 				"needsAttention", al.NeedsAttention, "err", al.Err)
@@ -143,20 +143,7 @@ func (a *App) init(ctx context.Context) error {
 	if a.pay, err = paygate.New(pcfg); err != nil {
 		return err
 	}
-	a.keys, err = idempotency.New(idempotency.Config{
-		Store: idemstore.NewKeys(a.db), Logger: a.log,
-		KeepStatus: keepStatus,
-	})
-	if err != nil {
-		return err
-	}
-	a.intake, err = webhook.New(webhook.Config{
-		Registry: reg, Store: idemstore.NewWebhooks(a.db), Effect: a.pay.ApplyWebhook,
-		Secret: a.pay.WebhookSecret, Logger: a.log,
-	})
-	if err != nil {
-		return err
-	}
+	a.keys, a.intake = a.pay.Idempotency(), a.pay.WebhookHandler()
 	a.routes()
 	return nil
 }
@@ -196,23 +183,9 @@ func (a *App) WebhookStats() webhook.Stats { return a.intake.Stats() }
 // Orders is the example order service.
 func (a *App) Orders() *Orders { return a.orders }
 
-// Run runs paygate's background work and the idempotency key reaper until
-// ctx is canceled.
-func (a *App) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	var reapErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		reapErr = a.keys.RunReaper(ctx, time.Minute)
-		if errors.Is(reapErr, context.Canceled) {
-			reapErr = nil
-		}
-	}()
-	err := a.pay.Run(ctx)
-	wg.Wait()
-	return errors.Join(err, reapErr)
-}
+// Run runs paygate's background work (its runners, the sync and the
+// Idempotency-Key reaper) until ctx is canceled.
+func (a *App) Run(ctx context.Context) error { return a.pay.Run(ctx) }
 
 // Close stops the sandbox PGs' background senders and closes the database.
 func (a *App) Close() error {

@@ -7,10 +7,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
+	"github.com/shopspring/decimal"
 )
 
 // pgData is what a payment keeps of the PG's answers: the PG's own status,
@@ -22,11 +21,19 @@ type pgData struct {
 	Data     map[string]string `json:"data,omitempty"`
 }
 
+// paymentChange is one step of the payment state machine: it moves the
+// locked payment (its status through pg.CheckTransition, its amounts and PG
+// data) and names the events the move records. It reports false when the
+// payment has already moved past it (a late or repeated report), and then
+// nothing is written. apply runs it in the transaction that writes the
+// payment and its events together.
+type paymentChange func(pay *store.Payment) (changed bool, events []eventSpec, err error)
+
 // apply locks the payment in tx, lets change modify it, and writes it with
 // the events change asks for. change returns false when there is nothing to
 // do (the payment already moved on): then nothing is written. Every status
 // change goes through pg.CheckTransition.
-func (p *Paygate) apply(ctx context.Context, tx *sql.Tx, paymentID string, change func(pay *store.Payment) (bool, []eventSpec, error)) (*store.Payment, error) {
+func (p *Paygate) apply(ctx context.Context, tx *sql.Tx, paymentID string, change paymentChange) (*store.Payment, error) {
 	pay, err := p.db.LockPayment(ctx, tx, paymentID)
 	if err != nil {
 		return nil, err
@@ -55,7 +62,7 @@ func (p *Paygate) apply(ctx context.Context, tx *sql.Tx, paymentID string, chang
 // virtual account waiting for its deposit, or already canceled at the PG),
 // recording what the PG said. It is a no-op when the payment is already
 // there or past it.
-func (p *Paygate) approvedChange(res *pg.Payment) func(pay *store.Payment) (bool, []eventSpec, error) {
+func (p *Paygate) approvedChange(res *pg.Payment) paymentChange {
 	return func(pay *store.Payment) (bool, []eventSpec, error) {
 		target := res.Status
 		switch target {
@@ -140,7 +147,7 @@ func setPGData(pay *store.Payment, res *pg.Payment) bool {
 
 // failedChange marks a payment FAILED and releases the order so the buyer
 // can pay again.
-func (p *Paygate) failedChange(ctx context.Context, tx *sql.Tx, status pg.Status, code, message string) func(pay *store.Payment) (bool, []eventSpec, error) {
+func (p *Paygate) failedChange(ctx context.Context, tx *sql.Tx, status pg.Status, code, message string) paymentChange {
 	return func(pay *store.Payment) (bool, []eventSpec, error) {
 		if !pg.CanTransition(pay.Status, status) {
 			return false, nil, nil
@@ -156,7 +163,7 @@ func (p *Paygate) failedChange(ctx context.Context, tx *sql.Tx, status pg.Status
 }
 
 // unknownChange marks an approval whose outcome is unknown.
-func unknownChange(err error) func(pay *store.Payment) (bool, []eventSpec, error) {
+func unknownChange(err error) paymentChange {
 	return func(pay *store.Payment) (bool, []eventSpec, error) {
 		if pay.Status != pg.StatusApproving {
 			return false, nil, nil
@@ -164,25 +171,6 @@ func unknownChange(err error) func(pay *store.Payment) (bool, []eventSpec, error
 		pay.Status = pg.StatusUnknown
 		return true, []eventSpec{{typ: EventPaymentUnknown, reason: truncate(errCode(err), 128)}}, nil
 	}
-}
-
-// errCode is the PG's code of err, or its kind's.
-func errCode(err error) string { return pg.CodeOf(err) }
-
-func errMessage(err error) string {
-	var pe *pg.Error
-	if errors.As(err, &pe) && pe.Message != "" {
-		return pe.Message
-	}
-	return err.Error()
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n])
 }
 
 // zeroOf is no money in m's currency.
@@ -203,36 +191,4 @@ func balance(pay *store.Payment) (pg.Money, error) {
 		return pay.ApprovedAmount, nil
 	}
 	return pay.ApprovedAmount.Sub(pay.CanceledAmount)
-}
-
-// prepared merges the checkout's prepare data with the adapter data recorded
-// from the PG's answers, for Approve, Cancel and Lookup requests.
-func (p *Paygate) prepared(ctx context.Context, q store.Querier, pay *store.Payment) (map[string]string, error) {
-	out := map[string]string{}
-	c, err := p.db.CheckoutByOrder(ctx, q, pay.OrderID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, err
-	default:
-		var pd prepareData
-		if len(c.PrepareData) > 0 {
-			if err := json.Unmarshal(c.PrepareData, &pd); err != nil {
-				return nil, fmt.Errorf("paygate: checkout %q: %w", c.OrderID, err)
-			}
-		}
-		for k, v := range pd.Data {
-			out[k] = v
-		}
-	}
-	var d pgData
-	if len(pay.PGData) > 0 {
-		if err := json.Unmarshal(pay.PGData, &d); err != nil {
-			return nil, fmt.Errorf("paygate: payment %s pg data: %w", pay.ID, err)
-		}
-	}
-	for k, v := range d.Data {
-		out[k] = v
-	}
-	return out, nil
 }

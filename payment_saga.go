@@ -3,7 +3,6 @@ package paygate
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -47,24 +46,6 @@ func (p *Paygate) definePaymentSaga() *saga.Definition {
 			},
 		},
 	}
-}
-
-func decodePayload(a saga.Attempt) (sagaPayload, error) {
-	var pl sagaPayload
-	if err := json.Unmarshal(a.Payload, &pl); err != nil || pl.PaymentID == "" {
-		return pl, saga.Permanent(fmt.Errorf("paygate: saga %s: bad payload: %v", a.SagaID, err))
-	}
-	return pl, nil
-}
-
-// sagaPayment reads a step's payload and the payment it is about.
-func (p *Paygate) sagaPayment(ctx context.Context, a saga.Attempt) (sagaPayload, *store.Payment, error) {
-	pl, err := decodePayload(a)
-	if err != nil {
-		return pl, nil, err
-	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
-	return pl, pay, err
 }
 
 // settled answers an approve step from the payment's stored status when the
@@ -204,31 +185,6 @@ func (p *Paygate) stillUnknown(paymentID string, cause error) (saga.Result, erro
 		_, err := p.apply(ctx, tx, paymentID, unknownChange(cause))
 		return err
 	}}, fmt.Errorf("paygate: payment %s still unresolved: %w", paymentID, cause)
-}
-
-// lookup asks the PG for a payment by its key, or by our order id.
-func (p *Paygate) lookup(ctx context.Context, pay *store.Payment, paymentKey string) (*pg.Payment, error) {
-	gw, err := p.gateway(pay.PG)
-	if err != nil {
-		return nil, saga.Permanent(err)
-	}
-	prepared, err := p.prepared(ctx, p.db.SQL(), pay)
-	if err != nil {
-		return nil, err
-	}
-	key := pay.PaymentKey
-	if key == "" {
-		key = paymentKey
-	}
-	res, err := gw.Lookup(ctx, pg.LookupRequest{PaymentKey: key, OrderID: pay.OrderID, Prepared: prepared})
-	p.report(pay.PG, err)
-	if err != nil {
-		return nil, err
-	}
-	if res.OrderID != "" && res.OrderID != pay.OrderID {
-		return nil, saga.Permanent(fmt.Errorf("paygate: lookup of %s returned order %q", pay.ID, res.OrderID))
-	}
-	return res, nil
 }
 
 // createOrderAction asks the host to create the order of a captured payment.
