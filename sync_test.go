@@ -222,9 +222,14 @@ func TestSync_Periodic_RecordsConsoleCancels(t *testing.T) {
 		})
 		f.settled(res.PaymentID)
 		f.checkInvariants(order)
+		// The schedule is updated just after the lookup's effect commits:
+		// wait for it rather than race it.
+		f.eventually("the lookup recorded on the schedule", func() bool {
+			s, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+			return err == nil && !s.SyncedAt.IsZero()
+		})
 		s, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
 		require.NoError(t, err)
-		assert.False(t, s.SyncedAt.IsZero())
 		assert.Zero(t, s.Failures)
 
 		f.consoleCancel(res.PaymentID, 6000, 6000, "console-periodic-rest")
