@@ -22,6 +22,14 @@ const Name = "kakaopay"
 // with the dev secret key.
 const TestCID = "TC0ONETIME"
 
+// API hosts.
+const (
+	// DefaultBaseURL is KakaoPay's current online payment API.
+	DefaultBaseURL = "https://open-api.kakaopay.com"
+	// LegacyBaseURL is the legacy API of Config.Legacy.
+	LegacyBaseURL = "https://kapi.kakao.com"
+)
+
 // Operation names in errors, as pg.Error.Op.
 const (
 	opPrepare = "prepare"
@@ -41,48 +49,52 @@ const (
 	DataAID = "aid"
 )
 
-// Keys of Prepared.Client: the redirect targets KakaoPay returned, to open
-// the payment window in the buyer's environment. Empty ones are left out.
-const (
-	ClientRedirectPC     = "next_redirect_pc_url"
-	ClientRedirectMobile = "next_redirect_mobile_url"
-	ClientRedirectApp    = "next_redirect_app_url"
-	ClientAndroidScheme  = "android_app_scheme"
-	ClientIOSScheme      = "ios_app_scheme"
-)
-
-// RedirectPGToken is the key of ApproveRequest.Redirect holding the pg_token
-// KakaoPay appended to approval_url.
-const RedirectPGToken = "pg_token"
-
-// Config configures a Gateway.
+// Config configures a Gateway. CID and SecretKey are required; every other
+// field has a working default.
 type Config struct {
 	// CID is the merchant code (TestCID for tests). Required.
 	CID string
-	// CIDSecret is the optional merchant code secret.
+	// CIDSecret is the merchant code secret, for CIDs that have one.
+	// Default none; never logged.
 	CIDSecret string
 	// SecretKey authenticates every call: the SECRET_KEY of the current
 	// API, or, with Legacy, the service app's admin key sent as KakaoAK.
 	// Required; never logged.
 	SecretKey string
+	// BaseURL is the API host. Default DefaultBaseURL, or LegacyBaseURL
+	// with Legacy; point it at a sandbox in tests. A trailing slash is
+	// ignored.
+	BaseURL string
+
 	// Legacy switches to the legacy kapi.kakao.com API: form bodies and
-	// "Authorization: KakaoAK …". The default is the current
+	// "Authorization: KakaoAK …". Default false: the current
 	// open-api.kakaopay.com API with JSON bodies and
 	// "Authorization: SECRET_KEY …".
 	Legacy bool
-	// BaseURL replaces the API host (a sandbox's URL in tests). Default
-	// https://open-api.kakaopay.com, or https://kapi.kakao.com with Legacy.
-	BaseURL string
 	// ApprovalURL, CancelURL and FailURL are where KakaoPay sends the buyer
-	// when PrepareRequest leaves SuccessURL, CancelURL or FailURL empty.
+	// when PrepareRequest leaves SuccessURL, CancelURL or FailURL empty:
+	// absolute http(s) URLs of at most 255 characters. Default none: each
+	// PrepareRequest must then carry its own.
 	ApprovalURL, CancelURL, FailURL string
-	// HTTPClient sends the requests (a pooled default when nil). Tests plug
-	// a sandbox's or a mock's transport in here.
+
+	// HTTPClient sends the requests (its Transport in particular, so tests
+	// and sandboxes can plug in). Default pghttp's pooled client.
 	HTTPClient *http.Client
-	// Logger receives request logs with the key redacted; nil logs nothing.
-	Logger *slog.Logger
-	// Timeout bounds each attempt of a call (pghttp.DefaultTimeout).
+	// Timeout bounds each attempt of a call. Default pghttp.DefaultTimeout
+	// (10 s).
 	Timeout time.Duration
+	// MaxAttempts bounds the attempts of one call, the first included; 1
+	// sends once. Default pghttp.DefaultMaxAttempts (3). KakaoPay has no
+	// idempotency key, so ready, approve and cancel are resent only when
+	// they never reached KakaoPay or it answered 408, 429 or 503; an order
+	// lookup is also resent after a timeout or a 5xx.
+	MaxAttempts int
+	// BackoffMin and BackoffMax bound the wait between attempts. Defaults
+	// pghttp.DefaultBackoffMin (100 ms) and pghttp.DefaultBackoffMax (5 s).
+	BackoffMin, BackoffMax time.Duration
+	// Logger receives one line per call (attempts at Debug, failures at
+	// Warn), with the keys redacted. Default nil: nothing is logged.
+	Logger *slog.Logger
 }
 
 // LogValue keeps the keys out of logs.
@@ -92,8 +104,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("baseURL", c.BaseURL), slog.String("secretKey", "[REDACTED]"))
 }
 
-// Gateway is the KakaoPay adapter: pg.Gateway plus pg.Preparer and
-// pg.PrepareValidator. It is safe for concurrent use.
+// Gateway is the KakaoPay adapter. It implements pg.Gateway, pg.Preparer
+// and pg.PrepareValidator, and is safe for concurrent use.
 type Gateway struct {
 	cfg   Config
 	codec codec
@@ -102,11 +114,13 @@ type Gateway struct {
 }
 
 var (
-	_ pg.Gateway  = (*Gateway)(nil)
-	_ pg.Preparer = (*Gateway)(nil)
+	_ pg.Gateway          = (*Gateway)(nil)
+	_ pg.Preparer         = (*Gateway)(nil)
+	_ pg.PrepareValidator = (*Gateway)(nil)
 )
 
-// New returns a Gateway for cfg.
+// New checks cfg and returns the adapter. A field that is wrong is named in
+// the error ("kakaopay: Config.CID is required").
 func New(cfg Config) (*Gateway, error) {
 	if cfg.CID == "" {
 		return nil, errors.New("kakaopay: Config.CID is required")
@@ -122,23 +136,49 @@ func New(cfg Config) (*Gateway, error) {
 	if u, err := url.Parse(g.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("kakaopay: Config.BaseURL %q is not an absolute http(s) URL", cfg.BaseURL)
 	}
-	for _, u := range []string{cfg.ApprovalURL, cfg.CancelURL, cfg.FailURL} {
-		if err := checkRedirectURL(u); u != "" && err != nil {
-			return nil, fmt.Errorf("kakaopay: Config: %w", err)
+	for _, u := range []struct{ field, url string }{
+		{"ApprovalURL", cfg.ApprovalURL}, {"CancelURL", cfg.CancelURL}, {"FailURL", cfg.FailURL},
+	} {
+		if err := checkRedirectURL(u.url); u.url != "" && err != nil {
+			return nil, fmt.Errorf("kakaopay: Config.%s: %w", u.field, err)
 		}
+	}
+	if err := checkTransport(cfg.Timeout, cfg.MaxAttempts, cfg.BackoffMin, cfg.BackoffMax); err != nil {
+		return nil, fmt.Errorf("kakaopay: %w", err)
 	}
 	secrets := []string{cfg.SecretKey, g.codec.authorization(cfg.SecretKey)}
 	if cfg.CIDSecret != "" {
 		secrets = append(secrets, cfg.CIDSecret)
 	}
 	g.http = &pghttp.Client{
-		PG:         Name,
-		HTTPClient: cfg.HTTPClient,
-		Logger:     cfg.Logger,
-		Secrets:    secrets,
-		Timeout:    cfg.Timeout,
+		PG:          Name,
+		HTTPClient:  cfg.HTTPClient,
+		Logger:      cfg.Logger,
+		Secrets:     secrets,
+		Timeout:     cfg.Timeout,
+		MaxAttempts: cfg.MaxAttempts,
+		BackoffMin:  cfg.BackoffMin,
+		BackoffMax:  cfg.BackoffMax,
 	}
 	return g, nil
+}
+
+// checkTransport refuses transport settings that mean nothing; zero values
+// take pghttp's defaults.
+func checkTransport(timeout time.Duration, maxAttempts int, backoffMin, backoffMax time.Duration) error {
+	switch {
+	case timeout < 0:
+		return fmt.Errorf("Config.Timeout %s is negative", timeout)
+	case maxAttempts < 0:
+		return fmt.Errorf("Config.MaxAttempts %d is negative", maxAttempts)
+	case backoffMin < 0:
+		return fmt.Errorf("Config.BackoffMin %s is negative", backoffMin)
+	case backoffMax < 0:
+		return fmt.Errorf("Config.BackoffMax %s is negative", backoffMax)
+	case backoffMin > 0 && backoffMax > 0 && backoffMax < backoffMin:
+		return fmt.Errorf("Config.BackoffMax %s is below Config.BackoffMin %s", backoffMax, backoffMin)
+	}
+	return nil
 }
 
 // Name returns "kakaopay".
@@ -160,6 +200,18 @@ func (g *Gateway) Capabilities() pg.Capabilities {
 		Methods:         []pg.Method{pg.MethodEasyPay, pg.MethodCard, pg.MethodMoney},
 	}
 }
+
+// LogValue keeps the keys out of logs: only the name, merchant code and
+// base URL.
+func (g *Gateway) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("pg", Name), slog.String("cid", g.cfg.CID), slog.String("baseURL", g.base))
+}
+
+// String keeps the keys out of fmt output.
+func (g *Gateway) String() string { return "kakaopay.Gateway(" + g.base + ")" }
+
+// GoString keeps the keys out of %#v.
+func (g *Gateway) GoString() string { return g.String() }
 
 // call sends one request and decodes a success answer into out. Failures are
 // *pg.Error (wrapped): transport failures as pghttp classified them, error

@@ -10,6 +10,16 @@ import (
 	"github.com/paygate/paygate/pg"
 )
 
+// Keys of Prepared.Client: the redirect targets KakaoPay returned, to open
+// the payment window in the buyer's environment. Empty ones are left out.
+const (
+	ClientRedirectPC     = "next_redirect_pc_url"
+	ClientRedirectMobile = "next_redirect_mobile_url"
+	ClientRedirectApp    = "next_redirect_app_url"
+	ClientAndroidScheme  = "android_app_scheme"
+	ClientIOSScheme      = "ios_app_scheme"
+)
+
 // Prepare is KakaoPay's ready call. It sends the checkout (partner_order_id
 // = req.OrderID, partner_user_id = req.CustomerID or, when empty, the order
 // id; item_name = req.OrderName or, when blank, the order id; quantity 1;
@@ -56,8 +66,6 @@ func (g *Gateway) Prepare(ctx context.Context, req pg.PrepareRequest) (*pg.Prepa
 		},
 	}, nil
 }
-
-var _ pg.PrepareValidator = (*Gateway)(nil)
 
 // Codes of the *pg.Error ValidatePrepare (and Prepare) return for a
 // checkout KakaoPay's ready would refuse, one per ready field.
@@ -249,191 +257,4 @@ func (g *Gateway) preparedOf(op, paymentKey, orderID string, data map[string]str
 		return p, invalid(op, "order id %q differs from the prepared partner_order_id %q", orderID, p.orderID)
 	}
 	return p, nil
-}
-
-// Approve captures the payment with the tid and partner ids from Prepare and
-// the pg_token from the redirect. It sends req.Amount as total_amount
-// (current API), so KakaoPay refuses an approval for any other amount, and
-// req.PaymentID as payload, which KakaoPay keeps with the approval.
-//
-// KakaoPay has no idempotency key, so Approve is sent once: a timeout, a
-// reset, a 5xx or an unrecognised refusal is a KindUnknown error, resolved by
-// Lookup. A second approval of the same tid is refused (KindAlreadyDone).
-func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payment, error) {
-	const op = opApprove
-	p, err := g.preparedOf(op, req.PaymentKey, req.OrderID, req.Prepared)
-	if err != nil {
-		return nil, err
-	}
-	if p.orderID == "" || p.userID == "" {
-		return nil, invalid(op, "partner_order_id and partner_user_id from Prepare are required")
-	}
-	token := req.Redirect[RedirectPGToken]
-	if token == "" {
-		return nil, invalid(op, "the redirect carried no pg_token")
-	}
-	total, err := krw(op, "amount", req.Amount)
-	if err != nil {
-		return nil, err
-	}
-	r := approveRequest{
-		CID: p.cid, CIDSecret: g.cfg.CIDSecret, TID: p.tid,
-		PartnerOrderID: p.orderID, PartnerUserID: p.userID,
-		PGToken: token, Payload: truncate(req.PaymentID, 200),
-	}
-	if !g.cfg.Legacy {
-		r.TotalAmount = total
-	}
-	var resp approveResponse
-	if err := g.call(ctx, op, "approve", r, false, &resp); err != nil {
-		return nil, fmt.Errorf("kakaopay: approve order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	pay, err := paymentFromApprove(resp)
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: approve order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	// KakaoPay answered for this tid and order with this amount, or the
-	// approval is not the one we asked for and must be looked up.
-	switch {
-	case pay.PaymentKey != p.tid || pay.OrderID != p.orderID:
-		err = badResponse(op, http.StatusOK, fmt.Sprintf("approval answered for tid %q order %q", pay.PaymentKey, pay.OrderID), nil)
-	case !pay.Amount.Equal(req.Amount):
-		err = &pg.Error{PG: Name, Op: op, Kind: pg.KindUnknown, Code: "AMOUNT_MISMATCH", HTTPStatus: http.StatusOK,
-			Message: fmt.Sprintf("KakaoPay approved %s, the order is %s", pay.Amount, req.Amount)}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: approve order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	return pay, nil
-}
-
-// Cancel refunds req.Amount, or the whole cancelable balance when it is
-// unset. req.Balance is sent as cancel_available_amount, KakaoPay's balance
-// guard: a partial cancel retried after an unknown outcome is refused
-// (KindAlreadyDone, look it up) instead of applied twice. A full cancel
-// without a known balance looks the balance up first and guards with it.
-// Without a guard, a cancel above what is left is refused as KindInvalid.
-// req.CancelID is sent as payload and comes back in Lookup as the cancel's
-// Reason, so a cancel can be recognised after an unknown outcome.
-//
-// Like Approve, Cancel is sent once; KindUnknown means look it up.
-func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment, error) {
-	const op = opCancel
-	p, err := g.preparedOf(op, req.PaymentKey, req.OrderID, req.Prepared)
-	if err != nil {
-		return nil, err
-	}
-	var guard *int64
-	if req.Balance.IsSet() {
-		if req.Balance.Currency() != pg.KRW {
-			return nil, invalid(op, "balance must be KRW, got %s", req.Balance.Currency())
-		}
-		b := req.Balance.Int64()
-		guard = &b
-	}
-	var amount int64
-	switch {
-	case req.Amount.IsSet():
-		if amount, err = krw(op, "cancel amount", req.Amount); err != nil {
-			return nil, err
-		}
-		if guard != nil && amount > *guard {
-			return nil, invalid(op, "cancel amount %s exceeds the balance %s", req.Amount, req.Balance)
-		}
-	case guard != nil:
-		amount = *guard
-	default:
-		cur, err := g.lookup(ctx, op, p)
-		if err != nil {
-			return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): balance: %w", p.orderID, p.tid, err)
-		}
-		switch {
-		case cur.Status == pg.StatusCanceled:
-			return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid,
-				&pg.Error{PG: Name, Op: op, Kind: pg.KindAlreadyDone, Code: cur.PGStatus, Message: "payment already canceled"})
-		case !cur.Status.Captured() || !cur.Balance.IsSet():
-			return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid,
-				&pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid, Code: cur.PGStatus, Message: "payment is not cancelable in status " + cur.PGStatus})
-		}
-		amount = cur.Balance.Int64()
-		guard = &amount
-	}
-	if amount == 0 {
-		return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid,
-			&pg.Error{PG: Name, Op: op, Kind: pg.KindAlreadyDone, Message: "nothing left to cancel"})
-	}
-	taxFree, err := optionalKRW(op, "tax-free amount", req.TaxFree, amount)
-	if err != nil {
-		return nil, err
-	}
-	r := cancelRequest{
-		CID: p.cid, CIDSecret: g.cfg.CIDSecret, TID: p.tid,
-		CancelAmount: amount, CancelTaxFreeAmount: taxFree,
-		CancelAvailableAmount: guard, Payload: truncate(req.CancelID, 200),
-	}
-	var resp cancelResponse
-	if err := g.call(ctx, op, "cancel", r, false, &resp); err != nil {
-		if guard == nil {
-			err = unguardedOverCancel(err)
-		}
-		return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	pay, err := paymentFromCancel(resp)
-	switch {
-	case err != nil:
-	case pay.PaymentKey != p.tid:
-		err = badResponse(op, http.StatusOK, fmt.Sprintf("cancel answered for tid %q", pay.PaymentKey), nil)
-	case pay.OrderID != "" && p.orderID != "" && pay.OrderID != p.orderID:
-		err = badResponse(op, http.StatusOK, fmt.Sprintf("cancel of tid %s answered for order %q", p.tid, pay.OrderID), nil)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	return pay, nil
-}
-
-// Lookup is KakaoPay's order call by tid: the tid comes from req.PaymentKey
-// or from what Prepare stored (req.Prepared). KakaoPay cannot look a payment
-// up by our order id alone; without a tid Lookup fails with KindInvalid
-// (and without one nothing can have been approved). Before approval the
-// status is pg.StatusPending; an unknown tid is KindNotFound.
-//
-// The answer must be the payment asked about: Payment.OrderID is
-// KakaoPay's partner_order_id, a tid that belongs to another order is
-// KindInvalid ORDER_MISMATCH, and an answer without partner_order_id (when
-// the order is known) is KindUnknown.
-func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment, error) {
-	p, err := g.preparedOf(opLookup, req.PaymentKey, req.OrderID, req.Prepared)
-	if err != nil {
-		return nil, err
-	}
-	pay, err := g.lookup(ctx, opLookup, p)
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: lookup order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	return pay, nil
-}
-
-func (g *Gateway) lookup(ctx context.Context, op string, p prepared) (*pg.Payment, error) {
-	var resp orderResponse
-	// A lookup changes nothing, so resending it after a timeout is safe.
-	if err := g.call(ctx, op, "order", orderRequest{CID: p.cid, CIDSecret: g.cfg.CIDSecret, TID: p.tid}, true, &resp); err != nil {
-		return nil, err
-	}
-	pay, err := paymentFromOrder(resp, op)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case pay.PaymentKey != p.tid:
-		return nil, badResponse(op, http.StatusOK, fmt.Sprintf("lookup answered for tid %q", pay.PaymentKey), nil)
-	case p.orderID != "" && pay.OrderID == "":
-		// An answer that does not say whose payment it is cannot be taken
-		// as this order's.
-		return nil, badResponse(op, http.StatusOK, "lookup answer without partner_order_id", nil)
-	case p.orderID != "" && pay.OrderID != p.orderID:
-		return nil, &pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid, Code: "ORDER_MISMATCH",
-			Message: fmt.Sprintf("tid %s belongs to order %q, not %q", p.tid, pay.OrderID, p.orderID)}
-	}
-	return pay, nil
 }
