@@ -3,11 +3,14 @@ package inicis_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,380 +89,75 @@ func expectForm(t *testing.T, want string, status int, body string) httpmock.Res
 	}
 }
 
-func TestApprove_PostsSignedFormToAllowListedAuthURL(t *testing.T) {
-	t.Parallel()
-	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, authURL, expectForm(t, wantApprovalForm, 200, cardApproval))
-	g := newGateway(t, mt)
-
-	p, err := g.Approve(context.Background(), approveReq(nil))
-	require.NoError(t, err)
-	assert.Equal(t, 1, mt.GetTotalCallCount())
-	assert.Equal(t, tid, p.PaymentKey)
-	assert.Equal(t, "order-1", p.OrderID)
-	assert.Equal(t, pg.StatusApproved, p.Status)
-	assert.Equal(t, pg.MethodCard, p.Method)
-	assert.True(t, p.Amount.Equal(pg.Won(1000)))
-	assert.True(t, p.Balance.Equal(pg.Won(1000)))
-	assert.True(t, p.ApprovedAt.Equal(epoch), p.ApprovedAt)
-	assert.Equal(t, "Card", p.Data["paymethod"])
-	assert.Equal(t, tid, p.Data["tid"])
-}
-
-func TestApprove_ResponseShapes(t *testing.T) {
-	t.Parallel()
-	vbank := `{"resultCode":"0000","resultMsg":"OK","tid":"StdpayVBNKINIpayTest20231115071320000002","MOID":"order-1",
-"TotPrice":1000,"payMethod":"VBank","applDate":"20231115","applTime":"071320","VACT_Num":"90012345678901",
-"VACT_BankCode":"04","vactBankName":"국민은행","VACT_Name":"(주)상점","VACT_InputName":"홍길동","VACT_Date":"20231118","VACT_Time":"235959"}`
-	tests := []struct {
-		name       string
-		responder  httpmock.Responder
-		wantStatus pg.Status
-		wantKind   pg.Kind
-		wantCode   string
-		netCancels int
-	}{
-		{name: "card approved", responder: httpmock.NewStringResponder(200, cardApproval), wantStatus: pg.StatusApproved},
-		{name: "virtual account issued", responder: httpmock.NewStringResponder(200, vbank), wantStatus: pg.StatusWaitingForDeposit},
-		// An answer that names no payMethod is not taken for a captured
-		// card payment when it carries an issued account.
-		{name: "virtual account issued, payMethod absent", wantStatus: pg.StatusWaitingForDeposit,
-			responder: httpmock.NewStringResponder(200, strings.Replace(vbank, `"payMethod":"VBank",`, "", 1))},
-		{name: "refused with a code", responder: httpmock.NewStringResponder(200, `{"resultCode":"V801","resultMsg":"카드사 승인거절"}`),
-			wantKind: pg.KindDeclined, wantCode: "V801"},
-		{name: "temporary card fault is retryable decline", responder: httpmock.NewStringResponder(200, `{"resultCode":"V802","resultMsg":"잠시 후"}`),
-			wantKind: pg.KindDeclined, wantCode: "V802"},
-		{name: "unlisted refusal code declines", responder: httpmock.NewStringResponder(200, `{"resultCode":"1234","resultMsg":"?"}`),
-			wantKind: pg.KindDeclined, wantCode: "1234"},
-		{name: "500 page may have approved", responder: httpmock.NewStringResponder(500, "<html>error</html>"), wantKind: pg.KindUnknown},
-		{name: "503 was not processed", responder: httpmock.NewStringResponder(503, ""), wantKind: pg.KindUnavailable},
-		{name: "unreadable 200 may be an approval", responder: httpmock.NewStringResponder(200, "resultCode=0000"), wantKind: pg.KindUnknown},
-		{name: "approved without tid is unknown", responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","TotPrice":"1000"}`), wantKind: pg.KindUnknown, wantCode: "0000"},
-		{name: "approved with unreadable amount is unknown", responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","tid":"T","TotPrice":"1,000"}`), wantKind: pg.KindUnknown, wantCode: "0000"},
-		{name: "connection reset after sending is unknown", responder: httpmock.NewErrorResponder(errors.New("connection reset by peer")), wantKind: pg.KindUnknown},
-		{name: "approved for another amount is net-canceled", netCancels: 1, wantKind: pg.KindDeclined, wantCode: "APPROVAL_MISMATCH",
-			responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","tid":"`+tid+`","MOID":"order-1","TotPrice":"100","payMethod":"Card","applDate":"20231115","applTime":"071320"}`)},
-		{name: "approved for another order is net-canceled", netCancels: 1, wantKind: pg.KindDeclined, wantCode: "APPROVAL_MISMATCH",
-			responder: httpmock.NewStringResponder(200, `{"resultCode":"0000","tid":"`+tid+`","MOID":"order-2","TotPrice":"1000","payMethod":"Card","applDate":"20231115","applTime":"071320"}`)},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			mt := httpmock.NewMockTransport()
-			mt.RegisterResponder(http.MethodPost, authURL, tc.responder)
-			mt.RegisterResponder(http.MethodPost, netCancelURL, expectForm(t, wantApprovalForm, 200, `{"resultCode":"0000","resultMsg":"망취소 성공"}`))
-			g := newGateway(t, mt)
-			p, err := g.Approve(context.Background(), approveReq(nil))
-			assert.Equal(t, tc.netCancels, mt.GetCallCountInfo()["POST "+netCancelURL])
-			if tc.wantStatus != "" {
-				require.NoError(t, err)
-				assert.Equal(t, tc.wantStatus, p.Status)
-				if p.Status == pg.StatusWaitingForDeposit {
-					require.NotNil(t, p.VirtualAccount)
-					assert.Equal(t, "90012345678901", p.VirtualAccount.AccountNumber)
-					assert.Equal(t, "04", p.VirtualAccount.Bank)
-					assert.Equal(t, time.Date(2023, 11, 18, 23, 59, 59, 0, time.FixedZone("", 9*3600)).Unix(), p.VirtualAccount.DueDate.Unix())
-					assert.True(t, p.Balance.IsZero())
-				}
-				return
-			}
-			require.Error(t, err)
-			var pe *pg.Error
-			require.ErrorAs(t, err, &pe)
-			assert.Equal(t, tc.wantKind, pe.Kind, err.Error())
-			assert.Equal(t, tc.wantCode, pe.Code)
-			assert.Equal(t, "inicis", pe.PG)
-			assert.Equal(t, tc.wantCode == "V802", pe.Retryable)
-		})
-	}
-}
-
-// An approval answer whose authSignature is not the one Inicis computes
-// for our request is forged or tampered with: it is net-canceled, logged
-// once as an error, and the approval fails (declined: nothing captured).
-// Without an authSignature (older answers) there is nothing to check.
-func TestApprove_VerifiesAuthSignature(t *testing.T) {
-	t.Parallel()
-	signed := cardApproval
-	tests := []struct {
-		name       string
-		answer     string
-		netCancel  int // net-cancel answer status; 0: none may be sent
-		kind       pg.Kind
-		wantCode   string
-		wantLogged bool
-	}{
-		{name: "signed by Inicis", answer: signed},
-		{name: "signature in capitals", answer: strings.Replace(signed, "d4004fb186e8", "D4004FB186E8", 1)},
-		{name: "no signature", answer: strings.Replace(signed, `,
-"authSignature":"d4004fb186e859342f3d66455c6a983ed248c81ee2d7b7f2c71fda4b9891c1fb"`, "", 1)},
-		{name: "forged signature", answer: strings.Replace(signed, "d4004fb186e8", "00004fb186e8", 1),
-			netCancel: 200, kind: pg.KindDeclined, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
-		{name: "tampered amount, signature of the original", answer: strings.Replace(signed, `"TotPrice":"1000"`, `"TotPrice":"1001"`, 1),
-			netCancel: 200, kind: pg.KindDeclined, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
-		{name: "forged, and the net cancel fails", answer: strings.Replace(signed, "d4004fb186e8", "00004fb186e8", 1),
-			netCancel: 502, kind: pg.KindUnknown, wantCode: "AUTH_SIGNATURE_MISMATCH", wantLogged: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			logs := &bytes.Buffer{}
-			mt := httpmock.NewMockTransport()
-			mt.RegisterResponder(http.MethodPost, authURL, expectForm(t, wantApprovalForm, 200, tc.answer))
-			switch tc.netCancel {
-			case 200:
-				mt.RegisterResponder(http.MethodPost, netCancelURL, expectForm(t, wantApprovalForm, 200, `{"resultCode":"0000","resultMsg":"망취소 성공"}`))
-			case 502:
-				mt.RegisterResponder(http.MethodPost, netCancelURL, httpmock.NewStringResponder(502, "bad gateway"))
-			}
-			g := newGateway(t, mt, func(c *inicis.Config) {
-				c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))
-			})
-			p, err := g.Approve(context.Background(), approveReq(nil))
-			if tc.wantCode == "" {
-				require.NoError(t, err)
-				assert.Equal(t, pg.StatusApproved, p.Status)
-				assert.Empty(t, logs.String())
-				return
-			}
-			require.Error(t, err)
-			var pe *pg.Error
-			require.ErrorAs(t, err, &pe)
-			assert.Equal(t, tc.kind, pe.Kind, err.Error())
-			assert.Equal(t, tc.wantCode, pe.Code)
-			assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+netCancelURL], "net-canceled")
-			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-			require.Len(t, lines, 1, "one error line for the event: %s", logs)
-			assert.Contains(t, lines[0], `"level":"ERROR"`)
-			assert.Contains(t, lines[0], "authSignature does not match")
-			assert.Contains(t, lines[0], `"orderId":"order-1"`)
-			assert.NotContains(t, lines[0], "d4004fb186e8", "hashes stay out of the log")
-			assert.NotContains(t, lines[0], "00004fb186e8", "hashes stay out of the log")
-		})
-	}
-}
-
-func TestApprove_MismatchWhoseNetCancelFails_IsUnknown(t *testing.T) {
-	t.Parallel()
-	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, authURL, httpmock.NewStringResponder(200,
-		`{"resultCode":"0000","tid":"`+tid+`","MOID":"order-1","TotPrice":"999","payMethod":"Card","applDate":"20231115","applTime":"071320"}`))
-	mt.RegisterResponder(http.MethodPost, netCancelURL, httpmock.NewStringResponder(502, "bad gateway"))
-	_, err := newGateway(t, mt).Approve(context.Background(), approveReq(nil))
-	require.ErrorIs(t, err, pg.ErrUnknown)
-}
-
-// failTransport fails the test if any request leaves the process.
-type failTransport struct{ t *testing.T }
-
-func (f failTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	f.t.Errorf("request sent to %s; it must have been refused before sending", r.URL)
-	return nil, errors.New("must not be called")
-}
-
-func TestApprove_RefusesForgedRedirectWithoutSending(t *testing.T) {
+func TestNew_RefusesBadConfig_NamingTheField(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		changes map[string]string
-		kind    pg.Kind
-		ssrf    bool
-	}{
-		{"foreign authUrl", map[string]string{"authUrl": "https://evil.example/api/payAuth"}, pg.KindInvalid, true},
-		{"look-alike host", map[string]string{"authUrl": "https://stgstdpay.inicis.com.evil.example/api/payAuth"}, pg.KindInvalid, true},
-		{"userinfo trick", map[string]string{"authUrl": "https://stgstdpay.inicis.com@evil.example/api/payAuth"}, pg.KindInvalid, true},
-		{"plain http", map[string]string{"authUrl": "http://stgstdpay.inicis.com/api/payAuth"}, pg.KindInvalid, true},
-		{"internal address", map[string]string{"authUrl": "http://169.254.169.254/latest/meta-data"}, pg.KindInvalid, true},
-		{"other path on the host", map[string]string{"authUrl": "https://stgstdpay.inicis.com/api/netCancel"}, pg.KindInvalid, true},
-		{"query appended", map[string]string{"authUrl": authURL + "?x=1"}, pg.KindInvalid, true},
-		{"idc not allow-listed", map[string]string{"idc_name": "fc"}, pg.KindInvalid, true},
-		{"idc missing", map[string]string{"idc_name": "<delete>"}, pg.KindInvalid, true},
-		{"authUrl missing", map[string]string{"authUrl": "<delete>"}, pg.KindInvalid, true},
-		{"checkAckUrl foreign", map[string]string{"authUrl": "<delete>", "checkAckUrl": "https://evil.example/"}, pg.KindInvalid, true},
-		{"auth failed", map[string]string{"resultCode": "2001", "resultMsg": "취소"}, pg.KindDeclined, false},
-		{"auth result missing", map[string]string{"resultCode": "<delete>"}, pg.KindDeclined, false},
-		{"another merchant", map[string]string{"mid": "other00000"}, pg.KindInvalid, false},
-		{"another order", map[string]string{"orderNumber": "order-2"}, pg.KindInvalid, false},
-		{"no token", map[string]string{"authToken": ""}, pg.KindInvalid, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			g := newGateway(t, failTransport{t})
-			_, err := g.Approve(context.Background(), approveReq(tc.changes))
-			require.Error(t, err)
-			assert.Equal(t, tc.kind, pg.KindOf(err), err.Error())
-			assert.Equal(t, tc.ssrf, errors.Is(err, inicis.ErrUntrustedURL), err.Error())
-		})
-	}
-}
-
-func TestApprove_RefusesBadAmountsWithoutSending(t *testing.T) {
-	t.Parallel()
-	g := newGateway(t, failTransport{t})
-	for _, amount := range []pg.Money{{}, pg.Won(0), pg.MustMoney("10.00", pg.USD)} {
-		req := approveReq(nil)
-		req.Amount = amount
-		_, err := g.Approve(context.Background(), req)
-		assert.ErrorIs(t, err, pg.ErrInvalid, amount.String())
-	}
-	req := approveReq(nil)
-	req.Prepared = map[string]string{"price": "2000", "oid": "order-1"}
-	_, err := g.Approve(context.Background(), req)
-	assert.ErrorIs(t, err, pg.ErrInvalid, "amount differs from the prepared price")
-}
-
-func TestNetCancel_PostsApprovalFormToAllowListedURL(t *testing.T) {
-	t.Parallel()
-	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, netCancelURL, expectForm(t, wantApprovalForm, 200, `{"resultCode":"0000","resultMsg":"망취소 성공"}`))
-	require.NoError(t, newGateway(t, mt).NetCancel(context.Background(), approveReq(nil)))
-	assert.Equal(t, 1, mt.GetTotalCallCount())
-
-	mt2 := httpmock.NewMockTransport()
-	mt2.RegisterResponder(http.MethodPost, netCancelURL, httpmock.NewStringResponder(200, `{"resultCode":"V820","resultMsg":"대상 없음"}`))
-	err := newGateway(t, mt2).NetCancel(context.Background(), approveReq(nil))
-	assert.ErrorIs(t, err, pg.ErrNotFound)
-}
-
-func TestNetCancel_RefusesForeignURLWithoutSending(t *testing.T) {
-	t.Parallel()
-	g := newGateway(t, failTransport{t})
-	for _, u := range []string{"https://evil.example/api/netCancel", authURL, "", "https://stgstdpay.inicis.com/api/netCancel#x"} {
-		err := g.NetCancel(context.Background(), approveReq(map[string]string{"netCancelUrl": u}))
-		require.Error(t, err, u)
-		assert.ErrorIs(t, err, inicis.ErrUntrustedURL, u)
-		assert.ErrorIs(t, err, pg.ErrInvalid, u)
-	}
-}
-
-func TestApprove_SandboxHostOnlyWhenAllowListed(t *testing.T) {
-	t.Parallel()
-	sandboxAuth := "http://127.0.0.1:9/api/payAuth"
-	req := approveReq(map[string]string{"authUrl": sandboxAuth, "netCancelUrl": "http://127.0.0.1:9/api/netCancel"})
-	_, err := newGateway(t, failTransport{t}).Approve(context.Background(), req)
-	require.ErrorIs(t, err, inicis.ErrUntrustedURL)
-
-	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, sandboxAuth, httpmock.NewStringResponder(200, cardApproval))
-	g := newGateway(t, mt, func(c *inicis.Config) {
-		c.IDCs = map[string]inicis.Endpoints{"stg": {AuthURL: sandboxAuth, NetCancelURL: "http://127.0.0.1:9/api/netCancel"}}
-	})
-	_, err = g.Approve(context.Background(), req)
-	require.NoError(t, err)
-}
-
-func TestPrepare_SignsTheStandardForm(t *testing.T) {
-	t.Parallel()
-	g := newGateway(t, failTransport{t})
-	got, err := g.Prepare(context.Background(), pg.PrepareRequest{
-		OrderID: "INIpayTest_1700000000000", OrderName: "테스트 상품", Amount: pg.Won(1000),
-		Method: pg.MethodCard, SuccessURL: "https://shop.example/inicis/return", CancelURL: "https://shop.example/inicis/close",
-	})
-	require.NoError(t, err)
-	assert.Equal(t, map[string]string{
-		"version": "1.0", "mid": "INIpayTest", "oid": "INIpayTest_1700000000000", "goodname": "테스트 상품",
-		"price": "1000", "currency": "WON", "timestamp": "1700000000000",
-		"signature":    "92c1060336d63249246b07bb6e747b5f163766e6c047b2024d8118eb7836ff76",
-		"verification": "29465561b93f4686098e6e4df1ff6dbabb1894205d43420723d6e2f77deaf2ff",
-		"mKey":         "3a9503069192f207491d4b19bd743fc249a761ed94246c8c42fed06c3cd15a33",
-		"returnUrl":    "https://shop.example/inicis/return", "closeUrl": "https://shop.example/inicis/close",
-		"gopaymethod": "Card", "charset": "UTF-8",
-	}, got.Client)
-	assert.Equal(t, map[string]string{"mid": "INIpayTest", "oid": "INIpayTest_1700000000000", "price": "1000", "timestamp": "1700000000000"}, got.Data)
-	for k, v := range got.Client {
-		assert.NotContains(t, v, inicis.TestSignKey, "client field %s leaks the signKey", k)
-	}
-}
-
-// ValidatePrepare refuses what Inicis would refuse at checkout, naming the
-// field in the error's code, and Prepare refuses exactly the same requests
-// with the same errors.
-func TestValidatePrepare_RefusesWhatInicisWould(t *testing.T) {
-	t.Parallel()
-	ok := pg.PrepareRequest{OrderID: "order-1", OrderName: "상품", Amount: pg.Won(1000), SuccessURL: "https://shop.example/r"}
-	tests := []struct {
-		name   string
-		change func(*pg.PrepareRequest)
-		code   string // "" means accepted
-	}{
-		{"empty order id", func(r *pg.PrepareRequest) { r.OrderID = "" }, inicis.CodeInvalidOID},
-		{"order id with spaces", func(r *pg.PrepareRequest) { r.OrderID = "inicis bad id 1" }, inicis.CodeInvalidOID},
-		{"order id with &", func(r *pg.PrepareRequest) { r.OrderID = "o&price=1" }, inicis.CodeInvalidOID},
-		{"order id in Korean", func(r *pg.PrepareRequest) { r.OrderID = "주문1" }, inicis.CodeInvalidOID},
-		{"order id too long", func(r *pg.PrepareRequest) { r.OrderID = "o123456789012345678901234567890123456789x" }, inicis.CodeInvalidOID},
-		{"order id of 40 bytes", func(r *pg.PrepareRequest) { r.OrderID = "o12345678901234567890123456789012345678." }, ""},
-		{"order id symbols", func(r *pg.PrepareRequest) { r.OrderID = "A-z_0.9" }, ""},
-		{"dollars", func(r *pg.PrepareRequest) { r.Amount = pg.MustMoney("10.00", pg.USD) }, inicis.CodeInvalidPrice},
-		{"no amount", func(r *pg.PrepareRequest) { r.Amount = pg.Money{} }, inicis.CodeInvalidPrice},
-		{"zero amount", func(r *pg.PrepareRequest) { r.Amount = pg.Won(0) }, inicis.CodeInvalidPrice},
-		{"below minimum", func(r *pg.PrepareRequest) { r.Amount = pg.Won(999) }, inicis.CodeInvalidPrice},
-		{"tax free above amount", func(r *pg.PrepareRequest) { r.TaxFree = pg.Won(1001) }, inicis.CodeInvalidTaxFree},
-		{"tax free in dollars", func(r *pg.PrepareRequest) { r.TaxFree = pg.MustMoney("1.00", pg.USD) }, inicis.CodeInvalidTaxFree},
-		{"no name", func(r *pg.PrepareRequest) { r.OrderName = "" }, inicis.CodeInvalidGoodname},
-		{"name with a newline", func(r *pg.PrepareRequest) { r.OrderName = "상품\n2" }, inicis.CodeInvalidGoodname},
-		{"name not UTF-8", func(r *pg.PrepareRequest) { r.OrderName = "\xff\xfe" }, inicis.CodeInvalidGoodname},
-		{"name of 40 ASCII bytes", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("a", 40) }, ""},
-		{"name of 41 ASCII bytes", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("a", 41) }, inicis.CodeInvalidGoodname},
-		{"name of 20 Korean characters", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("가", 20) }, ""},
-		{"name of 21 Korean characters", func(r *pg.PrepareRequest) { r.OrderName = strings.Repeat("가", 21) }, inicis.CodeInvalidGoodname},
-		{"relative return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "/return" }, inicis.CodeInvalidReturnURL},
-		{"no return URL", func(r *pg.PrepareRequest) { r.SuccessURL = "" }, inicis.CodeInvalidReturnURL},
-		{"bad close URL", func(r *pg.PrepareRequest) { r.CancelURL = "javascript:alert(1)" }, inicis.CodeInvalidCloseURL},
-		{"bad fail URL as close URL", func(r *pg.PrepareRequest) { r.FailURL = "ftp://x" }, inicis.CodeInvalidCloseURL},
-		{"unsupported method", func(r *pg.PrepareRequest) { r.Method = pg.MethodMoney }, inicis.CodeInvalidGoPayMethod},
-		{"customer id is not sent to Inicis", func(r *pg.PrepareRequest) { r.CustomerID = strings.Repeat("c", 200) }, ""},
-	}
-	g := newGateway(t, failTransport{t})
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			req := ok
-			tc.change(&req)
-			verr := g.ValidatePrepare(req)
-			_, perr := g.Prepare(context.Background(), req)
-			if tc.code == "" {
-				assert.NoError(t, verr)
-				assert.NoError(t, perr)
-				return
-			}
-			var pe *pg.Error
-			require.ErrorAs(t, verr, &pe)
-			assert.Equal(t, pg.KindInvalid, pe.Kind)
-			assert.Equal(t, tc.code, pe.Code, verr.Error())
-			assert.Equal(t, "inicis", pe.PG)
-			assert.Equal(t, verr, perr, "Prepare refuses it the same way")
-		})
-	}
-
-	small := newGateway(t, failTransport{t}, func(c *inicis.Config) { c.AcceptMethod = "below1000" })
-	req := ok
-	req.Amount = pg.Won(500)
-	require.NoError(t, small.ValidatePrepare(req))
-	got, err := small.Prepare(context.Background(), req)
-	require.NoError(t, err)
-	assert.Equal(t, "below1000", got.Client["acceptmethod"])
-}
-
-func TestNew_RefusesIncompleteConfig(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name   string
+		field  string
 		change func(*inicis.Config)
 	}{
-		{"no mid", func(c *inicis.Config) { c.MID = "" }},
-		{"no sign key", func(c *inicis.Config) { c.SignKey = "" }},
-		{"short api key", func(c *inicis.Config) { c.APIKey = "short" }},
-		{"bad client ip", func(c *inicis.Config) { c.ClientIP = "localhost" }},
-		{"relative api url", func(c *inicis.Config) { c.APIBaseURL = "iniapi.inicis.com" }},
-		{"bad idc url", func(c *inicis.Config) {
+		{"Config.MID", func(c *inicis.Config) { c.MID = "" }},
+		{"Config.SignKey", func(c *inicis.Config) { c.SignKey = "" }},
+		{"Config.APIKey", func(c *inicis.Config) { c.APIKey = "short" }},
+		{"Config.APIIV", func(c *inicis.Config) { c.APIIV = "short" }},
+		{"Config.ClientIP", func(c *inicis.Config) { c.ClientIP = "localhost" }},
+		{"Config.BaseURL", func(c *inicis.Config) { c.BaseURL = "iniapi.inicis.com" }},
+		{"Config.IDCs", func(c *inicis.Config) {
 			c.IDCs = map[string]inicis.Endpoints{"x": {AuthURL: "ftp://x", NetCancelURL: "https://x"}}
 		}},
+		{"Config.Timeout", func(c *inicis.Config) { c.Timeout = -time.Second }},
+		{"Config.MaxAttempts", func(c *inicis.Config) { c.MaxAttempts = -1 }},
+		{"Config.BackoffMin", func(c *inicis.Config) { c.BackoffMin = -time.Millisecond }},
+		{"Config.BackoffMax", func(c *inicis.Config) { c.BackoffMax = -time.Millisecond }},
+		{"Config.BackoffMax", func(c *inicis.Config) { c.BackoffMin, c.BackoffMax = time.Second, time.Millisecond }},
 	}
 	for _, tc := range tests {
 		cfg := inicis.TestConfig()
 		tc.change(&cfg)
-		_, err := inicis.New(cfg)
-		assert.Error(t, err, tc.name)
+		g, err := inicis.New(cfg)
+		require.Error(t, err, tc.field)
+		assert.Nil(t, g)
+		assert.Contains(t, err.Error(), tc.field)
+	}
+	// Every wrong field is named at once.
+	_, err := inicis.New(inicis.Config{APIKey: "short"})
+	require.Error(t, err)
+	for _, field := range []string{"Config.MID", "Config.SignKey", "Config.APIKey"} {
+		assert.Contains(t, err.Error(), field)
+	}
+	// The rest has defaults: the live INIAPI host.
+	g, err := inicis.New(inicis.Config{MID: inicis.TestMID, SignKey: inicis.TestSignKey})
+	require.NoError(t, err)
+	assert.Equal(t, "inicis.Gateway(INIpayTest, "+inicis.DefaultBaseURL+")", g.String())
+}
+
+// The Gateway holds the keys; no way of printing or logging it shows them.
+func TestGateway_NeverPrintsItsKeys(t *testing.T) {
+	t.Parallel()
+	g, err := inicis.New(inicis.TestConfig())
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("gw", "gateway", g)
+	for _, out := range []string{fmt.Sprint(g), fmt.Sprintf("%v %+v %#v", g, g, g), buf.String()} {
+		assert.NotContains(t, out, inicis.TestSignKey)
+		assert.NotContains(t, out, inicis.TestAPIKey)
+		assert.NotContains(t, out, inicis.TestAPIIV)
+	}
+	assert.Contains(t, buf.String(), inicis.TestMID)
+}
+
+// Config.MaxAttempts bounds the sends of an inquiry, the one call resent
+// after a 5xx, and 1 sends it once.
+func TestConfig_MaxAttemptsBoundsResends(t *testing.T) {
+	t.Parallel()
+	for _, attempts := range []int{1, 2} {
+		mt := httpmock.NewMockTransport()
+		mt.RegisterResponder(http.MethodPost, inicis.TestBaseURL+"/v2/pg/inquiry", httpmock.NewStringResponder(500, "{}"))
+		g := newGateway(t, mt, func(c *inicis.Config) {
+			c.MaxAttempts, c.BackoffMin, c.BackoffMax = attempts, time.Millisecond, time.Millisecond
+		})
+		_, err := g.Lookup(context.Background(), pg.LookupRequest{OrderID: "order-1"})
+		require.Error(t, err)
+		assert.Equal(t, attempts, mt.GetTotalCallCount())
 	}
 }
 
@@ -493,4 +191,190 @@ func TestLogs_NeverCarryKeys(t *testing.T) {
 	for _, secret := range []string{inicis.TestSignKey, inicis.TestAPIKey, inicis.TestAPIIV, "123456789"} {
 		assert.NotContains(t, buf.String(), secret)
 	}
+}
+
+func expectJSON(t *testing.T, want string, status int, body string) httpmock.Responder {
+	return func(r *http.Request) (*http.Response, error) {
+		got, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got))
+		assert.Equal(t, "application/json;charset=utf-8", r.Header.Get("Content-Type"))
+		return httpmock.NewStringResponse(status, body), nil
+	}
+}
+
+func TestResend_OnlyReadsAfterAPossibleEffect(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.ResponderFromMultipleResponses([]*http.Response{
+		httpmock.NewStringResponse(500, "busy"),
+		httpmock.NewStringResponse(200, `{"resultCode":"00","tid":"`+tid+`","oid":"order-1","price":"1000","transactionStatus":"APPROVAL"}`),
+	}))
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", httpmock.NewStringResponder(500, "busy"))
+	mt.RegisterResponder(http.MethodPost, authURL, httpmock.NewStringResponder(500, "busy"))
+	g := newGateway(t, mt)
+
+	_, err := g.Lookup(context.Background(), pg.LookupRequest{PaymentKey: tid})
+	require.NoError(t, err, "an inquiry is resent after a 5xx")
+	assert.Equal(t, 2, mt.GetCallCountInfo()["POST "+apiBase+"inquiry"])
+
+	_, err = g.Cancel(context.Background(), pg.CancelRequest{PaymentKey: tid})
+	require.ErrorIs(t, err, pg.ErrUnknown)
+	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+apiBase+"refund"], "a refund that may have happened is not resent")
+
+	_, err = g.Approve(context.Background(), approveReq(nil))
+	require.ErrorIs(t, err, pg.ErrUnknown)
+	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+authURL], "an approval that may have happened is not resent")
+}
+
+// syncBuffer is a log sink safe for the concurrent writes of a test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the JSON log records written so far.
+func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &rec), l)
+		out = append(out, rec)
+	}
+	return out
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func count(recs []map[string]any, msg string) int {
+	n := 0
+	for _, r := range recs {
+		if r["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// The host's logger (Config.Logger) receives the adapter's log: the HTTP
+// client's lines for each call and one line per event of its own. No line
+// carries a key, a hash that was sent or received, or a card or account
+// number.
+func TestLogs_ConfiguredLoggerGetsEachEventOnceAndNoSecrets(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	var mu sync.Mutex
+	var sent []string // every request body, to find the hashes in them
+	record := func(r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		sent = append(sent, string(b))
+		mu.Unlock()
+	}
+	refused := `{"resultCode":"V801","resultMsg":"카드사 승인거절"}`
+	mt := httpmock.NewMockTransport()
+	answers := []string{refused, strings.Replace(cardApproval, "d4004fb186e8", "00004fb186e8", 1), cardApproval}
+	mt.RegisterResponder(http.MethodPost, authURL, func(r *http.Request) (*http.Response, error) {
+		record(r)
+		mu.Lock()
+		a := answers[0]
+		answers = answers[1:]
+		mu.Unlock()
+		return httpmock.NewStringResponse(200, a), nil
+	})
+	mt.RegisterResponder(http.MethodPost, netCancelURL, func(r *http.Request) (*http.Response, error) {
+		record(r)
+		return httpmock.NewStringResponse(200, `{"resultCode":"0000"}`), nil
+	})
+	mt.RegisterResponder(http.MethodPost, apiBase+"refund", func(r *http.Request) (*http.Response, error) {
+		record(r)
+		return httpmock.NewStringResponse(200, `{"resultCode":"00","cancelDate":"20231115","cancelTime":"071320"}`), nil
+	})
+	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", func(r *http.Request) (*http.Response, error) {
+		record(r)
+		return httpmock.NewStringResponse(200, inquiryAnswer("APPROVAL", "10000", "Y")), nil
+	})
+	g := newGateway(t, mt, func(c *inicis.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	ctx := context.Background()
+
+	_, err := g.Approve(ctx, approveReq(nil))
+	require.ErrorIs(t, err, pg.ErrDeclined, "refused by the card company")
+	_, err = g.Approve(ctx, approveReq(nil))
+	require.ErrorIs(t, err, pg.ErrDeclined, "a forged answer, net-canceled")
+	_, err = g.Approve(ctx, approveReq(nil))
+	require.NoError(t, err)
+	_, err = g.Cancel(ctx, pg.CancelRequest{PaymentKey: tid,
+		RefundAccount: &pg.RefundAccount{Bank: "04", AccountNumber: "123456789", HolderName: "홍길동"}})
+	require.NoError(t, err)
+	_, err = g.ParseWebhook(ctx, pg.WebhookRequest{Body: noti(t, nil), RemoteAddr: inicisAddr})
+	require.NoError(t, err)
+	_, err = g.ParseWebhook(ctx, pg.WebhookRequest{Body: noti(t, nil), RemoteAddr: "198.51.100.7:1"})
+	require.ErrorIs(t, err, pg.ErrWebhookRejected)
+
+	recs := logs.lines(t)
+	assert.Equal(t, 1, count(recs, "inicis: approval failed"), "the refusal, once")
+	assert.Equal(t, 1, count(recs, "inicis: approval answer's authSignature does not match: forged or tampered answer, net-canceled"), "the forgery, once")
+	assert.Equal(t, 1, count(recs, "inicis: notification rejected"), "the refused notification, once")
+	assert.Equal(t, 6, count(recs, "pg attempt"), "every call: 3 approvals, a net cancel, a refund, an inquiry")
+	for _, r := range recs {
+		assert.Equal(t, "inicis", r["pg"], "every line names the PG: %v", r)
+	}
+
+	out := logs.String()
+	secrets := []string{inicis.TestSignKey, inicis.TestAPIKey, inicis.TestAPIIV, "123456789", "qwMHVJqsmXKoR+d8wQTS4g==",
+		"94909400", "d4004fb186e8", "00004fb186e8", token}
+	mu.Lock()
+	for _, body := range sent {
+		if v, err := url.ParseQuery(body); err == nil {
+			secrets = append(secrets, v.Get("signature"), v.Get("verification"))
+		}
+		var env struct {
+			HashData string `json:"hashData"`
+		}
+		if json.Unmarshal([]byte(body), &env) == nil {
+			secrets = append(secrets, env.HashData)
+		}
+	}
+	mu.Unlock()
+	for _, s := range secrets {
+		if s != "" {
+			assert.NotContains(t, out, s)
+		}
+	}
+}
+
+// Without a configured logger the adapter logs through slog.Default().
+// (Not parallel: it swaps the process's default logger.)
+func TestLogs_DefaultLoggerIsSlogDefault(t *testing.T) {
+	logs := &syncBuffer{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	cfg := inicis.TestConfig()
+	cfg.HTTPClient = &http.Client{Transport: failTransport{t}}
+	require.Nil(t, cfg.Logger)
+	g, err := inicis.New(cfg)
+	require.NoError(t, err)
+	_, err = g.ParseWebhook(context.Background(), pg.WebhookRequest{Body: noti(t, nil), RemoteAddr: "198.51.100.7:1"})
+	require.ErrorIs(t, err, pg.ErrWebhookRejected)
+	assert.Equal(t, 1, count(logs.lines(t), "inicis: notification rejected"))
 }

@@ -97,7 +97,7 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if live.MID != "" {
 		cfg = inicis.Config{
 			MID: live.MID, SignKey: live.SignKey, APIKey: live.APIKey, APIIV: live.APIIV,
-			ClientIP: live.ClientIP, APIBaseURL: live.BaseURL,
+			ClientIP: live.ClientIP, BaseURL: live.BaseURL,
 		}
 	} else if live.Sandbox != "" {
 		// The sandbox's keys are the test merchant's; only its address
