@@ -249,6 +249,36 @@ func ExampleGateway_ParseWebhook() {
 	// forged: true
 }
 
+// NetCancel (망취소) undoes an approval the shop cannot keep, right after
+// Inicis approved it (the order could not be written, say). It is sent to
+// the allow-listed netCancelUrl of the same redirect; it is not a refund.
+func ExampleGateway_NetCancel() {
+	ctx := context.Background()
+	srv := inicistest.NewServer(inicistest.Config{})
+	defer srv.Close()
+	gw, err := inicis.New(srv.GatewayConfig())
+	if err != nil {
+		panic(err)
+	}
+	auth, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-5", Amount: pg.Won(12000)})
+	if err != nil {
+		panic(err)
+	}
+	req := pg.ApproveRequest{OrderID: "order-5", Amount: pg.Won(12000), Redirect: auth.Redirect}
+	if _, err := gw.Approve(ctx, req); err != nil {
+		panic(err)
+	}
+	fmt.Println("net cancel:", gw.NetCancel(ctx, req))
+	p, err := gw.Lookup(ctx, pg.LookupRequest{OrderID: "order-5"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("lookup:", p.Status)
+	// Output:
+	// net cancel: <nil>
+	// lookup: CANCELED
+}
+
 // Lookup by order id resolves an approval whose answer was lost.
 func ExampleGateway_Lookup() {
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/paygate/paygate/pg"
@@ -268,4 +269,39 @@ func ExampleGateway_Transactions() {
 	// Output:
 	// order-20260301-0007 APPROVED 12000 KRW cancel: false
 	// order-20260301-0007 PARTIAL_CANCELED 2000 KRW cancel: true
+}
+
+// The settlement report lists what Toss pays out for the sales of a day,
+// fee included, for reconciliation against the settlement ledger. Toss
+// reports a day's sales from the next day on.
+func ExampleGateway_Settlements() {
+	ctx := context.Background()
+	// The sandbox's clock, moved on a day below.
+	day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("KST", 9*60*60))
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&day)
+	toss := tosspaytest.NewServer(tosspaytest.Options{Now: func() time.Time { return *clock.Load() }})
+	defer toss.Close()
+	gw, err := tosspay.New(tosspay.Config{SecretKey: toss.SecretKey(), BaseURL: toss.URL})
+	if err != nil {
+		panic(err)
+	}
+	redirect, err := toss.Pay(ctx, pgtest.PayRequest{OrderID: "order-20260302-0008", Amount: pg.Won(10000)})
+	if err != nil {
+		panic(err)
+	}
+	if _, err := gw.Approve(ctx, pg.ApproveRequest{PaymentID: "pay_01JNEXAMPLE8", OrderID: "order-20260302-0008", Amount: pg.Won(10000), PaymentKey: redirect.PaymentKey}); err != nil {
+		panic(err)
+	}
+	next := day.AddDate(0, 0, 1)
+	clock.Store(&next)
+	rows, err := gw.Settlements(ctx, pg.ReportQuery{From: day, To: day})
+	if err != nil {
+		panic(err)
+	}
+	for _, s := range rows {
+		fmt.Println(s.SoldDate.Format(time.DateOnly), s.OrderID, s.Amount, "fee", s.Fee, "payout", s.Payout)
+	}
+	// Output:
+	// 2026-03-02 order-20260302-0008 10000 KRW fee 320 KRW payout 9680 KRW
 }
