@@ -123,9 +123,9 @@ func newTossPay(t *testing.T) sandboxPG {
 	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second, Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/cancel") })
-	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL), tosspay.WithHTTPClient(edge.client()),
-		tosspay.WithTimeout(time.Second), tosspay.WithRetry(2, 10*time.Millisecond, 50*time.Millisecond),
-		tosspay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	gw, err := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL, HTTPClient: edge.client(),
+		Timeout: time.Second, MaxAttempts: 2, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	return sandboxPG{
 		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,

@@ -75,7 +75,7 @@ func vaPGs(t *testing.T, hooks string) []vaPG {
 		WebhookURL: hooks + "/webhooks/tosspay", WebhookSchedule: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond},
 	})
 	t.Cleanup(toss.Close)
-	tgw, err := tosspay.New(toss.SecretKey(), tosspay.WithBaseURL(toss.URL), tosspay.WithTimeout(time.Second))
+	tgw, err := tosspay.New(tosspay.Config{SecretKey: toss.SecretKey(), BaseURL: toss.URL, Timeout: time.Second})
 	require.NoError(t, err)
 
 	ini := inicistest.NewServer(inicistest.Config{NotifyURL: hooks + "/webhooks/inicis"})

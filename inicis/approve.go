@@ -69,15 +69,6 @@ func (g *Gateway) checkRedirect(op string, req pg.ApproveRequest, netCancel bool
 	return res, nil
 }
 
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // authForm is the approval (and net-cancel) request body, signed at
 // timestamp ts (epoch milliseconds).
 func (g *Gateway) authForm(token, price, ts string) []byte {
@@ -225,72 +216,4 @@ func (g *Gateway) NetCancel(ctx context.Context, req pg.ApproveRequest) error {
 		return fail(op, o.kind, code, firstNonEmpty(f.str("resultMsg"), o.reason), status, nil)
 	}
 	return nil
-}
-
-// parseApproval reads the authUrl's answer.
-func parseApproval(status int, body []byte) (*pg.Payment, error) {
-	const op = "approve"
-	f, err := decodeFields(body)
-	if err != nil {
-		if status != http.StatusOK {
-			return nil, httpFailure(op, status, false)
-		}
-		// A 200 we cannot read may be an approval.
-		return nil, fail(op, pg.KindUnknown, "", "unreadable approval response", status, err)
-	}
-	code := f.str("resultCode")
-	if code == "" && status != http.StatusOK {
-		return nil, httpFailure(op, status, false)
-	}
-	o := lookupCode(apiApprove, code)
-	if !o.ok {
-		e := fail(op, o.kind, code, firstNonEmpty(f.str("resultMsg"), o.reason), status, nil)
-		e.Retryable = o.retryable
-		return nil, e
-	}
-	bad := func(what string, cause error) error {
-		// Inicis said approved but the record does not make sense: the money
-		// may be captured, so this is unknown, to be looked up.
-		return fail(op, pg.KindUnknown, code, "approved, but "+what, status, cause)
-	}
-	tid := f.str("tid")
-	if tid == "" {
-		return nil, bad("no tid", nil)
-	}
-	amount, err := parseWon(f.str("TotPrice"))
-	if err != nil {
-		return nil, bad("TotPrice unreadable", err)
-	}
-	approvedAt, err := parseKST(f.str("applDate"), f.str("applTime"))
-	if err != nil {
-		return nil, bad("applDate/applTime unreadable", err)
-	}
-	payMethod := f.str("payMethod")
-	p := &pg.Payment{
-		PG:         Name,
-		PaymentKey: tid,
-		OrderID:    firstNonEmpty(f.str("MOID"), f.str("oid"), f.str("orderNumber")),
-		Status:     pg.StatusApproved,
-		PGStatus:   code,
-		Method:     methodOfAnswer(payMethod, tid, f.str("VACT_Num") != ""),
-		Amount:     amount,
-		Balance:    amount,
-		ApprovedAt: approvedAt,
-		Data:       map[string]string{"tid": tid, "paymethod": payMethod, "mid": f.str("mid")},
-	}
-	if p.Method == pg.MethodVirtualAccount {
-		due, err := parseKST(f.str("VACT_Date"), f.str("VACT_Time"))
-		if err != nil {
-			return nil, bad("VACT_Date/VACT_Time unreadable", err)
-		}
-		p.Status = pg.StatusWaitingForDeposit
-		p.Balance = pg.Won(0)
-		p.VirtualAccount = &pg.VirtualAccount{
-			Bank:          f.str("VACT_BankCode"),
-			AccountNumber: f.str("VACT_Num"),
-			HolderName:    f.str("VACT_Name"),
-			DueDate:       due,
-		}
-	}
-	return p, nil
 }

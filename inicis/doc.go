@@ -25,6 +25,11 @@
 //		OrderID: "order-1", Amount: pg.Won(15000), Redirect: authResult, Prepared: prepared.Data,
 //	})
 //
+// Every other Config field says its default: the live INIAPI host
+// (DefaultBaseURL), Inicis's approval hosts (DefaultIDCs) and notification
+// addresses (DefaultNotiSources), pghttp's timeouts and retries, and
+// slog.Default() for the log.
+//
 // Inicis carries no idempotency key anywhere. A call that may have taken
 // effect (timeout, reset, 5xx) fails with pg.KindUnknown and is resolved by
 // Lookup, which also works with only the order id. Partial refunds send the

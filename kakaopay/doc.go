@@ -26,6 +26,9 @@
 //		Redirect: map[string]string{"pg_token": pgToken}, Prepared: prep.Data,
 //	})
 //
+// CID and SecretKey are required; every other Config field says its
+// default.
+//
 // # What the adapter relies on
 //
 // KakaoPay has no idempotency key and no webhooks (Capabilities says so).
@@ -61,7 +64,7 @@
 //
 // # Statuses
 //
-// Every status of KakaoPay's order lookup maps onto pg's (status.go has the
+// Every status of KakaoPay's order lookup maps onto pg's (codes.go has the
 // table with the reasons): READY, SEND_TMS, OPEN_PAYMENT, SELECT_METHOD,
 // ARS_WAITING and AUTH_PASSWORD are pg.StatusPending (nothing captured);
 // SUCCESS_PAYMENT is approved, PART_CANCEL_PAYMENT partially canceled,
@@ -72,7 +75,7 @@
 // # Errors
 //
 // Error answers ({"error_code", "error_message", "extras"}, legacy
-// {"code", "msg", "extras"}) map onto pg kinds by code (errors.go has the
+// {"code", "msg", "extras"}) map onto pg kinds by code (codes.go has the
 // table). KakaoPay publishes no complete code table for the current API:
 // -780 (approval failure, with extras.method_result_code such as
 // USER_LOCKED) is confirmed; the other -7xx codes follow the legacy table as

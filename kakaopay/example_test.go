@@ -61,6 +61,23 @@ func ExampleGateway_Prepare() {
 	// redirect to KakaoPay: true
 }
 
+// ValidatePrepare refuses, before anything is written, a checkout
+// KakaoPay's ready would refuse; Code names the ready field.
+func ExampleGateway_ValidatePrepare() {
+	sb, gw := newSandboxGateway()
+	defer sb.Close()
+	fmt.Println(gw.ValidatePrepare(pg.PrepareRequest{OrderID: "order-5", OrderName: "초코파이", Amount: pg.Won(2200)}))
+
+	err := gw.ValidatePrepare(pg.PrepareRequest{OrderID: "order-6", Amount: pg.MustMoney("10", pg.USD)})
+	var pe *pg.Error
+	if errors.As(err, &pe) {
+		fmt.Println(errors.Is(err, pg.ErrInvalid), pe.Code)
+	}
+	// Output:
+	// <nil>
+	// true INVALID_TOTAL_AMOUNT
+}
+
 func ExampleGateway_Approve() {
 	sb, gw := newSandboxGateway()
 	defer sb.Close()

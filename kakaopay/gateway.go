@@ -2,438 +2,322 @@ package kakaopay
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pghttp"
 )
 
-// Prepare is KakaoPay's ready call. It sends the checkout (partner_order_id
-// = req.OrderID, partner_user_id = req.CustomerID or, when empty, the order
-// id; item_name = req.OrderName or, when blank, the order id; quantity 1;
-// total and tax-free amounts; the three redirect URLs) and returns the
-// redirect targets in Client and the tid, cid and partner ids in Data,
-// which the flow stores and hands back to Approve, Cancel and Lookup.
-//
-// The request is checked first by the same rules as ValidatePrepare, so
-// the two never disagree: what ValidatePrepare accepts is what Prepare
-// sends.
-//
-// Ready charges nothing, so a failed or unknown ready is simply prepared
-// again (a new tid).
-func (g *Gateway) Prepare(ctx context.Context, req pg.PrepareRequest) (*pg.Prepared, error) {
-	r, err := g.readyRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	var resp readyResponse
-	if err := g.call(ctx, opPrepare, "ready", r, false, &resp); err != nil {
-		return nil, fmt.Errorf("kakaopay: ready order %q: %w", req.OrderID, err)
-	}
-	if resp.TID == "" {
-		return nil, fmt.Errorf("kakaopay: ready order %q: %w", req.OrderID, badResponse(opPrepare, http.StatusOK, "ready answer without tid", nil))
-	}
-	client := map[string]string{}
-	for k, v := range map[string]string{
-		ClientRedirectPC: resp.NextRedirectPCURL, ClientRedirectMobile: resp.NextRedirectMobileURL,
-		ClientRedirectApp: resp.NextRedirectAppURL, ClientAndroidScheme: resp.AndroidAppScheme,
-		ClientIOSScheme: resp.IOSAppScheme,
-	} {
-		if v != "" {
-			client[k] = v
-		}
-	}
-	if client[ClientRedirectPC] == "" && client[ClientRedirectMobile] == "" && client[ClientRedirectApp] == "" {
-		return nil, fmt.Errorf("kakaopay: ready order %q: %w", req.OrderID, badResponse(opPrepare, http.StatusOK, "ready answer without a redirect URL", nil))
-	}
-	return &pg.Prepared{
-		Client: client,
-		Data: map[string]string{
-			DataTID: resp.TID, DataCID: r.CID,
-			DataPartnerOrderID: r.PartnerOrderID, DataPartnerUserID: r.PartnerUserID,
-		},
-	}, nil
-}
+// Name is the adapter's registry name.
+const Name = "kakaopay"
 
-var _ pg.PrepareValidator = (*Gateway)(nil)
+// TestCID is KakaoPay's test merchant code for single payments; it works
+// with the dev secret key.
+const TestCID = "TC0ONETIME"
 
-// Codes of the *pg.Error ValidatePrepare (and Prepare) return for a
-// checkout KakaoPay's ready would refuse, one per ready field.
+// API hosts.
 const (
-	CodeInvalidPartnerOrderID = "INVALID_PARTNER_ORDER_ID"
-	CodeInvalidPartnerUserID  = "INVALID_PARTNER_USER_ID"
-	CodeInvalidItemName       = "INVALID_ITEM_NAME"
-	CodeInvalidTotalAmount    = "INVALID_TOTAL_AMOUNT"
-	CodeInvalidTaxFreeAmount  = "INVALID_TAX_FREE_AMOUNT"
-	CodeInvalidMethod         = "INVALID_PAYMENT_METHOD_TYPE"
-	CodeInvalidApprovalURL    = "INVALID_APPROVAL_URL"
-	CodeInvalidCancelURL      = "INVALID_CANCEL_URL"
-	CodeInvalidFailURL        = "INVALID_FAIL_URL"
-	CodeInvalidCID            = "INVALID_CID"
+	// DefaultBaseURL is KakaoPay's current online payment API.
+	DefaultBaseURL = "https://open-api.kakaopay.com"
+	// LegacyBaseURL is the legacy API of Config.Legacy.
+	LegacyBaseURL = "https://kapi.kakao.com"
 )
 
-// KakaoPay's limits on ready (pg-apis.md 2.1; developers.kakao.com states
-// them as "최대 100자", characters).
+// Operation names in errors, as pg.Error.Op.
 const (
-	maxPartnerID = 100
-	maxItemName  = 100
-	maxURL       = 255
-	maxCID       = 10
-	cidSecretLen = 24
+	opPrepare = "prepare"
+	opApprove = "approve"
+	opCancel  = "cancel"
+	opLookup  = "lookup"
 )
 
-// ValidatePrepare refuses a checkout KakaoPay's ready would refuse, before
-// the flow writes anything for it; it calls nothing. It builds the ready
-// request exactly as Prepare does and checks it:
-//
-//   - partner_order_id (req.OrderID) and partner_user_id (req.CustomerID,
-//     or the order id when empty): required, not blank, at most 100
-//     characters.
-//   - item_name (req.OrderName, or the order id when blank): at most 100
-//     characters.
-//   - total_amount: a positive KRW amount; tax_free_amount: KRW, not above
-//     it.
-//   - payment_method_type: CARD or MONEY, or none (pg.MethodEasyPay).
-//   - approval_url, cancel_url, fail_url (the request's, or Config's):
-//     absolute http(s) URLs of at most 255 characters.
-//   - cid at most 10 characters, cid_secret (when set) 24 digits and
-//     lowercase letters.
-//
-// Lengths are characters (Unicode code points), as KakaoPay documents them
-// ("최대 100자"), not bytes: 100 Hangul syllables (300 bytes of UTF-8) pass.
-// The text fields must also be valid UTF-8 (JSON would replace invalid
-// bytes, and KakaoPay would keep an order id other than ours) and free of
-// control characters (C0, DEL, C1): KakaoPay documents no alphabet for
-// them, and its payment window shows them to the buyer. Refusals are
-// *pg.Error of pg.KindInvalid whose Code names the ready field
-// (CodeInvalidPartnerUserID, ...).
-func (g *Gateway) ValidatePrepare(req pg.PrepareRequest) error {
-	_, err := g.readyRequest(req)
-	return err
+// Keys of Prepared.Data (and of Payment.Data), handed back by the flow in
+// ApproveRequest, CancelRequest and LookupRequest.Prepared.
+const (
+	DataTID            = "tid"
+	DataCID            = "cid"
+	DataPartnerOrderID = "partner_order_id"
+	DataPartnerUserID  = "partner_user_id"
+	// DataAID is the aid of the approval (Payment.Data only).
+	DataAID = "aid"
+)
+
+// Config configures a Gateway. CID and SecretKey are required; every other
+// field has a working default.
+type Config struct {
+	// CID is the merchant code (TestCID for tests). Required.
+	CID string
+	// CIDSecret is the merchant code secret, for CIDs that have one.
+	// Default none; never logged.
+	CIDSecret string
+	// SecretKey authenticates every call: the SECRET_KEY of the current
+	// API, or, with Legacy, the service app's admin key sent as KakaoAK.
+	// Required; never logged.
+	SecretKey string
+	// BaseURL is the API host. Default DefaultBaseURL, or LegacyBaseURL
+	// with Legacy; point it at a sandbox in tests. A trailing slash is
+	// ignored.
+	BaseURL string
+
+	// Legacy switches to the legacy kapi.kakao.com API: form bodies and
+	// "Authorization: KakaoAK …". Default false: the current
+	// open-api.kakaopay.com API with JSON bodies and
+	// "Authorization: SECRET_KEY …".
+	Legacy bool
+	// ApprovalURL, CancelURL and FailURL are where KakaoPay sends the buyer
+	// when PrepareRequest leaves SuccessURL, CancelURL or FailURL empty:
+	// absolute http(s) URLs of at most 255 characters. Default none: each
+	// PrepareRequest must then carry its own.
+	ApprovalURL, CancelURL, FailURL string
+
+	// HTTPClient sends the requests (its Transport in particular, so tests
+	// and sandboxes can plug in). Default pghttp's pooled client.
+	HTTPClient *http.Client
+	// Timeout bounds each attempt of a call. Default pghttp.DefaultTimeout
+	// (10 s).
+	Timeout time.Duration
+	// MaxAttempts bounds the attempts of one call, the first included; 1
+	// sends once. Default pghttp.DefaultMaxAttempts (3). KakaoPay has no
+	// idempotency key, so ready, approve and cancel are resent only when
+	// they never reached KakaoPay or it answered 408, 429 or 503; an order
+	// lookup is also resent after a timeout or a 5xx.
+	MaxAttempts int
+	// BackoffMin and BackoffMax bound the wait between attempts. Defaults
+	// pghttp.DefaultBackoffMin (100 ms) and pghttp.DefaultBackoffMax (5 s).
+	BackoffMin, BackoffMax time.Duration
+	// Logger receives one line per call (attempts at Debug, failures at
+	// Warn), with the keys redacted. Default nil: nothing is logged.
+	Logger *slog.Logger
 }
 
-func (g *Gateway) readyRequest(req pg.PrepareRequest) (readyRequest, error) {
-	const op = opPrepare
-	r := readyRequest{
-		CID: g.cfg.CID, CIDSecret: g.cfg.CIDSecret,
-		PartnerOrderID: req.OrderID, PartnerUserID: req.CustomerID,
-		ItemName: req.OrderName, Quantity: 1,
-		ApprovalURL: req.SuccessURL, CancelURL: req.CancelURL, FailURL: req.FailURL,
+// LogValue keeps the keys out of logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("cid", c.CID), slog.Bool("legacy", c.Legacy),
+		slog.String("baseURL", c.BaseURL), slog.String("secretKey", "[REDACTED]"))
+}
+
+// Gateway is the KakaoPay adapter. It implements pg.Gateway, pg.Preparer
+// and pg.PrepareValidator, and is safe for concurrent use.
+type Gateway struct {
+	cfg   Config
+	codec codec
+	base  string
+	http  *pghttp.Client
+}
+
+var (
+	_ pg.Gateway          = (*Gateway)(nil)
+	_ pg.Preparer         = (*Gateway)(nil)
+	_ pg.PrepareValidator = (*Gateway)(nil)
+)
+
+// New checks cfg and returns the adapter. A field that is wrong is named in
+// the error ("kakaopay: Config.CID is required").
+func New(cfg Config) (*Gateway, error) {
+	if cfg.CID == "" {
+		return nil, errors.New("kakaopay: Config.CID is required")
 	}
-	if err := checkText(op, CodeInvalidPartnerOrderID, "order id", r.PartnerOrderID, maxPartnerID); err != nil {
-		return r, err
+	if cfg.SecretKey == "" {
+		return nil, errors.New("kakaopay: Config.SecretKey is required")
 	}
-	if r.PartnerUserID == "" {
-		r.PartnerUserID = r.PartnerOrderID
+	g := &Gateway{cfg: cfg, codec: codec{legacy: cfg.Legacy}}
+	g.base = strings.TrimRight(cfg.BaseURL, "/")
+	if g.base == "" {
+		g.base = g.codec.defaultBaseURL()
 	}
-	if err := checkText(op, CodeInvalidPartnerUserID, "customer id", r.PartnerUserID, maxPartnerID); err != nil {
-		return r, err
+	if u, err := url.Parse(g.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("kakaopay: Config.BaseURL %q is not an absolute http(s) URL", cfg.BaseURL)
 	}
-	if strings.TrimSpace(r.ItemName) == "" {
-		r.ItemName = r.PartnerOrderID
-	}
-	if err := checkText(op, CodeInvalidItemName, "order name", r.ItemName, maxItemName); err != nil {
-		return r, err
-	}
-	var err error
-	if r.TotalAmount, err = krw(op, "amount", req.Amount); err != nil {
-		return r, withCode(err, CodeInvalidTotalAmount)
-	}
-	if r.TaxFreeAmount, err = optionalKRW(op, "tax-free amount", req.TaxFree, r.TotalAmount); err != nil {
-		return r, withCode(err, CodeInvalidTaxFreeAmount)
-	}
-	switch req.Method {
-	case "", pg.MethodEasyPay:
-	case pg.MethodCard, pg.MethodMoney:
-		r.PaymentMethodType = string(req.Method)
-	default:
-		return r, invalidField(op, CodeInvalidMethod, "KakaoPay offers CARD and MONEY, not %q", req.Method)
-	}
-	for _, u := range []struct {
-		dst      *string
-		fallback string
-		name     string
-		code     string
-	}{
-		{&r.ApprovalURL, g.cfg.ApprovalURL, "success URL", CodeInvalidApprovalURL},
-		{&r.CancelURL, g.cfg.CancelURL, "cancel URL", CodeInvalidCancelURL},
-		{&r.FailURL, g.cfg.FailURL, "fail URL", CodeInvalidFailURL},
+	for _, u := range []struct{ field, url string }{
+		{"ApprovalURL", cfg.ApprovalURL}, {"CancelURL", cfg.CancelURL}, {"FailURL", cfg.FailURL},
 	} {
-		if *u.dst == "" {
-			*u.dst = u.fallback
-		}
-		if *u.dst == "" {
-			return r, invalidField(op, u.code, "%s is required (in the request or Config)", u.name)
-		}
-		if err := checkRedirectURL(*u.dst); err != nil {
-			return r, invalidField(op, u.code, "%s: %v", u.name, err)
+		if err := checkRedirectURL(u.url); u.url != "" && err != nil {
+			return nil, fmt.Errorf("kakaopay: Config.%s: %w", u.field, err)
 		}
 	}
-	if n := utf8.RuneCountInString(r.CID); n > maxCID {
-		return r, invalidField(op, CodeInvalidCID, "cid must be at most %d characters, got %d", maxCID, n)
+	if err := checkTransport(cfg.Timeout, cfg.MaxAttempts, cfg.BackoffMin, cfg.BackoffMax); err != nil {
+		return nil, fmt.Errorf("kakaopay: %w", err)
 	}
-	if r.CIDSecret != "" && !validCIDSecret(r.CIDSecret) {
-		return r, invalidField(op, CodeInvalidCID, "cid_secret must be %d digits and lowercase letters", cidSecretLen)
+	secrets := []string{cfg.SecretKey, g.codec.authorization(cfg.SecretKey)}
+	if cfg.CIDSecret != "" {
+		secrets = append(secrets, cfg.CIDSecret)
 	}
-	return r, nil
+	g.http = &pghttp.Client{
+		PG:          Name,
+		HTTPClient:  cfg.HTTPClient,
+		Logger:      cfg.Logger,
+		Secrets:     secrets,
+		Timeout:     cfg.Timeout,
+		MaxAttempts: cfg.MaxAttempts,
+		BackoffMin:  cfg.BackoffMin,
+		BackoffMax:  cfg.BackoffMax,
+	}
+	return g, nil
 }
 
-// checkText applies ready's rules for a text field: required and not
-// blank, valid UTF-8 without control characters, at most max characters.
-func checkText(op, code, what, s string, max int) error {
+// checkTransport refuses transport settings that mean nothing; zero values
+// take pghttp's defaults.
+func checkTransport(timeout time.Duration, maxAttempts int, backoffMin, backoffMax time.Duration) error {
 	switch {
-	case strings.TrimSpace(s) == "":
-		return invalidField(op, code, "%s is required", what)
-	case !utf8.ValidString(s):
-		return invalidField(op, code, "%s is not valid UTF-8", what)
-	case hasControl(s):
-		return invalidField(op, code, "%s has control characters", what)
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return invalidField(op, code, "%s is %d characters, KakaoPay takes at most %d", what, n, max)
+	case timeout < 0:
+		return fmt.Errorf("Config.Timeout %s is negative", timeout)
+	case maxAttempts < 0:
+		return fmt.Errorf("Config.MaxAttempts %d is negative", maxAttempts)
+	case backoffMin < 0:
+		return fmt.Errorf("Config.BackoffMin %s is negative", backoffMin)
+	case backoffMax < 0:
+		return fmt.Errorf("Config.BackoffMax %s is negative", backoffMax)
+	case backoffMin > 0 && backoffMax > 0 && backoffMax < backoffMin:
+		return fmt.Errorf("Config.BackoffMax %s is below Config.BackoffMin %s", backoffMax, backoffMin)
 	}
 	return nil
 }
 
-// hasControl reports C0 and C1 control characters and DEL.
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r >= 0x7f && r <= 0x9f {
-			return true
-		}
+// Name returns "kakaopay".
+func (g *Gateway) Name() string { return Name }
+
+// Capabilities declares what KakaoPay offers: partial cancels (with the
+// cancel_available_amount guard), KRW only, card and KakaoPay Money. It has
+// no idempotency keys (an approval or cancel that may have happened is
+// resolved by lookup, never resent), no webhooks (results come back through
+// the buyer's redirect), and its lookup needs the tid, which Prepare stores.
+func (g *Gateway) Capabilities() pg.Capabilities {
+	return pg.Capabilities{
+		PartialCancel:   true,
+		IdempotencyKeys: false,
+		LookupByOrderID: false,
+		Webhooks:        false,
+		VirtualAccounts: false,
+		Currencies:      []pg.Currency{pg.KRW},
+		Methods:         []pg.Method{pg.MethodEasyPay, pg.MethodCard, pg.MethodMoney},
 	}
-	return false
 }
 
-func validCIDSecret(s string) bool {
-	if len(s) != cidSecretLen {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z') {
-			return false
-		}
-	}
-	return true
+// LogValue keeps the keys out of logs: only the name, merchant code and
+// base URL.
+func (g *Gateway) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("pg", Name), slog.String("cid", g.cfg.CID), slog.String("baseURL", g.base))
 }
 
-// prepared reads the tid, cid and partner ids Prepare stored. The tid may
-// also come as the payment key.
-type prepared struct {
-	tid, cid, orderID, userID string
+// String keeps the keys out of fmt output.
+func (g *Gateway) String() string { return "kakaopay.Gateway(" + g.base + ")" }
+
+// GoString keeps the keys out of %#v.
+func (g *Gateway) GoString() string { return g.String() }
+
+// call sends one request and decodes a success answer into out. Failures are
+// *pg.Error (wrapped): transport failures as pghttp classified them, error
+// answers through errorFrom, an unreadable success answer as KindUnknown.
+// Only reads set idempotent: KakaoPay has no idempotency key, so an approve
+// or cancel is never resent once it may have reached KakaoPay.
+func (g *Gateway) call(ctx context.Context, op, path string, req wireRequest, idempotent bool, out any) error {
+	body, contentType, err := g.codec.encode(req)
+	if err != nil {
+		return &pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid, Message: "encoding the request", Err: err}
+	}
+	resp, err := g.http.Do(ctx, &pghttp.Request{
+		Op:     op,
+		Method: http.MethodPost,
+		URL:    g.base + g.codec.path(path),
+		Header: http.Header{
+			"Authorization": {g.codec.authorization(g.cfg.SecretKey)},
+			"Content-Type":  {contentType},
+			"Accept":        {"application/json"},
+		},
+		Body:       body,
+		Idempotent: idempotent,
+	})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return errorFrom(op, resp.StatusCode, resp.Body)
+	}
+	if err := decode(resp.Body, out); err != nil {
+		return badResponse(op, resp.StatusCode, "unreadable answer", err)
+	}
+	return nil
 }
 
-func (g *Gateway) preparedOf(op, paymentKey, orderID string, data map[string]string) (prepared, error) {
-	p := prepared{
-		tid: data[DataTID], cid: data[DataCID],
-		orderID: data[DataPartnerOrderID], userID: data[DataPartnerUserID],
-	}
-	switch {
-	case p.tid == "":
-		p.tid = paymentKey
-	case paymentKey != "" && paymentKey != p.tid:
-		return p, invalid(op, "payment key %q differs from the prepared tid %q", paymentKey, p.tid)
-	}
-	if p.tid == "" {
-		return p, invalid(op, "the tid is required: KakaoPay finds a payment only by the tid that Prepare stored")
-	}
-	if p.cid == "" {
-		p.cid = g.cfg.CID
-	}
-	switch {
-	case p.orderID == "":
-		p.orderID = orderID
-	case orderID != "" && orderID != p.orderID:
-		return p, invalid(op, "order id %q differs from the prepared partner_order_id %q", orderID, p.orderID)
-	}
-	return p, nil
+// badResponse is a success answer we cannot trust: the call went through,
+// so whatever it did may have happened.
+func badResponse(op string, status int, msg string, err error) *pg.Error {
+	return &pg.Error{PG: Name, Op: op, Kind: pg.KindUnknown, Code: "BAD_RESPONSE", HTTPStatus: status, Message: msg, Err: err}
 }
 
-// Approve captures the payment with the tid and partner ids from Prepare and
-// the pg_token from the redirect. It sends req.Amount as total_amount
-// (current API), so KakaoPay refuses an approval for any other amount, and
-// req.PaymentID as payload, which KakaoPay keeps with the approval.
-//
-// KakaoPay has no idempotency key, so Approve is sent once: a timeout, a
-// reset, a 5xx or an unrecognised refusal is a KindUnknown error, resolved by
-// Lookup. A second approval of the same tid is refused (KindAlreadyDone).
-func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payment, error) {
-	const op = opApprove
-	p, err := g.preparedOf(op, req.PaymentKey, req.OrderID, req.Prepared)
-	if err != nil {
-		return nil, err
-	}
-	if p.orderID == "" || p.userID == "" {
-		return nil, invalid(op, "partner_order_id and partner_user_id from Prepare are required")
-	}
-	token := req.Redirect[RedirectPGToken]
-	if token == "" {
-		return nil, invalid(op, "the redirect carried no pg_token")
-	}
-	total, err := krw(op, "amount", req.Amount)
-	if err != nil {
-		return nil, err
-	}
-	r := approveRequest{
-		CID: p.cid, CIDSecret: g.cfg.CIDSecret, TID: p.tid,
-		PartnerOrderID: p.orderID, PartnerUserID: p.userID,
-		PGToken: token, Payload: truncate(req.PaymentID, 200),
-	}
-	if !g.cfg.Legacy {
-		r.TotalAmount = total
-	}
-	var resp approveResponse
-	if err := g.call(ctx, op, "approve", r, false, &resp); err != nil {
-		return nil, fmt.Errorf("kakaopay: approve order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	pay, err := paymentFromApprove(resp)
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: approve order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	// KakaoPay answered for this tid and order with this amount, or the
-	// approval is not the one we asked for and must be looked up.
-	switch {
-	case pay.PaymentKey != p.tid || pay.OrderID != p.orderID:
-		err = badResponse(op, http.StatusOK, fmt.Sprintf("approval answered for tid %q order %q", pay.PaymentKey, pay.OrderID), nil)
-	case !pay.Amount.Equal(req.Amount):
-		err = &pg.Error{PG: Name, Op: op, Kind: pg.KindUnknown, Code: "AMOUNT_MISMATCH", HTTPStatus: http.StatusOK,
-			Message: fmt.Sprintf("KakaoPay approved %s, the order is %s", pay.Amount, req.Amount)}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: approve order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	return pay, nil
+// invalid is bad input refused before anything is sent.
+func invalid(op, format string, args ...any) *pg.Error {
+	return &pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid, Message: fmt.Sprintf(format, args...)}
 }
 
-// Cancel refunds req.Amount, or the whole cancelable balance when it is
-// unset. req.Balance is sent as cancel_available_amount, KakaoPay's balance
-// guard: a partial cancel retried after an unknown outcome is refused
-// (KindAlreadyDone, look it up) instead of applied twice. A full cancel
-// without a known balance looks the balance up first and guards with it.
-// Without a guard, a cancel above what is left is refused as KindInvalid.
-// req.CancelID is sent as payload and comes back in Lookup as the cancel's
-// Reason, so a cancel can be recognised after an unknown outcome.
-//
-// Like Approve, Cancel is sent once; KindUnknown means look it up.
-func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment, error) {
-	const op = opCancel
-	p, err := g.preparedOf(op, req.PaymentKey, req.OrderID, req.Prepared)
-	if err != nil {
-		return nil, err
-	}
-	var guard *int64
-	if req.Balance.IsSet() {
-		if req.Balance.Currency() != pg.KRW {
-			return nil, invalid(op, "balance must be KRW, got %s", req.Balance.Currency())
-		}
-		b := req.Balance.Int64()
-		guard = &b
-	}
-	var amount int64
-	switch {
-	case req.Amount.IsSet():
-		if amount, err = krw(op, "cancel amount", req.Amount); err != nil {
-			return nil, err
-		}
-		if guard != nil && amount > *guard {
-			return nil, invalid(op, "cancel amount %s exceeds the balance %s", req.Amount, req.Balance)
-		}
-	case guard != nil:
-		amount = *guard
-	default:
-		cur, err := g.lookup(ctx, op, p)
-		if err != nil {
-			return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): balance: %w", p.orderID, p.tid, err)
-		}
-		switch {
-		case cur.Status == pg.StatusCanceled:
-			return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid,
-				&pg.Error{PG: Name, Op: op, Kind: pg.KindAlreadyDone, Code: cur.PGStatus, Message: "payment already canceled"})
-		case !cur.Status.Captured() || !cur.Balance.IsSet():
-			return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid,
-				&pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid, Code: cur.PGStatus, Message: "payment is not cancelable in status " + cur.PGStatus})
-		}
-		amount = cur.Balance.Int64()
-		guard = &amount
-	}
-	if amount == 0 {
-		return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid,
-			&pg.Error{PG: Name, Op: op, Kind: pg.KindAlreadyDone, Message: "nothing left to cancel"})
-	}
-	taxFree, err := optionalKRW(op, "tax-free amount", req.TaxFree, amount)
-	if err != nil {
-		return nil, err
-	}
-	r := cancelRequest{
-		CID: p.cid, CIDSecret: g.cfg.CIDSecret, TID: p.tid,
-		CancelAmount: amount, CancelTaxFreeAmount: taxFree,
-		CancelAvailableAmount: guard, Payload: truncate(req.CancelID, 200),
-	}
-	var resp cancelResponse
-	if err := g.call(ctx, op, "cancel", r, false, &resp); err != nil {
-		if guard == nil {
-			err = unguardedOverCancel(err)
-		}
-		return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	pay, err := paymentFromCancel(resp)
-	switch {
-	case err != nil:
-	case pay.PaymentKey != p.tid:
-		err = badResponse(op, http.StatusOK, fmt.Sprintf("cancel answered for tid %q", pay.PaymentKey), nil)
-	case pay.OrderID != "" && p.orderID != "" && pay.OrderID != p.orderID:
-		err = badResponse(op, http.StatusOK, fmt.Sprintf("cancel of tid %s answered for order %q", p.tid, pay.OrderID), nil)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: cancel order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	return pay, nil
+// invalidField is invalid with the Code naming the field.
+func invalidField(op, code, format string, args ...any) *pg.Error {
+	e := invalid(op, format, args...)
+	e.Code = code
+	return e
 }
 
-// Lookup is KakaoPay's order call by tid: the tid comes from req.PaymentKey
-// or from what Prepare stored (req.Prepared). KakaoPay cannot look a payment
-// up by our order id alone; without a tid Lookup fails with KindInvalid
-// (and without one nothing can have been approved). Before approval the
-// status is pg.StatusPending; an unknown tid is KindNotFound.
-//
-// The answer must be the payment asked about: Payment.OrderID is
-// KakaoPay's partner_order_id, a tid that belongs to another order is
-// KindInvalid ORDER_MISMATCH, and an answer without partner_order_id (when
-// the order is known) is KindUnknown.
-func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment, error) {
-	p, err := g.preparedOf(opLookup, req.PaymentKey, req.OrderID, req.Prepared)
-	if err != nil {
-		return nil, err
+// withCode sets the Code of an invalid error that has none.
+func withCode(err error, code string) error {
+	var pe *pg.Error
+	if errors.As(err, &pe) && pe.Code == "" {
+		pe.Code = code
 	}
-	pay, err := g.lookup(ctx, opLookup, p)
-	if err != nil {
-		return nil, fmt.Errorf("kakaopay: lookup order %q (tid %s): %w", p.orderID, p.tid, err)
-	}
-	return pay, nil
+	return err
 }
 
-func (g *Gateway) lookup(ctx context.Context, op string, p prepared) (*pg.Payment, error) {
-	var resp orderResponse
-	// A lookup changes nothing, so resending it after a timeout is safe.
-	if err := g.call(ctx, op, "order", orderRequest{CID: p.cid, CIDSecret: g.cfg.CIDSecret, TID: p.tid}, true, &resp); err != nil {
-		return nil, err
+func checkRedirectURL(u string) error {
+	if n := utf8.RuneCountInString(u); n > maxURL {
+		return fmt.Errorf("redirect URL of %d characters, KakaoPay takes at most %d", n, maxURL)
 	}
-	pay, err := paymentFromOrder(resp, op)
-	if err != nil {
-		return nil, err
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return fmt.Errorf("redirect URL %q is not an absolute http(s) URL", u)
 	}
-	switch {
-	case pay.PaymentKey != p.tid:
-		return nil, badResponse(op, http.StatusOK, fmt.Sprintf("lookup answered for tid %q", pay.PaymentKey), nil)
-	case p.orderID != "" && pay.OrderID == "":
-		// An answer that does not say whose payment it is cannot be taken
-		// as this order's.
-		return nil, badResponse(op, http.StatusOK, "lookup answer without partner_order_id", nil)
-	case p.orderID != "" && pay.OrderID != p.orderID:
-		return nil, &pg.Error{PG: Name, Op: op, Kind: pg.KindInvalid, Code: "ORDER_MISMATCH",
-			Message: fmt.Sprintf("tid %s belongs to order %q, not %q", p.tid, pay.OrderID, p.orderID)}
+	return nil
+}
+
+// krw checks that m is a positive KRW amount.
+func krw(op, what string, m pg.Money) (int64, error) {
+	if !m.IsSet() {
+		return 0, invalid(op, "%s is required", what)
 	}
-	return pay, nil
+	if m.Currency() != pg.KRW {
+		return 0, invalid(op, "%s must be KRW, got %s", what, m.Currency())
+	}
+	if !m.IsPositive() {
+		return 0, invalid(op, "%s must be positive, got %s", what, m)
+	}
+	return m.Int64(), nil
+}
+
+// optionalKRW checks an optional non-negative KRW amount not above limit.
+func optionalKRW(op, what string, m pg.Money, limit int64) (int64, error) {
+	if !m.IsSet() {
+		return 0, nil
+	}
+	if m.Currency() != pg.KRW {
+		return 0, invalid(op, "%s must be KRW, got %s", what, m.Currency())
+	}
+	if m.Int64() > limit {
+		return 0, invalid(op, "%s %s exceeds %d KRW", what, m, limit)
+	}
+	return m.Int64(), nil
+}
+
+// truncate cuts s to at most n runes.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
 }

@@ -143,3 +143,24 @@ func TestValidatePrepare_AgreesWithReady_Hangul(t *testing.T) {
 		assert.Len(t, h.sb.Ledger(), before, "nothing readied")
 	}
 }
+
+func TestPrepare_ParsesReady(t *testing.T) {
+	t.Parallel()
+	gw, mt := mockGateway(t, false, nil)
+	respond(mt, currentAPI+"ready", http.StatusOK, fixture(t, "ready.json"))
+	p, err := gw.Prepare(context.Background(), pg.PrepareRequest{
+		OrderID: "order-1", Amount: pg.Won(2200),
+		SuccessURL: "https://s.example/ok", CancelURL: "https://s.example/c", FailURL: "https://s.example/f",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"next_redirect_app_url":    "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/aInfo",
+		"next_redirect_mobile_url": "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/mInfo",
+		"next_redirect_pc_url":     "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/info",
+		"android_app_scheme":       "kakaotalk://kakaopay/pg?url=https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/order",
+		"ios_app_scheme":           "kakaotalk://kakaopay/pg?url=https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/order",
+	}, p.Client)
+	assert.Equal(t, map[string]string{
+		"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "order-1",
+	}, p.Data, "partner_user_id defaults to the order id")
+}

@@ -16,7 +16,7 @@ import (
 func BenchmarkApprove(b *testing.B) {
 	srv := tosspaytest.NewServer(tosspaytest.Options{})
 	defer srv.Close()
-	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL))
+	gw, err := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,11 @@
 package tosspay
 
-import "github.com/paygate/paygate/pg"
+import (
+	"encoding/json"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pghttp"
+)
 
 // statusInfo is how one Toss payment status maps onto paygate's.
 type statusInfo struct {
@@ -155,4 +160,30 @@ var errorCodes = map[string]codeInfo{
 	// The first request with this Idempotency-Key is still running: resent
 	// with the same key (bounded); still running after that means unknown.
 	"IDEMPOTENT_REQUEST_PROCESSING": {unknown, true, "first request with this key still in flight; resend with the same key"},
+}
+
+// errorFromResponse maps a Toss error answer onto a *pg.Error through the
+// code table, falling back to the HTTP status.
+func errorFromResponse(op string, resp *pghttp.Response) *pg.Error {
+	e := resp.StatusError(Name, op)
+	var body errorJSON
+	if err := json.Unmarshal(resp.Body, &body); err == nil {
+		if body.Code == "" && body.Error != nil {
+			body.Code, body.Message = body.Error.Code, body.Error.Message
+		}
+		if body.Code != "" {
+			e.Code, e.Message = body.Code, body.Message
+			if info, ok := errorCodes[body.Code]; ok {
+				e.Kind, e.Retryable = info.kind, info.retryable
+			}
+		}
+	}
+	return e
+}
+
+// KindOfCode reports how the adapter classifies a Toss error code, and
+// whether the code is in its table.
+func KindOfCode(code string) (pg.Kind, bool) {
+	info, ok := errorCodes[code]
+	return info.kind, ok
 }

@@ -22,10 +22,11 @@ func TestConformance(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 10 * time.Second, APIVersion: version})
 			t.Cleanup(srv.Close)
-			gw, err := tosspay.New(srv.SecretKey(),
-				tosspay.WithBaseURL(srv.URL),
-				tosspay.WithTimeout(300*time.Millisecond),
-				tosspay.WithRetry(3, 10*time.Millisecond, 50*time.Millisecond))
+			gw, err := tosspay.New(tosspay.Config{
+				SecretKey: srv.SecretKey(), BaseURL: srv.URL,
+				Timeout:     300 * time.Millisecond,
+				MaxAttempts: 3, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+			})
 			require.NoError(t, err)
 			pgtest.Run(t, pgtest.Harness{Gateway: gw, Sandbox: srv.Sandbox})
 		})

@@ -3,13 +3,16 @@
 // refundableAmount balance guard, lookup by paymentKey or orderId, payment
 // webhooks, and the transaction and settlement reports.
 //
-// A host app registers it with the payment flow:
+// A host app builds it from a Config and registers it with the payment
+// flow:
 //
-//	toss, err := tosspay.New(os.Getenv("TOSS_SECRET_KEY"), tosspay.WithLogger(logger))
+//	toss, err := tosspay.New(tosspay.Config{SecretKey: os.Getenv("TOSS_SECRET_KEY"), Logger: logger})
 //	if err != nil {
 //		return err
 //	}
 //	reg, err := pg.NewRegistry(toss)
+//
+// Only SecretKey is required; every other Config field says its default.
 //
 // The browser opens Toss's payment window with the client key; Toss
 // redirects to successUrl?paymentKey=…&orderId=…&amount=…, and the flow
@@ -22,8 +25,9 @@
 // so a confirm or cancel that timed out, was reset or got a 5xx is resent with
 // the same key and Toss answers the first result instead of acting twice. A
 // 409 IDEMPOTENT_REQUEST_PROCESSING (the first request still running) is
-// resent with the same key too. Resends are bounded (WithRetry); when they
-// run out the error is pg.KindUnknown and the flow resolves it by Lookup.
+// resent with the same key too. Resends are bounded (Config.MaxAttempts);
+// when they run out the error is pg.KindUnknown and the flow resolves it by
+// Lookup.
 // ALREADY_PROCESSED_PAYMENT is pg.KindAlreadyDone: look it up.
 //
 // Every Toss status and error code of the API reference maps onto a pg
@@ -61,11 +65,11 @@
 //
 //	srv := tosspaytest.NewServer(tosspaytest.Options{})
 //	defer srv.Close()
-//	toss, _ := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL))
+//	toss, _ := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL})
 //	res, _ := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-0001", Amount: pg.Won(15000)})
 //	p, err := toss.Approve(ctx, pg.ApproveRequest{PaymentID: "pay_1", OrderID: "order-0001",
 //		Amount: pg.Won(15000), PaymentKey: res.PaymentKey})
 //
-// TossPayments-Test-Code is sent per gateway (WithTestCode) or per call
+// TossPayments-Test-Code is sent per gateway (Config.TestCode) or per call
 // (ContextWithTestCode); test keys then answer with that error.
 package tosspay

@@ -70,7 +70,7 @@ func FuzzParseWebhook(f *testing.F) {
 	f.Add([]byte(`null`))
 	mt := httpmock.NewMockTransport()
 	mt.RegisterNoResponder(httpmock.NewStringResponder(404, `{"code":"NOT_FOUND_PAYMENT","message":"없음"}`))
-	gw, err := New("test_sk_fuzz", WithHTTPClient(&http.Client{Transport: mt}), WithRetry(1, 0, 0))
+	gw, err := New(Config{SecretKey: "test_sk_fuzz", HTTPClient: &http.Client{Transport: mt}, MaxAttempts: 1})
 	if err != nil {
 		f.Fatal(err)
 	}

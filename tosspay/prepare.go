@@ -23,8 +23,6 @@ const (
 	CodeInvalidAmount    = "INVALID_AMOUNT"
 )
 
-var _ pg.PrepareValidator = (*Gateway)(nil)
-
 // ValidatePrepare refuses a checkout Toss's payment window would refuse,
 // before the flow writes anything for it. It calls nothing.
 //

@@ -1,9 +1,7 @@
 package tosspay_test
 
 import (
-	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -95,34 +93,5 @@ func TestValidatePrepare_OrderNameAndAmount(t *testing.T) {
 		require.ErrorAs(t, err, &pe, tt.name)
 		assert.Equal(t, pg.KindInvalid, pe.Kind, tt.name)
 		assert.Equal(t, tt.code, pe.Code, tt.name)
-	}
-}
-
-// The looser rule for ids Toss made itself: what a checkout may not use, a
-// lookup of a payment made elsewhere may.
-func TestLookup_ShortOrderIDMadeOutsideCheckout(t *testing.T) {
-	t.Parallel()
-	gw, mt := mockGateway(t)
-	rec := &recorder{}
-	mt.RegisterResponder(http.MethodGet, api+"/v1/payments/orders/71", rec.responder(200, golden(t, "payment_virtual_account_short_order.json")))
-	p, err := gw.Lookup(context.Background(), pg.LookupRequest{OrderID: "71"})
-	require.NoError(t, err)
-	assert.Equal(t, api+"/v1/payments/orders/71", rec.only(t).URL)
-	assert.Equal(t, "71", p.OrderID)
-	assert.Equal(t, "tviva20251130141719Qb7Xk", p.PaymentKey)
-	assert.Equal(t, pg.StatusWaitingForDeposit, p.Status)
-	assert.True(t, pg.Won(30000).Equal(p.Amount))
-	require.NotNil(t, p.VirtualAccount)
-	assert.Equal(t, "11", p.VirtualAccount.Bank)
-
-	var pv pg.PrepareValidator = gw
-	assert.Error(t, pv.ValidatePrepare(pg.PrepareRequest{OrderID: "71", OrderName: "x", Amount: pg.Won(1000)}),
-		"a checkout still follows the 6-character rule")
-
-	bad, mt2 := mockGateway(t)
-	noCalls(t, mt2)
-	for _, id := range []string{".", "..", "...", "a/b", "../71", strings.Repeat("7", 65), "주문", "7 1", "71\u0085"} {
-		_, err := bad.Lookup(context.Background(), pg.LookupRequest{OrderID: id})
-		assert.Equal(t, pg.KindInvalid, pg.KindOf(err), "%q: %v", id, err)
 	}
 }

@@ -23,7 +23,7 @@ func day(y int, m time.Month, d int) pg.ReportQuery {
 
 func TestTransactions_Wire_PagedByStartingAfter(t *testing.T) {
 	t.Parallel()
-	gw, mt := mockGateway(t, tosspay.WithReportPageSize(2))
+	gw, mt := mockGateway(t, func(c *tosspay.Config) { c.ReportPageSize = 2 })
 	rec := &recorder{}
 	mt.RegisterResponder(http.MethodGet, api+"/v1/transactions",
 		func(r *http.Request) (*http.Response, error) {
@@ -53,7 +53,7 @@ func TestTransactions_Wire_PagedByStartingAfter(t *testing.T) {
 
 func TestSettlements_Wire_PagedBySizeAndFeesSummed(t *testing.T) {
 	t.Parallel()
-	gw, mt := mockGateway(t, tosspay.WithReportPageSize(2))
+	gw, mt := mockGateway(t, func(c *tosspay.Config) { c.ReportPageSize = 2 })
 	rec := &recorder{}
 	mt.RegisterResponder(http.MethodGet, api+"/v1/settlements", func(r *http.Request) (*http.Response, error) {
 		if r.URL.Query().Get("page") == "1" {
@@ -78,7 +78,7 @@ func TestSettlements_Wire_PagedBySizeAndFeesSummed(t *testing.T) {
 
 func TestReports_ErrorsAndBadRanges(t *testing.T) {
 	t.Parallel()
-	gw, mt := mockGateway(t, tosspay.WithRetry(1, time.Millisecond, time.Millisecond))
+	gw, mt := mockGateway(t, sendOnce)
 	mt.RegisterNoResponder(httpmock.NewStringResponder(400, `{"code":"INVALID_REQUEST","message":"잘못된 dateType"}`))
 	_, err := gw.Settlements(context.Background(), day(2022, 1, 1))
 	assert.Equal(t, pg.KindInvalid, pg.KindOf(err), "%v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/jarcoal/httpmock"
@@ -261,4 +262,22 @@ func TestParseWebhook_DepositCallback_ShortOrderID(t *testing.T) {
 		assert.Equal(t, "71", ev.OrderID)
 		assert.Equal(t, pg.StatusWaitingForDeposit, ev.Status)
 	})
+}
+
+func TestParseWebhook_OldVersionPaymentVerifiedBySecret(t *testing.T) {
+	t.Parallel()
+	gw, mt := mockGateway(t)
+	noCalls(t, mt)
+	data := golden(t, "payment_v1_4_virtual_account.json")
+	body := append(append([]byte(`{"eventType":"PAYMENT_STATUS_CHANGED","createdAt":"2021-11-15T15:19:38.000000","data":`), data...), '}')
+	ev, err := gw.ParseWebhook(context.Background(), pg.WebhookRequest{Body: body, Secret: storedSecret(paymentKey, orderID, "ps_Z1aOwX7K8m2qjeLAw4b0e1gl")})
+	require.NoError(t, err)
+	require.NotNil(t, ev.Payment)
+	assert.Equal(t, "우리", ev.Payment.VirtualAccount.Bank)
+
+	// The transaction key, under its old name, tells news apart.
+	other := []byte(strings.Replace(string(body), "A7E0C1F2B3D4E5F60718293A4B5C6D7E", "B7E0C1F2B3D4E5F60718293A4B5C6D7E", 1))
+	ev2, err := gw.ParseWebhook(context.Background(), pg.WebhookRequest{Body: other, Secret: storedSecret(paymentKey, orderID, "ps_Z1aOwX7K8m2qjeLAw4b0e1gl")})
+	require.NoError(t, err)
+	assert.NotEqual(t, ev.DedupKey, ev2.DedupKey)
 }

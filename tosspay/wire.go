@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pghttp"
 )
 
 // Request bodies. Amounts are JSON numbers written from the decimal, never
@@ -337,4 +339,18 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("unrecognised time %q", s)
+}
+
+// paymentOrError decodes a 200 Payment answer, or maps an error answer.
+func (g *Gateway) paymentOrError(op string, resp *pghttp.Response) (*pg.Payment, error) {
+	if resp.StatusCode != http.StatusOK {
+		return nil, errorFromResponse(op, resp)
+	}
+	p, err := decodePayment(resp.Body)
+	if err != nil {
+		// Toss answered 200 and we cannot read it: the call happened.
+		return nil, &pg.Error{PG: Name, Op: op, Kind: pg.KindUnknown, Code: "UNREADABLE_RESPONSE",
+			HTTPStatus: resp.StatusCode, Message: "cannot decode the payment; look it up", Err: err}
+	}
+	return p, nil
 }

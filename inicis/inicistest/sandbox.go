@@ -191,8 +191,8 @@ func (s *Sandbox) GatewayConfig() inicis.Config {
 	}
 	return inicis.Config{
 		MID: s.cfg.MID, SignKey: s.cfg.SignKey, APIKey: s.cfg.APIKey, APIIV: s.cfg.APIIV,
-		ClientIP:   clientIP,
-		APIBaseURL: s.cfg.BaseURL,
+		ClientIP: clientIP,
+		BaseURL:  s.cfg.BaseURL,
 		IDCs: map[string]inicis.Endpoints{s.cfg.IDCName: {
 			AuthURL: s.cfg.BaseURL + pathPayAuth, NetCancelURL: s.cfg.BaseURL + pathNetCancel,
 		}},

@@ -7,9 +7,10 @@
 //	func TestConformance(t *testing.T) {
 //		srv := tosspaytest.NewServer(tosspaytest.Options{})
 //		t.Cleanup(srv.Close)
-//		gw, err := tosspay.New(srv.SecretKey(),
-//			tosspay.WithBaseURL(srv.URL),
-//			tosspay.WithTimeout(300*time.Millisecond)) // fault cases wait for it
+//		gw, err := tosspay.New(tosspay.Config{
+//			SecretKey: srv.SecretKey(), BaseURL: srv.URL,
+//			Timeout: 300 * time.Millisecond, // fault cases wait for it
+//		})
 //		require.NoError(t, err)
 //		pgtest.Run(t, pgtest.Harness{Gateway: gw, Sandbox: srv.Sandbox})
 //	}

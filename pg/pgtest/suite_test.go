@@ -20,8 +20,8 @@ func tossHarness(t *testing.T) (*tosspay.Gateway, *tosspaytest.Server) {
 	t.Helper()
 	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 10 * time.Second})
 	t.Cleanup(srv.Close)
-	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL),
-		tosspay.WithTimeout(300*time.Millisecond), tosspay.WithRetry(2, 10*time.Millisecond, 20*time.Millisecond))
+	gw, err := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL,
+		Timeout: 300 * time.Millisecond, MaxAttempts: 2, BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond})
 	require.NoError(t, err)
 	return gw, srv
 }

@@ -7,7 +7,7 @@
 //
 //	srv := tosspaytest.NewServer(tosspaytest.Options{})
 //	defer srv.Close()
-//	gw, _ := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL))
+//	gw, _ := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL})
 //	res, _ := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-0001", Amount: pg.Won(15000)})
 //	// res.PaymentKey is what Toss's success redirect carries.
 //

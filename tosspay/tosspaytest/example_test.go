@@ -18,8 +18,8 @@ func ExampleNewServer() {
 	ctx := context.Background()
 	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 5 * time.Second})
 	defer srv.Close()
-	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL),
-		tosspay.WithTimeout(200*time.Millisecond), tosspay.WithRetry(2, 10*time.Millisecond, 20*time.Millisecond))
+	gw, err := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL,
+		Timeout: 200 * time.Millisecond, MaxAttempts: 2, BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond})
 	if err != nil {
 		panic(err)
 	}

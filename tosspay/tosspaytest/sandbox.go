@@ -234,7 +234,7 @@ func (s *Sandbox) setBaseURL(base string) {
 	}
 }
 
-// BaseURL is the address adapters are pointed at (tosspay.WithBaseURL).
+// BaseURL is the address adapters are pointed at (tosspay.Config.BaseURL).
 func (s *Sandbox) BaseURL() string { return s.opts.BaseURL }
 
 // SecretKey is the key the sandbox accepts.

@@ -42,16 +42,19 @@ func newClock() *clock {
 	return &clock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("KST", 9*3600))}
 }
 
-func setup(t *testing.T, opts tosspaytest.Options, gwOpts ...tosspay.Option) (*tosspaytest.Server, *tosspay.Gateway) {
+func setup(t *testing.T, opts tosspaytest.Options, gwMods ...func(*tosspay.Config)) (*tosspaytest.Server, *tosspay.Gateway) {
 	t.Helper()
 	if opts.HoldMax == 0 {
 		opts.HoldMax = 10 * time.Second
 	}
 	srv := tosspaytest.NewServer(opts)
 	t.Cleanup(srv.Close)
-	gwOpts = append([]tosspay.Option{tosspay.WithBaseURL(srv.URL), tosspay.WithTimeout(2 * time.Second),
-		tosspay.WithRetry(3, 5*time.Millisecond, 20*time.Millisecond)}, gwOpts...)
-	gw, err := tosspay.New(srv.SecretKey(), gwOpts...)
+	cfg := tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL, Timeout: 2 * time.Second,
+		MaxAttempts: 3, BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond}
+	for _, mod := range gwMods {
+		mod(&cfg)
+	}
+	gw, err := tosspay.New(cfg)
 	require.NoError(t, err)
 	return srv, gw
 }
@@ -157,7 +160,7 @@ func TestConfirm_SameKeyWhileInFlight_409ThenFirstCompletes(t *testing.T) {
 
 func TestApprove_LostAnswerOnce_RecoveredByResendWithSameKey(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{}, tosspay.WithTimeout(300*time.Millisecond))
+	srv, gw := setup(t, tosspaytest.Options{}, func(c *tosspay.Config) { c.Timeout = 300 * time.Millisecond })
 	res, err := srv.Pay(context.Background(), pgtest.PayRequest{OrderID: "order-lost-1", Amount: pg.Won(15000)})
 	require.NoError(t, err)
 	require.NoError(t, srv.FailNext(tosspaytest.Script{Fault: pgtest.FaultTimeout}))
@@ -286,7 +289,7 @@ func TestTestCode_HonouredForTestKeysOnly(t *testing.T) {
 	assert.Equal(t, "INVALID_TEST_CODE", pe.Code)
 	assert.Equal(t, 0, srv.Ledger()[0].Approvals)
 
-	live, liveGw := setup(t, tosspaytest.Options{SecretKey: "live_sk_sandbox"}, tosspay.WithTestCode("REJECT_CARD_PAYMENT"))
+	live, liveGw := setup(t, tosspaytest.Options{SecretKey: "live_sk_sandbox"}, func(c *tosspay.Config) { c.TestCode = "REJECT_CARD_PAYMENT" })
 	res, err = live.Pay(ctx, pgtest.PayRequest{OrderID: "order-tc-2", Amount: pg.Won(10000)})
 	require.NoError(t, err)
 	_, err = liveGw.Approve(ctx, approveReq("order-tc-2", res, pg.Won(10000)))
@@ -358,7 +361,7 @@ func TestMountedUnderPrefix_ServesTheSameAPI(t *testing.T) {
 	sb := tosspaytest.New(tosspaytest.Options{BaseURL: host.URL + "/sandbox/tosspay"})
 	defer sb.Close()
 	mux.Handle("/sandbox/tosspay/", sb)
-	gw, err := tosspay.New(sb.SecretKey(), tosspay.WithBaseURL(sb.BaseURL()))
+	gw, err := tosspay.New(tosspay.Config{SecretKey: sb.SecretKey(), BaseURL: sb.BaseURL()})
 	require.NoError(t, err)
 
 	resp, err := http.Post(host.URL+"/sandbox/tosspay/sandbox/pay", "application/json", strings.NewReader(`{"orderId":"order-mnt-1","amount":15000}`))
@@ -392,7 +395,7 @@ func TestMountedUnderPrefix_ServesTheSameAPI(t *testing.T) {
 func TestReports_TransactionsNowSettlementsFromTheNextDay(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now}, tosspay.WithReportPageSize(1))
+	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now}, func(c *tosspay.Config) { c.ReportPageSize = 1 })
 	ctx := context.Background()
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-rep-1", Amount: pg.Won(10000)})
 	require.NoError(t, err)
@@ -528,7 +531,7 @@ func TestVirtualAccount_CanceledBeforeDepositRefundsNothing_ExpiredRefusesDeposi
 
 func TestLostAnswer_ResetAtOnce_UnknownThenFoundByLookup(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{}, tosspay.WithTimeout(30*time.Second))
+	srv, gw := setup(t, tosspaytest.Options{}, func(c *tosspay.Config) { c.Timeout = 30 * time.Second })
 	ctx := context.Background()
 	tests := []struct {
 		fault         pgtest.Fault

@@ -9,7 +9,7 @@ import (
 // Server is a sandbox listening on a loopback port, like httptest.Server.
 type Server struct {
 	*Sandbox
-	// URL is the base URL to point the adapter at (tosspay.WithBaseURL).
+	// URL is the base URL to point the adapter at (tosspay.Config.BaseURL).
 	URL string
 	srv *httptest.Server
 }

@@ -97,7 +97,7 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if live.MID != "" {
 		cfg = inicis.Config{
 			MID: live.MID, SignKey: live.SignKey, APIKey: live.APIKey, APIIV: live.APIIV,
-			ClientIP: live.ClientIP, APIBaseURL: live.BaseURL,
+			ClientIP: live.ClientIP, BaseURL: live.BaseURL,
 		}
 	} else if live.Sandbox != "" {
 		// The sandbox's keys are the test merchant's; only its address
@@ -162,14 +162,14 @@ var redirectFields = map[string]string{
 
 func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if live.Live() {
-		gw, err := tosspay.New(live.SecretKey, tosspay.WithBaseURL(live.BaseURL))
+		gw, err := tosspay.New(tosspay.Config{SecretKey: live.SecretKey, BaseURL: live.BaseURL})
 		if err != nil {
 			return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
 		}
 		return gatewaySetup{name: gw.Name(), gateway: gw, clientKey: live.ClientKey}, nil
 	}
 	if live.Sandbox != "" {
-		gw, err := tosspay.New(tosspaytest.DefaultSecretKey, tosspay.WithBaseURL(strings.TrimRight(live.Sandbox, "/")))
+		gw, err := tosspay.New(tosspay.Config{SecretKey: tosspaytest.DefaultSecretKey, BaseURL: strings.TrimRight(live.Sandbox, "/")})
 		if err != nil {
 			return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
 		}
@@ -183,7 +183,7 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,
 		SecretKey:  "test_sk_" + randomKey(32),
 	})
-	gw, err := tosspay.New(sb.SecretKey(), tosspay.WithBaseURL(sb.BaseURL()))
+	gw, err := tosspay.New(tosspay.Config{SecretKey: sb.SecretKey(), BaseURL: sb.BaseURL()})
 	if err != nil {
 		return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
 	}

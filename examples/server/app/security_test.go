@@ -33,7 +33,7 @@ func TestSandbox_KeysOfThisStartOnly_PublishedKeysRefused(t *testing.T) {
 	ctx := context.Background()
 	published := map[string]func(base string) pg.Gateway{
 		tosspay.Name: func(base string) pg.Gateway {
-			gw, err := tosspay.New(tosspaytest.DefaultSecretKey, tosspay.WithBaseURL(base), tosspay.WithRetry(1, 0, 0))
+			gw, err := tosspay.New(tosspay.Config{SecretKey: tosspaytest.DefaultSecretKey, BaseURL: base, MaxAttempts: 1})
 			require.NoError(t, err)
 			return gw
 		},

@@ -359,7 +359,7 @@ func TestE2E_TossCanceledAtThePG_NotificationsOutOfOrder_NeverBackwards(t *testi
 		require.NotEmpty(t, key)
 
 		s.holding.Store(true)
-		console, err := tosspay.New(sb.SecretKey(), tosspay.WithBaseURL(sb.BaseURL()))
+		console, err := tosspay.New(tosspay.Config{SecretKey: sb.SecretKey(), BaseURL: sb.BaseURL()})
 		require.NoError(t, err)
 		ctx := context.Background()
 		_, err = console.Cancel(ctx, pg.CancelRequest{CancelID: "console-1-" + b.OrderID, PaymentKey: key, OrderID: b.OrderID,

@@ -4,7 +4,7 @@
 //	tosspay-sandbox -addr 127.0.0.1:9101 -webhook-url http://127.0.0.1:8080/webhooks/tosspay
 //
 // It prints its base URL and secret key. Point the adapter at it with
-// tosspay.WithBaseURL(baseURL). POST /sandbox/pay {"orderId","amount"} plays
+// tosspay.Config{BaseURL: baseURL}. POST /sandbox/pay {"orderId","amount"} plays
 // the buyer and answers the paymentKey; POST /sandbox/deposit {"orderId"}
 // plays a virtual-account transfer; GET /sandbox/ledger shows the PG side;
 // POST /sandbox/fail-next {"fault"} scripts the next call. -api-version 1.4

@@ -42,7 +42,7 @@ func TestRun_ServesTheSandboxUntilStopped(t *testing.T) {
 	require.Eventually(t, func() bool { m = re.FindStringSubmatch(out.String()); return m != nil }, 20*time.Second, 10*time.Millisecond)
 	assert.Equal(t, "test_sk_cmd", m[2])
 
-	gw, err := tosspay.New(m[2], tosspay.WithBaseURL(m[1]))
+	gw, err := tosspay.New(tosspay.Config{SecretKey: m[2], BaseURL: m[1]})
 	require.NoError(t, err)
 	_, err = gw.Lookup(context.Background(), pg.LookupRequest{OrderID: "order-none-1"})
 	assert.Equal(t, pg.KindNotFound, pg.KindOf(err), "the API answers: %v", err)

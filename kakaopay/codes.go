@@ -1,8 +1,6 @@
 package kakaopay
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -10,6 +8,42 @@ import (
 
 	"github.com/paygate/paygate/pg"
 )
+
+// statusRule maps one KakaoPay status onto paygate's, with the reason.
+type statusRule struct {
+	status pg.Status
+	reason string
+}
+
+// statuses maps every status KakaoPay's order lookup reports. Nothing before
+// SUCCESS_PAYMENT has captured money, so the flow may treat each of those as
+// "not approved" (StatusPending); the three failures are terminal.
+var statuses = map[string]statusRule{
+	"READY":               {pg.StatusPending, "ready done; the buyer has not opened the payment window"},
+	"SEND_TMS":            {pg.StatusPending, "payment request message sent to the buyer's KakaoTalk; not authenticated"},
+	"OPEN_PAYMENT":        {pg.StatusPending, "the buyer opened the payment screen; not authenticated"},
+	"SELECT_METHOD":       {pg.StatusPending, "the buyer chose a method; not approved"},
+	"ARS_WAITING":         {pg.StatusPending, "ARS authentication in progress; not approved"},
+	"AUTH_PASSWORD":       {pg.StatusPending, "the buyer authenticated; waiting for our approve call, nothing captured"},
+	"ISSUED_SID":          {pg.StatusFailed, "a recurring SID was issued without a charge: this tid never captures money"},
+	"SUCCESS_PAYMENT":     {pg.StatusApproved, "approved and captured"},
+	"PART_CANCEL_PAYMENT": {pg.StatusPartialCanceled, "part of the amount was canceled"},
+	"CANCEL_PAYMENT":      {pg.StatusCanceled, "canceled in full"},
+	"FAIL_AUTH_PASSWORD":  {pg.StatusFailed, "the buyer failed the password check"},
+	"QUIT_PAYMENT":        {pg.StatusFailed, "the buyer quit the payment (or its time ran out)"},
+	"FAIL_PAYMENT":        {pg.StatusFailed, "approval failed"},
+}
+
+// mapStatus returns paygate's status for a KakaoPay status; ok is false for a
+// status KakaoPay does not document, which callers must not guess about.
+func mapStatus(s string) (pg.Status, bool) {
+	r, ok := statuses[s]
+	return r.status, ok
+}
+
+// statusSuccessPayment is what an approve response means; the response
+// itself carries no status.
+const statusSuccessPayment = "SUCCESS_PAYMENT"
 
 // codeRule is what one KakaoPay error code means for the money.
 type codeRule struct {
@@ -61,78 +95,6 @@ var codes = map[int]codeRule{
 // approval may succeed later.
 var temporaryMethodResults = map[string]bool{
 	"USER_LOCKED": true, // "a transaction is in progress; try again shortly"
-}
-
-// errorBody is KakaoPay's error answer: current API
-// {"error_code", "error_message", "extras"}, legacy
-// {"code", "msg", "extras"}.
-type errorBody struct {
-	ErrorCode    json.RawMessage            `json:"error_code"`
-	ErrorMessage string                     `json:"error_message"`
-	Code         json.RawMessage            `json:"code"`
-	Msg          string                     `json:"msg"`
-	Extras       map[string]json.RawMessage `json:"extras"`
-}
-
-// parsedError is an error answer's content.
-type parsedError struct {
-	code          int
-	hasCode       bool
-	message       string
-	methodCode    string
-	methodMessage string
-}
-
-// parseError reads an error body of either generation; ok is false when the
-// body holds neither shape.
-func parseError(body []byte) (parsedError, bool) {
-	var b errorBody
-	if err := json.Unmarshal(body, &b); err != nil {
-		return parsedError{}, false
-	}
-	var p parsedError
-	raw := b.ErrorCode
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		raw = b.Code
-	}
-	p.code, p.hasCode = parseCode(raw)
-	p.message = b.ErrorMessage
-	if p.message == "" {
-		p.message = b.Msg
-	}
-	p.methodCode = extraString(b.Extras, "method_result_code")
-	p.methodMessage = extraString(b.Extras, "method_result_message")
-	return p, p.hasCode || p.message != ""
-}
-
-// parseCode reads an error code sent as a number or as a string.
-func parseCode(raw json.RawMessage) (int, bool) {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
-		return 0, false
-	}
-	if s[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, false
-		}
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return 0, false
-	}
-	return n, true
-}
-
-func extraString(extras map[string]json.RawMessage, key string) string {
-	raw, ok := extras[key]
-	if !ok {
-		return ""
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s
-	}
-	return strings.TrimSpace(string(raw))
 }
 
 // errorFrom maps a non-2xx answer to the op onto a *pg.Error.

@@ -1,13 +1,19 @@
 package kakaopay_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -152,140 +158,6 @@ func TestFullFlow_BothAPIs(t *testing.T) {
 	}
 }
 
-func TestApprove_Faults_ResolvedByLookup(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		fault      pgtest.Fault
-		kind       pg.Kind
-		afterwards pg.Status // Lookup after the failed approval
-		approvals  int
-	}{
-		{pgtest.FaultDecline, pg.KindDeclined, pg.StatusFailed, 0},
-		{pgtest.FaultTimeout, pg.KindUnknown, pg.StatusApproved, 1},
-		{pgtest.FaultTimeoutUnapproved, pg.KindUnknown, pg.StatusPending, 0},
-		{pgtest.FaultError500, pg.KindUnknown, pg.StatusPending, 0},
-	}
-	for _, tt := range tests {
-		t.Run(string(tt.fault), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, false, kakaopaytest.Options{})
-			prep := h.prepare("order", 9900)
-			redirect := h.pay("order", 9900, tt.fault)
-			_, err := h.approve("order", 9900, prep, redirect)
-			requireKind(t, err, tt.kind)
-
-			got := h.lookup("order", prep)
-			assert.Equal(t, tt.afterwards, got.Status)
-			assert.Equal(t, tt.approvals, h.sb.Ledger()[0].Approvals, "never resent blindly")
-
-			if tt.afterwards == pg.StatusApproved {
-				// Approving again after the lost answer is refused, not applied.
-				_, err = h.approve("order", 9900, prep, redirect)
-				requireKind(t, err, pg.KindAlreadyDone)
-				assert.Equal(t, 1, h.sb.Ledger()[0].Approvals)
-			}
-		})
-	}
-}
-
-func TestApprove_Refusals(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, false, kakaopaytest.Options{})
-	prep := h.prepare("order", 5000)
-	redirect := h.pay("order", 5000, pgtest.FaultNone)
-
-	_, err := h.approve("order", 4000, prep, redirect)
-	pe := requireKind(t, err, pg.KindDeclined)
-	assert.Equal(t, "-722", pe.Code, "KakaoPay refuses another amount than the one readied")
-
-	_, err = h.approve("order", 5000, prep, map[string]string{"pg_token": "forged"})
-	pe = requireKind(t, err, pg.KindInvalid)
-	assert.Equal(t, "-708", pe.Code)
-	assert.Equal(t, 400, pe.HTTPStatus)
-
-	other := map[string]string{}
-	for k, v := range prep.Data {
-		other[k] = v
-	}
-	other[kakaopay.DataTID] = "T0000000000000000000"
-	_, err = h.gw.Approve(h.ctx, pg.ApproveRequest{OrderID: "order", Amount: pg.Won(5000), Redirect: redirect, Prepared: other})
-	pe = requireKind(t, err, pg.KindNotFound)
-	assert.Equal(t, "-721", pe.Code)
-
-	assert.Zero(t, h.sb.Ledger()[0].Approvals)
-	_, err = h.approve("order", 5000, prep, redirect)
-	require.NoError(t, err, "refusals changed nothing")
-}
-
-func TestApprove_ExpiredTID_Declined(t *testing.T) {
-	t.Parallel()
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	h := newHarness(t, false, kakaopaytest.Options{Now: clk.Now})
-	prep := h.prepare("order", 5000)
-	redirect := h.pay("order", 5000, pgtest.FaultNone)
-	clk.Advance(kakaopaytest.DefaultTIDTTL + time.Second)
-
-	_, err := h.approve("order", 5000, prep, redirect)
-	pe := requireKind(t, err, pg.KindDeclined)
-	assert.Equal(t, "-723", pe.Code)
-	assert.Equal(t, pg.StatusFailed, h.lookup("order", prep).Status)
-}
-
-func TestCancel_RetryAfterUnknownOutcome_AppliedOnce(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, false, kakaopaytest.Options{})
-	prep := h.prepare("order", 10000)
-	_, err := h.approve("order", 10000, prep, h.pay("order", 10000, pgtest.FaultNone))
-	require.NoError(t, err)
-
-	require.NoError(t, h.sb.ScriptCancel("order", pgtest.FaultTimeout))
-	req := pg.CancelRequest{CancelID: "cxl_9", OrderID: "order", Amount: pg.Won(2500), Balance: pg.Won(10000), Prepared: prep.Data}
-	_, err = h.gw.Cancel(h.ctx, req)
-	requireKind(t, err, pg.KindUnknown)
-
-	// The same cancel sent again carries the same guard: refused, not applied.
-	_, err = h.gw.Cancel(h.ctx, req)
-	pe := requireKind(t, err, pg.KindAlreadyDone)
-	assert.Equal(t, "-710", pe.Code)
-
-	// Without a guard, asking for more than is left is plainly wrong.
-	_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_10", OrderID: "order", Amount: pg.Won(7501), Prepared: prep.Data})
-	pe = requireKind(t, err, pg.KindInvalid)
-	assert.Equal(t, "-710", pe.Code)
-
-	got := h.lookup("order", prep)
-	assert.Equal(t, pg.StatusPartialCanceled, got.Status)
-	assert.True(t, pg.Won(7500).Equal(got.Balance))
-	require.Len(t, got.Cancels, 1)
-	assert.Equal(t, "cxl_9", got.Cancels[0].Reason, "the lookup shows which cancel was applied")
-	assert.Equal(t, 1, h.sb.Ledger()[0].Cancels)
-}
-
-func TestCancel_Faults(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		fault pgtest.Fault
-		kind  pg.Kind
-	}{
-		{pgtest.FaultTimeoutUnapproved, pg.KindUnknown},
-		{pgtest.FaultError500, pg.KindUnknown},
-		{pgtest.FaultDecline, pg.KindDeclined},
-	}
-	for _, tt := range tests {
-		t.Run(string(tt.fault), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, false, kakaopaytest.Options{})
-			prep := h.prepare("order", 3000)
-			_, err := h.approve("order", 3000, prep, h.pay("order", 3000, pgtest.FaultNone))
-			require.NoError(t, err)
-			require.NoError(t, h.sb.ScriptCancel("order", tt.fault))
-			_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "c", OrderID: "order", Amount: pg.Won(3000), Balance: pg.Won(3000), Prepared: prep.Data})
-			requireKind(t, err, tt.kind)
-			assert.Zero(t, h.sb.Ledger()[0].Cancels)
-		})
-	}
-}
-
 func TestBadInput_RefusedBeforeSending(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, false, kakaopaytest.Options{})
@@ -380,14 +252,6 @@ func TestBadInput_RefusedBeforeSending(t *testing.T) {
 	assert.Equal(t, pg.StatusPending, h.lookup("order", prep).Status, "the buyer's authentication is intact")
 }
 
-func TestLookup_UnknownTID_NotFound(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, false, kakaopaytest.Options{})
-	_, err := h.gw.Lookup(h.ctx, pg.LookupRequest{PaymentKey: "T0000000000000000000"})
-	pe := requireKind(t, err, pg.KindNotFound)
-	assert.Equal(t, "-721", pe.Code)
-}
-
 func TestWrongKey_Invalid(t *testing.T) {
 	t.Parallel()
 	sb := kakaopaytest.NewServer(kakaopaytest.Options{})
@@ -401,81 +265,160 @@ func TestWrongKey_Invalid(t *testing.T) {
 	assert.NotContains(t, err.Error(), "DEVWRONG")
 }
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+func mockGateway(t *testing.T, legacy bool, logger *slog.Logger) (*kakaopay.Gateway, *httpmock.MockTransport) {
+	t.Helper()
+	mt := httpmock.NewMockTransport()
+	gw, err := kakaopay.New(kakaopay.Config{
+		CID: kakaopay.TestCID, SecretKey: testSecret, Legacy: legacy,
+		HTTPClient: &http.Client{Transport: mt}, Logger: logger,
+	})
+	require.NoError(t, err)
+	return gw, mt
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// Approving order B with the tid of order A (already approved) is refused
-// as KakaoPay refuses it, before the tid's status is looked at: never -702
-// "already approved", which would read as B's approval.
-func TestApprove_TIDOfAnotherOrder_RefusedNotAlreadyApproved(t *testing.T) {
+func TestTransportFailures(t *testing.T) {
 	t.Parallel()
-	for _, legacy := range []bool{false, true} {
-		h := newHarness(t, legacy, kakaopaytest.Options{})
-		prepA := h.prepare("order-a", 3000)
-		redirectA := h.pay("order-a", 3000, pgtest.FaultNone)
-		paid, err := h.approve("order-a", 3000, prepA, redirectA)
-		require.NoError(t, err)
-		assert.Equal(t, "order-a", paid.OrderID)
-
-		// Order B's stored data names A's tid (a mix-up in the host's
-		// records): the adapter sends it, KakaoPay refuses it.
-		forB := map[string]string{
-			kakaopay.DataTID: prepA.Data[kakaopay.DataTID], kakaopay.DataCID: kakaopaytest.TestCID,
-			kakaopay.DataPartnerOrderID: "order-b", kakaopay.DataPartnerUserID: "user-7",
-		}
-		_, err = h.gw.Approve(h.ctx, pg.ApproveRequest{PaymentID: "pay_b", OrderID: "order-b", Amount: pg.Won(3000), Redirect: redirectA, Prepared: forB})
-		pe := requireKind(t, err, pg.KindInvalid)
-		assert.Equal(t, "-706", pe.Code, "legacy %v", legacy)
-
-		forB[kakaopay.DataPartnerOrderID], forB[kakaopay.DataPartnerUserID] = "order-a", "someone-else"
-		_, err = h.gw.Approve(h.ctx, pg.ApproveRequest{PaymentID: "pay_b", OrderID: "order-a", Amount: pg.Won(3000), Redirect: redirectA, Prepared: forB})
-		pe = requireKind(t, err, pg.KindInvalid)
-		assert.Equal(t, "-707", pe.Code)
-
-		_, err = h.gw.Lookup(h.ctx, pg.LookupRequest{OrderID: "order-b", Prepared: map[string]string{kakaopay.DataTID: prepA.Data[kakaopay.DataTID]}})
-		pe = requireKind(t, err, pg.KindInvalid)
-		assert.Equal(t, "ORDER_MISMATCH", pe.Code, "a lookup for B by A's tid is not B's payment")
-
-		ledger := h.sb.Ledger()
-		require.Len(t, ledger, 1)
-		assert.Equal(t, 1, ledger[0].Approvals, "approved once, for A")
+	ctx := context.Background()
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	tests := []struct {
+		name     string
+		path     string
+		err      error
+		call     func(*kakaopay.Gateway) error
+		kind     pg.Kind
+		attempts int
+	}{
+		{"approve reset after sending: unknown, never resent", "approve", reset, func(g *kakaopay.Gateway) error {
+			_, err := g.Approve(ctx, pg.ApproveRequest{OrderID: "order-1", Amount: pg.Won(2200), Redirect: map[string]string{"pg_token": "t"}, Prepared: prepared})
+			return err
+		}, pg.KindUnknown, 1},
+		{"cancel reset after sending: unknown, never resent", "cancel", reset, func(g *kakaopay.Gateway) error {
+			_, err := g.Cancel(ctx, pg.CancelRequest{Amount: pg.Won(700), Balance: pg.Won(2200), Prepared: prepared})
+			return err
+		}, pg.KindUnknown, 1},
+		{"lookup reset: a read, resent", "order", reset, func(g *kakaopay.Gateway) error {
+			_, err := g.Lookup(ctx, pg.LookupRequest{Prepared: prepared})
+			return err
+		}, pg.KindUnknown, 3},
+		{"approve refused connection: never reached KakaoPay, resent", "approve", refused, func(g *kakaopay.Gateway) error {
+			_, err := g.Approve(ctx, pg.ApproveRequest{OrderID: "order-1", Amount: pg.Won(2200), Redirect: map[string]string{"pg_token": "t"}, Prepared: prepared})
+			return err
+		}, pg.KindUnavailable, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gw, mt := mockGateway(t, false, nil)
+			mt.RegisterResponder(http.MethodPost, currentAPI+tt.path, httpmock.NewErrorResponder(tt.err))
+			requireKind(t, tt.call(gw), tt.kind)
+			assert.Equal(t, tt.attempts, mt.GetTotalCallCount())
+		})
 	}
 }
 
-// Live order lookups can list actions without amount; the sandbox answers
-// that way with OmitActionAmounts, and the adapter's lookups still work.
-func TestLookup_ActionsWithoutAmount_AgainstTheSandbox(t *testing.T) {
+func TestLogs_NeverCarryTheKey(t *testing.T) {
 	t.Parallel()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for _, legacy := range []bool{false, true} {
-		h := newHarness(t, legacy, kakaopaytest.Options{OmitActionAmounts: true})
-		prep := h.prepare("order-noamt", 5000)
-		p, err := h.approve("order-noamt", 5000, prep, h.pay("order-noamt", 5000, pgtest.FaultNone))
-		require.NoError(t, err)
-		assert.Equal(t, pg.StatusApproved, h.lookup("order-noamt", prep).Status)
-
-		_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_1", PaymentKey: p.PaymentKey, OrderID: "order-noamt", Amount: pg.Won(1200), Balance: pg.Won(5000), Prepared: prep.Data})
-		require.NoError(t, err)
-		got := h.lookup("order-noamt", prep)
-		assert.Equal(t, pg.StatusPartialCanceled, got.Status)
-		assert.True(t, pg.Won(3800).Equal(got.Balance), "%s", got.Balance)
-		require.Len(t, got.Cancels, 1)
-		assert.True(t, pg.Won(1200).Equal(got.Cancels[0].Amount), "the one cancel's amount is the canceled total")
-		assert.Equal(t, "cxl_1", got.Cancels[0].Reason)
-
-		_, err = h.gw.Cancel(h.ctx, pg.CancelRequest{CancelID: "cxl_2", PaymentKey: p.PaymentKey, OrderID: "order-noamt", Amount: pg.Won(800), Balance: pg.Won(3800), Prepared: prep.Data})
-		require.NoError(t, err)
-		got = h.lookup("order-noamt", prep)
-		assert.True(t, pg.Won(3000).Equal(got.Balance))
-		assert.Empty(t, got.Cancels, "two cancels without amounts cannot be told apart: left out, the balance still right")
+		gw, mt := mockGateway(t, legacy, logger)
+		mt.RegisterNoResponder(httpmock.NewErrorResponder(errors.New("refused " + testSecret)))
+		_, err := gw.Lookup(context.Background(), pg.LookupRequest{Prepared: prepared})
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), testSecret)
 	}
+	require.NotEmpty(t, buf.String(), "calls are logged")
+	assert.NotContains(t, buf.String(), testSecret)
+
+	buf.Reset()
+	logger.Info("config", "cfg", kakaopay.Config{CID: "TC0ONETIME", SecretKey: testSecret})
+	assert.NotContains(t, buf.String(), testSecret)
+	assert.Contains(t, buf.String(), "TC0ONETIME")
+}
+
+func TestNew_RefusesBadConfig_NamingTheField(t *testing.T) {
+	t.Parallel()
+	ok := kakaopay.Config{CID: kakaopay.TestCID, SecretKey: "k"}
+	tests := []struct {
+		field string
+		mod   func(*kakaopay.Config)
+	}{
+		{"Config.CID", func(c *kakaopay.Config) { c.CID = "" }},
+		{"Config.SecretKey", func(c *kakaopay.Config) { c.SecretKey = "" }},
+		{"Config.BaseURL", func(c *kakaopay.Config) { c.BaseURL = "/kakao" }},
+		{"Config.ApprovalURL", func(c *kakaopay.Config) { c.ApprovalURL = "ftp://x/ok" }},
+		{"Config.CancelURL", func(c *kakaopay.Config) { c.CancelURL = "shop.example/cancel" }},
+		{"Config.FailURL", func(c *kakaopay.Config) { c.FailURL = "https://shop.example/" + strings.Repeat("f", 250) }},
+		{"Config.Timeout", func(c *kakaopay.Config) { c.Timeout = -time.Second }},
+		{"Config.MaxAttempts", func(c *kakaopay.Config) { c.MaxAttempts = -1 }},
+		{"Config.BackoffMin", func(c *kakaopay.Config) { c.BackoffMin = -time.Millisecond }},
+		{"Config.BackoffMax", func(c *kakaopay.Config) { c.BackoffMax = -time.Millisecond }},
+		{"Config.BackoffMax", func(c *kakaopay.Config) { c.BackoffMin, c.BackoffMax = time.Second, time.Millisecond }},
+	}
+	for _, tt := range tests {
+		cfg := ok
+		tt.mod(&cfg)
+		gw, err := kakaopay.New(cfg)
+		require.Error(t, err, "%s", tt.field)
+		assert.Nil(t, gw)
+		assert.Contains(t, err.Error(), tt.field)
+	}
+	// Everything else has a default: the current API, or the legacy one.
+	gw, err := kakaopay.New(ok)
+	require.NoError(t, err)
+	assert.Equal(t, "kakaopay.Gateway("+kakaopay.DefaultBaseURL+")", gw.String())
+	ok.Legacy = true
+	gw, err = kakaopay.New(ok)
+	require.NoError(t, err)
+	assert.Equal(t, "kakaopay.Gateway("+kakaopay.LegacyBaseURL+")", gw.String())
+}
+
+// The Gateway holds the keys; no way of printing or logging it shows them.
+func TestGateway_NeverPrintsItsKeys(t *testing.T) {
+	t.Parallel()
+	const cidSecret = "0123456789abcdefghijklmn"
+	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopay.TestCID, CIDSecret: cidSecret, SecretKey: testSecret})
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("gw", "gateway", gw)
+	for _, out := range []string{fmt.Sprint(gw), fmt.Sprintf("%v %+v %#v", gw, gw, gw), buf.String()} {
+		assert.NotContains(t, out, testSecret)
+		assert.NotContains(t, out, cidSecret)
+	}
+	assert.Contains(t, buf.String(), kakaopay.TestCID)
+}
+
+// Config.MaxAttempts bounds the sends of a lookup, the one call resent
+// after a 5xx, and 1 sends it once.
+func TestConfig_MaxAttemptsBoundsResends(t *testing.T) {
+	t.Parallel()
+	for _, attempts := range []int{1, 2} {
+		mt := httpmock.NewMockTransport()
+		gw, err := kakaopay.New(kakaopay.Config{
+			CID: kakaopay.TestCID, SecretKey: testSecret, HTTPClient: &http.Client{Transport: mt},
+			MaxAttempts: attempts, BackoffMin: time.Millisecond, BackoffMax: time.Millisecond,
+		})
+		require.NoError(t, err)
+		mt.RegisterResponder(http.MethodPost, currentAPI+"order", httpmock.NewStringResponder(500, `{"error_code":-1,"error_message":"internal"}`))
+		_, err = gw.Lookup(context.Background(), pg.LookupRequest{Prepared: prepared})
+		require.Error(t, err)
+		assert.Equal(t, attempts, mt.GetTotalCallCount())
+	}
+}
+
+func TestCapabilities_Declared(t *testing.T) {
+	t.Parallel()
+	gw, _ := mockGateway(t, false, nil)
+	c := gw.Capabilities()
+	assert.Equal(t, "kakaopay", gw.Name())
+	assert.True(t, c.PartialCancel)
+	assert.False(t, c.IdempotencyKeys, "KakaoPay has no idempotency key")
+	assert.False(t, c.LookupByOrderID, "lookup needs the tid")
+	assert.False(t, c.Webhooks)
+	assert.False(t, c.VirtualAccounts)
+	assert.True(t, c.SupportsCurrency(pg.KRW))
+	assert.False(t, c.SupportsCurrency(pg.USD))
+	assert.True(t, c.SupportsMethod(pg.MethodEasyPay))
+	assert.False(t, c.SupportsMethod(pg.MethodVirtualAccount))
 }

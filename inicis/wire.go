@@ -1,17 +1,287 @@
 package inicis
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/paygate/paygate/pg"
 )
+
+// kst is Korea Standard Time. Korea has kept UTC+9 without daylight saving
+// since 1988, so a fixed zone is exact and needs no tzdata.
+var kst = time.FixedZone("KST", 9*60*60)
+
+// apiTimestamp formats INIAPI's timestamp, YYYYMMDDhhmmss in KST.
+func apiTimestamp(t time.Time) string { return t.In(kst).Format("20060102150405") }
+
+// formTimestamp is the standard payment's timestamp: epoch milliseconds.
+func formTimestamp(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// parseKST reads a YYYYMMDD date and an optional hhmmss time as KST. Empty
+// input is the zero time.
+func parseKST(date, clock string) (time.Time, error) {
+	date, clock = strings.TrimSpace(date), strings.TrimSpace(clock)
+	if date == "" {
+		return time.Time{}, nil
+	}
+	if clock == "" {
+		clock = "000000"
+	}
+	if len(date) != 8 || len(clock) != 6 {
+		return time.Time{}, fmt.Errorf("bad date/time %q %q", date, clock)
+	}
+	t, err := time.ParseInLocation("20060102150405", date+clock, kst)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad date/time %q %q", date, clock)
+	}
+	return t, nil
+}
+
+// parseWon reads an Inicis amount (a string or number of whole won) exactly.
+func parseWon(s string) (pg.Money, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return pg.Money{}, fmt.Errorf("%w: missing amount", pg.ErrInvalidMoney)
+	}
+	if len(s) > 20 {
+		return pg.Money{}, fmt.Errorf("%w: amount too long", pg.ErrInvalidMoney)
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return pg.Money{}, fmt.Errorf("%w: %q is not a number", pg.ErrInvalidMoney, s)
+	}
+	return pg.NewMoney(d, pg.KRW)
+}
+
+// wonString formats a KRW amount the way Inicis expects it: whole won, no
+// separators. Other currencies are refused: the standard payment and INIAPI
+// take won only.
+func wonString(m pg.Money) (string, error) {
+	if !m.IsSet() {
+		return "", fmt.Errorf("%w: amount is required", pg.ErrInvalidMoney)
+	}
+	if m.Currency() != pg.KRW {
+		return "", fmt.Errorf("%w: inicis takes KRW only, got %s", pg.ErrInvalidMoney, m.Currency())
+	}
+	return m.Amount().StringFixed(0), nil
+}
+
+// fields is a JSON object whose values are kept raw, so string and number
+// amounts both decode exactly.
+type fields map[string]json.RawMessage
+
+// maxBody caps what is read from a response or a notification.
+const maxBody = 1 << 20
+
+var errNotObject = errors.New("not a JSON object")
+
+func decodeFields(body []byte) (fields, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, errNotObject
+	}
+	var f fields
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// str returns a field as text: strings unquoted, numbers as written, null
+// and missing as "".
+func (f fields) str(name string) string {
+	raw, ok := f[name]
+	if !ok {
+		return ""
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return strings.TrimSpace(s)
+		}
+		return ""
+	}
+	if raw[0] == '{' || raw[0] == '[' {
+		return ""
+	}
+	return string(raw)
+}
+
+// obj returns a nested object, or nil.
+func (f fields) obj(name string) fields {
+	sub, err := decodeFields(f[name])
+	if err != nil {
+		return nil
+	}
+	return sub
+}
+
+// list returns a nested array of objects; entries that are not objects are
+// skipped.
+func (f fields) list(name string) []fields {
+	var raws []json.RawMessage
+	if json.Unmarshal(f[name], &raws) != nil {
+		return nil
+	}
+	out := make([]fields, 0, len(raws))
+	for _, r := range raws {
+		if sub, err := decodeFields(r); err == nil {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+// marshalData encodes an INIAPI data object the way the hash is computed
+// over it: no HTML escaping, "/" and non-ASCII as they are, no trailing
+// newline.
+func marshalData(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// methodOf maps Inicis payMethod / paymethod codes onto pg methods.
+func methodOf(payMethod string) pg.Method {
+	switch strings.ToLower(strings.TrimSpace(payMethod)) {
+	case "card", "vcard":
+		return pg.MethodCard
+	case "vbank", "vacct":
+		return pg.MethodVirtualAccount
+	case "directbank", "bank", "acct":
+		return pg.MethodTransfer
+	case "hpp", "mobile":
+		return pg.MethodMobilePhone
+	case "":
+		return ""
+	case "kakaopay", "naverpay", "payco", "tosspay", "samsungpay", "lpay", "ssgpay", "applepay":
+		return pg.MethodEasyPay
+	default:
+		return pg.MethodOther
+	}
+}
+
+// methodOfAnswer is the method of an approval or inquiry answer: its
+// paymethod, or, when the answer names none, a virtual account if it carries
+// the account's details or its tid has the virtual-account prefix
+// ("StdpayVBNK…", "INIMX_VBNK…": the 10-byte prefix ends in the method).
+// An answer that names no method is never taken for a card: an issued
+// account read as a card would read as captured.
+func methodOfAnswer(payMethod, tid string, hasAccount bool) pg.Method {
+	if m := methodOf(payMethod); m != "" {
+		return m
+	}
+	if hasAccount || (len(tid) >= 10 && tid[6:10] == "VBNK") {
+		return pg.MethodVirtualAccount
+	}
+	return ""
+}
+
+// goPayMethod is the form's gopaymethod for a requested method; empty lets
+// the buyer choose in the window.
+func goPayMethod(m pg.Method) (string, error) {
+	switch m {
+	case "":
+		return "", nil
+	case pg.MethodCard:
+		return "Card", nil
+	case pg.MethodVirtualAccount:
+		return "VBank", nil
+	case pg.MethodTransfer:
+		return "DirectBank", nil
+	case pg.MethodMobilePhone:
+		return "HPP", nil
+	default:
+		return "", fmt.Errorf("inicis does not offer method %q in the standard window", m)
+	}
+}
+
+// parseApproval reads the authUrl's answer.
+func parseApproval(status int, body []byte) (*pg.Payment, error) {
+	const op = "approve"
+	f, err := decodeFields(body)
+	if err != nil {
+		if status != http.StatusOK {
+			return nil, httpFailure(op, status, false)
+		}
+		// A 200 we cannot read may be an approval.
+		return nil, fail(op, pg.KindUnknown, "", "unreadable approval response", status, err)
+	}
+	code := f.str("resultCode")
+	if code == "" && status != http.StatusOK {
+		return nil, httpFailure(op, status, false)
+	}
+	o := lookupCode(apiApprove, code)
+	if !o.ok {
+		e := fail(op, o.kind, code, firstNonEmpty(f.str("resultMsg"), o.reason), status, nil)
+		e.Retryable = o.retryable
+		return nil, e
+	}
+	bad := func(what string, cause error) error {
+		// Inicis said approved but the record does not make sense: the money
+		// may be captured, so this is unknown, to be looked up.
+		return fail(op, pg.KindUnknown, code, "approved, but "+what, status, cause)
+	}
+	tid := f.str("tid")
+	if tid == "" {
+		return nil, bad("no tid", nil)
+	}
+	amount, err := parseWon(f.str("TotPrice"))
+	if err != nil {
+		return nil, bad("TotPrice unreadable", err)
+	}
+	approvedAt, err := parseKST(f.str("applDate"), f.str("applTime"))
+	if err != nil {
+		return nil, bad("applDate/applTime unreadable", err)
+	}
+	payMethod := f.str("payMethod")
+	p := &pg.Payment{
+		PG:         Name,
+		PaymentKey: tid,
+		OrderID:    firstNonEmpty(f.str("MOID"), f.str("oid"), f.str("orderNumber")),
+		Status:     pg.StatusApproved,
+		PGStatus:   code,
+		Method:     methodOfAnswer(payMethod, tid, f.str("VACT_Num") != ""),
+		Amount:     amount,
+		Balance:    amount,
+		ApprovedAt: approvedAt,
+		Data:       map[string]string{"tid": tid, "paymethod": payMethod, "mid": f.str("mid")},
+	}
+	if p.Method == pg.MethodVirtualAccount {
+		due, err := parseKST(f.str("VACT_Date"), f.str("VACT_Time"))
+		if err != nil {
+			return nil, bad("VACT_Date/VACT_Time unreadable", err)
+		}
+		p.Status = pg.StatusWaitingForDeposit
+		p.Balance = pg.Won(0)
+		p.VirtualAccount = &pg.VirtualAccount{
+			Bank:          f.str("VACT_BankCode"),
+			AccountNumber: f.str("VACT_Num"),
+			HolderName:    f.str("VACT_Name"),
+			DueDate:       due,
+		}
+	}
+	return p, nil
+}
 
 // INIAPI v2 types; each is also the last path segment of its URL.
 const (
@@ -60,31 +330,6 @@ type inquiryData struct {
 	OID string `json:"oid,omitempty"`
 }
 
-// callAPI signs and sends one INIAPI v2 request and returns the answer's
-// fields. Non-success result codes become errors by the code table.
-func (g *Gateway) callAPI(ctx context.Context, op, typ string, a api, data any) (fields, error) {
-	if g.cfg.APIKey == "" || g.cfg.ClientIP == "" {
-		return nil, invalid(op, "INIAPI needs Config.APIKey and Config.ClientIP")
-	}
-	raw, err := marshalData(data)
-	if err != nil {
-		return nil, fail(op, pg.KindInvalid, "", "encode data", 0, err)
-	}
-	ts := apiTimestamp(g.cfg.Now())
-	body, err := marshalData(envelope{
-		MID: g.cfg.MID, Type: typ, Timestamp: ts, ClientIP: g.cfg.ClientIP,
-		Data: raw, HashData: apiHash(g.cfg.APIKey, g.cfg.MID, typ, ts, raw),
-	})
-	if err != nil {
-		return nil, fail(op, pg.KindInvalid, "", "encode request", 0, err)
-	}
-	status, resp, err := g.post(ctx, op, g.cfg.APIBaseURL+"/v2/pg/"+typ, jsonContentType, body, a == apiInquiry)
-	if err != nil {
-		return nil, err
-	}
-	return parseAPIResponse(op, a, status, resp)
-}
-
 // parseAPIResponse reads an INIAPI answer. A refund answer that cannot be
 // read is unknown (the refund may have happened); an inquiry answer that
 // cannot be read changed nothing.
@@ -116,159 +361,6 @@ func parseAPIResponse(op string, a api, status int, body []byte) (fields, error)
 		return nil, e
 	}
 	return f, nil
-}
-
-// tidOf finds the payment's tid in the request or the stored data.
-func tidOf(key string, prepared map[string]string) string {
-	return firstNonEmpty(key, prepared["tid"])
-}
-
-// checkTID refuses tids that cannot be Inicis's (40 bytes, printable).
-func checkTID(op, tid string) error {
-	if len(tid) == 0 || len(tid) > 64 {
-		return invalid(op, "tid must be 1..64 bytes")
-	}
-	for _, c := range []byte(tid) {
-		if c <= ' ' || c > '~' {
-			return invalid(op, "tid %q has a non-printable character", tid)
-		}
-	}
-	return nil
-}
-
-// Cancel refunds through INIAPI v2. With no amount, or an amount equal to
-// the balance of a payment never partially canceled, it is a full refund
-// (/v2/pg/refund); otherwise a partial refund (/v2/pg/partialRefund) whose
-// confirmPrice is req.Balance minus req.Amount, so Inicis refuses it if the
-// balance moved since (an earlier attempt went through): the guard that
-// makes a retried partial refund apply once. A partial refund therefore
-// needs req.Balance.
-//
-// INIAPI has no idempotency key. A KindUnknown error means the refund may
-// have happened: look the payment up and compare its balance before trying
-// again; never resend blindly.
-func (g *Gateway) Cancel(ctx context.Context, req pg.CancelRequest) (*pg.Payment, error) {
-	const op = "cancel"
-	tid := tidOf(req.PaymentKey, req.Prepared)
-	if tid == "" {
-		if req.OrderID == "" {
-			return nil, invalid(op, "payment key (tid) or order id is required")
-		}
-		found, err := g.Lookup(ctx, pg.LookupRequest{OrderID: req.OrderID, Prepared: req.Prepared})
-		if err != nil {
-			return nil, fmt.Errorf("inicis: cancel order %q: finding the tid: %w", req.OrderID, err)
-		}
-		tid = found.PaymentKey
-	}
-	if err := checkTID(op, tid); err != nil {
-		return nil, err
-	}
-	msg := strings.TrimSpace(req.Reason)
-	if msg == "" {
-		msg = "취소요청"
-	}
-	if len(msg) > 100 {
-		msg = truncateUTF8(msg, 100)
-	}
-	acct, err := g.refundAccount(op, req.RefundAccount)
-	if err != nil {
-		return nil, err
-	}
-	if req.Method == "" {
-		req.Method = methodOf(req.Prepared["paymethod"])
-	}
-	total := knownTotal(req.Prepared)
-	if !req.Amount.IsSet() && req.Balance.IsSet() && total.IsSet() {
-		if c, err := req.Balance.Cmp(total); err == nil && c < 0 {
-			// The rest of a partially canceled payment: refund it as a
-			// partial refund to zero, which keeps the balance guard.
-			req.Amount = req.Balance
-		}
-	}
-	full, err := isFullRefund(op, req, total)
-	if err != nil {
-		return nil, err
-	}
-	if full {
-		f, err := g.callAPI(ctx, op, typeRefund, apiRefund, refundData{
-			TID: tid, Msg: msg,
-			RefundAcctNum: acct.num, RefundBankCode: acct.bank, RefundAcctName: acct.name,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return fullRefundPayment(f, tid, req, total)
-	}
-
-	price, _ := wonString(req.Amount)
-	remain, err := req.Balance.Sub(req.Amount)
-	if err != nil {
-		return nil, invalid(op, "cancel amount %s exceeds the balance %s", req.Amount, req.Balance)
-	}
-	taxFree := "0"
-	if req.TaxFree.IsSet() {
-		if c, err := req.TaxFree.Cmp(req.Amount); err != nil || c > 0 {
-			return nil, invalid(op, "tax-free part %s exceeds the cancel amount %s", req.TaxFree, req.Amount)
-		}
-		taxFree = req.TaxFree.Amount().StringFixed(0)
-	}
-	f, err := g.callAPI(ctx, op, typePartialRefund, apiRefund, partialRefundData{
-		TID: tid, Msg: msg, Price: price, ConfirmPrice: remain.Amount().StringFixed(0),
-		Currency: "WON", Tax: "0", TaxFree: taxFree,
-		RefundAcctNum: acct.num, RefundBankCode: acct.bank, RefundAcctName: acct.name,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return partialRefundPayment(f, tid, req, total, remain)
-}
-
-// isFullRefund decides between refund and partialRefund, and refuses what
-// cannot be sent safely.
-func isFullRefund(op string, req pg.CancelRequest, total pg.Money) (bool, error) {
-	if !req.Amount.IsSet() {
-		return true, nil
-	}
-	if _, err := wonString(req.Amount); err != nil || !req.Amount.IsPositive() {
-		return false, invalid(op, "cancel amount must be a positive KRW amount, got %s", req.Amount)
-	}
-	if !req.Balance.IsSet() {
-		return false, invalid(op, "a partial cancel needs the balance (confirmPrice guard)")
-	}
-	if c, err := req.Amount.Cmp(req.Balance); err != nil || c > 0 {
-		return false, invalid(op, "cancel amount %s exceeds the balance %s", req.Amount, req.Balance)
-	}
-	// The whole balance of a never partially canceled payment is a full
-	// refund; the rest of a partially canceled one is a partial refund to
-	// zero, which keeps the confirmPrice guard.
-	return req.Amount.Equal(req.Balance) && total.IsSet() && total.Equal(req.Balance), nil
-}
-
-// knownTotal is the approved amount from the stored checkout or payment
-// data, if any.
-func knownTotal(prepared map[string]string) pg.Money {
-	for _, k := range []string{"approvedPrice", "price"} {
-		if m, err := parseWon(prepared[k]); err == nil && m.IsPositive() {
-			return m
-		}
-	}
-	return pg.Money{}
-}
-
-type encAccount struct{ num, bank, name string }
-
-func (g *Gateway) refundAccount(op string, a *pg.RefundAccount) (encAccount, error) {
-	if a == nil {
-		return encAccount{}, nil
-	}
-	if a.AccountNumber == "" || a.Bank == "" || a.HolderName == "" {
-		return encAccount{}, invalid(op, "refund account needs bank, number and holder")
-	}
-	num, err := encryptField(g.cfg.APIKey, g.cfg.APIIV, a.AccountNumber)
-	if err != nil {
-		return encAccount{}, fail(op, pg.KindInvalid, "", "encrypt refund account", 0, err)
-	}
-	return encAccount{num: num, bank: a.Bank, name: a.HolderName}, nil
 }
 
 func fullRefundPayment(f fields, tid string, req pg.CancelRequest, total pg.Money) (*pg.Payment, error) {
@@ -350,45 +442,6 @@ func partialRefundPayment(f fields, tid string, req pg.CancelRequest, total, rem
 		Cancels: []pg.CancelRecord{{TransactionKey: cancelTID, Amount: amount, Reason: req.Reason, CanceledAt: at}},
 		Data:    map[string]string{"tid": tid, "prtcCnt": f.str("prtcCnt")},
 	}, nil
-}
-
-// Lookup asks INIAPI v2 inquiry for the payment, by tid when known (the
-// request's key or the stored "tid"), otherwise by our order id. A tid or
-// order id in the answer that is not the one asked for, or another merchant's
-// record, is refused rather than trusted.
-func (g *Gateway) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment, error) {
-	const op = "lookup"
-	data := inquiryData{TID: tidOf(req.PaymentKey, req.Prepared)}
-	if data.TID != "" {
-		if err := checkTID(op, data.TID); err != nil {
-			return nil, err
-		}
-	} else {
-		if req.OrderID == "" {
-			return nil, invalid(op, "payment key (tid) or order id is required")
-		}
-		if err := checkOID(op, req.OrderID); err != nil {
-			return nil, err
-		}
-		data.OID = req.OrderID
-	}
-	f, err := g.callAPI(ctx, op, typeInquiry, apiInquiry, data)
-	if err != nil {
-		return nil, err
-	}
-	p, err := parseInquiry(f)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case data.TID != "" && p.PaymentKey != data.TID:
-		return nil, invalid(op, "inquiry answered for tid %q, asked %q", p.PaymentKey, data.TID)
-	case req.OrderID != "" && p.OrderID != "" && p.OrderID != req.OrderID:
-		return nil, invalid(op, "inquiry answered for order %q, asked %q", p.OrderID, req.OrderID)
-	case p.Data["mid"] != "" && p.Data["mid"] != g.cfg.MID:
-		return nil, invalid(op, "inquiry answered for merchant %q", p.Data["mid"])
-	}
-	return p, nil
 }
 
 // parseInquiry maps an inquiry answer onto a Payment. It reads what
@@ -552,13 +605,4 @@ func flag(s string) (v, ok bool) {
 		return false, true
 	}
 	return false, false
-}
-
-// truncateUTF8 cuts s to at most n bytes on a rune boundary.
-func truncateUTF8(s string, n int) string {
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
 }

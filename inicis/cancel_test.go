@@ -17,16 +17,6 @@ import (
 
 const apiBase = "https://stginiapi.inicis.com/v2/pg/"
 
-func expectJSON(t *testing.T, want string, status int, body string) httpmock.Responder {
-	return func(r *http.Request) (*http.Response, error) {
-		got, err := io.ReadAll(r.Body)
-		require.NoError(t, err)
-		assert.Equal(t, want, string(got))
-		assert.Equal(t, "application/json;charset=utf-8", r.Header.Get("Content-Type"))
-		return httpmock.NewStringResponse(status, body), nil
-	}
-}
-
 // Request bodies byte for byte; the hashData values were computed with
 // sha512sum from the INIpayTest INIAPI key at epoch (20231115071320 KST).
 const (
@@ -268,108 +258,6 @@ func TestCancel_ByOrderIDLooksTheTIDUpFirst(t *testing.T) {
 	_, err := newGateway(t, mt).Cancel(context.Background(), pg.CancelRequest{OrderID: "order-1"})
 	require.NoError(t, err)
 	assert.Equal(t, 2, mt.GetTotalCallCount())
-}
-
-func TestLookup_ResponseShapes(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name      string
-		body      string
-		status    int
-		want      pg.Status
-		balance   int64
-		cancels   int
-		kind      pg.Kind
-		lookupTID bool
-	}{
-		{name: "approved (SUCCESS code as in third-party fixtures)", status: 200, want: pg.StatusApproved, balance: 10000,
-			body: `{"resultCode":"SUCCESS","resultMsg":"OK","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"APPROVAL","approvedDate":"20231115","approvedTime":"071320","cardInfo":{"approvedNumber":"30001234","currencyCode":"WON"}}`},
-		{name: "partially canceled with numeric amounts", status: 200, want: pg.StatusPartialCanceled, balance: 6000, cancels: 2,
-			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":10000,"paymethod":"Card","transactionStatus":"PART_CANCEL","approvedDate":"20231115","approvedTime":"071320",
-"availablePartCancelPrice":6000,"partCancelTransInfo":[{"tid":"P2","requestDate":"20231116","requestTime":"100000","requestPrice":"1000"},{"tid":"P1","requestDate":"20231115","requestTime":"100000","requestPrice":3000}]}`},
-		{name: "canceled after a partial", status: 200, want: pg.StatusCanceled, balance: 0, cancels: 2,
-			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","paymethod":"Card","transactionStatus":"CANCEL","approvedDate":"20231115","approvedTime":"071320","cancelDate":"20231116","cancelTime":"120000",
-"partCancelTransInfo":[{"tid":"P1","requestDate":"20231115","requestTime":"100000","requestPrice":"3000"}]}`},
-		{name: "virtual account waiting", status: 200, want: pg.StatusWaitingForDeposit, balance: 0,
-			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","paymethod":"VBank","transactionStatus":"READY","approvedDate":"20231115","approvedTime":"071320"}`},
-		{name: "unknown transactionStatus is not guessed", status: 200, kind: pg.KindInvalid,
-			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-1","price":"10000","transactionStatus":"HOLD"}`},
-		{name: "partials above the price", status: 200, kind: pg.KindInvalid,
-			body: `{"resultCode":"00","tid":"` + tid + `","oid":"order-1","price":"1000","transactionStatus":"PART_CANCEL","partCancelTransInfo":[{"tid":"P1","requestDate":"20231115","requestTime":"100000","requestPrice":"3000"}]}`},
-		{name: "another order's record", status: 200, kind: pg.KindInvalid,
-			body: `{"resultCode":"00","tid":"` + tid + `","mid":"INIpayTest","oid":"order-2","price":"10000","transactionStatus":"APPROVAL"}`},
-		{name: "another merchant's record", status: 200, kind: pg.KindInvalid,
-			body: `{"resultCode":"00","tid":"` + tid + `","mid":"other00000","oid":"order-1","price":"10000","transactionStatus":"APPROVAL"}`},
-		{name: "another tid than asked", status: 200, kind: pg.KindInvalid, lookupTID: true,
-			body: `{"resultCode":"00","tid":"StdpayCARDINIpayTest20231115071320999999","mid":"INIpayTest","oid":"order-1","price":"10000","transactionStatus":"APPROVAL"}`},
-		{name: "not found", status: 200, kind: pg.KindNotFound, body: `{"resultCode":"400604","resultMsg":"거래내역 없음"}`},
-		{name: "unlisted code never reads as not found", status: 200, kind: pg.KindInvalid, body: `{"resultCode":"01","resultMsg":"조회 실패"}`},
-		{name: "5xx on a read is unavailable", status: 500, kind: pg.KindUnavailable, body: `oops`},
-		{name: "bare 404 is a wrong address, not a missing payment", status: 404, kind: pg.KindInvalid, body: `<html>Not Found</html>`},
-		{name: "garbage 200 on a read is unavailable", status: 200, kind: pg.KindUnavailable, body: `[]`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			mt := httpmock.NewMockTransport()
-			mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.NewStringResponder(tc.status, tc.body))
-			req := pg.LookupRequest{OrderID: "order-1"}
-			if tc.lookupTID {
-				req.PaymentKey = tid
-			}
-			p, err := newGateway(t, mt).Lookup(context.Background(), req)
-			if tc.want == "" {
-				require.Error(t, err)
-				assert.Equal(t, tc.kind, pg.KindOf(err), err.Error())
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, p.Status)
-			assert.Equal(t, tc.balance, p.Balance.Int64())
-			assert.True(t, p.Amount.Equal(pg.Won(10000)))
-			assert.Len(t, p.Cancels, tc.cancels)
-			for i := 1; i < len(p.Cancels); i++ {
-				assert.False(t, p.Cancels[i].CanceledAt.Before(p.Cancels[i-1].CanceledAt), "cancels in time order")
-			}
-			assert.True(t, p.ApprovedAt.Equal(epoch))
-		})
-	}
-}
-
-func TestLookup_ByTIDSendsOnlyTheTID(t *testing.T) {
-	t.Parallel()
-	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", func(r *http.Request) (*http.Response, error) {
-		b, _ := io.ReadAll(r.Body)
-		assert.Contains(t, string(b), `"data":{"tid":"`+tid+`"}`)
-		return httpmock.NewStringResponse(200, `{"resultCode":"00","tid":"`+tid+`","oid":"order-1","price":"1000","transactionStatus":"APPROVAL"}`), nil
-	})
-	_, err := newGateway(t, mt).Lookup(context.Background(), pg.LookupRequest{OrderID: "order-1", Prepared: map[string]string{"tid": tid}})
-	require.NoError(t, err)
-}
-
-func TestResend_OnlyReadsAfterAPossibleEffect(t *testing.T) {
-	t.Parallel()
-	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, apiBase+"inquiry", httpmock.ResponderFromMultipleResponses([]*http.Response{
-		httpmock.NewStringResponse(500, "busy"),
-		httpmock.NewStringResponse(200, `{"resultCode":"00","tid":"`+tid+`","oid":"order-1","price":"1000","transactionStatus":"APPROVAL"}`),
-	}))
-	mt.RegisterResponder(http.MethodPost, apiBase+"refund", httpmock.NewStringResponder(500, "busy"))
-	mt.RegisterResponder(http.MethodPost, authURL, httpmock.NewStringResponder(500, "busy"))
-	g := newGateway(t, mt)
-
-	_, err := g.Lookup(context.Background(), pg.LookupRequest{PaymentKey: tid})
-	require.NoError(t, err, "an inquiry is resent after a 5xx")
-	assert.Equal(t, 2, mt.GetCallCountInfo()["POST "+apiBase+"inquiry"])
-
-	_, err = g.Cancel(context.Background(), pg.CancelRequest{PaymentKey: tid})
-	require.ErrorIs(t, err, pg.ErrUnknown)
-	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+apiBase+"refund"], "a refund that may have happened is not resent")
-
-	_, err = g.Approve(context.Background(), approveReq(nil))
-	require.ErrorIs(t, err, pg.ErrUnknown)
-	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+authURL], "an approval that may have happened is not resent")
 }
 
 func TestCancel_WholeRestOfPartiallyCanceledPaymentIsGuarded(t *testing.T) {
