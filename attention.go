@@ -106,6 +106,8 @@ func (p *Paygate) RetryAttention(ctx context.Context, kind, id string) error {
 // rolled back in the shop's console), ends with the note as its reason and
 // leaves the queue. The note is required. Only kind "saga" can be
 // resolved: an unknown outcome is settled by the PG's answer, not by hand.
+// ErrInProgress means a runner was writing the saga at that moment:
+// nothing changed; try again.
 func (p *Paygate) ResolveAttention(ctx context.Context, kind, id, note string) error {
 	if kind != AttentionSaga {
 		return fmt.Errorf("%w: only %q attention can be resolved, not %q", ErrInvalid, AttentionSaga, kind)
@@ -126,6 +128,8 @@ func operatorError(err error) error {
 	switch {
 	case errors.Is(err, saga.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, saga.ErrConcurrent):
+		return fmt.Errorf("%w: %w", ErrInProgress, err)
 	case errors.Is(err, saga.ErrInvalidState):
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	case errors.Is(err, saga.ErrInvalid):

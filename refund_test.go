@@ -75,7 +75,7 @@ func (f *flow) resolve(kind, id, note string) {
 	f.t.Helper()
 	f.eventually("the operator's resolve of "+id, func() bool {
 		err := f.p.ResolveAttention(context.Background(), kind, id, note)
-		if errors.Is(err, paygate.ErrConflict) {
+		if errors.Is(err, paygate.ErrConflict) || errors.Is(err, paygate.ErrInProgress) {
 			return false // a runner is on it right now
 		}
 		require.NoError(f.t, err)

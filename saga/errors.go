@@ -27,6 +27,10 @@ var (
 	// ErrInvalidState is returned by an operator action the instance's
 	// state does not allow (for example Retry of a running saga).
 	ErrInvalidState = errors.New("saga: operation not allowed in this state")
+	// ErrConcurrent is returned by an operator action that raced a runner
+	// (or another operator) writing the same instance: nothing changed;
+	// try again.
+	ErrConcurrent = errors.New("saga: instance changed concurrently; try again")
 	// ErrInvalid is returned for bad input: an invalid definition, an empty
 	// business key, an event without a type. Nothing is written.
 	ErrInvalid = errors.New("saga: invalid input")

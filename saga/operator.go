@@ -113,7 +113,7 @@ func (r *Runner) Retry(ctx context.Context, id string) (*Instance, error) {
 			return err
 		}
 		if !ok {
-			return errors.New("instance changed concurrently; try again")
+			return ErrConcurrent
 		}
 		if len(reset) > 0 {
 			if err := r.store.PutSteps(ctx, tx, reset...); err != nil {
@@ -188,7 +188,7 @@ func (r *Runner) Resolve(ctx context.Context, id, note string) (*Instance, error
 			return err
 		}
 		if !ok {
-			return errors.New("instance changed concurrently; try again")
+			return ErrConcurrent
 		}
 		steps, err := r.store.Steps(ctx, tx, id)
 		if err != nil {
