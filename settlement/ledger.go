@@ -3,10 +3,8 @@ package settlement
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,17 +12,6 @@ import (
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
 )
-
-//go:embed migrations
-var migrations embed.FS
-
-func init() {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	store.RegisterMigrations("settlement", sub)
-}
 
 // Record is one stored ledger line.
 type Record struct {
