@@ -12,6 +12,7 @@ import (
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 )
 
 // settlementSubscriberName names the ledger writer in delivery records.
@@ -88,7 +89,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 		SourceKey: source, PaymentID: pay.ID, OrderID: pay.OrderID, PG: pay.PG, Method: pay.Method,
 		Entry: entry, BusinessDate: at, CreatedAt: p.now(),
 	}
-	inserted, err := settlement.NewLedger(p.db).Record(ctx, tx, rec)
+	inserted, err := settlement.NewLedger(settlementstore.New(p.db)).Record(ctx, tx, rec)
 	if err != nil || !inserted {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/storetest"
 )
 
@@ -267,7 +268,7 @@ func TestRefund_PGCanceledAt235959KST_LedgerOnThePGsDay(t *testing.T) {
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 
-		records, err := settlement.NewLedger(f.db).ByPayment(ctx, res.PaymentID)
+		records, err := settlement.NewLedger(settlementstore.New(f.db)).ByPayment(ctx, res.PaymentID)
 		require.NoError(t, err)
 		refunds := 0
 		for _, r := range records {
@@ -285,7 +286,7 @@ func TestRefund_PGCanceledAt235959KST_LedgerOnThePGsDay(t *testing.T) {
 		f.checkInvariants(order)
 
 		if reporter, ok := f.pg.gateway.(pg.TransactionReporter); ok {
-			days, err := settlement.NewLedger(f.db).Reconcile(ctx, f.pg.name, reporter, now, ourTime)
+			days, err := settlement.NewLedger(settlementstore.New(f.db)).Reconcile(ctx, f.pg.name, reporter, now, ourTime)
 			require.NoError(t, err)
 			for _, d := range days {
 				assert.True(t, d.Matches(), "ledger = PG on %s: %+v", d.Day, d)

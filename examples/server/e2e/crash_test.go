@@ -28,6 +28,7 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/storetest"
 )
 
@@ -451,7 +452,7 @@ func (dr *drill) converged(jobs []*job) {
 					require.Nil(t, kept, "one payment captured the order")
 					kept = p
 				}
-				records, err := settlement.NewLedger(db).ByPayment(ctx, p.ID)
+				records, err := settlement.NewLedger(settlementstore.New(db)).ByPayment(ctx, p.ID)
 				require.NoError(t, err)
 				for _, r := range records {
 					net += r.Gross.Int64() * r.Sign()

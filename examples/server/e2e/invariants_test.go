@@ -16,6 +16,7 @@ import (
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 )
 
 // pgSide sums what a PG's ledger records of one order (an order may have
@@ -112,7 +113,7 @@ func (s *server) checkOrder(t *testing.T, b buyer, needsAttention bool) outcome 
 		assert.Equal(t, "KRW", view.Currency)
 		requireWon(t, b.Amount, view.Amount, "amount")
 
-		records, err := settlement.NewLedger(db).ByPayment(ctx, p.ID)
+		records, err := settlement.NewLedger(settlementstore.New(db)).ByPayment(ctx, p.ID)
 		require.NoError(t, err)
 		sales := 0
 		for _, r := range records {
@@ -200,7 +201,7 @@ func (s *server) checkOrder(t *testing.T, b buyer, needsAttention bool) outcome 
 func (s *server) checkLedgers(t *testing.T) {
 	t.Helper()
 	now := time.Now()
-	totals, err := settlement.NewLedger(s.app.DB()).Daily(context.Background(), now.AddDate(0, 0, -1), now.AddDate(0, 0, 1))
+	totals, err := settlement.NewLedger(settlementstore.New(s.app.DB())).Daily(context.Background(), now.AddDate(0, 0, -1), now.AddDate(0, 0, 1))
 	require.NoError(t, err)
 	ours := map[string]int64{}
 	for _, d := range totals {
