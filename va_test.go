@@ -22,8 +22,8 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/tosspay"
 	"github.com/paygate/paygate/tosspay/tosspaytest"
 	"github.com/paygate/paygate/webhook"
@@ -61,7 +61,7 @@ func (s *intakeServer) mount(t *testing.T, db *store.DB, f *flow) {
 	reg, err := pg.NewRegistry(f.pg.gateway)
 	require.NoError(t, err)
 	in, err := webhook.New(webhook.Config{
-		Registry: reg, Store: idemstore.NewWebhooks(db), Effect: f.p.ApplyWebhook, Secret: f.p.WebhookSecret,
+		Registry: reg, Store: webhookstore.New(db), Effect: f.p.ApplyWebhook, Secret: f.p.WebhookSecret,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
