@@ -426,7 +426,7 @@ func (f *flow) checkInvariants(orderID string) {
 	f.t.Helper()
 	ctx := context.Background()
 	entry, atPG := f.ledgerEntry(orderID)
-	ps, err := f.db.PaymentsByOrder(ctx, f.db.SQL(), orderID)
+	ps, err := f.db.PaymentsByOrder(ctx, orderID)
 	require.NoError(f.t, err)
 	paidBy, _, _ := f.shop.state(orderID)
 	captured := 0

@@ -24,7 +24,7 @@ import (
 func (f *flow) consoleCancel(paymentID string, amount, balance int64, id string) {
 	f.t.Helper()
 	ctx := context.Background()
-	pay, err := f.db.PaymentByID(ctx, f.db.SQL(), paymentID)
+	pay, err := f.db.PaymentByID(ctx, paymentID)
 	require.NoError(f.t, err)
 	prepared := preparedOf(f.t, f, pay.OrderID)
 	if prepared == nil {
@@ -48,7 +48,7 @@ func (f *flow) consoleCancel(paymentID string, amount, balance int64, id string)
 
 func (f *flow) cancelsOf(paymentID string) []*store.Cancel {
 	f.t.Helper()
-	cs, err := f.db.CancelsByPayment(context.Background(), f.db.SQL(), paymentID)
+	cs, err := f.db.CancelsByPayment(context.Background(), paymentID)
 	require.NoError(f.t, err)
 	return cs
 }
@@ -182,7 +182,7 @@ func TestSync_PendingCancelPlusConsoleCancel_TossNotification(t *testing.T) {
 		require.NoError(t, err)
 		f.consoleCancel(res.PaymentID, 2000, 7000, "console-notified")
 
-		pay, err := db.PaymentByID(ctx, db.SQL(), res.PaymentID)
+		pay, err := db.PaymentByID(ctx, res.PaymentID)
 		require.NoError(t, err)
 		news, err := f.pg.gateway.Lookup(ctx, pg.LookupRequest{PaymentKey: pay.PaymentKey, OrderID: order})
 		require.NoError(t, err)
@@ -213,7 +213,7 @@ func TestSync_Periodic_RecordsConsoleCancels(t *testing.T) {
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 		f.eventually("the payment on the lookup schedule", func() bool {
-			_, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+			_, err := f.db.SyncOf(ctx, res.PaymentID)
 			return err == nil
 		})
 
@@ -223,14 +223,14 @@ func TestSync_Periodic_RecordsConsoleCancels(t *testing.T) {
 		})
 		f.settled(res.PaymentID)
 		f.checkInvariants(order)
-		s, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+		s, err := f.db.SyncOf(ctx, res.PaymentID)
 		require.NoError(t, err)
 		assert.False(t, s.SyncedAt.IsZero())
 		assert.Zero(t, s.Failures)
 
 		f.consoleCancel(res.PaymentID, 6000, 6000, "console-periodic-rest")
 		f.eventually("the full refund recorded and the payment off the schedule", func() bool {
-			_, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+			_, err := f.db.SyncOf(ctx, res.PaymentID)
 			return f.payment(res.PaymentID).Status == pg.StatusCanceled && err != nil
 		})
 		f.settled(res.PaymentID)

@@ -187,7 +187,7 @@ func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) 
 			require.NoError(t, err)
 			return in.LeaseToken == "" && in.State == saga.Compensating
 		})
-		pay, err := f.db.PaymentByID(ctx, f.db.SQL(), res.PaymentID)
+		pay, err := f.db.PaymentByID(ctx, res.PaymentID)
 		require.NoError(t, err)
 		news, err := f.pg.gateway.Lookup(ctx, pg.LookupRequest{PaymentKey: pay.PaymentKey, OrderID: orderID, Prepared: preparedOf(t, f, orderID)})
 		require.NoError(t, err)
@@ -221,7 +221,7 @@ func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) 
 
 // preparedOf is the PG data the checkout stored, for a test's own Lookup.
 func preparedOf(t *testing.T, f *flow, orderID string) map[string]string {
-	c, err := f.db.CheckoutByOrder(context.Background(), f.db.SQL(), orderID)
+	c, err := f.db.CheckoutByOrder(context.Background(), orderID)
 	require.NoError(t, err)
 	var pd struct {
 		Data map[string]string `json:"data"`

@@ -20,10 +20,25 @@
 //
 // Every state change goes through DB.InTx, which retries the whole function
 // on deadlocks, lock wait timeouts, SQLite busy errors and dropped
-// connections; the function must be re-runnable (see InTx). Write
-// repositories take the caller's *sql.Tx so a state change, its event and
-// its dedup row commit together. Read repositories take a Querier: the pool
-// for a plain read, the transaction to read what it wrote.
+// connections; the function must be re-runnable (see InTx). Whatever works
+// inside a transaction takes the caller's *sql.Tx explicitly, so a state
+// change, its event and its dedup row commit together: writes
+// (InsertPayment), locking reads (LockPayment), and the Tx form of every
+// read. A read has two forms: PaymentByID(ctx, id) reads the pool,
+// PaymentByIDTx(ctx, tx, id) reads in tx and sees what tx wrote.
+//
+// # The other packages' stores
+//
+// Packages that own an interface for what they keep (the Go way: the
+// consumer defines it) find it implemented on DB in a package of its own:
+//
+//	store/idemstore        idempotency.Store: Idempotency-Keys
+//	store/webhookstore     webhook.Store: the webhook delivery log
+//	store/sagastore        saga instances, their steps and the outbox
+//	store/settlementstore  settlement.Store: the settlement ledger
+//
+// store/storetest gives each test a fresh, migrated database on SQLite and
+// MySQL/MariaDB.
 //
 // # Errors
 //

@@ -55,7 +55,7 @@ func Example() {
 	})
 	fmt.Println("second attempt claimed:", errors.Is(err, store.ErrOrderClaimed))
 
-	got, _ := db.PaymentsByOrder(ctx, db.SQL(), "order-1")
+	got, _ := db.PaymentsByOrder(ctx, "order-1")
 	fmt.Println("payments stored:", len(got), got[0].Amount)
 	// Output:
 	// first attempt: <nil>

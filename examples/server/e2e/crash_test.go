@@ -395,7 +395,7 @@ func (dr *drill) chargedButUnrecorded() int {
 			if e.Approvals == 0 {
 				continue
 			}
-			ps, err := db.PaymentsByOrder(context.Background(), db.SQL(), e.OrderID)
+			ps, err := db.PaymentsByOrder(context.Background(), e.OrderID)
 			require.NoError(dr.t, err)
 			for _, p := range ps {
 				if p.Status == pg.StatusApproving || p.Status == pg.StatusUnknown {
@@ -442,7 +442,7 @@ func (dr *drill) converged(jobs []*job) {
 	for _, j := range jobs {
 		t.Run(j.OrderID, func(t *testing.T) {
 			side := pgSideOf(books[j.PG], j.OrderID)
-			ps, err := db.PaymentsByOrder(ctx, db.SQL(), j.OrderID)
+			ps, err := db.PaymentsByOrder(ctx, j.OrderID)
 			require.NoError(t, err)
 			var kept *store.Payment
 			var net int64

@@ -87,14 +87,14 @@ func (s *server) checkOrder(t *testing.T, b buyer, needsAttention bool) outcome 
 	db := s.app.DB()
 	var out outcome
 	var err error
-	out.Payments, err = db.PaymentsByOrder(ctx, db.SQL(), b.OrderID)
+	out.Payments, err = db.PaymentsByOrder(ctx, b.OrderID)
 	require.NoError(t, err)
 	for _, p := range out.Payments {
 		s.settled(t, p.ID)
 	}
 	out.PG = pgSideOf(s.app.Sandbox(b.PG).Ledger(), b.OrderID)
 	// Re-read after settling.
-	out.Payments, err = db.PaymentsByOrder(ctx, db.SQL(), b.OrderID)
+	out.Payments, err = db.PaymentsByOrder(ctx, b.OrderID)
 	require.NoError(t, err)
 
 	// 1 and 6 at the PG, 7.
