@@ -88,7 +88,7 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 			return fmt.Errorf("%w: order %q is %s, approval asked for %s", ErrAmountMismatch, req.OrderID, c.Amount, req.Amount)
 		}
 		if req.PaymentKey != "" {
-			prior, err := p.db.PaymentByKey(ctx, tx, req.PG, req.PaymentKey)
+			prior, err := p.db.PaymentByKeyTx(ctx, tx, req.PG, req.PaymentKey)
 			if err == nil {
 				if prior.OrderID != req.OrderID {
 					// The PG's key names another order's payment: never
@@ -102,8 +102,8 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 				return err
 			}
 		}
-		if holder, err := p.db.OrderPayment(ctx, tx, req.OrderID); err == nil {
-			existing, err = p.db.PaymentByID(ctx, tx, holder)
+		if holder, err := p.db.OrderPaymentTx(ctx, tx, req.OrderID); err == nil {
+			existing, err = p.db.PaymentByIDTx(ctx, tx, holder)
 			return err
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -177,7 +177,7 @@ func (p *Paygate) existingResult(pay *store.Payment, req ApproveRequest) (*Appro
 }
 
 func (p *Paygate) resultOf(ctx context.Context, paymentID string) (*ApproveResult, error) {
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), paymentID)
+	pay, err := p.db.PaymentByID(ctx, paymentID)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (p *Paygate) Unresolved(ctx context.Context, olderThan time.Duration, limit
 	cutoff := p.now().Add(-olderThan)
 	var out []Attention
 	for _, st := range []pg.Status{pg.StatusApproving, pg.StatusUnknown} {
-		ps, err := p.db.PaymentsByStatus(ctx, p.db.SQL(), st, cutoff, limit)
+		ps, err := p.db.PaymentsByStatus(ctx, st, cutoff, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +50,7 @@ func (p *Paygate) Unresolved(ctx context.Context, olderThan time.Duration, limit
 			out = append(out, Attention{Kind: "payment", ID: pay.ID, PaymentID: pay.ID, State: string(pay.Status), Reason: pay.FailureCode, Since: pay.UpdatedAt})
 		}
 	}
-	cs, err := p.db.CancelsByStatus(ctx, p.db.SQL(), store.CancelUnknown, cutoff, limit)
+	cs, err := p.db.CancelsByStatus(ctx, store.CancelUnknown, cutoff, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 			return err
 		}
 		if key != "" {
-			prior, err := p.db.CancelByIdempotencyKey(ctx, tx, key)
+			prior, err := p.db.CancelByIdempotencyKeyTx(ctx, tx, key)
 			if err == nil {
 				if req.Amount.IsSet() && !prior.Amount.Equal(req.Amount) {
 					return fmt.Errorf("%w: idempotency key already used for a cancel of %s", ErrConflict, prior.Amount)
@@ -152,13 +152,13 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 			p.log.Warn("paygate: inline cancel handed to the runners", "cancel", c.ID, "err", err)
 		}
 	}
-	done, err := p.db.CancelByID(ctx, p.db.SQL(), c.ID)
+	done, err := p.db.CancelByID(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
 	if done.Status == store.CancelFailed {
 		pgName := ""
-		if pay, err := p.db.PaymentByID(ctx, p.db.SQL(), c.PaymentID); err == nil {
+		if pay, err := p.db.PaymentByID(ctx, c.PaymentID); err == nil {
 			pgName = pay.PG
 		}
 		return nil, fmt.Errorf("%w: %w", ErrPG, &pg.Error{Op: "cancel", Kind: pg.KindDeclined, Code: done.FailureCode, Message: done.FailureMessage, PG: pgName})

@@ -43,7 +43,7 @@ func (p *Paygate) syncCancels(ctx context.Context, tx *sql.Tx, pay *store.Paymen
 	if more, err := pgTotal.Cmp(ours); err != nil || more <= 0 {
 		return nil, err // nothing new, or ours is ahead (a later view will tell)
 	}
-	cs, err := p.db.CancelsByPayment(ctx, tx, pay.ID)
+	cs, err := p.db.CancelsByPaymentTx(ctx, tx, pay.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func bindSession(c *store.Checkout) ([]byte, error) {
 // is refused with ErrTooManyAttempts until the oldest of them leaves the
 // window, so approvals with made-up keys cannot grow the tables at will.
 func (p *Paygate) checkAttempts(ctx context.Context, tx *sql.Tx, orderID string) error {
-	ps, err := p.db.PaymentsByOrder(ctx, tx, orderID)
+	ps, err := p.db.PaymentsByOrderTx(ctx, tx, orderID)
 	if err != nil {
 		return err
 	}
@@ -95,11 +95,11 @@ func sameAttempt(c *store.Checkout, req PrepareRequest, pgName, fp string) bool 
 // attemptOpen reports whether the checkout's attempt can still be paid: it
 // has not expired and no payment made from it has failed. (A payment that
 // is in flight or captured is checkNoActivePayment's business.)
-func (p *Paygate) attemptOpen(ctx context.Context, q store.Querier, c *store.Checkout) (bool, error) {
+func (p *Paygate) attemptOpen(ctx context.Context, c *store.Checkout) (bool, error) {
 	if !c.ExpiresAt.IsZero() && !p.now().Before(c.ExpiresAt) {
 		return false, nil
 	}
-	ps, err := p.db.PaymentsByOrder(ctx, q, c.OrderID)
+	ps, err := p.db.PaymentsByOrder(ctx, c.OrderID)
 	if err != nil {
 		return false, err
 	}
@@ -115,16 +115,28 @@ func (p *Paygate) attemptOpen(ctx context.Context, q store.Querier, c *store.Che
 }
 
 // checkNoActivePayment refuses to touch an order that a payment holds, unless
-// that payment has failed for good.
-func (p *Paygate) checkNoActivePayment(ctx context.Context, q store.Querier, orderID string) error {
-	id, err := p.db.OrderPayment(ctx, q, orderID)
+// that payment has failed for good. It reads in tx, or outside any
+// transaction when tx is nil.
+func (p *Paygate) checkNoActivePayment(ctx context.Context, tx *sql.Tx, orderID string) error {
+	var id string
+	var err error
+	if tx == nil {
+		id, err = p.db.OrderPayment(ctx, orderID)
+	} else {
+		id, err = p.db.OrderPaymentTx(ctx, tx, orderID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	pay, err := p.db.PaymentByID(ctx, q, id)
+	var pay *store.Payment
+	if tx == nil {
+		pay, err = p.db.PaymentByID(ctx, id)
+	} else {
+		pay, err = p.db.PaymentByIDTx(ctx, tx, id)
+	}
 	if err != nil {
 		return err
 	}

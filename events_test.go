@@ -37,7 +37,7 @@ func TestEvents_MatchTheirJSONSchema(t *testing.T) {
 		types := map[string]bool{}
 		for _, id := range []string{a.PaymentID, b.PaymentID, c.PaymentID} {
 			f.settled(id)
-			events, err := f.db.EventsByPayment(ctx, f.db.SQL(), id)
+			events, err := f.db.EventsByPayment(ctx, id)
 			require.NoError(t, err)
 			for _, e := range events {
 				var v any

@@ -55,7 +55,7 @@ func TestApprove_AmountDiffersFromCheckout_RejectedBeforeThePG(t *testing.T) {
 
 		entry, _ := f.ledgerEntry("ord-amount")
 		assert.Zero(t, entry.Approvals, "the PG was never asked to approve")
-		ps, err := f.db.PaymentsByOrder(context.Background(), f.db.SQL(), "ord-amount")
+		ps, err := f.db.PaymentsByOrder(context.Background(), "ord-amount")
 		require.NoError(t, err)
 		assert.Empty(t, ps, "nothing was recorded")
 	})

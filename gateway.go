@@ -32,7 +32,7 @@ func (p *Paygate) lookup(ctx context.Context, pay *store.Payment, paymentKey str
 	if err != nil {
 		return nil, saga.Permanent(err)
 	}
-	prepared, err := p.prepared(ctx, p.db.SQL(), pay)
+	prepared, err := p.prepared(ctx, pay)
 	if err != nil {
 		return nil, err
 	}
@@ -53,9 +53,9 @@ func (p *Paygate) lookup(ctx context.Context, pay *store.Payment, paymentKey str
 
 // prepared merges the checkout's prepare data with the adapter data recorded
 // from the PG's answers, for Approve, Cancel and Lookup requests.
-func (p *Paygate) prepared(ctx context.Context, q store.Querier, pay *store.Payment) (map[string]string, error) {
+func (p *Paygate) prepared(ctx context.Context, pay *store.Payment) (map[string]string, error) {
 	out := map[string]string{}
-	c, err := p.db.CheckoutByOrder(ctx, q, pay.OrderID)
+	c, err := p.db.CheckoutByOrder(ctx, pay.OrderID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:

@@ -26,6 +26,7 @@ import (
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/storetest"
 	"github.com/paygate/paygate/tosspay"
 	"github.com/paygate/paygate/tosspay/tosspaytest"
@@ -425,7 +426,7 @@ func (f *flow) checkInvariants(orderID string) {
 	f.t.Helper()
 	ctx := context.Background()
 	entry, atPG := f.ledgerEntry(orderID)
-	ps, err := f.db.PaymentsByOrder(ctx, f.db.SQL(), orderID)
+	ps, err := f.db.PaymentsByOrder(ctx, orderID)
 	require.NoError(f.t, err)
 	paidBy, _, _ := f.shop.state(orderID)
 	captured := 0
@@ -454,7 +455,7 @@ func (f *flow) checkInvariants(orderID string) {
 	require.True(f.t, ours.ApprovedAmount.Equal(entry.Approved), "invariant 7: captured %s, PG says %s", ours.ApprovedAmount, entry.Approved)
 	require.True(f.t, orZero(ours.CanceledAmount).Equal(orZero(entry.Canceled)), "refunds: ours %s, PG %s", ours.CanceledAmount, entry.Canceled)
 
-	records, err := settlement.NewLedger(f.db).ByPayment(ctx, ours.ID)
+	records, err := settlement.NewLedger(settlementstore.New(f.db)).ByPayment(ctx, ours.ID)
 	require.NoError(f.t, err)
 	net := decimal.Zero
 	for _, r := range records {

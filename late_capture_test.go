@@ -79,7 +79,7 @@ func lateCaptureScenario(t *testing.T, bySync bool) {
 				f.settled(res.PaymentID)
 				require.Equal(t, pg.StatusFailed, f.payment(res.PaymentID).Status, "written off after SettleDelay")
 				f.eventually("the written-off payment to be on the lookup schedule", func() bool {
-					_, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+					_, err := f.db.SyncOf(ctx, res.PaymentID)
 					return err == nil
 				})
 				alertsBefore := f.alerts.Load()
@@ -133,7 +133,7 @@ func lateCaptureScenario(t *testing.T, bySync bool) {
 // checkoutData is the PG session data of the order's checkout.
 func checkoutData(t *testing.T, f *flow, orderID string) map[string]string {
 	t.Helper()
-	c, err := f.db.CheckoutByOrder(context.Background(), f.db.SQL(), orderID)
+	c, err := f.db.CheckoutByOrder(context.Background(), orderID)
 	require.NoError(t, err)
 	var pd struct {
 		Data map[string]string `json:"data"`
@@ -153,7 +153,7 @@ func TestDeclined_NotScheduledForLookups(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, pg.StatusFailed, res.Status)
 		f.settled(res.PaymentID)
-		_, err = f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+		_, err = f.db.SyncOf(ctx, res.PaymentID)
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 }

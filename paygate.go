@@ -15,6 +15,7 @@ import (
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/sagastore"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/webhook"
 )
 
@@ -226,7 +227,7 @@ func New(cfg Config) (*Paygate, error) {
 		wh.Registry = cfg.Gateways
 	}
 	if wh.Store == nil {
-		wh.Store = idemstore.NewWebhooks(cfg.DB)
+		wh.Store = webhookstore.New(cfg.DB)
 	}
 	if wh.Effect == nil {
 		wh.Effect = p.ApplyWebhook

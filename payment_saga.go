@@ -74,7 +74,7 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 	if err != nil {
 		return saga.Result{}, saga.Permanent(err)
 	}
-	prepared, err := p.prepared(ctx, p.db.SQL(), pay)
+	prepared, err := p.prepared(ctx, pay)
 	if err != nil {
 		return saga.Result{}, err
 	}
@@ -247,7 +247,7 @@ func (p *Paygate) approveCompensate(ctx context.Context, a saga.Attempt) (saga.R
 		if err != nil && !saga.IsPermanent(err) {
 			return saga.Result{}, err
 		}
-		if pay, err = p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID); err != nil {
+		if pay, err = p.db.PaymentByID(ctx, pl.PaymentID); err != nil {
 			return saga.Result{}, err
 		}
 	}
@@ -278,7 +278,7 @@ func (p *Paygate) compensationCancel(ctx context.Context, pay *store.Payment) (*
 	var c *store.Cancel
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		c = nil
-		existing, err := p.db.CancelByIdempotencyKey(ctx, tx, key)
+		existing, err := p.db.CancelByIdempotencyKeyTx(ctx, tx, key)
 		if err == nil {
 			c = existing
 			return nil

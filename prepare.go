@@ -85,7 +85,7 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 	}
 	fp := requestFingerprint(req, gw.Name())
 
-	existing, err := p.db.CheckoutByOrder(ctx, p.db.SQL(), req.OrderID)
+	existing, err := p.db.CheckoutByOrder(ctx, req.OrderID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		existing = nil
@@ -95,10 +95,10 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 		if !existing.Amount.Equal(req.Amount) {
 			return nil, fmt.Errorf("%w: order %q was prepared for %s", ErrConflict, req.OrderID, existing.Amount)
 		}
-		if err := p.checkNoActivePayment(ctx, p.db.SQL(), req.OrderID); err != nil {
+		if err := p.checkNoActivePayment(ctx, nil, req.OrderID); err != nil {
 			return nil, err
 		}
-		open, err := p.attemptOpen(ctx, p.db.SQL(), existing)
+		open, err := p.attemptOpen(ctx, existing)
 		if err != nil {
 			return nil, err
 		}

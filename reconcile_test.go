@@ -13,6 +13,7 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/storetest"
 )
 
@@ -39,7 +40,7 @@ func TestReconcile_LedgerEqualsTheTossTransactionReport(t *testing.T) {
 		}
 
 		reporter := f.pg.gateway.(pg.TransactionReporter)
-		ledger := settlement.NewLedger(db)
+		ledger := settlement.NewLedger(settlementstore.New(db))
 		now := time.Now()
 		days, err := ledger.Reconcile(ctx, f.pg.name, reporter, now.Add(-24*time.Hour), now.Add(24*time.Hour))
 		require.NoError(t, err)

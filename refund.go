@@ -13,9 +13,10 @@ import (
 	"github.com/paygate/paygate/store"
 )
 
-// pendingCancel returns a cancel of the payment that is not finished.
-func (p *Paygate) pendingCancel(ctx context.Context, q store.Querier, paymentID string) (*store.Cancel, error) {
-	cs, err := p.db.CancelsByPayment(ctx, q, paymentID)
+// pendingCancel returns a cancel of the payment that is not finished, read
+// in tx.
+func (p *Paygate) pendingCancel(ctx context.Context, tx *sql.Tx, paymentID string) (*store.Cancel, error) {
+	cs, err := p.db.CancelsByPaymentTx(ctx, tx, paymentID)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +45,7 @@ func (p *Paygate) pendingCancel(ctx context.Context, q store.Querier, paymentID 
 // retried the step (Runner.Retry restarts the step's attempt count; a crash
 // never does): it is sent again.
 func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering, firstAttempt bool) error {
-	c, err := p.db.CancelByID(ctx, p.db.SQL(), cancelID)
+	c, err := p.db.CancelByID(ctx, cancelID)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		}
 		recovering = true
 	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), c.PaymentID)
+	pay, err := p.db.PaymentByID(ctx, c.PaymentID)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		if done {
 			return nil
 		}
-		if pay, err = p.db.PaymentByID(ctx, p.db.SQL(), c.PaymentID); err != nil {
+		if pay, err = p.db.PaymentByID(ctx, c.PaymentID); err != nil {
 			return err
 		}
 	}
@@ -91,7 +92,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		return p.cancelFailed(ctx, c, &pg.Error{PG: pay.PG, Op: "cancel", Kind: pg.KindInvalid, Code: "EXCEEDS_BALANCE",
 			Message: fmt.Sprintf("a cancel of %s exceeds the refundable %s", c.Amount, bal), Err: err})
 	}
-	prepared, err := p.prepared(ctx, p.db.SQL(), pay)
+	prepared, err := p.prepared(ctx, pay)
 	if err != nil {
 		return err
 	}
@@ -121,7 +122,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		return p.cancelFailed(ctx, c, callErr)
 	default:
 		if uerr := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			cur, err := p.db.CancelByID(ctx, tx, c.ID)
+			cur, err := p.db.CancelByIDTx(ctx, tx, c.ID)
 			if err != nil || cur.Status != store.CancelRequested {
 				return err
 			}
@@ -151,7 +152,7 @@ func (p *Paygate) syncForCancel(ctx context.Context, pay *store.Payment, cancelI
 	if err != nil {
 		return false, false, err
 	}
-	c, err := p.db.CancelByID(ctx, p.db.SQL(), cancelID)
+	c, err := p.db.CancelByID(ctx, cancelID)
 	if err != nil {
 		return false, false, err
 	}
@@ -174,7 +175,7 @@ func lastCancel(res *pg.Payment) pg.CancelRecord {
 func (p *Paygate) commitCancel(ctx context.Context, c *store.Cancel, rec pg.CancelRecord) error {
 	return p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := p.apply(ctx, tx, c.PaymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
-			cur, err := p.db.CancelByID(ctx, tx, c.ID)
+			cur, err := p.db.CancelByIDTx(ctx, tx, c.ID)
 			if err != nil {
 				return false, nil, err
 			}
@@ -253,13 +254,13 @@ func (p *Paygate) reopenCancel(ctx context.Context, cancelID string) (*store.Can
 	var c *store.Cancel
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if c, err = p.db.CancelByID(ctx, tx, cancelID); err != nil {
+		if c, err = p.db.CancelByIDTx(ctx, tx, cancelID); err != nil {
 			return err
 		}
 		if _, err := p.db.LockPayment(ctx, tx, c.PaymentID); err != nil {
 			return err
 		}
-		if c, err = p.db.CancelByID(ctx, tx, cancelID); err != nil {
+		if c, err = p.db.CancelByIDTx(ctx, tx, cancelID); err != nil {
 			return err
 		}
 		if c.Status != store.CancelFailed {
@@ -293,7 +294,7 @@ func (p *Paygate) cancelFailed(ctx context.Context, c *store.Cancel, cause error
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		done = false
 		_, err := p.apply(ctx, tx, c.PaymentID, func(pay *store.Payment) (bool, []eventSpec, error) {
-			cur, err := p.db.CancelByID(ctx, tx, c.ID)
+			cur, err := p.db.CancelByIDTx(ctx, tx, c.ID)
 			if err != nil {
 				return false, nil, err
 			}

@@ -38,7 +38,7 @@ func (p *Paygate) rollbackAfterCancel(ctx context.Context, a saga.Attempt) (saga
 	if pay.Status != pg.StatusCanceled {
 		return saga.Result{}, nil
 	}
-	c, err := p.db.CancelByID(ctx, p.db.SQL(), pl.CancelID)
+	c, err := p.db.CancelByID(ctx, pl.CancelID)
 	if err != nil {
 		return saga.Result{}, err
 	}

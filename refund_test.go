@@ -56,7 +56,7 @@ func (f *flow) refundSaga(cancelID string) *saga.Instance {
 // events returns the payment's events of one type, decoded.
 func (f *flow) events(paymentID, typ string) []paygate.Event {
 	f.t.Helper()
-	stored, err := f.db.EventsByPayment(context.Background(), f.db.SQL(), paymentID)
+	stored, err := f.db.EventsByPayment(context.Background(), paymentID)
 	require.NoError(f.t, err)
 	var out []paygate.Event
 	for _, e := range stored {

@@ -39,7 +39,7 @@ func TestApprove_AnotherOrdersPaymentKey_RefusedAndOrderStaysPayable(t *testing.
 		require.ErrorIs(t, err, paygate.ErrPaymentKeyMismatch)
 		require.ErrorIs(t, err, paygate.ErrConflict)
 
-		ps, err := f.db.PaymentsByOrder(ctx, f.db.SQL(), "ord-key-b")
+		ps, err := f.db.PaymentsByOrder(ctx, "ord-key-b")
 		require.NoError(t, err)
 		assert.Empty(t, ps, "nothing was written for B")
 		entry, _ := f.ledgerEntry("ord-key-b")
@@ -70,7 +70,7 @@ func TestCancel_WhileOrderBeingCreated_RefusedUntilTheOrderStepFinished(t *testi
 
 		_, err = f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Reason: "buyer changed mind", IdempotencyKey: "race-1"})
 		require.ErrorIs(t, err, paygate.ErrInProgress)
-		cs, err := f.db.CancelsByPayment(ctx, f.db.SQL(), res.PaymentID)
+		cs, err := f.db.CancelsByPayment(ctx, res.PaymentID)
 		require.NoError(t, err)
 		assert.Empty(t, cs, "a refused cancel records nothing")
 		entry, _ := f.ledgerEntry("ord-cancel-race")
@@ -116,7 +116,7 @@ func TestPrepare_OpenAttempt_AnsweredAgainOrRefused(t *testing.T) {
 		require.ErrorIs(t, err, paygate.ErrConflict)
 		_, err = f.prepare("ord-open", "two shirts", 2300)
 		require.ErrorIs(t, err, paygate.ErrConflict)
-		stored, err := f.db.CheckoutByOrder(ctx, f.db.SQL(), "ord-open")
+		stored, err := f.db.CheckoutByOrder(ctx, "ord-open")
 		require.NoError(t, err)
 		assert.Equal(t, "two shirts", stored.OrderName, "a refused checkout changes nothing")
 		still, err := f.prepare("ord-open", "two shirts", 23000)
@@ -193,7 +193,7 @@ func TestApprove_InventedKeys_BoundedAttempts(t *testing.T) {
 		assert.Positive(t, later.After)
 		assert.LessOrEqual(t, later.After, time.Hour)
 
-		ps, err := f.db.PaymentsByOrder(ctx, f.db.SQL(), "ord-invent")
+		ps, err := f.db.PaymentsByOrder(ctx, "ord-invent")
 		require.NoError(t, err)
 		assert.Len(t, ps, 3, "the refused attempt stored nothing")
 		entry, _ := f.ledgerEntry("ord-invent")
@@ -277,7 +277,7 @@ func TestPrepare_RefusedByThePGsRules_NothingWritten(t *testing.T) {
 			require.ErrorIs(t, f.p.CheckPrepare(req), paygate.ErrInvalid, "CheckPrepare %q", req.OrderID)
 			_, err := f.p.Prepare(ctx, req)
 			require.ErrorIs(t, err, paygate.ErrInvalid, "Prepare %q", req.OrderID)
-			_, err = f.db.CheckoutByOrder(ctx, f.db.SQL(), req.OrderID)
+			_, err = f.db.CheckoutByOrder(ctx, req.OrderID)
 			require.ErrorIs(t, err, store.ErrNotFound, "nothing written for %q", req.OrderID)
 		}
 	})

@@ -43,6 +43,6 @@ func (p *Paygate) sagaPayment(ctx context.Context, a saga.Attempt) (sagaPayload,
 	if err != nil {
 		return pl, nil, err
 	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), pl.PaymentID)
+	pay, err := p.db.PaymentByID(ctx, pl.PaymentID)
 	return pl, pay, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 )
 
 // settlementSubscriberName names the ledger writer in delivery records.
@@ -43,7 +44,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 	if err != nil {
 		return saga.Permanent(err)
 	}
-	pay, err := p.db.PaymentByID(ctx, tx, ev.PaymentID)
+	pay, err := p.db.PaymentByIDTx(ctx, tx, ev.PaymentID)
 	if err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 		// The refund's day is the PG's: when it applied the cancel, not
 		// when paygate heard of it (a notification after midnight, a
 		// console cancel found by the next day's sync).
-		c, cerr := p.db.CancelByID(ctx, tx, data.CancelID)
+		c, cerr := p.db.CancelByIDTx(ctx, tx, data.CancelID)
 		if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
 			return cerr
 		}
@@ -88,7 +89,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 		SourceKey: source, PaymentID: pay.ID, OrderID: pay.OrderID, PG: pay.PG, Method: pay.Method,
 		Entry: entry, BusinessDate: at, CreatedAt: p.now(),
 	}
-	inserted, err := settlement.NewLedger(p.db).Record(ctx, tx, rec)
+	inserted, err := settlement.NewLedger(settlementstore.New(p.db)).Record(ctx, tx, rec)
 	if err != nil || !inserted {
 		return err
 	}

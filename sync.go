@@ -80,7 +80,7 @@ func (p *Paygate) scheduleSync(ctx context.Context, tx *sql.Tx, d saga.Delivery)
 	if err != nil {
 		return saga.Permanent(err)
 	}
-	pay, err := p.db.PaymentByID(ctx, tx, ev.PaymentID)
+	pay, err := p.db.PaymentByIDTx(ctx, tx, ev.PaymentID)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (p *Paygate) SyncPayment(ctx context.Context, paymentID string) (*PaymentVi
 	if paymentID == "" {
 		return nil, fmt.Errorf("%w: paymentId is required", ErrInvalid)
 	}
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), paymentID)
+	pay, err := p.db.PaymentByID(ctx, paymentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: payment %q", ErrNotFound, paymentID)
 	}
@@ -120,7 +120,7 @@ func (p *Paygate) SyncPayment(ctx context.Context, paymentID string) (*PaymentVi
 			}
 			return nil, err
 		}
-		if err := p.db.SyncDone(ctx, p.db.SQL(), pay.ID, p.nextSync()); err != nil {
+		if err := p.db.SyncDone(ctx, pay.ID, p.nextSync()); err != nil {
 			return nil, err
 		}
 	}
@@ -208,25 +208,25 @@ func (p *Paygate) syncDue(ctx context.Context) error {
 // syncScheduled looks up one claimed payment and schedules its next lookup,
 // or takes it off the schedule when it has nothing left to sync.
 func (p *Paygate) syncScheduled(ctx context.Context, s store.PaymentSync) {
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), s.PaymentID)
+	pay, err := p.db.PaymentByID(ctx, s.PaymentID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		err = p.db.Unschedule(ctx, p.db.SQL(), s.PaymentID)
+		err = p.db.Unschedule(ctx, s.PaymentID)
 	case err != nil:
 	case !pay.Status.Captured() && !writtenOff(pay) && pay.Status != pg.StatusApproving && pay.Status != pg.StatusUnknown:
 		// Fully refunded (or never captured): nothing more can change.
-		err = p.db.Unschedule(ctx, p.db.SQL(), pay.ID)
+		err = p.db.Unschedule(ctx, pay.ID)
 	case p.now().Sub(syncFrom(pay)) > p.cfg.Sync.Window:
-		err = p.db.Unschedule(ctx, p.db.SQL(), pay.ID)
+		err = p.db.Unschedule(ctx, pay.ID)
 	case !pay.Status.Captured() && !writtenOff(pay):
 		// Its approval is being resolved; look again later.
-		err = p.db.SyncFailed(ctx, p.db.SQL(), pay.ID, p.retrySync(s.Failures), "approval not settled yet")
+		err = p.db.SyncFailed(ctx, pay.ID, p.retrySync(s.Failures), "approval not settled yet")
 	default:
 		if serr := p.syncPayment(ctx, pay); serr != nil {
 			p.log.Warn("paygate: payment lookup for its cancels failed", "payment", pay.ID, "pg", pay.PG, "err", serr)
-			err = p.db.SyncFailed(ctx, p.db.SQL(), pay.ID, p.retrySync(s.Failures), serr.Error())
+			err = p.db.SyncFailed(ctx, pay.ID, p.retrySync(s.Failures), serr.Error())
 		} else {
-			err = p.db.SyncDone(ctx, p.db.SQL(), pay.ID, p.nextSync())
+			err = p.db.SyncDone(ctx, pay.ID, p.nextSync())
 		}
 	}
 	if err != nil {

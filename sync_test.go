@@ -15,6 +15,7 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/storetest"
 )
 
@@ -23,7 +24,7 @@ import (
 func (f *flow) consoleCancel(paymentID string, amount, balance int64, id string) {
 	f.t.Helper()
 	ctx := context.Background()
-	pay, err := f.db.PaymentByID(ctx, f.db.SQL(), paymentID)
+	pay, err := f.db.PaymentByID(ctx, paymentID)
 	require.NoError(f.t, err)
 	prepared := preparedOf(f.t, f, pay.OrderID)
 	if prepared == nil {
@@ -47,7 +48,7 @@ func (f *flow) consoleCancel(paymentID string, amount, balance int64, id string)
 
 func (f *flow) cancelsOf(paymentID string) []*store.Cancel {
 	f.t.Helper()
-	cs, err := f.db.CancelsByPayment(context.Background(), f.db.SQL(), paymentID)
+	cs, err := f.db.CancelsByPayment(context.Background(), paymentID)
 	require.NoError(f.t, err)
 	return cs
 }
@@ -181,7 +182,7 @@ func TestSync_PendingCancelPlusConsoleCancel_TossNotification(t *testing.T) {
 		require.NoError(t, err)
 		f.consoleCancel(res.PaymentID, 2000, 7000, "console-notified")
 
-		pay, err := db.PaymentByID(ctx, db.SQL(), res.PaymentID)
+		pay, err := db.PaymentByID(ctx, res.PaymentID)
 		require.NoError(t, err)
 		news, err := f.pg.gateway.Lookup(ctx, pg.LookupRequest{PaymentKey: pay.PaymentKey, OrderID: order})
 		require.NoError(t, err)
@@ -212,7 +213,7 @@ func TestSync_Periodic_RecordsConsoleCancels(t *testing.T) {
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 		f.eventually("the payment on the lookup schedule", func() bool {
-			_, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+			_, err := f.db.SyncOf(ctx, res.PaymentID)
 			return err == nil
 		})
 
@@ -225,16 +226,16 @@ func TestSync_Periodic_RecordsConsoleCancels(t *testing.T) {
 		// The schedule is updated just after the lookup's effect commits:
 		// wait for it rather than race it.
 		f.eventually("the lookup recorded on the schedule", func() bool {
-			s, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+			s, err := f.db.SyncOf(ctx, res.PaymentID)
 			return err == nil && !s.SyncedAt.IsZero()
 		})
-		s, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+		s, err := f.db.SyncOf(ctx, res.PaymentID)
 		require.NoError(t, err)
 		assert.Zero(t, s.Failures)
 
 		f.consoleCancel(res.PaymentID, 6000, 6000, "console-periodic-rest")
 		f.eventually("the full refund recorded and the payment off the schedule", func() bool {
-			_, err := f.db.SyncOf(ctx, f.db.SQL(), res.PaymentID)
+			_, err := f.db.SyncOf(ctx, res.PaymentID)
 			return f.payment(res.PaymentID).Status == pg.StatusCanceled && err != nil
 		})
 		f.settled(res.PaymentID)
@@ -272,7 +273,7 @@ func TestRefund_PGCanceledAt235959KST_LedgerOnThePGsDay(t *testing.T) {
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 
-		records, err := settlement.NewLedger(f.db).ByPayment(ctx, res.PaymentID)
+		records, err := settlement.NewLedger(settlementstore.New(f.db)).ByPayment(ctx, res.PaymentID)
 		require.NoError(t, err)
 		refunds := 0
 		for _, r := range records {
@@ -290,7 +291,7 @@ func TestRefund_PGCanceledAt235959KST_LedgerOnThePGsDay(t *testing.T) {
 		f.checkInvariants(order)
 
 		if reporter, ok := f.pg.gateway.(pg.TransactionReporter); ok {
-			days, err := settlement.NewLedger(f.db).Reconcile(ctx, f.pg.name, reporter, now, ourTime)
+			days, err := settlement.NewLedger(settlementstore.New(f.db)).Reconcile(ctx, f.pg.name, reporter, now, ourTime)
 			require.NoError(t, err)
 			for _, d := range days {
 				assert.True(t, d.Matches(), "ledger = PG on %s: %+v", d.Day, d)

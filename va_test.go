@@ -22,8 +22,8 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/tosspay"
 	"github.com/paygate/paygate/tosspay/tosspaytest"
 	"github.com/paygate/paygate/webhook"
@@ -61,7 +61,7 @@ func (s *intakeServer) mount(t *testing.T, db *store.DB, f *flow) {
 	reg, err := pg.NewRegistry(f.pg.gateway)
 	require.NoError(t, err)
 	in, err := webhook.New(webhook.Config{
-		Registry: reg, Store: idemstore.NewWebhooks(db), Effect: f.p.ApplyWebhook, Secret: f.p.WebhookSecret,
+		Registry: reg, Store: webhookstore.New(db), Effect: f.p.ApplyWebhook, Secret: f.p.WebhookSecret,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
@@ -187,7 +187,7 @@ func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) 
 			require.NoError(t, err)
 			return in.LeaseToken == "" && in.State == saga.Compensating
 		})
-		pay, err := f.db.PaymentByID(ctx, f.db.SQL(), res.PaymentID)
+		pay, err := f.db.PaymentByID(ctx, res.PaymentID)
 		require.NoError(t, err)
 		news, err := f.pg.gateway.Lookup(ctx, pg.LookupRequest{PaymentKey: pay.PaymentKey, OrderID: orderID, Prepared: preparedOf(t, f, orderID)})
 		require.NoError(t, err)
@@ -221,7 +221,7 @@ func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) 
 
 // preparedOf is the PG data the checkout stored, for a test's own Lookup.
 func preparedOf(t *testing.T, f *flow, orderID string) map[string]string {
-	c, err := f.db.CheckoutByOrder(context.Background(), f.db.SQL(), orderID)
+	c, err := f.db.CheckoutByOrder(context.Background(), orderID)
 	require.NoError(t, err)
 	var pd struct {
 		Data map[string]string `json:"data"`

@@ -49,7 +49,7 @@ type EventView struct {
 // Payment returns a payment with its cancels and events; ErrNotFound when
 // there is none.
 func (p *Paygate) Payment(ctx context.Context, paymentID string) (*PaymentView, error) {
-	pay, err := p.db.PaymentByID(ctx, p.db.SQL(), paymentID)
+	pay, err := p.db.PaymentByID(ctx, paymentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: payment %q", ErrNotFound, paymentID)
 	}
@@ -66,14 +66,14 @@ func (p *Paygate) Payment(ctx context.Context, paymentID string) (*PaymentView, 
 	if v.Balance, err = balance(pay); err != nil {
 		return nil, err
 	}
-	cancels, err := p.db.CancelsByPayment(ctx, p.db.SQL(), pay.ID)
+	cancels, err := p.db.CancelsByPayment(ctx, pay.ID)
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range cancels {
 		v.Cancels = append(v.Cancels, CancelView{CancelID: c.ID, Amount: c.Amount, Reason: c.Reason, Status: string(c.Status), CreatedAt: c.CreatedAt})
 	}
-	events, err := p.db.EventsByPayment(ctx, p.db.SQL(), pay.ID)
+	events, err := p.db.EventsByPayment(ctx, pay.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +93,9 @@ func orZero(m, zero pg.Money) pg.Money {
 // PaymentOfOrder returns the payment holding the order, or its latest
 // payment; ErrNotFound when the order has none.
 func (p *Paygate) PaymentOfOrder(ctx context.Context, orderID string) (*PaymentView, error) {
-	id, err := p.db.OrderPayment(ctx, p.db.SQL(), orderID)
+	id, err := p.db.OrderPayment(ctx, orderID)
 	if errors.Is(err, store.ErrNotFound) {
-		ps, err := p.db.PaymentsByOrder(ctx, p.db.SQL(), orderID)
+		ps, err := p.db.PaymentsByOrder(ctx, orderID)
 		if err != nil {
 			return nil, err
 		}

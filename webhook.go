@@ -63,11 +63,11 @@ func (p *Paygate) WebhookSecret(ctx context.Context, pgName, paymentKey, orderID
 	var pay *store.Payment
 	var err error
 	if paymentKey != "" {
-		pay, err = p.db.PaymentByKey(ctx, p.db.SQL(), pgName, paymentKey)
+		pay, err = p.db.PaymentByKey(ctx, pgName, paymentKey)
 	} else if orderID != "" {
 		var id string
-		if id, err = p.db.OrderPayment(ctx, p.db.SQL(), orderID); err == nil {
-			pay, err = p.db.PaymentByID(ctx, p.db.SQL(), id)
+		if id, err = p.db.OrderPayment(ctx, orderID); err == nil {
+			pay, err = p.db.PaymentByID(ctx, id)
 		}
 	} else {
 		return "", false

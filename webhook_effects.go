@@ -19,7 +19,7 @@ func (p *Paygate) paymentForWebhook(ctx context.Context, tx *sql.Tx, ev pg.Webho
 		key = ev.Payment.PaymentKey
 	}
 	if key != "" {
-		pay, err := p.db.PaymentByKey(ctx, tx, ev.PG, key)
+		pay, err := p.db.PaymentByKeyTx(ctx, tx, ev.PG, key)
 		if !errors.Is(err, store.ErrNotFound) {
 			return pay, err
 		}
@@ -27,8 +27,8 @@ func (p *Paygate) paymentForWebhook(ctx context.Context, tx *sql.Tx, ev pg.Webho
 	if ev.OrderID == "" {
 		return nil, store.ErrNotFound
 	}
-	if id, err := p.db.OrderPayment(ctx, tx, ev.OrderID); err == nil {
-		pay, err := p.db.PaymentByID(ctx, tx, id)
+	if id, err := p.db.OrderPaymentTx(ctx, tx, ev.OrderID); err == nil {
+		pay, err := p.db.PaymentByIDTx(ctx, tx, id)
 		if err != nil || pay.PG != ev.PG {
 			return nil, errors.Join(store.ErrNotFound, err)
 		}
@@ -36,7 +36,7 @@ func (p *Paygate) paymentForWebhook(ctx context.Context, tx *sql.Tx, ev pg.Webho
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	ps, err := p.db.PaymentsByOrder(ctx, tx, ev.OrderID)
+	ps, err := p.db.PaymentsByOrderTx(ctx, tx, ev.OrderID)
 	if err != nil {
 		return nil, err
 	}

@@ -26,8 +26,8 @@ import (
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/webhook"
 )
 
@@ -325,13 +325,13 @@ type intakeEnv struct {
 	srv    *inicistest.Server
 	gw     *inicis.Gateway
 	hooks  *httptest.Server
-	log    *idemstore.Webhooks
+	log    *webhookstore.Store
 	effect string // effect table
 }
 
 func newIntakeEnv(t *testing.T, db *store.DB) *intakeEnv {
 	t.Helper()
-	e := &intakeEnv{db: db, srv: inicistest.NewServer(inicistest.Config{}), log: idemstore.NewWebhooks(db), effect: "inicis_test_effects"}
+	e := &intakeEnv{db: db, srv: inicistest.NewServer(inicistest.Config{}), log: webhookstore.New(db), effect: "inicis_test_effects"}
 	t.Cleanup(e.srv.Close)
 	cfg := e.srv.GatewayConfig()
 	cfg.Logger = slog.New(slog.DiscardHandler)

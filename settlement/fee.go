@@ -9,6 +9,13 @@
 // public and substitute holidays, election days, temporary and bank holidays
 // are skipped, as officially announced (holidays_kr.csv). PayoutPolicy sets
 // D+N per PG and payment method.
+//
+// A Ledger records entries once per sale or refund, sums them per day and
+// reconciles them with a PG's own records. It keeps them through a Store,
+// which settlement defines and store/settlementstore implements on a paygate
+// database:
+//
+//	ledger := settlement.NewLedger(settlementstore.New(db))
 package settlement
 
 import (
@@ -152,6 +159,9 @@ var Seoul = func() *time.Location {
 	return loc
 }()
 
+// dateLayout is how dates are written: YYYY-MM-DD, a day in Seoul.
+const dateLayout = "2006-01-02"
+
 // PayoutDate is the date, days business days after at's business date in
 // Seoul (D+days), over KoreanCalendar: weekends, public and substitute
 // holidays, election days, temporary and bank holidays are skipped; days = 0
@@ -168,8 +178,4 @@ func PayoutDate(at time.Time, days int) time.Time {
 		return time.Date(y, m, dd, 0, 0, 0, 0, Seoul)
 	}
 	return d
-}
-
-func decimalFromMinor(v int64, units int32) decimal.Decimal {
-	return decimal.New(v, -units)
 }

@@ -99,7 +99,16 @@ func (db *DB) UpdateCancel(ctx context.Context, tx *sql.Tx, c *Cancel, expectedV
 }
 
 // CancelByID reads a cancel; ErrNotFound when there is none.
-func (db *DB) CancelByID(ctx context.Context, q Querier, id string) (*Cancel, error) {
+func (db *DB) CancelByID(ctx context.Context, id string) (*Cancel, error) {
+	return db.cancelByID(ctx, db.sql, id)
+}
+
+// CancelByIDTx is CancelByID in tx: it sees what tx wrote.
+func (db *DB) CancelByIDTx(ctx context.Context, tx *sql.Tx, id string) (*Cancel, error) {
+	return db.cancelByID(ctx, tx, id)
+}
+
+func (db *DB) cancelByID(ctx context.Context, q Querier, id string) (*Cancel, error) {
 	c, err := scanCancel(q.QueryRowContext(ctx, `SELECT `+cancelColumns+` FROM payment_cancels WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("store: cancel %q: %w", id, err)
@@ -109,7 +118,16 @@ func (db *DB) CancelByID(ctx context.Context, q Querier, id string) (*Cancel, er
 
 // CancelByIdempotencyKey reads the cancel made with key; ErrNotFound when
 // there is none.
-func (db *DB) CancelByIdempotencyKey(ctx context.Context, q Querier, key string) (*Cancel, error) {
+func (db *DB) CancelByIdempotencyKey(ctx context.Context, key string) (*Cancel, error) {
+	return db.cancelByIdempotencyKey(ctx, db.sql, key)
+}
+
+// CancelByIdempotencyKeyTx is CancelByIdempotencyKey in tx: it sees what tx wrote.
+func (db *DB) CancelByIdempotencyKeyTx(ctx context.Context, tx *sql.Tx, key string) (*Cancel, error) {
+	return db.cancelByIdempotencyKey(ctx, tx, key)
+}
+
+func (db *DB) cancelByIdempotencyKey(ctx context.Context, q Querier, key string) (*Cancel, error) {
 	c, err := scanCancel(q.QueryRowContext(ctx, `SELECT `+cancelColumns+` FROM payment_cancels WHERE idempotency_key = ?`, key))
 	if err != nil {
 		return nil, fmt.Errorf("store: cancel with key %q: %w", key, err)
@@ -119,7 +137,16 @@ func (db *DB) CancelByIdempotencyKey(ctx context.Context, q Querier, key string)
 
 // CancelsByPayment lists a payment's cancels, oldest first; empty when there
 // is none.
-func (db *DB) CancelsByPayment(ctx context.Context, q Querier, paymentID string) ([]*Cancel, error) {
+func (db *DB) CancelsByPayment(ctx context.Context, paymentID string) ([]*Cancel, error) {
+	return db.cancelsByPayment(ctx, db.sql, paymentID)
+}
+
+// CancelsByPaymentTx is CancelsByPayment in tx: it sees what tx wrote.
+func (db *DB) CancelsByPaymentTx(ctx context.Context, tx *sql.Tx, paymentID string) ([]*Cancel, error) {
+	return db.cancelsByPayment(ctx, tx, paymentID)
+}
+
+func (db *DB) cancelsByPayment(ctx context.Context, q Querier, paymentID string) ([]*Cancel, error) {
 	cs, err := queryCancels(ctx, q, `SELECT `+cancelColumns+` FROM payment_cancels WHERE payment_id = ? ORDER BY created_at, id`, paymentID)
 	if err != nil {
 		return nil, fmt.Errorf("store: cancels of payment %q: %w", paymentID, err)
@@ -130,7 +157,16 @@ func (db *DB) CancelsByPayment(ctx context.Context, q Querier, paymentID string)
 // CancelsByStatus lists up to limit cancels in status whose last write is
 // older than olderThan, least recently updated first (cancels left
 // REQUESTED or UNKNOWN by a crash or a timeout).
-func (db *DB) CancelsByStatus(ctx context.Context, q Querier, status CancelStatus, olderThan time.Time, limit int) ([]*Cancel, error) {
+func (db *DB) CancelsByStatus(ctx context.Context, status CancelStatus, olderThan time.Time, limit int) ([]*Cancel, error) {
+	return db.cancelsByStatus(ctx, db.sql, status, olderThan, limit)
+}
+
+// CancelsByStatusTx is CancelsByStatus in tx: it sees what tx wrote.
+func (db *DB) CancelsByStatusTx(ctx context.Context, tx *sql.Tx, status CancelStatus, olderThan time.Time, limit int) ([]*Cancel, error) {
+	return db.cancelsByStatus(ctx, tx, status, olderThan, limit)
+}
+
+func (db *DB) cancelsByStatus(ctx context.Context, q Querier, status CancelStatus, olderThan time.Time, limit int) ([]*Cancel, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("store: cancels by status: %w: limit %d must be positive", ErrInvalid, limit)
 	}

@@ -83,7 +83,16 @@ func (db *DB) UpdateCheckout(ctx context.Context, tx *sql.Tx, c *Checkout) error
 }
 
 // CheckoutByOrder reads the order's checkout; ErrNotFound when there is none.
-func (db *DB) CheckoutByOrder(ctx context.Context, q Querier, orderID string) (*Checkout, error) {
+func (db *DB) CheckoutByOrder(ctx context.Context, orderID string) (*Checkout, error) {
+	return db.checkoutByOrder(ctx, db.sql, orderID)
+}
+
+// CheckoutByOrderTx is CheckoutByOrder in tx: it sees what tx wrote.
+func (db *DB) CheckoutByOrderTx(ctx context.Context, tx *sql.Tx, orderID string) (*Checkout, error) {
+	return db.checkoutByOrder(ctx, tx, orderID)
+}
+
+func (db *DB) checkoutByOrder(ctx context.Context, q Querier, orderID string) (*Checkout, error) {
 	return scanCheckout(q.QueryRowContext(ctx, checkoutSelect, orderID), orderID)
 }
 

@@ -26,7 +26,7 @@ func TestCheckout_InsertReadUpdate(t *testing.T) {
 		}
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.InsertCheckout(ctx, tx, c) })
 
-		got, err := db.CheckoutByOrder(ctx, db.SQL(), c.OrderID)
+		got, err := db.CheckoutByOrder(ctx, c.OrderID)
 		require.NoError(t, err)
 		assert.Equal(t, "kakaopay", got.PG)
 		assert.True(t, got.Amount.Equal(pg.Won(39000)))
@@ -41,13 +41,13 @@ func TestCheckout_InsertReadUpdate(t *testing.T) {
 		// Prepared again with another PG: no prepare data, no expiry.
 		c.PG, c.PrepareData, c.ExpiresAt = "tosspay", nil, time.Time{}
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdateCheckout(ctx, tx, c) })
-		got, err = db.CheckoutByOrder(ctx, db.SQL(), c.OrderID)
+		got, err = db.CheckoutByOrder(ctx, c.OrderID)
 		require.NoError(t, err)
 		assert.Equal(t, "tosspay", got.PG)
 		assert.Nil(t, got.PrepareData)
 		assert.True(t, got.ExpiresAt.IsZero())
 
-		_, err = db.CheckoutByOrder(ctx, db.SQL(), "missing")
+		_, err = db.CheckoutByOrder(ctx, "missing")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		missing := *c
 		missing.OrderID = "missing"

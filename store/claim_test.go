@@ -74,7 +74,7 @@ func TestClaimOrder_50ConcurrentPayments_ExactlyOneWins(t *testing.T) {
 		assert.Equal(t, 1, ok)
 		assert.Equal(t, racers-1, claimed)
 
-		holder, err := db.OrderPayment(ctxT(t), db.SQL(), order)
+		holder, err := db.OrderPayment(ctxT(t), order)
 		require.NoError(t, err)
 		var winner *store.Payment
 		for i, p := range payments {
@@ -126,7 +126,7 @@ func TestReleaseOrder_OnlyTheHolderReleases(t *testing.T) {
 		// Someone else's release is refused and leaves the claim.
 		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.ReleaseOrder(ctx, tx, order, next.ID) })
 		require.ErrorIs(t, err, store.ErrConflict)
-		holder, err := db.OrderPayment(ctx, db.SQL(), order)
+		holder, err := db.OrderPayment(ctx, order)
 		require.NoError(t, err)
 		assert.Equal(t, declined.ID, holder)
 
@@ -135,10 +135,10 @@ func TestReleaseOrder_OnlyTheHolderReleases(t *testing.T) {
 		for range 2 {
 			tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.ReleaseOrder(ctx, tx, order, declined.ID) })
 		}
-		_, err = db.OrderPayment(ctx, db.SQL(), order)
+		_, err = db.OrderPayment(ctx, order)
 		require.ErrorIs(t, err, store.ErrNotFound)
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.ClaimOrder(ctx, tx, order, next.ID) })
-		holder, err = db.OrderPayment(ctx, db.SQL(), order)
+		holder, err = db.OrderPayment(ctx, order)
 		require.NoError(t, err)
 		assert.Equal(t, next.ID, holder)
 	})

@@ -20,10 +20,25 @@
 //
 // Every state change goes through DB.InTx, which retries the whole function
 // on deadlocks, lock wait timeouts, SQLite busy errors and dropped
-// connections; the function must be re-runnable (see InTx). Write
-// repositories take the caller's *sql.Tx so a state change, its event and
-// its dedup row commit together. Read repositories take a Querier: the pool
-// for a plain read, the transaction to read what it wrote.
+// connections; the function must be re-runnable (see InTx). Whatever works
+// inside a transaction takes the caller's *sql.Tx explicitly, so a state
+// change, its event and its dedup row commit together: writes
+// (InsertPayment), locking reads (LockPayment), and the Tx form of every
+// read. A read has two forms: PaymentByID(ctx, id) reads the pool,
+// PaymentByIDTx(ctx, tx, id) reads in tx and sees what tx wrote.
+//
+// # The other packages' stores
+//
+// Packages that own an interface for what they keep (the Go way: the
+// consumer defines it) find it implemented on DB in a package of its own:
+//
+//	store/idemstore        idempotency.Store: Idempotency-Keys
+//	store/webhookstore     webhook.Store: the webhook delivery log
+//	store/sagastore        saga instances, their steps and the outbox
+//	store/settlementstore  settlement.Store: the settlement ledger
+//
+// store/storetest gives each test a fresh, migrated database on SQLite and
+// MySQL/MariaDB.
 //
 // # Errors
 //
@@ -37,17 +52,23 @@
 //
 // Migrations are SQL files embedded per dialect, migrations/mysql/NNNN_name.sql
 // and migrations/sqlite/NNNN_name.sql, applied by DB.Migrate in version order
-// and recorded with a checksum in paygate_schema_migrations. Add a version in
-// both dialects; never edit an applied file. Version ranges are reserved so
-// packages can add tables in parallel:
+// and recorded with a checksum in paygate_schema_migrations. store owns the
+// tables of every paygate package, so what Migrate creates never depends on
+// which packages a program imports. Add a version in both dialects; never
+// edit an applied file. Version ranges are reserved so tables can be added
+// in parallel:
 //
-//	0001–0099  store: foundation tables (checkouts, payments, mapping, cancels, events)
+//	0001–0099  foundation tables (checkouts, payments, mapping, cancels, events)
 //	0100–0199  idempotency keys and the webhook log
 //	0200–0299  saga instances, steps and the outbox
-//	0300–0399  payment flow and settlement
+//	0300–0399  settlement ledger
+//	0400–0499  payment flow (cancel times, the lookup schedule)
+//	0900–0999  a host's own tables (WithMigrations)
 //
-// A package outside store may ship its own files in the same layout and
-// register them with RegisterMigrations.
+// A host that keeps its own tables in the same database ships files in the
+// same layout and passes them to Migrate explicitly:
+//
+//	err := db.Migrate(ctx, store.WithMigrations("shop", shopMigrations))
 //
 // A file may hold several statements. By default a statement ends at a line
 // whose last non-blank character is ";". A file that needs semicolons inside

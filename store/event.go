@@ -41,7 +41,16 @@ func (db *DB) AppendEvent(ctx context.Context, tx *sql.Tx, e *Event) error {
 
 // EventsByPayment returns a payment's events in the order they occurred
 // (ties broken by the time-sortable event id); empty when there is none.
-func (db *DB) EventsByPayment(ctx context.Context, q Querier, paymentID string) ([]*Event, error) {
+func (db *DB) EventsByPayment(ctx context.Context, paymentID string) ([]*Event, error) {
+	return db.eventsByPayment(ctx, db.sql, paymentID)
+}
+
+// EventsByPaymentTx is EventsByPayment in tx: it sees what tx wrote.
+func (db *DB) EventsByPaymentTx(ctx context.Context, tx *sql.Tx, paymentID string) ([]*Event, error) {
+	return db.eventsByPayment(ctx, tx, paymentID)
+}
+
+func (db *DB) eventsByPayment(ctx context.Context, q Querier, paymentID string) ([]*Event, error) {
 	es, err := queryEvents(ctx, q, `SELECT event_id, payment_id, order_id, event_type, payload, occurred_at
   FROM payment_events WHERE payment_id = ? ORDER BY occurred_at, event_id`, paymentID)
 	if err != nil {
@@ -52,7 +61,16 @@ func (db *DB) EventsByPayment(ctx context.Context, q Querier, paymentID string) 
 
 // EventsByOrder returns the events of every payment of an order, in the
 // order they occurred; empty when there is none.
-func (db *DB) EventsByOrder(ctx context.Context, q Querier, orderID string) ([]*Event, error) {
+func (db *DB) EventsByOrder(ctx context.Context, orderID string) ([]*Event, error) {
+	return db.eventsByOrder(ctx, db.sql, orderID)
+}
+
+// EventsByOrderTx is EventsByOrder in tx: it sees what tx wrote.
+func (db *DB) EventsByOrderTx(ctx context.Context, tx *sql.Tx, orderID string) ([]*Event, error) {
+	return db.eventsByOrder(ctx, tx, orderID)
+}
+
+func (db *DB) eventsByOrder(ctx context.Context, q Querier, orderID string) ([]*Event, error) {
 	es, err := queryEvents(ctx, q, `SELECT event_id, payment_id, order_id, event_type, payload, occurred_at
   FROM payment_events WHERE order_id = ? ORDER BY occurred_at, event_id`, orderID)
 	if err != nil {

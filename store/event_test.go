@@ -39,7 +39,7 @@ func TestEvents_AppendTraceAndDuplicate(t *testing.T) {
 			return nil
 		})
 
-		got, err := db.EventsByPayment(ctx, db.SQL(), retry.ID)
+		got, err := db.EventsByPayment(ctx, retry.ID)
 		require.NoError(t, err)
 		require.Len(t, got, 2)
 		assert.Equal(t, "PAYMENT_APPROVED", got[0].Type)
@@ -47,7 +47,7 @@ func TestEvents_AppendTraceAndDuplicate(t *testing.T) {
 		assert.JSONEq(t, string(events[1].Payload), string(got[0].Payload))
 		assert.True(t, got[0].OccurredAt.Equal(events[1].OccurredAt.Truncate(time.Microsecond)))
 
-		all, err := db.EventsByOrder(ctx, db.SQL(), order)
+		all, err := db.EventsByOrder(ctx, order)
 		require.NoError(t, err)
 		require.Len(t, all, 3)
 		assert.Equal(t, []string{"PAYMENT_FAILED", "PAYMENT_APPROVED", "ORDER_CREATED"},
@@ -56,7 +56,7 @@ func TestEvents_AppendTraceAndDuplicate(t *testing.T) {
 		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.AppendEvent(ctx, tx, events[0]) })
 		require.ErrorIs(t, err, store.ErrDuplicate)
 
-		none, err := db.EventsByPayment(ctx, db.SQL(), "pay_none")
+		none, err := db.EventsByPayment(ctx, "pay_none")
 		require.NoError(t, err)
 		assert.Empty(t, none)
 	})

@@ -55,7 +55,7 @@ func Example() {
 	})
 	fmt.Println("second attempt claimed:", errors.Is(err, store.ErrOrderClaimed))
 
-	got, _ := db.PaymentsByOrder(ctx, db.SQL(), "order-1")
+	got, _ := db.PaymentsByOrder(ctx, "order-1")
 	fmt.Println("payments stored:", len(got), got[0].Amount)
 	// Output:
 	// first attempt: <nil>
@@ -92,4 +92,48 @@ func ExampleDB_UpdatePayment() {
 	// Output:
 	// approve: <nil> version 2
 	// late fail refused: true
+}
+
+// A read has two forms: the plain one reads the pool, the Tx form reads in
+// a transaction and sees what it wrote before the commit.
+func ExampleDB_PaymentByIDTx() {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := &store.Payment{
+		ID: store.NewPaymentID(), PG: "inicis", OrderID: "order-3",
+		Amount: pg.Won(27000), Status: pg.StatusApproving,
+	}
+	err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.InsertPayment(ctx, tx, p); err != nil {
+			return err
+		}
+		got, err := db.PaymentByIDTx(ctx, tx, p.ID) // in tx: sees the insert
+		if err != nil {
+			return err
+		}
+		fmt.Println("in the transaction:", got.Status)
+		return nil
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	got, err := db.PaymentByID(ctx, p.ID) // the pool: committed rows
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("after the commit:", got.Status, got.Amount)
+	// Output:
+	// in the transaction: APPROVING
+	// after the commit: APPROVING 27000 KRW
 }

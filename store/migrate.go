@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -47,53 +46,74 @@ type migrationSource struct {
 	fsys  fs.FS
 }
 
-var registry struct {
-	mu      sync.Mutex
+// ownOwner names store's own migrations in errors and in
+// paygate_schema_migrations.
+const ownOwner = "store"
+
+// MigrateOption adds to what DB.Migrate applies.
+type MigrateOption func(*migrateOptions)
+
+type migrateOptions struct {
 	sources []migrationSource
+	err     error
 }
 
-// RegisterMigrations adds the migrations of a package that owns tables but
-// lives outside store. fsys holds the same layout as store's own:
-// "mysql/NNNN_name.sql" and "sqlite/NNNN_name.sql". owner names the package
-// in error messages. Migrate applies registered migrations together with
-// store's own, in version order; a version used twice is an error at Migrate.
-// Call it from an init function, typically with an embed.FS:
+// WithMigrations makes Migrate apply a host's own migrations together with
+// store's, in one version order: the tables of an order service or a shop
+// that live in the same database. fsys holds the same layout as store's own,
+// "mysql/NNNN_name.sql" and "sqlite/NNNN_name.sql" (a dialect without a
+// directory has none), typically an embed.FS narrowed with fs.Sub:
 //
 //	//go:embed migrations
 //	var migrations embed.FS
 //
-//	func init() {
-//		sub, _ := fs.Sub(migrations, "migrations")
-//		store.RegisterMigrations("saga", sub)
-//	}
+//	sub, _ := fs.Sub(migrations, "migrations")
+//	err := db.Migrate(ctx, store.WithMigrations("shop", sub))
 //
-// Registering the same owner twice replaces the earlier registration.
-func RegisterMigrations(owner string, fsys fs.FS) {
-	registry.mu.Lock()
-	defer registry.mu.Unlock()
-	for i, s := range registry.sources {
-		if s.owner == owner {
-			registry.sources[i].fsys = fsys
-			return
+// owner names the files in errors and in paygate_schema_migrations; it must
+// not be empty, "store", or given twice. Versions 0900–0999 are kept free
+// for a host; a version that store or another source also uses is an error
+// at Migrate, before anything is applied. Pass the same sources every time:
+// a migration left out of a later run is not undone, only not checked.
+func WithMigrations(owner string, fsys fs.FS) MigrateOption {
+	return func(o *migrateOptions) {
+		switch {
+		case o.err != nil:
+		case owner == "" || owner == ownOwner:
+			o.err = fmt.Errorf("store: migrations: owner %q is reserved or empty; name the package the files belong to", owner)
+		case fsys == nil:
+			o.err = fmt.Errorf("store: migrations of %s: no files given", owner)
+		case slices.ContainsFunc(o.sources, func(s migrationSource) bool { return s.owner == owner }):
+			o.err = fmt.Errorf("store: migrations of %s: given twice", owner)
+		default:
+			o.sources = append(o.sources, migrationSource{owner: owner, fsys: fsys})
 		}
 	}
-	registry.sources = append(registry.sources, migrationSource{owner: owner, fsys: fsys})
 }
 
-func migrationSources() ([]migrationSource, error) {
+// migrationSources returns store's own migrations followed by those opts
+// add.
+func migrationSources(opts []MigrateOption) ([]migrationSource, error) {
 	own, err := fs.Sub(embeddedMigrations, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	registry.mu.Lock()
-	defer registry.mu.Unlock()
-	return append([]migrationSource{{owner: "store", fsys: own}}, registry.sources...), nil
+	o := migrateOptions{sources: []migrationSource{{owner: ownOwner, fsys: own}}}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	return o.sources, nil
 }
 
-// loadMigrations reads every source's migrations for dialect d, sorted by
-// version.
-func loadMigrations(d Dialect) ([]migration, error) {
-	sources, err := migrationSources()
+// loadMigrations reads store's own migrations and those opts add, for
+// dialect d, sorted by version.
+func loadMigrations(d Dialect, opts ...MigrateOption) ([]migration, error) {
+	sources, err := migrationSources(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -221,8 +241,11 @@ func onlyComments(s string) bool {
 }
 
 // Migrate brings the schema up to date: it applies, in version order, every
-// migration (store's own and those registered with RegisterMigrations) not
-// yet recorded in the paygate_schema_migrations table, and records each.
+// migration not yet recorded in the paygate_schema_migrations table, and
+// records each. It applies store's own migrations, which create every table
+// of paygate's packages (payments, idempotency keys, the webhook log, sagas
+// and the outbox, the settlement ledger), and those opts add with
+// WithMigrations; nothing else, whatever packages the program imports.
 //
 // It is idempotent and safe to run from several processes at once. On MySQL
 // the whole run holds a named lock (GET_LOCK, scoped to the database) on one
@@ -233,12 +256,15 @@ func onlyComments(s string) bool {
 // transaction and a failure leaves nothing behind.
 //
 // A migration that was applied and whose file has changed since is an error:
-// applied migrations are never edited, a new version is added instead.
+// applied migrations are never edited, a new version is added instead. A
+// file is recognised by its version and checksum, not by the name recorded
+// with it, so a file that moved between owners unchanged (the settlement
+// ledger's 0300, once settlement's own) is not applied again.
 // Versions recorded in the table but unknown to this binary (a newer release
 // migrated) are left alone. A lower version added after higher ones were
 // applied is applied normally, since version ranges are reserved per package.
-func (db *DB) Migrate(ctx context.Context) error {
-	ms, err := loadMigrations(db.dialect)
+func (db *DB) Migrate(ctx context.Context, opts ...MigrateOption) error {
+	ms, err := loadMigrations(db.dialect, opts...)
 	if err != nil {
 		return err
 	}

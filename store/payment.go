@@ -133,7 +133,16 @@ func (db *DB) UpdatePayment(ctx context.Context, tx *sql.Tx, p *Payment, expecte
 }
 
 // PaymentByID reads a payment; ErrNotFound when there is none.
-func (db *DB) PaymentByID(ctx context.Context, q Querier, id string) (*Payment, error) {
+func (db *DB) PaymentByID(ctx context.Context, id string) (*Payment, error) {
+	return db.paymentByID(ctx, db.sql, id)
+}
+
+// PaymentByIDTx is PaymentByID in tx: it sees what tx wrote.
+func (db *DB) PaymentByIDTx(ctx context.Context, tx *sql.Tx, id string) (*Payment, error) {
+	return db.paymentByID(ctx, tx, id)
+}
+
+func (db *DB) paymentByID(ctx context.Context, q Querier, id string) (*Payment, error) {
 	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("store: payment %q: %w", id, err)
@@ -154,7 +163,16 @@ func (db *DB) LockPayment(ctx context.Context, tx *sql.Tx, id string) (*Payment,
 
 // PaymentByKey reads the payment a PG knows by paymentKey; ErrNotFound when
 // there is none.
-func (db *DB) PaymentByKey(ctx context.Context, q Querier, pgName, paymentKey string) (*Payment, error) {
+func (db *DB) PaymentByKey(ctx context.Context, pgName, paymentKey string) (*Payment, error) {
+	return db.paymentByKey(ctx, db.sql, pgName, paymentKey)
+}
+
+// PaymentByKeyTx is PaymentByKey in tx: it sees what tx wrote.
+func (db *DB) PaymentByKeyTx(ctx context.Context, tx *sql.Tx, pgName, paymentKey string) (*Payment, error) {
+	return db.paymentByKey(ctx, tx, pgName, paymentKey)
+}
+
+func (db *DB) paymentByKey(ctx context.Context, q Querier, pgName, paymentKey string) (*Payment, error) {
 	if paymentKey == "" {
 		return nil, fmt.Errorf("store: payment by key: %w: empty payment key", ErrInvalid)
 	}
@@ -167,7 +185,16 @@ func (db *DB) PaymentByKey(ctx context.Context, q Querier, pgName, paymentKey st
 
 // PaymentsByOrder lists every payment attempt for an order, oldest first;
 // empty (not an error) when there is none.
-func (db *DB) PaymentsByOrder(ctx context.Context, q Querier, orderID string) ([]*Payment, error) {
+func (db *DB) PaymentsByOrder(ctx context.Context, orderID string) ([]*Payment, error) {
+	return db.paymentsByOrder(ctx, db.sql, orderID)
+}
+
+// PaymentsByOrderTx is PaymentsByOrder in tx: it sees what tx wrote.
+func (db *DB) PaymentsByOrderTx(ctx context.Context, tx *sql.Tx, orderID string) ([]*Payment, error) {
+	return db.paymentsByOrder(ctx, tx, orderID)
+}
+
+func (db *DB) paymentsByOrder(ctx context.Context, q Querier, orderID string) ([]*Payment, error) {
 	ps, err := queryPayments(ctx, q, `SELECT `+paymentColumns+` FROM payments WHERE order_id = ? ORDER BY created_at, id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("store: payments of order %q: %w", orderID, err)
@@ -179,7 +206,16 @@ func (db *DB) PaymentsByOrder(ctx context.Context, q Querier, orderID string) ([
 // older than olderThan, least recently updated first: the janitor's view of
 // payments waiting to be resolved. It does not lock; see
 // LockPaymentsByStatus to claim them.
-func (db *DB) PaymentsByStatus(ctx context.Context, q Querier, status pg.Status, olderThan time.Time, limit int) ([]*Payment, error) {
+func (db *DB) PaymentsByStatus(ctx context.Context, status pg.Status, olderThan time.Time, limit int) ([]*Payment, error) {
+	return db.paymentsByStatus(ctx, db.sql, status, olderThan, limit)
+}
+
+// PaymentsByStatusTx is PaymentsByStatus in tx: it sees what tx wrote.
+func (db *DB) PaymentsByStatusTx(ctx context.Context, tx *sql.Tx, status pg.Status, olderThan time.Time, limit int) ([]*Payment, error) {
+	return db.paymentsByStatus(ctx, tx, status, olderThan, limit)
+}
+
+func (db *DB) paymentsByStatus(ctx context.Context, q Querier, status pg.Status, olderThan time.Time, limit int) ([]*Payment, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("store: payments by status: %w: limit %d must be positive", ErrInvalid, limit)
 	}
@@ -299,7 +335,7 @@ func (db *DB) ClaimOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID str
 	if !IsUniqueViolation(err) {
 		return fmt.Errorf("store: claim order %q: %w", orderID, err)
 	}
-	holder, rerr := db.OrderPayment(ctx, tx, orderID)
+	holder, rerr := db.OrderPaymentTx(ctx, tx, orderID)
 	switch {
 	case errors.Is(rerr, ErrNotFound):
 		// InnoDB keeps a shared lock on the duplicate it met and SQLite
@@ -331,7 +367,7 @@ func (db *DB) ReleaseOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID s
 	if n == 1 {
 		return nil
 	}
-	holder, err := db.OrderPayment(ctx, tx, orderID)
+	holder, err := db.OrderPaymentTx(ctx, tx, orderID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
@@ -343,7 +379,16 @@ func (db *DB) ReleaseOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID s
 
 // OrderPayment returns the id of the payment holding the order's claim;
 // ErrNotFound when no payment holds it.
-func (db *DB) OrderPayment(ctx context.Context, q Querier, orderID string) (string, error) {
+func (db *DB) OrderPayment(ctx context.Context, orderID string) (string, error) {
+	return db.orderPayment(ctx, db.sql, orderID)
+}
+
+// OrderPaymentTx is OrderPayment in tx: it sees what tx wrote.
+func (db *DB) OrderPaymentTx(ctx context.Context, tx *sql.Tx, orderID string) (string, error) {
+	return db.orderPayment(ctx, tx, orderID)
+}
+
+func (db *DB) orderPayment(ctx context.Context, q Querier, orderID string) (string, error) {
 	var id string
 	err := q.QueryRowContext(ctx, `SELECT payment_id FROM payment_order_mapping WHERE order_id = ?`, orderID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -41,7 +41,7 @@ func TestPayment_RoundTrip_KeepsEveryFieldExactly(t *testing.T) {
 		assert.EqualValues(t, 1, p.Version)
 		assert.False(t, p.CreatedAt.IsZero())
 
-		got, err := db.PaymentByID(ctx, db.SQL(), p.ID)
+		got, err := db.PaymentByID(ctx, p.ID)
 		require.NoError(t, err)
 		assert.True(t, got.Amount.Equal(p.Amount), "amount %s", got.Amount)
 		assert.True(t, got.ApprovedAmount.Equal(p.ApprovedAmount))
@@ -160,7 +160,7 @@ func TestUpdatePayment_CompareAndSet(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrConflict)
 		assert.Contains(t, err.Error(), "version is 2, expected 1")
 
-		got, err := db.PaymentByKey(ctx, db.SQL(), "tosspay", "pk-1")
+		got, err := db.PaymentByKey(ctx, "tosspay", "pk-1")
 		require.NoError(t, err)
 		assert.Equal(t, pg.StatusApproved, got.Status)
 		assert.Empty(t, got.FailureCode)
@@ -171,7 +171,7 @@ func TestUpdatePayment_CompareAndSet(t *testing.T) {
 		got.Amount = pg.Won(1)
 		got.OrderID = "other"
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, got, 2) })
-		again, err := db.PaymentByID(ctx, db.SQL(), p.ID)
+		again, err := db.PaymentByID(ctx, p.ID)
 		require.NoError(t, err)
 		assert.True(t, again.Amount.Equal(pg.Won(15000)))
 		assert.Equal(t, p.OrderID, again.OrderID)
@@ -237,12 +237,12 @@ func TestPaymentReads_NotFoundAndByOrder(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := ctxT(t)
-		_, err := db.PaymentByID(ctx, db.SQL(), "pay_missing")
+		_, err := db.PaymentByID(ctx, "pay_missing")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		assert.Contains(t, err.Error(), `store: payment "pay_missing"`)
-		_, err = db.PaymentByKey(ctx, db.SQL(), "tosspay", "nope")
+		_, err = db.PaymentByKey(ctx, "tosspay", "nope")
 		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = db.PaymentByKey(ctx, db.SQL(), "tosspay", "")
+		_, err = db.PaymentByKey(ctx, "tosspay", "")
 		require.ErrorIs(t, err, store.ErrInvalid)
 
 		order := orderID(t)
@@ -250,11 +250,11 @@ func TestPaymentReads_NotFoundAndByOrder(t *testing.T) {
 		first.CreatedAt = time.Now().Add(-time.Minute)
 		insertPayment(t, db, second)
 		insertPayment(t, db, first)
-		ps, err := db.PaymentsByOrder(ctx, db.SQL(), order)
+		ps, err := db.PaymentsByOrder(ctx, order)
 		require.NoError(t, err)
 		require.Len(t, ps, 2)
 		assert.Equal(t, []string{first.ID, second.ID}, []string{ps[0].ID, ps[1].ID}, "oldest first")
-		ps, err = db.PaymentsByOrder(ctx, db.SQL(), "no-such-order")
+		ps, err = db.PaymentsByOrder(ctx, "no-such-order")
 		require.NoError(t, err)
 		assert.Empty(t, ps)
 	})
@@ -281,7 +281,7 @@ func TestPaymentsByStatus_OlderThan_OldestFirst(t *testing.T) {
 				ids = append(ids, p.ID)
 			}
 			set(base.Add(time.Hour))
-			ps, err := db.PaymentsByStatus(ctx, db.SQL(), pg.StatusUnknown, base.Add(3300*time.Millisecond), 10)
+			ps, err := db.PaymentsByStatus(ctx, pg.StatusUnknown, base.Add(3300*time.Millisecond), 10)
 			require.NoError(t, err)
 			got := []string{}
 			for _, p := range ps {
@@ -289,12 +289,12 @@ func TestPaymentsByStatus_OlderThan_OldestFirst(t *testing.T) {
 			}
 			assert.Equal(t, []string{ids[0], ids[1]}, got, "UNKNOWN and updated before the cutoff, oldest first")
 
-			ps, err = db.PaymentsByStatus(ctx, db.SQL(), pg.StatusUnknown, base.Add(time.Hour), 1)
+			ps, err = db.PaymentsByStatus(ctx, pg.StatusUnknown, base.Add(time.Hour), 1)
 			require.NoError(t, err)
 			require.Len(t, ps, 1)
 			assert.Equal(t, ids[0], ps[0].ID)
 
-			_, err = db.PaymentsByStatus(ctx, db.SQL(), pg.StatusUnknown, base, 0)
+			_, err = db.PaymentsByStatus(ctx, pg.StatusUnknown, base, 0)
 			require.ErrorIs(t, err, store.ErrInvalid)
 
 			// An update moves updated_at to the clock's now.

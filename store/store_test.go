@@ -82,7 +82,7 @@ func TestOpen_SQLiteMemory_MigratesAndWorks(t *testing.T) {
 	require.NoError(t, db.Migrate(ctxT(t)))
 	p := newPayment(orderID(t))
 	insertPayment(t, db, p)
-	got, err := db.PaymentByID(ctxT(t), db.SQL(), p.ID)
+	got, err := db.PaymentByID(ctxT(t), p.ID)
 	require.NoError(t, err)
 	assert.Equal(t, p.ID, got.ID)
 }

@@ -77,9 +77,11 @@ func (db *DB) ClaimSyncs(ctx context.Context, tx *sql.Tx, now, until time.Time, 
 	return ss, nil
 }
 
-// SyncDone records a lookup that worked and schedules the next at next.
-func (db *DB) SyncDone(ctx context.Context, q Querier, paymentID string, next time.Time) error {
-	_, err := q.ExecContext(ctx, `UPDATE payment_syncs SET next_at = ?, synced_at = ?, failures = 0, last_error = ''
+// SyncDone records a lookup that worked and schedules the next at next. Like
+// SyncFailed and Unschedule, it runs as one statement of its own, outside
+// any transaction.
+func (db *DB) SyncDone(ctx context.Context, paymentID string, next time.Time) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE payment_syncs SET next_at = ?, synced_at = ?, failures = 0, last_error = ''
   WHERE payment_id = ?`, dbTime(next), db.clock(), paymentID)
 	if err != nil {
 		return fmt.Errorf("store: sync of %q done: %w", paymentID, err)
@@ -88,8 +90,8 @@ func (db *DB) SyncDone(ctx context.Context, q Querier, paymentID string, next ti
 }
 
 // SyncFailed records a lookup that failed and schedules the next at next.
-func (db *DB) SyncFailed(ctx context.Context, q Querier, paymentID string, next time.Time, cause string) error {
-	_, err := q.ExecContext(ctx, `UPDATE payment_syncs SET next_at = ?, failures = failures + 1, last_error = ?
+func (db *DB) SyncFailed(ctx context.Context, paymentID string, next time.Time, cause string) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE payment_syncs SET next_at = ?, failures = failures + 1, last_error = ?
   WHERE payment_id = ?`, dbTime(next), truncateRunes(cause, maxMessageLen), paymentID)
 	if err != nil {
 		return fmt.Errorf("store: sync of %q failed: %w", paymentID, err)
@@ -99,8 +101,8 @@ func (db *DB) SyncFailed(ctx context.Context, q Querier, paymentID string, next 
 
 // Unschedule takes a payment off the lookup schedule (fully refunded, or
 // past the sync window). A payment not on it is left alone.
-func (db *DB) Unschedule(ctx context.Context, q Querier, paymentID string) error {
-	if _, err := q.ExecContext(ctx, `DELETE FROM payment_syncs WHERE payment_id = ?`, paymentID); err != nil {
+func (db *DB) Unschedule(ctx context.Context, paymentID string) error {
+	if _, err := db.sql.ExecContext(ctx, `DELETE FROM payment_syncs WHERE payment_id = ?`, paymentID); err != nil {
 		return fmt.Errorf("store: unschedule sync of %q: %w", paymentID, err)
 	}
 	return nil
@@ -108,7 +110,16 @@ func (db *DB) Unschedule(ctx context.Context, q Querier, paymentID string) error
 
 // SyncOf reads a payment's place on the schedule; ErrNotFound when it is
 // not on it.
-func (db *DB) SyncOf(ctx context.Context, q Querier, paymentID string) (*PaymentSync, error) {
+func (db *DB) SyncOf(ctx context.Context, paymentID string) (*PaymentSync, error) {
+	return db.syncOf(ctx, db.sql, paymentID)
+}
+
+// SyncOfTx is SyncOf in tx: it sees what tx wrote.
+func (db *DB) SyncOfTx(ctx context.Context, tx *sql.Tx, paymentID string) (*PaymentSync, error) {
+	return db.syncOf(ctx, tx, paymentID)
+}
+
+func (db *DB) syncOf(ctx context.Context, q Querier, paymentID string) (*PaymentSync, error) {
 	ss, err := querySyncs(ctx, q, `SELECT `+syncColumns+` FROM payment_syncs WHERE payment_id = ?`, paymentID)
 	if err != nil {
 		return nil, fmt.Errorf("store: sync of %q: %w", paymentID, err)

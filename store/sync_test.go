@@ -23,7 +23,7 @@ func TestCancel_CanceledAt_KeptAsThePGReportedIt(t *testing.T) {
 		insertPayment(t, db, p)
 		c := newCancel(p, "k-time", pg.Won(1000))
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.InsertCancel(ctx, tx, c) })
-		got, err := db.CancelByID(ctx, db.SQL(), c.ID)
+		got, err := db.CancelByID(ctx, c.ID)
 		require.NoError(t, err)
 		assert.True(t, got.CanceledAt.IsZero(), "unknown until done")
 
@@ -31,14 +31,14 @@ func TestCancel_CanceledAt_KeptAsThePGReportedIt(t *testing.T) {
 		at := time.Date(2025, 3, 31, 23, 59, 59, 0, kst)
 		got.Status, got.CanceledAt = store.CancelDone, at
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdateCancel(ctx, tx, got, got.Version) })
-		got, err = db.CancelByID(ctx, db.SQL(), c.ID)
+		got, err = db.CancelByID(ctx, c.ID)
 		require.NoError(t, err)
 		assert.True(t, got.CanceledAt.Equal(at), "got %s", got.CanceledAt)
 
 		console := newCancel(p, "k-console", pg.Won(500))
 		console.Status, console.CanceledAt = store.CancelDone, at.Add(-time.Hour)
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.InsertCancel(ctx, tx, console) })
-		got, err = db.CancelByIdempotencyKey(ctx, db.SQL(), "k-console")
+		got, err = db.CancelByIdempotencyKey(ctx, "k-console")
 		require.NoError(t, err)
 		assert.True(t, got.CanceledAt.Equal(at.Add(-time.Hour)))
 	})
@@ -71,7 +71,7 @@ func TestSync_ScheduleClaimRescheduleUnschedule(t *testing.T) {
 			// Scheduling again keeps the first schedule.
 			return db.ScheduleSync(ctx, tx, ids[0], now.Add(48*time.Hour))
 		})
-		first, err := db.SyncOf(ctx, db.SQL(), ids[0])
+		first, err := db.SyncOf(ctx, ids[0])
 		require.NoError(t, err)
 		assert.True(t, first.NextAt.Equal(now.Add(-3*time.Minute)), "got %s", first.NextAt)
 
@@ -92,22 +92,22 @@ func TestSync_ScheduleClaimRescheduleUnschedule(t *testing.T) {
 		require.Len(t, rest, 1, "claimed ones are not due again before the claim expires")
 		assert.Equal(t, ids[2], rest[0].PaymentID)
 
-		require.NoError(t, db.SyncDone(ctx, db.SQL(), ids[0], now.Add(24*time.Hour)))
-		require.NoError(t, db.SyncFailed(ctx, db.SQL(), ids[1], now.Add(time.Minute), "lookup: 503"))
-		require.NoError(t, db.SyncFailed(ctx, db.SQL(), ids[1], now.Add(2*time.Minute), "lookup: 503 again"))
-		done, err := db.SyncOf(ctx, db.SQL(), ids[0])
+		require.NoError(t, db.SyncDone(ctx, ids[0], now.Add(24*time.Hour)))
+		require.NoError(t, db.SyncFailed(ctx, ids[1], now.Add(time.Minute), "lookup: 503"))
+		require.NoError(t, db.SyncFailed(ctx, ids[1], now.Add(2*time.Minute), "lookup: 503 again"))
+		done, err := db.SyncOf(ctx, ids[0])
 		require.NoError(t, err)
 		assert.False(t, done.SyncedAt.IsZero())
 		assert.True(t, done.NextAt.Equal(now.Add(24*time.Hour)))
-		failed, err := db.SyncOf(ctx, db.SQL(), ids[1])
+		failed, err := db.SyncOf(ctx, ids[1])
 		require.NoError(t, err)
 		assert.Equal(t, 2, failed.Failures)
 		assert.Equal(t, "lookup: 503 again", failed.LastError)
 		assert.True(t, failed.SyncedAt.IsZero())
 
-		require.NoError(t, db.Unschedule(ctx, db.SQL(), ids[2]))
-		require.NoError(t, db.Unschedule(ctx, db.SQL(), ids[2]), "taking off twice is harmless")
-		_, err = db.SyncOf(ctx, db.SQL(), ids[2])
+		require.NoError(t, db.Unschedule(ctx, ids[2]))
+		require.NoError(t, db.Unschedule(ctx, ids[2]), "taking off twice is harmless")
+		_, err = db.SyncOf(ctx, ids[2])
 		require.ErrorIs(t, err, store.ErrNotFound)
 
 		// After the claim expires, what was not rescheduled is due again.

@@ -14,9 +14,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Querier is what read repositories accept: a *sql.DB, *sql.Tx or *sql.Conn.
-// Pass the transaction when a read must see, or lock, what the transaction
-// wrote.
+// Querier is a *sql.DB, *sql.Tx or *sql.Conn: what a repository built on DB
+// (such as store/sagastore) runs one query function on, whether it was given
+// the pool or a transaction. DB's own reads take no Querier; they come in a
+// plain form on the pool and a ...Tx form.
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

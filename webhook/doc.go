@@ -3,11 +3,11 @@
 // adapter (pg.WebhookParser), records it once in the webhook log under its
 // unique (pg, dedup key) and applies its effect in the same transaction.
 //
-// The smallest use, with the log of store/idemstore:
+// The smallest use, with the log of store/webhookstore:
 //
 //	intake, _ := webhook.New(webhook.Config{
 //		Registry: registry, // adapters implementing pg.WebhookParser
-//		Store:    idemstore.NewWebhooks(db),
+//		Store:    webhookstore.New(db),
 //		Effect: func(ctx context.Context, tx *sql.Tx, ev pg.WebhookEvent) error {
 //			return payments.AdvanceTx(ctx, tx, ev) // forward only: pg.CanTransition
 //		},

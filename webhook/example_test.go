@@ -14,7 +14,7 @@ import (
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/webhook"
 )
 
@@ -45,7 +45,7 @@ func ExampleIntake() {
 	}
 	intake, err := webhook.New(webhook.Config{
 		Registry: registry,
-		Store:    idemstore.NewWebhooks(db),
+		Store:    webhookstore.New(db),
 		Effect: func(ctx context.Context, tx *sql.Tx, ev pg.WebhookEvent) error {
 			fmt.Printf("order %s is now %s\n", ev.OrderID, ev.Status)
 			return nil

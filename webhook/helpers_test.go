@@ -23,7 +23,7 @@ import (
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/webhook"
 )
 
@@ -224,7 +224,7 @@ func newEnv(t testing.TB, db *store.DB, effect webhook.Effect, mod func(*webhook
 	require.NoError(t, err)
 	cfg := webhook.Config{
 		Registry: reg,
-		Store:    idemstore.NewWebhooks(db),
+		Store:    webhookstore.New(db),
 		Effect:   effect,
 		Secret:   lookupSecret,
 		Logger:   slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -19,8 +19,8 @@ import (
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/webhook"
 )
 
@@ -42,7 +42,7 @@ func TestIntake_Delivery_RecordedWithEffectSecretsMasked(t *testing.T) {
 		assert.Equal(t, pg.StatusCanceled, e.status(t, "o-1"))
 		assert.Equal(t, 1, e.effects(t))
 
-		d, err := idemstore.NewWebhooks(db).Get(context.Background(), e.deliveryID(t, "testpg", "wh-1"))
+		d, err := webhookstore.New(db).Get(context.Background(), e.deliveryID(t, "testpg", "wh-1"))
 		require.NoError(t, err)
 		assert.Equal(t, "testpg", d.PG)
 		assert.Equal(t, pg.StatusCanceled, d.Event.Status)
@@ -245,7 +245,7 @@ func (c *commitThenFail) InTx(ctx context.Context, fn func(ctx context.Context, 
 func TestIntake_CommitLandedButErrored_RedeliveryAckedOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		createPaymentTables(t, db, map[string]pg.Status{"o-6": pg.StatusApproved})
-		flaky := &commitThenFail{Store: idemstore.NewWebhooks(db)}
+		flaky := &commitThenFail{Store: webhookstore.New(db)}
 		flaky.armed.Store(true)
 		e := newEnv(t, db, monotonicEffect(db), func(c *webhook.Config) { c.Store = flaky })
 		n := done("wh-6", "o-6", pg.StatusPartialCanceled)
@@ -353,7 +353,7 @@ func TestReplay_RerunsStoredEffect_IdempotentAndCounted(t *testing.T) {
 		}
 		wg.Wait()
 		assert.Equal(t, pg.StatusCanceled, e.status(t, "o-10"))
-		d, err := idemstore.NewWebhooks(db).Get(ctx, id)
+		d, err := webhookstore.New(db).Get(ctx, id)
 		require.NoError(t, err)
 		assert.Equal(t, 9, d.ReplayCount)
 		assert.False(t, d.ReplayedAt.IsZero())
@@ -380,7 +380,7 @@ func TestReplay_EffectFails_NothingChanges(t *testing.T) {
 		id := e.deliveryID(t, "testpg", "wh-11")
 		fail.Store(true)
 		require.Error(t, e.intake.Replay(context.Background(), id))
-		d, err := idemstore.NewWebhooks(db).Get(context.Background(), id)
+		d, err := webhookstore.New(db).Get(context.Background(), id)
 		require.NoError(t, err)
 		assert.Zero(t, d.ReplayCount)
 		assert.Equal(t, 1, e.effects(t), "the failed replay's writes were rolled back")

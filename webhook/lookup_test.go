@@ -12,8 +12,8 @@ import (
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/storetest"
+	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/webhook"
 )
 
@@ -49,7 +49,7 @@ func TestIntake_ConfirmedByLookup_KeyedByThePGsAnswer_NoBytesKept(t *testing.T) 
 		var id, key string
 		require.NoError(t, db.SQL().QueryRow("SELECT id, dedup_key FROM webhook_deliveries").Scan(&id, &key))
 		assert.True(t, strings.HasPrefix(key, "lookup:"), "keyed by the PG's answer: %s", key)
-		d, err := idemstore.NewWebhooks(db).Get(context.Background(), id)
+		d, err := webhookstore.New(db).Get(context.Background(), id)
 		require.NoError(t, err)
 		assert.Empty(t, d.Body, "an unproven body is not kept")
 		assert.Empty(t, d.Header, "nor its headers")

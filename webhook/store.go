@@ -42,7 +42,7 @@ var (
 	ErrNotFound = errors.New("webhook: no such delivery")
 )
 
-// Store records deliveries. store/idemstore implements it; *store.DB's InTx
+// Store records deliveries. store/webhookstore implements it; *store.DB's InTx
 // is the transaction runner.
 type Store interface {
 	// InTx runs fn in a transaction, committing when fn returns nil and

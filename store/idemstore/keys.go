@@ -1,11 +1,11 @@
-// Package idemstore keeps idempotency keys and the webhook log in a paygate
-// database: it implements idempotency.Store and webhook.Store on *store.DB,
-// for MySQL/MariaDB and SQLite alike (tables of migrations 0100 and 0101).
+// Package idemstore keeps Idempotency-Keys in a paygate database: it
+// implements idempotency.Store on *store.DB, for MySQL/MariaDB and SQLite
+// alike (the idempotency_keys table of store's migration 0100). The webhook
+// delivery log is store/webhookstore's.
 //
 //	db, _ := store.Open(ctx, "sqlite:./data/paygate.db")
 //	_ = db.Migrate(ctx)
 //	keys, _ := idempotency.New(idempotency.Config{Store: idemstore.NewKeys(db)})
-//	intake, _ := webhook.New(webhook.Config{Registry: reg, Store: idemstore.NewWebhooks(db), Effect: apply})
 package idemstore
 
 import (

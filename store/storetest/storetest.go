@@ -16,10 +16,12 @@
 // packages share the server. When the server does not answer, MySQL tests
 // are skipped with a message saying so, or fail when CI=true.
 //
-// Migrations registered with store.RegisterMigrations are applied too, so a
-// package that registers its own tables from init finds them here. Tests that
-// need several handles on one database (several instances, concurrent
-// migrations) get an empty database's DSN from NewDSN and open it themselves.
+// Databases hold every table of paygate's packages (store's migrations). A
+// host's tests that need the host's own tables too pass its migrations to
+// Each (store.WithMigrations), or migrate an Open database again with them.
+// Tests that need several handles on one database (several instances,
+// concurrent migrations) get an empty database's DSN from NewDSN and open it
+// themselves.
 package storetest
 
 import (
@@ -72,6 +74,11 @@ var Dialects = []store.Dialect{store.SQLite, store.MySQL}
 // opts are passed to store.Open (e.g. store.WithClock).
 func Open(t testing.TB, d store.Dialect, opts ...store.Option) *store.DB {
 	t.Helper()
+	return open(t, d, opts, nil)
+}
+
+func open(t testing.TB, d store.Dialect, opts []store.Option, migrations []store.MigrateOption) *store.DB {
+	t.Helper()
 	dsn := NewDSN(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -86,7 +93,7 @@ func Open(t testing.TB, d store.Dialect, opts ...store.Option) *store.DB {
 	// Cleanups run last-registered first: the pool closes before the
 	// database is dropped.
 	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx); err != nil {
+	if err := db.Migrate(ctx, migrations...); err != nil {
 		t.Fatalf("storetest: migrate %s: %v", d, err)
 	}
 	return db
@@ -112,13 +119,14 @@ func NewDSN(t testing.TB, d store.Dialect) string {
 }
 
 // Each runs fn as a subtest per dialect, named "sqlite" and "mysql", each
-// with its own fresh database from Open. Call t.Parallel() inside fn to run
-// the dialects concurrently.
-func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+// with its own fresh database from Open, migrated with store's migrations
+// and those given (a host's own tables, store.WithMigrations). Call
+// t.Parallel() inside fn to run the dialects concurrently.
+func Each(t *testing.T, fn func(t *testing.T, db *store.DB), migrations ...store.MigrateOption) {
 	t.Helper()
 	for _, d := range Dialects {
 		t.Run(string(d), func(t *testing.T) {
-			fn(t, Open(t, d))
+			fn(t, open(t, d, nil, migrations))
 		})
 	}
 }

@@ -93,3 +93,7 @@ func TestOpen_MySQLUnreachable_SkipsLocallyFailsUnderCI(t *testing.T) {
 	assert.Empty(t, r.skipped)
 	assert.Contains(t, r.fatal, "CI=true")
 }
+
+// TestExampleEach runs ExampleEach's test, which an example function cannot
+// run itself: it needs a *testing.T.
+func TestExampleEach(t *testing.T) { testShopOrders(t) }

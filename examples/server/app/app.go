@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 }
 
 func (a *App) init(ctx context.Context) error {
-	if err := a.db.Migrate(ctx); err != nil {
+	if err := a.db.Migrate(ctx, Migrations()); err != nil {
 		return err
 	}
 	setups := []func(string, PGSettings) (gatewaySetup, error){setupToss, setupKakaoPay, setupInicis}

@@ -19,12 +19,15 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-func init() {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	store.RegisterMigrations("example-shop", sub)
+// Migrations adds the example shop's own table (example_orders, version
+// 0900) to what store.DB.Migrate applies; New migrates with it:
+//
+//	err := db.Migrate(ctx, app.Migrations())
+func Migrations() store.MigrateOption {
+	// "migrations" is a valid path, so Sub cannot fail; were it to return
+	// nil, Migrate would refuse the missing files.
+	sub, _ := fs.Sub(migrations, "migrations")
+	return store.WithMigrations("example-shop", sub)
 }
 
 // Order statuses of the example shop.
@@ -66,7 +69,7 @@ type Orders struct {
 
 var _ paygate.OrderService = (*Orders)(nil)
 
-// NewOrders returns the order service on db.
+// NewOrders returns the order service on db, migrated with Migrations.
 func NewOrders(db *store.DB, now func() time.Time) *Orders {
 	if now == nil {
 		now = time.Now

@@ -34,7 +34,7 @@ func TestOrders_PlaceIsIdempotentForTheSameAmount(t *testing.T) {
 		assert.True(t, amount.Equal(pg.Won(15000)))
 		_, err = o.Get(ctx, "nope")
 		assert.ErrorIs(t, err, app.ErrOrderNotFound)
-	})
+	}, app.Migrations())
 }
 
 func TestOrders_CreateOrder_IdempotentByPaymentAndRefusesAnother(t *testing.T) {
@@ -59,7 +59,7 @@ func TestOrders_CreateOrder_IdempotentByPaymentAndRefusesAnother(t *testing.T) {
 		require.NoError(t, o.Place(ctx, "o-3", pg.Won(9000), "", 0))
 		err = o.CreateOrder(ctx, req("o-3", "pay_d", 8000))
 		assert.True(t, paygate.IsPermanent(err), "a payment of another amount is refused for good")
-	})
+	}, app.Migrations())
 }
 
 func TestOrders_ScriptedFailures_PermanentAndExactlyNTransient(t *testing.T) {
@@ -79,7 +79,7 @@ func TestOrders_ScriptedFailures_PermanentAndExactlyNTransient(t *testing.T) {
 		require.NoError(t, o.CreateOrder(ctx, req("o-flaky", "pay_f", 5000)), "the fourth attempt succeeds")
 		got, _ := o.Get(ctx, "o-flaky")
 		assert.Equal(t, app.OrderPaid, got.Status)
-	})
+	}, app.Migrations())
 }
 
 func TestOrders_RollbackAndShipment_MoveOnlyForward(t *testing.T) {
@@ -107,5 +107,35 @@ func TestOrders_RollbackAndShipment_MoveOnlyForward(t *testing.T) {
 		err := o.CreateOrder(ctx, req("o-roll", "pay_r2", 7000))
 		assert.True(t, paygate.IsPermanent(err), "a canceled order is not created")
 		require.NoError(t, o.RollbackOrder(ctx, req("o-none", "pay_x", 7000)), "an unknown order rolls back as a no-op")
-	})
+	}, app.Migrations())
+}
+
+func TestMigrations_ShopTableKeepsItsVersionAndChecksum(t *testing.T) {
+	// The checksums databases migrated before Migrations existed recorded
+	// (the files have not changed), so they migrate without applying 0900
+	// again.
+	want := map[store.Dialect]string{
+		store.MySQL:  "90886cc6629b1971ebb873db2ba18d5b1aaf3c0ae1c5dad20c80e920d0a28f0f",
+		store.SQLite: "e0550d439b75a4ad7b60a52c8ad82f93a0ed56acb1e888d1056221dc14a5e99f",
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		read := func() (name, sum string) {
+			require.NoError(t, db.SQL().QueryRowContext(ctx,
+				"SELECT name, checksum FROM paygate_schema_migrations WHERE version = 900").Scan(&name, &sum))
+			return name, sum
+		}
+		name, sum := read()
+		assert.Equal(t, "example-shop/0900_example_orders", name)
+		assert.Equal(t, want[db.Dialect()], sum)
+
+		require.NoError(t, db.Migrate(ctx, app.Migrations()), "migrating again is a no-op")
+		require.NoError(t, app.NewOrders(db, nil).Place(ctx, "o-m", pg.Won(1000), "", 0))
+		require.NoError(t, db.Migrate(ctx, app.Migrations()))
+		again, againSum := read()
+		assert.Equal(t, name, again)
+		assert.Equal(t, sum, againSum)
+		_, err := app.NewOrders(db, nil).Get(ctx, "o-m")
+		assert.NoError(t, err, "the shop's rows survive")
+	}, app.Migrations())
 }

@@ -64,7 +64,7 @@ func TestSandbox_KeysOfThisStartOnly_PublishedKeysRefused(t *testing.T) {
 			status, approved := a.post(t, "/payments/approve", body)
 			require.Equal(t, http.StatusOK, status, "%v", approved)
 
-			ps, err := a.DB().PaymentsByOrder(ctx, a.DB().SQL(), orderID)
+			ps, err := a.DB().PaymentsByOrder(ctx, orderID)
 			require.NoError(t, err)
 			require.Len(t, ps, 1)
 			req := pg.LookupRequest{PaymentKey: ps[0].PaymentKey, OrderID: orderID}

@@ -28,6 +28,7 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/storetest"
 )
 
@@ -394,7 +395,7 @@ func (dr *drill) chargedButUnrecorded() int {
 			if e.Approvals == 0 {
 				continue
 			}
-			ps, err := db.PaymentsByOrder(context.Background(), db.SQL(), e.OrderID)
+			ps, err := db.PaymentsByOrder(context.Background(), e.OrderID)
 			require.NoError(dr.t, err)
 			for _, p := range ps {
 				if p.Status == pg.StatusApproving || p.Status == pg.StatusUnknown {
@@ -441,7 +442,7 @@ func (dr *drill) converged(jobs []*job) {
 	for _, j := range jobs {
 		t.Run(j.OrderID, func(t *testing.T) {
 			side := pgSideOf(books[j.PG], j.OrderID)
-			ps, err := db.PaymentsByOrder(ctx, db.SQL(), j.OrderID)
+			ps, err := db.PaymentsByOrder(ctx, j.OrderID)
 			require.NoError(t, err)
 			var kept *store.Payment
 			var net int64
@@ -451,7 +452,7 @@ func (dr *drill) converged(jobs []*job) {
 					require.Nil(t, kept, "one payment captured the order")
 					kept = p
 				}
-				records, err := settlement.NewLedger(db).ByPayment(ctx, p.ID)
+				records, err := settlement.NewLedger(settlementstore.New(db)).ByPayment(ctx, p.ID)
 				require.NoError(t, err)
 				for _, r := range records {
 					net += r.Gross.Int64() * r.Sign()

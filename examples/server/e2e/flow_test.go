@@ -110,7 +110,7 @@ func TestE2E_IdempotencyKey_WhileFirstRuns_409ThenFirstCompletes(t *testing.T) {
 			// The first request holds the key once its payment exists: it
 			// is at the PG now.
 			eventually(t, "the first request to reach the PG", func() bool {
-				ps, err := s.app.DB().PaymentsByOrder(context.Background(), s.app.DB().SQL(), b.OrderID)
+				ps, err := s.app.DB().PaymentsByOrder(context.Background(), b.OrderID)
 				require.NoError(t, err)
 				return len(ps) > 0
 			})

@@ -16,6 +16,7 @@ import (
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/settlementstore"
 )
 
 // pgSide sums what a PG's ledger records of one order (an order may have
@@ -86,14 +87,14 @@ func (s *server) checkOrder(t *testing.T, b buyer, needsAttention bool) outcome 
 	db := s.app.DB()
 	var out outcome
 	var err error
-	out.Payments, err = db.PaymentsByOrder(ctx, db.SQL(), b.OrderID)
+	out.Payments, err = db.PaymentsByOrder(ctx, b.OrderID)
 	require.NoError(t, err)
 	for _, p := range out.Payments {
 		s.settled(t, p.ID)
 	}
 	out.PG = pgSideOf(s.app.Sandbox(b.PG).Ledger(), b.OrderID)
 	// Re-read after settling.
-	out.Payments, err = db.PaymentsByOrder(ctx, db.SQL(), b.OrderID)
+	out.Payments, err = db.PaymentsByOrder(ctx, b.OrderID)
 	require.NoError(t, err)
 
 	// 1 and 6 at the PG, 7.
@@ -112,7 +113,7 @@ func (s *server) checkOrder(t *testing.T, b buyer, needsAttention bool) outcome 
 		assert.Equal(t, "KRW", view.Currency)
 		requireWon(t, b.Amount, view.Amount, "amount")
 
-		records, err := settlement.NewLedger(db).ByPayment(ctx, p.ID)
+		records, err := settlement.NewLedger(settlementstore.New(db)).ByPayment(ctx, p.ID)
 		require.NoError(t, err)
 		sales := 0
 		for _, r := range records {
@@ -200,7 +201,7 @@ func (s *server) checkOrder(t *testing.T, b buyer, needsAttention bool) outcome 
 func (s *server) checkLedgers(t *testing.T) {
 	t.Helper()
 	now := time.Now()
-	totals, err := settlement.NewLedger(s.app.DB()).Daily(context.Background(), now.AddDate(0, 0, -1), now.AddDate(0, 0, 1))
+	totals, err := settlement.NewLedger(settlementstore.New(s.app.DB())).Daily(context.Background(), now.AddDate(0, 0, -1), now.AddDate(0, 0, 1))
 	require.NoError(t, err)
 	ours := map[string]int64{}
 	for _, d := range totals {

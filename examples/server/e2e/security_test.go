@@ -78,7 +78,7 @@ func TestE2E_BuyerReads_ShowNoPGKeysSecretsOrInternalIDs(t *testing.T) {
 			expectStatus(t, http.StatusOK, s.cancel(t, id, "part-"+b.OrderID, map[string]any{"amount": 1000, "reason": "one item"}), "partial refund")
 			s.checkOrder(t, b, false)
 
-			ps, err := s.app.DB().PaymentsByOrder(context.Background(), s.app.DB().SQL(), b.OrderID)
+			ps, err := s.app.DB().PaymentsByOrder(context.Background(), b.OrderID)
 			require.NoError(t, err)
 			require.Len(t, ps, 1)
 			secrets := []string{ps[0].PaymentKey}

@@ -401,7 +401,7 @@ func TestE2E_TossNotificationBeforeConfirmAnswer_SecretKeptAndForgeriesRefused(t
 		body := s.prepareAndPay(t, b, "", nil)
 		ctx := context.Background()
 		notified := func() bool {
-			ps, err := s.app.DB().PaymentsByOrder(ctx, s.app.DB().SQL(), b.OrderID)
+			ps, err := s.app.DB().PaymentsByOrder(ctx, b.OrderID)
 			require.NoError(t, err)
 			return len(ps) == 1 && ps[0].Status == pg.StatusApproved
 		}
@@ -426,7 +426,7 @@ func TestE2E_TossNotificationBeforeConfirmAnswer_SecretKeptAndForgeriesRefused(t
 		s.hook.Store(nil)
 		s.checkOrder(t, b, false)
 
-		ps, err := s.app.DB().PaymentsByOrder(ctx, s.app.DB().SQL(), b.OrderID)
+		ps, err := s.app.DB().PaymentsByOrder(ctx, b.OrderID)
 		require.NoError(t, err)
 		_, known := s.app.Paygate().WebhookSecret(ctx, tosspay.Name, ps[0].PaymentKey, b.OrderID)
 		assert.True(t, known, "the secret of the confirm's answer is kept")
