@@ -166,7 +166,7 @@ WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{c.Owner, c.Token, until}
 func (s *Store) Instance(ctx context.Context, tx *sql.Tx, id string) (saga.InstanceRecord, error) {
 	r, err := scanInstance(s.q(tx).QueryRowContext(ctx, `SELECT `+instanceCols+` FROM saga_instances WHERE id = ?`, id))
 	if isNoRows(err) {
-		return r, notFound("instance " + id)
+		return r, notFound("instance "+id, saga.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("sagastore: instance %s: %w", id, err)
@@ -179,7 +179,7 @@ func (s *Store) InstanceByKey(ctx context.Context, tx *sql.Tx, definition, busin
 	r, err := scanInstance(s.q(tx).QueryRowContext(ctx, `SELECT `+instanceCols+` FROM saga_instances
 WHERE definition = ? AND business_key = ?`, definition, businessKey))
 	if isNoRows(err) {
-		return r, notFound(fmt.Sprintf("instance %s %q", definition, businessKey))
+		return r, notFound(fmt.Sprintf("instance %s %q", definition, businessKey), saga.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("sagastore: instance %s %q: %w", definition, businessKey, err)

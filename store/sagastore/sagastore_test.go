@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/sagastore"
@@ -326,17 +327,17 @@ func TestClaimDeliveries_OrderedHeadOnly(t *testing.T) {
 		s := sagastore.New(db)
 		ctx := context.Background()
 		for i, key := range []string{"k1", "k1", "k2", "k1"} {
-			ev := saga.Event{ID: fmt.Sprintf("e%d", i), Type: "T", Key: key, OccurredAt: t0}
-			ds := []saga.DeliveryRecord{
-				{EventID: ev.ID, Subscriber: "ordered", Key: key, Ordered: true, Status: saga.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
-				{EventID: ev.ID, Subscriber: "any", Key: key, Status: saga.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
+			ev := outbox.Event{ID: fmt.Sprintf("e%d", i), Type: "T", Key: key, OccurredAt: t0}
+			ds := []outbox.DeliveryRecord{
+				{EventID: ev.ID, Subscriber: "ordered", Key: key, Ordered: true, Status: outbox.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
+				{EventID: ev.ID, Subscriber: "any", Key: key, Status: outbox.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
 			}
 			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertEvent(ctx, tx, ev, ds) }))
 		}
 		claim := func(sub string) []string {
 			var ids []string
 			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-				ds, err := s.ClaimDeliveries(ctx, tx, saga.DeliveryClaim{Subscribers: []string{sub}, Token: "t-" + sub,
+				ds, err := s.ClaimDeliveries(ctx, tx, outbox.DeliveryClaim{Subscribers: []string{sub}, Token: "t-" + sub,
 					Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
 				for _, d := range ds {
 					ids = append(ids, d.EventID)
