@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
@@ -66,7 +67,7 @@ func (p *Paygate) Unresolved(ctx context.Context, olderThan time.Duration, limit
 		_ = json.Unmarshal(in.Payload, &pl)
 		out = append(out, Attention{Kind: "saga", ID: in.ID, PaymentID: pl.PaymentID, State: string(in.State), Reason: in.Reason, Since: in.UpdatedAt})
 	}
-	dead, err := p.outbox.Deliveries(ctx, saga.DeliveryFilter{Status: saga.DeliveryDead, Limit: limit})
+	dead, err := p.outbox.Deliveries(ctx, outbox.DeliveryFilter{Status: outbox.DeliveryDead, Limit: limit})
 	if err != nil {
 		return nil, err
 	}

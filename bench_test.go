@@ -16,6 +16,7 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/inicis"
 	"github.com/paygate/paygate/inicis/inicistest"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
@@ -85,8 +86,8 @@ func BenchmarkFlow(b *testing.B) {
 	orders := newShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
-		Runner: saga.Config{PollInterval: 20 * time.Millisecond},
-		Outbox: saga.OutboxConfig{PollInterval: 20 * time.Millisecond},
+		Runner: saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond}},
+		Outbox: outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/store"
 )
 
@@ -107,7 +107,7 @@ func (p *Paygate) record(ctx context.Context, tx *sql.Tx, pay *store.Payment, sp
 		}); err != nil {
 			return err
 		}
-		if _, err := p.outbox.Emit(ctx, tx, saga.Event{
+		if _, err := p.outbox.Emit(ctx, tx, outbox.Event{
 			ID: ev.EventID, Type: s.typ, Key: pay.ID, Payload: payload, OccurredAt: ev.OccurredAt,
 		}); err != nil {
 			return err

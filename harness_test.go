@@ -21,6 +21,7 @@ import (
 	"github.com/paygate/paygate/inicis/inicistest"
 	"github.com/paygate/paygate/kakaopay"
 	"github.com/paygate/paygate/kakaopay/kakaopaytest"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
@@ -316,8 +317,8 @@ func newFlow(t *testing.T, db *store.DB, spg sandboxPG, tweak ...func(*paygate.C
 		ResolveRetry: fast,
 		OrderRetry:   saga.Policy{MaxAttempts: 4, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 		RefundRetry:  saga.Policy{InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, AlertAfter: 3},
-		Runner:       saga.Config{PollInterval: 20 * time.Millisecond, Lease: 5 * time.Second},
-		Outbox:       saga.OutboxConfig{PollInterval: 20 * time.Millisecond},
+		Runner:       saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Lease: 5 * time.Second}},
+		Outbox:       outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
 		OnAlert:      func(saga.Alert) { f.alerts.Add(1) },
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -409,7 +410,7 @@ func (f *flow) settled(paymentID string) {
 				return false
 			}
 		}
-		pending, err := f.p.Outbox().Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryPending, Limit: 1000})
+		pending, err := f.p.Outbox().Deliveries(context.Background(), outbox.DeliveryFilter{Status: outbox.DeliveryPending, Limit: 1000})
 		require.NoError(f.t, err)
 		for _, d := range pending {
 			if d.Key == paymentID {

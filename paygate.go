@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
@@ -72,8 +73,8 @@ type Config struct {
 	Sync SyncConfig
 	// Runner and Outbox tune the saga runner and the event dispatcher.
 	// Their Clock and Logger default to Clock and Logger below.
-	Runner saga.Config
-	Outbox saga.OutboxConfig
+	Runner saga.RunnerConfig
+	Outbox outbox.Config
 	// Idempotency configures the Idempotency-Key manager New builds for the
 	// host's handlers (Paygate.Idempotency). Store defaults to paygate's
 	// database and Logger to Logger; Run reaps its expired keys every
@@ -89,7 +90,7 @@ type Config struct {
 	// Subscribers are the host's own event subscribers (e.g. to start
 	// shipping on ORDER_CREATED); their handlers get the transaction that
 	// completes the delivery.
-	Subscribers []saga.Subscriber
+	Subscribers []outbox.Subscriber
 	// OnAlert is called when something needs a human: a refund or an
 	// order rollback failing again and again, a refund the PG refused, a
 	// saga needing attention.
@@ -107,7 +108,7 @@ type Paygate struct {
 	db     *store.DB
 	log    *slog.Logger
 	runner *saga.Runner
-	outbox *saga.Outbox
+	outbox *outbox.Outbox
 	sagas  *sagastore.Store
 	keys   *idempotency.Manager
 	intake *webhook.Intake
@@ -203,14 +204,14 @@ func New(cfg Config) (*Paygate, error) {
 		log:    cfg.Logger,
 		sagas:  sagas,
 		runner: saga.NewRunner(sagas, cfg.Runner),
-		outbox: saga.NewOutbox(sagas, cfg.Outbox),
+		outbox: outbox.New(sagas, cfg.Outbox),
 	}
 	p.paymentSaga = p.definePaymentSaga()
 	p.refundSaga = p.defineRefundSaga()
 	if err := p.runner.Register(p.paymentSaga, p.refundSaga); err != nil {
 		return nil, fmt.Errorf("paygate: %w", err)
 	}
-	subs := []saga.Subscriber{p.settlementSubscriber()}
+	subs := []outbox.Subscriber{p.settlementSubscriber()}
 	if !cfg.Sync.Disabled {
 		subs = append(subs, p.syncSubscriber())
 	}
@@ -305,6 +306,6 @@ func (p *Paygate) Runner() *saga.Runner { return p.runner }
 
 // Outbox exposes the event dispatcher for operator queries (dead
 // deliveries, Redeliver).
-func (p *Paygate) Outbox() *saga.Outbox { return p.outbox }
+func (p *Paygate) Outbox() *outbox.Outbox { return p.outbox }
 
 func (p *Paygate) now() time.Time { return p.cfg.Clock.Now().UTC() }

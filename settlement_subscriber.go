@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
-	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/settlementstore"
@@ -29,20 +29,20 @@ const settlementSubscriberName = "settlement-ledger"
 // refunded, and that refund is a REFUND entry on the day it happened. Both
 // days are the PG's: a sale is dated by the PG's approval time and a refund
 // by the PG's cancel time, whenever paygate learned of them.
-func (p *Paygate) settlementSubscriber() saga.Subscriber {
-	return saga.Subscriber{
+func (p *Paygate) settlementSubscriber() outbox.Subscriber {
+	return outbox.Subscriber{
 		Name:    settlementSubscriberName,
 		Types:   []string{EventPaymentApproved, EventPaymentLateCaptured, EventPaymentCanceled, EventPaymentRefunded},
 		Handle:  p.recordSettlement,
 		Ordered: true,
-		Retry:   saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, AlertAfter: 10},
+		Retry:   outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 	}
 }
 
-func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
 	ev, err := ParseEvent(d.Payload)
 	if err != nil {
-		return saga.Permanent(err)
+		return outbox.Permanent(err)
 	}
 	pay, err := p.db.PaymentByIDTx(ctx, tx, ev.PaymentID)
 	if err != nil {
@@ -50,7 +50,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 	}
 	amount, err := pg.ParseMoney(ev.Amount.String(), pg.Currency(ev.Currency))
 	if err != nil {
-		return saga.Permanent(fmt.Errorf("paygate: event %s amount: %w", ev.EventID, err))
+		return outbox.Permanent(fmt.Errorf("paygate: event %s amount: %w", ev.EventID, err))
 	}
 	at := ev.OccurredAt
 	var entry settlement.Entry
@@ -67,7 +67,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 			CancelID string `json:"cancelId"`
 		}
 		if err := json.Unmarshal(ev.Data, &data); err != nil || data.CancelID == "" {
-			return saga.Permanent(fmt.Errorf("paygate: event %s has no cancel id", ev.EventID))
+			return outbox.Permanent(fmt.Errorf("paygate: event %s has no cancel id", ev.EventID))
 		}
 		source = "refund:" + data.CancelID
 		// The refund's day is the PG's: when it applied the cancel, not
@@ -83,7 +83,7 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d saga.Deliv
 		entry, err = settlement.Refund(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at, p.cfg.PayoutDays)
 	}
 	if err != nil {
-		return saga.Permanent(err)
+		return outbox.Permanent(err)
 	}
 	rec := &settlement.Record{
 		SourceKey: source, PaymentID: pay.ID, OrderID: pay.OrderID, PG: pay.PG, Method: pay.Method,

@@ -8,8 +8,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
-	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 )
 
@@ -66,19 +66,19 @@ const syncSubscriberName = "payment-sync"
 
 // syncSubscriber puts every approved payment on the lookup schedule, in the
 // transaction that completes the PAYMENT_APPROVED delivery.
-func (p *Paygate) syncSubscriber() saga.Subscriber {
-	return saga.Subscriber{
+func (p *Paygate) syncSubscriber() outbox.Subscriber {
+	return outbox.Subscriber{
 		Name:   syncSubscriberName,
 		Types:  []string{EventPaymentApproved, EventPaymentFailed},
 		Handle: p.scheduleSync,
-		Retry:  saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, AlertAfter: 10},
+		Retry:  outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 	}
 }
 
-func (p *Paygate) scheduleSync(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+func (p *Paygate) scheduleSync(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
 	ev, err := ParseEvent(d.Payload)
 	if err != nil {
-		return saga.Permanent(err)
+		return outbox.Permanent(err)
 	}
 	pay, err := p.db.PaymentByIDTx(ctx, tx, ev.PaymentID)
 	if err != nil {

@@ -58,28 +58,3 @@ func benchStep(name string) saga.Step {
 		return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error { return recordEffect(ctx, tx, a) }}, nil
 	}}
 }
-
-// BenchmarkOutbox_MariaDB measures events delivered per second to one
-// DB-side subscriber that writes one row per event in the delivery's
-// transaction. Events are emitted (100 per transaction) before the timer.
-//
-//	go test -run '^$' -bench Outbox_MariaDB -benchtime 5000x ./saga/
-func BenchmarkOutbox_MariaDB(b *testing.B) {
-	_, db := openShared(b, store.MySQL)
-	o := saga.NewOutbox(newStore(db), saga.OutboxConfig{PollInterval: 20 * time.Millisecond, Logger: quietLogger()})
-	require.NoError(b, o.Subscribe(saga.Subscriber{Name: "ledger", Handle: ledger(b, db, "t_ledger")}))
-	for lo := 0; lo < b.N; lo += 100 {
-		evs := make([]saga.Event, 0, 100)
-		for i := lo; i < min(lo+100, b.N); i++ {
-			evs = append(evs, saga.Event{Type: "ORDER_CREATED", Key: fmt.Sprintf("pay_%d", i), Payload: []byte(`{"amount":1000}`)})
-		}
-		emit(b, db, o, evs...)
-	}
-	b.ResetTimer()
-	began := time.Now()
-	runFor(b, o)
-	waitCount(b, "delivered", b.N, func() int { return rowCount(b, db, "t_ledger") })
-	elapsed := time.Since(began)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-}

@@ -98,9 +98,9 @@ func TestCrashChild(t *testing.T) {
 	db, err := store.Open(ctx, dsn)
 	require.NoError(t, err)
 	defer db.Close()
-	r := saga.NewRunner(newStore(db), saga.Config{
+	r := saga.NewRunner(newStore(db), saga.RunnerConfig{Loop: saga.Loop{
 		Lease: time.Second, PollInterval: 10 * time.Millisecond, Concurrency: 4, Logger: quietLogger(),
-	})
+	}})
 	require.NoError(t, r.Register(crashDefinition(db)))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -4,8 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/paygate/paygate/internal/retry"
 )
 
 // State is the state of a saga instance.
@@ -212,13 +213,7 @@ func (p Policy) exhausted(attempt int) bool {
 // Backoff returns the wait after the attempt-th failed attempt (1-based).
 func (p Policy) Backoff(attempt int) time.Duration {
 	p = p.withDefaults()
-	d := p.InitialBackoff
-	for i := 1; i < attempt && d < p.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, p.MaxBackoff)
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return retry.Backoff(p.InitialBackoff, p.MaxBackoff, attempt)
 }
 
 // Attempt tells a step function which call this is.

@@ -1,9 +1,6 @@
 // Package saga runs sagas — multi-step business processes whose steps call
 // other systems — to a consistent end, whatever crashes, times out or runs
-// twice, and carries a transactional outbox that delivers events to
-// subscribers.
-//
-// # Sagas
+// twice.
 //
 // A Definition is an ordered list of Steps. Each step has an Action, an
 // optional Compensate that undoes it, an optional Resolve that looks its
@@ -16,7 +13,7 @@
 //		{Name: "approve", Action: approve, Resolve: lookUp, Compensate: refund},
 //		{Name: "create_order", Action: createOrder, Retry: saga.Policy{MaxAttempts: 5}},
 //	}}
-//	runner := saga.NewRunner(sagastore.New(db), saga.Config{})
+//	runner := saga.NewRunner(sagastore.New(db), saga.RunnerConfig{})
 //	_ = runner.Register(def)
 //	go runner.Run(ctx)
 //
@@ -64,24 +61,18 @@
 // state → NEEDS_ATTENTION → (Retry) RUNNING | COMPENSATING or (Resolve)
 // COMPLETED | COMPENSATED (see State and CanTransition).
 //
-// # Outbox
+// Wake brings a waiting instance forward when the news its step is waiting
+// for arrives (a webhook settled an unknown outcome), also while a runner
+// holds it: the attempt in flight is then retried at once if it fails.
+// Runners in the process that starts sagas are woken at once; others poll
+// (Loop.PollInterval).
 //
-// Outbox.Emit writes an event and one delivery row per subscriber in the
-// caller's transaction. Outbox.Run claims due deliveries in batches (SKIP
-// LOCKED) and calls each subscriber's Handler with the transaction that
-// also marks the delivery done, so a subscriber that only writes to the
-// database has an exactly-once effect; failures are retried with backoff and
-// parked as dead after the subscriber's MaxAttempts, for Outbox.Deliveries
-// and Outbox.Redeliver. Deliveries are rows per (event, subscriber), never
-// "everything after the last id seen", so an event whose transaction commits
-// late is still delivered. Ordered subscribers get the events of one key in
-// emission order. A Relay forwards events to an external broker instead, at
-// least once.
+// A step that reports what it did emits events through the transactional
+// outbox (package outbox) in its Result.Commit. The Runner and the outbox
+// share their claim loop and its configuration (Loop), their backoff and
+// the Permanent mark, but neither package depends on the other.
 //
-// Runners and dispatchers in the process that starts sagas or emits events
-// are woken at once; others poll (Config.PollInterval).
-//
-// The package imports nothing else of paygate: it defines the Store and
-// OutboxStore it needs, which store/sagastore implements on MySQL/MariaDB and
-// SQLite.
+// The package imports nothing else of paygate but what it shares with the
+// outbox (internal/claimloop, internal/retry): it defines the Store it
+// needs, which store/sagastore implements on MySQL/MariaDB and SQLite.
 package saga

@@ -2,7 +2,8 @@ package saga
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/paygate/paygate/internal/retry"
 )
 
 // Sentinel errors callers branch on with errors.Is.
@@ -11,7 +12,7 @@ var (
 	// already exists for the business key. Start returns that instance too.
 	ErrDuplicate = errors.New("saga: an instance already exists for this business key")
 	// ErrNotFound is returned by queries and operator actions for an
-	// instance, or a delivery, that does not exist.
+	// instance that does not exist.
 	ErrNotFound = errors.New("saga: not found")
 	// ErrLeaseLost is returned when a runner tries to write an instance
 	// whose lease it no longer holds: another runner took over after the
@@ -32,41 +33,23 @@ var (
 	// try again.
 	ErrConcurrent = errors.New("saga: instance changed concurrently; try again")
 	// ErrInvalid is returned for bad input: an invalid definition, an empty
-	// business key, an event without a type. Nothing is written.
+	// business key. Nothing is written.
 	ErrInvalid = errors.New("saga: invalid input")
 )
-
-// permanentError marks an error the runner must not retry.
-type permanentError struct{ err error }
-
-func (p *permanentError) Error() string { return "permanent: " + p.err.Error() }
-func (p *permanentError) Unwrap() error { return p.err }
 
 // Permanent marks err as a definite failure that retrying cannot fix. A step
 // action returning a permanent error says its effect certainly did not happen
 // (a declined payment, an order the host refused): the runner does not retry
 // it and does not compensate that step, only the ones before it. A
 // compensation returning a permanent error is refused for good: the saga
-// moves to NEEDS_ATTENTION with the error as its reason. A subscriber
-// returning a permanent error has its delivery parked as dead at once.
+// moves to NEEDS_ATTENTION with the error as its reason. It is the same
+// mark as outbox.Permanent, so an error marked by either counts as
+// permanent for both (a subscriber returning it has its delivery parked as
+// dead at once).
 //
 // Permanent(nil) returns nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
+func Permanent(err error) error { return retry.Permanent(err) }
 
 // IsPermanent reports whether err, or an error it wraps, was marked with
-// Permanent.
-func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
-}
-
-// panicError is a recovered panic of a step or subscriber, treated as a
-// transient failure: the code may be fixed and redeployed.
-type panicError struct{ value any }
-
-func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+// Permanent (or outbox.Permanent).
+func IsPermanent(err error) bool { return retry.IsPermanent(err) }

@@ -68,7 +68,7 @@ func Example_definition() {
 	}
 	db, done := exampleDB()
 	defer done()
-	runner := saga.NewRunner(sagastore.New(db), saga.Config{PollInterval: 10 * time.Millisecond})
+	runner := saga.NewRunner(sagastore.New(db), saga.RunnerConfig{Loop: saga.Loop{PollInterval: 10 * time.Millisecond}})
 	if err := runner.Register(payment); err != nil {
 		panic(err)
 	}
@@ -104,7 +104,7 @@ func ExampleRunner_RunInline() {
 		}}
 	}
 	payment := &saga.Definition{Name: "payment", Steps: []saga.Step{step("approve"), step("create_order")}}
-	runner := saga.NewRunner(sagastore.New(db), saga.Config{PollInterval: 10 * time.Millisecond})
+	runner := saga.NewRunner(sagastore.New(db), saga.RunnerConfig{Loop: saga.Loop{PollInterval: 10 * time.Millisecond}})
 	if err := runner.Register(payment); err != nil {
 		panic(err)
 	}
@@ -139,47 +139,4 @@ func ExampleRunner_RunInline() {
 	// Output:
 	// RUNNING DONE approve ok
 	// COMPLETED
-}
-
-// Emit an event in the business transaction; a subscriber writes its
-// effect in the transaction that marks the delivery done.
-func ExampleOutbox_Emit() {
-	db, done := exampleDB()
-	defer done()
-	ctx := context.Background()
-	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE ledger (event_id TEXT PRIMARY KEY, payload TEXT)`); err != nil {
-		panic(err)
-	}
-	outbox := saga.NewOutbox(sagastore.New(db), saga.OutboxConfig{})
-	delivered := make(chan string, 1)
-	err := outbox.Subscribe(saga.Subscriber{
-		Name:    "settlement",
-		Types:   []string{"ORDER_CREATED"},
-		Ordered: true,
-		Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO ledger (event_id, payload) VALUES (?, ?)`, d.ID, string(d.Payload))
-			delivered <- d.Type + " " + string(d.Payload)
-			return err
-		},
-	})
-	if err != nil {
-		panic(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	stopped := make(chan error)
-	go func() { stopped <- outbox.Run(runCtx) }()
-	defer func() { stop(); <-stopped }()
-
-	err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		// ... the state change the event reports, in tx ...
-		_, err := outbox.Emit(ctx, tx, saga.Event{
-			ID: "evt_order-1_ORDER_CREATED", Type: "ORDER_CREATED", Key: "pay_1", Payload: []byte(`{"amount":15000}`),
-		})
-		return err
-	})
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(<-delivered)
-	// Output: ORDER_CREATED {"amount":15000}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/paygate/paygate/internal/retry"
 )
 
 type stepKey struct {
@@ -246,7 +248,7 @@ func invoke(ctx context.Context, timeout time.Duration, fn Func, a Attempt) (res
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			res, err = Result{}, &panicError{value: v}
+			res, err = Result{}, &retry.PanicError{Value: v}
 		}
 	}()
 	return fn(ctx, a)
@@ -528,7 +530,7 @@ func sameWrite(cur, next InstanceRecord) bool {
 func runCommit(ctx context.Context, tx *sql.Tx, commit func(context.Context, *sql.Tx) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &panicError{value: v}
+			err = &retry.PanicError{Value: v}
 		}
 	}()
 	return commit(ctx, tx)

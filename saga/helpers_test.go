@@ -22,8 +22,8 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 // testConfig is a runner configuration for tests: fast polling, a lease
 // long enough for a loaded machine.
-func testConfig() saga.Config {
-	return saga.Config{Lease: 10 * time.Second, PollInterval: 20 * time.Millisecond, Logger: quietLogger()}
+func testConfig() saga.RunnerConfig {
+	return saga.RunnerConfig{Loop: saga.Loop{Lease: 10 * time.Second, PollInterval: 20 * time.Millisecond, Logger: quietLogger()}}
 }
 
 // effects creates the table test steps record their effects in: one row

@@ -3,7 +3,6 @@ package saga
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -211,32 +210,27 @@ func (r *Runner) Resolve(ctx context.Context, id, note string) (*Instance, error
 // Wake makes a waiting instance due at once, in the caller's transaction:
 // news it was waiting for arrived (a webhook settled the outcome a step was
 // looking up on its backoff schedule). It changes only an instance that is
-// running or compensating, not leased by a runner, and not yet due; any
-// other instance, or none for the key, is left alone and Wake returns nil.
-// The write is a compare-and-set on the version, so it never disturbs a
-// runner that claims the instance at the same moment.
+// running or compensating; any other instance, or none for the key, is left
+// alone and Wake returns nil.
+//
+// An instance no runner holds and that is not yet due becomes due now. An
+// instance a runner holds — a step attempt in flight, which may have looked
+// before the news arrived — keeps its lease and version, and the wake-up
+// takes effect when the runner records that attempt's outcome: if the
+// attempt failed, its retry is due at once instead of after the backoff.
+// Wake decides in one write on the instance as it is then, so the wake-up
+// is not lost whichever of the caller's transaction and the runner's write
+// commits first.
 func (r *Runner) Wake(ctx context.Context, tx *sql.Tx, definition, businessKey string) error {
 	if tx == nil {
 		return fmt.Errorf("%w: Wake needs the caller's transaction", ErrInvalid)
 	}
-	rec, err := r.store.InstanceByKey(ctx, tx, definition, businessKey)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
+	woke, err := r.store.WakeInstance(ctx, tx, definition, businessKey, r.now())
 	if err != nil {
 		return fmt.Errorf("saga: wake %q %q: %w", definition, businessKey, err)
 	}
-	now := r.now()
-	if (rec.State != Running && rec.State != Compensating) || rec.LeaseToken != "" || !rec.RunAt.After(now) {
-		return nil
+	if woke {
+		r.notify()
 	}
-	next := rec
-	next.RunAt = now
-	next.UpdatedAt = now
-	next.Version = rec.Version + 1
-	if _, err := r.store.UpdateInstance(ctx, tx, next, rec.Version); err != nil {
-		return fmt.Errorf("saga: wake %q %q: %w", definition, businessKey, err)
-	}
-	r.notify()
 	return nil
 }

@@ -12,41 +12,30 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/paygate/paygate/internal/claimloop"
 )
 
 // Clock tells the time. Tests inject one to move time (lease expiry, backoff)
 // without sleeping; timers that only pace polling use real time.
-type Clock interface {
-	Now() time.Time
-}
+type Clock = claimloop.Clock
 
-type systemClock struct{}
+// Loop configures the claim loop a Runner shares with the outbox
+// (outbox.Loop is the same type): Lease, PollInterval, Concurrency (how
+// many instances Run works on at once; default 8), ClaimBatch (how many due
+// instances one claim transaction leases at most; default Concurrency),
+// ClaimBackoff, Clock and Logger. The runner extends a lease while a step
+// function runs, so a long call alone does not lose it. See
+// claimloop.Config for every field and its default.
+type Loop = claimloop.Config
 
-func (systemClock) Now() time.Time { return time.Now() }
-
-// Config configures a Runner. Zero fields take the documented defaults.
-type Config struct {
+// RunnerConfig configures a Runner. Zero fields take the documented
+// defaults.
+type RunnerConfig struct {
+	Loop
 	// Owner names this runner in lease records, for operators; default
 	// "<hostname>/<pid>/<random>".
 	Owner string
-	// Lease is how long a claimed instance stays reserved for this runner
-	// without a write or heartbeat; another runner takes it over after
-	// that. The runner extends the lease while a step function runs, so a
-	// long call alone does not lose it. Default 30s.
-	Lease time.Duration
-	// PollInterval is how often Run looks for due instances when nothing
-	// woke it. Start and hand-offs in this process wake it at once. Default
-	// 1s.
-	PollInterval time.Duration
-	// Concurrency is how many instances Run works on at once. Default 8.
-	Concurrency int
-	// ClaimBatch is how many due instances one claim transaction leases at
-	// most. Default Concurrency.
-	ClaimBatch int
-	// Clock defaults to the system clock.
-	Clock Clock
-	// Logger defaults to slog.Default().
-	Logger *slog.Logger
 	// Hooks observe the runner; all optional.
 	Hooks Hooks
 }
@@ -97,50 +86,31 @@ type Alert struct {
 // instance is worked on by one runner at a time, under a lease.
 type Runner struct {
 	store Store
-	cfg   Config
+	cfg   RunnerConfig
 	log   *slog.Logger
 
 	mu    sync.RWMutex
 	defs  map[string]*Definition
 	names []string
 
-	wake    chan struct{}
-	eager   atomic.Int64 // unix nanos until which polling is fast
+	wake    *claimloop.Signal
 	running atomic.Bool
 }
 
 // NewRunner returns a runner over store. Register definitions before
 // starting or running instances.
-func NewRunner(store Store, cfg Config) *Runner {
+func NewRunner(store Store, cfg RunnerConfig) *Runner {
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()
 		cfg.Owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8])
 	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = 30 * time.Second
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 8
-	}
-	if cfg.ClaimBatch <= 0 {
-		cfg.ClaimBatch = cfg.Concurrency
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	cfg.Loop = cfg.Loop.WithDefaults(8, 0)
 	return &Runner{
 		store: store,
 		cfg:   cfg,
-		log:   log.With("component", "saga", "owner", cfg.Owner),
+		log:   cfg.Logger.With("component", "saga", "owner", cfg.Owner),
 		defs:  map[string]*Definition{},
-		wake:  make(chan struct{}, 1),
+		wake:  claimloop.NewSignal(),
 	}
 }
 
@@ -176,25 +146,11 @@ func (r *Runner) definitions() []string {
 	return append([]string(nil), r.names...)
 }
 
-func (r *Runner) now() time.Time { return r.cfg.Clock.Now().UTC().Truncate(time.Microsecond) }
+func (r *Runner) now() time.Time { return r.cfg.Now() }
 
 // notify wakes Run and keeps it polling fast for a moment, since the work
 // that caused the wake-up may not have committed yet.
-func (r *Runner) notify() {
-	r.eager.Store(time.Now().Add(eagerWindow).UnixNano())
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-// After a wake-up Run polls every eagerPoll for eagerWindow, so work created
-// in a transaction that commits a little after the wake-up is picked up
-// without waiting for PollInterval.
-const (
-	eagerWindow = 500 * time.Millisecond
-	eagerPoll   = 5 * time.Millisecond
-)
+func (r *Runner) notify() { r.wake.Notify() }
 
 // Instance is a snapshot of a saga instance and its step records.
 type Instance struct {
@@ -350,22 +306,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(r.definitions()) == 0 {
 		return fmt.Errorf("%w: no definitions registered", ErrInvalid)
 	}
-	return claimLoop[*job]{
-		what: "instances", slots: r.cfg.Concurrency, pollInterval: r.cfg.PollInterval,
-		wake: r.wake, eager: &r.eager, log: r.log,
+	return claimloop.Loop[*job]{
+		Name: "saga: claim instances", Log: r.log, Config: r.cfg.Loop, Signal: r.wake,
 		// Claim when a good share of the slots is free, so claims stay
 		// batched under load instead of leasing one instance per freed
 		// slot.
-		claimAt: func(free int) bool {
+		ClaimAt: func(free int) bool {
 			return free >= min(r.cfg.ClaimBatch, r.cfg.Concurrency)/2 || free == r.cfg.Concurrency
 		},
-		claim: func(ctx context.Context, free int) ([]*job, bool, error) {
+		Claim: func(ctx context.Context, free int) ([]*job, bool, error) {
 			limit := min(free, r.cfg.ClaimBatch)
 			jobs, err := r.claim(ctx, limit)
 			return jobs, len(jobs) == limit, err
 		},
-		work: r.work,
-	}.run(ctx)
+		Work: r.work,
+	}.Run(ctx)
 }
 
 func (r *Runner) work(ctx context.Context, j *job, stop <-chan struct{}) {

@@ -130,7 +130,7 @@ func TestRegister_InvalidDefinitions_Refused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := saga.NewRunner(nil, saga.Config{})
+			r := saga.NewRunner(nil, saga.RunnerConfig{})
 			assert.ErrorIs(t, r.Register(tt.def), saga.ErrInvalid)
 		})
 	}

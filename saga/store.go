@@ -20,8 +20,22 @@ type Store interface {
 	InsertInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord) error
 	// UpdateInstance writes every mutable field of in (state, step, reason,
 	// resume state, run-at, lease, version, updated-at) if, and only if,
-	// the stored version is prevVersion. It reports whether it wrote.
+	// the stored version is prevVersion, and clears the stored Wakes. It
+	// reports whether it wrote. One field is decided in the write, on the
+	// row as it is then: when in gives up the lease and is due later than
+	// in.UpdatedAt (a retry after backoff) but the stored Wakes is not zero
+	// (news arrived while the lease was held), RunAt is written as
+	// in.UpdatedAt instead, so the instance is due at once.
 	UpdateInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord, prevVersion int64) (bool, error)
+	// WakeInstance wakes the RUNNING or COMPENSATING instance of a
+	// definition for a business key, deciding on the row as it is when the
+	// write runs (under its lock), not on an earlier read: an instance no
+	// runner leases that is due after now becomes due at now (its version
+	// and updated-at change); a leased one has Wakes incremented and
+	// nothing else changed, its version included, so the lease holder's
+	// next write still lands and honours it (see UpdateInstance). It
+	// reports whether it wrote; any other instance, or none, is left alone.
+	WakeInstance(ctx context.Context, tx *sql.Tx, definition, businessKey string, now time.Time) (bool, error)
 	// ExtendLease moves RunAt of a leased instance to until if its version
 	// and lease token are still the given ones, without changing the
 	// version. It reports whether it wrote.
@@ -29,8 +43,8 @@ type Store interface {
 	// ClaimInstances leases up to c.Limit due instances (RunAt <= c.Now) of
 	// the given definitions, without waiting for or taking rows another
 	// transaction holds: it sets their lease owner and token, RunAt to
-	// c.LeaseUntil and increments their version, and returns them as
-	// written.
+	// c.LeaseUntil, clears Wakes and increments their version, and returns
+	// them as written.
 	ClaimInstances(ctx context.Context, tx *sql.Tx, c Claim) ([]InstanceRecord, error)
 	// Instance returns one instance, or an error wrapping ErrNotFound.
 	Instance(ctx context.Context, tx *sql.Tx, id string) (InstanceRecord, error)
@@ -69,8 +83,14 @@ type InstanceRecord struct {
 	RunAt      time.Time
 	LeaseOwner string
 	LeaseToken string
-	// Version increases with every write; writes are compare-and-set on it.
-	Version   int64
+	// Version increases with every write but a wake-up counted on a leased
+	// instance; writes are compare-and-set on it.
+	Version int64
+	// Wakes counts the wake-ups (Runner.Wake) that arrived while a runner
+	// held the lease, since its claim or its last write. The lease
+	// holder's write of a failed attempt makes the instance due at once
+	// instead of after the backoff when it is not zero.
+	Wakes     int
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

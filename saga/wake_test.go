@@ -60,3 +60,129 @@ func TestWake_WaitingInstanceRunsAtOnce(t *testing.T) {
 		assert.Equal(t, int64(2), calls.Load())
 	})
 }
+
+// heldStep is a step whose first attempt waits, once entered is closed,
+// until release is closed and then fails transiently; its retry would wait
+// an hour. Later attempts succeed.
+type heldStep struct {
+	entered, release chan struct{}
+	calls            atomic.Int64
+}
+
+func newHeldStep() *heldStep {
+	return &heldStep{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *heldStep) definition(name string) *saga.Definition {
+	return &saga.Definition{Name: name, Steps: []saga.Step{{
+		Name: "look_up",
+		Action: func(ctx context.Context, a saga.Attempt) (saga.Result, error) {
+			if h.calls.Add(1) == 1 {
+				close(h.entered)
+				<-h.release
+				return saga.Result{}, errors.New("outcome unknown")
+			}
+			return saga.Result{}, nil
+		},
+		Retry: saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Hour, MaxBackoff: time.Hour},
+	}}}
+}
+
+// A wake that lands while a runner holds the instance — its step attempt in
+// flight, the news arriving before the attempt's outcome is written — is
+// not lost: the attempt's retry, which would wait an hour, is due at once
+// instead. Each case fixes one order of the wake's transaction and the
+// runner's write of the outcome.
+func TestWake_DuringAnAttempt_NextAttemptRunsAtOnce(t *testing.T) {
+	wake := func(ctx context.Context, tx *sql.Tx, r *saga.Runner) error { return r.Wake(ctx, tx, "held", "k1") }
+	cases := []struct {
+		name string
+		// interleave wakes the instance, whose attempt waits in its
+		// action, and releases the action, in some order.
+		interleave func(t *testing.T, db *store.DB, r *saga.Runner, h *heldStep, id string)
+		mysqlOnly  bool
+	}{
+		{
+			name: "wake commits before the outcome is written",
+			interleave: func(t *testing.T, db *store.DB, r *saga.Runner, h *heldStep, id string) {
+				require.NoError(t, db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error { return wake(ctx, tx, r) }))
+				close(h.release)
+			},
+		},
+		{
+			name: "wake commits after the outcome is written",
+			interleave: func(t *testing.T, db *store.DB, r *saga.Runner, h *heldStep, id string) {
+				close(h.release)
+				waitRetryScheduled(t, r, id)
+				require.NoError(t, db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error { return wake(ctx, tx, r) }))
+			},
+		},
+		{
+			// The wake's transaction holds the instance's row while the
+			// runner's write waits for it, and commits afterwards. SQLite
+			// has one writer: its transactions never interleave so.
+			name:      "wake's transaction holds the row while the outcome write waits",
+			mysqlOnly: true,
+			interleave: func(t *testing.T, db *store.DB, r *saga.Runner, h *heldStep, id string) {
+				ctx := context.Background()
+				tx, err := db.SQL().BeginTx(ctx, nil)
+				require.NoError(t, err)
+				defer tx.Rollback()
+				require.NoError(t, wake(ctx, tx, r))
+				close(h.release)
+				waitOutcomeWriteBlocked(t, db)
+				require.NoError(t, tx.Commit())
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				if tc.mysqlOnly && db.Dialect() != store.MySQL {
+					t.Skip("MySQL only: SQLite transactions do not interleave")
+				}
+				t.Parallel()
+				h := newHeldStep()
+				def := h.definition("held")
+				r := saga.NewRunner(newStore(db), testConfig())
+				require.NoError(t, r.Register(def))
+				in := start(t, db, r, def, "k1")
+				runFor(t, r)
+				<-h.entered
+				tc.interleave(t, db, r, h, in.ID)
+				waitState(t, r, in.ID, saga.Completed)
+				assert.Equal(t, int64(2), h.calls.Load(), "the failed attempt and the one the wake brought forward")
+			})
+		})
+	}
+}
+
+// waitRetryScheduled waits until the runner wrote the failed attempt's
+// outcome: the instance is no longer leased and waits for its retry.
+func waitRetryScheduled(t *testing.T, r *saga.Runner, id string) {
+	t.Helper()
+	waitCount(t, "retry scheduled", 1, func() int {
+		in, err := r.Get(context.Background(), id)
+		require.NoError(t, err)
+		if in.LeaseToken == "" && in.RunAt.After(time.Now().Add(30*time.Minute)) {
+			return 1
+		}
+		return 0
+	})
+}
+
+// waitOutcomeWriteBlocked waits until a transaction of this database waits
+// for a row lock in the runner's write of an instance (the statement that
+// also writes resume_state).
+func waitOutcomeWriteBlocked(t *testing.T, db *store.DB) {
+	t.Helper()
+	waitCount(t, "outcome write waiting for the row", 1, func() int {
+		var n int
+		require.NoError(t, db.SQL().QueryRow(`SELECT COUNT(*)
+FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()
+  AND p.INFO LIKE '%UPDATE saga_instances%' AND p.INFO LIKE '%resume_state%'`).Scan(&n))
+		return min(n, 1)
+	})
+}

@@ -2,7 +2,7 @@
 // NATS JetStream: it books a parcel for every order paygate created, once,
 // however often the event reaches it.
 //
-// paygate publishes its outbox events to the stream with saga/natsrelay
+// paygate publishes its outbox events to the stream with outbox/natsrelay
 // (the example server does so when PAYGATE_NATS_URL is set). This program
 // reads them with a durable consumer, so it resumes where it stopped, and
 // deduplicates by event id in its own database (see Shipping for why the
@@ -33,7 +33,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/paygate/paygate"
-	"github.com/paygate/paygate/saga/natsrelay"
+	"github.com/paygate/paygate/outbox/natsrelay"
 )
 
 func main() {

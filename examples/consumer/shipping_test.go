@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paygate/paygate"
-	"github.com/paygate/paygate/saga"
-	"github.com/paygate/paygate/saga/natsrelay"
+	"github.com/paygate/paygate/outbox"
+	"github.com/paygate/paygate/outbox/natsrelay"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -47,9 +47,9 @@ func setup(t *testing.T) (*natsrelay.Relay, jetstream.JetStream, *Shipping) {
 }
 
 // events returns n deliveries of typ as paygate emits them.
-func events(t *testing.T, typ string, n int) []saga.Delivery {
+func events(t *testing.T, typ string, n int) []outbox.Delivery {
 	t.Helper()
-	var ds []saga.Delivery
+	var ds []outbox.Delivery
 	for i := range n {
 		ev := paygate.Event{
 			EventID: fmt.Sprintf("%s-%d", typ, i), EventType: typ, PaymentID: fmt.Sprintf("pay_%d", i),
@@ -58,7 +58,7 @@ func events(t *testing.T, typ string, n int) []saga.Delivery {
 		}
 		payload, err := json.Marshal(ev)
 		require.NoError(t, err)
-		ds = append(ds, saga.Delivery{Event: saga.Event{ID: ev.EventID, Type: typ, Key: ev.PaymentID, Payload: payload, OccurredAt: ev.OccurredAt}})
+		ds = append(ds, outbox.Delivery{Event: outbox.Event{ID: ev.EventID, Type: typ, Key: ev.PaymentID, Payload: payload, OccurredAt: ev.OccurredAt}})
 	}
 	return ds
 }

@@ -12,7 +12,7 @@ import (
 )
 
 const instanceCols = `id, definition, business_key, state, step_index, payload, reason, resume_state,
-run_at, lease_owner, lease_token, version, created_at, updated_at`
+run_at, lease_owner, lease_token, version, wakes, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -21,7 +21,7 @@ func scanInstance(sc scanner) (saga.InstanceRecord, error) {
 	var state, resume string
 	var runAt sql.NullTime
 	err := sc.Scan(&r.ID, &r.Definition, &r.BusinessKey, &state, &r.StepIndex, &r.Payload, &r.Reason, &resume,
-		&runAt, &r.LeaseOwner, &r.LeaseToken, &r.Version, &r.CreatedAt, &r.UpdatedAt)
+		&runAt, &r.LeaseOwner, &r.LeaseToken, &r.Version, &r.Wakes, &r.CreatedAt, &r.UpdatedAt)
 	r.State, r.ResumeState = saga.State(state), saga.State(resume)
 	r.RunAt = fromNull(runAt)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
@@ -48,9 +48,9 @@ func queryInstances(ctx context.Context, q store.Querier, query string, args ...
 // InsertInstance implements saga.Store.
 func (s *Store) InsertInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO saga_instances (`+instanceCols+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.ID, in.Definition, in.BusinessKey, string(in.State), in.StepIndex, in.Payload, clip(in.Reason), string(in.ResumeState),
-		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, dbTime(in.CreatedAt), dbTime(in.UpdatedAt))
+		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, in.Wakes, dbTime(in.CreatedAt), dbTime(in.UpdatedAt))
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("sagastore: insert instance %s %q: %w", in.Definition, in.BusinessKey, saga.ErrDuplicate)
 	}
@@ -60,20 +60,50 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	return nil
 }
 
-// UpdateInstance implements saga.Store.
+// UpdateInstance implements saga.Store. The run-at is decided in the
+// statement, on the row as it is under its lock: a wake-up that committed
+// before it is seen, and one that commits after it finds the instance
+// released and makes it due itself (WakeInstance). MySQL assigns left to
+// right, so wakes is cleared after run_at read it.
 func (s *Store) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, prevVersion int64) (bool, error) {
+	waits := in.LeaseToken == "" && in.RunAt.After(in.UpdatedAt)
 	res, err := tx.ExecContext(ctx, `UPDATE saga_instances
-SET state = ?, step_index = ?, reason = ?, resume_state = ?, run_at = ?, lease_owner = ?, lease_token = ?,
-    version = ?, updated_at = ?
+SET state = ?, step_index = ?, reason = ?, resume_state = ?,
+    run_at = CASE WHEN ? = 1 AND wakes > 0 THEN ? ELSE ? END,
+    lease_owner = ?, lease_token = ?, version = ?, updated_at = ?, wakes = 0
 WHERE id = ? AND version = ?`,
-		string(in.State), in.StepIndex, clip(in.Reason), string(in.ResumeState), dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken,
-		in.Version, dbTime(in.UpdatedAt), in.ID, prevVersion)
+		string(in.State), in.StepIndex, clip(in.Reason), string(in.ResumeState),
+		boolInt(waits), dbTime(in.UpdatedAt), dbTime(in.RunAt),
+		in.LeaseOwner, in.LeaseToken, in.Version, dbTime(in.UpdatedAt), in.ID, prevVersion)
 	if err != nil {
 		return false, fmt.Errorf("sagastore: update instance %s: %w", in.ID, err)
 	}
 	n, err := rowsAffected(res)
 	if err != nil {
 		return false, fmt.Errorf("sagastore: update instance %s: %w", in.ID, err)
+	}
+	return n == 1, nil
+}
+
+// WakeInstance implements saga.Store. One statement decides on the row as
+// it is under its lock, never on an earlier read that a runner's write may
+// have overtaken.
+func (s *Store) WakeInstance(ctx context.Context, tx *sql.Tx, definition, businessKey string, now time.Time) (bool, error) {
+	at := dbTime(now)
+	res, err := tx.ExecContext(ctx, `UPDATE saga_instances
+SET version = CASE WHEN lease_token = '' THEN version + 1 ELSE version END,
+    updated_at = CASE WHEN lease_token = '' THEN ? ELSE updated_at END,
+    wakes = CASE WHEN lease_token <> '' THEN wakes + 1 ELSE wakes END,
+    run_at = CASE WHEN lease_token = '' THEN ? ELSE run_at END
+WHERE definition = ? AND business_key = ? AND state IN (?, ?)
+  AND (lease_token <> '' OR run_at > ?)`,
+		at, at, definition, businessKey, string(saga.Running), string(saga.Compensating), at)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: wake instance %s %q: %w", definition, businessKey, err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return false, fmt.Errorf("sagastore: wake instance %s %q: %w", definition, businessKey, err)
 	}
 	return n == 1, nil
 }
@@ -114,7 +144,7 @@ ORDER BY run_at LIMIT ?`+s.forUpdateSkipLocked(), args...)
 	}
 	until := dbTime(c.LeaseUntil)
 	res, err := tx.ExecContext(ctx, `UPDATE saga_instances
-SET lease_owner = ?, lease_token = ?, run_at = ?, version = version + 1
+SET lease_owner = ?, lease_token = ?, run_at = ?, version = version + 1, wakes = 0
 WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{c.Owner, c.Token, until}, ids...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sagastore: claim instances: %w", err)
@@ -127,6 +157,7 @@ WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{c.Owner, c.Token, until}
 		recs[i].LeaseToken = c.Token
 		recs[i].RunAt = c.LeaseUntil.UTC().Truncate(time.Microsecond)
 		recs[i].Version++
+		recs[i].Wakes = 0
 	}
 	return recs, nil
 }
@@ -135,7 +166,7 @@ WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{c.Owner, c.Token, until}
 func (s *Store) Instance(ctx context.Context, tx *sql.Tx, id string) (saga.InstanceRecord, error) {
 	r, err := scanInstance(s.q(tx).QueryRowContext(ctx, `SELECT `+instanceCols+` FROM saga_instances WHERE id = ?`, id))
 	if isNoRows(err) {
-		return r, notFound("instance " + id)
+		return r, notFound("instance "+id, saga.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("sagastore: instance %s: %w", id, err)
@@ -148,7 +179,7 @@ func (s *Store) InstanceByKey(ctx context.Context, tx *sql.Tx, definition, busin
 	r, err := scanInstance(s.q(tx).QueryRowContext(ctx, `SELECT `+instanceCols+` FROM saga_instances
 WHERE definition = ? AND business_key = ?`, definition, businessKey))
 	if isNoRows(err) {
-		return r, notFound(fmt.Sprintf("instance %s %q", definition, businessKey))
+		return r, notFound(fmt.Sprintf("instance %s %q", definition, businessKey), saga.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("sagastore: instance %s %q: %w", definition, businessKey, err)

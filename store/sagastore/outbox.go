@@ -7,16 +7,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/store"
 )
 
-// InsertEvent implements saga.OutboxStore.
-func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev saga.EventRecord, deliveries []saga.DeliveryRecord) error {
+// InsertEvent implements outbox.Store.
+func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev outbox.EventRecord, deliveries []outbox.DeliveryRecord) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at)
 VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()))
 	if store.IsUniqueViolation(err) {
-		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, saga.ErrDuplicate)
+		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, outbox.ErrDuplicate)
 	}
 	if err != nil {
 		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, err)
@@ -50,8 +50,8 @@ d.lease_token, d.last_error, d.created_at, d.updated_at`
 
 const eventCols = `e.id, e.type, e.event_key, e.payload, e.occurred_at`
 
-func scanDelivery(sc scanner, withEvent bool) (saga.DeliveryRecord, error) {
-	var d saga.DeliveryRecord
+func scanDelivery(sc scanner, withEvent bool) (outbox.DeliveryRecord, error) {
+	var d outbox.DeliveryRecord
 	var ordered int
 	var status string
 	var runAt sql.NullTime
@@ -62,19 +62,19 @@ func scanDelivery(sc scanner, withEvent bool) (saga.DeliveryRecord, error) {
 	}
 	err := sc.Scan(dest...)
 	d.Ordered = ordered != 0
-	d.Status = saga.DeliveryStatus(status)
+	d.Status = outbox.DeliveryStatus(status)
 	d.RunAt = fromNull(runAt)
 	d.CreatedAt, d.UpdatedAt, d.Event.OccurredAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC(), d.Event.OccurredAt.UTC()
 	return d, err
 }
 
-func queryDeliveries(ctx context.Context, q store.Querier, withEvent bool, query string, args ...any) ([]saga.DeliveryRecord, error) {
+func queryDeliveries(ctx context.Context, q store.Querier, withEvent bool, query string, args ...any) ([]outbox.DeliveryRecord, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []saga.DeliveryRecord
+	var out []outbox.DeliveryRecord
 	for rows.Next() {
 		d, err := scanDelivery(rows, withEvent)
 		if err != nil {
@@ -85,11 +85,11 @@ func queryDeliveries(ctx context.Context, q store.Querier, withEvent bool, query
 	return out, rows.Err()
 }
 
-// ClaimDeliveries implements saga.OutboxStore. Due deliveries are found
+// ClaimDeliveries implements outbox.Store. Due deliveries are found
 // through run_at, which is NULL once a delivery is done or dead; an ordered
 // delivery waits while an earlier one of its subscriber and key is pending
 // (in flight included) or dead.
-func (s *Store) ClaimDeliveries(ctx context.Context, tx *sql.Tx, c saga.DeliveryClaim) ([]saga.DeliveryRecord, error) {
+func (s *Store) ClaimDeliveries(ctx context.Context, tx *sql.Tx, c outbox.DeliveryClaim) ([]outbox.DeliveryRecord, error) {
 	if len(c.Subscribers) == 0 || c.Limit <= 0 {
 		return nil, nil
 	}
@@ -136,8 +136,8 @@ WHERE d.id IN (`+in+`) ORDER BY d.id`, ids...)
 	return ds, nil
 }
 
-// UpdateDelivery implements saga.OutboxStore.
-func (s *Store) UpdateDelivery(ctx context.Context, tx *sql.Tx, d saga.DeliveryRecord, prevStatus saga.DeliveryStatus, prevToken string) (bool, error) {
+// UpdateDelivery implements outbox.Store.
+func (s *Store) UpdateDelivery(ctx context.Context, tx *sql.Tx, d outbox.DeliveryRecord, prevStatus outbox.DeliveryStatus, prevToken string) (bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE saga_deliveries
 SET status = ?, attempts = ?, run_at = ?, lease_token = ?, last_error = ?, updated_at = ?
 WHERE id = ? AND status = ? AND lease_token = ?`,
@@ -153,11 +153,11 @@ WHERE id = ? AND status = ? AND lease_token = ?`,
 	return n == 1, nil
 }
 
-// Delivery implements saga.OutboxStore.
-func (s *Store) Delivery(ctx context.Context, tx *sql.Tx, id int64) (saga.DeliveryRecord, error) {
+// Delivery implements outbox.Store.
+func (s *Store) Delivery(ctx context.Context, tx *sql.Tx, id int64) (outbox.DeliveryRecord, error) {
 	d, err := scanDelivery(s.q(tx).QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM saga_deliveries d WHERE d.id = ?`, id), false)
 	if isNoRows(err) {
-		return d, notFound(fmt.Sprintf("delivery %d", id))
+		return d, notFound(fmt.Sprintf("delivery %d", id), outbox.ErrNotFound)
 	}
 	if err != nil {
 		return d, fmt.Errorf("sagastore: delivery %d: %w", id, err)
@@ -165,8 +165,8 @@ func (s *Store) Delivery(ctx context.Context, tx *sql.Tx, id int64) (saga.Delive
 	return d, nil
 }
 
-// Deliveries implements saga.OutboxStore.
-func (s *Store) Deliveries(ctx context.Context, f saga.DeliveryFilter) ([]saga.DeliveryRecord, error) {
+// Deliveries implements outbox.Store.
+func (s *Store) Deliveries(ctx context.Context, f outbox.DeliveryFilter) ([]outbox.DeliveryRecord, error) {
 	var where []string
 	var args []any
 	if f.Status != "" {

@@ -1,13 +1,18 @@
-// Package sagastore stores saga instances, step records, outbox events and
-// deliveries in a paygate database: it implements saga.Store and
-// saga.OutboxStore on a *store.DB, for MySQL/MariaDB and SQLite. Its tables
-// come from store's migrations (version 0200).
+// Package sagastore stores saga instances and step records, and outbox
+// events and deliveries, in a paygate database: one Store implements both
+// saga.Store and outbox.Store on a *store.DB, for MySQL/MariaDB and SQLite.
+// Its tables come from store's migrations (versions 0200 and 0460).
 //
 //	db, _ := store.Open(ctx, "sqlite:./data/paygate.db")
 //	_ = db.Migrate(ctx)
 //	s := sagastore.New(db)
-//	runner := saga.NewRunner(s, saga.Config{})
-//	outbox := saga.NewOutbox(s, saga.OutboxConfig{})
+//	runner := saga.NewRunner(s, saga.RunnerConfig{})
+//	ob := outbox.New(s, outbox.Config{})
+//
+// The two stores are one because they are one schema (the saga_ tables of
+// migration 0200, where the outbox began as part of saga) with one set of
+// SQL helpers, and a host wires the runner and the outbox from the same
+// value; neither package sees the other's tables or types.
 //
 // Claims use SELECT … FOR UPDATE SKIP LOCKED on MySQL (MariaDB 10.6+), so
 // runners and dispatchers in many processes never wait on each other's rows;
@@ -23,19 +28,20 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 )
 
-// Store implements saga.Store and saga.OutboxStore. It is safe for
-// concurrent use.
+// Store implements saga.Store and outbox.Store. It is safe for concurrent
+// use.
 type Store struct {
 	db *store.DB
 }
 
 var (
-	_ saga.Store       = (*Store)(nil)
-	_ saga.OutboxStore = (*Store)(nil)
+	_ saga.Store   = (*Store)(nil)
+	_ outbox.Store = (*Store)(nil)
 )
 
 // New returns a Store over db, which must be migrated.
@@ -116,6 +122,9 @@ func rowsAffected(res sql.Result) (int64, error) {
 	return n, nil
 }
 
-func notFound(what string) error { return fmt.Errorf("sagastore: %s: %w", what, saga.ErrNotFound) }
+// notFound wraps the not-found sentinel of the package whose Store asked.
+func notFound(what string, sentinel error) error {
+	return fmt.Errorf("sagastore: %s: %w", what, sentinel)
+}
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/sagastore"
@@ -141,6 +142,94 @@ func TestClaimInstances_DueOnlyLeasesAndExtendLeaseCAS(t *testing.T) {
 	})
 }
 
+// WakeInstance makes a waiting, unleased instance due now; on a leased one
+// it only counts the wake-up, leaving the version for the lease holder,
+// whose release with a retry is then due at once and clears the count. A
+// claim clears it too; other states are left alone.
+func TestWakeInstance_DueNowOrCountedForTheLeaseHolder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		later := t0.Add(time.Hour)
+		done := instance("done", time.Time{})
+		done.State = saga.Completed
+		insert(t, db, s, instance("waiting", later), instance("due", t0), done)
+		leased := instance("leased", later)
+		leased.LeaseOwner, leased.LeaseToken = "r1", "tok"
+		insert(t, db, s, leased)
+		wake := func(id string, now time.Time) bool {
+			var ok bool
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				var err error
+				ok, err = s.WakeInstance(ctx, tx, "payment", "key-"+id, now)
+				return err
+			}))
+			return ok
+		}
+		get := func(id string) saga.InstanceRecord {
+			r, err := s.Instance(ctx, nil, id)
+			require.NoError(t, err)
+			return r
+		}
+		now := t0.Add(time.Minute)
+
+		assert.True(t, wake("waiting", now))
+		w := get("waiting")
+		assert.Equal(t, now, w.RunAt)
+		assert.EqualValues(t, 2, w.Version)
+		assert.Zero(t, w.Wakes)
+		assert.False(t, wake("due", now), "already due")
+		assert.False(t, wake("done", now), "terminal")
+		assert.False(t, wake("missing", now))
+		assert.Equal(t, instance("due", t0), get("due"))
+
+		assert.True(t, wake("leased", now))
+		assert.True(t, wake("leased", now))
+		l := get("leased")
+		assert.Equal(t, 2, l.Wakes)
+		assert.EqualValues(t, 1, l.Version, "the lease holder's compare-and-set still lands")
+		assert.Equal(t, later, l.RunAt)
+
+		// The lease holder releases it with a retry an hour on: due at
+		// its write's time instead, and the count is cleared.
+		update := func(next saga.InstanceRecord, prev int64) {
+			var ok bool
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				var err error
+				ok, err = s.UpdateInstance(ctx, tx, next, prev)
+				return err
+			}))
+			require.True(t, ok)
+		}
+		next := l
+		next.LeaseOwner, next.LeaseToken, next.Version = "", "", 2
+		next.UpdatedAt, next.RunAt = now, now.Add(time.Hour)
+		update(next, 1)
+		l = get("leased")
+		assert.Equal(t, now, l.RunAt, "woken while leased: due at once")
+		assert.Zero(t, l.Wakes)
+		// Without a wake-up the retry keeps its time.
+		next.Version = 3
+		update(next, 2)
+		assert.Equal(t, now.Add(time.Hour), get("leased").RunAt)
+
+		// A claim clears the count: the attempt it dispatches comes after
+		// the news.
+		again := instance("again", t0)
+		again.Definition, again.LeaseToken, again.Wakes = "refund", "old", 3
+		insert(t, db, s, again)
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			got, err := s.ClaimInstances(ctx, tx, saga.Claim{Definitions: []string{"refund"}, Owner: "r2", Token: "tok2",
+				Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+			require.Len(t, got, 1)
+			assert.Zero(t, got[0].Wakes)
+			return err
+		}))
+		assert.Zero(t, get("again").Wakes)
+	})
+}
+
 // TestClaimInstances_MySQL_SkipLocked_DisjointWithoutWaiting: a claim that
 // runs while another claim transaction holds its rows takes the next rows
 // instead of waiting.
@@ -238,17 +327,17 @@ func TestClaimDeliveries_OrderedHeadOnly(t *testing.T) {
 		s := sagastore.New(db)
 		ctx := context.Background()
 		for i, key := range []string{"k1", "k1", "k2", "k1"} {
-			ev := saga.Event{ID: fmt.Sprintf("e%d", i), Type: "T", Key: key, OccurredAt: t0}
-			ds := []saga.DeliveryRecord{
-				{EventID: ev.ID, Subscriber: "ordered", Key: key, Ordered: true, Status: saga.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
-				{EventID: ev.ID, Subscriber: "any", Key: key, Status: saga.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
+			ev := outbox.Event{ID: fmt.Sprintf("e%d", i), Type: "T", Key: key, OccurredAt: t0}
+			ds := []outbox.DeliveryRecord{
+				{EventID: ev.ID, Subscriber: "ordered", Key: key, Ordered: true, Status: outbox.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
+				{EventID: ev.ID, Subscriber: "any", Key: key, Status: outbox.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0},
 			}
 			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertEvent(ctx, tx, ev, ds) }))
 		}
 		claim := func(sub string) []string {
 			var ids []string
 			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-				ds, err := s.ClaimDeliveries(ctx, tx, saga.DeliveryClaim{Subscribers: []string{sub}, Token: "t-" + sub,
+				ds, err := s.ClaimDeliveries(ctx, tx, outbox.DeliveryClaim{Subscribers: []string{sub}, Token: "t-" + sub,
 					Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
 				for _, d := range ds {
 					ids = append(ids, d.EventID)

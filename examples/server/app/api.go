@@ -16,9 +16,9 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
-	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 )
 
@@ -556,10 +556,10 @@ func (a *App) playBuyer(w http.ResponseWriter, r *http.Request, s gatewaySetup) 
 }
 
 // startShipment moves a paid order on once paygate recorded its creation.
-func (a *App) startShipment(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+func (a *App) startShipment(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
 	ev, err := paygate.ParseEvent(d.Payload)
 	if err != nil {
-		return saga.Permanent(err)
+		return outbox.Permanent(err)
 	}
 	return a.orders.StartShipment(ctx, tx, ev.OrderID, ev.PaymentID)
 }

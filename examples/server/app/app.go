@@ -18,6 +18,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
@@ -125,7 +126,7 @@ func (a *App) init(ctx context.Context) error {
 		DB: a.db, Gateways: reg, Orders: a.orders, ClientKeys: clientKeys,
 		Fees:   settlement.RateFee{Rate: a.cfg.FeeRate},
 		Logger: a.log,
-		Subscribers: []saga.Subscriber{{
+		Subscribers: []outbox.Subscriber{{
 			Name: "example-shipping", Types: []string{paygate.EventOrderCreated},
 			Handle: a.startShipment,
 		}},

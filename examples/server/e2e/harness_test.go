@@ -27,6 +27,7 @@ import (
 	"github.com/paygate/paygate/examples/server/app"
 	"github.com/paygate/paygate/inicis/inicistest"
 	"github.com/paygate/paygate/kakaopay/kakaopaytest"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
@@ -88,8 +89,8 @@ func fastRetries(alerts *atomic.Int64) func(*paygate.Config) {
 		// approval and the order's failure.
 		c.OrderRetry = saga.Policy{MaxAttempts: 4, InitialBackoff: 150 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
 		c.RefundRetry = saga.Policy{InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, AlertAfter: 3}
-		c.Runner = saga.Config{PollInterval: 20 * time.Millisecond, Lease: 5 * time.Second}
-		c.Outbox = saga.OutboxConfig{PollInterval: 20 * time.Millisecond}
+		c.Runner = saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Lease: 5 * time.Second}}
+		c.Outbox = outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}}
 		prev := c.OnAlert
 		c.OnAlert = func(a saga.Alert) {
 			alerts.Add(1)
@@ -535,7 +536,7 @@ func (s *server) settled(t *testing.T, paymentID string) {
 				return false
 			}
 		}
-		pending, err := s.app.Paygate().Outbox().Deliveries(ctx, saga.DeliveryFilter{Status: saga.DeliveryPending, Limit: 1000})
+		pending, err := s.app.Paygate().Outbox().Deliveries(ctx, outbox.DeliveryFilter{Status: outbox.DeliveryPending, Limit: 1000})
 		require.NoError(t, err)
 		for _, d := range pending {
 			if d.Key == paymentID {

@@ -1,7 +1,7 @@
-// Package natsrelay relays the saga outbox's events to a NATS JetStream
+// Package natsrelay relays the outbox's events to a NATS JetStream
 // stream, so services outside the database can follow payments.
 //
-// A Relay is a saga.Relay: the outbox claims pending deliveries in batches
+// A Relay is an outbox.Relay: the outbox claims pending deliveries in batches
 // and hands them to Publish, which publishes every event asynchronously and
 // returns nil only after JetStream acknowledged each one, so a delivery is
 // marked done only once the stream stored its event. While the NATS server
@@ -14,7 +14,7 @@
 //	nc, _ := nats.Connect(url, nats.MaxReconnects(-1))
 //	relay, err := natsrelay.New(ctx, nc, natsrelay.Config{})
 //	// ...
-//	outbox.Subscribe(relay.Subscriber()) // or paygate.Config.Subscribers
+//	ob.Subscribe(relay.Subscriber()) // or paygate.Config.Subscribers
 //
 // # Messages
 //
@@ -41,7 +41,7 @@
 //
 // # Order
 //
-// The relay subscriber is ordered by default (saga.Subscriber.Ordered): an
+// The relay subscriber is ordered by default (outbox.Subscriber.Ordered): an
 // event is published only after every earlier event of its key (paygate's
 // payment id) was, so the stream holds each payment's events in the order
 // they were emitted (a copy stored after the duplicate window comes later
@@ -60,7 +60,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/outbox"
 )
 
 // Message headers the relay sets besides jetstream.MsgIDHeader (the event
@@ -83,7 +83,7 @@ const (
 // DefaultRetry is the subscriber's retry policy when Config.Retry is zero:
 // retried for as long as it takes, at most a minute apart, so an outage of
 // any length loses nothing and parks nothing as dead.
-var DefaultRetry = saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Second, MaxBackoff: time.Minute}
+var DefaultRetry = outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Second, MaxBackoff: time.Minute}
 
 // Config configures a Relay. Zero fields take the defaults.
 type Config struct {
@@ -118,7 +118,7 @@ type Config struct {
 	// whether it gives up per-key order for throughput.
 	Name      string
 	Types     []string
-	Retry     saga.Policy
+	Retry     outbox.Policy
 	Unordered bool
 
 	// Logger defaults to slog.Default(). Payloads are never logged.
@@ -188,7 +188,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
-	if c.Retry == (saga.Policy{}) {
+	if c.Retry == (outbox.Policy{}) {
 		c.Retry = DefaultRetry
 	}
 	switch {
@@ -209,9 +209,9 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Subscriber returns the outbox subscriber that relays events through r.
-// Register it in every process that emits events (see saga.Subscriber).
-func (r *Relay) Subscriber() saga.Subscriber {
-	return saga.Subscriber{
+// Register it in every process that emits events (see outbox.Subscriber).
+func (r *Relay) Subscriber() outbox.Subscriber {
+	return outbox.Subscriber{
 		Name:    r.cfg.Name,
 		Types:   r.cfg.Types,
 		Relay:   r,
@@ -232,7 +232,7 @@ func (r *Relay) Subject(eventType string) string { return Subject(r.cfg.SubjectP
 // returns an error when the connection is down, when a message could not be
 // sent, or when an acknowledgement is refused or has not come within
 // Config.AckTimeout; the outbox then publishes all of them again later.
-func (r *Relay) Publish(ctx context.Context, events []saga.Delivery) error {
+func (r *Relay) Publish(ctx context.Context, events []outbox.Delivery) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -284,7 +284,7 @@ func (r *Relay) Publish(ctx context.Context, events []saga.Delivery) error {
 }
 
 // message builds the message of one event.
-func (r *Relay) message(d saga.Delivery) *nats.Msg {
+func (r *Relay) message(d outbox.Delivery) *nats.Msg {
 	h := nats.Header{}
 	h.Set(HeaderEventType, d.Type)
 	if d.Key != "" {

@@ -14,22 +14,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/paygate/paygate/saga"
-	"github.com/paygate/paygate/saga/natsrelay"
+	"github.com/paygate/paygate/outbox"
+	"github.com/paygate/paygate/outbox/natsrelay"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/sagastore"
 	"github.com/paygate/paygate/store/storetest"
 )
 
-func outboxConfig() saga.OutboxConfig {
-	return saga.OutboxConfig{PollInterval: 20 * time.Millisecond, Lease: 10 * time.Second, ClaimBatch: 8, Logger: quietLogger()}
+func outboxConfig() outbox.Config {
+	return outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Lease: 10 * time.Second, ClaimBatch: 8, Logger: quietLogger()}}
 }
 
 // fastRetry keeps the relay's unlimited retries but waits milliseconds, not
 // seconds, between them.
-var fastRetry = saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+var fastRetry = outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 
-func emit(t testing.TB, db *store.DB, o *saga.Outbox, evs ...saga.Event) {
+func emit(t testing.TB, db *store.DB, o *outbox.Outbox, evs ...outbox.Event) {
 	t.Helper()
 	require.NoError(t, db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
 		for _, ev := range evs {
@@ -41,9 +41,9 @@ func emit(t testing.TB, db *store.DB, o *saga.Outbox, evs ...saga.Event) {
 	}))
 }
 
-func deliveryCount(t testing.TB, o *saga.Outbox, status saga.DeliveryStatus) int {
+func deliveryCount(t testing.TB, o *outbox.Outbox, status outbox.DeliveryStatus) int {
 	t.Helper()
-	ds, err := o.Deliveries(context.Background(), saga.DeliveryFilter{Status: status, Limit: 1000})
+	ds, err := o.Deliveries(context.Background(), outbox.DeliveryFilter{Status: status, Limit: 1000})
 	require.NoError(t, err)
 	return len(ds)
 }
@@ -53,12 +53,12 @@ func deliveryCount(t testing.TB, o *saga.Outbox, status saga.DeliveryStatus) int
 // believes they are not, as after a crash between publish and marking the
 // deliveries done. The outbox publishes them again.
 type forgetful struct {
-	relay      saga.Relay
+	relay      outbox.Relay
 	republish  atomic.Int64
-	forgetWhen func(ds []saga.Delivery) bool
+	forgetWhen func(ds []outbox.Delivery) bool
 }
 
-func (f *forgetful) Publish(ctx context.Context, ds []saga.Delivery) error {
+func (f *forgetful) Publish(ctx context.Context, ds []outbox.Delivery) error {
 	if err := f.relay.Publish(ctx, ds); err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func TestOutbox_RelaySubscriber_EveryEventOnceInStreamInKeyOrder(t *testing.T) {
 			cfg := config(t, tg.url)
 			r, err := natsrelay.New(context.Background(), nc, cfg)
 			require.NoError(t, err)
-			fg := &forgetful{relay: r, forgetWhen: func(ds []saga.Delivery) bool {
+			fg := &forgetful{relay: r, forgetWhen: func(ds []outbox.Delivery) bool {
 				for _, d := range ds {
 					if d.Attempt == 1 && d.DeliveryID%5 == 0 {
 						return true
@@ -123,18 +123,18 @@ func TestOutbox_RelaySubscriber_EveryEventOnceInStreamInKeyOrder(t *testing.T) {
 			}}
 			sub := r.Subscriber()
 			sub.Relay, sub.Retry = fg, fastRetry
-			o := saga.NewOutbox(sagastore.New(db), outboxConfig())
+			o := outbox.New(sagastore.New(db), outboxConfig())
 			require.NoError(t, o.Subscribe(sub))
 
 			const keys, perKey = 6, 10
 			var want []string
 			types := []string{"PAYMENT_APPROVED", "ORDER_CREATED", "SETTLEMENT_RECORDED", "PAYMENT_REFUNDED"}
 			for n := range perKey {
-				var evs []saga.Event
+				var evs []outbox.Event
 				for k := range keys {
 					id := fmt.Sprintf("%s-k%d-n%02d", db.Dialect(), k, n)
 					want = append(want, id)
-					evs = append(evs, saga.Event{
+					evs = append(evs, outbox.Event{
 						ID: id, Type: types[n%len(types)], Key: fmt.Sprintf("pay_%d", k),
 						Payload: fmt.Appendf(nil, `{"eventId":%q}`, id),
 					})
@@ -142,7 +142,7 @@ func TestOutbox_RelaySubscriber_EveryEventOnceInStreamInKeyOrder(t *testing.T) {
 				emit(t, db, o, evs...)
 			}
 			runFor(t, o)
-			waitFor(t, "every delivery done", func() bool { return deliveryCount(t, o, saga.DeliveryDone) == len(want) })
+			waitFor(t, "every delivery done", func() bool { return deliveryCount(t, o, outbox.DeliveryDone) == len(want) })
 			assert.Positive(t, fg.republish.Load(), "some events were published twice")
 
 			js := jsFor(t, nc)
@@ -178,28 +178,28 @@ func TestOutbox_ServerDown_RelayFailsThenEverythingDelivered(t *testing.T) {
 		var mu sync.Mutex
 		failures := map[string]error{}
 		ocfg := outboxConfig()
-		ocfg.OnDelivery = func(rep saga.DeliveryReport) {
+		ocfg.OnDelivery = func(rep outbox.DeliveryReport) {
 			if rep.Err != nil {
 				mu.Lock()
 				failures[rep.EventID] = rep.Err
 				mu.Unlock()
 			}
 		}
-		o := saga.NewOutbox(sagastore.New(db), ocfg)
+		o := outbox.New(sagastore.New(db), ocfg)
 		sub := r.Subscriber()
 		sub.Retry = fastRetry
 		require.NoError(t, o.Subscribe(sub))
 		runFor(t, o)
 
-		batch := func(from, n int) []saga.Event {
-			var evs []saga.Event
+		batch := func(from, n int) []outbox.Event {
+			var evs []outbox.Event
 			for i := from; i < from+n; i++ {
-				evs = append(evs, saga.Event{ID: fmt.Sprintf("ev-%03d", i), Type: "ORDER_CREATED", Key: fmt.Sprintf("pay_%d", i%4), Payload: []byte(`{}`)})
+				evs = append(evs, outbox.Event{ID: fmt.Sprintf("ev-%03d", i), Type: "ORDER_CREATED", Key: fmt.Sprintf("pay_%d", i%4), Payload: []byte(`{}`)})
 			}
 			return evs
 		}
 		emit(t, db, o, batch(0, 10)...)
-		waitFor(t, "the first events delivered", func() bool { return deliveryCount(t, o, saga.DeliveryDone) == 10 })
+		waitFor(t, "the first events delivered", func() bool { return deliveryCount(t, o, outbox.DeliveryDone) == 10 })
 
 		e.stop()
 		waitFor(t, "the connection to notice", func() bool { return !nc.IsConnected() })
@@ -209,19 +209,19 @@ func TestOutbox_ServerDown_RelayFailsThenEverythingDelivered(t *testing.T) {
 			defer mu.Unlock()
 			return failures["ev-010"] != nil
 		})
-		assert.Equal(t, 10, deliveryCount(t, o, saga.DeliveryDone), "nothing delivered while the server is down")
-		assert.Equal(t, 15, deliveryCount(t, o, saga.DeliveryPending))
-		assert.Zero(t, deliveryCount(t, o, saga.DeliveryDead))
+		assert.Equal(t, 10, deliveryCount(t, o, outbox.DeliveryDone), "nothing delivered while the server is down")
+		assert.Equal(t, 15, deliveryCount(t, o, outbox.DeliveryPending))
+		assert.Zero(t, deliveryCount(t, o, outbox.DeliveryDead))
 		mu.Lock()
 		assert.ErrorContains(t, failures["ev-010"], "natsrelay")
 		mu.Unlock()
-		pending, err := o.Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryPending, EventID: "ev-010"})
+		pending, err := o.Deliveries(context.Background(), outbox.DeliveryFilter{Status: outbox.DeliveryPending, EventID: "ev-010"})
 		require.NoError(t, err)
 		require.Len(t, pending, 1)
 		assert.Contains(t, pending[0].LastError, "natsrelay", "the reason is recorded for operators")
 
 		e.restart()
-		waitFor(t, "every delivery done after the restart", func() bool { return deliveryCount(t, o, saga.DeliveryDone) == 25 })
+		waitFor(t, "every delivery done after the restart", func() bool { return deliveryCount(t, o, outbox.DeliveryDone) == 25 })
 		js := jsFor(t, nc)
 		assert.Equal(t, 25, streamMsgs(t, js, cfg.Stream))
 		var want []string

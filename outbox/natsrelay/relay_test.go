@@ -10,16 +10,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/paygate/paygate/saga"
-	"github.com/paygate/paygate/saga/natsrelay"
+	"github.com/paygate/paygate/outbox"
+	"github.com/paygate/paygate/outbox/natsrelay"
 )
 
-func deliveries(n int, typ string) []saga.Delivery {
+func deliveries(n int, typ string) []outbox.Delivery {
 	at := time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC)
-	ds := make([]saga.Delivery, n)
+	ds := make([]outbox.Delivery, n)
 	for i := range ds {
-		ds[i] = saga.Delivery{
-			Event: saga.Event{
+		ds[i] = outbox.Delivery{
+			Event: outbox.Event{
 				ID: fmt.Sprintf("ev-%03d", i), Type: typ, Key: fmt.Sprintf("pay_%d", i%3),
 				Payload: fmt.Appendf(nil, `{"eventId":"ev-%03d","amount":1000}`, i), OccurredAt: at.Add(time.Duration(i) * time.Second),
 			},
@@ -72,7 +72,7 @@ func TestPublish_TypesMapToSubjectTokens(t *testing.T) {
 		r, err := natsrelay.New(context.Background(), nc, cfg)
 		require.NoError(t, err)
 		types := []string{"PAYMENT_APPROVED", "card.refund", "a*b>c", "결제 완료", "x-y"}
-		var ds []saga.Delivery
+		var ds []outbox.Delivery
 		for i, typ := range types {
 			d := deliveries(1, typ)[0]
 			d.ID = fmt.Sprintf("ev-type-%d", i)
@@ -269,10 +269,10 @@ func TestSubscriber_Defaults(t *testing.T) {
 	assert.Nil(t, sub.Handle)
 	assert.True(t, sub.Ordered)
 	assert.Empty(t, sub.Types)
-	assert.Equal(t, saga.Unlimited, sub.Retry.MaxAttempts, "an outage never parks events as dead")
+	assert.Equal(t, outbox.Unlimited, sub.Retry.MaxAttempts, "an outage never parks events as dead")
 
 	cfg.Name, cfg.Types, cfg.Unordered = "broker", []string{"ORDER_CREATED"}, true
-	cfg.Retry = saga.Policy{MaxAttempts: 3}
+	cfg.Retry = outbox.Policy{MaxAttempts: 3}
 	r, err = natsrelay.New(context.Background(), nc, cfg)
 	require.NoError(t, err)
 	sub = r.Subscriber()

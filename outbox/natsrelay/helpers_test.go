@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/paygate/paygate/saga/natsrelay"
+	"github.com/paygate/paygate/outbox/natsrelay"
 )
 
 // EnvNATSURL names the environment variable holding the NATS server (with

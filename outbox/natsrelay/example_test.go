@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/paygate/paygate/saga"
-	"github.com/paygate/paygate/saga/natsrelay"
+	"github.com/paygate/paygate/outbox"
+	"github.com/paygate/paygate/outbox/natsrelay"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/sagastore"
 )
@@ -65,17 +65,17 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	outbox := saga.NewOutbox(sagastore.New(db), saga.OutboxConfig{})
-	if err := outbox.Subscribe(relay.Subscriber()); err != nil { // with paygate: Config.Subscribers
+	ob := outbox.New(sagastore.New(db), outbox.Config{})
+	if err := ob.Subscribe(relay.Subscriber()); err != nil { // with paygate: Config.Subscribers
 		panic(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error)
-	go func() { done <- outbox.Run(runCtx) }()
+	go func() { done <- ob.Run(runCtx) }()
 	defer func() { stop(); <-done }()
 
 	err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := outbox.Emit(ctx, tx, saga.Event{
+		_, err := ob.Emit(ctx, tx, outbox.Event{
 			ID: "ev-1", Type: "PAYMENT_APPROVED", Key: "pay_1",
 			Payload:    []byte(`{"eventId":"ev-1","eventType":"PAYMENT_APPROVED","paymentId":"pay_1"}`),
 			OccurredAt: time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC),
@@ -133,9 +133,9 @@ func Example_consumer() {
 		panic(err)
 	}
 
-	var batch []saga.Delivery
+	var batch []outbox.Delivery
 	for i, typ := range []string{"PAYMENT_APPROVED", "ORDER_CREATED", "ORDER_CREATED"} {
-		batch = append(batch, saga.Delivery{Event: saga.Event{
+		batch = append(batch, outbox.Delivery{Event: outbox.Event{
 			ID: fmt.Sprintf("ev-%d", i+1), Type: typ, Key: fmt.Sprintf("pay_%d", i%2+1), Payload: []byte(`{}`),
 		}})
 	}

@@ -1,4 +1,4 @@
-package saga_test
+package outbox_test
 
 import (
 	"context"
@@ -13,56 +13,21 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
 )
 
-func outboxConfig() saga.OutboxConfig {
-	return saga.OutboxConfig{PollInterval: 20 * time.Millisecond, Lease: 10 * time.Second, Logger: quietLogger()}
-}
-
-// ledger is a DB-side subscriber: it writes one row per event in the
-// delivery's transaction; a second write of the same event would violate
-// the primary key and fail the test.
-func ledger(t testing.TB, db *store.DB, table string) saga.Handler {
-	_, err := db.SQL().ExecContext(context.Background(),
-		`CREATE TABLE `+table+` (event_id VARCHAR(64) NOT NULL PRIMARY KEY, event_key VARCHAR(64) NOT NULL, seq INT NOT NULL)`)
-	require.NoError(t, err)
-	var seq atomic.Int64
-	return func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (event_id, event_key, seq) VALUES (?, ?, ?)`, d.ID, d.Key, seq.Add(1))
-		return err
-	}
-}
-
-func rowCount(t testing.TB, db *store.DB, table string) int {
-	var n int
-	require.NoError(t, db.SQL().QueryRow(`SELECT COUNT(*) FROM `+table).Scan(&n))
-	return n
-}
-
-func emit(t testing.TB, db *store.DB, o *saga.Outbox, evs ...saga.Event) {
-	t.Helper()
-	require.NoError(t, db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
-		for _, ev := range evs {
-			if _, err := o.Emit(ctx, tx, ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-}
-
 func TestOutbox_EmitAndSubscribers_EachDeliveredOnceInTheirTransaction(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
-		o := saga.NewOutbox(newStore(db), outboxConfig())
+		o := outbox.New(newStore(db), outboxConfig())
 		var relayed sync.Map
 		require.NoError(t, o.Subscribe(
-			saga.Subscriber{Name: "ledger", Types: []string{"ORDER_CREATED", "PAYMENT_REFUNDED"}, Handle: ledger(t, db, "t_ledger")},
-			saga.Subscriber{Name: "log", Handle: ledger(t, db, "t_log")},
-			saga.Subscriber{Name: "broker", Relay: relayFunc(func(ctx context.Context, ds []saga.Delivery) error {
+			outbox.Subscriber{Name: "ledger", Types: []string{"ORDER_CREATED", "PAYMENT_REFUNDED"}, Handle: ledger(t, db, "t_ledger")},
+			outbox.Subscriber{Name: "log", Handle: ledger(t, db, "t_log")},
+			outbox.Subscriber{Name: "broker", Relay: relayFunc(func(ctx context.Context, ds []outbox.Delivery) error {
 				for _, d := range ds {
 					relayed.Store(d.ID, true)
 				}
@@ -72,7 +37,7 @@ func TestOutbox_EmitAndSubscribers_EachDeliveredOnceInTheirTransaction(t *testin
 		runFor(t, o)
 		types := []string{"PAYMENT_APPROVED", "ORDER_CREATED", "PAYMENT_REFUNDED", "SETTLEMENT_RECORDED"}
 		for i := range 20 {
-			emit(t, db, o, saga.Event{Type: types[i%len(types)], Key: fmt.Sprintf("pay_%d", i%5), Payload: []byte(`{}`)})
+			emit(t, db, o, outbox.Event{Type: types[i%len(types)], Key: fmt.Sprintf("pay_%d", i%5), Payload: []byte(`{}`)})
 		}
 		waitCount(t, "log rows", 20, func() int { return rowCount(t, db, "t_log") })
 		waitCount(t, "ledger rows", 10, func() int { return rowCount(t, db, "t_ledger") })
@@ -85,30 +50,26 @@ func TestOutbox_EmitAndSubscribers_EachDeliveredOnceInTheirTransaction(t *testin
 		// deliveries done commits: wait for that state rather than
 		// asserting it the moment the last event was seen.
 		waitCount(t, "pending deliveries", 0, func() int {
-			pending, err := o.Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryPending})
+			pending, err := o.Deliveries(context.Background(), outbox.DeliveryFilter{Status: outbox.DeliveryPending})
 			require.NoError(t, err)
 			return len(pending)
 		})
 	})
 }
 
-type relayFunc func(ctx context.Context, ds []saga.Delivery) error
-
-func (f relayFunc) Publish(ctx context.Context, ds []saga.Delivery) error { return f(ctx, ds) }
-
 func TestOutbox_Emit_DuplicateIDAndBadInput(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
-		o := saga.NewOutbox(newStore(db), outboxConfig())
-		emit(t, db, o, saga.Event{ID: "ev-1", Type: "PAYMENT_APPROVED"})
+		o := outbox.New(newStore(db), outboxConfig())
+		emit(t, db, o, outbox.Event{ID: "ev-1", Type: "PAYMENT_APPROVED"})
 		tests := []struct {
 			name string
-			ev   saga.Event
+			ev   outbox.Event
 			want error
 		}{
-			{"same id", saga.Event{ID: "ev-1", Type: "PAYMENT_APPROVED"}, saga.ErrDuplicate},
-			{"no type", saga.Event{ID: "ev-2"}, saga.ErrInvalid},
-			{"key too long", saga.Event{Type: "X", Key: string(make([]byte, 256))}, saga.ErrInvalid},
+			{"same id", outbox.Event{ID: "ev-1", Type: "PAYMENT_APPROVED"}, outbox.ErrDuplicate},
+			{"no type", outbox.Event{ID: "ev-2"}, outbox.ErrInvalid},
+			{"key too long", outbox.Event{Type: "X", Key: string(make([]byte, 256))}, outbox.ErrInvalid},
 		}
 		for _, tt := range tests {
 			err := db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
@@ -125,11 +86,11 @@ func TestOutbox_Emit_DuplicateIDAndBadInput(t *testing.T) {
 // consumer that remembers "the last id seen" would skip it forever.
 func TestOutbox_LateCommit_StillDelivered(t *testing.T) {
 	db := storetest.Open(t, store.MySQL) // SQLite has one writer: no transaction can commit "late"
-	o := saga.NewOutbox(newStore(db), outboxConfig())
+	o := outbox.New(newStore(db), outboxConfig())
 	var mu sync.Mutex
 	var order []string
 	handle := ledger(t, db, "t_ledger")
-	require.NoError(t, o.Subscribe(saga.Subscriber{Name: "ledger", Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+	require.NoError(t, o.Subscribe(outbox.Subscriber{Name: "ledger", Handle: func(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
 		mu.Lock()
 		order = append(order, d.Type)
 		mu.Unlock()
@@ -139,19 +100,19 @@ func TestOutbox_LateCommit_StillDelivered(t *testing.T) {
 	late, err := db.SQL().BeginTx(ctx, nil)
 	require.NoError(t, err)
 	defer late.Rollback()
-	_, err = o.Emit(ctx, late, saga.Event{Type: "EARLY_ID_LATE_COMMIT"})
+	_, err = o.Emit(ctx, late, outbox.Event{Type: "EARLY_ID_LATE_COMMIT"})
 	require.NoError(t, err)
 
 	runFor(t, o)
-	emit(t, db, o, saga.Event{Type: "LATER_ID_FIRST_COMMIT"})
+	emit(t, db, o, outbox.Event{Type: "LATER_ID_FIRST_COMMIT"})
 	waitCount(t, "first delivery", 1, func() int { return rowCount(t, db, "t_ledger") })
-	ds, err := o.Deliveries(ctx, saga.DeliveryFilter{})
+	ds, err := o.Deliveries(ctx, outbox.DeliveryFilter{})
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 
 	require.NoError(t, late.Commit())
 	waitCount(t, "both delivered", 2, func() int { return rowCount(t, db, "t_ledger") })
-	ds, err = o.Deliveries(ctx, saga.DeliveryFilter{})
+	ds, err = o.Deliveries(ctx, outbox.DeliveryFilter{})
 	require.NoError(t, err)
 	require.Len(t, ds, 2)
 	assert.Less(t, ds[0].ID, ds[1].ID)
@@ -171,10 +132,10 @@ func TestOutbox_OrderedSubscriber_PerKeyOrderUnderRetriesAndTwoDispatchers(t *te
 			dsn, db := openShared(t, d)
 			handle := ledger(t, db, "t_ordered")
 			var failures atomic.Int64
-			sub := saga.Subscriber{
+			sub := outbox.Subscriber{
 				Name: "ordered", Ordered: true,
-				Retry: saga.Policy{MaxAttempts: saga.Unlimited, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-				Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+				Retry: outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+				Handle: func(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
 					if d.Attempt == 1 && d.ID[len(d.ID)-1]%3 == 0 {
 						failures.Add(1)
 						return errors.New("ledger busy")
@@ -182,16 +143,16 @@ func TestOutbox_OrderedSubscriber_PerKeyOrderUnderRetriesAndTwoDispatchers(t *te
 					return handle(ctx, tx, d)
 				},
 			}
-			var outboxes []*saga.Outbox
+			var outboxes []*outbox.Outbox
 			for range 2 {
-				o := saga.NewOutbox(newStore(openDSN(t, dsn)), outboxConfig())
+				o := outbox.New(newStore(openDSN(t, dsn)), outboxConfig())
 				require.NoError(t, o.Subscribe(sub))
 				outboxes = append(outboxes, o)
 			}
 			const keys, perKey = 10, 8
 			for n := range perKey {
 				for k := range keys {
-					emit(t, db, outboxes[0], saga.Event{
+					emit(t, db, outboxes[0], outbox.Event{
 						ID: fmt.Sprintf("%s-k%02d-n%02d", d, k, n), Type: "E", Key: fmt.Sprintf("pay_%02d", k),
 					})
 				}
@@ -224,22 +185,22 @@ func TestOutbox_FailingSubscriber_RetriedThenDeadThenRedelivered(t *testing.T) {
 		broken.Store(true)
 		var maxAttempt atomic.Int64
 		var mu sync.Mutex
-		var reports []saga.DeliveryReport
+		var reports []outbox.DeliveryReport
 		cfg := outboxConfig()
-		cfg.OnDelivery = func(r saga.DeliveryReport) {
+		cfg.OnDelivery = func(r outbox.DeliveryReport) {
 			mu.Lock()
 			defer mu.Unlock()
 			if r.EventID == "ev-ok" {
 				reports = append(reports, r)
 			}
 		}
-		o := saga.NewOutbox(newStore(db), cfg)
-		require.NoError(t, o.Subscribe(saga.Subscriber{
+		o := outbox.New(newStore(db), cfg)
+		require.NoError(t, o.Subscribe(outbox.Subscriber{
 			Name:  "settlement",
-			Retry: saga.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond},
-			Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+			Retry: outbox.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond},
+			Handle: func(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
 				if d.Type == "POISON" {
-					return saga.Permanent(errors.New("cannot parse"))
+					return outbox.Permanent(errors.New("cannot parse"))
 				}
 				if broken.Load() {
 					if int64(d.Attempt) > maxAttempt.Load() {
@@ -254,17 +215,17 @@ func TestOutbox_FailingSubscriber_RetriedThenDeadThenRedelivered(t *testing.T) {
 			},
 		}))
 		runFor(t, o)
-		emit(t, db, o, saga.Event{ID: "ev-ok", Type: "ORDER_CREATED"}, saga.Event{ID: "ev-poison", Type: "POISON"})
-		var dead []saga.DeliveryRecord
+		emit(t, db, o, outbox.Event{ID: "ev-ok", Type: "ORDER_CREATED"}, outbox.Event{ID: "ev-poison", Type: "POISON"})
+		var dead []outbox.DeliveryRecord
 		waitCount(t, "dead deliveries", 2, func() int {
 			var err error
-			dead, err = o.Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryDead})
+			dead, err = o.Deliveries(context.Background(), outbox.DeliveryFilter{Status: outbox.DeliveryDead})
 			require.NoError(t, err)
 			return len(dead)
 		})
 		assert.EqualValues(t, 3, maxAttempt.Load(), "retried up to MaxAttempts")
 		assert.Zero(t, rowCount(t, db, "t_ledger"), "a failed handler's writes roll back")
-		byEvent := map[string]saga.DeliveryRecord{}
+		byEvent := map[string]outbox.DeliveryRecord{}
 		for _, d := range dead {
 			byEvent[d.EventID] = d
 		}
@@ -272,11 +233,11 @@ func TestOutbox_FailingSubscriber_RetriedThenDeadThenRedelivered(t *testing.T) {
 		assert.Contains(t, byEvent["ev-ok"].LastError, "settlement handler bug")
 
 		err := o.Redeliver(context.Background(), byEvent["ev-ok"].ID+1000)
-		assert.ErrorIs(t, err, saga.ErrNotFound)
+		assert.ErrorIs(t, err, outbox.ErrNotFound)
 		broken.Store(false)
 		require.NoError(t, o.Redeliver(context.Background(), byEvent["ev-ok"].ID))
 		waitCount(t, "ledger rows", 1, func() int { return rowCount(t, db, "t_ledger") })
-		assert.ErrorIs(t, o.Redeliver(context.Background(), byEvent["ev-ok"].ID), saga.ErrInvalidState)
+		assert.ErrorIs(t, o.Redeliver(context.Background(), byEvent["ev-ok"].ID), outbox.ErrInvalidState)
 		mu.Lock()
 		defer mu.Unlock()
 		var outcomes []string
@@ -297,7 +258,7 @@ func TestOutbox_StaleDispatcher_LateCompletionRefused(t *testing.T) {
 		clock := newFakeClock()
 		entered, release := make(chan struct{}), make(chan struct{})
 		var calls atomic.Int64
-		sub := saga.Subscriber{Name: "ledger", Handle: func(ctx context.Context, tx *sql.Tx, d saga.Delivery) error {
+		sub := outbox.Subscriber{Name: "ledger", Handle: func(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
 			if calls.Add(1) == 1 {
 				close(entered)
 				<-release
@@ -306,10 +267,10 @@ func TestOutbox_StaleDispatcher_LateCompletionRefused(t *testing.T) {
 		}}
 		cfg := outboxConfig()
 		cfg.Clock = clock
-		stale := saga.NewOutbox(newStore(db), cfg)
+		stale := outbox.New(newStore(db), cfg)
 		require.NoError(t, stale.Subscribe(sub))
 		runFor(t, stale)
-		emit(t, db, stale, saga.Event{ID: "ev-1", Type: "ORDER_CREATED"})
+		emit(t, db, stale, outbox.Event{ID: "ev-1", Type: "ORDER_CREATED"})
 		<-entered
 		if db.Dialect() == store.SQLite {
 			// The stalled handler holds SQLite's only writer: another
@@ -319,19 +280,31 @@ func TestOutbox_StaleDispatcher_LateCompletionRefused(t *testing.T) {
 			return
 		}
 		clock.Advance(time.Hour)
-		fresh := saga.NewOutbox(newStore(db), cfg)
+		fresh := outbox.New(newStore(db), cfg)
 		require.NoError(t, fresh.Subscribe(sub))
 		runFor(t, fresh)
 		time.Sleep(200 * time.Millisecond)
 		close(release)
 		waitCount(t, "ledger rows", 1, func() int { return rowCount(t, db, "t_ledger") })
-		ds, err := fresh.Deliveries(context.Background(), saga.DeliveryFilter{})
+		ds, err := fresh.Deliveries(context.Background(), outbox.DeliveryFilter{})
 		require.NoError(t, err)
 		require.Len(t, ds, 1)
 		waitCount(t, "done", 1, func() int {
-			ds, err := fresh.Deliveries(context.Background(), saga.DeliveryFilter{Status: saga.DeliveryDone})
+			ds, err := fresh.Deliveries(context.Background(), outbox.DeliveryFilter{Status: outbox.DeliveryDone})
 			require.NoError(t, err)
 			return len(ds)
 		})
 	})
+}
+
+// saga and outbox share one Permanent mark: an error marked by either is
+// permanent for both, so a helper's saga.Permanent error returned by a
+// subscriber still parks its delivery at once.
+func TestPermanent_SameMarkAsSaga(t *testing.T) {
+	cause := errors.New("refused")
+	assert.True(t, outbox.IsPermanent(saga.Permanent(cause)))
+	assert.True(t, saga.IsPermanent(fmt.Errorf("wrapped: %w", outbox.Permanent(cause))))
+	assert.ErrorIs(t, outbox.Permanent(cause), cause)
+	assert.False(t, outbox.IsPermanent(cause))
+	assert.NoError(t, outbox.Permanent(nil))
 }

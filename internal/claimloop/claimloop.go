@@ -1,0 +1,205 @@
+// Package claimloop is the machinery saga's Runner and the outbox's
+// dispatcher share: a loop that claims leased work from the database in
+// batches and works on it with a bounded number of goroutines, the wake-ups
+// that make it claim at once, and the configuration both embed (saga.Loop,
+// outbox.Loop). It knows nothing of what the work is.
+package claimloop
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Clock tells the time. Tests inject one to move time (lease expiry,
+// backoff) without sleeping; timers that only pace polling use real time.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Config is the part of a saga runner's and an outbox's configuration that
+// shapes its claim loop. Zero fields take the defaults WithDefaults gives.
+type Config struct {
+	// Lease is how long claimed work (a saga instance, a delivery) stays
+	// reserved for this process without a write or heartbeat; another
+	// process takes it over after that, and a late write of the one that
+	// lost it is refused. Default 30s.
+	Lease time.Duration
+	// PollInterval is how often Run looks for due work when nothing woke
+	// it. Work created in this process wakes it at once. Default 1s.
+	PollInterval time.Duration
+	// Concurrency is how many claimed units Run works on at once: saga
+	// instances (default 8), or batches of outbox deliveries (default 4).
+	Concurrency int
+	// ClaimBatch is how many due rows one claim transaction leases at
+	// most. Default Concurrency for a saga runner, 32 for an outbox.
+	ClaimBatch int
+	// ClaimBackoff caps the wait after claims that failed in a row (the
+	// database is down): 100 ms more per failure, at most this. Default
+	// 5s.
+	ClaimBackoff time.Duration
+	// Clock defaults to the system clock.
+	Clock Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// WithDefaults returns c with its zero fields set: Concurrency to
+// concurrency, ClaimBatch to batch (zero: Concurrency), and the others to
+// the defaults documented on Config.
+func (c Config) WithDefaults(concurrency, batch int) Config {
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = concurrency
+	}
+	if c.ClaimBatch <= 0 {
+		c.ClaimBatch = batch
+		if batch <= 0 {
+			c.ClaimBatch = c.Concurrency
+		}
+	}
+	if c.ClaimBackoff <= 0 {
+		c.ClaimBackoff = 5 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Now returns the clock's time in UTC to the microsecond, the precision the
+// database keeps.
+func (c Config) Now() time.Time { return c.Clock.Now().UTC().Truncate(time.Microsecond) }
+
+// After a wake-up a loop polls every eagerPoll for eagerWindow, so work
+// created in a transaction that commits a little after the wake-up is
+// picked up without waiting for PollInterval.
+const (
+	eagerWindow = 500 * time.Millisecond
+	eagerPoll   = 5 * time.Millisecond
+)
+
+// Signal wakes a Loop. The zero value is not usable; make one with
+// NewSignal.
+type Signal struct {
+	ch    chan struct{}
+	eager atomic.Int64 // unix nanos until which polling is fast
+}
+
+// NewSignal returns a Signal.
+func NewSignal() *Signal { return &Signal{ch: make(chan struct{}, 1)} }
+
+// Notify wakes the loop and keeps it polling fast for a moment, since the
+// work that caused the wake-up may not have committed yet. It never
+// blocks.
+func (s *Signal) Notify() {
+	s.eager.Store(time.Now().Add(eagerWindow).UnixNano())
+	select {
+	case s.ch <- struct{}{}:
+	default:
+	}
+}
+
+// Loop is a polling loop: while worker slots are free it claims work, runs
+// each claimed unit on its own goroutine, and waits for a wake-up, a freed
+// slot or the poll interval.
+type Loop[T any] struct {
+	// Name starts log lines: "saga: claim instances".
+	Name string
+	// Log receives the loop's log lines; nil means Config.Logger.
+	Log    *slog.Logger
+	Config Config // with defaults set
+	Signal *Signal
+	// ClaimAt reports whether to claim with free slots free; nil means
+	// whenever a slot is free.
+	ClaimAt func(free int) bool
+	// Claim leases up to free units; full reports that the claim took all
+	// it could (more work is probably waiting).
+	Claim func(ctx context.Context, free int) (units []T, full bool, err error)
+	// Work works on one unit. ctx is not canceled when Run's is; stop is
+	// closed then, asking it to stop early.
+	Work func(ctx context.Context, unit T, stop <-chan struct{})
+}
+
+// Run claims and works until ctx is canceled. Claim failures back off (100
+// ms per failure in a row, at most Config.ClaimBackoff). When ctx is
+// canceled it stops claiming, waits for the units in flight — which run on
+// a context the cancellation does not reach, and are told to stop early
+// through stop — and returns nil.
+func (l Loop[T]) Run(ctx context.Context) error {
+	log := l.Log
+	if log == nil {
+		log = l.Config.Logger
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, l.Config.Concurrency)
+	freed := make(chan struct{}, 1)
+	workCtx := context.WithoutCancel(ctx)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		full := false
+		if free := cap(slots) - len(slots); free > 0 && (l.ClaimAt == nil || l.ClaimAt(free)) {
+			units, more, err := l.Claim(ctx, free)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return nil
+			case err != nil:
+				failures++
+				log.Error(l.Name+" failed", "err", err, "failures", failures)
+			default:
+				failures = 0
+			}
+			for _, u := range units {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() {
+						<-slots
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
+					l.Work(workCtx, u, ctx.Done())
+				}()
+			}
+			full = more
+		}
+		wait := l.Config.PollInterval
+		switch {
+		case full && len(slots) < cap(slots):
+			wait = 0
+		case time.Now().UnixNano() < l.Signal.eager.Load():
+			wait = min(wait, eagerPoll)
+		}
+		if failures > 0 {
+			wait = max(wait, min(time.Duration(failures)*100*time.Millisecond, l.Config.ClaimBackoff))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.Signal.ch:
+		case <-freed:
+		case <-timer.C:
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/paygate/paygate/internal/retry"
+)
+
+// claimed is a leased delivery with the token that leases it.
+type claimed struct {
+	rec   DeliveryRecord
+	token string
+}
+
+func (o *Outbox) claim(ctx context.Context) ([]claimed, error) {
+	subs := o.subscribers()
+	if len(subs) == 0 {
+		return nil, nil
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.Name
+	}
+	now := o.now()
+	c := DeliveryClaim{Subscribers: names, Token: uuid.NewString(), Now: now, LeaseUntil: now.Add(o.cfg.Lease), Limit: o.cfg.ClaimBatch}
+	var recs []DeliveryRecord
+	err := o.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		recs, err = o.store.ClaimDeliveries(ctx, tx, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: claim deliveries: %w", err)
+	}
+	out := make([]claimed, len(recs))
+	for i, r := range recs {
+		out[i] = claimed{rec: r, token: c.Token}
+	}
+	return out, nil
+}
+
+// process delivers a claimed batch, subscriber by subscriber. Handler
+// deliveries of one subscriber first share one transaction; if any of them
+// fails, each is redone in its own so one bad event does not hold back the
+// others.
+func (o *Outbox) process(ctx context.Context, batch []claimed) {
+	groups := map[string][]claimed{}
+	var order []string
+	for _, c := range batch {
+		if _, ok := groups[c.rec.Subscriber]; !ok {
+			order = append(order, c.rec.Subscriber)
+		}
+		groups[c.rec.Subscriber] = append(groups[c.rec.Subscriber], c)
+	}
+	for _, name := range order {
+		sub, ok := o.subscriber(name)
+		if !ok {
+			continue
+		}
+		group := groups[name]
+		if sub.Relay != nil {
+			o.relay(ctx, sub, group)
+			continue
+		}
+		if len(group) > 1 {
+			if err := o.handle(ctx, sub, group); err == nil {
+				continue
+			}
+		}
+		for _, c := range group {
+			if err := o.handle(ctx, sub, []claimed{c}); err != nil {
+				o.failed(ctx, sub, c, err)
+			}
+		}
+	}
+}
+
+func delivery(c claimed) Delivery {
+	return Delivery{Event: c.rec.Event, DeliveryID: c.rec.ID, Subscriber: c.rec.Subscriber, Attempt: c.rec.Attempts}
+}
+
+// handle runs sub's handler for every delivery of group in one transaction
+// that also marks them done.
+func (o *Outbox) handle(ctx context.Context, sub Subscriber, group []claimed) error {
+	var lost []int64
+	err := o.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		lost = lost[:0]
+		for _, c := range group {
+			done, err := o.markDone(ctx, tx, c)
+			if errors.Is(err, errAlreadyDone) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !done {
+				lost = append(lost, c.rec.ID)
+				continue
+			}
+			if err := callHandler(ctx, tx, sub.Handle, delivery(c)); err != nil {
+				return fmt.Errorf("delivery %d: %w", c.rec.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if len(group) == 1 {
+			return err
+		}
+		o.log.Debug("outbox: batched delivery failed; delivering one by one", "subscriber", sub.Name, "err", err)
+		return err
+	}
+	for _, id := range lost {
+		o.log.Warn("outbox: delivery lease lost; another dispatcher has it", "subscriber", sub.Name, "delivery_id", id)
+	}
+	for _, c := range group {
+		if !slices.Contains(lost, c.rec.ID) {
+			o.report(c, nil, false)
+		}
+	}
+	return nil
+}
+
+// markDone marks a leased delivery done; false means the lease was lost (or
+// an earlier run of this transaction already committed, which also means
+// there is nothing left to do).
+func (o *Outbox) markDone(ctx context.Context, tx *sql.Tx, c claimed) (bool, error) {
+	d := c.rec
+	d.Status = DeliveryDone
+	d.RunAt = time.Time{}
+	d.LeaseToken = c.token
+	d.LastError = ""
+	d.UpdatedAt = o.now()
+	ok, err := o.store.UpdateDelivery(ctx, tx, d, DeliveryPending, c.token)
+	if err != nil || ok {
+		return ok, err
+	}
+	cur, err := o.store.Delivery(ctx, tx, d.ID)
+	if err != nil {
+		return false, err
+	}
+	if cur.Status == DeliveryDone && cur.LeaseToken == c.token {
+		// An earlier run of this transaction committed though its
+		// commit reported an error; the delivery is ours and done.
+		return false, errAlreadyDone
+	}
+	return false, nil
+}
+
+// errAlreadyDone ends a delivery transaction whose work an earlier run of it
+// already committed.
+var errAlreadyDone = errors.New("outbox: delivery already done")
+
+func callHandler(ctx context.Context, tx *sql.Tx, h Handler, d Delivery) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &retry.PanicError{Value: v}
+		}
+	}()
+	return h(ctx, tx, d)
+}
+
+// failed records a failed delivery attempt: due again after backoff, or dead.
+func (o *Outbox) failed(ctx context.Context, sub Subscriber, c claimed, cause error) {
+	policy := sub.Retry.withDefaults()
+	d := c.rec
+	now := o.now()
+	dead := retry.IsPermanent(cause) || policy.exhausted(d.Attempts)
+	d.LastError = cause.Error()
+	d.LeaseToken = ""
+	d.UpdatedAt = now
+	if dead {
+		d.Status = DeliveryDead
+		d.RunAt = time.Time{}
+	} else {
+		d.RunAt = now.Add(policy.Backoff(d.Attempts))
+	}
+	var ok bool
+	err := o.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		ok, err = o.store.UpdateDelivery(ctx, tx, d, DeliveryPending, c.token)
+		return err
+	})
+	switch {
+	case err != nil:
+		o.log.Error("outbox: record failed delivery", "subscriber", sub.Name, "delivery_id", d.ID, "err", err, "cause", cause)
+		return
+	case !ok:
+		o.log.Warn("outbox: delivery lease lost", "subscriber", sub.Name, "delivery_id", d.ID)
+		return
+	}
+	level := slog.LevelWarn
+	if dead {
+		level = slog.LevelError
+	}
+	o.log.Log(ctx, level, "outbox: delivery failed", "subscriber", sub.Name, "delivery_id", d.ID,
+		"event_id", d.EventID, "event_type", d.Event.Type, "attempt", d.Attempts, "dead", dead, "err", cause)
+	o.report(c, cause, dead)
+}
+
+func (o *Outbox) report(c claimed, err error, dead bool) {
+	if h := o.cfg.OnDelivery; h != nil {
+		h(DeliveryReport{
+			DeliveryID: c.rec.ID, EventID: c.rec.EventID, EventType: c.rec.Event.Type,
+			Subscriber: c.rec.Subscriber, Attempt: c.rec.Attempts, Err: err, Dead: dead,
+		})
+	}
+}

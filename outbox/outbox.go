@@ -1,0 +1,208 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/paygate/paygate/internal/claimloop"
+)
+
+// Event is a fact written to the outbox in the transaction that made it
+// true, and delivered to every subscriber registered for its type.
+type Event struct {
+	// ID identifies the event; Emit assigns a time-ordered UUID when it
+	// is empty. Emitting an ID twice is refused with ErrDuplicate, so a
+	// caller that derives the ID from its own ids emits at most once.
+	ID string
+	// Type names what happened ("PAYMENT_APPROVED"); required, at most 64
+	// bytes.
+	Type string
+	// Key groups events that ordered subscribers receive in order (a
+	// payment id); at most 255 bytes, may be empty.
+	Key     string
+	Payload []byte
+	// OccurredAt defaults to the outbox clock's now.
+	OccurredAt time.Time
+}
+
+// Clock tells the time. Tests inject one to move time (lease expiry,
+// backoff) without sleeping; timers that only pace polling use real time.
+type Clock = claimloop.Clock
+
+// Loop configures the claim loop an Outbox shares with saga's Runner
+// (saga.Loop is the same type): Lease (a handler running longer may see
+// its delivery taken over, and its late completion is refused),
+// PollInterval (Emit in this process wakes Run at once), Concurrency (how
+// many claimed batches are processed at once; default 4), ClaimBatch (how
+// many deliveries one claim takes at most; default 32), ClaimBackoff, Clock
+// and Logger. See claimloop.Config for every field and its default.
+type Loop = claimloop.Config
+
+// Config configures an Outbox. Zero fields take the defaults.
+type Config struct {
+	Loop
+	// OnDelivery, optional, reports every delivery attempt's outcome after
+	// it was recorded. It must be quick.
+	OnDelivery func(DeliveryReport)
+}
+
+// DeliveryReport is the outcome of one delivery attempt.
+type DeliveryReport struct {
+	DeliveryID int64
+	EventID    string
+	EventType  string
+	Subscriber string
+	Attempt    int
+	Err        error
+	// Dead is set when the delivery was parked.
+	Dead bool
+}
+
+// Outbox is the transactional outbox: Emit writes events in the caller's
+// transaction; Run delivers them to subscribers, from any number of
+// processes.
+type Outbox struct {
+	store Store
+	cfg   Config
+	log   *slog.Logger
+
+	mu    sync.RWMutex
+	subs  map[string]Subscriber
+	names []string
+
+	wake    *claimloop.Signal
+	running atomic.Bool
+}
+
+// New returns an outbox over store. Subscribe before emitting.
+func New(store Store, cfg Config) *Outbox {
+	cfg.Loop = cfg.Loop.WithDefaults(4, 32)
+	host, _ := os.Hostname()
+	return &Outbox{
+		store: store,
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "outbox", "host", host),
+		subs:  map[string]Subscriber{},
+		wake:  claimloop.NewSignal(),
+	}
+}
+
+// Longest names the schema stores.
+const (
+	maxName = 64  // event ids and types, subscriber names
+	maxKey  = 255 // event keys
+)
+
+// Subscribe registers subscribers. A name can be registered once.
+func (o *Outbox) Subscribe(subs ...Subscriber) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range subs {
+		if s.Name == "" || len(s.Name) > maxName {
+			return fmt.Errorf("%w: subscriber name %q must be 1 to %d bytes", ErrInvalid, s.Name, maxName)
+		}
+		if (s.Handle == nil) == (s.Relay == nil) {
+			return fmt.Errorf("%w: subscriber %q needs exactly one of Handle and Relay", ErrInvalid, s.Name)
+		}
+		if _, dup := o.subs[s.Name]; dup {
+			return fmt.Errorf("%w: subscriber %q registered twice", ErrInvalid, s.Name)
+		}
+		o.subs[s.Name] = s
+		o.names = append(o.names, s.Name)
+	}
+	return nil
+}
+
+func (o *Outbox) subscriber(name string) (Subscriber, bool) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	s, ok := o.subs[name]
+	return s, ok
+}
+
+func (o *Outbox) subscribers() []Subscriber {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	out := make([]Subscriber, 0, len(o.names))
+	for _, n := range o.names {
+		out = append(out, o.subs[n])
+	}
+	return out
+}
+
+func (o *Outbox) now() time.Time { return o.cfg.Now() }
+
+// Emit writes ev, and one pending delivery per subscriber registered for its
+// type, in the caller's transaction: they exist if and only if tx commits.
+// It returns the event as stored (with its ID and OccurredAt). An event ID
+// that exists already returns an error wrapping ErrDuplicate.
+func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, ev Event) (Event, error) {
+	if tx == nil {
+		return Event{}, fmt.Errorf("%w: Emit needs the caller's transaction", ErrInvalid)
+	}
+	if ev.Type == "" || len(ev.Type) > maxName {
+		return Event{}, fmt.Errorf("%w: event type %q must be 1 to %d bytes", ErrInvalid, ev.Type, maxName)
+	}
+	if len(ev.Key) > maxKey || len(ev.ID) > maxName {
+		return Event{}, fmt.Errorf("%w: event id or key too long", ErrInvalid)
+	}
+	now := o.now()
+	if ev.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return Event{}, fmt.Errorf("outbox: emit %s: new id: %w", ev.Type, err)
+		}
+		ev.ID = id.String()
+	}
+	if ev.OccurredAt.IsZero() {
+		ev.OccurredAt = now
+	}
+	ev.OccurredAt = ev.OccurredAt.UTC().Truncate(time.Microsecond)
+	var ds []DeliveryRecord
+	for _, s := range o.subscribers() {
+		if !s.wants(ev.Type) {
+			continue
+		}
+		ds = append(ds, DeliveryRecord{
+			EventID: ev.ID, Subscriber: s.Name, Key: ev.Key, Ordered: s.Ordered && ev.Key != "",
+			Status: DeliveryPending, RunAt: now, CreatedAt: now, UpdatedAt: now,
+		})
+	}
+	if err := o.store.InsertEvent(ctx, tx, ev, ds); err != nil {
+		return Event{}, fmt.Errorf("outbox: emit %s %s: %w", ev.Type, ev.ID, err)
+	}
+	if len(ds) > 0 {
+		o.wake.Notify()
+	}
+	return ev, nil
+}
+
+// Run claims due deliveries and hands them to their subscribers until ctx
+// is canceled; then it lets the batches in flight finish and returns nil.
+// Run may be called once at a time per Outbox.
+func (o *Outbox) Run(ctx context.Context) error {
+	if !o.running.CompareAndSwap(false, true) {
+		return errors.New("outbox: Run is already running")
+	}
+	defer o.running.Store(false)
+	return claimloop.Loop[[]claimed]{
+		Name: "outbox: claim deliveries", Log: o.log, Config: o.cfg.Loop, Signal: o.wake,
+		Claim: func(ctx context.Context, _ int) ([][]claimed, bool, error) {
+			batch, err := o.claim(ctx)
+			if len(batch) == 0 {
+				return nil, false, err
+			}
+			return [][]claimed{batch}, len(batch) == o.cfg.ClaimBatch, err
+		},
+		Work: func(ctx context.Context, batch []claimed, _ <-chan struct{}) { o.process(ctx, batch) },
+	}.Run(ctx)
+}

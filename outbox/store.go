@@ -1,0 +1,91 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Store is the persistence an Outbox needs. store/sagastore implements it
+// on MySQL/MariaDB and SQLite; the methods are the outbox's building blocks
+// and carry no delivery logic. Every method that takes a *sql.Tx writes or
+// reads in it; a nil tx means "outside any transaction" for reads.
+type Store interface {
+	// InTx runs fn in a transaction, retrying the whole of fn on transient
+	// database errors (deadlock, lock wait timeout, busy, dropped
+	// connection). fn may therefore run more than once.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+	// InsertEvent inserts an event and its deliveries. It returns an error
+	// wrapping ErrDuplicate when the event ID exists.
+	InsertEvent(ctx context.Context, tx *sql.Tx, ev EventRecord, deliveries []DeliveryRecord) error
+	// ClaimDeliveries leases up to c.Limit due pending deliveries (RunAt
+	// <= c.Now) of the given subscribers, skipping rows other
+	// transactions hold and, for ordered deliveries, any with an earlier
+	// delivery of the same subscriber and key not yet done. It sets their
+	// lease token and RunAt to c.LeaseUntil, increments Attempts, and
+	// returns them with their events.
+	ClaimDeliveries(ctx context.Context, tx *sql.Tx, c DeliveryClaim) ([]DeliveryRecord, error)
+	// UpdateDelivery writes d's status, attempts, run-at, lease token,
+	// last error and updated-at if the stored status and lease token are
+	// prevStatus and prevToken. It reports whether it wrote.
+	UpdateDelivery(ctx context.Context, tx *sql.Tx, d DeliveryRecord, prevStatus DeliveryStatus, prevToken string) (bool, error)
+	// Delivery returns one delivery (without its event), or an error
+	// wrapping ErrNotFound.
+	Delivery(ctx context.Context, tx *sql.Tx, id int64) (DeliveryRecord, error)
+	// Deliveries lists deliveries matching f with their events, by ID.
+	Deliveries(ctx context.Context, f DeliveryFilter) ([]DeliveryRecord, error)
+}
+
+// EventRecord is the stored form of an event.
+type EventRecord = Event
+
+// DeliveryStatus is the status of a delivery.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	DeliveryPending DeliveryStatus = "PENDING"
+	DeliveryDone    DeliveryStatus = "DONE"
+	DeliveryDead    DeliveryStatus = "DEAD"
+)
+
+// DeliveryRecord is the stored form of a delivery.
+type DeliveryRecord struct {
+	ID         int64
+	EventID    string
+	Subscriber string
+	Key        string
+	Ordered    bool
+	Status     DeliveryStatus
+	Attempts   int
+	// RunAt is when a pending delivery is next due (while leased: when
+	// the lease expires); zero for done and dead ones.
+	RunAt      time.Time
+	LeaseToken string
+	LastError  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	// Event is filled by ClaimDeliveries and Deliveries.
+	Event Event
+}
+
+// DeliveryClaim says what ClaimDeliveries takes.
+type DeliveryClaim struct {
+	Subscribers []string
+	Token       string
+	Now         time.Time
+	LeaseUntil  time.Time
+	Limit       int
+}
+
+// DeliveryFilter selects deliveries for operators. Zero fields do not
+// filter.
+type DeliveryFilter struct {
+	Status     DeliveryStatus
+	Subscriber string
+	EventID    string
+	// AfterID continues a listing (ordered by ID).
+	AfterID int64
+	// Limit defaults to 100 and is capped at 1000.
+	Limit int
+}
