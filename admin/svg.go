@@ -55,9 +55,10 @@ func barChart(lang, title string, labels []string, ss []series) template.HTML {
 	fmt.Fprintf(&b, `<text class="scale" x="%.1f" y="%.1f">%s</text>`, padL, padT-8, template.HTMLEscapeString(formatMoney(lang, top)))
 	fmt.Fprintf(&b, `<line class="grid" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, padL, padT, chartW-padR, padT)
 	groupW := (chartW - padL - padR) / float64(len(labels))
-	barW := groupW * 0.8 / float64(len(ss))
+	// Bars at most 48 wide, centred in their group.
+	barW := min(groupW*0.8/float64(len(ss)), 48)
 	for i, label := range labels {
-		x0 := padL + groupW*float64(i) + groupW*0.1
+		x0 := padL + groupW*float64(i) + (groupW-barW*float64(len(ss)))/2
 		for j, s := range ss {
 			if i >= len(s.values) {
 				continue
@@ -72,7 +73,7 @@ func barChart(lang, title string, labels []string, ss []series) template.HTML {
 		every := max(1, len(labels)/6)
 		if i == 0 || i == len(labels)-1 || i%every == 0 && len(labels)-1-i >= every/2 {
 			fmt.Fprintf(&b, `<text class="label" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`,
-				x0+groupW*0.4, chartH-10, template.HTMLEscapeString(label))
+				x0+barW*float64(len(ss))/2, chartH-10, template.HTMLEscapeString(label))
 		}
 	}
 	for j, s := range ss {
