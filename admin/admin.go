@@ -50,6 +50,10 @@ type Config struct {
 	SessionKey []byte
 	// SessionTTL is how long a login lasts; default 8h.
 	SessionTTL time.Duration
+	// SecureCookies marks the console's cookies Secure on every answer.
+	// Without it they are Secure when the request came over TLS; set it
+	// when TLS ends at a proxy in front of the host.
+	SecureCookies bool
 	// LoginLimit failed logins (or bearer tokens) per client address
 	// within LoginWindow lock that address out until the window ends;
 	// defaults 10 within 15m.

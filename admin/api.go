@@ -285,17 +285,14 @@ func decodeCursor(s string) (Cursor, error) {
 func (h *Handler) search(ctx context.Context, f PaymentFilter) (searchResult, error) {
 	want := f.Limit
 	f.Limit = want + 1
-	if f.Limit > MaxLimit {
-		f.Limit = MaxLimit
-	}
 	ps, err := h.store.SearchPayments(ctx, f)
 	if err != nil {
 		return searchResult{}, err
 	}
 	f.Limit = want
 	res := searchResult{Items: []paymentItem{}, filter: f}
-	more := len(ps) > want || (want == MaxLimit && len(ps) == MaxLimit)
-	if len(ps) > want {
+	more := len(ps) > want
+	if more {
 		ps = ps[:want]
 	}
 	for _, p := range ps {

@@ -418,3 +418,17 @@ func TestPages_EscapeWhatBuyersAndPGsWrote(t *testing.T) {
 		}
 	})
 }
+
+// Behind a proxy that ends TLS the request looks like plain HTTP: with
+// SecureCookies the session cookie is Secure all the same.
+func TestSessionCookie_SecureWhenConfigured(t *testing.T) {
+	c := newConsole(t, storetest.Open(t, store.SQLite), func(cfg *admin.Config) { cfg.SecureCookies = true })
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(c.url+"/admin/login", url.Values{"token": {operatorToken}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Len(t, resp.Cookies(), 1)
+	assert.True(t, resp.Cookies()[0].Secure)
+	assert.True(t, resp.Cookies()[0].HttpOnly)
+}

@@ -163,7 +163,7 @@ func (h *Handler) validCSRF(s session, got string) bool {
 func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: h.cookieName, Value: value, Path: h.cfg.Prefix + "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.cfg.SecureCookies || r.TLS != nil,
 	})
 }
 

@@ -77,6 +77,17 @@ func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	return v
 }
 
+// arrived waits until the tab has loaded a page whose address contains
+// part: after a click that navigates, the old page's elements would
+// otherwise satisfy a wait for the new one's.
+func arrived(t *testing.T, ctx context.Context, part string) {
+	t.Helper()
+	eventually(t, "a page at …"+part, func() bool {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`location.href.includes(%q) && document.readyState === "complete"`, part)))
+		return err == nil && ok
+	})
+}
+
 // css is a CSS selector.
 func css(s string) chromedp.CSS { return chromedp.CSS(s) }
 
@@ -155,14 +166,18 @@ func TestBrowser_OperatorsConsole(t *testing.T) {
 		do(t, ctx, chromedp.SendKeys(css("#token"), "wrong-token-wrong-token"), chromedp.Click(css("#login-submit")),
 			chromedp.WaitVisible(css("#login-error")))
 		assert.NotEmpty(t, run(t, ctx, chromedp.Text(css("#login-error"))))
-		do(t, ctx, chromedp.SendKeys(css("#token"), operatorToken), chromedp.Click(css("#login-submit")), chromedp.WaitVisible(css("#stats")))
+		do(t, ctx, chromedp.SendKeys(css("#token"), operatorToken), chromedp.Click(css("#login-submit")))
+		arrived(t, ctx, c.url+"/admin/")
+		do(t, ctx, chromedp.WaitVisible(css("#stats")))
 		assert.Equal(t, "6", run(t, ctx, chromedp.Text(css("#stat-count"))))
 		assert.Equal(t, 2, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg.chart").length`)), "two charts")
 		screenshot(t, ctx, dir, "dashboard")
 
 		// Find the payment by its order id; its name is text.
 		do(t, ctx, chromedp.Navigate(c.url+"/admin/payments"), chromedp.WaitVisible(css("#search-form")),
-			chromedp.SendKeys(css("#q-order"), "ord-browser-1"), chromedp.Click(css("#search-submit")), chromedp.WaitVisible(css("#results")))
+			chromedp.SendKeys(css("#q-order"), "ord-browser-1"), chromedp.Click(css("#search-submit")))
+		arrived(t, ctx, "orderId=ord-browser-1")
+		do(t, ctx, chromedp.WaitVisible(css("#results")))
 		assert.Equal(t, 1, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results tbody tr").length`)))
 		assert.Equal(t, evil, run(t, ctx, chromedp.Text(css("#results .order-name"))), "the order name is shown as text")
 		assert.Zero(t, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script").length`)), "no script element came from the order name")
@@ -174,7 +189,9 @@ func TestBrowser_OperatorsConsole(t *testing.T) {
 		// Refund part of it with a double click: one refund, and the
 		// timeline grows.
 		do(t, ctx, chromedp.Navigate(c.url+"/admin/payments?orderId=ord-browser-1"), chromedp.WaitVisible(css(".payment-link")),
-			chromedp.Click(css(".payment-link")), chromedp.WaitVisible(css("#refund-form")))
+			chromedp.Click(css(".payment-link")))
+		arrived(t, ctx, "/admin/payments/"+tossID)
+		do(t, ctx, chromedp.WaitVisible(css("#refund-form")))
 		before := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#timeline tbody tr").length`))
 		do(t, ctx, chromedp.SendKeys(css("#refund-amount"), "3000"), chromedp.SendKeys(css("#refund-reason"), "상자 파손 damaged box"),
 			chromedp.DoubleClick(css("#refund-submit")))
@@ -245,7 +262,9 @@ func TestBrowser_OperatorsConsole(t *testing.T) {
 		assert.Equal(t, "재시도", run(t, ctx, chromedp.Text(css("#actions tbody tr td:nth-child(3)"))), "the retry is in the payment's timeline")
 
 		// English, and a phone's screen.
-		do(t, ctx, chromedp.Click(css("#lang-toggle")), chromedp.WaitVisible(css("#timeline")))
+		do(t, ctx, chromedp.Click(css("#lang-toggle")))
+		arrived(t, ctx, "lang=en")
+		do(t, ctx, chromedp.WaitVisible(css("#timeline")))
 		h1 := run(t, ctx, chromedp.Text(css("h1")))
 		assert.True(t, strings.HasPrefix(h1, "Payment"), "English: %q", h1)
 		do(t, ctx, chromedp.Navigate(c.url+"/admin/"), chromedp.WaitVisible(css("#stats")))

@@ -106,7 +106,7 @@ const langCookie = "paygate_admin_lang"
 func (h *Handler) lang(w http.ResponseWriter, r *http.Request) string {
 	if l := r.URL.Query().Get("lang"); l == langKo || l == langEn {
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: h.cfg.Prefix + "/", MaxAge: 365 * 24 * 3600,
-			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.cfg.SecureCookies || r.TLS != nil})
 		return l
 	}
 	if c, err := r.Cookie(langCookie); err == nil && (c.Value == langKo || c.Value == langEn) {

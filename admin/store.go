@@ -56,7 +56,8 @@ type PaymentFilter struct {
 	MinAmount, MaxAmount pg.Money
 	// Text is searched for in the order name, ignoring ASCII case.
 	Text string
-	// Limit is the page size, 1 to MaxLimit.
+	// Limit is how many rows to return, 1 to MaxLimit+1 (the console asks
+	// for one more than a page to know whether another page follows).
 	Limit int
 	// After continues a search after this payment (the last of a page).
 	After *Cursor

@@ -48,8 +48,8 @@ func (s *Store) SearchPayments(ctx context.Context, f admin.PaymentFilter) ([]ad
 
 // searchQuery builds the search's SQL, the same on both dialects.
 func searchQuery(f admin.PaymentFilter) (string, []any, error) {
-	if f.Limit < 1 || f.Limit > admin.MaxLimit {
-		return "", nil, fmt.Errorf("adminstore: limit must be 1 to %d", admin.MaxLimit)
+	if f.Limit < 1 || f.Limit > admin.MaxLimit+1 {
+		return "", nil, fmt.Errorf("adminstore: limit must be 1 to %d", admin.MaxLimit+1)
 	}
 	var where []string
 	var args []any

@@ -173,8 +173,8 @@ func TestSearchPayments_KeysetPagesFiltersAndText(t *testing.T) {
 		assert.Equal(t, []string{"pay_003", "pay_002", "pay_001"}, search(admin.PaymentFilter{From: base.Add(time.Minute), To: base.Add(4 * time.Minute)}), "From inclusive, To exclusive")
 		assert.Empty(t, search(admin.PaymentFilter{Status: "UNKNOWN"}))
 
-		_, err := s.SearchPayments(ctx, admin.PaymentFilter{Limit: admin.MaxLimit + 1})
-		assert.Error(t, err, "a page is at most MaxLimit")
+		_, err := s.SearchPayments(ctx, admin.PaymentFilter{Limit: admin.MaxLimit + 2})
+		assert.Error(t, err, "a page is at most MaxLimit, plus the one row that says whether more follow")
 
 		p, err := s.Payment(ctx, "pay_005")
 		require.NoError(t, err)
