@@ -27,6 +27,12 @@ type CancelRequest struct {
 	// the same payment is the same cancel, applied once. Empty means a new
 	// cancel every call.
 	IdempotencyKey string
+	// Operator, when set, names the operator asking for the refund: the
+	// cancel is recorded in the payment's timeline as an OPERATOR_ACTION
+	// event (who, the amount, the reason), in the transaction that records
+	// the cancel. A resent cancel (same IdempotencyKey) records nothing
+	// again.
+	Operator string
 }
 
 // Cancel refunds a payment, fully or partly, at its PG. The PG's balance
@@ -44,6 +50,9 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 	}
 	if req.Amount.IsSet() && !req.Amount.IsPositive() {
 		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	}
+	if utf8.RuneCountInString(req.Operator) > maxOperatorLen {
+		return nil, fmt.Errorf("%w: operator longer than %d characters", ErrInvalid, maxOperatorLen)
 	}
 	if len(req.IdempotencyKey) > idempotency.MaxKeyLen {
 		return nil, fmt.Errorf("%w: idempotency key longer than %d characters", ErrInvalid, idempotency.MaxKeyLen)
@@ -131,6 +140,14 @@ func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, 
 		}
 		if err := p.db.InsertCancel(ctx, tx, c); err != nil {
 			return err
+		}
+		if req.Operator != "" {
+			if err := p.record(ctx, tx, pay, eventSpec{
+				typ: EventOperatorAction, amount: amount.Amount().String(), reason: req.Reason,
+				data: OperatorAction{Operator: req.Operator, Action: ActionRefund, CancelID: c.ID},
+			}); err != nil {
+				return err
+			}
 		}
 		raw, err := json.Marshal(sagaPayload{PaymentID: pay.ID, CancelID: c.ID})
 		if err != nil {

@@ -28,7 +28,10 @@
 // (Config.Sync; SyncPayment on demand), so cancels made in a PG's console
 // reach the payment and the ledger for PGs that send no notification of
 // them. Unresolved lists what needs an operator; ResolveAttention and
-// RetryAttention act on it. Every state change of a payment writes its
+// RetryAttention act on it, and with ByOperator (and a refund with
+// CancelRequest.Operator) the operator's action is an OPERATOR_ACTION event
+// in the payment's timeline; package admin is a console built on them.
+// Every state change of a payment writes its
 // event to payment_events (the trace of its flow) and to the outbox in the
 // same transaction.
 //

@@ -31,7 +31,35 @@ const (
 	// written it off (FAILED or EXPIRED). The capture is recorded (a sale in
 	// the ledger) and refunded automatically (PAYMENT_REFUNDED).
 	EventPaymentLateCaptured = "PAYMENT_LATE_CAPTURED"
+	// EventOperatorAction: an operator acted on the payment — a refund
+	// (Cancel with CancelRequest.Operator), a retry or a resolution of an
+	// item of the attention queue (RetryAttention, ResolveAttention with
+	// ByOperator). Reason is the operator's reason or note; data says who
+	// and what (OperatorAction). It is written in the transaction of the
+	// action itself.
+	EventOperatorAction = "OPERATOR_ACTION"
 )
+
+// Operator actions, OperatorAction.Action.
+const (
+	ActionRefund  = "refund"
+	ActionRetry   = "retry"
+	ActionResolve = "resolve"
+)
+
+// OperatorAction is the data of an OPERATOR_ACTION event: who did what to
+// which item. When is the event's occurredAt, why its reason.
+type OperatorAction struct {
+	// Operator names who acted, as the host's authentication knows them.
+	Operator string `json:"operator"`
+	// Action is ActionRefund, ActionRetry or ActionResolve.
+	Action string `json:"action"`
+	// Kind and ID name the attention item retried or resolved ("saga" and
+	// its id); CancelID the cancel a refund recorded.
+	Kind     string `json:"kind,omitempty"`
+	ID       string `json:"id,omitempty"`
+	CancelID string `json:"cancelId,omitempty"`
+}
 
 // EventSchema is the JSON Schema (draft 2020-12) of Event's JSON form.
 //

@@ -57,12 +57,37 @@ func (r *Runner) Stuck(ctx context.Context, olderThan time.Duration, limit int) 
 	})
 }
 
+// OperatorOption adds to what Retry and Resolve do.
+type OperatorOption func(*operatorOptions)
+
+type operatorOptions struct {
+	commit func(ctx context.Context, tx *sql.Tx, in *Instance) error
+}
+
+// AlsoCommit makes Retry or Resolve call fn in the transaction that
+// changes the instance, after the change, with the instance as changed: what
+// fn writes through tx (the operator's action in an audit log) commits with
+// the change or not at all. An error from fn rolls the change back and is
+// returned.
+func AlsoCommit(fn func(ctx context.Context, tx *sql.Tx, in *Instance) error) OperatorOption {
+	return func(o *operatorOptions) { o.commit = fn }
+}
+
+func operatorOpts(opts []OperatorOption) operatorOptions {
+	var o operatorOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // Retry sends a NEEDS_ATTENTION instance back to the state it left, once an
 // operator fixed the cause: the step half that failed is tried again (its
 // attempt count restarts, a permanent failure is forgotten) and the
 // instance is due at once. Retry of an instance in another state returns
 // an error wrapping ErrInvalidState and changes nothing.
-func (r *Runner) Retry(ctx context.Context, id string) (*Instance, error) {
+func (r *Runner) Retry(ctx context.Context, id string, opts ...OperatorOption) (*Instance, error) {
+	o := operatorOpts(opts)
 	var out *Instance
 	err := r.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rec, err := r.store.Instance(ctx, tx, id)
@@ -124,6 +149,9 @@ func (r *Runner) Retry(ctx context.Context, id string) (*Instance, error) {
 			return err
 		}
 		out = &Instance{InstanceRecord: next, Steps: all}
+		if o.commit != nil {
+			return o.commit(ctx, tx, out)
+		}
 		return nil
 	})
 	if err != nil {
@@ -149,7 +177,8 @@ const maxNote = 1024
 // no step of it runs again. The note is required. An instance a runner is
 // working on right now is ErrInvalidState (try again once its call
 // returned); a terminal one too.
-func (r *Runner) Resolve(ctx context.Context, id, note string) (*Instance, error) {
+func (r *Runner) Resolve(ctx context.Context, id, note string, opts ...OperatorOption) (*Instance, error) {
+	o := operatorOpts(opts)
 	if note == "" || len(note) > maxNote {
 		return nil, fmt.Errorf("%w: resolving needs a note of 1 to %d bytes", ErrInvalid, maxNote)
 	}
@@ -194,6 +223,9 @@ func (r *Runner) Resolve(ctx context.Context, id, note string) (*Instance, error
 			return err
 		}
 		out = &Instance{InstanceRecord: next, Steps: steps}
+		if o.commit != nil {
+			return o.commit(ctx, tx, out)
+		}
 		return nil
 	})
 	if err != nil {

@@ -11,8 +11,9 @@
 //	PAYGATE_DB          sqlite:PATH (default sqlite:./data/paygate.db) or mysql:DSN
 //	PAYGATE_DATA_DIR    where files of the server go (default: the SQLite
 //	                    database's directory, else ./data)
-//	PAYGATE_ADMIN_TOKEN the operator token refunds and the attention queue
-//	                    need (Authorization: Bearer …), at least 16
+//	PAYGATE_ADMIN_TOKEN the operator token refunds and the operators' console
+//	                    at /admin/ need (Authorization: Bearer …, or typed
+//	                    into the console's login), at least 16
 //	                    characters. Unset, a random one is generated at
 //	                    every start and written, readable by its owner only,
 //	                    to PAYGATE_DATA_DIR/admin-token; the log says where.

@@ -39,7 +39,8 @@ func (a *App) routes() {
 	// before anything else, so a stranger's request claims no key.
 	mux.Handle("POST /payments/{paymentId}/cancel", a.operator(a.jsonOnly(a.keys.Require(http.HandlerFunc(a.cancel)))))
 	mux.HandleFunc("GET /orders/{orderId}", a.getOrder)
-	mux.Handle("GET /admin/attention", a.operator(http.HandlerFunc(a.attention)))
+	// The operators' console: its pages and its API under /admin/api/.
+	mux.Handle("/admin/", a.console)
 	mux.Handle("POST /webhooks/{pg}", a.intake)
 	mux.HandleFunc("GET /return/{pg}/{outcome}", a.paymentReturn)
 	mux.HandleFunc("GET /{$}", a.page)
@@ -484,40 +485,6 @@ func (a *App) getOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, o)
-}
-
-type attentionJSON struct {
-	Kind      string    `json:"kind"`
-	ID        string    `json:"id"`
-	PaymentID string    `json:"paymentId,omitempty"`
-	State     string    `json:"state"`
-	Reason    string    `json:"reason,omitempty"`
-	Since     time.Time `json:"since"`
-}
-
-// attention is the operators' queue: what paygate could not settle by
-// itself (yet), untouched for at least ?olderThan (a Go duration, default
-// 0: everything open).
-func (a *App) attention(w http.ResponseWriter, r *http.Request) {
-	var older time.Duration
-	if v := r.URL.Query().Get("olderThan"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			a.fail(w, fmt.Errorf("%w: olderThan must be a duration such as 30s or 1h", errBadRequest))
-			return
-		}
-		older = d
-	}
-	list, err := a.pay.Unresolved(r.Context(), older, 500)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	items := make([]attentionJSON, 0, len(list))
-	for _, it := range list {
-		items = append(items, attentionJSON{Kind: it.Kind, ID: it.ID, PaymentID: it.PaymentID, State: it.State, Reason: it.Reason, Since: it.Since})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 type sandboxPayRequest struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/admin"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
@@ -40,9 +41,10 @@ type Config struct {
 	// "http://127.0.0.1:8080": sandbox PGs hand out addresses under it.
 	PublicURL string
 	// AdminToken is the operator token: refunds (POST
-	// /payments/{id}/cancel) and the attention queue need it as
-	// "Authorization: Bearer <token>". Required, at least MinAdminTokenLen
-	// characters; GenerateAdminToken makes one.
+	// /payments/{id}/cancel) and the operators' console under /admin/ need
+	// it, as "Authorization: Bearer <token>" or typed into the console's
+	// login. Required, at least MinAdminTokenLen characters;
+	// GenerateAdminToken makes one.
 	AdminToken string
 	// Live settings per PG; empty runs that PG's sandbox.
 	Toss, KakaoPay, Inicis PGSettings
@@ -67,6 +69,7 @@ type App struct {
 	names    []string
 	log      *slog.Logger
 	mux      *http.ServeMux
+	console  *admin.Handler
 	closeOne sync.Once
 	// adminDigest is the SHA-256 of the operator token.
 	adminDigest [sha256.Size]byte
@@ -145,6 +148,9 @@ func (a *App) init(ctx context.Context) error {
 		return err
 	}
 	a.keys, a.intake = a.pay.Idempotency(), a.pay.WebhookHandler()
+	if a.console, err = a.newConsole(); err != nil {
+		return err
+	}
 	a.routes()
 	return nil
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,12 +12,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/paygate/paygate/admin"
+	"github.com/paygate/paygate/store/adminstore"
 )
 
-// Operators. A refund and the attention queue are the shop's business, not
-// a buyer's: those routes need the operator token, sent as
-// "Authorization: Bearer <token>". Without a valid one they answer 401 in the
-// API's error shape and run nothing (no Idempotency-Key is claimed either).
+// Operators. A refund and the operators' console are the shop's business,
+// not a buyer's: those routes need the operator token, sent as
+// "Authorization: Bearer <token>" (or typed into the console's login page).
+// Without a valid one they answer 401 in the API's error shape and run
+// nothing (no Idempotency-Key is claimed either).
 
 // MinAdminTokenLen is the shortest operator token the app accepts.
 const MinAdminTokenLen = 16
@@ -26,6 +31,27 @@ const MinAdminTokenLen = 16
 const adminTokenFile = "admin-token"
 
 var errUnauthorized = errors.New("unauthorized")
+
+// consoleOperator is who the operator token names in payments' timelines.
+var consoleOperator = admin.Operator{ID: "operator", Name: "Operator"}
+
+// newConsole builds the operators' console (package admin) on the app's
+// paygate, mounted at /admin/, with an Authenticator for the operator
+// token. Its session key is derived from the token: every process started
+// with the same token accepts the same sessions, and a new token ends them
+// all.
+func (a *App) newConsole() (*admin.Handler, error) {
+	auth, err := admin.NewTokenAuthenticator(a.cfg.AdminToken, consoleOperator)
+	if err != nil {
+		return nil, err
+	}
+	mac := hmac.New(sha256.New, []byte(a.cfg.AdminToken))
+	mac.Write([]byte("paygate admin console sessions"))
+	return admin.New(admin.Config{
+		Paygate: a.pay, Store: adminstore.New(a.db), Auth: auth,
+		SessionKey: mac.Sum(nil), Logger: a.log,
+	})
+}
 
 // operator runs next only for a request carrying the operator token.
 func (a *App) operator(next http.Handler) http.Handler {

@@ -375,7 +375,7 @@ func TestE2E_RefundRefused_NeedsAttentionWithAlert(t *testing.T) {
 				return false
 			})
 			// Operators see it over HTTP too, with the reason.
-			resp := s.do(t, http.MethodGet, "/admin/attention", nil, asOperator...)
+			resp := s.do(t, http.MethodGet, "/admin/api/attention", nil, asOperator...)
 			require.Equal(t, http.StatusOK, resp.Status, "%s", resp)
 			var queue struct {
 				Items []struct{ Kind, PaymentID, State, Reason string }
@@ -387,7 +387,7 @@ func TestE2E_RefundRefused_NeedsAttentionWithAlert(t *testing.T) {
 					listed = it.Reason != ""
 				}
 			}
-			assert.True(t, listed, "the refused refund is in GET /admin/attention with its reason: %s", resp)
+			assert.True(t, listed, "the refused refund is in GET /admin/api/attention with its reason: %s", resp)
 			out := s.checkOrder(t, b, true)
 			// The runner raises the alert after it committed the state
 			// the test saw: wait for it rather than race it.

@@ -49,10 +49,10 @@ func TestE2E_Refund_NeedsTheOperatorToken(t *testing.T) {
 		assert.Zero(t, out.PG.Cancels)
 
 		for _, auth := range [][]string{nil, {"Authorization", "Bearer nope-nope-nope-nope"}} {
-			resp := s.do(t, http.MethodGet, "/admin/attention", nil, auth...)
+			resp := s.do(t, http.MethodGet, "/admin/api/attention", nil, auth...)
 			assert.Equal(t, http.StatusUnauthorized, resp.Status, "%s", resp)
 		}
-		resp := s.do(t, http.MethodGet, "/admin/attention", nil, asOperator...)
+		resp := s.do(t, http.MethodGet, "/admin/api/attention", nil, asOperator...)
 		assert.Equal(t, http.StatusOK, resp.Status, "%s", resp)
 
 		// The operator's refund, with the key the refused requests used:
