@@ -115,3 +115,17 @@ type WebhookSandbox interface {
 	// when the host knows what Approve returned.
 	ForgedWebhooks(ctx context.Context, orderID string) ([]WebhookDelivery, error)
 }
+
+// VirtualAccountSandbox is implemented by sandboxes of PGs that issue
+// virtual accounts (Toss, Inicis): the approval issues the account, the
+// buyer's later transfer captures the money and the PG notifies the shop.
+type VirtualAccountSandbox interface {
+	WebhookSandbox
+	// PayVirtualAccount plays a buyer who picks a virtual account; the
+	// approval that follows issues it (WAITING_FOR_DEPOSIT).
+	PayVirtualAccount(ctx context.Context, req PayRequest) (PayResult, error)
+	// Deposit plays the buyer's transfer into the order's account and has
+	// the PG notify the shop. It fails for an order without a waiting (or
+	// with an expired) account.
+	Deposit(ctx context.Context, orderID string) error
+}
