@@ -120,7 +120,7 @@ var sandboxPGs = []struct {
 func newTossPay(t *testing.T) sandboxPG {
 	t.Helper()
 	clock := &sandboxClock{}
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second, Now: clock.Now})
+	srv := tosspaytest.NewServer(tosspaytest.Config{HoldMax: 2 * time.Second, Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/cancel") })
 	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL), tosspay.WithHTTPClient(edge.client()),
@@ -129,7 +129,7 @@ func newTossPay(t *testing.T) sandboxPG {
 	require.NoError(t, err)
 	return sandboxPG{
 		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund: func(_ string, f pgtest.Fault) { require.NoError(t, srv.FailNext(tosspaytest.Script{Fault: f})) },
+		failRefund: func(orderID string, f pgtest.Fault) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, f)) },
 		refuseCancel: func(string) {
 			code := "NOT_CANCELABLE_PAYMENT"
 			edge.testCode.Store(&code)

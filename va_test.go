@@ -71,7 +71,7 @@ func (s *intakeServer) mount(t *testing.T, db *store.DB, f *flow) {
 }
 
 func vaPGs(t *testing.T, hooks string) []vaPG {
-	toss := tosspaytest.NewServer(tosspaytest.Options{
+	toss := tosspaytest.NewServer(tosspaytest.Config{
 		WebhookURL: hooks + "/webhooks/tosspay", WebhookSchedule: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond},
 	})
 	t.Cleanup(toss.Close)
@@ -87,7 +87,7 @@ func vaPGs(t *testing.T, hooks string) []vaPG {
 		{
 			sandboxPG: sandboxPG{name: tgw.Name(), gateway: tgw, sandbox: toss},
 			payVA:     toss.PayVirtualAccount,
-			deposit:   func(_ context.Context, orderID string) error { return toss.Deposit(orderID) },
+			deposit:   toss.Deposit,
 		},
 		{
 			sandboxPG: sandboxPG{name: igw.Name(), gateway: igw, sandbox: ini},

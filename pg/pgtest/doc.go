@@ -5,7 +5,7 @@
 // An adapter passes the suite against its own sandbox:
 //
 //	func TestConformance(t *testing.T) {
-//		srv := tosspaytest.NewServer(tosspaytest.Options{})
+//		srv := tosspaytest.NewServer(tosspaytest.Config{})
 //		t.Cleanup(srv.Close)
 //		gw, err := tosspay.New(srv.SecretKey(),
 //			tosspay.WithBaseURL(srv.URL),

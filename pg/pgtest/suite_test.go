@@ -18,7 +18,7 @@ import (
 
 func tossHarness(t *testing.T) (*tosspay.Gateway, *tosspaytest.Server) {
 	t.Helper()
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 10 * time.Second})
+	srv := tosspaytest.NewServer(tosspaytest.Config{HoldMax: 10 * time.Second})
 	t.Cleanup(srv.Close)
 	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL),
 		tosspay.WithTimeout(300*time.Millisecond), tosspay.WithRetry(2, 10*time.Millisecond, 20*time.Millisecond))

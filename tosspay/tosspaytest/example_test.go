@@ -16,7 +16,7 @@ import (
 // then checks the PG side: captured once, and known to Lookup.
 func ExampleNewServer() {
 	ctx := context.Background()
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 5 * time.Second})
+	srv := tosspaytest.NewServer(tosspaytest.Config{HoldMax: 5 * time.Second})
 	defer srv.Close()
 	gw, err := tosspay.New(srv.SecretKey(), tosspay.WithBaseURL(srv.URL),
 		tosspay.WithTimeout(200*time.Millisecond), tosspay.WithRetry(2, 10*time.Millisecond, 20*time.Millisecond))

@@ -178,7 +178,7 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 	// A secret key of this start only: with the published test key anyone
 	// could read a payment (its webhook secret included) from the sandbox.
 	// "test_" keeps it a test key, so TossPayments-Test-Code works.
-	sb := tosspaytest.New(tosspaytest.Options{
+	sb := tosspaytest.New(tosspaytest.Config{
 		BaseURL:    sandboxBase(publicURL, tosspay.Name),
 		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,
 		SecretKey:  "test_sk_" + randomKey(32),

@@ -598,12 +598,7 @@ func (s *server) armCancel(t *testing.T, b buyer, paymentID string, fault pgtest
 	case *kakaopaytest.Sandbox:
 		require.NoError(t, sb.ScriptCancel(b.OrderID, fault))
 	case *tosspaytest.Sandbox:
-		// Its script takes the next call: wait until the approval's
-		// webhook, which may fetch the payment back, is in.
-		eventually(t, "the approval's webhook", func() bool {
-			return s.payment(t, paymentID).count(paygate.EventWebhookReceived) > 0
-		})
-		require.NoError(t, sb.FailNext(tosspaytest.Script{Fault: fault, Reset: true}))
+		require.NoError(t, sb.FailNext(pgtest.OpCancel, b.OrderID, fault))
 	default:
 		t.Skipf("no way to script refund faults of the %T sandbox", sb)
 	}

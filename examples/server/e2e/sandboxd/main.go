@@ -64,7 +64,7 @@ func run() error {
 	if holdMax <= 0 {
 		holdMax = time.Second
 	}
-	toss := tosspaytest.New(tosspaytest.Options{BaseURL: base + "/tosspay", WebhookURL: *tossWebhook, HoldMax: holdMax})
+	toss := tosspaytest.New(tosspaytest.Config{BaseURL: base + "/tosspay", WebhookURL: *tossWebhook, HoldMax: holdMax})
 	defer toss.Close()
 	sandboxes := map[string]pgtest.Sandbox{
 		"tosspay":  toss,
