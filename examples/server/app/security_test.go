@@ -104,10 +104,10 @@ func TestSandbox_TestControlsOnlyFromThisMachine(t *testing.T) {
 	const remote, local = "203.0.113.9:40000", "127.0.0.1:40000"
 	spoof := []string{"X-Forwarded-For", "127.0.0.1", "X-Real-Ip", "127.0.0.1", "Forwarded", "for=127.0.0.1", "Content-Type", "application/json"}
 	controls := []struct{ method, path, body string }{
-		{http.MethodGet, "/sandbox/tosspay/sandbox/ledger", ""},
-		{http.MethodPost, "/sandbox/tosspay/sandbox/fail-next", `{"fault":"decline"}`},
-		{http.MethodPost, "/sandbox/tosspay/sandbox/deposit", `{"orderId":"x"}`},
-		{http.MethodPost, "/sandbox/tosspay/sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodGet, "/sandbox/tosspay/_sandbox/ledger", ""},
+		{http.MethodPost, "/sandbox/tosspay/_sandbox/faults", `{"op":"cancel","fault":"decline"}`},
+		{http.MethodPost, "/sandbox/tosspay/_sandbox/deposit", `{"orderId":"x"}`},
+		{http.MethodPost, "/sandbox/tosspay/_sandbox/pay", `{"orderId":"x","amount":1000}`},
 		{http.MethodPost, "/sandbox/inicis/deposit", "orderId=x"},
 		{http.MethodPost, "/sandbox/inicis/sandbox/pay", `{"orderId":"x","amount":1000}`},
 		{http.MethodPost, "/sandbox/inicis/v2/pg/inquiry/deposit", "orderId=x"},
@@ -118,9 +118,9 @@ func TestSandbox_TestControlsOnlyFromThisMachine(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, rec.Code, "%s %s from afar: %s", c.method, c.path, rec.Body)
 		assert.Contains(t, rec.Body.String(), `"NOT_FOUND"`)
 	}
-	rec := a.serve(http.MethodGet, "/sandbox/tosspay/sandbox/ledger", local, nil)
+	rec := a.serve(http.MethodGet, "/sandbox/tosspay/_sandbox/ledger", local, nil)
 	assert.Equal(t, http.StatusOK, rec.Code, "from this machine: %s", rec.Body)
-	rec = a.serve(http.MethodGet, "/sandbox/tosspay/sandbox/ledger", "[::1]:40000", nil)
+	rec = a.serve(http.MethodGet, "/sandbox/tosspay/_sandbox/ledger", "[::1]:40000", nil)
 	assert.Equal(t, http.StatusOK, rec.Code, "from this machine over IPv6: %s", rec.Body)
 
 	// The PG API is served to anyone (and wants this start's key).
@@ -139,7 +139,7 @@ func TestSandbox_OffWhenThePGRunsLive(t *testing.T) {
 		c.Toss = PGSettings{BaseURL: "https://api.tosspayments.example", SecretKey: "live_sk_0000000000", ClientKey: "live_ck_0000"}
 	})
 	assert.Nil(t, a.Sandbox(tosspay.Name))
-	for _, path := range []string{"/sandbox/tosspay/sandbox/ledger", "/sandbox/tosspay/v1/payments/orders/x"} {
+	for _, path := range []string{"/sandbox/tosspay/_sandbox/ledger", "/sandbox/tosspay/v1/payments/orders/x"} {
 		rec := a.serve(http.MethodGet, path, "127.0.0.1:1", nil)
 		assert.Equal(t, http.StatusNotFound, rec.Code, path)
 	}

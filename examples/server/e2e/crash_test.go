@@ -319,7 +319,7 @@ func (dr *drill) run(j *job) bool {
 	if j.stage == "checkout" {
 		buyer := dr.pgURL + "/" + j.PG + "/pay"
 		if j.PG == "tosspay" {
-			buyer = dr.pgURL + "/tosspay/sandbox/pay"
+			buyer = dr.pgURL + "/tosspay/_sandbox/pay"
 		}
 		status, ans, ok := dr.post(buyer, map[string]any{"orderId": j.OrderID, "amount": j.Amount, "fault": j.fault})
 		require.True(t, ok, "the sandbox process answers")
