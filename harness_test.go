@@ -163,15 +163,15 @@ func newInicis(t *testing.T) sandboxPG {
 func newKakaoPay(t *testing.T) sandboxPG {
 	t.Helper()
 	clock := &sandboxClock{}
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{Now: clock.Now})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/payment/cancel") })
 	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL, HTTPClient: edge.client()})
 	require.NoError(t, err)
 	return sandboxPG{
 		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.ScriptCancel(orderID, f)) },
-		refuseCancel: func(orderID string) { require.NoError(t, srv.ScriptCancel(orderID, pgtest.FaultDecline)) },
+		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, f)) },
+		refuseCancel: func(orderID string) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, pgtest.FaultDecline)) },
 	}
 }
 

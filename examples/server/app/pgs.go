@@ -75,7 +75,7 @@ func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
 		// Keys of this start only: the published test keys would let
 		// anyone call the sandbox's API as this shop.
 		secret := "DEV" + randomKey(37)
-		sb = kakaopaytest.New(kakaopaytest.Options{
+		sb = kakaopaytest.New(kakaopaytest.Config{
 			BaseURL: sandboxBase(publicURL, kakaopay.Name), SecretKey: secret, AdminKey: randomKey(32),
 		})
 		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, secret, sb.BaseURL()

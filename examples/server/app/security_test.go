@@ -111,7 +111,7 @@ func TestSandbox_TestControlsOnlyFromThisMachine(t *testing.T) {
 		{http.MethodPost, "/sandbox/inicis/deposit", "orderId=x"},
 		{http.MethodPost, "/sandbox/inicis/sandbox/pay", `{"orderId":"x","amount":1000}`},
 		{http.MethodPost, "/sandbox/inicis/v2/pg/inquiry/deposit", "orderId=x"},
-		{http.MethodPost, "/sandbox/kakaopay/sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodPost, "/sandbox/kakaopay/_sandbox/pay", `{"orderId":"x","amount":1000}`},
 	}
 	for _, c := range controls {
 		rec := a.serve(c.method, c.path, remote, []byte(c.body), spoof...)

@@ -317,9 +317,9 @@ func (dr *drill) run(j *job) bool {
 		j.stage = "checkout"
 	}
 	if j.stage == "checkout" {
-		buyer := dr.pgURL + "/" + j.PG + "/pay"
-		if j.PG == "tosspay" {
-			buyer = dr.pgURL + "/tosspay/_sandbox/pay"
+		buyer := dr.pgURL + "/" + j.PG + "/_sandbox/pay"
+		if j.PG == "inicis" {
+			buyer = dr.pgURL + "/inicis/pay"
 		}
 		status, ans, ok := dr.post(buyer, map[string]any{"orderId": j.OrderID, "amount": j.Amount, "fault": j.fault})
 		require.True(t, ok, "the sandbox process answers")

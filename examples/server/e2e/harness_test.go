@@ -596,7 +596,7 @@ func (s *server) armCancel(t *testing.T, b buyer, paymentID string, fault pgtest
 	case *inicistest.Sandbox:
 		sb.FailNext(op, fault)
 	case *kakaopaytest.Sandbox:
-		require.NoError(t, sb.ScriptCancel(b.OrderID, fault))
+		require.NoError(t, sb.FailNext(pgtest.OpCancel, b.OrderID, fault))
 	case *tosspaytest.Sandbox:
 		require.NoError(t, sb.FailNext(pgtest.OpCancel, b.OrderID, fault))
 	default:

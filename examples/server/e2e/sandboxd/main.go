@@ -69,7 +69,7 @@ func run() error {
 	sandboxes := map[string]pgtest.Sandbox{
 		"tosspay":  toss,
 		"inicis":   inicistest.New(inicistest.Config{BaseURL: base + "/inicis"}),
-		"kakaopay": kakaopaytest.New(kakaopaytest.Options{BaseURL: base + "/kakaopay"}),
+		"kakaopay": kakaopaytest.New(kakaopaytest.Config{BaseURL: base + "/kakaopay"}),
 	}
 	mux := http.NewServeMux()
 	var held atomic.Int64

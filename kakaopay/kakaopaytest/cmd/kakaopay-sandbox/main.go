@@ -6,9 +6,13 @@
 // Point the kakaopay adapter's BaseURL at the printed address and use the
 // printed key and CID. The buyer is played with
 //
-//	curl -X POST http://127.0.0.1:8091/pay -d '{"orderId":"order-1","fault":"timeout"}'
+//	curl -X POST http://127.0.0.1:8091/_sandbox/pay -d '{"orderId":"order-1","fault":"timeout"}'
 //
-// or in a browser through the next_redirect_pc_url that ready returns.
+// or in a browser through the next_redirect_pc_url that ready returns. The
+// other test controls are under /_sandbox/ too: POST /_sandbox/faults
+// {"op","fault","orderId"} scripts the next call of op ("prepare",
+// "approve", "cancel", "lookup") about the order, GET /_sandbox/ledger
+// shows the PG side.
 package main
 
 import (
@@ -44,8 +48,12 @@ func run(args []string) error {
 	cids := fs.String("cid", kakaopaytest.TestCID, "comma-separated merchant codes accepted")
 	ttl := fs.Duration("tid-ttl", kakaopaytest.DefaultTIDTTL, "how long a readied tid can be paid and approved")
 	latency := fs.Duration("latency", 0, "delay added to every API call")
+	holdMax := fs.Duration("hold-max", 0, "how long an answer scripted to be lost is held before the connection is cut (0: at once)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *holdMax < 0 || *latency < 0 {
+		return errors.New("-hold-max and -latency must not be negative")
 	}
 
 	ln, err := net.Listen("tcp", *addr)
@@ -55,14 +63,16 @@ func run(args []string) error {
 	if *base == "" {
 		*base = "http://" + ln.Addr().String()
 	}
-	sb := kakaopaytest.New(kakaopaytest.Options{
+	sb := kakaopaytest.New(kakaopaytest.Config{
 		BaseURL:   *base,
 		SecretKey: *secret,
 		AdminKey:  *admin,
 		CIDs:      strings.Split(*cids, ","),
 		TIDTTL:    *ttl,
 		Latency:   *latency,
+		HoldMax:   *holdMax,
 	})
+	defer sb.Close()
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,6 +88,7 @@ func run(args []string) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	sb.Close() // releases held answers so Shutdown does not wait for them
 	if err := srv.Shutdown(shutdown); err != nil {
 		return err
 	}
