@@ -3,8 +3,9 @@
 //
 //	go run ./kakaopay/kakaopaytest/cmd/kakaopay-sandbox -addr 127.0.0.1:8091
 //
-// Point the kakaopay adapter's BaseURL at the printed address and use the
-// printed key and CID. The buyer is played with
+// It prints its base URL, secret key and CIDs. Point the kakaopay
+// adapter's BaseURL at the base URL and use the key and a CID. The buyer is
+// played with
 //
 //	curl -X POST http://127.0.0.1:8091/_sandbox/pay -d '{"orderId":"order-1","fault":"timeout"}'
 //
@@ -20,7 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -33,13 +34,16 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "kakaopay-sandbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves the sandbox until ctx ends.
+func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("kakaopay-sandbox", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8091", "address to listen on")
 	base := fs.String("base-url", "", "public base URL (default http://ADDR)")
@@ -74,26 +78,20 @@ func run(args []string) error {
 	})
 	defer sb.Close()
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	slog.Info("kakaopay sandbox listening", "base_url", *base, "cid", *cids)
+	fmt.Fprintf(out, "kakaopay sandbox: base URL %s secret key %s cid %s\n", sb.BaseURL(), *secret, *cids)
 
 	select {
 	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
 		return err
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sb.Close() // releases held answers so Shutdown does not wait for them
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return srv.Shutdown(shutdown)
 }
