@@ -149,14 +149,8 @@ func newInicis(t *testing.T) sandboxPG {
 	require.NoError(t, err)
 	return sandboxPG{
 		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund: func(_ string, f pgtest.Fault) {
-			srv.FailNext(inicistest.OpRefund, f)
-			srv.FailNext(inicistest.OpPartialRefund, f)
-		},
-		refuseCancel: func(string) {
-			srv.FailNext(inicistest.OpRefund, pgtest.FaultDecline)
-			srv.FailNext(inicistest.OpPartialRefund, pgtest.FaultDecline)
-		},
+		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, f)) },
+		refuseCancel: func(orderID string) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, pgtest.FaultDecline)) },
 	}
 }
 

@@ -78,7 +78,7 @@ func vaPGs(t *testing.T, hooks string) []vaPG {
 	tgw, err := tosspay.New(toss.SecretKey(), tosspay.WithBaseURL(toss.URL), tosspay.WithTimeout(time.Second))
 	require.NoError(t, err)
 
-	ini := inicistest.NewServer(inicistest.Config{NotifyURL: hooks + "/webhooks/inicis"})
+	ini := inicistest.NewServer(inicistest.Config{WebhookURL: hooks + "/webhooks/inicis"})
 	t.Cleanup(ini.Close)
 	igw, err := inicis.New(ini.GatewayConfig())
 	require.NoError(t, err)

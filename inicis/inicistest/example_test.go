@@ -52,7 +52,7 @@ func ExampleSandbox_Deposit() {
 		gw.AckWebhook(w)
 	}))
 	defer shop.Close()
-	srv.SetNotifyURL(shop.URL)
+	srv.SetWebhookURL(shop.URL)
 
 	auth, _ := srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-2", Amount: pg.Won(30000)})
 	p, _ := gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-2", Amount: pg.Won(30000), Redirect: auth.Redirect})

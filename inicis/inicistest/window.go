@@ -1,23 +1,99 @@
 package inicistest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
-	"time"
-
-	"golang.org/x/text/encoding/korean"
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
+
+// ErrNotPrepared is returned by Pay for a request the window would refuse.
+var ErrNotPrepared = errors.New("inicistest: payment request refused")
+
+// Pay plays the buyer: it opens the payment window for the order with a
+// correctly signed form, authenticates by card and returns what Inicis's
+// POST to the shop's returnUrl carries. The approval of this payment fails
+// as req.Fault says.
+func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
+	return s.pay(ctx, req, "Card")
+}
+
+// PayVirtualAccount is Pay for a virtual account: the approval issues an
+// account (WAITING_FOR_DEPOSIT) and Deposit later pays into it.
+func (s *Sandbox) PayVirtualAccount(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
+	return s.pay(ctx, req, "VBank")
+}
+
+func (s *Sandbox) pay(ctx context.Context, req pgtest.PayRequest, method string) (pgtest.PayResult, error) {
+	if err := ctx.Err(); err != nil {
+		return pgtest.PayResult{}, err
+	}
+	if !req.Fault.Valid() {
+		return pgtest.PayResult{}, fmt.Errorf("%w: unknown fault %q", ErrNotPrepared, req.Fault)
+	}
+	if !validOID(req.OrderID) {
+		return pgtest.PayResult{}, fmt.Errorf("%w: order id must be 1..40 bytes of letters, digits, '-', '_' and '.'", ErrNotPrepared)
+	}
+	if req.Amount.Currency() != pg.KRW || !req.Amount.IsPositive() {
+		return pgtest.PayResult{}, fmt.Errorf("%w: amount must be positive won, got %s", ErrNotPrepared, req.Amount)
+	}
+	return s.authenticate(req.OrderID, req.Amount.Int64(), method, req.Fault), nil
+}
+
+// validOID is the payment window's rule for an order id: 1 to 40 bytes of
+// letters, digits, '-', '_' and '.'.
+func validOID(oid string) bool {
+	if oid == "" || len(oid) > 40 {
+		return false
+	}
+	for _, c := range []byte(oid) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// goodnameLen is an order name's length as the window counts it: a byte
+// per ASCII character, two per other character (EUC-KR).
+func goodnameLen(name string) int {
+	n := 0
+	for _, r := range name {
+		if r < 0x80 {
+			n++
+		} else {
+			n += 2
+		}
+	}
+	return n
+}
+
+// authenticate records a buyer authentication and builds the redirect.
+func (s *Sandbox) authenticate(oid string, price int64, method string, fault pgtest.Fault) pgtest.PayResult {
+	token := randomToken()
+	base := s.BaseURL()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := &payment{oid: oid, price: price, method: method, fault: fault, token: token,
+		authAt: s.cfg.Now(), status: pg.StatusPending}
+	s.auths[token] = p
+	s.all = append(s.all, p)
+	return pgtest.PayResult{Redirect: map[string]string{
+		"resultCode":   "0000",
+		"resultMsg":    "성공",
+		"mid":          s.cfg.MID,
+		"orderNumber":  oid,
+		"authToken":    token,
+		"authUrl":      base + pathPayAuth,
+		"netCancelUrl": base + pathNetCancel,
+		"idc_name":     s.cfg.IDCName,
+		"charset":      "UTF-8",
+		"merchantData": "",
+	}}
+}
 
 // PayForm plays the buyer with the form fields the shop's page posts
 // through INIStdPay.js (inicis Prepared.Client). It verifies them the way
@@ -69,221 +145,6 @@ func (s *Sandbox) checkForm(f map[string]string) error {
 	}
 	if f["mKey"] != sha256Hex(s.cfg.SignKey) {
 		return fmt.Errorf("%w: mKey mismatch", ErrNotPrepared)
-	}
-	return nil
-}
-
-// payRequest is the body of POST {base}/pay.
-type payRequest struct {
-	OrderID string          `json:"orderId"`
-	Amount  json.RawMessage `json:"amount"`
-	Fault   pgtest.Fault    `json:"fault"`
-	Method  string          `json:"method"`
-}
-
-// servePay plays the buyer over HTTP. A JSON body {orderId, amount, fault,
-// method} is Pay; a form body is PayForm with the shop's signed fields (the
-// fault and method then come as the form fields "fault" and "method").
-// The answer is {"redirect": {...}}, what the returnUrl POST carries.
-func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, body []byte) {
-	var (
-		res pgtest.PayResult
-		err error
-	)
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		vals, perr := url.ParseQuery(string(body))
-		if perr != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad form"})
-			return
-		}
-		form := map[string]string{}
-		for k := range vals {
-			form[k] = vals.Get(k)
-		}
-		res, err = s.PayForm(r.Context(), form, form["method"], pgtest.Fault(form["fault"]))
-	} else {
-		var req payRequest
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if derr := dec.Decode(&req); derr != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {orderId, amount, fault, method}"})
-			return
-		}
-		amount, aerr := pg.DecodeAmount(req.Amount)
-		var m pg.Money
-		if aerr == nil {
-			m, aerr = pg.NewMoney(amount, pg.KRW)
-		}
-		if aerr != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": aerr.Error()})
-			return
-		}
-		switch req.Method {
-		case "", "Card":
-			res, err = s.Pay(r.Context(), pgtest.PayRequest{OrderID: req.OrderID, Amount: m, Fault: req.Fault})
-		case "VBank":
-			res, err = s.PayVirtualAccount(r.Context(), pgtest.PayRequest{OrderID: req.OrderID, Amount: m, Fault: req.Fault})
-		default:
-			err = fmt.Errorf("%w: method %q is not Card or VBank", ErrNotPrepared, req.Method)
-		}
-	}
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"redirect": res.Redirect})
-}
-
-// serveDeposit is Deposit over HTTP: POST {base}/deposit {"orderId": ...}.
-func (s *Sandbox) serveDeposit(w http.ResponseWriter, r *http.Request, body []byte) {
-	var req struct {
-		OrderID string `json:"orderId"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil || req.OrderID == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `body must be {"orderId": ...}`})
-		return
-	}
-	if err := s.Deposit(r.Context(), req.OrderID); err != nil {
-		status := http.StatusBadGateway
-		if errors.Is(err, ErrNoAccount) || errors.Is(err, ErrAccountExpired) {
-			status = http.StatusConflict
-		}
-		writeJSON(w, status, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"result": "OK"})
-}
-
-// Errors from Deposit and CancelDeposit.
-var (
-	ErrNoAccount      = errors.New("inicistest: no virtual account issued for the order")
-	ErrAccountExpired = errors.New("inicistest: virtual account expired; the bank refuses the transfer")
-	ErrNoDeposit      = errors.New("inicistest: no deposit standing in the order's virtual account")
-	ErrNotAcked       = errors.New("inicistest: notification was not answered OK")
-)
-
-// Deposit plays the buyer's bank transfer into the order's issued virtual
-// account and sends Inicis's deposit notification (type_msg 0200) to
-// Config.NotifyURL. The deposit is a transaction of its own: the
-// notification's no_tid is the deposit's tid ("ININPGVBNK…") and no_req_tid
-// the payment's. The first call records the deposit; later calls (or a call
-// after a failed notification) redeliver the same notification, as Inicis
-// does until it gets "OK". A transfer after the account's due time is
-// refused. Without a NotifyURL the deposit is recorded and Webhooks returns
-// the notification.
-func (s *Sandbox) Deposit(ctx context.Context, orderID string) error {
-	s.mu.Lock()
-	p := s.byOID[orderID]
-	if p == nil || p.vact == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNoAccount, orderID)
-	}
-	now := s.cfg.Now()
-	s.expire(p, now)
-	switch {
-	case p.status == pg.StatusExpired:
-		s.mu.Unlock()
-		return fmt.Errorf("%w: order %q", ErrAccountExpired, orderID)
-	case p.vact.depositNoti == nil && p.status != pg.StatusWaitingForDeposit:
-		s.mu.Unlock()
-		return fmt.Errorf("%w: order %q is %s", ErrNoAccount, orderID, p.status)
-	case p.vact.depositNoti == nil:
-		p.vact.depositAt = now
-		p.vact.depositTID = s.nextTID("ININPGVBNK", now)
-		p.approved = p.price
-		p.status = pg.StatusApproved
-		p.vact.depositNoti = s.depositNoti(p, now, "0200")
-		p.vact.noti = p.vact.depositNoti
-	}
-	body, target, client := p.vact.depositNoti, s.cfg.NotifyURL, s.cfg.NotifyClient
-	s.mu.Unlock()
-	return notify(ctx, client, target, body)
-}
-
-// CancelDeposit plays the bank canceling the buyer's deposit (입금취소):
-// the money goes back, Inicis records the payment canceled and notifies the
-// shop with type_msg 0400, for the same deposit tid, under a message
-// sequence of its own. Calling it again for a canceled deposit sends a
-// further deposit-cancel notice for it, a new message with a new sequence,
-// and changes nothing else. ErrNoDeposit when no deposit was made, or it
-// was partly refunded.
-func (s *Sandbox) CancelDeposit(ctx context.Context, orderID string) error {
-	s.mu.Lock()
-	p := s.byOID[orderID]
-	if p == nil || p.vact == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNoAccount, orderID)
-	}
-	now := s.cfg.Now()
-	switch {
-	case p.vact.reversed:
-	case p.vact.depositAt.IsZero() || p.status != pg.StatusApproved:
-		s.mu.Unlock()
-		return fmt.Errorf("%w: order %q is %s", ErrNoDeposit, orderID, p.status)
-	default:
-		p.vact.reversed = true
-		p.canceled = p.approved
-		p.cancels++
-		p.canceledAt = now
-		p.status = pg.StatusCanceled
-	}
-	p.vact.noti = s.depositNoti(p, now, "0400")
-	body, target, client := p.vact.noti, s.cfg.NotifyURL, s.cfg.NotifyClient
-	s.mu.Unlock()
-	return notify(ctx, client, target, body)
-}
-
-// depositNoti builds a notification form about the account's deposit, in
-// the shape Inicis sends: no_tid is the deposit's own tid, no_req_tid the
-// payment's, no_msgseq the message's sequence. Callers hold mu.
-func (s *Sandbox) depositNoti(p *payment, now time.Time, typeMsg string) []byte {
-	text := func(v string) string {
-		if s.cfg.UTF8Noti {
-			return v
-		}
-		enc, err := korean.EUCKR.NewEncoder().String(v)
-		if err != nil {
-			return v
-		}
-		return enc
-	}
-	k := now.In(kst)
-	s.seq++
-	v := url.Values{
-		"no_tid": {p.vact.depositTID}, "no_req_tid": {p.tid}, "no_oid": {p.oid}, "id_merchant": {s.cfg.MID},
-		"cd_bank": {p.vact.bank}, "cd_deal": {p.vact.bank},
-		"dt_trans": {k.Format("20060102")}, "tm_trans": {k.Format("150405")},
-		"no_msgseq": {fmt.Sprintf("%010d", 9000000000+s.seq)}, "cd_joinorg": {"20000101"},
-		"dt_transbase": {k.Format("20060102")}, "no_transseq": {" "},
-		"type_msg": {typeMsg}, "cl_close": {"0"}, "flg_close": {"0"}, "cl_kor": {"2"},
-		"no_msgmanage": {" "}, "no_vacct": {p.vact.num},
-		"amt_input": {strconv.FormatInt(p.price, 10)}, "amt_check": {"0"},
-		"nm_inputbank": {text("국민은행")}, "nm_input": {text("홍길동")},
-		"dt_inputstd": {k.Format("20060102")}, "dt_calculstd": {k.Format("20060102")},
-		"cl_trans": {"1100"},
-	}
-	return []byte(v.Encode())
-}
-
-func notify(ctx context.Context, client *http.Client, target string, body []byte) error {
-	if target == "" {
-		// Nowhere to deliver: the deposit is recorded and Webhooks hands
-		// the notification out.
-		return nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("inicistest: notification request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=EUC-KR")
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("inicistest: send notification: %w", err)
-	}
-	defer resp.Body.Close()
-	ack, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(ack)) != "OK" {
-		return fmt.Errorf("%w: HTTP %d %q", ErrNotAcked, resp.StatusCode, ack)
 	}
 	return nil
 }

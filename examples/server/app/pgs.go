@@ -110,11 +110,11 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 		sb = inicistest.New(inicistest.Config{
 			BaseURL: sandboxBase(publicURL, inicis.Name), MID: inicis.TestMID,
 			SignKey: randomKey(32), APIKey: randomKey(16), APIIV: randomKey(16),
+			WebhookURL: publicURL + "/webhooks/" + inicis.Name,
 		})
 		cfg = sb.GatewayConfig()
 		// Deposit notifications come from the sandbox in this process.
 		cfg.NotiSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-		sb.SetNotifyURL(publicURL + "/webhooks/" + inicis.Name)
 	}
 	gw, err := inicis.New(cfg)
 	if err != nil {

@@ -108,9 +108,9 @@ func TestSandbox_TestControlsOnlyFromThisMachine(t *testing.T) {
 		{http.MethodPost, "/sandbox/tosspay/_sandbox/faults", `{"op":"cancel","fault":"decline"}`},
 		{http.MethodPost, "/sandbox/tosspay/_sandbox/deposit", `{"orderId":"x"}`},
 		{http.MethodPost, "/sandbox/tosspay/_sandbox/pay", `{"orderId":"x","amount":1000}`},
-		{http.MethodPost, "/sandbox/inicis/deposit", "orderId=x"},
-		{http.MethodPost, "/sandbox/inicis/sandbox/pay", `{"orderId":"x","amount":1000}`},
-		{http.MethodPost, "/sandbox/inicis/v2/pg/inquiry/deposit", "orderId=x"},
+		{http.MethodPost, "/sandbox/inicis/_sandbox/deposit", `{"orderId":"x"}`},
+		{http.MethodPost, "/sandbox/inicis/_sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodPost, "/sandbox/inicis/_sandbox/faults", `{"op":"cancel","fault":"decline"}`},
 		{http.MethodPost, "/sandbox/kakaopay/_sandbox/pay", `{"orderId":"x","amount":1000}`},
 	}
 	for _, c := range controls {

@@ -318,9 +318,6 @@ func (dr *drill) run(j *job) bool {
 	}
 	if j.stage == "checkout" {
 		buyer := dr.pgURL + "/" + j.PG + "/_sandbox/pay"
-		if j.PG == "inicis" {
-			buyer = dr.pgURL + "/inicis/pay"
-		}
 		status, ans, ok := dr.post(buyer, map[string]any{"orderId": j.OrderID, "amount": j.Amount, "fault": j.fault})
 		require.True(t, ok, "the sandbox process answers")
 		require.Equal(t, http.StatusOK, status, "pay %s: %v", j.OrderID, ans)

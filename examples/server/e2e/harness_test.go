@@ -582,23 +582,23 @@ func parallel(n int, fn func(i int)) {
 // kind. A sandbox the tests do not know yet skips the test.
 func (s *server) armRefund(t *testing.T, b buyer, paymentID string, fault pgtest.Fault) {
 	t.Helper()
-	s.armCancel(t, b, paymentID, fault, inicistest.OpRefund)
+	s.armCancel(t, b, paymentID, fault, pgtest.OpCancel)
 }
 
 func (s *server) armPartialRefund(t *testing.T, b buyer, paymentID string, fault pgtest.Fault) {
 	t.Helper()
-	s.armCancel(t, b, paymentID, fault, inicistest.OpPartialRefund)
+	s.armCancel(t, b, paymentID, fault, pgtest.OpCancel)
 }
 
-func (s *server) armCancel(t *testing.T, b buyer, paymentID string, fault pgtest.Fault, op inicistest.Op) {
+func (s *server) armCancel(t *testing.T, b buyer, paymentID string, fault pgtest.Fault, op pgtest.Op) {
 	t.Helper()
 	switch sb := s.app.Sandbox(b.PG).(type) {
 	case *inicistest.Sandbox:
-		sb.FailNext(op, fault)
+		require.NoError(t, sb.FailNext(op, b.OrderID, fault))
 	case *kakaopaytest.Sandbox:
-		require.NoError(t, sb.FailNext(pgtest.OpCancel, b.OrderID, fault))
+		require.NoError(t, sb.FailNext(op, b.OrderID, fault))
 	case *tosspaytest.Sandbox:
-		require.NoError(t, sb.FailNext(pgtest.OpCancel, b.OrderID, fault))
+		require.NoError(t, sb.FailNext(op, b.OrderID, fault))
 	default:
 		t.Skipf("no way to script refund faults of the %T sandbox", sb)
 	}

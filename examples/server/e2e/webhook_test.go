@@ -63,7 +63,7 @@ func newDeposits(t *testing.T, s *server) *deposits {
 	}))
 	t.Cleanup(relay.Close)
 	d.relay = relay.URL
-	sb.SetNotifyURL(relay.URL)
+	sb.SetWebhookURL(relay.URL)
 	return d
 }
 
@@ -220,9 +220,9 @@ func TestE2E_InicisDeposit_OutOfOrder_NeverBackwardsAndMatchesPG(t *testing.T) {
 		id := d.issue(t, b)
 
 		// The deposit happens at the PG, but its notification is held back.
-		d.sb.SetNotifyURL(s.url + "/not-a-webhook")
+		d.sb.SetWebhookURL(s.url + "/not-a-webhook")
 		require.Error(t, d.sb.Deposit(context.Background(), b.OrderID), "the notification did not arrive")
-		d.sb.SetNotifyURL(d.relay)
+		d.sb.SetWebhookURL(d.relay)
 
 		deposit := []byte(url.Values{
 			"no_tid": {d.tid(t, b.OrderID)}, "no_oid": {b.OrderID}, "id_merchant": {inicis.TestMID},
