@@ -31,16 +31,12 @@ import (
 	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
-// sandboxPG is one PG under test: its adapter and its sandbox.
+// sandboxPG is one PG under test: its adapter and its sandbox, scripted
+// through pgtest.Sandbox whatever the PG.
 type sandboxPG struct {
 	name    string
 	gateway pg.Gateway
 	sandbox pgtest.Sandbox
-	// failRefund scripts the sandbox's next refund of the order.
-	failRefund func(orderID string, f pgtest.Fault)
-	// refuseCancel makes the PG refuse the order's next cancel for good
-	// (lookups in between do not use it up).
-	refuseCancel func(orderID string)
 	// edge is the network in front of the PG: it can answer a call with
 	// the PG's 429 before the PG sees it.
 	edge *edge
@@ -72,9 +68,6 @@ type edge struct {
 	isCancel func(*http.Request) bool
 	next     http.RoundTripper
 	throttle atomic.Int64
-	// testCode, when set, is sent once as TossPayments-Test-Code on the
-	// next cancel: Toss answers a test key's request with that error.
-	testCode atomic.Pointer[string]
 }
 
 func newEdge(isCancel func(*http.Request) bool) *edge {
@@ -95,12 +88,6 @@ func (e *edge) RoundTrip(req *http.Request) (*http.Response, error) {
 			Body:    io.NopCloser(strings.NewReader("too many requests")),
 			Request: req, ContentLength: int64(len("too many requests")),
 		}, nil
-	}
-	if e.isCancel(req) {
-		if code := e.testCode.Swap(nil); code != nil {
-			req = req.Clone(req.Context())
-			req.Header.Set("TossPayments-Test-Code", *code)
-		}
 	}
 	return e.next.RoundTrip(req)
 }
@@ -127,14 +114,7 @@ func newTossPay(t *testing.T) sandboxPG {
 		tosspay.WithTimeout(time.Second), tosspay.WithRetry(2, 10*time.Millisecond, 50*time.Millisecond),
 		tosspay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)
-	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund: func(orderID string, f pgtest.Fault) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, f)) },
-		refuseCancel: func(string) {
-			code := "NOT_CANCELABLE_PAYMENT"
-			edge.testCode.Store(&code)
-		},
-	}
+	return sandboxPG{name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock}
 }
 
 func newInicis(t *testing.T) sandboxPG {
@@ -147,11 +127,7 @@ func newInicis(t *testing.T) sandboxPG {
 	cfg.HTTPClient = edge.client()
 	gw, err := inicis.New(cfg)
 	require.NoError(t, err)
-	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, f)) },
-		refuseCancel: func(orderID string) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, pgtest.FaultDecline)) },
-	}
+	return sandboxPG{name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock}
 }
 
 func newKakaoPay(t *testing.T) sandboxPG {
@@ -162,11 +138,7 @@ func newKakaoPay(t *testing.T) sandboxPG {
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/payment/cancel") })
 	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL, HTTPClient: edge.client()})
 	require.NoError(t, err)
-	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, f)) },
-		refuseCancel: func(orderID string) { require.NoError(t, srv.FailNext(pgtest.OpCancel, orderID, pgtest.FaultDecline)) },
-	}
+	return sandboxPG{name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock}
 }
 
 // eachPG runs fn for every sandbox PG on every database, in parallel.
@@ -341,6 +313,17 @@ func (f *flow) checkout(orderID string, amount int64, fault pgtest.Fault) paygat
 	require.NoError(f.t, err)
 	return paygate.ApproveRequest{PG: f.pg.name, OrderID: orderID, Amount: pg.Won(amount), PaymentKey: res.PaymentKey, Redirect: res.Redirect}
 }
+
+// failRefund scripts the PG's next cancel (full or partial) of the order
+// to answer with fault.
+func (f *flow) failRefund(orderID string, fault pgtest.Fault) {
+	f.t.Helper()
+	require.NoError(f.t, f.pg.sandbox.FailNext(pgtest.OpCancel, orderID, fault))
+}
+
+// refuseCancel makes the PG refuse the order's next cancel for good
+// (lookups in between do not use it up).
+func (f *flow) refuseCancel(orderID string) { f.failRefund(orderID, pgtest.FaultDecline) }
 
 // eventually polls cond until it holds or a generous deadline passes.
 func (f *flow) eventually(what string, cond func() bool) {

@@ -165,8 +165,8 @@ func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) 
 		// Twice: Toss's adapter resends a lost cancel once under the same
 		// Idempotency-Key; both answers must be lost for the outcome to
 		// stay unknown.
-		f.pg.failRefund(orderID, pgtest.FaultTimeout)
-		f.pg.failRefund(orderID, pgtest.FaultTimeout)
+		f.failRefund(orderID, pgtest.FaultTimeout)
+		f.failRefund(orderID, pgtest.FaultTimeout)
 		release()
 
 		var cancelID string

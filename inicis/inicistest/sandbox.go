@@ -70,8 +70,8 @@ type Config struct {
 // confirmPrice), and virtual-account deposit notifications (EUC-KR form
 // POST expecting "OK"). It verifies every signature it receives the way
 // Inicis does, so a wrong hash fails here as it would there. It is an
-// http.Handler, implements pgtest.Sandbox and pgtest.WebhookSandbox, and is
-// safe for concurrent use.
+// http.Handler, implements pgtest.Sandbox, pgtest.WebhookSandbox and
+// pgtest.VirtualAccountSandbox, and is safe for concurrent use.
 type Sandbox struct {
 	cfg     Config
 	mount   pgtest.Mount

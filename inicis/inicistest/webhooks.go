@@ -18,7 +18,10 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
-var _ pgtest.WebhookSandbox = (*Sandbox)(nil)
+var (
+	_ pgtest.WebhookSandbox        = (*Sandbox)(nil)
+	_ pgtest.VirtualAccountSandbox = (*Sandbox)(nil)
+)
 
 // ErrNoNotification is returned by Webhooks for an order Inicis has sent no
 // notification about: Inicis notifies the shop only of virtual-account

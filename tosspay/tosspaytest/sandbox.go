@@ -206,8 +206,9 @@ type event struct {
 }
 
 var (
-	_ pgtest.Sandbox        = (*Sandbox)(nil)
-	_ pgtest.WebhookSandbox = (*Sandbox)(nil)
+	_ pgtest.Sandbox               = (*Sandbox)(nil)
+	_ pgtest.WebhookSandbox        = (*Sandbox)(nil)
+	_ pgtest.VirtualAccountSandbox = (*Sandbox)(nil)
 )
 
 // New returns a sandbox to serve at cfg.BaseURL. Close it when done.

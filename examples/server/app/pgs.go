@@ -177,7 +177,10 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 	}
 	// A secret key of this start only: with the published test key anyone
 	// could read a payment (its webhook secret included) from the sandbox.
-	// "test_" keeps it a test key, so TossPayments-Test-Code works.
+	// "test_" keeps it a test key, so TossPayments-Test-Code works. Like
+	// the other sandboxes here it has no HoldMax: a buyer's scripted
+	// timeout cuts the connection at once, an unknown outcome without the
+	// wait.
 	sb := tosspaytest.New(tosspaytest.Config{
 		BaseURL:    sandboxBase(publicURL, tosspay.Name),
 		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,

@@ -112,6 +112,12 @@ func TestSandbox_TestControlsOnlyFromThisMachine(t *testing.T) {
 		{http.MethodPost, "/sandbox/inicis/_sandbox/pay", `{"orderId":"x","amount":1000}`},
 		{http.MethodPost, "/sandbox/inicis/_sandbox/faults", `{"op":"cancel","fault":"decline"}`},
 		{http.MethodPost, "/sandbox/kakaopay/_sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodPost, "/sandbox/kakaopay/_sandbox/faults", `{"op":"approve","fault":"timeout"}`},
+		{http.MethodGet, "/sandbox/kakaopay/_sandbox/ledger", ""},
+		{http.MethodGet, "/sandbox/inicis/_sandbox/ledger", ""},
+		{http.MethodGet, "/sandbox/inicis/_sandbox", ""},
+		{http.MethodGet, "/sandbox/kakaopay/%5Fsandbox/ledger", ""},
+		{http.MethodGet, "/sandbox/tosspay/_sandbox%2Fledger", ""},
 	}
 	for _, c := range controls {
 		rec := a.serve(c.method, c.path, remote, []byte(c.body), spoof...)
@@ -127,6 +133,12 @@ func TestSandbox_TestControlsOnlyFromThisMachine(t *testing.T) {
 	rec = a.serve(http.MethodGet, "/sandbox/tosspay/v1/payments/orders/x", remote, nil)
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	assert.Contains(t, rec.Body.String(), "UNAUTHORIZED_KEY", "the Toss sandbox answered")
+	rec = a.serve(http.MethodPost, "/sandbox/inicis/v2/pg/inquiry", remote, []byte(`{}`), "Content-Type", "application/json")
+	assert.Equal(t, http.StatusOK, rec.Code, "Inicis's INIAPI answers anyone: %s", rec.Body)
+	assert.Contains(t, rec.Body.String(), "resultCode")
+	// A control path behind a PG path is no control path, and no PG path.
+	rec = a.serve(http.MethodPost, "/sandbox/inicis/v2/pg/inquiry/_sandbox/deposit", remote, []byte(`{"orderId":"x"}`), "Content-Type", "application/json")
+	assert.Equal(t, http.StatusNotFound, rec.Code, "%s", rec.Body)
 	// So is the API's own buyer call.
 	rec = a.serve(http.MethodPost, "/sandbox/tosspay/pay", remote, []byte(`{"orderId":"never-prepared","amount":1000}`), "Content-Type", "application/json")
 	assert.NotEqual(t, http.StatusNotFound, rec.Code, "%s", rec.Body)

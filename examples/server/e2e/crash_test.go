@@ -366,7 +366,7 @@ func (dr *drill) held() int {
 }
 
 func (dr *drill) ledger(pgName string) []pgtest.LedgerEntry {
-	resp, err := dr.client.Get(dr.pgURL + "/ledger/" + pgName)
+	resp, err := dr.client.Get(dr.pgURL + "/" + pgName + "/_sandbox/ledger")
 	require.NoError(dr.t, err)
 	defer resp.Body.Close()
 	var out []pgtest.LedgerEntry
