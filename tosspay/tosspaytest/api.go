@@ -194,10 +194,18 @@ func (s *Sandbox) handleConfirm(w http.ResponseWriter, r *http.Request, c *call)
 		sc = p.script
 	}
 	s.mu.Unlock()
-	if next, ok := s.nextFault(pgtest.OpApprove, req.OrderID); ok {
+	next, scripted := s.nextFault(pgtest.OpApprove, req.OrderID)
+	if scripted {
 		sc = next
 	}
 	if !s.preFault(w, r, sc) {
+		return
+	}
+	if scripted && sc.Fault == pgtest.FaultDecline {
+		// A refusal scripted for this one call is answered like a
+		// TossPayments-Test-Code refusal: not kept under the
+		// Idempotency-Key, so the same request sent again is processed.
+		writeReply(w, s.confirm(req, sc))
 		return
 	}
 	rep := s.idempotent(r, c, func() reply {
@@ -434,6 +442,12 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, c *call) 
 	}
 	sc, _ := s.nextFault(pgtest.OpCancel, s.orderOf(key))
 	if !s.preFault(w, r, sc) {
+		return
+	}
+	if sc.Fault == pgtest.FaultDecline {
+		// As for a confirm: a scripted refusal is not kept under the
+		// Idempotency-Key.
+		writeReply(w, s.cancel(key, req, sc))
 		return
 	}
 	rep := s.idempotent(r, c, func() reply {

@@ -42,8 +42,10 @@ var playable = map[pgtest.Op][]pgtest.Fault{
 // replaces the payment's own for that call), OpCancel POST
 // /v1/payments/{paymentKey}/cancel, OpLookup either GET lookup. A lost
 // answer of a call sent with an Idempotency-Key is still kept for its
-// resend, as Toss keeps it. A confirm's decline is REJECT_CARD_COMPANY and
-// ABORTs the payment; a cancel's is NOT_CANCELABLE_PAYMENT.
+// resend, as Toss keeps it; a scripted refusal is not (like a
+// TossPayments-Test-Code answer), so the same request sent again is
+// processed. A confirm's decline is REJECT_CARD_COMPANY and ABORTs the
+// payment; a cancel's is NOT_CANCELABLE_PAYMENT.
 func (s *Sandbox) FailNext(op pgtest.Op, orderID string, f pgtest.Fault) error {
 	if err := pgtest.CheckScript("tosspaytest", op, f, playable[op]); err != nil {
 		return err

@@ -70,6 +70,39 @@ func TestFailNext_ScriptsTheOrdersNextCallOfThatOp(t *testing.T) {
 	assert.Equal(t, 0, l[2].Approvals)
 }
 
+// A refusal scripted for one call is not Toss's answer to the request for
+// good: the same request sent again under the same Idempotency-Key is
+// processed (a lost answer, by contrast, is replayed: see
+// TestApprove_LostAnswerOnce_RecoveredByResendWithSameKey).
+func TestFailNext_ScriptedRefusalIsNotKeptUnderTheIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	srv, gw := setup(t, tosspaytest.Config{})
+	ctx := context.Background()
+	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-idem-ref", Amount: pg.Won(10000)})
+	require.NoError(t, err)
+	body := `{"paymentKey":"` + res.PaymentKey + `","orderId":"order-idem-ref","amount":10000}`
+	require.NoError(t, srv.FailNext(pgtest.OpApprove, "order-idem-ref", pgtest.FaultDecline))
+	st, b := raw(t, srv, "POST", "/v1/payments/confirm", srv.SecretKey(), "confirm-1", body)
+	assert.Equal(t, http.StatusForbidden, st)
+	assert.Equal(t, "REJECT_CARD_COMPANY", code(t, b))
+	st, b = raw(t, srv, "POST", "/v1/payments/confirm", srv.SecretKey(), "confirm-1", body)
+	assert.Equal(t, http.StatusBadRequest, st, "processed again: the declined payment was ABORTED")
+	assert.Equal(t, "ALREADY_PROCESSED_PAYMENT", code(t, b))
+
+	res, err = srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-idem-ref2", Amount: pg.Won(10000)})
+	require.NoError(t, err)
+	p, err := gw.Approve(ctx, approveReq("order-idem-ref2", res, pg.Won(10000)))
+	require.NoError(t, err)
+	require.NoError(t, srv.FailNext(pgtest.OpCancel, "order-idem-ref2", pgtest.FaultDecline))
+	cancel := `{"cancelReason":"r","cancelAmount":1000}`
+	st, b = raw(t, srv, "POST", "/v1/payments/"+p.PaymentKey+"/cancel", srv.SecretKey(), "cancel-1", cancel)
+	assert.Equal(t, http.StatusForbidden, st)
+	assert.Equal(t, "NOT_CANCELABLE_PAYMENT", code(t, b))
+	st, b = raw(t, srv, "POST", "/v1/payments/"+p.PaymentKey+"/cancel", srv.SecretKey(), "cancel-1", cancel)
+	assert.Equal(t, http.StatusOK, st, "the same cancel, sent again, goes through: %s", b)
+	assert.Equal(t, 1, srv.Ledger()[1].Cancels)
+}
+
 func TestFailNext_RefusesWhatTossCannotPlay(t *testing.T) {
 	t.Parallel()
 	sb := tosspaytest.New(tosspaytest.Config{})
