@@ -275,7 +275,7 @@ type selectedCardJSON struct {
 type actionJSON struct {
 	AID        string `json:"aid"`
 	ApprovedAt string `json:"approved_at"`
-	// Amount is left out under Options.OmitActionAmounts.
+	// Amount is left out under Config.OmitActionAmounts.
 	Amount            *int64 `json:"amount,omitempty"`
 	PointAmount       int64  `json:"point_amount"`
 	DiscountAmount    int64  `json:"discount_amount"`
