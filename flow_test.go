@@ -223,7 +223,7 @@ func TestRefund_RefusedForGood_NeedsAttentionAndAlert(t *testing.T) {
 		release := f.shop.hold("ord-stuck")
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-stuck", 11000, pgtest.FaultNone))
 		require.NoError(t, err)
-		f.pg.failRefund("ord-stuck", pgtest.FaultDecline)
+		f.failRefund("ord-stuck", pgtest.FaultDecline)
 		release()
 		f.eventually("the saga to need attention", func() bool {
 			list, err := f.p.Unresolved(context.Background(), 0, 100)
@@ -248,7 +248,7 @@ func TestRefund_AnswerLost_LookedUpAndAppliedOnce(t *testing.T) {
 		release := f.shop.hold("ord-refund-lost")
 		res, err := f.p.Approve(context.Background(), f.checkout("ord-refund-lost", 16000, pgtest.FaultNone))
 		require.NoError(t, err)
-		f.pg.failRefund("ord-refund-lost", pgtest.FaultTimeout)
+		f.failRefund("ord-refund-lost", pgtest.FaultTimeout)
 		release()
 		f.settled(res.PaymentID)
 		assert.Equal(t, pg.StatusCanceled, f.payment(res.PaymentID).Status)
@@ -298,7 +298,7 @@ func TestCancel_AnswerLost_ResolvedAndAppliedOnce(t *testing.T) {
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 
-		f.pg.failRefund("ord-cancel-lost", pgtest.FaultTimeout)
+		f.failRefund("ord-cancel-lost", pgtest.FaultTimeout)
 		v, err := f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Amount: pg.Won(4000), Reason: "partial", IdempotencyKey: "lost"})
 		require.NoError(t, err)
 		require.Len(t, v.Cancels, 1)

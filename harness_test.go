@@ -33,16 +33,12 @@ import (
 	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
-// sandboxPG is one PG under test: its adapter and its sandbox.
+// sandboxPG is one PG under test: its adapter and its sandbox, scripted
+// through pgtest.Sandbox whatever the PG.
 type sandboxPG struct {
 	name    string
 	gateway pg.Gateway
 	sandbox pgtest.Sandbox
-	// failRefund scripts the sandbox's next refund of the order.
-	failRefund func(orderID string, f pgtest.Fault)
-	// refuseCancel makes the PG refuse the order's next cancel for good
-	// (lookups in between do not use it up).
-	refuseCancel func(orderID string)
 	// edge is the network in front of the PG: it can answer a call with
 	// the PG's 429 before the PG sees it.
 	edge *edge
@@ -74,9 +70,6 @@ type edge struct {
 	isCancel func(*http.Request) bool
 	next     http.RoundTripper
 	throttle atomic.Int64
-	// testCode, when set, is sent once as TossPayments-Test-Code on the
-	// next cancel: Toss answers a test key's request with that error.
-	testCode atomic.Pointer[string]
 }
 
 func newEdge(isCancel func(*http.Request) bool) *edge {
@@ -98,12 +91,6 @@ func (e *edge) RoundTrip(req *http.Request) (*http.Response, error) {
 			Request: req, ContentLength: int64(len("too many requests")),
 		}, nil
 	}
-	if e.isCancel(req) {
-		if code := e.testCode.Swap(nil); code != nil {
-			req = req.Clone(req.Context())
-			req.Header.Set("TossPayments-Test-Code", *code)
-		}
-	}
 	return e.next.RoundTrip(req)
 }
 
@@ -122,21 +109,14 @@ var sandboxPGs = []struct {
 func newTossPay(t *testing.T) sandboxPG {
 	t.Helper()
 	clock := &sandboxClock{}
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 2 * time.Second, Now: clock.Now})
+	srv := tosspaytest.NewServer(tosspaytest.Config{HoldMax: 2 * time.Second, Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/cancel") })
 	gw, err := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL, HTTPClient: edge.client(),
 		Timeout: time.Second, MaxAttempts: 2, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund: func(_ string, f pgtest.Fault) { require.NoError(t, srv.FailNext(tosspaytest.Script{Fault: f})) },
-		refuseCancel: func(string) {
-			code := "NOT_CANCELABLE_PAYMENT"
-			edge.testCode.Store(&code)
-		},
-	}
+	return sandboxPG{name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock}
 }
 
 func newInicis(t *testing.T) sandboxPG {
@@ -149,32 +129,18 @@ func newInicis(t *testing.T) sandboxPG {
 	cfg.HTTPClient = edge.client()
 	gw, err := inicis.New(cfg)
 	require.NoError(t, err)
-	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund: func(_ string, f pgtest.Fault) {
-			srv.FailNext(inicistest.OpRefund, f)
-			srv.FailNext(inicistest.OpPartialRefund, f)
-		},
-		refuseCancel: func(string) {
-			srv.FailNext(inicistest.OpRefund, pgtest.FaultDecline)
-			srv.FailNext(inicistest.OpPartialRefund, pgtest.FaultDecline)
-		},
-	}
+	return sandboxPG{name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock}
 }
 
 func newKakaoPay(t *testing.T) sandboxPG {
 	t.Helper()
 	clock := &sandboxClock{}
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{Now: clock.Now})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{Now: clock.Now})
 	t.Cleanup(srv.Close)
 	edge := newEdge(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/payment/cancel") })
 	gw, err := kakaopay.New(kakaopay.Config{CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL, HTTPClient: edge.client()})
 	require.NoError(t, err)
-	return sandboxPG{
-		name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock,
-		failRefund:   func(orderID string, f pgtest.Fault) { require.NoError(t, srv.ScriptCancel(orderID, f)) },
-		refuseCancel: func(orderID string) { require.NoError(t, srv.ScriptCancel(orderID, pgtest.FaultDecline)) },
-	}
+	return sandboxPG{name: gw.Name(), gateway: gw, sandbox: srv, edge: edge, clock: clock}
 }
 
 // eachPG runs fn for every sandbox PG on every database, in parallel.
@@ -349,6 +315,17 @@ func (f *flow) checkout(orderID string, amount int64, fault pgtest.Fault) paygat
 	require.NoError(f.t, err)
 	return paygate.ApproveRequest{PG: f.pg.name, OrderID: orderID, Amount: pg.Won(amount), PaymentKey: res.PaymentKey, Redirect: res.Redirect}
 }
+
+// failRefund scripts the PG's next cancel (full or partial) of the order
+// to answer with fault.
+func (f *flow) failRefund(orderID string, fault pgtest.Fault) {
+	f.t.Helper()
+	require.NoError(f.t, f.pg.sandbox.FailNext(pgtest.OpCancel, orderID, fault))
+}
+
+// refuseCancel makes the PG refuse the order's next cancel for good
+// (lookups in between do not use it up).
+func (f *flow) refuseCancel(orderID string) { f.failRefund(orderID, pgtest.FaultDecline) }
 
 // eventually polls cond until it holds or a generous deadline passes.
 func (f *flow) eventually(what string, cond func() bool) {

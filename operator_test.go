@@ -46,7 +46,7 @@ func TestOperatorActions_RecordedInThePaymentsTimeline(t *testing.T) {
 		assert.Equal(t, f.payment(res.PaymentID).Cancels[0].CancelID, data.CancelID)
 
 		// A refund the PG refuses waits in the queue; an operator retries it.
-		f.pg.refuseCancel(order)
+		f.refuseCancel(order)
 		_, err = f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Amount: pg.Won(2000), Reason: "one item", IdempotencyKey: "op-2"})
 		require.ErrorIs(t, err, paygate.ErrPG)
 		item := f.sagaAttention(res.PaymentID, saga.NeedsAttention)
@@ -55,7 +55,7 @@ func TestOperatorActions_RecordedInThePaymentsTimeline(t *testing.T) {
 		f.settled(res.PaymentID)
 
 		// Another refused refund, resolved by hand with a note.
-		f.pg.refuseCancel(order)
+		f.refuseCancel(order)
 		_, err = f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Amount: pg.Won(500), Reason: "gift wrap", IdempotencyKey: "op-3"})
 		require.ErrorIs(t, err, paygate.ErrPG)
 		item = f.sagaAttention(res.PaymentID, saga.NeedsAttention)

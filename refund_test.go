@@ -168,7 +168,7 @@ func TestRefund_ThrottledThenRefusedForGood_RecordedAlertedAndQueued(t *testing.
 		f.settled(res.PaymentID)
 		alerts := f.alerts.Load()
 		f.pg.edge.throttleCancels(1)
-		f.pg.refuseCancel(order)
+		f.refuseCancel(order)
 
 		v, err := f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Reason: "customer canceled", IdempotencyKey: "full"})
 		require.NoError(t, err, "a throttled cancel is pending, not refused")
@@ -214,7 +214,7 @@ func TestRefund_RefusedDirectly_ErrPGAndQueuedThenRetried(t *testing.T) {
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 		alerts := f.alerts.Load()
-		f.pg.refuseCancel(order)
+		f.refuseCancel(order)
 
 		_, err = f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Amount: pg.Won(3000), Reason: "one item returned", IdempotencyKey: "p1"})
 		require.ErrorIs(t, err, paygate.ErrPG)

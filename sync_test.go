@@ -118,11 +118,11 @@ func TestSync_PendingCancelPlusConsoleCancel_BothRecorded(t *testing.T) {
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
 
-		f.pg.failRefund(order, pgtest.FaultTimeout)
+		f.failRefund(order, pgtest.FaultTimeout)
 		if f.pg.name == "tosspay" {
 			// Toss's adapter resends a lost cancel once under the same
 			// Idempotency-Key: lose that answer too.
-			f.pg.failRefund(order, pgtest.FaultTimeout)
+			f.failRefund(order, pgtest.FaultTimeout)
 		}
 		v, err := f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Amount: pg.Won(3000), Reason: "one item returned", IdempotencyKey: "ours"})
 		require.NoError(t, err)
@@ -176,8 +176,8 @@ func TestSync_PendingCancelPlusConsoleCancel_TossNotification(t *testing.T) {
 		res, err := f.p.Approve(ctx, f.checkout(order, 10000, pgtest.FaultNone))
 		require.NoError(t, err)
 		f.settled(res.PaymentID)
-		f.pg.failRefund(order, pgtest.FaultTimeout)
-		f.pg.failRefund(order, pgtest.FaultTimeout)
+		f.failRefund(order, pgtest.FaultTimeout)
+		f.failRefund(order, pgtest.FaultTimeout)
 		_, err = f.p.Cancel(ctx, paygate.CancelRequest{PaymentID: res.PaymentID, Amount: pg.Won(3000), Reason: "one item returned", IdempotencyKey: "ours"})
 		require.NoError(t, err)
 		f.consoleCancel(res.PaymentID, 2000, 7000, "console-notified")

@@ -71,14 +71,14 @@ func (s *intakeServer) mount(t *testing.T, db *store.DB, f *flow) {
 }
 
 func vaPGs(t *testing.T, hooks string) []vaPG {
-	toss := tosspaytest.NewServer(tosspaytest.Options{
+	toss := tosspaytest.NewServer(tosspaytest.Config{
 		WebhookURL: hooks + "/webhooks/tosspay", WebhookSchedule: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond},
 	})
 	t.Cleanup(toss.Close)
 	tgw, err := tosspay.New(tosspay.Config{SecretKey: toss.SecretKey(), BaseURL: toss.URL, Timeout: time.Second})
 	require.NoError(t, err)
 
-	ini := inicistest.NewServer(inicistest.Config{NotifyURL: hooks + "/webhooks/inicis"})
+	ini := inicistest.NewServer(inicistest.Config{WebhookURL: hooks + "/webhooks/inicis"})
 	t.Cleanup(ini.Close)
 	igw, err := inicis.New(ini.GatewayConfig())
 	require.NoError(t, err)
@@ -87,7 +87,7 @@ func vaPGs(t *testing.T, hooks string) []vaPG {
 		{
 			sandboxPG: sandboxPG{name: tgw.Name(), gateway: tgw, sandbox: toss},
 			payVA:     toss.PayVirtualAccount,
-			deposit:   func(_ context.Context, orderID string) error { return toss.Deposit(orderID) },
+			deposit:   toss.Deposit,
 		},
 		{
 			sandboxPG: sandboxPG{name: igw.Name(), gateway: igw, sandbox: ini},
@@ -165,8 +165,8 @@ func TestRefund_CompletedByNotificationFirst_RecordedAsRefundOnce(t *testing.T) 
 		// Twice: Toss's adapter resends a lost cancel once under the same
 		// Idempotency-Key; both answers must be lost for the outcome to
 		// stay unknown.
-		f.pg.failRefund(orderID, pgtest.FaultTimeout)
-		f.pg.failRefund(orderID, pgtest.FaultTimeout)
+		f.failRefund(orderID, pgtest.FaultTimeout)
+		f.failRefund(orderID, pgtest.FaultTimeout)
 		release()
 
 		var cancelID string

@@ -185,7 +185,7 @@ func (c *console) paid(pgName, orderID, orderName string, amount int64) string {
 // refund for good, asks for one, and returns the saga the queue then holds.
 func (c *console) refused(paymentID string, amount int64) paygate.Attention {
 	c.t.Helper()
-	c.inicis.FailNext(inicistest.OpPartialRefund, pgtest.FaultDecline)
+	require.NoError(c.t, c.inicis.FailNext(pgtest.OpCancel, "", pgtest.FaultDecline))
 	_, err := c.pay.Cancel(context.Background(), paygate.CancelRequest{PaymentID: paymentID, Amount: pg.Won(amount), Reason: "refused by the PG"})
 	require.ErrorIs(c.t, err, paygate.ErrPG)
 	var item paygate.Attention

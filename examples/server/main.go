@@ -29,8 +29,9 @@
 // A PG runs live only when its secret (or MID) and base URL are both set,
 // and then nothing of its sandbox is served. Otherwise it runs as a sandbox,
 // served by this server under /sandbox/{pg}/ with keys made at every start
-// (never the published test keys) and its test controls (deposits,
-// scripted faults, its ledger) answering only clients on this machine, or,
+// (never the published test keys) and its test controls (under
+// /sandbox/{pg}/_sandbox/: deposits, scripted faults, its ledger)
+// answering only clients on this machine, or,
 // to outlive restarts of this server (crash drills), by a process of its
 // own:
 //

@@ -19,19 +19,30 @@
 //	auth, _ := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-1", Amount: pg.Won(15000)})
 //	payment, err := gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-1", Amount: pg.Won(15000), Redirect: auth.Redirect})
 //
+// Like every sandbox of this module it is laid out as sandbox.go (Config,
+// the books, New and NewServer), api.go (Inicis's own endpoints),
+// window.go (the buyer: Pay, PayForm), control.go (the test controls),
+// webhooks.go (the deposit notifications) and wire.go (the sandbox's own
+// copy of Inicis's wire format and signatures, kept apart from the
+// adapter's so a wire mistake cannot hide on both sides).
+//
 // Pay plays the buyer (PayForm does it with the shop's own signed form and
 // checks it; PayVirtualAccount issues a virtual account that Deposit later
-// pays, sending the notification to Config.NotifyURL; CancelDeposit plays
+// pays, sending the notification to Config.WebhookURL; CancelDeposit plays
 // the bank canceling that deposit, notified as type_msg 0400). Notifications
 // have Inicis's shape: no_tid is the deposit's own tid, no_req_tid the
 // payment's, no_msgseq the message's sequence. pgtest.Fault scripts
 // the approval: decline, approve-then-lose-the-answer, lose the request, or
-// a 500 before approving; FailNext scripts INIAPI calls the same way,
-// TamperNextApproval makes the next approval answer's authSignature wrong
-// (approval answers are otherwise signed as Inicis signs them), and
-// SetLatency slows every answer. Ledger is the PG side's record for
-// invariant checks. Config.Now moves time for token and account expiry.
-// As a pgtest.WebhookSandbox, Webhooks hands out an order's deposit
+// a 500 before approving. FailNext (pgtest.Scripter) scripts the next
+// approval (pgtest.OpApprove), net cancel (OpNetCancel), INIAPI refund or
+// partialRefund (OpCancel) or inquiry (OpLookup) of an order the same way;
+// a lost answer is held until the caller gives up or Config.HoldMax passes
+// (cut at once without a HoldMax). TamperNextApproval makes the next
+// approval answer's authSignature wrong (approval answers are otherwise
+// signed as Inicis signs them), and SetLatency slows every answer. Ledger
+// is the PG side's record for invariant checks. Config.Now moves time for
+// token and account expiry. As a pgtest.WebhookSandbox and
+// pgtest.VirtualAccountSandbox, Webhooks hands out an order's deposit
 // notification (and its redelivery) without a listening shop, and
 // ForgedWebhooks the notifications an attacker could send.
 //
@@ -39,10 +50,16 @@
 // its public address with Config.BaseURL or SetBaseURL. Its endpoints,
 // relative to that address:
 //
-//	POST /api/payAuth, /api/netCancel          standard payment approval, net cancel
-//	POST /v2/pg/refund, /partialRefund, /inquiry  INIAPI v2
-//	POST /pay      {"orderId","amount","fault","method"} or the signed form: plays the buyer
-//	POST /deposit  {"orderId"}: pays the virtual account and sends the notification
+//	POST /api/payAuth, /api/netCancel               standard payment approval, net cancel
+//	POST /v2/pg/refund, /partialRefund, /inquiry    INIAPI v2
+//
+// and its test controls, under pgtest.ControlPrefix:
+//
+//	POST /_sandbox/pay             {"orderId","amount","fault","method"} or the signed form: plays the buyer
+//	POST /_sandbox/faults          {"op","fault","orderId"}: FailNext
+//	GET  /_sandbox/ledger          Ledger
+//	POST /_sandbox/deposit         {"orderId"}: pays the virtual account and sends the notification
+//	POST /_sandbox/cancel-deposit  {"orderId"}: the bank cancels the deposit
 //
 // cmd/inicis-sandbox runs it as its own process.
 package inicistest

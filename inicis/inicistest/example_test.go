@@ -52,7 +52,7 @@ func ExampleSandbox_Deposit() {
 		gw.AckWebhook(w)
 	}))
 	defer shop.Close()
-	srv.SetNotifyURL(shop.URL)
+	srv.SetWebhookURL(shop.URL)
 
 	auth, _ := srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-2", Amount: pg.Won(30000)})
 	p, _ := gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-2", Amount: pg.Won(30000), Redirect: auth.Redirect})
@@ -63,4 +63,38 @@ func ExampleSandbox_Deposit() {
 	// Output:
 	// approved: WAITING_FOR_DEPOSIT
 	// notified: DEPOSIT order-2 30000 KRW
+}
+
+// FailNext scripts the order's next refund (full or partial: one op,
+// pgtest.OpCancel): Inicis applies it and the answer is lost. INIAPI has no
+// idempotency key, so the adapter reports the outcome unknown; the inquiry
+// and the ledger show the refund happened once.
+func ExampleSandbox_FailNext() {
+	ctx := context.Background()
+	srv := inicistest.NewServer(inicistest.Config{})
+	defer srv.Close()
+	gw, _ := inicis.New(srv.GatewayConfig())
+
+	auth, _ := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-3", Amount: pg.Won(10000)})
+	p, err := gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-3", Amount: pg.Won(10000), Redirect: auth.Redirect})
+	if err != nil {
+		panic(err)
+	}
+	if err := srv.FailNext(pgtest.OpCancel, "order-3", pgtest.FaultTimeout); err != nil {
+		panic(err)
+	}
+	_, err = gw.Cancel(ctx, pg.CancelRequest{PaymentKey: p.PaymentKey, Amount: pg.Won(4000), Balance: pg.Won(10000)})
+	fmt.Println("cancel:", pg.KindOf(err).String())
+
+	got, err := gw.Lookup(ctx, pg.LookupRequest{PaymentKey: p.PaymentKey})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("lookup:", got.Status, got.Balance)
+	l := srv.Ledger()[0]
+	fmt.Println("ledger:", l.Cancels, l.Canceled)
+	// Output:
+	// cancel: unknown
+	// lookup: PARTIAL_CANCELED 6000 KRW
+	// ledger: 1 4000 KRW
 }

@@ -268,7 +268,7 @@ func TestCancel_LostAnswerIsResolvedByInquiryAndAppliedOnce(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 
-	e.srv.FailNext(inicistest.OpPartialRefund, pgtest.FaultTimeout)
+	require.NoError(t, e.srv.FailNext(pgtest.OpCancel, "order-1", pgtest.FaultTimeout))
 	req := pg.CancelRequest{PaymentKey: p.PaymentKey, Amount: pg.Won(4000), Balance: pg.Won(10000)}
 	_, err = e.gw.Cancel(ctx, req)
 	require.ErrorIs(t, err, pg.ErrUnknown)
@@ -283,10 +283,10 @@ func TestCancel_LostAnswerIsResolvedByInquiryAndAppliedOnce(t *testing.T) {
 	assert.Equal(t, 1, l.Cancels)
 	assert.Equal(t, int64(4000), l.Canceled.Int64())
 
-	e.srv.FailNext(inicistest.OpRefund, pgtest.FaultError500)
+	require.NoError(t, e.srv.FailNext(pgtest.OpCancel, "order-1", pgtest.FaultError500))
 	_, err = e.gw.Cancel(ctx, pg.CancelRequest{PaymentKey: p.PaymentKey})
 	require.ErrorIs(t, err, pg.ErrUnknown)
-	e.srv.FailNext(inicistest.OpRefund, pgtest.FaultDecline)
+	require.NoError(t, e.srv.FailNext(pgtest.OpCancel, "order-1", pgtest.FaultDecline))
 	_, err = e.gw.Cancel(ctx, pg.CancelRequest{PaymentKey: p.PaymentKey})
 	require.ErrorIs(t, err, pg.ErrDeclined)
 	assert.Equal(t, 1, ledgerOf(t, e.srv.Sandbox, "order-1").Cancels)
@@ -354,7 +354,7 @@ func TestVirtualAccount_DepositNotifiedVerifiedOnceAndExpiry(t *testing.T) {
 	recv := &webhookReceiver{gw: e.gw, events: map[string]*pg.WebhookEvent{}}
 	hook := httptest.NewServer(recv)
 	t.Cleanup(hook.Close)
-	e.srv.SetNotifyURL(hook.URL)
+	e.srv.SetWebhookURL(hook.URL)
 	ctx := context.Background()
 
 	res, err := e.srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-v", Amount: pg.Won(25000)})
@@ -406,7 +406,7 @@ func TestVirtualAccount_ForgedNotificationIsNotAcked(t *testing.T) {
 	recv := &webhookReceiver{gw: e.gw, events: map[string]*pg.WebhookEvent{}}
 	hook := httptest.NewServer(recv)
 	t.Cleanup(hook.Close)
-	e.srv.SetNotifyURL(hook.URL)
+	e.srv.SetWebhookURL(hook.URL)
 	ctx := context.Background()
 	res, err := e.srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-v", Amount: pg.Won(25000)})
 	require.NoError(t, err)
@@ -425,7 +425,7 @@ func TestHTTP_MountedUnderPrefix(t *testing.T) {
 	t.Cleanup(ts.Close)
 	sb.SetBaseURL(ts.URL + "/sandbox/inicis")
 
-	resp, err := http.Post(ts.URL+"/sandbox/inicis/pay", "application/json", bytes.NewReader([]byte(`{"orderId":"order-1","amount":"1500"}`)))
+	resp, err := http.Post(ts.URL+"/sandbox/inicis/_sandbox/pay", "application/json", bytes.NewReader([]byte(`{"orderId":"order-1","amount":"1500"}`)))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -444,12 +444,12 @@ func TestHTTP_MountedUnderPrefix(t *testing.T) {
 	assert.Equal(t, pg.StatusApproved, p.Status)
 
 	for _, body := range []string{`{"orderId":"o","amount":"1.5"}`, `{"orderId":"o","amount":100,"fault":"nope"}`, `{"orderId":""}`, `not json`} {
-		resp, err := http.Post(ts.URL+"/sandbox/inicis/pay", "application/json", bytes.NewReader([]byte(body)))
+		resp, err := http.Post(ts.URL+"/sandbox/inicis/_sandbox/pay", "application/json", bytes.NewReader([]byte(body)))
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
 	}
-	resp2, err := http.Get(ts.URL + "/sandbox/inicis/pay")
+	resp2, err := http.Get(ts.URL + "/sandbox/inicis/_sandbox/pay")
 	require.NoError(t, err)
 	resp2.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp2.StatusCode)
@@ -466,7 +466,7 @@ func TestWebhooks_DepositDeliveriesAndForgeries(t *testing.T) {
 
 	_, _, err = e.srv.Webhooks(ctx, "order-v")
 	require.ErrorIs(t, err, inicistest.ErrNoNotification, "no deposit yet")
-	require.NoError(t, e.srv.Deposit(ctx, "order-v"), "no NotifyURL: recorded only")
+	require.NoError(t, e.srv.Deposit(ctx, "order-v"), "no WebhookURL: recorded only")
 
 	first, retry, err := e.srv.Webhooks(ctx, "order-v")
 	require.NoError(t, err)

@@ -1,18 +1,27 @@
 package inicistest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/text/encoding/korean"
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
-var _ pgtest.WebhookSandbox = (*Sandbox)(nil)
+var (
+	_ pgtest.WebhookSandbox        = (*Sandbox)(nil)
+	_ pgtest.VirtualAccountSandbox = (*Sandbox)(nil)
+)
 
 // ErrNoNotification is returned by Webhooks for an order Inicis has sent no
 // notification about: Inicis notifies the shop only of virtual-account
@@ -26,6 +35,18 @@ const (
 	notiPeerRetry = "127.0.0.1:41002"
 	foreignPeer   = "198.51.100.7:41003"
 )
+
+// SetWebhookURL changes where deposit notifications go ("" sends none).
+func (s *Sandbox) SetWebhookURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhookURL = u
+}
+
+// SetNotifyURL is the former name of SetWebhookURL.
+//
+// Deprecated: use SetWebhookURL.
+func (s *Sandbox) SetNotifyURL(u string) { s.SetWebhookURL(u) }
 
 func notiHeader() http.Header {
 	return http.Header{"Content-Type": {"application/x-www-form-urlencoded; charset=EUC-KR"}}
@@ -99,4 +120,61 @@ func (s *Sandbox) ForgedWebhooks(ctx context.Context, orderID string) ([]pgtest.
 		out = append(out, pgtest.WebhookDelivery{Header: notiHeader(), Body: []byte(base().Encode()), RemoteAddr: notiPeer})
 	}
 	return out, nil
+}
+
+// depositNoti builds a notification form about the account's deposit, in
+// the shape Inicis sends: no_tid is the deposit's own tid, no_req_tid the
+// payment's, no_msgseq the message's sequence. Callers hold mu.
+func (s *Sandbox) depositNoti(p *payment, now time.Time, typeMsg string) []byte {
+	text := func(v string) string {
+		if s.cfg.UTF8Noti {
+			return v
+		}
+		enc, err := korean.EUCKR.NewEncoder().String(v)
+		if err != nil {
+			return v
+		}
+		return enc
+	}
+	k := now.In(kst)
+	s.seq++
+	v := url.Values{
+		"no_tid": {p.vact.depositTID}, "no_req_tid": {p.tid}, "no_oid": {p.oid}, "id_merchant": {s.cfg.MID},
+		"cd_bank": {p.vact.bank}, "cd_deal": {p.vact.bank},
+		"dt_trans": {k.Format("20060102")}, "tm_trans": {k.Format("150405")},
+		"no_msgseq": {fmt.Sprintf("%010d", 9000000000+s.seq)}, "cd_joinorg": {"20000101"},
+		"dt_transbase": {k.Format("20060102")}, "no_transseq": {" "},
+		"type_msg": {typeMsg}, "cl_close": {"0"}, "flg_close": {"0"}, "cl_kor": {"2"},
+		"no_msgmanage": {" "}, "no_vacct": {p.vact.num},
+		"amt_input": {strconv.FormatInt(p.price, 10)}, "amt_check": {"0"},
+		"nm_inputbank": {text("국민은행")}, "nm_input": {text("홍길동")},
+		"dt_inputstd": {k.Format("20060102")}, "dt_calculstd": {k.Format("20060102")},
+		"cl_trans": {"1100"},
+	}
+	return []byte(v.Encode())
+}
+
+// notify posts a notification to the shop and wants "OK" back.
+func (s *Sandbox) notify(ctx context.Context, client *http.Client, target string, body []byte) error {
+	if target == "" {
+		// Nowhere to deliver: the deposit is recorded and Webhooks hands
+		// the notification out.
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("inicistest: notification request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=EUC-KR")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("inicistest: send notification: %w", err)
+	}
+	defer resp.Body.Close()
+	ack, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(ack)) != "OK" {
+		s.log.Warn("notification not acknowledged", "url", target, "status", resp.StatusCode)
+		return fmt.Errorf("%w: HTTP %d %q", ErrNotAcked, resp.StatusCode, ack)
+	}
+	return nil
 }

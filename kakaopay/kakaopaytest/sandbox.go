@@ -1,33 +1,30 @@
 package kakaopaytest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
-// Defaults of Options.
+// Defaults of Config.
 const (
 	// TestCID is KakaoPay's test merchant code for single payments, the
-	// only CID the sandbox accepts unless Options.CIDs says otherwise.
+	// only CID the sandbox accepts unless Config.CIDs says otherwise.
 	TestCID = "TC0ONETIME"
 	// DefaultSecretKey is the SECRET_KEY the sandbox accepts on the current
-	// API unless Options.SecretKey is set.
+	// API unless Config.SecretKey is set.
 	DefaultSecretKey = "DEVSANDBOX0000000000000000000000000000000"
 	// DefaultAdminKey is the KakaoAK admin key the sandbox accepts on the
-	// legacy API unless Options.AdminKey is set.
+	// legacy API unless Config.AdminKey is set.
 	DefaultAdminKey = "sandboxadminkey00000000000000000"
 	// DefaultTIDTTL is how long a readied tid can be paid and approved.
 	// KakaoPay does not publish the figure; the sandbox assumes the 15
@@ -52,14 +49,14 @@ const (
 	StatusFailPayment       = "FAIL_PAYMENT"
 )
 
-// Options configures a Sandbox. The zero Options is usable for tests that
+// Config configures a Sandbox. The zero Config is usable for tests that
 // reach the sandbox through NewServer.
-type Options struct {
+type Config struct {
 	// BaseURL is the sandbox's public address, prefix included
 	// ("http://127.0.0.1:8080/sandbox/kakaopay"). Redirect URLs returned by
 	// ready point into it, and requests whose path starts with its path are
 	// served with that prefix removed, so the sandbox works mounted under a
-	// prefix with or without http.StripPrefix.
+	// prefix with or without http.StripPrefix. NewServer fills it in.
 	BaseURL string
 	// SecretKey is the key the current API accepts in
 	// "Authorization: SECRET_KEY …" (DefaultSecretKey).
@@ -71,105 +68,150 @@ type Options struct {
 	CIDs []string
 	// Now is the sandbox's clock (time.Now). Tests move it to expire tids.
 	Now func() time.Time
+	// Latency delays every API call; SetLatency changes it later.
+	Latency time.Duration
+	// HoldMax bounds how long an answer that is to be lost is held before
+	// the connection is cut; the client giving up ends the hold sooner.
+	// Zero cuts the connection at once.
+	HoldMax time.Duration
+	// Logger receives the faults the sandbox plays (nothing is logged when
+	// nil).
+	Logger *slog.Logger
 	// TIDTTL is how long after ready a tid can be paid and approved
 	// (DefaultTIDTTL).
 	TIDTTL time.Duration
-	// Latency delays every API call; SetLatency changes it later.
-	Latency time.Duration
 	// OmitActionAmounts answers order lookups with payment_action_details
 	// entries that lack amount, as some live answers do.
 	OmitActionAmounts bool
 }
+
+// Options is the former name of Config.
+//
+// Deprecated: use Config.
+type Options = Config
 
 // Sandbox is a stateful fake of KakaoPay's online payment API (current
 // JSON API and legacy form API), with the buyer's payment window, scripted
 // faults and a ledger of what the PG side did. It is an http.Handler and
 // implements pgtest.Sandbox; it is safe for concurrent use.
 type Sandbox struct {
-	base      string
-	prefix    string
-	secretKey string
-	adminKey  string
-	cids      map[string]bool
-	now       func() time.Time
-	ttl       time.Duration
-	noAmounts bool
-	latency   atomic.Int64
-	mux       *http.ServeMux
+	cfg     Config
+	mount   pgtest.Mount
+	cids    map[string]bool
+	log     *slog.Logger
+	latency atomic.Int64
+	mux     *http.ServeMux
+	faults  pgtest.FaultQueue
+	closed  chan struct{}
+	closeMu sync.Once
 
-	mu           sync.Mutex
-	byTID        map[string]*payment
-	byWindow     map[string]*payment
-	all          []*payment
-	cancelFaults map[string]pgtest.Fault // by partner_order_id
+	mu       sync.Mutex
+	byTID    map[string]*payment
+	byWindow map[string]*payment
+	all      []*payment
 }
 
 var _ pgtest.Sandbox = (*Sandbox)(nil)
 
-// New returns a sandbox serving the KakaoPay API at opts.BaseURL.
-func New(opts Options) *Sandbox {
+// New returns a sandbox to serve at cfg.BaseURL. Close it when done.
+func New(cfg Config) *Sandbox {
+	if cfg.SecretKey == "" {
+		cfg.SecretKey = DefaultSecretKey
+	}
+	if cfg.AdminKey == "" {
+		cfg.AdminKey = DefaultAdminKey
+	}
+	if len(cfg.CIDs) == 0 {
+		cfg.CIDs = []string{TestCID}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TIDTTL <= 0 {
+		cfg.TIDTTL = DefaultTIDTTL
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Sandbox{
-		base:         strings.TrimRight(opts.BaseURL, "/"),
-		secretKey:    opts.SecretKey,
-		adminKey:     opts.AdminKey,
-		cids:         map[string]bool{},
-		now:          opts.Now,
-		ttl:          opts.TIDTTL,
-		noAmounts:    opts.OmitActionAmounts,
-		byTID:        map[string]*payment{},
-		byWindow:     map[string]*payment{},
-		cancelFaults: map[string]pgtest.Fault{},
+		cfg:      cfg,
+		cids:     map[string]bool{},
+		log:      cfg.Logger.With("pg", "kakaopay", "sandbox", true),
+		closed:   make(chan struct{}),
+		byTID:    map[string]*payment{},
+		byWindow: map[string]*payment{},
 	}
-	if u, err := url.Parse(s.base); err == nil {
-		s.prefix = strings.TrimRight(u.Path, "/")
-	}
-	if s.secretKey == "" {
-		s.secretKey = DefaultSecretKey
-	}
-	if s.adminKey == "" {
-		s.adminKey = DefaultAdminKey
-	}
-	if len(opts.CIDs) == 0 {
-		opts.CIDs = []string{TestCID}
-	}
-	for _, c := range opts.CIDs {
+	for _, c := range cfg.CIDs {
 		s.cids[c] = true
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.ttl <= 0 {
-		s.ttl = DefaultTIDTTL
-	}
-	s.latency.Store(int64(opts.Latency))
+	s.mount.Set(cfg.BaseURL)
+	s.latency.Store(int64(cfg.Latency))
 	s.routes()
 	return s
 }
 
+// Server is a Sandbox listening on a local port, like httptest.Server.
+type Server struct {
+	*Sandbox
+	// URL is the base URL of the sandbox ("http://127.0.0.1:PORT", and
+	// the path of Config.BaseURL if it had one), to use as the adapter's
+	// base URL.
+	URL string
+	srv *httptest.Server
+}
+
+// NewServer starts a sandbox on a loopback port. When cfg.BaseURL has a
+// path (a prefix such as "/sandbox/kakaopay"), the server serves under
+// that prefix on its own address. Close it when done.
+func NewServer(cfg Config) *Server {
+	s := New(cfg)
+	srv := httptest.NewServer(s)
+	base := srv.URL + s.mount.Prefix()
+	s.SetBaseURL(base)
+	return &Server{Sandbox: s, URL: base, srv: srv}
+}
+
+// Client returns an HTTP client configured for the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// Close releases held answers and shuts the server down, waiting for
+// requests in flight.
+func (s *Server) Close() {
+	s.Sandbox.Close()
+	s.srv.Close()
+}
+
 // BaseURL returns the sandbox's public base URL: the address an adapter
 // uses as its API base URL.
-func (s *Sandbox) BaseURL() string { return s.base }
+func (s *Sandbox) BaseURL() string { return s.mount.BaseURL() }
 
-// SetLatency delays every later API call by d (0 for none).
-func (s *Sandbox) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
+// SetBaseURL changes where the sandbox says it is served (the addresses of
+// later payment windows), for a handler mounted before its listener's
+// address was known.
+func (s *Sandbox) SetBaseURL(u string) { s.mount.Set(u) }
 
-// ScriptCancel makes the next cancel of the order's payment fail with f:
-// FaultTimeout applies the cancel and loses the response,
-// FaultTimeoutUnapproved loses the request without applying it,
-// FaultError500 answers 500 without applying it, FaultDecline refuses it
-// for good. FaultNone removes a scripted fault.
-func (s *Sandbox) ScriptCancel(orderID string, f pgtest.Fault) error {
-	if !f.Valid() {
-		return fmt.Errorf("kakaopaytest: unknown fault %q", f)
+// Close releases the answers held back (Config.HoldMax).
+func (s *Sandbox) Close() { s.closeMu.Do(func() { close(s.closed) }) }
+
+func (s *Sandbox) routes() {
+	m := http.NewServeMux()
+	for _, op := range []string{"ready", "approve", "order", "cancel"} {
+		m.HandleFunc("POST /online/v1/payment/"+op, s.apiHandler(apiCurrent, op))
+		m.HandleFunc("POST /v1/payment/"+op, s.apiHandler(apiLegacy, op))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f == pgtest.FaultNone {
-		delete(s.cancelFaults, orderID)
-	} else {
-		s.cancelFaults[orderID] = f
-	}
-	return nil
+	// The legacy lookup also answers GET with the parameters in the query.
+	m.HandleFunc("GET /v1/payment/order", s.apiHandler(apiLegacy, "order"))
+	m.HandleFunc("GET /v1/{window}/{view}", s.handleWindow)
+	m.HandleFunc("POST /v1/{window}/pay", s.handleWindowPay)
+	s.controlRoutes(m)
+	s.mux = m
+}
+
+// ServeHTTP serves the API, the payment window and the test controls
+// (under pgtest.ControlPrefix), with the path prefix of Config.BaseURL
+// removed when the request still carries it.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, s.mount.Strip(r))
 }
 
 // payment is the sandbox's record of one tid.
@@ -233,7 +275,7 @@ func (s *Sandbox) expireLocked(p *payment, now time.Time) bool {
 	if p.expired {
 		return true
 	}
-	if p.approved() || !now.After(p.createdAt.Add(s.ttl)) {
+	if p.approved() || !now.After(p.createdAt.Add(s.cfg.TIDTTL)) {
 		return false
 	}
 	switch p.status {
@@ -246,126 +288,6 @@ func (s *Sandbox) expireLocked(p *payment, now time.Time) bool {
 	}
 	p.expired = true
 	return true
-}
-
-// Pay plays the buyer in KakaoPay's window for the order's latest readied
-// tid: the buyer picks a card and passes the password check, and KakaoPay
-// redirects to approval_url with a pg_token, which the result carries in
-// Redirect["pg_token"]. req.Fault scripts the approval that follows.
-func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
-	if err := ctx.Err(); err != nil {
-		return pgtest.PayResult{}, err
-	}
-	tok, _, err := s.pay(req.OrderID, req.Amount, req.Fault, "CARD")
-	if err != nil {
-		return pgtest.PayResult{}, err
-	}
-	return pgtest.PayResult{Redirect: map[string]string{"pg_token": tok}}, nil
-}
-
-// Errors returned by Pay.
-var (
-	ErrNoPayment     = errors.New("kakaopaytest: no readied payment for the order")
-	ErrExpired       = errors.New("kakaopaytest: the tid expired")
-	ErrAmount        = errors.New("kakaopaytest: amount differs from the readied total")
-	ErrUnknownFault  = errors.New("kakaopaytest: unknown fault")
-	ErrUnknownMethod = errors.New("kakaopaytest: payment method must be CARD or MONEY")
-)
-
-// pay authenticates the order's latest readied payment and returns its
-// pg_token and approval redirect.
-func (s *Sandbox) pay(orderID string, amount pg.Money, fault pgtest.Fault, method string) (token, redirect string, err error) {
-	if !fault.Valid() {
-		return "", "", fmt.Errorf("%w %q", ErrUnknownFault, fault)
-	}
-	if method != "CARD" && method != "MONEY" {
-		return "", "", fmt.Errorf("%w, got %q", ErrUnknownMethod, method)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var p *payment
-	for i := len(s.all) - 1; i >= 0; i-- {
-		if c := s.all[i]; c.partnerOrderID == orderID && c.status == StatusReady {
-			p = c
-			break
-		}
-	}
-	if p == nil {
-		return "", "", fmt.Errorf("%w %q", ErrNoPayment, orderID)
-	}
-	if s.expireLocked(p, s.now()) {
-		return "", "", fmt.Errorf("%w: %s (order %q)", ErrExpired, p.tid, orderID)
-	}
-	if amount.IsSet() && (amount.Currency() != pg.KRW || amount.Int64() != p.total) {
-		return "", "", fmt.Errorf("%w: paying %s, readied %d KRW", ErrAmount, amount, p.total)
-	}
-	return s.authenticateLocked(p, fault, method), p.approvalRedirect(), nil
-}
-
-// authenticateLocked moves a readied payment to AUTH_PASSWORD with a fresh
-// pg_token.
-func (s *Sandbox) authenticateLocked(p *payment, fault pgtest.Fault, method string) string {
-	p.status = StatusAuthPassword
-	p.methodType = method
-	p.pgToken = randomHex(10)
-	p.fault = fault
-	return p.pgToken
-}
-
-func (p *payment) approvalRedirect() string {
-	return withQuery(p.approvalURL, "pg_token", p.pgToken)
-}
-
-func withQuery(raw, key, value string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// Ledger returns the PG side's record of every readied payment, in the
-// order they were readied.
-func (s *Sandbox) Ledger() []pgtest.LedgerEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	out := make([]pgtest.LedgerEntry, 0, len(s.all))
-	for _, p := range s.all {
-		s.expireLocked(p, now)
-		e := pgtest.LedgerEntry{
-			OrderID:    p.partnerOrderID,
-			PaymentKey: p.tid,
-			Canceled:   pg.Won(p.canceled),
-			Approvals:  p.approvals,
-			Cancels:    p.cancels,
-			Status:     ledgerStatus(p.status),
-		}
-		if p.approved() {
-			e.Approved = pg.Won(p.total)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// ledgerStatus is the PG side's status in paygate's terms.
-func ledgerStatus(status string) pg.Status {
-	switch status {
-	case StatusSuccessPayment:
-		return pg.StatusApproved
-	case StatusPartCancelPayment:
-		return pg.StatusPartialCanceled
-	case StatusCancelPayment:
-		return pg.StatusCanceled
-	case StatusFailPayment, StatusQuitPayment, StatusFailAuthPassword:
-		return pg.StatusFailed
-	default:
-		return pg.StatusPending
-	}
 }
 
 // newID returns prefix followed by 19 random digits: KakaoPay's 20-character

@@ -126,7 +126,7 @@ func TestPaymentLifecycle_BothAPIs(t *testing.T) {
 	for _, legacy := range []bool{false, true} {
 		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
 			t.Parallel()
-			srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+			srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 			defer srv.Close()
 			c := newClient(t, srv.URL, legacy)
 
@@ -190,7 +190,7 @@ func TestPaymentLifecycle_BothAPIs(t *testing.T) {
 
 func TestRefusals_CarryKakaoPayErrorBodies(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 	defer srv.Close()
 	c := newClient(t, srv.URL, false)
 
@@ -287,7 +287,7 @@ func TestRefusals_CarryKakaoPayErrorBodies(t *testing.T) {
 
 func TestAuthorization_KeyAndSchemePerAPI(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{SecretKey: "right", AdminKey: "admin"})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{SecretKey: "right", AdminKey: "admin"})
 	defer srv.Close()
 	tests := []struct {
 		name   string
@@ -321,7 +321,7 @@ func TestAuthorization_KeyAndSchemePerAPI(t *testing.T) {
 
 func TestCurrentAPI_RefusesFormBodies(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 	defer srv.Close()
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/online/v1/payment/ready", strings.NewReader("cid=TC0ONETIME"))
 	require.NoError(t, err)
@@ -356,7 +356,7 @@ func TestApproveFaults(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+			srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 			defer srv.Close()
 			c := newClient(t, srv.URL, false)
 			tid := c.ready("order", 2000)
@@ -388,7 +388,7 @@ func TestApproveFaults(t *testing.T) {
 	}
 }
 
-func TestScriptCancel_Faults(t *testing.T) {
+func TestFailNext_CancelFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		fault       pgtest.Fault
@@ -404,14 +404,14 @@ func TestScriptCancel_Faults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.fault), func(t *testing.T) {
 			t.Parallel()
-			srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+			srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 			defer srv.Close()
 			c := newClient(t, srv.URL, false)
 			tid := c.ready("order", 2000)
 			tok := pay(t, srv, "order", 2000, pgtest.FaultNone)
 			status, _ := c.call("approve", c.approveParams(tid, "order", tok))
 			require.Equal(t, 200, status)
-			require.NoError(t, srv.ScriptCancel("order", tt.fault))
+			require.NoError(t, srv.FailNext(pgtest.OpCancel, "order", tt.fault))
 
 			params := map[string]any{"cid": kakaopaytest.TestCID, "tid": tid, "cancel_amount": 500, "cancel_tax_free_amount": 0, "cancel_available_amount": 2000}
 			status, _, err := c.try("cancel", params)
@@ -438,8 +438,8 @@ func TestScriptCancel_Faults(t *testing.T) {
 			assert.Equal(t, 1, srv.Ledger()[0].Cancels)
 		})
 	}
-	sb := kakaopaytest.New(kakaopaytest.Options{})
-	assert.Error(t, sb.ScriptCancel("o", "bogus"))
+	sb := kakaopaytest.New(kakaopaytest.Config{})
+	assert.Error(t, sb.FailNext(pgtest.OpCancel, "o", "bogus"))
 }
 
 // clock is a test clock that moves only when told.
@@ -458,7 +458,7 @@ func (c *clock) Advance(d time.Duration) {
 func TestTIDExpiry_FollowsTheClock(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{Now: clk.Now, TIDTTL: 10 * time.Minute})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{Now: clk.Now, TIDTTL: 10 * time.Minute})
 	defer srv.Close()
 	c := newClient(t, srv.URL, false)
 
@@ -490,7 +490,7 @@ func TestTIDExpiry_FollowsTheClock(t *testing.T) {
 
 func TestPay_Refusals(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 	defer srv.Close()
 	c := newClient(t, srv.URL, false)
 	c.ready("order", 1000)
@@ -518,7 +518,7 @@ func TestMountedUnderPrefix_RedirectsIntoTheSandbox(t *testing.T) {
 			ts := httptest.NewServer(mux)
 			defer ts.Close()
 			base := ts.URL + "/sandbox/kakaopay"
-			sb := kakaopaytest.New(kakaopaytest.Options{BaseURL: base})
+			sb := kakaopaytest.New(kakaopaytest.Config{BaseURL: base})
 			if strip {
 				mux.Handle("/sandbox/kakaopay/", http.StripPrefix("/sandbox/kakaopay", sb))
 			} else {
@@ -562,7 +562,7 @@ func TestMountedUnderPrefix_RedirectsIntoTheSandbox(t *testing.T) {
 
 func TestWindowQuit_RedirectsToCancelURL(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 	defer srv.Close()
 	c := newClient(t, srv.URL, false)
 	_, body := c.call("ready", readyParams("order", 1000))
@@ -584,13 +584,13 @@ func TestWindowQuit_RedirectsToCancelURL(t *testing.T) {
 
 func TestPayEndpoint_PlaysTheBuyerOverHTTP(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 	defer srv.Close()
 	c := newClient(t, srv.URL, false)
 	tid := c.ready("order-7", 4000)
 
 	post := func(body string) (int, map[string]any) {
-		resp, err := http.Post(srv.URL+"/pay", "application/json", strings.NewReader(body))
+		resp, err := http.Post(srv.URL+"/_sandbox/pay", "application/json", strings.NewReader(body))
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		var m map[string]any
@@ -625,7 +625,7 @@ func TestPayEndpoint_PlaysTheBuyerOverHTTP(t *testing.T) {
 
 func TestConcurrentApprovals_ApproveOnce(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 	defer srv.Close()
 	c := newClient(t, srv.URL, false)
 	tid := c.ready("order", 1000)
@@ -657,7 +657,7 @@ func TestConcurrentApprovals_ApproveOnce(t *testing.T) {
 
 func TestLatency_DelaysEveryCall(t *testing.T) {
 	t.Parallel()
-	srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+	srv := kakaopaytest.NewServer(kakaopaytest.Config{})
 	defer srv.Close()
 	srv.SetLatency(100 * time.Millisecond)
 	c := newClient(t, srv.URL, false)

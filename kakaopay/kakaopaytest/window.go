@@ -1,11 +1,95 @@
 package kakaopaytest
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 
+	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
+
+// Pay plays the buyer in KakaoPay's window for the order's latest readied
+// tid: the buyer picks a card and passes the password check, and KakaoPay
+// redirects to approval_url with a pg_token, which the result carries in
+// Redirect["pg_token"]. req.Fault scripts the approval that follows.
+func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
+	if err := ctx.Err(); err != nil {
+		return pgtest.PayResult{}, err
+	}
+	tok, _, err := s.pay(req.OrderID, req.Amount, req.Fault, "CARD")
+	if err != nil {
+		return pgtest.PayResult{}, err
+	}
+	return pgtest.PayResult{Redirect: map[string]string{"pg_token": tok}}, nil
+}
+
+// Errors returned by Pay.
+var (
+	ErrNoPayment     = errors.New("kakaopaytest: no readied payment for the order")
+	ErrExpired       = errors.New("kakaopaytest: the tid expired")
+	ErrAmount        = errors.New("kakaopaytest: amount differs from the readied total")
+	ErrUnknownFault  = errors.New("kakaopaytest: unknown fault")
+	ErrUnknownMethod = errors.New("kakaopaytest: payment method must be CARD or MONEY")
+)
+
+// pay authenticates the order's latest readied payment and returns its
+// pg_token and approval redirect.
+func (s *Sandbox) pay(orderID string, amount pg.Money, fault pgtest.Fault, method string) (token, redirect string, err error) {
+	if !fault.Valid() {
+		return "", "", fmt.Errorf("%w %q", ErrUnknownFault, fault)
+	}
+	if method != "CARD" && method != "MONEY" {
+		return "", "", fmt.Errorf("%w, got %q", ErrUnknownMethod, method)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var p *payment
+	for i := len(s.all) - 1; i >= 0; i-- {
+		if c := s.all[i]; c.partnerOrderID == orderID && c.status == StatusReady {
+			p = c
+			break
+		}
+	}
+	if p == nil {
+		return "", "", fmt.Errorf("%w %q", ErrNoPayment, orderID)
+	}
+	if s.expireLocked(p, s.cfg.Now()) {
+		return "", "", fmt.Errorf("%w: %s (order %q)", ErrExpired, p.tid, orderID)
+	}
+	if amount.IsSet() && (amount.Currency() != pg.KRW || amount.Int64() != p.total) {
+		return "", "", fmt.Errorf("%w: paying %s, readied %d KRW", ErrAmount, amount, p.total)
+	}
+	return s.authenticateLocked(p, fault, method), p.approvalRedirect(), nil
+}
+
+// authenticateLocked moves a readied payment to AUTH_PASSWORD with a fresh
+// pg_token.
+func (s *Sandbox) authenticateLocked(p *payment, fault pgtest.Fault, method string) string {
+	p.status = StatusAuthPassword
+	p.methodType = method
+	p.pgToken = randomHex(10)
+	p.fault = fault
+	return p.pgToken
+}
+
+func (p *payment) approvalRedirect() string {
+	return withQuery(p.approvalURL, "pg_token", p.pgToken)
+}
+
+func withQuery(raw, key, value string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
 
 // The buyer's payment window: what next_redirect_pc_url (info),
 // next_redirect_mobile_url (mInfo) and next_redirect_app_url (aInfo) open.
@@ -35,7 +119,7 @@ func (s *Sandbox) windowPayment(r *http.Request) *payment {
 	defer s.mu.Unlock()
 	pm := s.byWindow[r.PathValue("window")]
 	if pm != nil {
-		s.expireLocked(pm, s.now())
+		s.expireLocked(pm, s.cfg.Now())
 	}
 	return pm
 }

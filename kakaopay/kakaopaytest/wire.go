@@ -53,6 +53,11 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.code, e.msg) }
 
+// errInternal is KakaoPay's answer when it failed before doing anything.
+func errInternal() *apiError {
+	return &apiError{status: http.StatusInternalServerError, code: codeInternal, msg: "internal server error"}
+}
+
 func errParam(format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: codeInvalidParam, msg: "invalid request: " + fmt.Sprintf(format, args...)}
 }
@@ -206,4 +211,116 @@ func vatOf(total, taxFree int64) int64 {
 		return 0
 	}
 	return (total - taxFree + 5) / 11
+}
+
+type amountJSON struct {
+	Total        int64 `json:"total"`
+	TaxFree      int64 `json:"tax_free"`
+	VAT          int64 `json:"vat"`
+	Point        int64 `json:"point"`
+	Discount     int64 `json:"discount"`
+	GreenDeposit int64 `json:"green_deposit"`
+}
+
+type readyResponse struct {
+	TID                   string `json:"tid"`
+	NextRedirectAppURL    string `json:"next_redirect_app_url"`
+	NextRedirectMobileURL string `json:"next_redirect_mobile_url"`
+	NextRedirectPCURL     string `json:"next_redirect_pc_url"`
+	AndroidAppScheme      string `json:"android_app_scheme"`
+	IOSAppScheme          string `json:"ios_app_scheme"`
+	CreatedAt             string `json:"created_at"`
+}
+
+type cardInfoJSON struct {
+	KakaopayPurchaseCorp     string `json:"kakaopay_purchase_corp"`
+	KakaopayPurchaseCorpCode string `json:"kakaopay_purchase_corp_code"`
+	KakaopayIssuerCorp       string `json:"kakaopay_issuer_corp"`
+	KakaopayIssuerCorpCode   string `json:"kakaopay_issuer_corp_code"`
+	Bin                      string `json:"bin"`
+	CardType                 string `json:"card_type"`
+	InstallMonth             string `json:"install_month"`
+	ApprovedID               string `json:"approved_id"`
+	CardMID                  string `json:"card_mid"`
+	InterestFreeInstall      string `json:"interest_free_install"`
+	InstallmentType          string `json:"installment_type"`
+	CardItemCode             string `json:"card_item_code"`
+}
+
+type approveResponse struct {
+	AID               string        `json:"aid"`
+	TID               string        `json:"tid"`
+	CID               string        `json:"cid"`
+	PartnerOrderID    string        `json:"partner_order_id"`
+	PartnerUserID     string        `json:"partner_user_id"`
+	PaymentMethodType string        `json:"payment_method_type"`
+	Amount            amountJSON    `json:"amount"`
+	CardInfo          *cardInfoJSON `json:"card_info,omitempty"`
+	ItemName          string        `json:"item_name"`
+	ItemCode          string        `json:"item_code,omitempty"`
+	Quantity          int64         `json:"quantity"`
+	CreatedAt         string        `json:"created_at"`
+	ApprovedAt        string        `json:"approved_at"`
+	Payload           string        `json:"payload,omitempty"`
+}
+
+type selectedCardJSON struct {
+	CardBin             string `json:"card_bin"`
+	InstallMonth        int64  `json:"install_month"`
+	InstallmentType     string `json:"installment_type"`
+	CardCorpName        string `json:"card_corp_name"`
+	InterestFreeInstall string `json:"interest_free_install"`
+}
+
+type actionJSON struct {
+	AID        string `json:"aid"`
+	ApprovedAt string `json:"approved_at"`
+	// Amount is left out under Config.OmitActionAmounts.
+	Amount            *int64 `json:"amount,omitempty"`
+	PointAmount       int64  `json:"point_amount"`
+	DiscountAmount    int64  `json:"discount_amount"`
+	GreenDeposit      int64  `json:"green_deposit"`
+	PaymentActionType string `json:"payment_action_type"`
+	Payload           string `json:"payload"`
+}
+
+type orderResponse struct {
+	TID                   string            `json:"tid"`
+	CID                   string            `json:"cid"`
+	Status                string            `json:"status"`
+	PartnerOrderID        string            `json:"partner_order_id"`
+	PartnerUserID         string            `json:"partner_user_id"`
+	PaymentMethodType     string            `json:"payment_method_type,omitempty"`
+	Amount                amountJSON        `json:"amount"`
+	CanceledAmount        amountJSON        `json:"canceled_amount"`
+	CancelAvailableAmount amountJSON        `json:"cancel_available_amount"`
+	ItemName              string            `json:"item_name"`
+	ItemCode              string            `json:"item_code,omitempty"`
+	Quantity              int64             `json:"quantity"`
+	CreatedAt             string            `json:"created_at"`
+	ApprovedAt            string            `json:"approved_at,omitempty"`
+	CanceledAt            string            `json:"canceled_at,omitempty"`
+	SelectedCardInfo      *selectedCardJSON `json:"selected_card_info,omitempty"`
+	PaymentActionDetails  []actionJSON      `json:"payment_action_details"`
+}
+
+type cancelResponse struct {
+	AID                   string     `json:"aid"`
+	TID                   string     `json:"tid"`
+	CID                   string     `json:"cid"`
+	Status                string     `json:"status"`
+	PartnerOrderID        string     `json:"partner_order_id"`
+	PartnerUserID         string     `json:"partner_user_id"`
+	PaymentMethodType     string     `json:"payment_method_type"`
+	Amount                amountJSON `json:"amount"`
+	ApprovedCancelAmount  amountJSON `json:"approved_cancel_amount"`
+	CanceledAmount        amountJSON `json:"canceled_amount"`
+	CancelAvailableAmount amountJSON `json:"cancel_available_amount"`
+	ItemName              string     `json:"item_name"`
+	ItemCode              string     `json:"item_code,omitempty"`
+	Quantity              int64      `json:"quantity"`
+	CreatedAt             string     `json:"created_at"`
+	ApprovedAt            string     `json:"approved_at"`
+	CanceledAt            string     `json:"canceled_at"`
+	Payload               string     `json:"payload,omitempty"`
 }

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/paygate/paygate/pg"
 )
@@ -73,17 +74,30 @@ type LedgerEntry struct {
 }
 
 // Sandbox is what every sandbox PG (tosspaytest, kakaopaytest, inicistest)
-// offers, so tests, benchmarks and the example server treat them alike.
+// offers, so tests, benchmarks and the example server treat them alike,
+// whatever the PG. A PG-specific feature a harness needs is a small
+// interface of its own (WebhookSandbox, VirtualAccountSandbox), never a
+// type switch on a sandbox's concrete type.
 type Sandbox interface {
-	// Handler serves the PG's HTTP API. It can be mounted under a prefix
-	// (the example server serves it under /sandbox/{pg}/) as long as the
-	// sandbox was told its public base URL.
+	// Handler serves the PG's HTTP API, and the sandbox's test controls
+	// under ControlPrefix. It can be mounted under a prefix (the example
+	// server serves it under /sandbox/{pg}/) as long as the sandbox was
+	// told its public base URL.
 	http.Handler
 	// Pay plays the buyer for an order that was prepared (where the PG
 	// needs Prepare) and returns what the redirect carries.
 	Pay(ctx context.Context, req PayRequest) (PayResult, error)
 	// Ledger returns the PG-side record of every payment, in creation order.
 	Ledger() []LedgerEntry
+	// Scripter scripts the next call of an op about an order.
+	Scripter
+	// SetLatency delays every later answer of the PG's API by d (0 for
+	// none); a client that gives up first gets no answer.
+	SetLatency(d time.Duration)
+	// Close releases the answers the sandbox holds back (lost answers
+	// held until HoldMax) and stops what it runs in the background
+	// (webhook deliveries). Serving after Close still works.
+	Close()
 }
 
 // WebhookDelivery is one notification as it arrives at the host: headers,
@@ -105,6 +119,9 @@ func (d WebhookDelivery) Request(secret func(ctx context.Context, paymentKey, or
 // deduplication without a listening host.
 type WebhookSandbox interface {
 	Sandbox
+	// SetWebhookURL changes where the PG sends its notifications ("" for
+	// nowhere); the notifications Webhooks returns are kept either way.
+	SetWebhookURL(url string)
 	// Webhooks returns the PG's notification of the latest news about the
 	// order's payment, twice: as first sent, and as the PG's own retry of
 	// that same news (new transmission headers, same content).
@@ -114,4 +131,18 @@ type WebhookSandbox interface {
 	// source address); a verifying parser must refuse every one of them
 	// when the host knows what Approve returned.
 	ForgedWebhooks(ctx context.Context, orderID string) ([]WebhookDelivery, error)
+}
+
+// VirtualAccountSandbox is implemented by sandboxes of PGs that issue
+// virtual accounts (Toss, Inicis): the approval issues the account, the
+// buyer's later transfer captures the money and the PG notifies the shop.
+type VirtualAccountSandbox interface {
+	WebhookSandbox
+	// PayVirtualAccount plays a buyer who picks a virtual account; the
+	// approval that follows issues it (WAITING_FOR_DEPOSIT).
+	PayVirtualAccount(ctx context.Context, req PayRequest) (PayResult, error)
+	// Deposit plays the buyer's transfer into the order's account and has
+	// the PG notify the shop. It fails for an order without a waiting (or
+	// with an expired) account.
+	Deposit(ctx context.Context, orderID string) error
 }

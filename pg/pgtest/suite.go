@@ -58,6 +58,7 @@ const (
 	CaseWebhook                 = "Webhook_VerifiedAndDeduplicated"
 	CaseForgedWebhook           = "ForgedWebhook_Refused"
 	CaseCancelUnapprovedRefused = "CancelUnapproved_Refused"
+	CaseCancelRefusedByPG       = "CancelRefusedByThePG_Declined"
 )
 
 // Run runs the adapter conformance suite: every case pays through the
@@ -91,6 +92,7 @@ func Run(t *testing.T, h Harness) {
 		{CaseOverCancel, s.overCancel},
 		{CaseCancelRetry, s.cancelRetry},
 		{CaseCancelUnapprovedRefused, s.cancelUnapproved},
+		{CaseCancelRefusedByPG, s.cancelRefused},
 		{CaseLookupByOrderID, s.lookupByOrderID},
 		{CaseWebhook, s.webhook},
 		{CaseForgedWebhook, s.forgedWebhook},
@@ -407,6 +409,26 @@ func (s *suite) cancelUnapproved(t *testing.T) {
 	l := s.ledger(t, a.req.OrderID)
 	assert.Equal(t, 0, l.Cancels)
 	assert.Equal(t, 0, l.Approvals)
+}
+
+// cancelRefused scripts the PG's refusal of the order's next cancel
+// (Scripter): the adapter reports it declined, nothing is refunded, and the
+// next cancel goes through.
+func (s *suite) cancelRefused(t *testing.T) {
+	a := s.approved(t)
+	require.NoError(t, s.h.Sandbox.FailNext(OpCancel, a.req.OrderID, FaultDecline), "FailNext")
+	_, err := s.lookup(t, a)
+	require.NoError(t, err, "Lookup")
+	_, err = s.cancel(t, a, "cnl_"+a.req.OrderID+"_1", pg.Money{}, s.h.Amount)
+	assertKind(t, err, "a cancel the PG refuses", pg.KindDeclined)
+	l := s.ledger(t, a.req.OrderID)
+	assert.Equal(t, 0, l.Cancels, "the refused cancel refunded nothing")
+	assert.Equal(t, pg.StatusApproved, l.Status)
+
+	p, err := s.cancel(t, a, "cnl_"+a.req.OrderID+"_2", pg.Money{}, s.h.Amount)
+	require.NoError(t, err, "the refusal was scripted for one cancel (a lookup in between does not use it up)")
+	assert.Equal(t, pg.StatusCanceled, p.Status)
+	assert.Equal(t, 1, s.ledger(t, a.req.OrderID).Cancels)
 }
 
 func (s *suite) lookupByOrderID(t *testing.T) {

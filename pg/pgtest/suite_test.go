@@ -18,7 +18,7 @@ import (
 
 func tossHarness(t *testing.T) (*tosspay.Gateway, *tosspaytest.Server) {
 	t.Helper()
-	srv := tosspaytest.NewServer(tosspaytest.Options{HoldMax: 10 * time.Second})
+	srv := tosspaytest.NewServer(tosspaytest.Config{HoldMax: 10 * time.Second})
 	t.Cleanup(srv.Close)
 	gw, err := tosspay.New(tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL,
 		Timeout: 300 * time.Millisecond, MaxAttempts: 2, BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond})

@@ -1,15 +1,15 @@
 package tosspaytest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"net/url"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -18,7 +18,7 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
-// DefaultSecretKey is the secret key the sandbox accepts when Options sets
+// DefaultSecretKey is the secret key the sandbox accepts when Config sets
 // none. It is a test key, so TossPayments-Test-Code is honoured.
 const DefaultSecretKey = "test_sk_sandbox_paygate"
 
@@ -32,6 +32,10 @@ const (
 	IdempotencyTTL = 15 * 24 * time.Hour // a key is valid 15 days from first use
 )
 
+// VirtualAccountTTL is how long an issued virtual account waits for the
+// deposit.
+const VirtualAccountTTL = 7 * 24 * time.Hour
+
 // DefaultWebhookSchedule is Toss's retry schedule: the first send, then 7
 // retries after 1, 4, 16, 64, 256, 1024 and 4096 minutes.
 var DefaultWebhookSchedule = []time.Duration{
@@ -39,8 +43,13 @@ var DefaultWebhookSchedule = []time.Duration{
 	256 * time.Minute, 1024 * time.Minute, 4096 * time.Minute,
 }
 
-// Options configure a sandbox.
-type Options struct {
+// APIVersion14 is the last version before Toss's calendar versions, still
+// used by merchants who never moved on.
+const APIVersion14 = "1.4"
+
+// Config configures a sandbox. The zero Config is a test merchant with
+// DefaultSecretKey, served at the root of whatever serves it.
+type Config struct {
 	// BaseURL is the sandbox's public address, e.g.
 	// "http://127.0.0.1:8080/sandbox/tosspay". Its path is the prefix the
 	// sandbox is mounted under: requests are served with or without it.
@@ -53,8 +62,18 @@ type Options struct {
 	// Now is the clock for expiries, timestamps and settlement dates
 	// (time.Now when nil).
 	Now func() time.Time
-	// WebhookURL receives PAYMENT_STATUS_CHANGED deliveries; empty sends
-	// none (Webhooks still builds them for tests).
+	// Latency is added before every API answer; SetLatency changes it.
+	Latency time.Duration
+	// HoldMax bounds how long an answer that is to be lost is held before
+	// the connection is cut; the client giving up ends the hold sooner.
+	// Zero cuts the connection at once.
+	HoldMax time.Duration
+	// Logger receives the faults the sandbox plays and the webhook
+	// deliveries that fail (nothing is logged when nil).
+	Logger *slog.Logger
+	// WebhookURL receives PAYMENT_STATUS_CHANGED and DEPOSIT_CALLBACK
+	// deliveries; empty sends none (Webhooks still builds them for
+	// tests). SetWebhookURL changes it.
 	WebhookURL string
 	// WebhookSchedule is the wait before each retry of a failed delivery
 	// (DefaultWebhookSchedule); compress it for tests.
@@ -62,9 +81,6 @@ type Options struct {
 	// WebhookClient sends deliveries (a client with a 10 s timeout when
 	// nil, Toss's limit for the receiver's answer).
 	WebhookClient *http.Client
-	// HoldMax bounds how long a response that is to be lost is held before
-	// the connection is cut (1 minute when zero).
-	HoldMax time.Duration
 	// FeeRate is the settlement fee as a fraction of the amount (0.032 when
 	// zero).
 	FeeRate decimal.Decimal
@@ -79,12 +95,13 @@ type Options struct {
 	APIVersion string
 }
 
-// APIVersion14 is the last version before Toss's calendar versions, still
-// used by merchants who never moved on.
-const APIVersion14 = "1.4"
+// Options is the former name of Config.
+//
+// Deprecated: use Config.
+type Options = Config
 
-// Script is what the sandbox does with one payment's confirm (or, through
-// FailNext, with the next API call of any kind).
+// Script is what the sandbox does with one payment's confirm (PayScripted,
+// ScriptPayment).
 type Script struct {
 	Fault pgtest.Fault
 	// DeclineCode is the Toss code of a FaultDecline
@@ -93,28 +110,31 @@ type Script struct {
 	// Latency is added before the sandbox answers.
 	Latency time.Duration
 	// Reset makes FaultTimeout and FaultTimeoutUnapproved cut the
-	// connection at once instead of holding the answer until the client
-	// gives up: the client sees a reset rather than a timeout.
+	// connection at once even when Config.HoldMax would hold the answer:
+	// the client sees a reset rather than a timeout.
 	Reset bool
 }
 
-// Sandbox is a stateful fake of the Toss Payments core API. It implements
-// pgtest.Sandbox and pgtest.WebhookSandbox and is safe for concurrent use.
+// Sandbox is a stateful fake of the Toss Payments core API. It is an
+// http.Handler, implements pgtest.Sandbox, pgtest.WebhookSandbox and
+// pgtest.VirtualAccountSandbox, and is safe for concurrent use.
 type Sandbox struct {
-	opts   Options
-	prefix string
+	cfg    Config
+	mount  pgtest.Mount
 	mux    *http.ServeMux
+	log    *slog.Logger
+	faults pgtest.FaultQueue
 
-	mu       sync.Mutex
-	payments []*payment            // creation order
-	byKey    map[string]*payment   // by paymentKey
-	byOrder  map[string][]*payment // attempts per orderId, oldest first
-	idem     map[idemScope]*idemEntry
-	txs      []transaction
-	next     []Script           // one-shot faults for the next API calls
-	events   map[string][]event // PAYMENT_STATUS_CHANGED news by paymentKey, in order
-	deposits map[string][]event // DEPOSIT_CALLBACK news by paymentKey, in order
-	latency  time.Duration
+	mu         sync.Mutex
+	payments   []*payment            // creation order
+	byKey      map[string]*payment   // by paymentKey
+	byOrder    map[string][]*payment // attempts per orderId, oldest first
+	idem       map[idemScope]*idemEntry
+	txs        []transaction
+	events     map[string][]event // PAYMENT_STATUS_CHANGED news by paymentKey, in order
+	deposits   map[string][]event // DEPOSIT_CALLBACK news by paymentKey, in order
+	webhookURL string
+	latency    atomic.Int64
 
 	webhooks *dispatcher
 	closed   chan struct{}
@@ -151,10 +171,6 @@ type vaInfo struct {
 // methodVirtualAccount is Toss's method name for virtual accounts.
 const methodVirtualAccount = "가상계좌"
 
-// VirtualAccountTTL is how long an issued virtual account waits for the
-// deposit.
-const VirtualAccountTTL = 7 * 24 * time.Hour
-
 type cancelRec struct {
 	amount, refundable decimal.Decimal
 	reason, txKey      string
@@ -189,266 +205,121 @@ type event struct {
 	body      []byte
 }
 
-// New returns a sandbox. Call Close when done if it sends webhooks.
-func New(opts Options) *Sandbox {
-	if opts.SecretKey == "" {
-		opts.SecretKey = DefaultSecretKey
+var (
+	_ pgtest.Sandbox               = (*Sandbox)(nil)
+	_ pgtest.WebhookSandbox        = (*Sandbox)(nil)
+	_ pgtest.VirtualAccountSandbox = (*Sandbox)(nil)
+)
+
+// New returns a sandbox to serve at cfg.BaseURL. Close it when done.
+func New(cfg Config) *Sandbox {
+	if cfg.SecretKey == "" {
+		cfg.SecretKey = DefaultSecretKey
 	}
-	if opts.MID == "" {
-		opts.MID = DefaultMID
+	if cfg.MID == "" {
+		cfg.MID = DefaultMID
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	if opts.WebhookSchedule == nil {
-		opts.WebhookSchedule = DefaultWebhookSchedule
+	if cfg.WebhookSchedule == nil {
+		cfg.WebhookSchedule = DefaultWebhookSchedule
 	}
-	if opts.HoldMax <= 0 {
-		opts.HoldMax = time.Minute
+	if cfg.FeeRate.IsZero() {
+		cfg.FeeRate = decimal.RequireFromString("0.032")
 	}
-	if opts.FeeRate.IsZero() {
-		opts.FeeRate = decimal.RequireFromString("0.032")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sandbox{
-		opts:     opts,
-		byKey:    map[string]*payment{},
-		byOrder:  map[string][]*payment{},
-		idem:     map[idemScope]*idemEntry{},
-		events:   map[string][]event{},
-		deposits: map[string][]event{},
-		closed:   make(chan struct{}),
+		cfg:        cfg,
+		log:        cfg.Logger.With("pg", "tosspay", "sandbox", true),
+		byKey:      map[string]*payment{},
+		byOrder:    map[string][]*payment{},
+		idem:       map[idemScope]*idemEntry{},
+		events:     map[string][]event{},
+		deposits:   map[string][]event{},
+		webhookURL: cfg.WebhookURL,
+		closed:     make(chan struct{}),
 	}
-	s.setBaseURL(opts.BaseURL)
+	s.mount.Set(cfg.BaseURL)
+	s.latency.Store(int64(cfg.Latency))
+	s.webhooks = newDispatcher(s)
 	s.routes()
-	if opts.WebhookURL != "" {
-		s.webhooks = newDispatcher(s)
-	}
 	return s
 }
 
-func (s *Sandbox) setBaseURL(base string) {
-	s.opts.BaseURL = strings.TrimRight(base, "/")
-	s.prefix = ""
-	if u, err := url.Parse(s.opts.BaseURL); err == nil {
-		s.prefix = strings.TrimRight(u.Path, "/")
-	}
+// Server is a sandbox listening on a loopback port, like httptest.Server.
+type Server struct {
+	*Sandbox
+	// URL is the base URL to point the adapter at (tosspay.Config.BaseURL).
+	URL string
+	srv *httptest.Server
+}
+
+// NewServer starts a sandbox on 127.0.0.1 with a random port. When
+// cfg.BaseURL has a path (a prefix such as "/sandbox/tosspay"), the server
+// serves under that prefix on its own address. Close it when done.
+func NewServer(cfg Config) *Server {
+	s := New(cfg)
+	srv := httptest.NewServer(s)
+	base := srv.URL + s.mount.Prefix()
+	s.SetBaseURL(base)
+	return &Server{Sandbox: s, URL: base, srv: srv}
+}
+
+// Client returns an HTTP client for the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// Close stops webhook deliveries, releases held responses and shuts the
+// listener down.
+func (s *Server) Close() {
+	s.Sandbox.Close()
+	s.srv.Close()
 }
 
 // BaseURL is the address adapters are pointed at (tosspay.Config.BaseURL).
-func (s *Sandbox) BaseURL() string { return s.opts.BaseURL }
+func (s *Sandbox) BaseURL() string { return s.mount.BaseURL() }
+
+// SetBaseURL changes where the sandbox says it is served, for a handler
+// mounted before its listener's address was known.
+func (s *Sandbox) SetBaseURL(u string) { s.mount.Set(u) }
 
 // SecretKey is the key the sandbox accepts.
-func (s *Sandbox) SecretKey() string { return s.opts.SecretKey }
+func (s *Sandbox) SecretKey() string { return s.cfg.SecretKey }
 
 // Close stops webhook deliveries and releases held responses.
 func (s *Sandbox) Close() {
 	s.closeMu.Do(func() {
 		close(s.closed)
-		if s.webhooks != nil {
-			s.webhooks.wait()
-		}
+		s.webhooks.wait()
 	})
 }
 
-// SetLatency adds d before every answer (0 removes it).
-func (s *Sandbox) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
-// FailNext scripts the next API call, whatever it is: FaultError500 answers
-// 500 before processing, FaultTimeoutUnapproved holds the call without
-// processing it, FaultTimeout processes it and loses the answer,
-// FaultDecline refuses a confirm. Scripts queue up, one per call.
-func (s *Sandbox) FailNext(sc Script) error {
-	if !sc.Fault.Valid() {
-		return fmt.Errorf("tosspaytest: unknown fault %q", sc.Fault)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.next = append(s.next, sc)
-	return nil
-}
-
-// ScriptPayment replaces the script of a payment's confirm.
-func (s *Sandbox) ScriptPayment(paymentKey string, sc Script) error {
-	if !sc.Fault.Valid() {
-		return fmt.Errorf("tosspaytest: unknown fault %q", sc.Fault)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.byKey[paymentKey]
-	if !ok {
-		return fmt.Errorf("tosspaytest: no payment %q", paymentKey)
-	}
-	p.script = sc
-	return nil
-}
-
-// Errors of Pay and Open.
-var (
-	ErrBadOrder        = errors.New("tosspaytest: orderId must be 6 to 64 ASCII letters, digits, '-' or '_'")
-	ErrBadAmount       = errors.New("tosspaytest: amount must be a positive KRW, USD or JPY amount")
-	ErrDuplicatedOrder = errors.New("tosspaytest: DUPLICATED_ORDER_ID: the order was already paid")
-	ErrBadValidHours   = errors.New("tosspaytest: validHours must not be negative")
-)
-
-// Pay plays the buyer: it opens the payment window for (OrderID, Amount) and
-// authenticates, leaving the payment IN_PROGRESS for the shop to confirm
-// within ConfirmTTL. The result carries the paymentKey of Toss's success
-// redirect (successUrl?paymentKey=…&orderId=…&amount=…). An order already
-// paid (DONE, canceled) cannot be paid again; one whose attempt failed or
-// expired can.
-func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
-	return s.PayScripted(ctx, req.OrderID, req.Amount, Script{Fault: req.Fault})
-}
-
-// PayScripted is Pay with a full script (decline code, latency).
-func (s *Sandbox) PayScripted(ctx context.Context, orderID string, amount pg.Money, sc Script) (pgtest.PayResult, error) {
-	return s.pay(ctx, orderID, amount, sc, "카드")
-}
-
-// PayVirtualAccount plays a buyer who picks a virtual account: confirming
-// the payment issues the account (WAITING_FOR_DEPOSIT, due after
-// VirtualAccountTTL), and Deposit plays the transfer.
-func (s *Sandbox) PayVirtualAccount(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
-	return s.pay(ctx, req.OrderID, req.Amount, Script{Fault: req.Fault}, methodVirtualAccount)
-}
-
-// VirtualAccountRequest is a virtual account issued outside any checkout,
-// as POST /v1/virtual-accounts takes it.
-type VirtualAccountRequest struct {
-	OrderID, OrderName, CustomerName string
-	Amount                           pg.Money // KRW
-	// Bank is the numeric bank code ("20" when empty).
-	Bank string
-	// ValidHours is how long the account waits for the deposit
-	// (VirtualAccountTTL when 0).
-	ValidHours int
-}
-
-// IssueVirtualAccount issues a virtual account the way
-// POST /v1/virtual-accounts does, outside any checkout: the payment is
-// WAITING_FOR_DEPOSIT at once (no confirm), and Deposit plays the
-// transfer. Its orderId may be shorter than a checkout's (live Toss issued
-// one for the order "71"). It returns the payment's key.
-func (s *Sandbox) IssueVirtualAccount(ctx context.Context, req VirtualAccountRequest) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, err := s.issueLocked(req)
-	if err != nil {
-		return "", err
-	}
-	return p.key, nil
-}
-
-func (s *Sandbox) issueLocked(req VirtualAccountRequest) (*payment, error) {
-	if !validIssuedOrderID(req.OrderID) {
-		return nil, ErrBadOrder
-	}
-	if !req.Amount.IsSet() || !req.Amount.IsPositive() || req.Amount.Currency() != pg.KRW {
-		return nil, ErrBadAmount
-	}
-	if req.ValidHours < 0 {
-		return nil, ErrBadValidHours
-	}
-	now := s.opts.Now()
-	for _, p := range s.byOrder[req.OrderID] {
-		s.expireLocked(p, now)
-		if p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT" {
-			return nil, ErrDuplicatedOrder
+func (s *Sandbox) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /v1/payments/confirm", s.api(s.handleConfirm))
+	m.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.api(s.handleCancel))
+	m.HandleFunc("POST /v1/virtual-accounts", s.api(s.handleIssueVirtualAccount))
+	m.HandleFunc("GET /v1/payments/{paymentKey}", s.api(s.handleLookup))
+	m.HandleFunc("GET /v1/payments/orders/{orderId}", s.api(s.handleLookup))
+	m.HandleFunc("GET /v1/transactions", s.api(s.handleTransactions))
+	m.HandleFunc("GET /v1/settlements", s.api(s.handleSettlements))
+	s.controlRoutes(m)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if pgtest.IsControlPath(r.URL.Path) {
+			pgtest.ControlError(w, http.StatusNotFound, "NOT_FOUND", "no such test-control endpoint")
+			return
 		}
-	}
-	ttl := VirtualAccountTTL
-	if req.ValidHours > 0 {
-		ttl = time.Duration(req.ValidHours) * time.Hour
-	}
-	name, holder, bank := req.OrderName, req.CustomerName, req.Bank
-	if name == "" {
-		name = "paygate order " + req.OrderID
-	}
-	if holder == "" {
-		holder = "토스페이먼츠"
-	}
-	if bank == "" {
-		bank = "20"
-	}
-	p := &payment{
-		key: "tsbx" + randomID(20), orderID: req.OrderID, orderName: name,
-		currency: pg.KRW, amount: req.Amount.Amount(), balance: req.Amount.Amount(),
-		method: methodVirtualAccount, status: "WAITING_FOR_DEPOSIT", requestedAt: now, secret: "ps_" + randomID(20),
-		va:        &vaInfo{number: "X" + randomDigits(13), bank: bank, holder: holder, due: now.Add(ttl)},
-		lastTxKey: randomID(32),
-	}
-	s.payments = append(s.payments, p)
-	s.byKey[p.key] = p
-	s.byOrder[req.OrderID] = append(s.byOrder[req.OrderID], p)
-	s.newsLocked(p, now)
-	return p, nil
+		writeError(w, &apiError{http.StatusNotFound, "NOT_FOUND", "존재하지 않는 API입니다."})
+	})
+	s.mux = m
 }
 
-func (s *Sandbox) pay(ctx context.Context, orderID string, amount pg.Money, sc Script, method string) (pgtest.PayResult, error) {
-	if err := ctx.Err(); err != nil {
-		return pgtest.PayResult{}, err
-	}
-	if !sc.Fault.Valid() {
-		return pgtest.PayResult{}, fmt.Errorf("tosspaytest: unknown fault %q", sc.Fault)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, err := s.openLocked(orderID, amount)
-	if err != nil {
-		return pgtest.PayResult{}, err
-	}
-	p.status = "IN_PROGRESS"
-	p.authenticatedAt = s.opts.Now()
-	p.script = sc
-	p.method = method
-	return pgtest.PayResult{PaymentKey: p.key, Redirect: map[string]string{
-		"paymentKey": p.key, "orderId": p.orderID, "amount": p.amount.String(),
-	}}, nil
-}
-
-// Open opens the payment window without the buyer authenticating: the
-// payment is READY and expires after WindowTTL. Confirming it fails with
-// NOT_FOUND_PAYMENT_SESSION.
-func (s *Sandbox) Open(orderID string, amount pg.Money) (paymentKey string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, err := s.openLocked(orderID, amount)
-	if err != nil {
-		return "", err
-	}
-	return p.key, nil
-}
-
-func (s *Sandbox) openLocked(orderID string, amount pg.Money) (*payment, error) {
-	if !validOrderID(orderID) {
-		return nil, ErrBadOrder
-	}
-	if !amount.IsSet() || !amount.IsPositive() || (amount.Currency() != pg.KRW && amount.Currency() != pg.USD && amount.Currency() != pg.JPY) {
-		return nil, ErrBadAmount
-	}
-	now := s.opts.Now()
-	for _, p := range s.byOrder[orderID] {
-		s.expireLocked(p, now)
-		if p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT" {
-			return nil, ErrDuplicatedOrder
-		}
-	}
-	p := &payment{
-		key: "tsbx" + randomID(20), orderID: orderID, orderName: "paygate order " + orderID,
-		currency: amount.Currency(), amount: amount.Amount(), balance: amount.Amount(),
-		method: "카드", status: "READY", requestedAt: now, secret: "ps_" + randomID(20),
-	}
-	s.payments = append(s.payments, p)
-	s.byKey[p.key] = p
-	s.byOrder[orderID] = append(s.byOrder[orderID], p)
-	return p, nil
+// ServeHTTP serves the Toss API (and the test controls under
+// pgtest.ControlPrefix), with or without the BaseURL's path prefix.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, s.mount.Strip(r))
 }
 
 // expireLocked applies Toss's time limits lazily: READY lasts WindowTTL,
@@ -470,110 +341,6 @@ func (s *Sandbox) latestLocked(orderID string) *payment {
 		return nil
 	}
 	return ps[len(ps)-1]
-}
-
-// Errors of Deposit.
-var (
-	ErrNoDeposit      = errors.New("tosspaytest: no virtual account waits for a deposit for this order")
-	ErrDepositExpired = errors.New("tosspaytest: the virtual account expired before the deposit")
-)
-
-// Deposit plays the buyer's transfer into the order's virtual account: the
-// payment becomes DONE (captured) and Toss sends DEPOSIT_CALLBACK and
-// PAYMENT_STATUS_CHANGED. After the due date the account is EXPIRED and the
-// deposit is refused.
-func (s *Sandbox) Deposit(orderID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now()
-	p := s.latestLocked(orderID)
-	if p == nil || p.va == nil {
-		return ErrNoDeposit
-	}
-	s.expireLocked(p, now)
-	switch p.status {
-	case "WAITING_FOR_DEPOSIT":
-	case "EXPIRED":
-		return ErrDepositExpired
-	default:
-		return ErrNoDeposit
-	}
-	p.status, p.deposited, p.approvedAt, p.approvals = "DONE", true, now, p.approvals+1
-	p.lastTxKey = randomID(32)
-	s.txs = append(s.txs, transaction{key: p.lastTxKey, paymentKey: p.key, orderID: p.orderID, method: p.method,
-		status: "DONE", currency: p.currency, amount: p.amount, at: now})
-	s.newsLocked(p, now)
-	return nil
-}
-
-// Ledger returns the PG side of every payment, in creation order.
-func (s *Sandbox) Ledger() []pgtest.LedgerEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now()
-	out := make([]pgtest.LedgerEntry, 0, len(s.payments))
-	for _, p := range s.payments {
-		s.expireLocked(p, now)
-		e := pgtest.LedgerEntry{OrderID: p.orderID, PaymentKey: p.key, Approvals: p.approvals, Cancels: len(p.cancels), Status: pgStatus(p.status)}
-		refunded := decimal.Zero
-		for _, c := range p.cancels {
-			if c.refund {
-				refunded = refunded.Add(c.amount)
-			}
-		}
-		e.Canceled = mustMoney(refunded, p.currency)
-		if p.approvals > 0 {
-			e.Approved = mustMoney(p.amount, p.currency)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// Payment is the sandbox's view of one payment, for tests.
-type Payment struct {
-	PaymentKey, OrderID, Status, Secret string
-	Amount, Balance                     pg.Money
-	Approvals                           int
-	Cancels                             []Cancel
-}
-
-// Cancel is one applied cancel.
-type Cancel struct {
-	TransactionKey string
-	Amount         pg.Money
-	Reason         string
-	CanceledAt     time.Time
-}
-
-// Payments returns every payment, in creation order.
-func (s *Sandbox) Payments() []Payment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now()
-	out := make([]Payment, 0, len(s.payments))
-	for _, p := range s.payments {
-		s.expireLocked(p, now)
-		v := Payment{PaymentKey: p.key, OrderID: p.orderID, Status: p.status, Secret: p.secret,
-			Amount: mustMoney(p.amount, p.currency), Balance: mustMoney(p.balance, p.currency), Approvals: p.approvals}
-		for _, c := range p.cancels {
-			v.Cancels = append(v.Cancels, Cancel{TransactionKey: c.txKey, Amount: mustMoney(c.amount, p.currency), Reason: c.reason, CanceledAt: c.at})
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-// Transactions returns every approval and cancel, in the order they happened.
-func (s *Sandbox) Transactions() []pg.Transaction {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]pg.Transaction, 0, len(s.txs))
-	for _, t := range s.txs {
-		out = append(out, pg.Transaction{TransactionKey: t.key, PaymentKey: t.paymentKey, OrderID: t.orderID,
-			Method: pg.MethodCard, Status: pgStatus(t.status), Amount: mustMoney(t.amount, t.currency), Cancel: t.cancel, At: t.at})
-	}
-	return out
 }
 
 // pgStatus is the sandbox's own reading of Toss statuses as pg statuses,
@@ -614,12 +381,7 @@ func validOrderID(id string) bool {
 	if len(id) < 6 || len(id) > 64 {
 		return false
 	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
+	return idChars(id)
 }
 
 // validIssuedOrderID is what the sandbox accepts as the orderId of a
@@ -630,6 +392,10 @@ func validIssuedOrderID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false
 	}
+	return idChars(id)
+}
+
+func idChars(id string) bool {
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 			return false

@@ -1,11 +1,9 @@
 package tosspaytest_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,12 +40,12 @@ func newClock() *clock {
 	return &clock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("KST", 9*3600))}
 }
 
-func setup(t *testing.T, opts tosspaytest.Options, gwMods ...func(*tosspay.Config)) (*tosspaytest.Server, *tosspay.Gateway) {
+func setup(t *testing.T, sbx tosspaytest.Config, gwMods ...func(*tosspay.Config)) (*tosspaytest.Server, *tosspay.Gateway) {
 	t.Helper()
-	if opts.HoldMax == 0 {
-		opts.HoldMax = 10 * time.Second
+	if sbx.HoldMax == 0 {
+		sbx.HoldMax = 10 * time.Second
 	}
-	srv := tosspaytest.NewServer(opts)
+	srv := tosspaytest.NewServer(sbx)
 	t.Cleanup(srv.Close)
 	cfg := tosspay.Config{SecretKey: srv.SecretKey(), BaseURL: srv.URL, Timeout: 2 * time.Second,
 		MaxAttempts: 3, BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond}
@@ -90,7 +88,7 @@ func code(t *testing.T, body []byte) string {
 
 func TestConfirm_SameKey_ReplaysFirstAnswerByteForByte(t *testing.T) {
 	t.Parallel()
-	srv, _ := setup(t, tosspaytest.Options{})
+	srv, _ := setup(t, tosspaytest.Config{})
 	res, err := srv.Pay(context.Background(), pgtest.PayRequest{OrderID: "order-idem-1", Amount: pg.Won(15000)})
 	require.NoError(t, err)
 	body := `{"paymentKey":"` + res.PaymentKey + `","orderId":"order-idem-1","amount":15000}`
@@ -120,7 +118,7 @@ func TestConfirm_SameKey_ReplaysFirstAnswerByteForByte(t *testing.T) {
 
 func TestConfirm_SameKeyWhileInFlight_409ThenFirstCompletes(t *testing.T) {
 	t.Parallel()
-	srv, _ := setup(t, tosspaytest.Options{})
+	srv, _ := setup(t, tosspaytest.Config{})
 	res, err := srv.PayScripted(context.Background(), "order-inflight", pg.Won(15000), tosspaytest.Script{Latency: 5 * time.Second})
 	require.NoError(t, err)
 	body := `{"paymentKey":"` + res.PaymentKey + `","orderId":"order-inflight","amount":15000}`
@@ -160,10 +158,10 @@ func TestConfirm_SameKeyWhileInFlight_409ThenFirstCompletes(t *testing.T) {
 
 func TestApprove_LostAnswerOnce_RecoveredByResendWithSameKey(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{}, func(c *tosspay.Config) { c.Timeout = 300 * time.Millisecond })
+	srv, gw := setup(t, tosspaytest.Config{}, func(c *tosspay.Config) { c.Timeout = 300 * time.Millisecond })
 	res, err := srv.Pay(context.Background(), pgtest.PayRequest{OrderID: "order-lost-1", Amount: pg.Won(15000)})
 	require.NoError(t, err)
-	require.NoError(t, srv.FailNext(tosspaytest.Script{Fault: pgtest.FaultTimeout}))
+	require.NoError(t, srv.FailNext(pgtest.OpApprove, "order-lost-1", pgtest.FaultTimeout))
 	p, err := gw.Approve(context.Background(), approveReq("order-lost-1", res, pg.Won(15000)))
 	require.NoError(t, err, "the resend with the same Idempotency-Key gets the first result")
 	assert.Equal(t, pg.StatusApproved, p.Status)
@@ -173,7 +171,7 @@ func TestApprove_LostAnswerOnce_RecoveredByResendWithSameKey(t *testing.T) {
 func TestExpiry_TossTimeLimitsOnTheInjectedClock(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now})
+	srv, gw := setup(t, tosspaytest.Config{Now: clk.Now})
 	ctx := context.Background()
 
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-exp-1", Amount: pg.Won(5000)})
@@ -213,7 +211,7 @@ func TestExpiry_TossTimeLimitsOnTheInjectedClock(t *testing.T) {
 
 func TestConfirm_ChecksAmountOrderAndKey(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{})
+	srv, gw := setup(t, tosspaytest.Config{})
 	ctx := context.Background()
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-chk-1", Amount: pg.Won(15000)})
 	require.NoError(t, err)
@@ -243,7 +241,7 @@ func TestConfirm_ChecksAmountOrderAndKey(t *testing.T) {
 
 func TestCancel_TossRulesAndCodes(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{})
+	srv, gw := setup(t, tosspaytest.Config{})
 	ctx := context.Background()
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-cnl-1", Amount: pg.Won(10000)})
 	require.NoError(t, err)
@@ -276,7 +274,7 @@ func TestCancel_TossRulesAndCodes(t *testing.T) {
 func TestTestCode_HonouredForTestKeysOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, gw := setup(t, tosspaytest.Options{})
+	srv, gw := setup(t, tosspaytest.Config{})
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-tc-1", Amount: pg.Won(10000)})
 	require.NoError(t, err)
 	_, err = gw.Approve(tosspay.ContextWithTestCode(ctx, "REJECT_CARD_PAYMENT"), approveReq("order-tc-1", res, pg.Won(10000)))
@@ -289,7 +287,7 @@ func TestTestCode_HonouredForTestKeysOnly(t *testing.T) {
 	assert.Equal(t, "INVALID_TEST_CODE", pe.Code)
 	assert.Equal(t, 0, srv.Ledger()[0].Approvals)
 
-	live, liveGw := setup(t, tosspaytest.Options{SecretKey: "live_sk_sandbox"}, func(c *tosspay.Config) { c.TestCode = "REJECT_CARD_PAYMENT" })
+	live, liveGw := setup(t, tosspaytest.Config{SecretKey: "live_sk_sandbox"}, func(c *tosspay.Config) { c.TestCode = "REJECT_CARD_PAYMENT" })
 	res, err = live.Pay(ctx, pgtest.PayRequest{OrderID: "order-tc-2", Amount: pg.Won(10000)})
 	require.NoError(t, err)
 	_, err = liveGw.Approve(ctx, approveReq("order-tc-2", res, pg.Won(10000)))
@@ -318,7 +316,7 @@ func TestWebhooks_DeliveredWithTossHeadersAndRetrySchedule(t *testing.T) {
 		answered.Add(1)
 	}))
 	defer hook.Close()
-	srv, gw := setup(t, tosspaytest.Options{WebhookURL: hook.URL,
+	srv, gw := setup(t, tosspaytest.Config{WebhookURL: hook.URL,
 		WebhookSchedule: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}})
 	ctx := context.Background()
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-wh-1", Amount: pg.Won(10000)})
@@ -358,13 +356,13 @@ func TestMountedUnderPrefix_ServesTheSameAPI(t *testing.T) {
 	mux := http.NewServeMux()
 	host := httptest.NewServer(mux)
 	defer host.Close()
-	sb := tosspaytest.New(tosspaytest.Options{BaseURL: host.URL + "/sandbox/tosspay"})
+	sb := tosspaytest.New(tosspaytest.Config{BaseURL: host.URL + "/sandbox/tosspay"})
 	defer sb.Close()
 	mux.Handle("/sandbox/tosspay/", sb)
 	gw, err := tosspay.New(tosspay.Config{SecretKey: sb.SecretKey(), BaseURL: sb.BaseURL()})
 	require.NoError(t, err)
 
-	resp, err := http.Post(host.URL+"/sandbox/tosspay/sandbox/pay", "application/json", strings.NewReader(`{"orderId":"order-mnt-1","amount":15000}`))
+	resp, err := http.Post(host.URL+"/sandbox/tosspay/_sandbox/pay", "application/json", strings.NewReader(`{"orderId":"order-mnt-1","amount":15000}`))
 	require.NoError(t, err)
 	var paid struct {
 		PaymentKey string      `json:"paymentKey"`
@@ -380,13 +378,13 @@ func TestMountedUnderPrefix_ServesTheSameAPI(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, pg.StatusApproved, p.Status)
 
-	resp, err = http.Get(host.URL + "/sandbox/tosspay/sandbox/ledger")
+	resp, err = http.Get(host.URL + "/sandbox/tosspay/_sandbox/ledger")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.JSONEq(t, `[{"orderId":"order-mnt-1","paymentKey":"`+paid.PaymentKey+`","approved":15000,"canceled":0,"currency":"KRW","approvals":1,"cancels":0,"status":"APPROVED"}]`, string(b))
 
-	resp, err = http.Post(host.URL+"/sandbox/tosspay/sandbox/pay", "application/json", strings.NewReader(`{"orderId":"x","amount":15000}`))
+	resp, err = http.Post(host.URL+"/sandbox/tosspay/_sandbox/pay", "application/json", strings.NewReader(`{"orderId":"x","amount":15000}`))
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "bad order id refused")
@@ -395,7 +393,7 @@ func TestMountedUnderPrefix_ServesTheSameAPI(t *testing.T) {
 func TestReports_TransactionsNowSettlementsFromTheNextDay(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now}, func(c *tosspay.Config) { c.ReportPageSize = 1 })
+	srv, gw := setup(t, tosspaytest.Config{Now: clk.Now}, func(c *tosspay.Config) { c.ReportPageSize = 1 })
 	ctx := context.Background()
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-rep-1", Amount: pg.Won(10000)})
 	require.NoError(t, err)
@@ -435,25 +433,10 @@ func TestReports_TransactionsNowSettlementsFromTheNextDay(t *testing.T) {
 	assert.True(t, pg.Won(2500).Equal(rows[1].Amount))
 }
 
-func TestFailNext_RejectsUnknownFaults(t *testing.T) {
-	t.Parallel()
-	sb := tosspaytest.New(tosspaytest.Options{})
-	defer sb.Close()
-	assert.Error(t, sb.FailNext(tosspaytest.Script{Fault: "meteor"}))
-	_, err := sb.Pay(context.Background(), pgtest.PayRequest{OrderID: "order-ff-1", Amount: pg.Won(100), Fault: "meteor"})
-	assert.Error(t, err)
-	_, err = sb.Pay(context.Background(), pgtest.PayRequest{OrderID: "order-ff-1", Amount: pg.MustMoney("1", pg.EUR)})
-	assert.ErrorIs(t, err, tosspaytest.ErrBadAmount)
-	resp := httptest.NewRecorder()
-	sb.ServeHTTP(resp, httptest.NewRequest("POST", "/sandbox/fail-next", bytes.NewReader([]byte(`{"fault":"error500"}`))))
-	assert.Equal(t, http.StatusNoContent, resp.Code)
-	assert.False(t, errors.Is(nil, tosspaytest.ErrBadOrder))
-}
-
 func TestVirtualAccount_IssueDepositCallbacksAndRefundRules(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now})
+	srv, gw := setup(t, tosspaytest.Config{Now: clk.Now})
 	ctx := context.Background()
 	res, err := srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: "order-va-1", Amount: pg.Won(20000)})
 	require.NoError(t, err)
@@ -479,7 +462,7 @@ func TestVirtualAccount_IssueDepositCallbacksAndRefundRules(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT", pe.Code)
 
-	require.NoError(t, srv.Deposit("order-va-1"))
+	require.NoError(t, srv.Deposit(ctx, "order-va-1"))
 	deposited, err := srv.DepositCallback("order-va-1")
 	require.NoError(t, err)
 	ev2, err := gw.ParseWebhook(ctx, deposited.Request(secret))
@@ -503,7 +486,7 @@ func TestVirtualAccount_IssueDepositCallbacksAndRefundRules(t *testing.T) {
 func TestVirtualAccount_CanceledBeforeDepositRefundsNothing_ExpiredRefusesDeposit(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	srv, gw := setup(t, tosspaytest.Options{Now: clk.Now})
+	srv, gw := setup(t, tosspaytest.Config{Now: clk.Now})
 	ctx := context.Background()
 	for _, id := range []string{"order-va-2", "order-va-3"} {
 		res, err := srv.PayVirtualAccount(ctx, pgtest.PayRequest{OrderID: id, Amount: pg.Won(20000)})
@@ -522,7 +505,7 @@ func TestVirtualAccount_CanceledBeforeDepositRefundsNothing_ExpiredRefusesDeposi
 	assert.Equal(t, 0, l[0].Approvals)
 
 	clk.Advance(tosspaytest.VirtualAccountTTL)
-	assert.ErrorIs(t, srv.Deposit("order-va-3"), tosspaytest.ErrDepositExpired)
+	assert.ErrorIs(t, srv.Deposit(ctx, "order-va-3"), tosspaytest.ErrDepositExpired)
 	got, err := gw.Lookup(ctx, pg.LookupRequest{OrderID: "order-va-3"})
 	require.NoError(t, err)
 	assert.Equal(t, pg.StatusExpired, got.Status)
@@ -531,7 +514,7 @@ func TestVirtualAccount_CanceledBeforeDepositRefundsNothing_ExpiredRefusesDeposi
 
 func TestLostAnswer_ResetAtOnce_UnknownThenFoundByLookup(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{}, func(c *tosspay.Config) { c.Timeout = 30 * time.Second })
+	srv, gw := setup(t, tosspaytest.Config{}, func(c *tosspay.Config) { c.Timeout = 30 * time.Second })
 	ctx := context.Background()
 	tests := []struct {
 		fault         pgtest.Fault

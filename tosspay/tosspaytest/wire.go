@@ -2,6 +2,7 @@ package tosspaytest
 
 import (
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -219,56 +220,97 @@ type settlementJSON struct {
 	Cancel         any         `json:"cancel"`
 }
 
-func (s *Sandbox) paymentJSONLocked(p *payment) paymentJSON {
-	vat := p.amount.Div(decimal.NewFromInt(11)).Round(0)
-	out := paymentJSON{
-		MID: s.opts.MID, PaymentKey: p.key, OrderID: p.orderID, OrderName: p.orderName,
-		TaxExemptionAmount: "0", Status: p.status, RequestedAt: formatTime(p.requestedAt),
-		Cancels: nil, Type: "NORMAL", Country: "KR", IsPartialCancelable: true,
-		Currency: string(p.currency), TotalAmount: num(p.amount), BalanceAmount: num(p.balance),
-		SuppliedAmount: num(p.amount.Sub(vat)), Vat: num(vat), TaxFreeAmount: "0",
-		Method: p.method, Version: "2022-11-16", v14: s.opts.APIVersion == APIVersion14,
-		Checkout: &urlJSON{URL: s.opts.BaseURL + "/checkout/" + p.key},
-	}
-	if p.va == nil && (p.status == "READY" || p.status == "IN_PROGRESS" || p.status == "EXPIRED") {
-		out.Method = ""
-	}
-	secret := p.secret
-	out.Secret = &secret
-	if p.lastTxKey != "" {
-		k := p.lastTxKey
-		out.LastTransactionKey = &k
-	}
-	if !p.approvedAt.IsZero() {
-		a := formatTime(p.approvedAt)
-		out.ApprovedAt = &a
-		out.Receipt = &urlJSON{URL: s.opts.BaseURL + "/receipt/" + p.key}
-	}
-	if !p.approvedAt.IsZero() && p.method != methodVirtualAccount {
-		out.Card = &cardJSON{IssuerCode: "61", AcquirerCode: "31", Number: "43301234****123*", ApproveNo: "00000000",
-			CardType: "신용", OwnerType: "개인", AcquireStatus: "READY", Amount: num(p.amount)}
-	}
-	if p.va != nil {
-		refund := "NONE"
-		if len(p.cancels) > 0 && p.deposited {
-			refund = "COMPLETED"
-		}
-		out.VirtualAccount = map[string]any{
-			"accountType": "일반", "accountNumber": p.va.number, "bankCode": p.va.bank,
-			"customerName": p.va.holder, "dueDate": formatTime(p.va.due), "refundStatus": refund,
-			"expired": p.status == "EXPIRED", "settlementStatus": "INCOMPLETED", "refundReceiveAccount": nil,
-		}
-	}
-	if p.failure != nil {
-		out.Failure = &failureJSON{Code: p.failure.code, Message: p.failure.message}
-	}
-	for _, c := range p.cancels {
-		out.Cancels = append(out.Cancels, cancelJSON{
-			TransactionKey: c.txKey, CancelReason: c.reason, TaxExemptionAmount: "0", CanceledAt: formatTime(c.at),
-			TransferDiscountAmount: "0", EasyPayDiscountAmount: "0", ReceiptKey: "rk_" + c.txKey[:16],
-			CancelAmount: num(c.amount), TaxFreeAmount: "0", RefundableAmount: num(c.refundable),
-			CardDiscountAmount: "0", CancelStatus: "DONE",
-		})
-	}
-	return out
+// apiError is a Toss error answer {code, message}.
+type apiError struct {
+	status        int
+	code, message string
+}
+
+// reply is a complete answer, as stored for idempotent replays.
+type reply struct {
+	status int
+	body   []byte
+}
+
+func errReply(e *apiError) reply {
+	b, _ := json.Marshal(map[string]string{"code": e.code, "message": e.message})
+	return reply{e.status, b}
+}
+
+func okReply(v any) reply {
+	b, _ := json.Marshal(v)
+	return reply{http.StatusOK, b}
+}
+
+func writeReply(w http.ResponseWriter, rep reply) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(rep.body)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) { writeReply(w, errReply(e)) }
+
+type confirmRequest struct {
+	PaymentKey string          `json:"paymentKey"`
+	OrderID    string          `json:"orderId"`
+	Amount     json.RawMessage `json:"amount"`
+}
+
+// issueRequest is POST /v1/virtual-accounts. Toss took the orderId of a
+// live issue as a JSON number (71); a string or a number is read.
+type issueRequest struct {
+	Amount       json.RawMessage `json:"amount"`
+	OrderID      json.RawMessage `json:"orderId"`
+	OrderName    string          `json:"orderName"`
+	CustomerName string          `json:"customerName"`
+	Bank         string          `json:"bank"`
+	ValidHours   int             `json:"validHours"`
+}
+
+type cancelRequest struct {
+	CancelReason         string          `json:"cancelReason"`
+	CancelAmount         json.RawMessage `json:"cancelAmount"`
+	RefundableAmount     json.RawMessage `json:"refundableAmount"`
+	TaxFreeAmount        json.RawMessage `json:"taxFreeAmount"`
+	Currency             string          `json:"currency"`
+	RefundReceiveAccount *struct {
+		Bank          string `json:"bank"`
+		AccountNumber string `json:"accountNumber"`
+		HolderName    string `json:"holderName"`
+	} `json:"refundReceiveAccount"`
+}
+
+// testCodes gives the HTTP status of each error code a test key may ask
+// for with TossPayments-Test-Code (pg-apis.md 1.7).
+var testCodes = map[string]int{
+	"ALREADY_PROCESSED_PAYMENT": 400, "PROVIDER_ERROR": 400, "EXCEED_MAX_CARD_INSTALLMENT_PLAN": 400,
+	"INVALID_REQUEST": 400, "NOT_ALLOWED_POINT_USE": 400, "INVALID_API_KEY": 400, "INVALID_REJECT_CARD": 400,
+	"BELOW_MINIMUM_AMOUNT": 400, "INVALID_CARD_EXPIRATION": 400, "INVALID_STOPPED_CARD": 400,
+	"EXCEED_MAX_DAILY_PAYMENT_COUNT": 400, "NOT_SUPPORTED_INSTALLMENT_PLAN_CARD_OR_MERCHANT": 400,
+	"INVALID_CARD_INSTALLMENT_PLAN": 400, "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN": 400,
+	"EXCEED_MAX_PAYMENT_AMOUNT": 400, "NOT_FOUND_TERMINAL_ID": 400, "INVALID_AUTHORIZE_AUTH": 400,
+	"INVALID_CARD_LOST_OR_STOLEN": 400, "RESTRICTED_TRANSFER_ACCOUNT": 400, "INVALID_CARD_NUMBER": 400,
+	"INVALID_UNREGISTERED_SUBMALL": 400, "NOT_REGISTERED_BUSINESS": 400, "EXCEED_MAX_ONE_DAY_WITHDRAW_AMOUNT": 400,
+	"EXCEED_MAX_ONE_TIME_WITHDRAW_AMOUNT": 400, "CARD_PROCESSING_ERROR": 400, "EXCEED_MAX_AMOUNT": 400,
+	"INVALID_ACCOUNT_INFO_RE_REGISTER": 400, "NOT_AVAILABLE_PAYMENT": 400, "UNAPPROVED_ORDER_ID": 400,
+	"EXCEED_MAX_MONTHLY_PAYMENT_AMOUNT": 400, "UNAUTHORIZED_KEY": 401,
+	"REJECT_CARD_PAYMENT": 403, "REJECT_CARD_COMPANY": 403, "FORBIDDEN_REQUEST": 403, "REJECT_ACCOUNT_PAYMENT": 403,
+	"REJECT_TOSSPAY_INVALID_ACCOUNT": 403, "EXCEED_MAX_AUTH_COUNT": 403, "EXCEED_MAX_ONE_DAY_AMOUNT": 403,
+	"NOT_AVAILABLE_BANK": 403, "INVALID_PASSWORD": 403, "INCORRECT_BASIC_AUTH_FORMAT": 403, "FDS_ERROR": 403,
+	"NOT_FOUND_PAYMENT": 404, "NOT_FOUND_PAYMENT_SESSION": 404, "NOT_FOUND": 404,
+	"FAILED_INTERNAL_SYSTEM_PROCESSING": 500, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": 500, "UNKNOWN_PAYMENT_ERROR": 500,
+	"NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN_BELOW_AMOUNT": 400, "FORBIDDEN_CONSECUTIVE_REQUEST": 403,
+	"ALREADY_CANCELED_PAYMENT": 400, "INVALID_REFUND_ACCOUNT_INFO": 400, "EXCEED_CANCEL_AMOUNT_DISCOUNT_AMOUNT": 400,
+	"INVALID_REFUND_ACCOUNT_NUMBER": 400, "INVALID_BANK": 400, "NOT_MATCHES_REFUNDABLE_AMOUNT": 400,
+	"REFUND_REJECTED": 400, "ALREADY_REFUND_PAYMENT": 400, "FORBIDDEN_BANK_REFUND_REQUEST": 400,
+	"NOT_CANCELABLE_AMOUNT": 403, "NOT_CANCELABLE_PAYMENT": 403, "EXCEED_MAX_REFUND_DUE": 403,
+	"NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT": 403, "NOT_ALLOWED_PARTIAL_REFUND": 403,
+	"NOT_CANCELABLE_PAYMENT_FOR_DORMANT_USER": 403, "EXCEED_CANCEL_LIMIT": 403,
+	"FAILED_REFUND_PROCESS": 500, "FAILED_PARTIAL_REFUND": 500, "FAILED_METHOD_HANDLING_CANCEL": 500, "COMMON_ERROR": 500,
+	"DUPLICATED_ORDER_ID": 400, "DUPLICATED_REQUEST": 400, "ALREADY_COMPLETED_PAYMENT": 400, "ALREADY_REFUNDING_PAYMENT": 400,
+	"INVALID_ORDER_ID": 400, "API_VERSION_UPDATE_NEEDED": 400, "MAINTAINED_METHOD": 400,
+	"PAY_PROCESS_CANCELED": 400, "PAY_PROCESS_ABORTED": 400, "EXCEED_MAX_REFUND_AMOUNT": 403,
+	"NOT_FOUND_BILLING": 404, "NOT_FOUND_MERCHANT": 404, "FAILED_DB_PROCESSING": 500, "FAILED_METHOD_HANDLING": 500,
+	"UNKNOWN_ERROR": 500, "FAILED_BILLING_AUTO_CANCEL": 500, "IDEMPOTENT_REQUEST_PROCESSING": 409,
+	"INVALID_IDEMPOTENCY_KEY": 400,
 }

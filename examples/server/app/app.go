@@ -180,8 +180,13 @@ func (a *App) Paygate() *paygate.Paygate { return a.pay }
 // DB is the app's database.
 func (a *App) DB() *store.DB { return a.db }
 
-// Sandbox returns a PG's sandbox, or nil when the PG is live.
+// Sandbox returns a PG's sandbox served by this server, or nil when the PG
+// is live or its sandbox runs elsewhere.
 func (a *App) Sandbox(name string) pgtest.Sandbox { return a.pgs[name].sandbox }
+
+// Gateway returns a PG's adapter as the app configured it (nil for a PG it
+// does not know).
+func (a *App) Gateway(name string) pg.Gateway { return a.pgs[name].gateway }
 
 // WebhookStats counts what the webhook intake did with the notifications
 // it received: recorded, duplicates, refused and so on.
@@ -199,8 +204,8 @@ func (a *App) Close() error {
 	var err error
 	a.closeOne.Do(func() {
 		for _, s := range a.pgs {
-			if c, ok := s.sandbox.(interface{ Close() }); ok {
-				c.Close()
+			if s.sandbox != nil {
+				s.sandbox.Close()
 			}
 		}
 		err = a.db.Close()

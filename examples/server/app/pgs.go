@@ -75,7 +75,7 @@ func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
 		// Keys of this start only: the published test keys would let
 		// anyone call the sandbox's API as this shop.
 		secret := "DEV" + randomKey(37)
-		sb = kakaopaytest.New(kakaopaytest.Options{
+		sb = kakaopaytest.New(kakaopaytest.Config{
 			BaseURL: sandboxBase(publicURL, kakaopay.Name), SecretKey: secret, AdminKey: randomKey(32),
 		})
 		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, secret, sb.BaseURL()
@@ -110,11 +110,11 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 		sb = inicistest.New(inicistest.Config{
 			BaseURL: sandboxBase(publicURL, inicis.Name), MID: inicis.TestMID,
 			SignKey: randomKey(32), APIKey: randomKey(16), APIIV: randomKey(16),
+			WebhookURL: publicURL + "/webhooks/" + inicis.Name,
 		})
 		cfg = sb.GatewayConfig()
 		// Deposit notifications come from the sandbox in this process.
 		cfg.NotiSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-		sb.SetNotifyURL(publicURL + "/webhooks/" + inicis.Name)
 	}
 	gw, err := inicis.New(cfg)
 	if err != nil {
@@ -177,8 +177,11 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 	}
 	// A secret key of this start only: with the published test key anyone
 	// could read a payment (its webhook secret included) from the sandbox.
-	// "test_" keeps it a test key, so TossPayments-Test-Code works.
-	sb := tosspaytest.New(tosspaytest.Options{
+	// "test_" keeps it a test key, so TossPayments-Test-Code works. Like
+	// the other sandboxes here it has no HoldMax: a buyer's scripted
+	// timeout cuts the connection at once, an unknown outcome without the
+	// wait.
+	sb := tosspaytest.New(tosspaytest.Config{
 		BaseURL:    sandboxBase(publicURL, tosspay.Name),
 		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,
 		SecretKey:  "test_sk_" + randomKey(32),

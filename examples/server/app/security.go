@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/paygate/paygate/pg/pgtest"
 )
 
 // Headers every answer carries. HTML pages also get a Content-Security-Policy
@@ -95,39 +97,17 @@ func newNonce() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// sandboxPublic lists, per sandbox PG, the paths under /sandbox/{pg} anyone
-// may call: the PG's API (which takes this start's random keys) and the
-// buyer's payment window. Everything else a sandbox serves — playing the
-// buyer directly, deposits, scripted faults, its ledger — is test control,
-// served to this machine only. Inicis's sandbox routes by path suffix, so
-// its paths are matched exactly.
-var sandboxPublic = map[string]struct {
-	prefixes []string
-	exact    []string
-}{
-	"tosspay":  {prefixes: []string{"/v1/"}},
-	"kakaopay": {prefixes: []string{"/online/v1/payment/", "/v1/"}},
-	"inicis": {exact: []string{"/api/payAuth", "/api/netCancel",
-		"/v2/pg/refund", "/v2/pg/partialRefund", "/v2/pg/inquiry"}},
-}
-
-// sandboxGuard serves a sandbox PG mounted at /sandbox/{name}/: its public
-// paths to anyone, the rest only to a client connected from a loopback
-// address. The peer address of the connection decides, never a header a
-// client or proxy can set.
+// sandboxGuard serves a sandbox PG mounted at /sandbox/{name}/: what the PG
+// itself serves (its API, which takes this start's random keys, and the
+// buyer's payment window) to anyone, and the sandbox's test controls
+// (under pgtest.ControlPrefix: playing the buyer at the sandbox itself,
+// deposits, scripted faults, its ledger) only to a client connected from a
+// loopback address. The peer address of the connection decides, never a
+// header a client or proxy can set.
 func sandboxGuard(name string, sb http.Handler) http.Handler {
 	prefix := "/sandbox/" + name
-	public := sandboxPublic[name]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rest := strings.TrimPrefix(r.URL.Path, prefix)
-		open := false
-		for _, p := range public.prefixes {
-			open = open || strings.HasPrefix(rest, p)
-		}
-		for _, p := range public.exact {
-			open = open || rest == p
-		}
-		if !open && !loopbackPeer(r) {
+		if pgtest.IsControlPath(strings.TrimPrefix(r.URL.Path, prefix)) && !loopbackPeer(r) {
 			writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint")
 			return
 		}

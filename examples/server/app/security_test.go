@@ -104,29 +104,41 @@ func TestSandbox_TestControlsOnlyFromThisMachine(t *testing.T) {
 	const remote, local = "203.0.113.9:40000", "127.0.0.1:40000"
 	spoof := []string{"X-Forwarded-For", "127.0.0.1", "X-Real-Ip", "127.0.0.1", "Forwarded", "for=127.0.0.1", "Content-Type", "application/json"}
 	controls := []struct{ method, path, body string }{
-		{http.MethodGet, "/sandbox/tosspay/sandbox/ledger", ""},
-		{http.MethodPost, "/sandbox/tosspay/sandbox/fail-next", `{"fault":"decline"}`},
-		{http.MethodPost, "/sandbox/tosspay/sandbox/deposit", `{"orderId":"x"}`},
-		{http.MethodPost, "/sandbox/tosspay/sandbox/pay", `{"orderId":"x","amount":1000}`},
-		{http.MethodPost, "/sandbox/inicis/deposit", "orderId=x"},
-		{http.MethodPost, "/sandbox/inicis/sandbox/pay", `{"orderId":"x","amount":1000}`},
-		{http.MethodPost, "/sandbox/inicis/v2/pg/inquiry/deposit", "orderId=x"},
-		{http.MethodPost, "/sandbox/kakaopay/sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodGet, "/sandbox/tosspay/_sandbox/ledger", ""},
+		{http.MethodPost, "/sandbox/tosspay/_sandbox/faults", `{"op":"cancel","fault":"decline"}`},
+		{http.MethodPost, "/sandbox/tosspay/_sandbox/deposit", `{"orderId":"x"}`},
+		{http.MethodPost, "/sandbox/tosspay/_sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodPost, "/sandbox/inicis/_sandbox/deposit", `{"orderId":"x"}`},
+		{http.MethodPost, "/sandbox/inicis/_sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodPost, "/sandbox/inicis/_sandbox/faults", `{"op":"cancel","fault":"decline"}`},
+		{http.MethodPost, "/sandbox/kakaopay/_sandbox/pay", `{"orderId":"x","amount":1000}`},
+		{http.MethodPost, "/sandbox/kakaopay/_sandbox/faults", `{"op":"approve","fault":"timeout"}`},
+		{http.MethodGet, "/sandbox/kakaopay/_sandbox/ledger", ""},
+		{http.MethodGet, "/sandbox/inicis/_sandbox/ledger", ""},
+		{http.MethodGet, "/sandbox/inicis/_sandbox", ""},
+		{http.MethodGet, "/sandbox/kakaopay/%5Fsandbox/ledger", ""},
+		{http.MethodGet, "/sandbox/tosspay/_sandbox%2Fledger", ""},
 	}
 	for _, c := range controls {
 		rec := a.serve(c.method, c.path, remote, []byte(c.body), spoof...)
 		assert.Equal(t, http.StatusNotFound, rec.Code, "%s %s from afar: %s", c.method, c.path, rec.Body)
 		assert.Contains(t, rec.Body.String(), `"NOT_FOUND"`)
 	}
-	rec := a.serve(http.MethodGet, "/sandbox/tosspay/sandbox/ledger", local, nil)
+	rec := a.serve(http.MethodGet, "/sandbox/tosspay/_sandbox/ledger", local, nil)
 	assert.Equal(t, http.StatusOK, rec.Code, "from this machine: %s", rec.Body)
-	rec = a.serve(http.MethodGet, "/sandbox/tosspay/sandbox/ledger", "[::1]:40000", nil)
+	rec = a.serve(http.MethodGet, "/sandbox/tosspay/_sandbox/ledger", "[::1]:40000", nil)
 	assert.Equal(t, http.StatusOK, rec.Code, "from this machine over IPv6: %s", rec.Body)
 
 	// The PG API is served to anyone (and wants this start's key).
 	rec = a.serve(http.MethodGet, "/sandbox/tosspay/v1/payments/orders/x", remote, nil)
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	assert.Contains(t, rec.Body.String(), "UNAUTHORIZED_KEY", "the Toss sandbox answered")
+	rec = a.serve(http.MethodPost, "/sandbox/inicis/v2/pg/inquiry", remote, []byte(`{}`), "Content-Type", "application/json")
+	assert.Equal(t, http.StatusOK, rec.Code, "Inicis's INIAPI answers anyone: %s", rec.Body)
+	assert.Contains(t, rec.Body.String(), "resultCode")
+	// A control path behind a PG path is no control path, and no PG path.
+	rec = a.serve(http.MethodPost, "/sandbox/inicis/v2/pg/inquiry/_sandbox/deposit", remote, []byte(`{"orderId":"x"}`), "Content-Type", "application/json")
+	assert.Equal(t, http.StatusNotFound, rec.Code, "%s", rec.Body)
 	// So is the API's own buyer call.
 	rec = a.serve(http.MethodPost, "/sandbox/tosspay/pay", remote, []byte(`{"orderId":"never-prepared","amount":1000}`), "Content-Type", "application/json")
 	assert.NotEqual(t, http.StatusNotFound, rec.Code, "%s", rec.Body)
@@ -139,7 +151,7 @@ func TestSandbox_OffWhenThePGRunsLive(t *testing.T) {
 		c.Toss = PGSettings{BaseURL: "https://api.tosspayments.example", SecretKey: "live_sk_0000000000", ClientKey: "live_ck_0000"}
 	})
 	assert.Nil(t, a.Sandbox(tosspay.Name))
-	for _, path := range []string{"/sandbox/tosspay/sandbox/ledger", "/sandbox/tosspay/v1/payments/orders/x"} {
+	for _, path := range []string{"/sandbox/tosspay/_sandbox/ledger", "/sandbox/tosspay/v1/payments/orders/x"} {
 		rec := a.serve(http.MethodGet, path, "127.0.0.1:1", nil)
 		assert.Equal(t, http.StatusNotFound, rec.Code, path)
 	}

@@ -100,7 +100,7 @@ func TestE2E_AdminConsole_EveryRouteAsDocumented(t *testing.T) {
 		assert.Equal(t, 1, out.PG.Cancels, "refunded once")
 
 		// The queue: a refund the PG refuses, retried from the console.
-		s.armPartialRefund(t, b, id, pgtest.FaultDecline)
+		s.armCancel(t, b, pgtest.FaultDecline)
 		resp = s.do(t, http.MethodPost, path, map[string]any{"amount": 1000, "reason": "refused"}, append(asOperator, "Idempotency-Key", "console-3")...)
 		require.Contains(t, []int{http.StatusBadGateway, http.StatusConflict}, resp.Status, "%s", resp)
 		var queue struct {

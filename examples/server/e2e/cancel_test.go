@@ -75,7 +75,7 @@ func TestE2E_Cancel_PartialAnswerLost_AppliedOnce(t *testing.T) {
 			id := approveResult(t, s.approve(t, s.prepareAndPay(t, b, "", nil), ""), http.StatusOK, "APPROVED")
 			s.checkOrder(t, b, false)
 
-			s.armPartialRefund(t, b, id, "timeout")
+			s.armCancel(t, b, "timeout")
 			key := "lost-" + b.OrderID
 			first := s.cancel(t, id, key, map[string]any{"amount": 4000, "reason": "partial"})
 			require.Less(t, first.Status, 500, "%s", first)

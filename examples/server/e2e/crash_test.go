@@ -318,10 +318,7 @@ func (dr *drill) run(j *job) bool {
 		j.stage = "checkout"
 	}
 	if j.stage == "checkout" {
-		buyer := dr.pgURL + "/" + j.PG + "/pay"
-		if j.PG == "tosspay" {
-			buyer = dr.pgURL + "/tosspay/sandbox/pay"
-		}
+		buyer := dr.pgURL + "/" + j.PG + "/_sandbox/pay"
 		status, ans, ok := dr.post(buyer, map[string]any{"orderId": j.OrderID, "amount": j.Amount, "fault": j.fault})
 		require.True(t, ok, "the sandbox process answers")
 		require.Equal(t, http.StatusOK, status, "pay %s: %v", j.OrderID, ans)
@@ -370,7 +367,7 @@ func (dr *drill) held() int {
 }
 
 func (dr *drill) ledger(pgName string) []pgtest.LedgerEntry {
-	resp, err := dr.client.Get(dr.pgURL + "/ledger/" + pgName)
+	resp, err := dr.client.Get(dr.pgURL + "/" + pgName + "/_sandbox/ledger")
 	require.NoError(dr.t, err)
 	defer resp.Body.Close()
 	var out []pgtest.LedgerEntry

@@ -13,7 +13,6 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/examples/server/app"
 	"github.com/paygate/paygate/pg"
-	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 func TestE2E_Approve_Approved_OrderPaidAndSettledOnce(t *testing.T) {
@@ -95,10 +94,7 @@ func TestE2E_IdempotencyKey_DifferentBody_422AndNothingChanges(t *testing.T) {
 func TestE2E_IdempotencyKey_WhileFirstRuns_409ThenFirstCompletes(t *testing.T) {
 	eachDialect(t, func(t *testing.T, s *server) {
 		s.eachPG(t, func(t *testing.T, name string) {
-			slow, ok := s.app.Sandbox(name).(interface{ SetLatency(d time.Duration) })
-			if !ok {
-				t.Skipf("the %s sandbox cannot be slowed down", name)
-			}
+			slow := s.app.Sandbox(name)
 			b := buyer{PG: name, OrderID: newOrderID("f3"), Amount: 10000}
 			body := s.prepareAndPay(t, b, "", nil)
 			key := "f3-" + b.OrderID
@@ -245,7 +241,7 @@ func TestE2E_Approve_AnswerLost_202ThenApprovedByLookup(t *testing.T) {
 			b := buyer{PG: name, OrderID: newOrderID("f7"), Amount: 12000}
 			resp := s.approve(t, s.prepareAndPay(t, b, "timeout", nil), "")
 			var id string
-			if _, resends := s.app.Sandbox(name).(*tosspaytest.Sandbox); resends && resp.Status == http.StatusOK {
+			if s.app.Gateway(name).Capabilities().IdempotencyKeys && resp.Status == http.StatusOK {
 				// Toss honours the Idempotency-Key the adapter sends, so
 				// the adapter may resend the lost call and get the
 				// approval's answer at once.
@@ -346,8 +342,8 @@ func TestE2E_RefundAnswerLost_RefundedExactlyOnce(t *testing.T) {
 			// The order fails after its retries, which leaves time to
 			// script the refund.
 			body := s.prepareAndPay(t, b, "", map[string]any{"orderFailure": "transient", "times": 100})
-			id := approveResult(t, s.approve(t, body, ""), http.StatusOK, "APPROVED")
-			s.armRefund(t, b, id, "timeout")
+			approveResult(t, s.approve(t, body, ""), http.StatusOK, "APPROVED")
+			s.armCancel(t, b, "timeout")
 			out := s.checkOrder(t, b, false)
 			assert.Equal(t, pg.StatusCanceled, out.Kept.Status)
 			assert.Equal(t, 1, out.PG.Cancels, "refunded exactly once")
@@ -365,7 +361,7 @@ func TestE2E_RefundRefused_NeedsAttentionWithAlert(t *testing.T) {
 			alerts := s.alerts.Load()
 			body := s.prepareAndPay(t, b, "", map[string]any{"orderFailure": "transient", "times": 100})
 			id := approveResult(t, s.approve(t, body, ""), http.StatusOK, "APPROVED")
-			s.armRefund(t, b, id, "decline")
+			s.armCancel(t, b, "decline")
 			eventually(t, "the refund saga to need attention", func() bool {
 				for _, a := range s.attention(t, id) {
 					if a.State == "NEEDS_ATTENTION" {

@@ -25,15 +25,11 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/examples/server/app"
-	"github.com/paygate/paygate/inicis/inicistest"
-	"github.com/paygate/paygate/kakaopay/kakaopaytest"
 	"github.com/paygate/paygate/outbox"
-	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
-	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 // knownPGs are the gateways the example server may serve; the tests run for
@@ -384,17 +380,11 @@ func (s *server) checkout(t *testing.T, b buyer, sandbox map[string]any) map[str
 }
 
 // pay plays the buyer in the sandbox PG's window; the answer is what the
-// PG's redirect carries.
+// PG's redirect carries. The example server's sandboxes cut a lost answer's
+// connection at once (no HoldMax), so a scripted timeout is an unknown
+// outcome without the wait.
 func (s *server) pay(t *testing.T, b buyer, fault string) map[string]any {
 	t.Helper()
-	if sb, ok := s.app.Sandbox(b.PG).(*tosspaytest.Sandbox); ok && (fault == "timeout" || fault == "timeout-unapproved") {
-		// The Toss sandbox holds a lost answer until the client gives up
-		// (the adapter's 10 s, per attempt); cutting the connection at
-		// once is the same unknown outcome without the wait.
-		res, err := sb.PayScripted(context.Background(), b.OrderID, pg.Won(b.Amount), tosspaytest.Script{Fault: pgtest.Fault(fault), Reset: true})
-		require.NoError(t, err)
-		return map[string]any{"paymentKey": res.PaymentKey}
-	}
 	resp := s.do(t, http.MethodPost, "/sandbox/"+b.PG+"/pay", map[string]any{"orderId": b.OrderID, "amount": b.Amount, "fault": fault})
 	require.Equal(t, http.StatusOK, resp.Status, "sandbox pay: %s", resp)
 	return resp.json(t)
@@ -577,35 +567,10 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// armRefund makes the sandbox PG's next full refund of the buyer's order
-// fail with fault; armPartialRefund its next partial one. Call them after
-// the approval: a sandbox may only be able to script its next call of any
-// kind. A sandbox the tests do not know yet skips the test.
-func (s *server) armRefund(t *testing.T, b buyer, paymentID string, fault pgtest.Fault) {
+// armCancel makes the sandbox PG's next cancel (full or partial) of the
+// buyer's order answer with fault; calls of other orders and lookups leave
+// it alone.
+func (s *server) armCancel(t *testing.T, b buyer, fault pgtest.Fault) {
 	t.Helper()
-	s.armCancel(t, b, paymentID, fault, inicistest.OpRefund)
-}
-
-func (s *server) armPartialRefund(t *testing.T, b buyer, paymentID string, fault pgtest.Fault) {
-	t.Helper()
-	s.armCancel(t, b, paymentID, fault, inicistest.OpPartialRefund)
-}
-
-func (s *server) armCancel(t *testing.T, b buyer, paymentID string, fault pgtest.Fault, op inicistest.Op) {
-	t.Helper()
-	switch sb := s.app.Sandbox(b.PG).(type) {
-	case *inicistest.Sandbox:
-		sb.FailNext(op, fault)
-	case *kakaopaytest.Sandbox:
-		require.NoError(t, sb.ScriptCancel(b.OrderID, fault))
-	case *tosspaytest.Sandbox:
-		// Its script takes the next call: wait until the approval's
-		// webhook, which may fetch the payment back, is in.
-		eventually(t, "the approval's webhook", func() bool {
-			return s.payment(t, paymentID).count(paygate.EventWebhookReceived) > 0
-		})
-		require.NoError(t, sb.FailNext(tosspaytest.Script{Fault: fault, Reset: true}))
-	default:
-		t.Skipf("no way to script refund faults of the %T sandbox", sb)
-	}
+	require.NoError(t, s.app.Sandbox(b.PG).FailNext(pgtest.OpCancel, b.OrderID, fault))
 }

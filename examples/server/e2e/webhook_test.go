@@ -17,11 +17,9 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/examples/server/app"
 	"github.com/paygate/paygate/inicis"
-	"github.com/paygate/paygate/inicis/inicistest"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/tosspay"
-	"github.com/paygate/paygate/tosspay/tosspaytest"
 )
 
 // deposits drives Inicis virtual-account payments of the example server:
@@ -29,7 +27,7 @@ import (
 // copy of each, so tests can deliver them again, tampered or out of order.
 type deposits struct {
 	s     *server
-	sb    *inicistest.Sandbox
+	sb    pgtest.VirtualAccountSandbox
 	relay string
 
 	mu   sync.Mutex
@@ -38,7 +36,7 @@ type deposits struct {
 
 func newDeposits(t *testing.T, s *server) *deposits {
 	t.Helper()
-	sb, ok := s.app.Sandbox(inicis.Name).(*inicistest.Sandbox)
+	sb, ok := s.app.Sandbox(inicis.Name).(pgtest.VirtualAccountSandbox)
 	if !ok {
 		t.Skip("the example server does not run the Inicis sandbox")
 	}
@@ -63,7 +61,7 @@ func newDeposits(t *testing.T, s *server) *deposits {
 	}))
 	t.Cleanup(relay.Close)
 	d.relay = relay.URL
-	sb.SetNotifyURL(relay.URL)
+	sb.SetWebhookURL(relay.URL)
 	return d
 }
 
@@ -220,9 +218,9 @@ func TestE2E_InicisDeposit_OutOfOrder_NeverBackwardsAndMatchesPG(t *testing.T) {
 		id := d.issue(t, b)
 
 		// The deposit happens at the PG, but its notification is held back.
-		d.sb.SetNotifyURL(s.url + "/not-a-webhook")
+		d.sb.SetWebhookURL(s.url + "/not-a-webhook")
 		require.Error(t, d.sb.Deposit(context.Background(), b.OrderID), "the notification did not arrive")
-		d.sb.SetNotifyURL(d.relay)
+		d.sb.SetWebhookURL(d.relay)
 
 		deposit := []byte(url.Values{
 			"no_tid": {d.tid(t, b.OrderID)}, "no_oid": {b.OrderID}, "id_merchant": {inicis.TestMID},
@@ -344,8 +342,8 @@ func TestE2E_Webhooks_Forged_RejectedAndNothingChanges(t *testing.T) {
 // moves back, and the refunds land in the ledger once.
 func TestE2E_TossCanceledAtThePG_NotificationsOutOfOrder_NeverBackwards(t *testing.T) {
 	eachDialect(t, func(t *testing.T, s *server) {
-		sb, ok := s.app.Sandbox(tosspay.Name).(*tosspaytest.Sandbox)
-		if !ok {
+		sb := s.app.Sandbox(tosspay.Name)
+		if sb == nil {
 			t.Skip("the example server does not run the Toss sandbox")
 		}
 		b := buyer{PG: tosspay.Name, OrderID: newOrderID("f19t"), Amount: 10000}
@@ -359,10 +357,11 @@ func TestE2E_TossCanceledAtThePG_NotificationsOutOfOrder_NeverBackwards(t *testi
 		require.NotEmpty(t, key)
 
 		s.holding.Store(true)
-		console, err := tosspay.New(tosspay.Config{SecretKey: sb.SecretKey(), BaseURL: sb.BaseURL()})
-		require.NoError(t, err)
+		// The console is the PG itself: the shop's keys, nothing of
+		// paygate's.
+		console := s.app.Gateway(tosspay.Name)
 		ctx := context.Background()
-		_, err = console.Cancel(ctx, pg.CancelRequest{CancelID: "console-1-" + b.OrderID, PaymentKey: key, OrderID: b.OrderID,
+		_, err := console.Cancel(ctx, pg.CancelRequest{CancelID: "console-1-" + b.OrderID, PaymentKey: key, OrderID: b.OrderID,
 			Amount: pg.Won(3000), Balance: pg.Won(10000), Reason: "returned at the counter"})
 		require.NoError(t, err)
 		_, err = console.Cancel(ctx, pg.CancelRequest{CancelID: "console-2-" + b.OrderID, PaymentKey: key, OrderID: b.OrderID,
@@ -393,7 +392,7 @@ func TestE2E_TossCanceledAtThePG_NotificationsOutOfOrder_NeverBackwards(t *testi
 // refused.
 func TestE2E_TossNotificationBeforeConfirmAnswer_SecretKeptAndForgeriesRefused(t *testing.T) {
 	eachDialect(t, func(t *testing.T, s *server) {
-		sb, ok := s.app.Sandbox(tosspay.Name).(*tosspaytest.Sandbox)
+		sb, ok := s.app.Sandbox(tosspay.Name).(pgtest.WebhookSandbox)
 		if !ok {
 			t.Skip("the example server does not run the Toss sandbox")
 		}

@@ -7,11 +7,11 @@
 //
 // prints "sandboxd listening on http://ADDR" and serves
 //
-//	/tosspay/…       the Toss sandbox (tosspaytest), its buyer at POST /tosspay/sandbox/pay
-//	/inicis/…        the Inicis sandbox (inicistest), its buyer at POST /inicis/pay
-//	/kakaopay/…      the KakaoPay sandbox (kakaopaytest), its buyer at POST /kakaopay/pay
-//	GET /ledger/{pg} the sandbox's Ledger() as JSON ([]pgtest.LedgerEntry)
-//	GET /held        how many approval answers -hold is holding back right now
+//	/{pg}/…  the sandbox of tosspay (tosspaytest), inicis (inicistest) and kakaopay
+//	         (kakaopaytest), each with the test controls every sandbox has under
+//	         /{pg}/_sandbox/: the buyer at POST /{pg}/_sandbox/pay, the PG-side
+//	         ledger at GET /{pg}/_sandbox/ledger ([]pgtest.LedgerEntry)
+//	GET /held  how many approval answers -hold is holding back right now
 //
 // -hold D makes every approval and refund take effect at once but keeps its
 // answer back for D: a process killed meanwhile has been charged (or
@@ -24,7 +24,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,12 +63,13 @@ func run() error {
 	if holdMax <= 0 {
 		holdMax = time.Second
 	}
-	toss := tosspaytest.New(tosspaytest.Options{BaseURL: base + "/tosspay", WebhookURL: *tossWebhook, HoldMax: holdMax})
-	defer toss.Close()
 	sandboxes := map[string]pgtest.Sandbox{
-		"tosspay":  toss,
+		"tosspay":  tosspaytest.New(tosspaytest.Config{BaseURL: base + "/tosspay", WebhookURL: *tossWebhook, HoldMax: holdMax}),
 		"inicis":   inicistest.New(inicistest.Config{BaseURL: base + "/inicis"}),
-		"kakaopay": kakaopaytest.New(kakaopaytest.Options{BaseURL: base + "/kakaopay"}),
+		"kakaopay": kakaopaytest.New(kakaopaytest.Config{BaseURL: base + "/kakaopay"}),
+	}
+	for _, sb := range sandboxes {
+		defer sb.Close()
 	}
 	mux := http.NewServeMux()
 	var held atomic.Int64
@@ -78,15 +78,6 @@ func run() error {
 	}
 	mux.HandleFunc("GET /held", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, held.Load())
-	})
-	mux.HandleFunc("GET /ledger/{pg}", func(w http.ResponseWriter, r *http.Request) {
-		sb, ok := sandboxes[r.PathValue("pg")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(sb.Ledger())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -103,6 +94,9 @@ func run() error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	for _, sb := range sandboxes {
+		sb.Close() // releases held answers so Shutdown does not wait for them
+	}
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

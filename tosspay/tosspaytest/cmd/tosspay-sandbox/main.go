@@ -4,11 +4,14 @@
 //	tosspay-sandbox -addr 127.0.0.1:9101 -webhook-url http://127.0.0.1:8080/webhooks/tosspay
 //
 // It prints its base URL and secret key. Point the adapter at it with
-// tosspay.Config{BaseURL: baseURL}. POST /sandbox/pay {"orderId","amount"} plays
-// the buyer and answers the paymentKey; POST /sandbox/deposit {"orderId"}
-// plays a virtual-account transfer; GET /sandbox/ledger shows the PG side;
-// POST /sandbox/fail-next {"fault"} scripts the next call. -api-version 1.4
-// answers as Toss answers merchants pinned to that version.
+// tosspay.Config{BaseURL: baseURL}. Its test controls are under /_sandbox/:
+// POST /_sandbox/pay {"orderId","amount"} plays the buyer and answers the
+// paymentKey; POST /_sandbox/deposit {"orderId"} plays a virtual-account
+// transfer; GET /_sandbox/ledger shows the PG side; POST /_sandbox/faults
+// {"op","fault","orderId"} scripts the next call of op ("approve",
+// "cancel", "lookup") about the order. -api-version 1.4 answers as Toss
+// answers merchants pinned to that version; -hold-max is how long a lost
+// answer is held before its connection is cut.
 package main
 
 import (
@@ -47,14 +50,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	sched := fs.String("webhook-schedule", "", "comma-separated retry waits, e.g. 1s,4s,16s (default Toss's 1m..4096m)")
 	version := fs.String("api-version", "2022-11-16", "the API version the merchant is pinned to: 2022-11-16 or 1.4")
 	omitFees := fs.Bool("omit-settlement-fees", false, "answer settlements without fees[] (the total stays in fee)")
+	holdMax := fs.Duration("hold-max", time.Minute, "how long an answer scripted to be lost is held before the connection is cut (0: at once)")
+	latency := fs.Duration("latency", 0, "delay added to every API answer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := tosspaytest.Options{BaseURL: *base, SecretKey: *key, WebhookURL: *hook, OmitSettlementFees: *omitFees}
+	if *holdMax < 0 || *latency < 0 {
+		return fmt.Errorf("-hold-max and -latency must not be negative")
+	}
+	cfg := tosspaytest.Config{BaseURL: *base, SecretKey: *key, WebhookURL: *hook, OmitSettlementFees: *omitFees,
+		HoldMax: *holdMax, Latency: *latency}
 	switch *version {
 	case "2022-11-16":
 	case tosspaytest.APIVersion14:
-		opts.APIVersion = tosspaytest.APIVersion14
+		cfg.APIVersion = tosspaytest.APIVersion14
 	default:
 		return fmt.Errorf("-api-version %q: the sandbox speaks 2022-11-16 and 1.4", *version)
 	}
@@ -64,17 +73,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil || d < 0 {
 				return fmt.Errorf("bad -webhook-schedule entry %q", f)
 			}
-			opts.WebhookSchedule = append(opts.WebhookSchedule, d)
+			cfg.WebhookSchedule = append(cfg.WebhookSchedule, d)
 		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	if opts.BaseURL == "" {
-		opts.BaseURL = "http://" + ln.Addr().String()
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + ln.Addr().String()
 	}
-	sb := tosspaytest.New(opts)
+	sb := tosspaytest.New(cfg)
 	defer sb.Close()
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

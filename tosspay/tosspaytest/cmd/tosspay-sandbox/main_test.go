@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/tosspay"
 )
 
@@ -63,6 +65,16 @@ func TestRun_ServesTheSandboxUntilStopped(t *testing.T) {
 	require.NotNil(t, p.VirtualAccount)
 	assert.Equal(t, "우리", p.VirtualAccount.Bank)
 
+	// The test controls answer under /_sandbox/.
+	resp, err = http.Get(m[1] + "/_sandbox/ledger")
+	require.NoError(t, err)
+	var ledger []pgtest.LedgerEntry
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ledger))
+	resp.Body.Close()
+	require.Len(t, ledger, 1)
+	assert.Equal(t, "71", ledger[0].OrderID)
+	assert.Equal(t, pg.StatusWaitingForDeposit, ledger[0].Status)
+
 	cancel()
 	select {
 	case err := <-done:
@@ -73,7 +85,7 @@ func TestRun_ServesTheSandboxUntilStopped(t *testing.T) {
 }
 
 func TestRun_RefusesBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-webhook-schedule", "soon"}, {"-addr", "not an address"}, {"-nope"}, {"-api-version", "1.3"}} {
+	for _, args := range [][]string{{"-webhook-schedule", "soon"}, {"-addr", "not an address"}, {"-nope"}, {"-api-version", "1.3"}, {"-hold-max", "-1s"}} {
 		err := run(context.Background(), args, &bytes.Buffer{})
 		assert.Error(t, err, "%v", args)
 	}

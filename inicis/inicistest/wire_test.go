@@ -24,6 +24,18 @@ import (
 // requires, and returns the answer as decoded JSON.
 func rawInquiry(t *testing.T, e *env, tid string) map[string]any {
 	t.Helper()
+	resp := postInquiry(t, e, tid)
+	defer resp.Body.Close()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Equal(t, "00", out["resultCode"], "%v", out)
+	return out
+}
+
+// postInquiry sends the sandbox's INIAPI inquiry for tid, signed as Inicis
+// requires.
+func postInquiry(t *testing.T, e *env, tid string) *http.Response {
+	t.Helper()
 	data := `{"tid":"` + tid + `"}`
 	const ts = "20240301190000"
 	sum := sha512.Sum512([]byte(inicis.TestAPIKey + inicis.TestMID + "inquiry" + ts + data))
@@ -31,11 +43,7 @@ func rawInquiry(t *testing.T, e *env, tid string) map[string]any {
 		`,"hashData":"` + hex.EncodeToString(sum[:]) + `"}`
 	resp, err := http.Post(e.srv.URL+"/v2/pg/inquiry", "application/json;charset=utf-8", bytes.NewReader([]byte(body)))
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	require.Equal(t, "00", out["resultCode"], "%v", out)
-	return out
+	return resp
 }
 
 // shape lists an answer's field names and JSON types, nested objects

@@ -43,9 +43,7 @@ func (s *Sandbox) newsLocked(p *payment, now time.Time) {
 		body, _ := json.Marshal(depositJSON{CreatedAt: now.In(kst).Format("2006-01-02T15:04:05.000000"),
 			Secret: p.secret, Status: p.status, TransactionKey: p.lastTxKey, OrderID: p.orderID})
 		s.deposits[p.key] = append(s.deposits[p.key], event{createdAt: now, body: body})
-		if s.webhooks != nil {
-			s.webhooks.send(body)
-		}
+		s.webhooks.send(s.webhookURL, body)
 	}
 	if !notified[p.status] && !(p.va != nil && p.status == "WAITING_FOR_DEPOSIT") {
 		return
@@ -57,9 +55,7 @@ func (s *Sandbox) newsLocked(p *payment, now time.Time) {
 		Data:      s.paymentJSONLocked(p),
 	})
 	s.events[p.key] = append(s.events[p.key], event{createdAt: now, body: body})
-	if s.webhooks != nil {
-		s.webhooks.send(body)
-	}
+	s.webhooks.send(s.webhookURL, body)
 }
 
 // transmissionHeaders are the headers of one transmission: a new id for
@@ -67,10 +63,17 @@ func (s *Sandbox) newsLocked(p *payment, now time.Time) {
 func (s *Sandbox) transmissionHeaders(retried int) http.Header {
 	return http.Header{
 		"Content-Type":                                    {"application/json"},
-		"Tosspayments-Webhook-Transmission-Time":          {formatTime(s.opts.Now())},
+		"Tosspayments-Webhook-Transmission-Time":          {formatTime(s.cfg.Now())},
 		"Tosspayments-Webhook-Transmission-Id":            {"whtrans_" + randomID(24)},
 		"Tosspayments-Webhook-Transmission-Retried-Count": {strconv.Itoa(retried)},
 	}
+}
+
+// SetWebhookURL changes where later news is delivered ("" delivers none).
+func (s *Sandbox) SetWebhookURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhookURL = u
 }
 
 // Delivery is one webhook transmission the sandbox made.
@@ -93,27 +96,36 @@ type dispatcher struct {
 }
 
 func newDispatcher(s *Sandbox) *dispatcher {
-	c := s.opts.WebhookClient
+	c := s.cfg.WebhookClient
 	if c == nil {
 		c = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &dispatcher{s: s, client: c}
 }
 
-// send delivers body in the background: the first send now, then a retry
-// after each wait of the schedule until the receiver answers 200.
-func (d *dispatcher) send(body []byte) {
+// send delivers body to target in the background (nowhere when target is
+// empty): the first send now, then a retry after each wait of the schedule
+// until the receiver answers 200.
+func (d *dispatcher) send(target string, body []byte) {
+	if target == "" {
+		return
+	}
+	select {
+	case <-d.s.closed:
+		return
+	default:
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		for attempt := 0; ; attempt++ {
-			if d.deliver(body, attempt) {
+			if d.deliver(target, body, attempt) {
 				return
 			}
-			if attempt >= len(d.s.opts.WebhookSchedule) {
+			if attempt >= len(d.s.cfg.WebhookSchedule) {
 				return
 			}
-			t := time.NewTimer(d.s.opts.WebhookSchedule[attempt])
+			t := time.NewTimer(d.s.cfg.WebhookSchedule[attempt])
 			select {
 			case <-t.C:
 			case <-d.s.closed:
@@ -124,7 +136,7 @@ func (d *dispatcher) send(body []byte) {
 	}()
 }
 
-func (d *dispatcher) deliver(body []byte, retried int) bool {
+func (d *dispatcher) deliver(target string, body []byte, retried int) bool {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -134,7 +146,7 @@ func (d *dispatcher) deliver(body []byte, retried int) bool {
 		case <-ctx.Done():
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.s.opts.WebhookURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return true // a bad URL never gets better
 	}
@@ -149,6 +161,9 @@ func (d *dispatcher) deliver(body []byte, retried int) bool {
 	d.mu.Lock()
 	d.log = append(d.log, rec)
 	d.mu.Unlock()
+	if rec.Status != http.StatusOK {
+		d.s.log.Warn("webhook not acknowledged", "url", target, "status", rec.Status, "retried", retried, "err", err)
+	}
 	return rec.Status == http.StatusOK
 }
 
@@ -156,9 +171,6 @@ func (d *dispatcher) wait() { d.wg.Wait() }
 
 // Deliveries returns every webhook transmission made so far.
 func (s *Sandbox) Deliveries() []Delivery {
-	if s.webhooks == nil {
-		return nil
-	}
 	s.webhooks.mu.Lock()
 	defer s.webhooks.mu.Unlock()
 	return append([]Delivery(nil), s.webhooks.log...)
@@ -204,7 +216,7 @@ func (s *Sandbox) ForgedWebhooks(_ context.Context, orderID string) ([]pgtest.We
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err
 	}
-	env.Data.v14 = s.opts.APIVersion == APIVersion14
+	env.Data.v14 = s.cfg.APIVersion == APIVersion14
 	tampered := env
 	wrong := "ps_forged" + randomID(12)
 	tampered.Data.Secret = &wrong

@@ -2,46 +2,13 @@ package kakaopaytest
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
-
-func (s *Sandbox) routes() {
-	m := http.NewServeMux()
-	for _, op := range []string{"ready", "approve", "order", "cancel"} {
-		m.HandleFunc("POST /online/v1/payment/"+op, s.apiHandler(apiCurrent, op))
-		m.HandleFunc("POST /v1/payment/"+op, s.apiHandler(apiLegacy, op))
-	}
-	// The legacy lookup also answers GET with the parameters in the query.
-	m.HandleFunc("GET /v1/payment/order", s.apiHandler(apiLegacy, "order"))
-	m.HandleFunc("POST /pay", s.handlePay)
-	m.HandleFunc("GET /v1/{window}/{view}", s.handleWindow)
-	m.HandleFunc("POST /v1/{window}/pay", s.handleWindowPay)
-	s.mux = m
-}
-
-// ServeHTTP serves the API, with the path prefix of Options.BaseURL removed
-// when the request still carries it.
-func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.prefix != "" {
-		if rest, ok := strings.CutPrefix(r.URL.Path, s.prefix); ok && (rest == "" || rest[0] == '/') {
-			r2 := new(http.Request)
-			*r2 = *r
-			u := *r.URL
-			u.Path, u.RawPath = rest, ""
-			r2.URL = &u
-			r = r2
-		}
-	}
-	s.mux.ServeHTTP(w, r)
-}
 
 // reply is what an API operation answers.
 type reply struct {
@@ -90,7 +57,7 @@ func (s *Sandbox) apiHandler(a api, op string) http.HandlerFunc {
 		}
 		switch {
 		case rep.drop:
-			dropResponse(w)
+			s.lose(w, r)
 		case rep.err != nil:
 			rep.err.write(w, a)
 		default:
@@ -116,9 +83,9 @@ func (s *Sandbox) delay(ctx context.Context) error {
 }
 
 func (s *Sandbox) authorize(r *http.Request, a api) *apiError {
-	scheme, key := "SECRET_KEY ", s.secretKey
+	scheme, key := "SECRET_KEY ", s.cfg.SecretKey
 	if a == apiLegacy {
-		scheme, key = "KakaoAK ", s.adminKey
+		scheme, key = "KakaoAK ", s.cfg.AdminKey
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), scheme)
 	if !ok || got != key {
@@ -127,11 +94,21 @@ func (s *Sandbox) authorize(r *http.Request, a api) *apiError {
 	return nil
 }
 
-// dropResponse cuts the connection without answering. Behind a
-// ResponseWriter that cannot be hijacked (HTTP/2, some middleware) it aborts
-// the handler, which net/http turns into a reset stream or closed
-// connection.
-func dropResponse(w http.ResponseWriter) {
+// lose withholds the answer until the client gives up or Config.HoldMax
+// passes (at once without a HoldMax), then cuts the connection without
+// answering. Behind a ResponseWriter that cannot be hijacked (HTTP/2, some
+// middleware) it aborts the handler, which net/http turns into a reset
+// stream or closed connection.
+func (s *Sandbox) lose(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.HoldMax > 0 {
+		t := time.NewTimer(s.cfg.HoldMax)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		case <-s.closed:
+		}
+	}
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err == nil {
 		_ = conn.Close()
@@ -140,27 +117,8 @@ func dropResponse(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-type amountJSON struct {
-	Total        int64 `json:"total"`
-	TaxFree      int64 `json:"tax_free"`
-	VAT          int64 `json:"vat"`
-	Point        int64 `json:"point"`
-	Discount     int64 `json:"discount"`
-	GreenDeposit int64 `json:"green_deposit"`
-}
-
-type readyResponse struct {
-	TID                   string `json:"tid"`
-	NextRedirectAppURL    string `json:"next_redirect_app_url"`
-	NextRedirectMobileURL string `json:"next_redirect_mobile_url"`
-	NextRedirectPCURL     string `json:"next_redirect_pc_url"`
-	AndroidAppScheme      string `json:"android_app_scheme"`
-	IOSAppScheme          string `json:"ios_app_scheme"`
-	CreatedAt             string `json:"created_at"`
-}
-
 func (s *Sandbox) ready(cid string, p params) reply {
-	pm := &payment{cid: cid, status: StatusReady, createdAt: s.now()}
+	pm := &payment{cid: cid, status: StatusReady, createdAt: s.cfg.Now()}
 	var e *apiError
 	for _, f := range []struct {
 		dst  *string
@@ -212,6 +170,13 @@ func (s *Sandbox) ready(cid string, p params) reply {
 	if !vatSet {
 		pm.vat = vatOf(pm.total, pm.taxFree)
 	}
+	fault, _ := s.nextFault(pgtest.OpPrepare, pm.partnerOrderID)
+	switch fault {
+	case pgtest.FaultError500:
+		return reply{err: errInternal()}
+	case pgtest.FaultTimeoutUnapproved:
+		return reply{drop: true}
+	}
 
 	s.mu.Lock()
 	for {
@@ -227,7 +192,10 @@ func (s *Sandbox) ready(cid string, p params) reply {
 	s.all = append(s.all, pm)
 	s.mu.Unlock()
 
-	win := s.base + "/v1/" + pm.window
+	if fault == pgtest.FaultTimeout {
+		return reply{drop: true}
+	}
+	win := s.BaseURL() + "/v1/" + pm.window
 	scheme := "kakaotalk://kakaopay/pg?url=" + url.QueryEscape(win+"/aInfo")
 	return reply{body: readyResponse{
 		TID:                   pm.tid,
@@ -238,38 +206,6 @@ func (s *Sandbox) ready(cid string, p params) reply {
 		IOSAppScheme:          scheme,
 		CreatedAt:             stamp(pm.createdAt),
 	}}
-}
-
-type cardInfoJSON struct {
-	KakaopayPurchaseCorp     string `json:"kakaopay_purchase_corp"`
-	KakaopayPurchaseCorpCode string `json:"kakaopay_purchase_corp_code"`
-	KakaopayIssuerCorp       string `json:"kakaopay_issuer_corp"`
-	KakaopayIssuerCorpCode   string `json:"kakaopay_issuer_corp_code"`
-	Bin                      string `json:"bin"`
-	CardType                 string `json:"card_type"`
-	InstallMonth             string `json:"install_month"`
-	ApprovedID               string `json:"approved_id"`
-	CardMID                  string `json:"card_mid"`
-	InterestFreeInstall      string `json:"interest_free_install"`
-	InstallmentType          string `json:"installment_type"`
-	CardItemCode             string `json:"card_item_code"`
-}
-
-type approveResponse struct {
-	AID               string        `json:"aid"`
-	TID               string        `json:"tid"`
-	CID               string        `json:"cid"`
-	PartnerOrderID    string        `json:"partner_order_id"`
-	PartnerUserID     string        `json:"partner_user_id"`
-	PaymentMethodType string        `json:"payment_method_type"`
-	Amount            amountJSON    `json:"amount"`
-	CardInfo          *cardInfoJSON `json:"card_info,omitempty"`
-	ItemName          string        `json:"item_name"`
-	ItemCode          string        `json:"item_code,omitempty"`
-	Quantity          int64         `json:"quantity"`
-	CreatedAt         string        `json:"created_at"`
-	ApprovedAt        string        `json:"approved_at"`
-	Payload           string        `json:"payload,omitempty"`
 }
 
 // lookupLocked finds the cid's tid.
@@ -328,7 +264,7 @@ func (s *Sandbox) approve(cid string, p params) reply {
 	if pm.approved() {
 		return reply{err: &apiError{status: http.StatusBadRequest, code: codeAlreadyApproved, msg: "payment already approved"}}
 	}
-	if s.expireLocked(pm, s.now()) {
+	if s.expireLocked(pm, s.cfg.Now()) {
 		return reply{err: &apiError{status: http.StatusBadRequest, code: codeExpired, msg: "payment time expired"}}
 	}
 	switch pm.status {
@@ -347,19 +283,23 @@ func (s *Sandbox) approve(cid string, p params) reply {
 		return reply{err: &apiError{status: http.StatusBadRequest, code: codeAmountMismatch, msg: "total_amount differs from the ready request"}}
 	}
 
-	fault := pm.fault
-	pm.fault = pgtest.FaultNone
+	// A script from FailNext takes this call; the payment's own fault
+	// (from Pay) then waits for the next.
+	fault, scripted := s.nextFault(pgtest.OpApprove, pm.partnerOrderID)
+	if !scripted {
+		fault, pm.fault = pm.fault, pgtest.FaultNone
+	}
 	switch fault {
 	case pgtest.FaultDecline:
 		pm.status = StatusFailPayment
 		return reply{err: declined()}
 	case pgtest.FaultError500:
-		return reply{err: &apiError{status: http.StatusInternalServerError, code: codeInternal, msg: "internal server error"}}
+		return reply{err: errInternal()}
 	case pgtest.FaultTimeoutUnapproved:
 		return reply{drop: true}
 	}
 
-	now := s.now()
+	now := s.cfg.Now()
 	pm.status = StatusSuccessPayment
 	pm.approvedAt = now
 	pm.approvals++
@@ -400,46 +340,6 @@ func declined() *apiError {
 	}
 }
 
-type selectedCardJSON struct {
-	CardBin             string `json:"card_bin"`
-	InstallMonth        int64  `json:"install_month"`
-	InstallmentType     string `json:"installment_type"`
-	CardCorpName        string `json:"card_corp_name"`
-	InterestFreeInstall string `json:"interest_free_install"`
-}
-
-type actionJSON struct {
-	AID        string `json:"aid"`
-	ApprovedAt string `json:"approved_at"`
-	// Amount is left out under Options.OmitActionAmounts.
-	Amount            *int64 `json:"amount,omitempty"`
-	PointAmount       int64  `json:"point_amount"`
-	DiscountAmount    int64  `json:"discount_amount"`
-	GreenDeposit      int64  `json:"green_deposit"`
-	PaymentActionType string `json:"payment_action_type"`
-	Payload           string `json:"payload"`
-}
-
-type orderResponse struct {
-	TID                   string            `json:"tid"`
-	CID                   string            `json:"cid"`
-	Status                string            `json:"status"`
-	PartnerOrderID        string            `json:"partner_order_id"`
-	PartnerUserID         string            `json:"partner_user_id"`
-	PaymentMethodType     string            `json:"payment_method_type,omitempty"`
-	Amount                amountJSON        `json:"amount"`
-	CanceledAmount        amountJSON        `json:"canceled_amount"`
-	CancelAvailableAmount amountJSON        `json:"cancel_available_amount"`
-	ItemName              string            `json:"item_name"`
-	ItemCode              string            `json:"item_code,omitempty"`
-	Quantity              int64             `json:"quantity"`
-	CreatedAt             string            `json:"created_at"`
-	ApprovedAt            string            `json:"approved_at,omitempty"`
-	CanceledAt            string            `json:"canceled_at,omitempty"`
-	SelectedCardInfo      *selectedCardJSON `json:"selected_card_info,omitempty"`
-	PaymentActionDetails  []actionJSON      `json:"payment_action_details"`
-}
-
 func (s *Sandbox) order(cid string, p params) reply {
 	tid, e := p.text("tid", 20)
 	if e != nil {
@@ -451,7 +351,13 @@ func (s *Sandbox) order(cid string, p params) reply {
 	if e != nil {
 		return reply{err: e}
 	}
-	s.expireLocked(pm, s.now())
+	switch fault, _ := s.nextFault(pgtest.OpLookup, pm.partnerOrderID); fault {
+	case pgtest.FaultError500:
+		return reply{err: errInternal()}
+	case pgtest.FaultTimeout, pgtest.FaultTimeoutUnapproved:
+		return reply{drop: true}
+	}
+	s.expireLocked(pm, s.cfg.Now())
 	resp := orderResponse{
 		TID: pm.tid, CID: pm.cid, Status: pm.status,
 		PartnerOrderID: pm.partnerOrderID, PartnerUserID: pm.partnerUserID,
@@ -475,7 +381,7 @@ func (s *Sandbox) order(cid string, p params) reply {
 	}
 	for _, a := range pm.actions {
 		aj := actionJSON{AID: a.aid, ApprovedAt: stamp(a.at), PaymentActionType: a.kind, Payload: a.payload}
-		if !s.noAmounts {
+		if !s.cfg.OmitActionAmounts {
 			amount := a.amount
 			aj.Amount = &amount
 		}
@@ -490,27 +396,6 @@ func (pm *payment) canceledAmount() amountJSON {
 
 func (pm *payment) availableAmount() amountJSON {
 	return amountJSON{Total: pm.remaining(), TaxFree: pm.taxFree - pm.canceledTaxFree, VAT: pm.vat - pm.canceledVAT}
-}
-
-type cancelResponse struct {
-	AID                   string     `json:"aid"`
-	TID                   string     `json:"tid"`
-	CID                   string     `json:"cid"`
-	Status                string     `json:"status"`
-	PartnerOrderID        string     `json:"partner_order_id"`
-	PartnerUserID         string     `json:"partner_user_id"`
-	PaymentMethodType     string     `json:"payment_method_type"`
-	Amount                amountJSON `json:"amount"`
-	ApprovedCancelAmount  amountJSON `json:"approved_cancel_amount"`
-	CanceledAmount        amountJSON `json:"canceled_amount"`
-	CancelAvailableAmount amountJSON `json:"cancel_available_amount"`
-	ItemName              string     `json:"item_name"`
-	ItemCode              string     `json:"item_code,omitempty"`
-	Quantity              int64      `json:"quantity"`
-	CreatedAt             string     `json:"created_at"`
-	ApprovedAt            string     `json:"approved_at"`
-	CanceledAt            string     `json:"canceled_at"`
-	Payload               string     `json:"payload,omitempty"`
 }
 
 func (s *Sandbox) cancel(cid string, p params) reply {
@@ -573,18 +458,17 @@ func (s *Sandbox) cancel(cid string, p params) reply {
 		return reply{err: errParam("cancel_tax_free_amount exceeds the cancelable tax free amount")}
 	}
 
-	fault := s.cancelFaults[pm.partnerOrderID]
-	delete(s.cancelFaults, pm.partnerOrderID)
+	fault, _ := s.nextFault(pgtest.OpCancel, pm.partnerOrderID)
 	switch fault {
 	case pgtest.FaultDecline:
 		return reply{err: &apiError{status: http.StatusBadRequest, code: codeCancelFailure, msg: "cancel failure!"}}
 	case pgtest.FaultError500:
-		return reply{err: &apiError{status: http.StatusInternalServerError, code: codeInternal, msg: "internal server error"}}
+		return reply{err: errInternal()}
 	case pgtest.FaultTimeoutUnapproved:
 		return reply{drop: true}
 	}
 
-	now := s.now()
+	now := s.cfg.Now()
 	pm.canceled += amount
 	pm.canceledTaxFree += taxFree
 	pm.canceledVAT += min(vat, pm.vat-pm.canceledVAT)
@@ -612,64 +496,4 @@ func (s *Sandbox) cancel(cid string, p params) reply {
 		CreatedAt: stamp(pm.createdAt), ApprovedAt: stamp(pm.approvedAt), CanceledAt: stamp(now),
 		Payload: payload,
 	}}
-}
-
-// payRequest is the body of POST /pay.
-type payRequest struct {
-	OrderID string          `json:"orderId"`
-	Amount  json.RawMessage `json:"amount"`
-	Fault   pgtest.Fault    `json:"fault"`
-	Method  string          `json:"method"`
-}
-
-// handlePay plays the buyer over HTTP: POST /pay
-// {"orderId", "amount"?, "fault"?, "method"?: "CARD"|"MONEY"} answers
-// {"redirect": {"pg_token"}, "redirectUrl"} like Pay.
-func (s *Sandbox) handlePay(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	var req payRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		payError(w, http.StatusBadRequest, "INVALID_REQUEST", "body: "+err.Error())
-		return
-	}
-	if req.OrderID == "" {
-		payError(w, http.StatusBadRequest, "INVALID_REQUEST", "orderId is required")
-		return
-	}
-	var amount pg.Money
-	if len(req.Amount) > 0 && string(req.Amount) != "null" {
-		d, err := pg.DecodeAmount(req.Amount)
-		if err == nil {
-			amount, err = pg.NewMoney(d, pg.KRW)
-		}
-		if err != nil {
-			payError(w, http.StatusBadRequest, "INVALID_REQUEST", "amount: "+err.Error())
-			return
-		}
-	}
-	if req.Method == "" {
-		req.Method = "CARD"
-	}
-	tok, redirect, err := s.pay(req.OrderID, amount, req.Fault, req.Method)
-	switch {
-	case errors.Is(err, ErrNoPayment):
-		payError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
-	case errors.Is(err, ErrExpired):
-		payError(w, http.StatusConflict, "EXPIRED", err.Error())
-	case errors.Is(err, ErrAmount):
-		payError(w, http.StatusUnprocessableEntity, "AMOUNT_MISMATCH", err.Error())
-	case err != nil:
-		payError(w, http.StatusBadRequest, "INVALID_REQUEST", err.Error())
-	default:
-		writeJSON(w, http.StatusOK, map[string]any{
-			"redirect":    map[string]string{"pg_token": tok},
-			"redirectUrl": redirect,
-		})
-	}
-}
-
-func payError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"success": false, "error": map[string]string{"code": code, "message": msg}})
 }

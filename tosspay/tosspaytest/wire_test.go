@@ -22,7 +22,7 @@ import (
 // either would read as B's approval.
 func TestConfirm_KeyOfAnotherOrder_RefusedWhateverItsStatus(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{})
+	srv, gw := setup(t, tosspaytest.Config{})
 	ctx := context.Background()
 	paidA, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-key-a", Amount: pg.Won(10000)})
 	require.NoError(t, err)
@@ -71,7 +71,7 @@ func TestConfirm_KeyOfAnotherOrder_RefusedWhateverItsStatus(t *testing.T) {
 // took the orderId 71, as a JSON number.
 func TestIssueVirtualAccount_ShortOrderID_LookupDepositAndCallback(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{})
+	srv, gw := setup(t, tosspaytest.Config{})
 	ctx := context.Background()
 
 	st, body := raw(t, srv, "POST", "/v1/virtual-accounts", srv.SecretKey(), "issue-71",
@@ -95,7 +95,7 @@ func TestIssueVirtualAccount_ShortOrderID_LookupDepositAndCallback(t *testing.T)
 	require.NotNil(t, p.VirtualAccount)
 	assert.Equal(t, "11", p.VirtualAccount.Bank)
 
-	require.NoError(t, srv.Deposit("71"))
+	require.NoError(t, srv.Deposit(ctx, "71"))
 	cb, err := srv.DepositCallback("71")
 	require.NoError(t, err)
 	// The host knows no secret for an order it did not make: the adapter
@@ -134,7 +134,7 @@ func TestIssueVirtualAccount_ShortOrderID_LookupDepositAndCallback(t *testing.T)
 // transactionKey, easyPay as a string. The adapter reads it all.
 func TestAPIVersion14_OldShapes_ReadByTheAdapter(t *testing.T) {
 	t.Parallel()
-	srv, gw := setup(t, tosspaytest.Options{APIVersion: tosspaytest.APIVersion14})
+	srv, gw := setup(t, tosspaytest.Config{APIVersion: tosspaytest.APIVersion14})
 	ctx := context.Background()
 
 	paid, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-v14-card", Amount: pg.Won(5000)})
@@ -180,7 +180,7 @@ func TestSettlements_TopLevelFee_WithAndWithoutFeesArray(t *testing.T) {
 	t.Parallel()
 	for _, omit := range []bool{false, true} {
 		clk := newClock()
-		srv, gw := setup(t, tosspaytest.Options{Now: clk.Now, OmitSettlementFees: omit})
+		srv, gw := setup(t, tosspaytest.Config{Now: clk.Now, OmitSettlementFees: omit})
 		ctx := context.Background()
 		res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-fee-1", Amount: pg.Won(10000)})
 		require.NoError(t, err)

@@ -2,14 +2,9 @@ package inicistest
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,70 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
-// Paths under BaseURL.
-const (
-	pathPayAuth   = "/api/payAuth"
-	pathNetCancel = "/api/netCancel"
-	pathV2        = "/v2/pg/"
-	pathPay       = "/pay"
-	pathDeposit   = "/deposit"
-)
-
-const maxRequest = 64 << 10
-
-// ServeHTTP serves the sandbox's endpoints. Routing is by path suffix, so
-// the handler works mounted under any prefix, stripped or not.
-func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequest+1))
-	if err != nil || len(body) > maxRequest {
-		http.Error(w, "request too large or unreadable", http.StatusRequestEntityTooLarge)
-		return
-	}
-	path := r.URL.Path
-	switch {
-	case strings.HasSuffix(path, pathPayAuth):
-		s.serveAuth(w, r, body, OpApprove)
-	case strings.HasSuffix(path, pathNetCancel):
-		s.serveAuth(w, r, body, OpNetCancel)
-	case strings.HasSuffix(path, pathV2+"refund"):
-		s.serveAPI(w, r, body, OpRefund)
-	case strings.HasSuffix(path, pathV2+"partialRefund"):
-		s.serveAPI(w, r, body, OpPartialRefund)
-	case strings.HasSuffix(path, pathV2+"inquiry"):
-		s.serveAPI(w, r, body, OpInquiry)
-	case strings.HasSuffix(path, pathPay):
-		s.servePay(w, r, body)
-	case strings.HasSuffix(path, pathDeposit):
-		s.serveDeposit(w, r, body)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
 // wait applies the configured latency; false when the caller gave up.
 func (s *Sandbox) wait(r *http.Request) bool {
-	s.mu.Lock()
-	d := s.latency
-	s.mu.Unlock()
+	d := time.Duration(s.latency.Load())
 	if d <= 0 {
 		return true
 	}
@@ -94,9 +32,19 @@ func (s *Sandbox) wait(r *http.Request) bool {
 	}
 }
 
-// abort drops the connection without an answer: the caller sees a reset
-// or EOF after its request went out.
-func abort(w http.ResponseWriter) {
+// lose withholds the answer until the caller gives up or Config.HoldMax
+// passes (at once without a HoldMax), then drops the connection without an
+// answer: the caller sees a reset or EOF after its request went out.
+func (s *Sandbox) lose(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.HoldMax > 0 {
+		t := time.NewTimer(s.cfg.HoldMax)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		case <-s.closed:
+		}
+	}
 	if hj, ok := w.(http.Hijacker); ok {
 		if c, _, err := hj.Hijack(); err == nil {
 			_ = c.Close()
@@ -109,7 +57,7 @@ func abort(w http.ResponseWriter) {
 // failUnprocessed answers the faults that leave a call unprocessed — a 500,
 // or a dropped connection with no answer — releasing s.mu, which the caller
 // holds. It reports whether it answered.
-func (s *Sandbox) failUnprocessed(w http.ResponseWriter, fault pgtest.Fault) bool {
+func (s *Sandbox) failUnprocessed(w http.ResponseWriter, r *http.Request, fault pgtest.Fault) bool {
 	switch fault {
 	case pgtest.FaultError500:
 		s.mu.Unlock()
@@ -117,23 +65,14 @@ func (s *Sandbox) failUnprocessed(w http.ResponseWriter, fault pgtest.Fault) boo
 		return true
 	case pgtest.FaultTimeoutUnapproved:
 		s.mu.Unlock()
-		abort(w)
+		s.lose(w, r)
 		return true
 	}
 	return false
 }
 
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
-func result(code, msg string) map[string]any {
-	return map[string]any{"resultCode": code, "resultMsg": msg}
-}
-
 // serveAuth is the standard payment's authUrl (approval) and netCancelUrl.
-func (s *Sandbox) serveAuth(w http.ResponseWriter, r *http.Request, body []byte, op Op) {
+func (s *Sandbox) serveAuth(w http.ResponseWriter, r *http.Request, body []byte, op pgtest.Op) {
 	if !s.wait(r) {
 		return
 	}
@@ -156,32 +95,11 @@ func (s *Sandbox) serveAuth(w http.ResponseWriter, r *http.Request, body []byte,
 		writeJSON(w, http.StatusOK, result("V813", "상점아이디 불일치"))
 		return
 	}
-	if op == OpNetCancel {
+	if op == pgtest.OpNetCancel {
 		s.netCancel(w, r, token)
 		return
 	}
 	s.approve(w, r, token, form.Get("price"), ts)
-}
-
-// authSignatureOrders are the fields an approval answer's authSignature
-// covers, in order, by the last digit of the approval request's timestamp.
-var authSignatureOrders = map[byte][]string{
-	'1': {"MOID", "mid", "tstamp"}, '2': {"MOID", "tstamp", "mid"}, '3': {"mid", "MOID", "tstamp"},
-	'4': {"mid", "tstamp", "MOID"}, '5': {"tstamp", "mid", "MOID"}, '6': {"tstamp", "MOID", "mid"},
-	'7': {"TotPrice", "mid", "tstamp"}, '8': {"TotPrice", "tstamp", "mid"}, '9': {"TotPrice", "MOID", "tstamp"},
-	'0': {"TotPrice", "tstamp", "MOID"},
-}
-
-// authSignature signs an approval answer as Inicis does: SHA-256 hex of
-// "k=v&k=v&k=v" over three of the merchant's mid, the request's timestamp,
-// the answer's MOID and TotPrice.
-func authSignature(mid, tstamp, moid, totPrice string) string {
-	vals := map[string]string{"mid": mid, "tstamp": tstamp, "MOID": moid, "TotPrice": totPrice}
-	pairs := make([]string, 0, 3)
-	for _, name := range authSignatureOrders[tstamp[len(tstamp)-1]] {
-		pairs = append(pairs, name+"="+vals[name])
-	}
-	return sha256Hex(strings.Join(pairs, "&"))
 }
 
 func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price, ts string) {
@@ -194,10 +112,10 @@ func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price, 
 		return
 	}
 	fault := p.fault
-	if f := s.takeFault(OpApprove); f != pgtest.FaultNone {
+	if f, ok := s.nextFault(pgtest.OpApprove, p.oid); ok {
 		fault = f
 	}
-	if s.failUnprocessed(w, fault) {
+	if s.failUnprocessed(w, r, fault) {
 		return
 	}
 	p.used = true
@@ -248,18 +166,22 @@ func (s *Sandbox) approve(w http.ResponseWriter, r *http.Request, token, price, 
 	s.byOID[p.oid] = p
 	s.mu.Unlock()
 	if fault == pgtest.FaultTimeout {
-		abort(w)
+		s.lose(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
 // netCancel undoes an approval made with the token.
-func (s *Sandbox) netCancel(w http.ResponseWriter, _ *http.Request, token string) {
+func (s *Sandbox) netCancel(w http.ResponseWriter, r *http.Request, token string) {
 	s.mu.Lock()
-	fault := s.takeFault(OpNetCancel)
 	p := s.auths[token]
-	if s.failUnprocessed(w, fault) {
+	var oid string
+	if p != nil {
+		oid = p.oid
+	}
+	fault, _ := s.nextFault(pgtest.OpNetCancel, oid)
+	if s.failUnprocessed(w, r, fault) {
 		return
 	}
 	if p == nil || p.tid == "" {
@@ -276,26 +198,14 @@ func (s *Sandbox) netCancel(w http.ResponseWriter, _ *http.Request, token string
 	}
 	s.mu.Unlock()
 	if fault == pgtest.FaultTimeout {
-		abort(w)
+		s.lose(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, result("0000", "망취소 성공"))
 }
 
-// apiRequest is INIAPI v2's envelope as received; Data stays raw because
-// hashData covers its exact bytes.
-type apiRequest struct {
-	MID       string          `json:"mid"`
-	Type      string          `json:"type"`
-	Timestamp string          `json:"timestamp"`
-	ClientIP  string          `json:"clientIp"`
-	Data      json.RawMessage `json:"data"`
-	HashData  string          `json:"hashData"`
-}
-
-var apiTimestampRE = regexp.MustCompile(`^\d{14}$`)
-
-func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, op Op) {
+// serveAPI is INIAPI v2: typ is the request type its URL names.
+func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, typ string) {
 	if !s.wait(r) {
 		return
 	}
@@ -311,7 +221,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, 
 	}
 	sum := sha512.Sum512([]byte(s.cfg.APIKey + req.MID + req.Type + req.Timestamp + string(req.Data)))
 	switch {
-	case req.Type != string(op):
+	case req.Type != typ:
 		writeJSON(w, http.StatusOK, result("400602", "type 이 URL 과 다릅니다"))
 		return
 	case !apiTimestampRE.MatchString(req.Timestamp):
@@ -332,9 +242,13 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, 
 		writeJSON(w, http.StatusOK, result("400602", "data 는 문자열 값의 객체여야 합니다"))
 		return
 	}
+	op := pgtest.OpCancel
+	if typ == typeInquiry {
+		op = pgtest.OpLookup
+	}
 	s.mu.Lock()
-	fault := s.takeFault(op)
-	if s.failUnprocessed(w, fault) {
+	fault, _ := s.nextFault(op, s.orderOfLocked(data))
+	if s.failUnprocessed(w, r, fault) {
 		return
 	}
 	switch fault {
@@ -344,17 +258,17 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, 
 		return
 	}
 	var resp map[string]any
-	switch op {
-	case OpRefund:
+	switch typ {
+	case typeRefund:
 		resp = s.refund(data)
-	case OpPartialRefund:
+	case typePartialRefund:
 		resp = s.partialRefund(data)
 	default:
 		resp = s.inquiry(data)
 	}
 	s.mu.Unlock()
 	if fault == pgtest.FaultTimeout {
-		abort(w)
+		s.lose(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -370,6 +284,15 @@ func validClientIP(got, want string) bool {
 var ipRE = regexp.MustCompile(`^[0-9a-fA-F:.]{2,45}$`)
 
 func net4or6(s string) bool { return ipRE.MatchString(s) && strings.ContainsAny(s, ".:") }
+
+// orderOfLocked is the order an INIAPI call is about: its tid's payment's,
+// or the oid it names ("" when neither is known). Callers hold mu.
+func (s *Sandbox) orderOfLocked(data map[string]string) string {
+	if p := s.byTID[data["tid"]]; p != nil {
+		return p.oid
+	}
+	return data["oid"]
+}
 
 // find returns the payment for a tid; callers hold mu.
 func (s *Sandbox) find(tid string) *payment {
@@ -436,36 +359,6 @@ func (s *Sandbox) checkRefundAccount(p *payment, data map[string]string) map[str
 		return result("400602", "refundAcctNum 복호화 실패")
 	}
 	return nil
-}
-
-func decryptField(key, iv, enc string) (string, bool) {
-	raw, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil || len(raw) == 0 || len(raw)%aes.BlockSize != 0 {
-		return "", false
-	}
-	block, err := aes.NewCipher([]byte(key))
-	if err != nil || len(iv) != aes.BlockSize {
-		return "", false
-	}
-	cipher.NewCBCDecrypter(block, []byte(iv)).CryptBlocks(raw, raw)
-	pad := int(raw[len(raw)-1])
-	if pad == 0 || pad > aes.BlockSize || pad > len(raw) {
-		return "", false
-	}
-	for _, b := range raw[len(raw)-pad:] {
-		if int(b) != pad {
-			return "", false
-		}
-	}
-	return string(raw[:len(raw)-pad]), true
-}
-
-func wonField(s string) (int64, bool) {
-	d, err := decimal.NewFromString(s)
-	if err != nil || !d.IsInteger() || d.IsNegative() || len(s) > 15 || strings.TrimSpace(s) != s {
-		return 0, false
-	}
-	return d.IntPart(), true
 }
 
 // partialRefund applies the confirmPrice guard; callers hold mu.

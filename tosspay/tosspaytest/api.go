@@ -18,75 +18,14 @@ import (
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
-func (s *Sandbox) routes() {
-	m := http.NewServeMux()
-	m.HandleFunc("POST /v1/payments/confirm", s.api(s.handleConfirm))
-	m.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.api(s.handleCancel))
-	m.HandleFunc("POST /v1/virtual-accounts", s.api(s.handleIssueVirtualAccount))
-	m.HandleFunc("GET /v1/payments/{paymentKey}", s.api(s.handleLookup))
-	m.HandleFunc("GET /v1/payments/orders/{orderId}", s.api(s.handleLookup))
-	m.HandleFunc("GET /v1/transactions", s.api(s.handleTransactions))
-	m.HandleFunc("GET /v1/settlements", s.api(s.handleSettlements))
-	m.HandleFunc("POST /sandbox/pay", s.handlePay)
-	m.HandleFunc("POST /sandbox/fail-next", s.handleFailNext)
-	m.HandleFunc("POST /sandbox/deposit", s.handleDeposit)
-	m.HandleFunc("GET /sandbox/ledger", s.handleLedger)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{http.StatusNotFound, "NOT_FOUND", "존재하지 않는 API입니다."})
-	})
-	s.mux = m
-}
-
-// ServeHTTP serves the Toss API, with or without the BaseURL's path prefix.
-func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.prefix != "" && strings.HasPrefix(r.URL.Path, s.prefix+"/") {
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = strings.TrimPrefix(r.URL.Path, s.prefix)
-		r2.URL.RawPath = ""
-		r = r2
-	}
-	s.mux.ServeHTTP(w, r)
-}
-
-// apiError is a Toss error answer {code, message}.
-type apiError struct {
-	status        int
-	code, message string
-}
-
-// reply is a complete answer, as stored for idempotent replays.
-type reply struct {
-	status int
-	body   []byte
-}
-
-func errReply(e *apiError) reply {
-	b, _ := json.Marshal(map[string]string{"code": e.code, "message": e.message})
-	return reply{e.status, b}
-}
-
-func okReply(v any) reply {
-	b, _ := json.Marshal(v)
-	return reply{http.StatusOK, b}
-}
-
-func writeReply(w http.ResponseWriter, rep reply) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(rep.body)
-}
-
-func writeError(w http.ResponseWriter, e *apiError) { writeReply(w, errReply(e)) }
-
 // call is one authenticated API request.
 type call struct {
 	apiKey string
 	body   []byte
-	next   *Script // a one-shot FailNext script, if this call drew one
 }
 
-// api authenticates like Toss, honours TossPayments-Test-Code for test keys,
-// draws a FailNext script and adds the configured latency.
+// api authenticates like Toss, honours TossPayments-Test-Code for test keys
+// and adds the configured latency.
 func (s *Sandbox) api(h func(w http.ResponseWriter, r *http.Request, c *call)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -99,16 +38,7 @@ func (s *Sandbox) api(h func(w http.ResponseWriter, r *http.Request, c *call)) h
 			writeError(w, aerr)
 			return
 		}
-		s.mu.Lock()
-		latency := s.latency
-		var next *Script
-		if len(s.next) > 0 {
-			sc := s.next[0]
-			s.next = s.next[1:]
-			next = &sc
-		}
-		s.mu.Unlock()
-		if !sleep(r.Context(), latency) {
+		if !sleep(r.Context(), time.Duration(s.latency.Load())) {
 			return
 		}
 		if code := r.Header.Get("TossPayments-Test-Code"); code != "" && strings.HasPrefix(key, "test_") {
@@ -120,7 +50,7 @@ func (s *Sandbox) api(h func(w http.ResponseWriter, r *http.Request, c *call)) h
 			writeError(w, &apiError{status, code, "테스트 코드로 발생한 에러입니다."})
 			return
 		}
-		h(w, r, &call{apiKey: key, body: body, next: next})
+		h(w, r, &call{apiKey: key, body: body})
 	}
 }
 
@@ -135,7 +65,7 @@ func (s *Sandbox) authenticate(h string) (string, *apiError) {
 		return "", &apiError{http.StatusForbidden, "INCORRECT_BASIC_AUTH_FORMAT", "잘못된 요청입니다. ':' 를 포함해 인코딩해주세요."}
 	}
 	key := strings.TrimSuffix(string(raw), ":")
-	if key != s.opts.SecretKey {
+	if key != s.cfg.SecretKey {
 		return "", &apiError{http.StatusUnauthorized, "UNAUTHORIZED_KEY", "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다."}
 	}
 	return key, nil
@@ -158,12 +88,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // lose withholds the answer until the client gives up (or HoldMax), then
 // cuts the connection without a response: the client sees a timeout or a
-// reset, never the result. With sc.Reset it cuts at once. Where the ResponseWriter cannot be hijacked (an
-// HTTP/2 connection, a wrapping middleware) the handler is aborted with
-// http.ErrAbortHandler, which net/http turns into a reset.
+// reset, never the result. Without a HoldMax, or with sc.Reset, it cuts at
+// once. Where the ResponseWriter cannot be hijacked (an HTTP/2 connection,
+// a wrapping middleware) the handler is aborted with http.ErrAbortHandler,
+// which net/http turns into a reset.
 func (s *Sandbox) lose(w http.ResponseWriter, r *http.Request, sc Script) {
-	if !sc.Reset {
-		t := time.NewTimer(s.opts.HoldMax)
+	if !sc.Reset && s.cfg.HoldMax > 0 {
+		t := time.NewTimer(s.cfg.HoldMax)
 		defer t.Stop()
 		select {
 		case <-r.Context().Done():
@@ -192,7 +123,7 @@ func (s *Sandbox) idempotent(r *http.Request, c *call, fn func() reply) reply {
 	}
 	scope := idemScope{key: key, apiKey: c.apiKey, method: r.Method, path: r.URL.Path}
 	s.mu.Lock()
-	now := s.opts.Now()
+	now := s.cfg.Now()
 	if e, ok := s.idem[scope]; ok && now.Sub(e.firstUse) >= IdempotencyTTL {
 		delete(s.idem, scope)
 	}
@@ -248,12 +179,6 @@ func validIdempotencyKey(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-type confirmRequest struct {
-	PaymentKey string          `json:"paymentKey"`
-	OrderID    string          `json:"orderId"`
-	Amount     json.RawMessage `json:"amount"`
-}
-
 func (s *Sandbox) handleConfirm(w http.ResponseWriter, r *http.Request, c *call) {
 	if !validIdempotencyKey(w, r) {
 		return
@@ -269,10 +194,18 @@ func (s *Sandbox) handleConfirm(w http.ResponseWriter, r *http.Request, c *call)
 		sc = p.script
 	}
 	s.mu.Unlock()
-	if c.next != nil {
-		sc = *c.next
+	next, scripted := s.nextFault(pgtest.OpApprove, req.OrderID)
+	if scripted {
+		sc = next
 	}
 	if !s.preFault(w, r, sc) {
+		return
+	}
+	if scripted && sc.Fault == pgtest.FaultDecline {
+		// A refusal scripted for this one call is answered like a
+		// TossPayments-Test-Code refusal: not kept under the
+		// Idempotency-Key, so the same request sent again is processed.
+		writeReply(w, s.confirm(req, sc))
 		return
 	}
 	rep := s.idempotent(r, c, func() reply {
@@ -291,7 +224,7 @@ func (s *Sandbox) handleConfirm(w http.ResponseWriter, r *http.Request, c *call)
 func (s *Sandbox) confirm(req confirmRequest, sc Script) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.opts.Now()
+	now := s.cfg.Now()
 	p, ok := s.byKey[req.PaymentKey]
 	if !ok {
 		return errReply(&apiError{http.StatusNotFound, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."})
@@ -354,17 +287,6 @@ func (s *Sandbox) confirm(req confirmRequest, sc Script) reply {
 	return okReply(s.paymentJSONLocked(p))
 }
 
-// issueRequest is POST /v1/virtual-accounts. Toss took the orderId of a
-// live issue as a JSON number (71); a string or a number is read.
-type issueRequest struct {
-	Amount       json.RawMessage `json:"amount"`
-	OrderID      json.RawMessage `json:"orderId"`
-	OrderName    string          `json:"orderName"`
-	CustomerName string          `json:"customerName"`
-	Bank         string          `json:"bank"`
-	ValidHours   int             `json:"validHours"`
-}
-
 func (s *Sandbox) handleIssueVirtualAccount(w http.ResponseWriter, r *http.Request, c *call) {
 	if !validIdempotencyKey(w, r) {
 		return
@@ -405,6 +327,81 @@ func (s *Sandbox) handleIssueVirtualAccount(w http.ResponseWriter, r *http.Reque
 	writeReply(w, rep)
 }
 
+// VirtualAccountRequest is a virtual account issued outside any checkout,
+// as POST /v1/virtual-accounts takes it.
+type VirtualAccountRequest struct {
+	OrderID, OrderName, CustomerName string
+	Amount                           pg.Money // KRW
+	// Bank is the numeric bank code ("20" when empty).
+	Bank string
+	// ValidHours is how long the account waits for the deposit
+	// (VirtualAccountTTL when 0).
+	ValidHours int
+}
+
+// IssueVirtualAccount issues a virtual account the way
+// POST /v1/virtual-accounts does, outside any checkout: the payment is
+// WAITING_FOR_DEPOSIT at once (no confirm), and Deposit plays the
+// transfer. Its orderId may be shorter than a checkout's (live Toss issued
+// one for the order "71"). It returns the payment's key.
+func (s *Sandbox) IssueVirtualAccount(ctx context.Context, req VirtualAccountRequest) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.issueLocked(req)
+	if err != nil {
+		return "", err
+	}
+	return p.key, nil
+}
+
+func (s *Sandbox) issueLocked(req VirtualAccountRequest) (*payment, error) {
+	if !validIssuedOrderID(req.OrderID) {
+		return nil, ErrBadOrder
+	}
+	if !req.Amount.IsSet() || !req.Amount.IsPositive() || req.Amount.Currency() != pg.KRW {
+		return nil, ErrBadAmount
+	}
+	if req.ValidHours < 0 {
+		return nil, ErrBadValidHours
+	}
+	now := s.cfg.Now()
+	for _, p := range s.byOrder[req.OrderID] {
+		s.expireLocked(p, now)
+		if p.status == "DONE" || p.status == "CANCELED" || p.status == "PARTIAL_CANCELED" || p.status == "WAITING_FOR_DEPOSIT" {
+			return nil, ErrDuplicatedOrder
+		}
+	}
+	ttl := VirtualAccountTTL
+	if req.ValidHours > 0 {
+		ttl = time.Duration(req.ValidHours) * time.Hour
+	}
+	name, holder, bank := req.OrderName, req.CustomerName, req.Bank
+	if name == "" {
+		name = "paygate order " + req.OrderID
+	}
+	if holder == "" {
+		holder = "토스페이먼츠"
+	}
+	if bank == "" {
+		bank = "20"
+	}
+	p := &payment{
+		key: "tsbx" + randomID(20), orderID: req.OrderID, orderName: name,
+		currency: pg.KRW, amount: req.Amount.Amount(), balance: req.Amount.Amount(),
+		method: methodVirtualAccount, status: "WAITING_FOR_DEPOSIT", requestedAt: now, secret: "ps_" + randomID(20),
+		va:        &vaInfo{number: "X" + randomDigits(13), bank: bank, holder: holder, due: now.Add(ttl)},
+		lastTxKey: randomID(32),
+	}
+	s.payments = append(s.payments, p)
+	s.byKey[p.key] = p
+	s.byOrder[req.OrderID] = append(s.byOrder[req.OrderID], p)
+	s.newsLocked(p, now)
+	return p, nil
+}
+
 // idText reads an id sent as a JSON string or a JSON integer.
 func idText(raw json.RawMessage) (string, bool) {
 	var str string
@@ -420,20 +417,18 @@ func idText(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-type cancelRequest struct {
-	CancelReason         string          `json:"cancelReason"`
-	CancelAmount         json.RawMessage `json:"cancelAmount"`
-	RefundableAmount     json.RawMessage `json:"refundableAmount"`
-	TaxFreeAmount        json.RawMessage `json:"taxFreeAmount"`
-	Currency             string          `json:"currency"`
-	RefundReceiveAccount *struct {
-		Bank          string `json:"bank"`
-		AccountNumber string `json:"accountNumber"`
-		HolderName    string `json:"holderName"`
-	} `json:"refundReceiveAccount"`
-}
-
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+
+// orderOf is the orderId of the payment with the key ("" when there is
+// none).
+func (s *Sandbox) orderOf(paymentKey string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.byKey[paymentKey]; ok {
+		return p.orderID
+	}
+	return ""
+}
 
 func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, c *call) {
 	if !validIdempotencyKey(w, r) {
@@ -445,11 +440,14 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, c *call) 
 		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", "잘못된 요청입니다."})
 		return
 	}
-	sc := Script{}
-	if c.next != nil {
-		sc = *c.next
-	}
+	sc, _ := s.nextFault(pgtest.OpCancel, s.orderOf(key))
 	if !s.preFault(w, r, sc) {
+		return
+	}
+	if sc.Fault == pgtest.FaultDecline {
+		// As for a confirm: a scripted refusal is not kept under the
+		// Idempotency-Key.
+		writeReply(w, s.cancel(key, req, sc))
 		return
 	}
 	rep := s.idempotent(r, c, func() reply {
@@ -468,7 +466,7 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, c *call) 
 func (s *Sandbox) cancel(key string, req cancelRequest, sc Script) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.opts.Now()
+	now := s.cfg.Now()
 	p, ok := s.byKey[key]
 	if !ok {
 		return errReply(&apiError{http.StatusNotFound, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."})
@@ -553,23 +551,23 @@ func (s *Sandbox) cancel(key string, req cancelRequest, sc Script) reply {
 	return okReply(s.paymentJSONLocked(p))
 }
 
-func (s *Sandbox) handleLookup(w http.ResponseWriter, r *http.Request, c *call) {
-	if c.next != nil {
-		if !sleep(r.Context(), c.next.Latency) {
-			return
-		}
-		switch c.next.Fault {
-		case pgtest.FaultError500:
-			writeError(w, &apiError{http.StatusInternalServerError, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", "결제가 완료되지 않았어요. 다시 시도해주세요."})
-			return
-		case pgtest.FaultTimeout, pgtest.FaultTimeoutUnapproved:
-			s.lose(w, r, *c.next)
-			return
-		}
+func (s *Sandbox) handleLookup(w http.ResponseWriter, r *http.Request, _ *call) {
+	orderID := r.PathValue("orderId")
+	if key := r.PathValue("paymentKey"); key != "" {
+		orderID = s.orderOf(key)
+	}
+	sc, _ := s.nextFault(pgtest.OpLookup, orderID)
+	switch sc.Fault {
+	case pgtest.FaultError500:
+		writeError(w, &apiError{http.StatusInternalServerError, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", "결제가 완료되지 않았어요. 다시 시도해주세요."})
+		return
+	case pgtest.FaultTimeout, pgtest.FaultTimeoutUnapproved:
+		s.lose(w, r, sc)
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.opts.Now()
+	now := s.cfg.Now()
 	var p *payment
 	if key := r.PathValue("paymentKey"); key != "" {
 		p = s.byKey[key]
@@ -619,8 +617,8 @@ func (s *Sandbox) handleTransactions(w http.ResponseWriter, r *http.Request, _ *
 		if len(out) == limit {
 			break
 		}
-		out = append(out, transactionJSON{MID: s.opts.MID, TransactionKey: t.key, PaymentKey: t.paymentKey, OrderID: t.orderID,
-			Method: t.method, CustomerKey: nil, UseEscrow: false, ReceiptURL: s.opts.BaseURL + "/receipt/" + t.key,
+		out = append(out, transactionJSON{MID: s.cfg.MID, TransactionKey: t.key, PaymentKey: t.paymentKey, OrderID: t.orderID,
+			Method: t.method, CustomerKey: nil, UseEscrow: false, ReceiptURL: s.BaseURL() + "/receipt/" + t.key,
 			Status: t.status, TransactionAt: formatTime(t.at), Currency: string(t.currency), Amount: json.Number(t.amount.String())})
 	}
 	writeReply(w, okReply(out))
@@ -649,7 +647,7 @@ func (s *Sandbox) handleSettlements(w http.ResponseWriter, r *http.Request, _ *c
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	today := dateOf(s.opts.Now())
+	today := dateOf(s.cfg.Now())
 	var rows []settlementJSON
 	for _, t := range s.txs {
 		sold := dateOf(t.at)
@@ -665,16 +663,16 @@ func (s *Sandbox) handleSettlements(w http.ResponseWriter, r *http.Request, _ *c
 			continue
 		}
 		amt := t.amount
-		fee := amt.Mul(s.opts.FeeRate).Round(0)
+		fee := amt.Mul(s.cfg.FeeRate).Round(0)
 		if t.cancel {
 			amt, fee = amt.Neg(), fee.Neg()
 		}
-		row := settlementJSON{MID: s.opts.MID, PaymentKey: t.paymentKey, TransactionKey: t.key, OrderID: t.orderID,
+		row := settlementJSON{MID: s.cfg.MID, PaymentKey: t.paymentKey, TransactionKey: t.key, OrderID: t.orderID,
 			Currency: string(t.currency), Method: t.method, Amount: num(amt), InterestFee: num(decimal.Zero),
 			Fee: num(fee), Fees: []feeJSON{{Type: "BASE", Fee: num(fee)}}, SupplyAmount: num(fee.Sub(fee.Div(decimal.NewFromInt(11)).Round(0))),
 			Vat: num(fee.Div(decimal.NewFromInt(11)).Round(0)), PayOutAmount: num(amt.Sub(fee)),
 			ApprovedAt: formatTime(t.at), SoldDate: sold.Format("2006-01-02"), PaidOutDate: paid.Format("2006-01-02")}
-		if s.opts.OmitSettlementFees {
+		if s.cfg.OmitSettlementFees {
 			row.Fees = nil
 		}
 		rows = append(rows, row)
@@ -700,137 +698,57 @@ func parseQueryTime(s string) (time.Time, error) {
 	return time.ParseInLocation("2006-01-02T15:04:05", s, kst)
 }
 
-// payRequestJSON is POST /sandbox/pay: the buyer in the payment window.
-type payRequestJSON struct {
-	OrderID     string          `json:"orderId"`
-	Amount      json.RawMessage `json:"amount"`
-	Currency    string          `json:"currency"`
-	Fault       string          `json:"fault"`
-	DeclineCode string          `json:"declineCode"`
-	LatencyMS   int             `json:"latencyMs"`
-	// Reset cuts a lost answer's connection at once (Script.Reset).
-	Reset bool `json:"reset"`
-	// Method "VIRTUAL_ACCOUNT" pays by virtual account; anything else by card.
-	Method string `json:"method"`
-}
-
-func (s *Sandbox) handlePay(w http.ResponseWriter, r *http.Request) {
-	var req payRequestJSON
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", "body must be {orderId, amount}"})
-		return
+// paymentJSONLocked writes the payment as Toss answers it.
+func (s *Sandbox) paymentJSONLocked(p *payment) paymentJSON {
+	vat := p.amount.Div(decimal.NewFromInt(11)).Round(0)
+	out := paymentJSON{
+		MID: s.cfg.MID, PaymentKey: p.key, OrderID: p.orderID, OrderName: p.orderName,
+		TaxExemptionAmount: "0", Status: p.status, RequestedAt: formatTime(p.requestedAt),
+		Cancels: nil, Type: "NORMAL", Country: "KR", IsPartialCancelable: true,
+		Currency: string(p.currency), TotalAmount: num(p.amount), BalanceAmount: num(p.balance),
+		SuppliedAmount: num(p.amount.Sub(vat)), Vat: num(vat), TaxFreeAmount: "0",
+		Method: p.method, Version: "2022-11-16", v14: s.cfg.APIVersion == APIVersion14,
+		Checkout: &urlJSON{URL: s.BaseURL() + "/checkout/" + p.key},
 	}
-	cur := pg.Currency(req.Currency)
-	if cur == "" {
-		cur = pg.KRW
+	if p.va == nil && (p.status == "READY" || p.status == "IN_PROGRESS" || p.status == "EXPIRED") {
+		out.Method = ""
 	}
-	d, err := pg.DecodeAmount(req.Amount)
-	if err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
-		return
+	secret := p.secret
+	out.Secret = &secret
+	if p.lastTxKey != "" {
+		k := p.lastTxKey
+		out.LastTransactionKey = &k
 	}
-	amount, err := pg.NewMoney(d, cur)
-	if err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
-		return
+	if !p.approvedAt.IsZero() {
+		a := formatTime(p.approvedAt)
+		out.ApprovedAt = &a
+		out.Receipt = &urlJSON{URL: s.BaseURL() + "/receipt/" + p.key}
 	}
-	sc := Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond, Reset: req.Reset}
-	method := "카드"
-	if req.Method == "VIRTUAL_ACCOUNT" || req.Method == methodVirtualAccount {
-		method = methodVirtualAccount
+	if !p.approvedAt.IsZero() && p.method != methodVirtualAccount {
+		out.Card = &cardJSON{IssuerCode: "61", AcquirerCode: "31", Number: "43301234****123*", ApproveNo: "00000000",
+			CardType: "신용", OwnerType: "개인", AcquireStatus: "READY", Amount: num(p.amount)}
 	}
-	res, err := s.pay(r.Context(), req.OrderID, amount, sc, method)
-	if err != nil {
-		code := "INVALID_REQUEST"
-		if err == ErrDuplicatedOrder {
-			code = "DUPLICATED_ORDER_ID"
+	if p.va != nil {
+		refund := "NONE"
+		if len(p.cancels) > 0 && p.deposited {
+			refund = "COMPLETED"
 		}
-		writeError(w, &apiError{http.StatusBadRequest, code, err.Error()})
-		return
-	}
-	writeReply(w, okReply(map[string]any{"paymentKey": res.PaymentKey, "orderId": req.OrderID, "amount": json.Number(d.String())}))
-}
-
-func (s *Sandbox) handleFailNext(w http.ResponseWriter, r *http.Request) {
-	var req payRequestJSON
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", "body must be {fault}"})
-		return
-	}
-	if err := s.FailNext(Script{Fault: pgtest.Fault(req.Fault), DeclineCode: req.DeclineCode, Latency: time.Duration(req.LatencyMS) * time.Millisecond, Reset: req.Reset}); err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Sandbox) handleDeposit(w http.ResponseWriter, r *http.Request) {
-	var req payRequestJSON
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", "body must be {orderId}"})
-		return
-	}
-	if err := s.Deposit(req.OrderID); err != nil {
-		writeError(w, &apiError{http.StatusBadRequest, "INVALID_REQUEST", err.Error()})
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Sandbox) handleLedger(w http.ResponseWriter, _ *http.Request) {
-	type entry struct {
-		OrderID    string      `json:"orderId"`
-		PaymentKey string      `json:"paymentKey"`
-		Approved   json.Number `json:"approved"`
-		Canceled   json.Number `json:"canceled"`
-		Currency   string      `json:"currency"`
-		Approvals  int         `json:"approvals"`
-		Cancels    int         `json:"cancels"`
-		Status     string      `json:"status"`
-	}
-	out := []entry{}
-	for _, e := range s.Ledger() {
-		approved := "0"
-		if e.Approved.IsSet() {
-			approved = e.Approved.Amount().String()
+		out.VirtualAccount = map[string]any{
+			"accountType": "일반", "accountNumber": p.va.number, "bankCode": p.va.bank,
+			"customerName": p.va.holder, "dueDate": formatTime(p.va.due), "refundStatus": refund,
+			"expired": p.status == "EXPIRED", "settlementStatus": "INCOMPLETED", "refundReceiveAccount": nil,
 		}
-		out = append(out, entry{e.OrderID, e.PaymentKey, json.Number(approved), json.Number(e.Canceled.Amount().String()),
-			string(e.Canceled.Currency()), e.Approvals, e.Cancels, string(e.Status)})
 	}
-	writeReply(w, okReply(out))
-}
-
-// testCodes gives the HTTP status of each error code a test key may ask
-// for with TossPayments-Test-Code (pg-apis.md 1.7).
-var testCodes = map[string]int{
-	"ALREADY_PROCESSED_PAYMENT": 400, "PROVIDER_ERROR": 400, "EXCEED_MAX_CARD_INSTALLMENT_PLAN": 400,
-	"INVALID_REQUEST": 400, "NOT_ALLOWED_POINT_USE": 400, "INVALID_API_KEY": 400, "INVALID_REJECT_CARD": 400,
-	"BELOW_MINIMUM_AMOUNT": 400, "INVALID_CARD_EXPIRATION": 400, "INVALID_STOPPED_CARD": 400,
-	"EXCEED_MAX_DAILY_PAYMENT_COUNT": 400, "NOT_SUPPORTED_INSTALLMENT_PLAN_CARD_OR_MERCHANT": 400,
-	"INVALID_CARD_INSTALLMENT_PLAN": 400, "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN": 400,
-	"EXCEED_MAX_PAYMENT_AMOUNT": 400, "NOT_FOUND_TERMINAL_ID": 400, "INVALID_AUTHORIZE_AUTH": 400,
-	"INVALID_CARD_LOST_OR_STOLEN": 400, "RESTRICTED_TRANSFER_ACCOUNT": 400, "INVALID_CARD_NUMBER": 400,
-	"INVALID_UNREGISTERED_SUBMALL": 400, "NOT_REGISTERED_BUSINESS": 400, "EXCEED_MAX_ONE_DAY_WITHDRAW_AMOUNT": 400,
-	"EXCEED_MAX_ONE_TIME_WITHDRAW_AMOUNT": 400, "CARD_PROCESSING_ERROR": 400, "EXCEED_MAX_AMOUNT": 400,
-	"INVALID_ACCOUNT_INFO_RE_REGISTER": 400, "NOT_AVAILABLE_PAYMENT": 400, "UNAPPROVED_ORDER_ID": 400,
-	"EXCEED_MAX_MONTHLY_PAYMENT_AMOUNT": 400, "UNAUTHORIZED_KEY": 401,
-	"REJECT_CARD_PAYMENT": 403, "REJECT_CARD_COMPANY": 403, "FORBIDDEN_REQUEST": 403, "REJECT_ACCOUNT_PAYMENT": 403,
-	"REJECT_TOSSPAY_INVALID_ACCOUNT": 403, "EXCEED_MAX_AUTH_COUNT": 403, "EXCEED_MAX_ONE_DAY_AMOUNT": 403,
-	"NOT_AVAILABLE_BANK": 403, "INVALID_PASSWORD": 403, "INCORRECT_BASIC_AUTH_FORMAT": 403, "FDS_ERROR": 403,
-	"NOT_FOUND_PAYMENT": 404, "NOT_FOUND_PAYMENT_SESSION": 404, "NOT_FOUND": 404,
-	"FAILED_INTERNAL_SYSTEM_PROCESSING": 500, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": 500, "UNKNOWN_PAYMENT_ERROR": 500,
-	"NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN_BELOW_AMOUNT": 400, "FORBIDDEN_CONSECUTIVE_REQUEST": 403,
-	"ALREADY_CANCELED_PAYMENT": 400, "INVALID_REFUND_ACCOUNT_INFO": 400, "EXCEED_CANCEL_AMOUNT_DISCOUNT_AMOUNT": 400,
-	"INVALID_REFUND_ACCOUNT_NUMBER": 400, "INVALID_BANK": 400, "NOT_MATCHES_REFUNDABLE_AMOUNT": 400,
-	"REFUND_REJECTED": 400, "ALREADY_REFUND_PAYMENT": 400, "FORBIDDEN_BANK_REFUND_REQUEST": 400,
-	"NOT_CANCELABLE_AMOUNT": 403, "NOT_CANCELABLE_PAYMENT": 403, "EXCEED_MAX_REFUND_DUE": 403,
-	"NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT": 403, "NOT_ALLOWED_PARTIAL_REFUND": 403,
-	"NOT_CANCELABLE_PAYMENT_FOR_DORMANT_USER": 403, "EXCEED_CANCEL_LIMIT": 403,
-	"FAILED_REFUND_PROCESS": 500, "FAILED_PARTIAL_REFUND": 500, "FAILED_METHOD_HANDLING_CANCEL": 500, "COMMON_ERROR": 500,
-	"DUPLICATED_ORDER_ID": 400, "DUPLICATED_REQUEST": 400, "ALREADY_COMPLETED_PAYMENT": 400, "ALREADY_REFUNDING_PAYMENT": 400,
-	"INVALID_ORDER_ID": 400, "API_VERSION_UPDATE_NEEDED": 400, "MAINTAINED_METHOD": 400,
-	"PAY_PROCESS_CANCELED": 400, "PAY_PROCESS_ABORTED": 400, "EXCEED_MAX_REFUND_AMOUNT": 403,
-	"NOT_FOUND_BILLING": 404, "NOT_FOUND_MERCHANT": 404, "FAILED_DB_PROCESSING": 500, "FAILED_METHOD_HANDLING": 500,
-	"UNKNOWN_ERROR": 500, "FAILED_BILLING_AUTO_CANCEL": 500, "IDEMPOTENT_REQUEST_PROCESSING": 409,
-	"INVALID_IDEMPOTENCY_KEY": 400,
+	if p.failure != nil {
+		out.Failure = &failureJSON{Code: p.failure.code, Message: p.failure.message}
+	}
+	for _, c := range p.cancels {
+		out.Cancels = append(out.Cancels, cancelJSON{
+			TransactionKey: c.txKey, CancelReason: c.reason, TaxExemptionAmount: "0", CanceledAt: formatTime(c.at),
+			TransferDiscountAmount: "0", EasyPayDiscountAmount: "0", ReceiptKey: "rk_" + c.txKey[:16],
+			CancelAmount: num(c.amount), TaxFreeAmount: "0", RefundableAmount: num(c.refundable),
+			CardDiscountAmount: "0", CancelStatus: "DONE",
+		})
+	}
+	return out
 }

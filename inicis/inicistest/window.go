@@ -1,0 +1,150 @@
+package inicistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/pg/pgtest"
+)
+
+// ErrNotPrepared is returned by Pay for a request the window would refuse.
+var ErrNotPrepared = errors.New("inicistest: payment request refused")
+
+// Pay plays the buyer: it opens the payment window for the order with a
+// correctly signed form, authenticates by card and returns what Inicis's
+// POST to the shop's returnUrl carries. The approval of this payment fails
+// as req.Fault says.
+func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
+	return s.pay(ctx, req, "Card")
+}
+
+// PayVirtualAccount is Pay for a virtual account: the approval issues an
+// account (WAITING_FOR_DEPOSIT) and Deposit later pays into it.
+func (s *Sandbox) PayVirtualAccount(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
+	return s.pay(ctx, req, "VBank")
+}
+
+func (s *Sandbox) pay(ctx context.Context, req pgtest.PayRequest, method string) (pgtest.PayResult, error) {
+	if err := ctx.Err(); err != nil {
+		return pgtest.PayResult{}, err
+	}
+	if !req.Fault.Valid() {
+		return pgtest.PayResult{}, fmt.Errorf("%w: unknown fault %q", ErrNotPrepared, req.Fault)
+	}
+	if !validOID(req.OrderID) {
+		return pgtest.PayResult{}, fmt.Errorf("%w: order id must be 1..40 bytes of letters, digits, '-', '_' and '.'", ErrNotPrepared)
+	}
+	if req.Amount.Currency() != pg.KRW || !req.Amount.IsPositive() {
+		return pgtest.PayResult{}, fmt.Errorf("%w: amount must be positive won, got %s", ErrNotPrepared, req.Amount)
+	}
+	return s.authenticate(req.OrderID, req.Amount.Int64(), method, req.Fault), nil
+}
+
+// validOID is the payment window's rule for an order id: 1 to 40 bytes of
+// letters, digits, '-', '_' and '.'.
+func validOID(oid string) bool {
+	if oid == "" || len(oid) > 40 {
+		return false
+	}
+	for _, c := range []byte(oid) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// goodnameLen is an order name's length as the window counts it: a byte
+// per ASCII character, two per other character (EUC-KR).
+func goodnameLen(name string) int {
+	n := 0
+	for _, r := range name {
+		if r < 0x80 {
+			n++
+		} else {
+			n += 2
+		}
+	}
+	return n
+}
+
+// authenticate records a buyer authentication and builds the redirect.
+func (s *Sandbox) authenticate(oid string, price int64, method string, fault pgtest.Fault) pgtest.PayResult {
+	token := randomToken()
+	base := s.BaseURL()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := &payment{oid: oid, price: price, method: method, fault: fault, token: token,
+		authAt: s.cfg.Now(), status: pg.StatusPending}
+	s.auths[token] = p
+	s.all = append(s.all, p)
+	return pgtest.PayResult{Redirect: map[string]string{
+		"resultCode":   "0000",
+		"resultMsg":    "성공",
+		"mid":          s.cfg.MID,
+		"orderNumber":  oid,
+		"authToken":    token,
+		"authUrl":      base + pathPayAuth,
+		"netCancelUrl": base + pathNetCancel,
+		"idc_name":     s.cfg.IDCName,
+		"charset":      "UTF-8",
+		"merchantData": "",
+	}}
+}
+
+// PayForm plays the buyer with the form fields the shop's page posts
+// through INIStdPay.js (inicis Prepared.Client). It verifies them the way
+// the payment window does: the merchant, the signature, the verification
+// and the mKey must match, or the window refuses to open. method is "Card"
+// or "VBank" (default "Card").
+func (s *Sandbox) PayForm(ctx context.Context, form map[string]string, method string, fault pgtest.Fault) (pgtest.PayResult, error) {
+	if err := ctx.Err(); err != nil {
+		return pgtest.PayResult{}, err
+	}
+	if err := s.checkForm(form); err != nil {
+		return pgtest.PayResult{}, err
+	}
+	if method == "" {
+		method = "Card"
+	}
+	if method != "Card" && method != "VBank" {
+		return pgtest.PayResult{}, fmt.Errorf("%w: method %q is not Card or VBank", ErrNotPrepared, method)
+	}
+	if !fault.Valid() {
+		return pgtest.PayResult{}, fmt.Errorf("%w: unknown fault %q", ErrNotPrepared, fault)
+	}
+	price, _ := strconv.ParseInt(form["price"], 10, 64)
+	return s.authenticate(form["oid"], price, method, fault), nil
+}
+
+func (s *Sandbox) checkForm(f map[string]string) error {
+	oid, price, ts := f["oid"], f["price"], f["timestamp"]
+	switch {
+	case f["mid"] != s.cfg.MID:
+		return fmt.Errorf("%w: mid %q is not %q", ErrNotPrepared, f["mid"], s.cfg.MID)
+	case !validOID(oid):
+		return fmt.Errorf("%w: oid must be 1..40 bytes of letters, digits, '-', '_' and '.'", ErrNotPrepared)
+	case f["currency"] != "WON":
+		return fmt.Errorf("%w: currency %q is not WON", ErrNotPrepared, f["currency"])
+	case f["returnUrl"] == "" || f["goodname"] == "":
+		return fmt.Errorf("%w: returnUrl and goodname are required", ErrNotPrepared)
+	case goodnameLen(f["goodname"]) > 40:
+		return fmt.Errorf("%w: goodname is longer than 40 bytes", ErrNotPrepared)
+	}
+	if n, ok := wonField(price); !ok || n <= 0 {
+		return fmt.Errorf("%w: price %q is not a positive whole won amount", ErrNotPrepared, price)
+	}
+	if f["signature"] != sha256Hex("oid="+oid+"&price="+price+"&timestamp="+ts) {
+		return fmt.Errorf("%w: signature mismatch", ErrNotPrepared)
+	}
+	if f["verification"] != sha256Hex("oid="+oid+"&price="+price+"&signKey="+s.cfg.SignKey+"&timestamp="+ts) {
+		return fmt.Errorf("%w: verification mismatch", ErrNotPrepared)
+	}
+	if f["mKey"] != sha256Hex(s.cfg.SignKey) {
+		return fmt.Errorf("%w: mKey mismatch", ErrNotPrepared)
+	}
+	return nil
+}
