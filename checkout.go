@@ -72,10 +72,16 @@ type prepareData struct {
 // requestFingerprint identifies what a checkout was asked for, so a repeated
 // request can be told from a different one for the same order.
 func requestFingerprint(req PrepareRequest, pgName string) string {
-	raw, _ := json.Marshal([]string{
+	fields := []string{
 		pgName, req.OrderName, req.Amount.String(), string(req.Method), req.CustomerID,
 		req.SuccessURL, req.CancelURL, req.FailURL,
-	})
+	}
+	// A PC checkout's fingerprint is what it was before devices existed,
+	// so checkouts stored then still match.
+	if d := req.Device.OrPC(); d != pg.DevicePC {
+		fields = append(fields, string(d))
+	}
+	raw, _ := json.Marshal(fields)
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }

@@ -247,6 +247,14 @@ func (s *shop) state(orderID string) (paidBy string, creates, rollbacks int) {
 }
 
 // setRollbackDown makes the next n rollbacks of the order fail.
+// setPermanent makes CreateOrder fail for good for the order; safe while
+// the flow runs.
+func (s *shop) setPermanent(orderID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.permanent[orderID] = true
+}
+
 func (s *shop) setRollbackDown(orderID string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -267,6 +275,8 @@ type flow struct {
 	pg     sandboxPG
 	shop   *shop
 	alerts atomic.Int64
+	// device is where checkout prepares and pays (PC when empty).
+	device pg.Device
 }
 
 var testFees = settlement.RateFee{Rate: decimal.RequireFromString("0.032")}
@@ -309,9 +319,10 @@ func (f *flow) checkout(orderID string, amount int64, fault pgtest.Fault) paygat
 	f.t.Helper()
 	ctx := context.Background()
 	_, err := f.p.Prepare(ctx, paygate.PrepareRequest{OrderID: orderID, OrderName: "test order", Amount: pg.Won(amount), PG: f.pg.name,
+		Device:     f.device,
 		SuccessURL: "https://shop.example/pay/success", CancelURL: "https://shop.example/pay/cancel", FailURL: "https://shop.example/pay/fail"})
 	require.NoError(f.t, err)
-	res, err := f.pg.sandbox.Pay(ctx, pgtest.PayRequest{OrderID: orderID, Amount: pg.Won(amount), Fault: fault})
+	res, err := f.pg.sandbox.Pay(ctx, pgtest.PayRequest{OrderID: orderID, Amount: pg.Won(amount), Fault: fault, Device: f.device})
 	require.NoError(f.t, err)
 	return paygate.ApproveRequest{PG: f.pg.name, OrderID: orderID, Amount: pg.Won(amount), PaymentKey: res.PaymentKey, Redirect: res.Redirect}
 }

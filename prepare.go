@@ -23,6 +23,10 @@ type PrepareRequest struct {
 	PG         string
 	Method     pg.Method
 	CustomerID string
+	// Device is where the buyer pays (pg.DevicePC, pg.DeviceMobile,
+	// pg.DeviceApp); empty means pg.DevicePC. The checkout's Client holds
+	// the window for that device.
+	Device pg.Device
 	// Where the PG sends the buyer back (PGs with a server-side prepare).
 	SuccessURL, CancelURL, FailURL string
 }
@@ -31,7 +35,7 @@ type PrepareRequest struct {
 func (req PrepareRequest) pgRequest() pg.PrepareRequest {
 	return pg.PrepareRequest{
 		OrderID: req.OrderID, OrderName: req.OrderName, Amount: req.Amount,
-		CustomerID: req.CustomerID, Method: req.Method,
+		CustomerID: req.CustomerID, Method: req.Method, Device: req.Device.OrPC(),
 		SuccessURL: req.SuccessURL, CancelURL: req.CancelURL, FailURL: req.FailURL,
 	}
 }
@@ -216,6 +220,9 @@ func (p *Paygate) validatePrepare(req PrepareRequest, gw pg.Gateway) (pg.Gateway
 	}
 	if !req.Amount.IsSet() || !req.Amount.IsPositive() {
 		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	}
+	if !req.Device.Valid() {
+		return nil, fmt.Errorf("%w: device must be %s, %s or %s", ErrInvalid, pg.DevicePC, pg.DeviceMobile, pg.DeviceApp)
 	}
 	if gw == nil {
 		return nil, nil

@@ -29,6 +29,10 @@ const (
 	CodeInvalidReturnURL   = "INVALID_RETURN_URL"
 	CodeInvalidCloseURL    = "INVALID_CLOSE_URL"
 	CodeInvalidGoPayMethod = "INVALID_GOPAYMETHOD"
+	// CodeUnsupportedDevice refuses a mobile-web or app checkout: the
+	// adapter signs the INIpay Standard (PC) form only, and a phone given
+	// that form could not pay.
+	CodeUnsupportedDevice = "UNSUPPORTED_DEVICE"
 )
 
 // invalidField is the error for a request field Inicis would refuse.
@@ -86,6 +90,9 @@ type form struct {
 // both run it, so they never disagree.
 func (g *Gateway) checkPrepare(req pg.PrepareRequest) (form, error) {
 	const op = "prepare"
+	if d := req.Device.OrPC(); d != pg.DevicePC {
+		return form{}, invalidField(op, CodeUnsupportedDevice, "device %q: this adapter opens the INIpay Standard (PC) window only", d)
+	}
 	if err := checkOID(op, req.OrderID); err != nil {
 		return form{}, err
 	}
@@ -135,7 +142,8 @@ func (g *Gateway) checkPrepare(req pg.PrepareRequest) (form, error) {
 // it; an order name (goodname) that is empty, has control characters or is
 // longer than 40 bytes as Inicis counts them (two per Korean character); a
 // return or close URL that is not absolute http(s); a method the standard
-// window does not offer. The error is a *pg.Error of kind KindInvalid
+// window does not offer; a device other than pg.DevicePC
+// (CodeUnsupportedDevice). The error is a *pg.Error of kind KindInvalid
 // whose Code names the field (CodeInvalidOID, ...). Prepare applies the same
 // checks.
 func (g *Gateway) ValidatePrepare(req pg.PrepareRequest) error {

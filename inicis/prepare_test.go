@@ -71,6 +71,9 @@ func TestValidatePrepare_RefusesWhatInicisWould(t *testing.T) {
 		{"bad close URL", func(r *pg.PrepareRequest) { r.CancelURL = "javascript:alert(1)" }, inicis.CodeInvalidCloseURL},
 		{"bad fail URL as close URL", func(r *pg.PrepareRequest) { r.FailURL = "ftp://x" }, inicis.CodeInvalidCloseURL},
 		{"unsupported method", func(r *pg.PrepareRequest) { r.Method = pg.MethodMoney }, inicis.CodeInvalidGoPayMethod},
+		{"mobile web", func(r *pg.PrepareRequest) { r.Device = pg.DeviceMobile }, inicis.CodeUnsupportedDevice},
+		{"app", func(r *pg.PrepareRequest) { r.Device = pg.DeviceApp }, inicis.CodeUnsupportedDevice},
+		{"pc", func(r *pg.PrepareRequest) { r.Device = pg.DevicePC }, ""},
 		{"customer id is not sent to Inicis", func(r *pg.PrepareRequest) { r.CustomerID = strings.Repeat("c", 200) }, ""},
 	}
 	g := newGateway(t, failTransport{t})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paygate/paygate/kakaopay"
 	"github.com/paygate/paygate/kakaopay/kakaopaytest"
+	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 )
 
@@ -37,6 +38,20 @@ func TestConformance(t *testing.T) {
 			})
 			require.NoError(t, err)
 			pgtest.Run(t, pgtest.Harness{Gateway: gw, Sandbox: srv.Sandbox})
+		})
+	}
+	// Checkouts on a phone's browser and in an app: another window, the
+	// same approval.
+	for _, device := range []pg.Device{pg.DeviceMobile, pg.DeviceApp} {
+		t.Run("device="+string(device), func(t *testing.T) {
+			srv := kakaopaytest.NewServer(kakaopaytest.Options{})
+			t.Cleanup(srv.Close)
+			gw, err := kakaopay.New(kakaopay.Config{
+				CID: kakaopaytest.TestCID, SecretKey: kakaopaytest.DefaultSecretKey, BaseURL: srv.URL,
+				Timeout: time.Second,
+			})
+			require.NoError(t, err)
+			pgtest.Run(t, pgtest.Harness{Gateway: gw, Sandbox: srv.Sandbox, Device: device})
 		})
 	}
 }

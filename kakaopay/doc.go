@@ -19,7 +19,9 @@
 //	})
 //	prep, err := gw.Prepare(ctx, pg.PrepareRequest{OrderID: "order-1", OrderName: "초코파이", Amount: pg.Won(2200)})
 //	// Store prep.Data with the checkout; send the buyer to
-//	// prep.Client[kakaopay.ClientRedirectPC] (or Mobile, App).
+//	// prep.Client[kakaopay.ClientRedirectPC]. A checkout prepared with
+//	// Device pg.DeviceMobile gets ClientRedirectMobile instead, one with
+//	// pg.DeviceApp ClientRedirectApp and the app schemes.
 //	// On the approval URL, KakaoPay's redirect carries ?pg_token=…:
 //	payment, err := gw.Approve(ctx, pg.ApproveRequest{
 //		PaymentID: "pay_…", OrderID: "order-1", Amount: pg.Won(2200),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,8 +102,7 @@ func TestFullFlow_BothAPIs(t *testing.T) {
 			assert.Equal(t, "order-1", prep.Data[kakaopay.DataPartnerOrderID])
 			assert.Equal(t, "user-7", prep.Data[kakaopay.DataPartnerUserID])
 			assert.Contains(t, prep.Client[kakaopay.ClientRedirectPC], h.sb.URL+"/v1/")
-			assert.NotEmpty(t, prep.Client[kakaopay.ClientRedirectMobile])
-			assert.NotEmpty(t, prep.Client[kakaopay.ClientRedirectApp])
+			assert.NotContains(t, prep.Client, kakaopay.ClientRedirectMobile, "a PC checkout gets the PC window")
 			assert.NotContains(t, prep.Client, kakaopay.DataTID, "the client map is for the browser")
 
 			before := h.lookup("order-1", prep)
@@ -421,4 +421,58 @@ func TestCapabilities_Declared(t *testing.T) {
 	assert.False(t, c.SupportsCurrency(pg.USD))
 	assert.True(t, c.SupportsMethod(pg.MethodEasyPay))
 	assert.False(t, c.SupportsMethod(pg.MethodVirtualAccount))
+}
+
+// TestPrepare_DeviceWindows prepares a checkout for each device, checks the
+// client gets that device's window (and, in an app, the app schemes), and
+// pays in that window over HTTP: the approval is the same whichever window
+// the buyer used.
+func TestPrepare_DeviceWindows(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		device pg.Device
+		key    string
+		view   string
+		keys   []string
+	}{
+		{"", kakaopay.ClientRedirectPC, "/info", []string{kakaopay.ClientRedirectPC}},
+		{pg.DevicePC, kakaopay.ClientRedirectPC, "/info", []string{kakaopay.ClientRedirectPC}},
+		{pg.DeviceMobile, kakaopay.ClientRedirectMobile, "/mInfo", []string{kakaopay.ClientRedirectMobile}},
+		{pg.DeviceApp, kakaopay.ClientRedirectApp, "/aInfo", []string{kakaopay.ClientRedirectApp, kakaopay.ClientAndroidScheme, kakaopay.ClientIOSScheme}},
+	} {
+		t.Run(fmt.Sprintf("device=%q", tc.device), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, false, kakaopaytest.Options{})
+			orderID := "order-dev-" + string(tc.device)
+			prep, err := h.gw.Prepare(h.ctx, pg.PrepareRequest{OrderID: orderID, OrderName: "초코파이", Amount: pg.Won(9900), Device: tc.device})
+			require.NoError(t, err)
+			var keys []string
+			for k := range prep.Client {
+				keys = append(keys, k)
+			}
+			assert.ElementsMatch(t, tc.keys, keys)
+			window := prep.Client[tc.key]
+			require.True(t, strings.HasPrefix(window, h.sb.URL+"/v1/") && strings.HasSuffix(window, tc.view), window)
+
+			// The buyer opens the window and pays there.
+			resp, err := http.Get(window)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err = noFollow.PostForm(strings.TrimSuffix(window, tc.view)+"/pay", url.Values{"action": {"pay"}, "method": {"CARD"}})
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+			back, err := url.Parse(resp.Header.Get("Location"))
+			require.NoError(t, err)
+			token := back.Query().Get("pg_token")
+			require.NotEmpty(t, token)
+
+			pay, err := h.approve(orderID, 9900, prep, map[string]string{"pg_token": token})
+			require.NoError(t, err)
+			assert.Equal(t, pg.StatusApproved, pay.Status)
+			assert.True(t, pay.Amount.Equal(pg.Won(9900)))
+		})
+	}
 }

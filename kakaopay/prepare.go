@@ -10,8 +10,11 @@ import (
 	"github.com/paygate/paygate/pg"
 )
 
-// Keys of Prepared.Client: the redirect targets KakaoPay returned, to open
-// the payment window in the buyer's environment. Empty ones are left out.
+// Keys of Prepared.Client: the redirect target KakaoPay returned for the
+// buyer's device (pg.PrepareRequest.Device), to open the payment window
+// there. A PC checkout gets ClientRedirectPC, a mobile-web one
+// ClientRedirectMobile, an app one ClientRedirectApp and, when KakaoPay
+// sent them, the app schemes ClientAndroidScheme and ClientIOSScheme.
 const (
 	ClientRedirectPC     = "next_redirect_pc_url"
 	ClientRedirectMobile = "next_redirect_mobile_url"
@@ -24,7 +27,7 @@ const (
 // = req.OrderID, partner_user_id = req.CustomerID or, when empty, the order
 // id; item_name = req.OrderName or, when blank, the order id; quantity 1;
 // total and tax-free amounts; the three redirect URLs) and returns the
-// redirect targets in Client and the tid, cid and partner ids in Data,
+// redirect target for req.Device in Client (see ClientRedirectPC) and the tid, cid and partner ids in Data,
 // which the flow stores and hands back to Approve, Cancel and Lookup.
 //
 // The request is checked first by the same rules as ValidatePrepare, so
@@ -45,18 +48,9 @@ func (g *Gateway) Prepare(ctx context.Context, req pg.PrepareRequest) (*pg.Prepa
 	if resp.TID == "" {
 		return nil, fmt.Errorf("kakaopay: ready order %q: %w", req.OrderID, badResponse(opPrepare, http.StatusOK, "ready answer without tid", nil))
 	}
-	client := map[string]string{}
-	for k, v := range map[string]string{
-		ClientRedirectPC: resp.NextRedirectPCURL, ClientRedirectMobile: resp.NextRedirectMobileURL,
-		ClientRedirectApp: resp.NextRedirectAppURL, ClientAndroidScheme: resp.AndroidAppScheme,
-		ClientIOSScheme: resp.IOSAppScheme,
-	} {
-		if v != "" {
-			client[k] = v
-		}
-	}
-	if client[ClientRedirectPC] == "" && client[ClientRedirectMobile] == "" && client[ClientRedirectApp] == "" {
-		return nil, fmt.Errorf("kakaopay: ready order %q: %w", req.OrderID, badResponse(opPrepare, http.StatusOK, "ready answer without a redirect URL", nil))
+	client, err := clientFor(req.Device, resp)
+	if err != nil {
+		return nil, fmt.Errorf("kakaopay: ready order %q: %w", req.OrderID, err)
 	}
 	return &pg.Prepared{
 		Client: client,
@@ -65,6 +59,32 @@ func (g *Gateway) Prepare(ctx context.Context, req pg.PrepareRequest) (*pg.Prepa
 			DataPartnerOrderID: r.PartnerOrderID, DataPartnerUserID: r.PartnerUserID,
 		},
 	}, nil
+}
+
+// clientFor picks ready's redirect target for the device. Approve is the
+// same whichever window the buyer paid in: every one redirects to
+// approval_url with a pg_token.
+func clientFor(d pg.Device, resp readyResponse) (map[string]string, error) {
+	client := map[string]string{}
+	var key, target string
+	switch d.OrPC() {
+	case pg.DeviceMobile:
+		key, target = ClientRedirectMobile, resp.NextRedirectMobileURL
+	case pg.DeviceApp:
+		key, target = ClientRedirectApp, resp.NextRedirectAppURL
+		for k, v := range map[string]string{ClientAndroidScheme: resp.AndroidAppScheme, ClientIOSScheme: resp.IOSAppScheme} {
+			if v != "" {
+				client[k] = v
+			}
+		}
+	default:
+		key, target = ClientRedirectPC, resp.NextRedirectPCURL
+	}
+	if target == "" {
+		return nil, badResponse(opPrepare, http.StatusOK, "ready answer without "+key, nil)
+	}
+	client[key] = target
+	return client, nil
 }
 
 // Codes of the *pg.Error ValidatePrepare (and Prepare) return for a

@@ -154,13 +154,43 @@ func TestPrepare_ParsesReady(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{
-		"next_redirect_app_url":    "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/aInfo",
-		"next_redirect_mobile_url": "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/mInfo",
-		"next_redirect_pc_url":     "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/info",
-		"android_app_scheme":       "kakaotalk://kakaopay/pg?url=https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/order",
-		"ios_app_scheme":           "kakaotalk://kakaopay/pg?url=https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/order",
-	}, p.Client)
+		"next_redirect_pc_url": "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/info",
+	}, p.Client, "a checkout without a device is a PC one")
 	assert.Equal(t, map[string]string{
 		"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "order-1",
 	}, p.Data, "partner_user_id defaults to the order id")
+}
+
+func TestPrepare_ClientByDevice(t *testing.T) {
+	t.Parallel()
+	for device, want := range map[pg.Device]map[string]string{
+		pg.DevicePC:     {"next_redirect_pc_url": "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/info"},
+		pg.DeviceMobile: {"next_redirect_mobile_url": "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/mInfo"},
+		pg.DeviceApp: {
+			"next_redirect_app_url": "https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/aInfo",
+			"android_app_scheme":    "kakaotalk://kakaopay/pg?url=https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/order",
+			"ios_app_scheme":        "kakaotalk://kakaopay/pg?url=https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/order",
+		},
+	} {
+		gw, mt := mockGateway(t, false, nil)
+		respond(mt, currentAPI+"ready", http.StatusOK, fixture(t, "ready.json"))
+		p, err := gw.Prepare(context.Background(), pg.PrepareRequest{
+			OrderID: "order-1", Amount: pg.Won(2200), Device: device,
+			SuccessURL: "https://s.example/ok", CancelURL: "https://s.example/c", FailURL: "https://s.example/f",
+		})
+		require.NoError(t, err)
+		assert.Equal(t, want, p.Client, "device %s", device)
+	}
+}
+
+func TestPrepare_ReadyWithoutTheDevicesWindowIsRefused(t *testing.T) {
+	t.Parallel()
+	gw, mt := mockGateway(t, false, nil)
+	respond(mt, currentAPI+"ready", http.StatusOK, []byte(`{"tid":"`+testTID+`","next_redirect_pc_url":"https://mockup-pg-web.kakao.com/v1/xxxxxxxxxx/info"}`))
+	_, err := gw.Prepare(context.Background(), pg.PrepareRequest{
+		OrderID: "order-1", Amount: pg.Won(2200), Device: pg.DeviceMobile,
+		SuccessURL: "https://s.example/ok", CancelURL: "https://s.example/c", FailURL: "https://s.example/f",
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "next_redirect_mobile_url")
 }

@@ -234,10 +234,45 @@ type PrepareRequest struct {
 	TaxFree    Money
 	CustomerID string
 	Method     Method
+	// Device is where the buyer pays; the zero value is DevicePC. Adapters
+	// whose PG opens a different window per device answer, in
+	// Prepared.Client, the one for this device.
+	Device Device
 	// URLs the PG redirects the buyer to.
 	SuccessURL string
 	CancelURL  string
 	FailURL    string
+}
+
+// Device is where the buyer opens the PG's payment window.
+type Device string
+
+// The devices a checkout is prepared for.
+const (
+	// DevicePC is a desktop browser (the zero value means it too).
+	DevicePC Device = "pc"
+	// DeviceMobile is a phone's web browser.
+	DeviceMobile Device = "mobile"
+	// DeviceApp is the shop's own app (a web view that can hand the buyer
+	// to the PG's app).
+	DeviceApp Device = "app"
+)
+
+// Valid reports whether d is a known device or empty (DevicePC).
+func (d Device) Valid() bool {
+	switch d {
+	case "", DevicePC, DeviceMobile, DeviceApp:
+		return true
+	}
+	return false
+}
+
+// OrPC returns d, or DevicePC when d is empty.
+func (d Device) OrPC() Device {
+	if d == "" {
+		return DevicePC
+	}
+	return d
 }
 
 // Prepared is Prepare's result.

@@ -31,6 +31,10 @@ func (s *Sandbox) pay(ctx context.Context, req pgtest.PayRequest, method string)
 	if err := ctx.Err(); err != nil {
 		return pgtest.PayResult{}, err
 	}
+	// Only the INIpay Standard (PC) window is played.
+	if err := pgtest.CheckDevice(req.Device, pg.DevicePC); err != nil {
+		return pgtest.PayResult{}, err
+	}
 	if !req.Fault.Valid() {
 		return pgtest.PayResult{}, fmt.Errorf("%w: unknown fault %q", ErrNotPrepared, req.Fault)
 	}

@@ -16,8 +16,13 @@ import (
 // tid: the buyer picks a card and passes the password check, and KakaoPay
 // redirects to approval_url with a pg_token, which the result carries in
 // Redirect["pg_token"]. req.Fault scripts the approval that follows.
+// req.Device picks the window (next_redirect_pc_url, _mobile_url or
+// _app_url); every one ends in the same redirect.
 func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
 	if err := ctx.Err(); err != nil {
+		return pgtest.PayResult{}, err
+	}
+	if err := pgtest.CheckDevice(req.Device, pg.DevicePC, pg.DeviceMobile, pg.DeviceApp); err != nil {
 		return pgtest.PayResult{}, err
 	}
 	tok, _, err := s.pay(req.OrderID, req.Amount, req.Fault, "CARD")

@@ -133,3 +133,10 @@ func TestIsControlPath(t *testing.T) {
 	}
 	assert.True(t, strings.HasPrefix(pgtest.ControlPrefix, "/") && strings.HasSuffix(pgtest.ControlPrefix, "/"))
 }
+
+func TestCheckDevice_OnlyTheSandboxsWindows(t *testing.T) {
+	assert.NoError(t, pgtest.CheckDevice("", pg.DevicePC))
+	assert.NoError(t, pgtest.CheckDevice(pg.DeviceMobile, pg.DevicePC, pg.DeviceMobile))
+	assert.ErrorIs(t, pgtest.CheckDevice(pg.DeviceApp, pg.DevicePC, pg.DeviceMobile), pgtest.ErrNoWindow)
+	assert.ErrorIs(t, pgtest.CheckDevice("tablet", pg.DevicePC, pg.DeviceMobile, pg.DeviceApp), pgtest.ErrNoWindow)
+}

@@ -2,6 +2,8 @@ package pgtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -45,6 +47,25 @@ type PayRequest struct {
 	Amount  pg.Money
 	// Fault scripts the approval of this payment.
 	Fault Fault
+	// Device is the window the buyer pays in (pg.DevicePC when empty); a
+	// sandbox without a window for it refuses the payment.
+	Device pg.Device
+}
+
+// ErrNoWindow is wrapped by Pay's error for a device the sandbox has no
+// payment window for.
+var ErrNoWindow = errors.New("pgtest: no payment window for the device")
+
+// CheckDevice returns nil when d is among the devices a sandbox has windows
+// for (empty meaning pg.DevicePC), and an error wrapping ErrNoWindow
+// otherwise.
+func CheckDevice(d pg.Device, windows ...pg.Device) error {
+	for _, w := range windows {
+		if d.OrPC() == w {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q", ErrNoWindow, d)
 }
 
 // PayResult is what the PG's success redirect would carry back to the shop.

@@ -36,6 +36,10 @@ type Harness struct {
 	// PrepareRequest builds the Prepare call for PGs that implement
 	// pg.Preparer (a default request with example.com URLs when nil).
 	PrepareRequest func(orderID string, amount pg.Money) pg.PrepareRequest
+	// Device is where every checkout of the suite is prepared and paid
+	// (pg.DevicePC when empty). Run the suite once per device the PG has a
+	// window for.
+	Device pg.Device
 	// CallTimeout bounds each gateway call of the suite (30 s when zero);
 	// the gateway's own timeouts should end fault cases long before.
 	CallTimeout time.Duration
@@ -136,12 +140,15 @@ func (s *suite) pay(t *testing.T, fault Fault) *attempt {
 		if s.h.PrepareRequest != nil {
 			preq = s.h.PrepareRequest(orderID, s.h.Amount)
 		}
+		if preq.Device == "" {
+			preq.Device = s.h.Device
+		}
 		prepared, err := p.Prepare(s.ctx(t), preq)
 		require.NoError(t, err, "Prepare")
 		require.NotNil(t, prepared, "Prepare returned nil")
 		a.prepared = prepared.Data
 	}
-	res, err := s.h.Sandbox.Pay(s.ctx(t), PayRequest{OrderID: orderID, Amount: s.h.Amount, Fault: fault})
+	res, err := s.h.Sandbox.Pay(s.ctx(t), PayRequest{OrderID: orderID, Amount: s.h.Amount, Fault: fault, Device: s.h.Device})
 	require.NoError(t, err, "Sandbox.Pay")
 	a.req = pg.ApproveRequest{PaymentID: "pay_" + orderID, OrderID: orderID, Amount: s.h.Amount,
 		PaymentKey: res.PaymentKey, Redirect: res.Redirect, Prepared: a.prepared}

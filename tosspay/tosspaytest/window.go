@@ -22,8 +22,12 @@ var (
 // within ConfirmTTL. The result carries the paymentKey of Toss's success
 // redirect (successUrl?paymentKey=…&orderId=…&amount=…). An order already
 // paid (DONE, canceled) cannot be paid again; one whose attempt failed or
-// expired can. req.Fault scripts every confirm of this payment.
+// expired can. req.Fault scripts every confirm of this payment. Toss's
+// SDK opens the same window on every device, so req.Device may be any.
 func (s *Sandbox) Pay(ctx context.Context, req pgtest.PayRequest) (pgtest.PayResult, error) {
+	if err := pgtest.CheckDevice(req.Device, pg.DevicePC, pg.DeviceMobile, pg.DeviceApp); err != nil {
+		return pgtest.PayResult{}, err
+	}
 	return s.PayScripted(ctx, req.OrderID, req.Amount, Script{Fault: req.Fault})
 }
 

@@ -214,6 +214,7 @@ type checkoutRequest struct {
 	PG         string      `json:"pg"`
 	OrderName  string      `json:"orderName"`
 	CustomerID string      `json:"customerId"`
+	Device     string      `json:"device"`
 	Sandbox    *struct {
 		OrderFailure string `json:"orderFailure"`
 		Times        int    `json:"times"`
@@ -234,6 +235,11 @@ func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
 	s, ok := a.pgs[req.PG]
 	if !ok {
 		a.fail(w, fmt.Errorf("%w: pg must be one of %s", errBadRequest, strings.Join(a.names, ", ")))
+		return
+	}
+	device, err := deviceOf(req.Device)
+	if err != nil {
+		a.fail(w, err)
 		return
 	}
 	failMode, failTimes := "", 0
@@ -259,6 +265,7 @@ func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
 	q := "?orderId=" + url.QueryEscape(req.OrderID)
 	prep := paygate.PrepareRequest{
 		OrderID: req.OrderID, OrderName: req.OrderName, Amount: amount, PG: req.PG, CustomerID: req.CustomerID,
+		Device:     device,
 		SuccessURL: back + "/success" + q, CancelURL: back + "/cancel" + q, FailURL: back + "/fail" + q,
 	}
 	// Refuse bad input before the shop writes its order.
@@ -277,8 +284,17 @@ func (a *App) createCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"orderId": c.OrderID, "amount": json.Number(c.Amount.Amount().String()), "currency": c.Amount.Currency(),
-		"pg": c.PG, "expiresAt": c.ExpiresAt, "client": c.Client,
+		"pg": c.PG, "device": device, "expiresAt": c.ExpiresAt, "client": c.Client,
 	})
+}
+
+// deviceOf reads the API's device ("pc" when empty).
+func deviceOf(s string) (pg.Device, error) {
+	d := pg.Device(s).OrPC()
+	if !d.Valid() {
+		return "", fmt.Errorf("%w: device must be pc, mobile or app", errBadRequest)
+	}
+	return d, nil
 }
 
 type approveRequest struct {
@@ -492,6 +508,7 @@ type sandboxPayRequest struct {
 	Amount   json.Number `json:"amount"`
 	Currency string      `json:"currency"`
 	Fault    string      `json:"fault"`
+	Device   string      `json:"device"`
 }
 
 func (a *App) sandboxPay(name string) http.HandlerFunc {
@@ -514,7 +531,12 @@ func (a *App) playBuyer(w http.ResponseWriter, r *http.Request, s gatewaySetup) 
 		a.fail(w, fmt.Errorf("%w: fault must be one of decline, timeout, timeout-unapproved, error500", errBadRequest))
 		return
 	}
-	out, err := sandboxPay(r.Context(), s.sandbox, pgtest.PayRequest{OrderID: req.OrderID, Amount: amount, Fault: fault})
+	device, err := deviceOf(req.Device)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out, err := sandboxPay(r.Context(), s.sandbox, pgtest.PayRequest{OrderID: req.OrderID, Amount: amount, Fault: fault, Device: device})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "SANDBOX_PAY_FAILED", clipText(err.Error(), maxMessage))
 		return

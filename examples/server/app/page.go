@@ -87,7 +87,8 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;pad
 <fieldset><legend>Checkout</legend>
 <label>PG <select id="pg">{{range .PGs}}<option>{{.}}</option>{{end}}</select></label>
 <label>Amount (KRW) <input id="amount" type="number" value="15000" min="1000" step="1"></label>
-<label>Order id <input id="orderId" value="{{.OrderID}}"></label><br>
+<label>Order id <input id="orderId" value="{{.OrderID}}"></label>
+<label>Device <select id="device"><option>pc</option><option>mobile</option><option>app</option></select></label><br>
 <label>PG fault <select id="fault"><option value="">none</option><option>decline</option><option>timeout</option><option>timeout-unapproved</option><option>error500</option></select></label>
 <label>Order service <select id="orderFailure"><option value="">works</option><option value="permanent">fails for good</option><option value="transient">fails 2 times</option></select></label><br>
 <button id="pay">Pay</button>
@@ -116,11 +117,12 @@ async function call(method, path, body, key, token){
 if (!$('orderId').value) $('orderId').value = 'web-' + Date.now();
 $('pay').onclick = async () => {
   const pg = $('pg').value, orderId = $('orderId').value, amount = Number($('amount').value);
-  const co = {orderId, amount, pg, orderName: 'Sandbox order'};
+  const device = $('device').value;
+  const co = {orderId, amount, pg, orderName: 'Sandbox order', device};
   if ($('orderFailure').value === 'permanent') co.sandbox = {orderFailure:'permanent'};
   if ($('orderFailure').value === 'transient') co.sandbox = {orderFailure:'transient', times:2};
   await call('POST', '/checkouts', co);
-  const redirect = await call('POST', '/sandbox/' + pg + '/pay', {orderId, amount, fault: $('fault').value});
+  const redirect = await call('POST', '/sandbox/' + pg + '/pay', {orderId, amount, fault: $('fault').value, device});
   const res = await call('POST', '/payments/approve', Object.assign({pg, orderId, amount}, redirect), 'approve-' + orderId + '-' + Date.now());
   paymentId = res.paymentId; poll();
 };
