@@ -149,6 +149,8 @@ type drill struct {
 	client  *http.Client
 	server  *child
 	stopped atomic.Bool
+	// env is more of the server's environment (PAYGATE_NATS_URL).
+	env []string
 }
 
 // job is one buyer's payment and what it should end as.
@@ -268,6 +270,7 @@ func (dr *drill) start() {
 		"PAYGATE_INICIS_SANDBOX_URL=" + dr.pgURL + "/inicis",
 		"PAYGATE_KAKAOPAY_SANDBOX_URL=" + dr.pgURL + "/kakaopay",
 	}
+	env = append(env, dr.env...)
 	srv, out := startChild(t, "server", dr.bin.server, env)
 	go func() { _, _ = io.Copy(io.Discard, out) }()
 	dr.server = srv
