@@ -11,6 +11,9 @@
 //	PAYGATE_DB          sqlite:PATH (default sqlite:./data/paygate.db) or mysql:DSN
 //	PAYGATE_DATA_DIR    where files of the server go (default: the SQLite
 //	                    database's directory, else ./data)
+//	PAYGATE_LOG_LEVEL   debug, info (default), warn or error; debug logs
+//	                    every saga write with the runner (lease owner) that
+//	                    made it
 //	PAYGATE_ADMIN_TOKEN the operator token refunds and the operators' console
 //	                    at /admin/ need (Authorization: Bearer …, or typed
 //	                    into the console's login), at least 16
@@ -76,7 +79,12 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(env("PAYGATE_LOG_LEVEL", "info"))); err != nil {
+		fmt.Fprintln(os.Stderr, "PAYGATE_LOG_LEVEL: want debug, info, warn or error")
+		os.Exit(1)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(log); err != nil {
 		log.Error("server stopped", "err", err)
 		os.Exit(1)
