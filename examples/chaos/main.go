@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -168,6 +169,16 @@ func run(o options) (bool, error) {
 	}
 	h.procs = make([]*exec.Cmd, o.instances)
 	defer h.stopAll()
+	// Interrupted, the processes it started go with it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			h.stopAll()
+			os.Exit(130)
+		}
+	}()
 	if err := h.startSandboxd(); err != nil {
 		return false, err
 	}
@@ -364,7 +375,9 @@ func (h *harness) startSandboxd() error {
 func (h *harness) start(i int) error {
 	cmd := exec.Command(h.o.server)
 	cmd.Env = append(os.Environ(),
-		"PAYGATE_ADDR="+h.addrs[i], "PAYGATE_DB="+h.dsn, "PAYGATE_QUICK_RETRIES=1",
+		// One public address for all, as behind a load balancer (a
+		// checkout's return URLs are built from it).
+		"PAYGATE_ADDR="+h.addrs[i], "PAYGATE_PUBLIC_URL=http://"+h.addrs[0], "PAYGATE_DB="+h.dsn, "PAYGATE_QUICK_RETRIES=1",
 		"PAYGATE_ADMIN_TOKEN="+operatorToken, "PAYGATE_DATA_DIR="+h.dir,
 		"PAYGATE_TOSS_SANDBOX_URL="+h.pgURL+"/tosspay",
 		"PAYGATE_INICIS_SANDBOX_URL="+h.pgURL+"/inicis",

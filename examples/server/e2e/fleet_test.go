@@ -136,7 +136,10 @@ func (f *fleet) server(i int) *child {
 func (f *fleet) start(i int) {
 	t := f.t
 	env := []string{
-		"PAYGATE_ADDR=" + f.addrs[i], "PAYGATE_DB=" + f.dsn, "PAYGATE_QUICK_RETRIES=1",
+		// One public address for the fleet, as behind a load balancer:
+		// the return URLs of a checkout are the same whichever instance
+		// prepared it, so a checkout resent to another one is the same.
+		"PAYGATE_ADDR=" + f.addrs[i], "PAYGATE_PUBLIC_URL=http://" + f.addrs[0], "PAYGATE_DB=" + f.dsn, "PAYGATE_QUICK_RETRIES=1",
 		"PAYGATE_ADMIN_TOKEN=" + operatorToken, "PAYGATE_LOG_LEVEL=debug",
 		"PAYGATE_TOSS_SANDBOX_URL=" + f.pgURL + "/tosspay",
 		"PAYGATE_INICIS_SANDBOX_URL=" + f.pgURL + "/inicis",
