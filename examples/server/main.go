@@ -11,6 +11,9 @@
 //	PAYGATE_DB          sqlite:PATH (default sqlite:./data/paygate.db) or mysql:DSN
 //	PAYGATE_DATA_DIR    where files of the server go (default: the SQLite
 //	                    database's directory, else ./data)
+//	PAYGATE_LOG_LEVEL   debug, info (default), warn or error; debug logs
+//	                    every saga write with the runner (lease owner) that
+//	                    made it
 //	PAYGATE_ADMIN_TOKEN the operator token refunds and the operators' console
 //	                    at /admin/ need (Authorization: Bearer …, or typed
 //	                    into the console's login), at least 16
@@ -38,6 +41,14 @@
 //	PAYGATE_TOSS_SANDBOX_URL, PAYGATE_KAKAOPAY_SANDBOX_URL, PAYGATE_INICIS_SANDBOX_URL
 //	                    base URL of that PG's sandbox process (with its
 //	                    default keys)
+//	PAYGATE_NATS_URL    when set, the outbox's events are also published to
+//	                    this NATS JetStream server (outbox/natsrelay): each
+//	                    to "PAYGATE_NATS_PREFIX.<type>" with its id as
+//	                    Nats-Msg-Id, on the stream PAYGATE_NATS_STREAM
+//	                    (defaults paygate.events and PAYGATE_EVENTS),
+//	                    created at start if missing. The server must
+//	                    reach it at start; later outages only delay the
+//	                    events. examples/consumer reads them.
 //	PAYGATE_QUICK_RETRIES=1
 //	                    compress paygate's timings for demos and crash drills
 //	                    against sandboxes: leases of 3s, retries from 100ms,
@@ -58,13 +69,22 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/examples/server/app"
+	"github.com/paygate/paygate/outbox"
+	"github.com/paygate/paygate/outbox/natsrelay"
 	"github.com/paygate/paygate/saga"
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(env("PAYGATE_LOG_LEVEL", "info"))); err != nil {
+		fmt.Fprintln(os.Stderr, "PAYGATE_LOG_LEVEL: want debug, info, warn or error")
+		os.Exit(1)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(log); err != nil {
 		log.Error("server stopped", "err", err)
 		os.Exit(1)
@@ -118,8 +138,20 @@ func run(log *slog.Logger) error {
 			Sandbox: os.Getenv("PAYGATE_INICIS_SANDBOX_URL"),
 		},
 	}
-	if os.Getenv("PAYGATE_QUICK_RETRIES") == "1" {
+	quick := os.Getenv("PAYGATE_QUICK_RETRIES") == "1"
+	if quick {
 		cfg.Tune = quickRetries
+	}
+	if url := os.Getenv("PAYGATE_NATS_URL"); url != "" {
+		nc, relay, err := natsRelay(ctx, log, url, quick)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		// Closed after the outbox stopped (defers run last in, first out).
+		defer nc.Close()
+		cfg.Subscribers = append(cfg.Subscribers, relay.Subscriber())
+		log.Info("publishing events to NATS JetStream", "stream", relay.Stream())
 	}
 	a, err := app.New(ctx, cfg)
 	if err != nil {
@@ -149,6 +181,30 @@ func run(log *slog.Logger) error {
 		err = errors.Join(err, runErr)
 	}
 	return err
+}
+
+// natsRelay connects to the NATS server at url, reconnecting for as long
+// as it takes, and returns the relay publishing the outbox's events there.
+func natsRelay(ctx context.Context, log *slog.Logger, url string, quick bool) (*nats.Conn, *natsrelay.Relay, error) {
+	nc, err := nats.Connect(url, nats.Name("paygate example server"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond))
+	if err != nil {
+		return nil, nil, fmt.Errorf("PAYGATE_NATS_URL: %w", err)
+	}
+	rc := natsrelay.Config{
+		Stream:        os.Getenv("PAYGATE_NATS_STREAM"),
+		SubjectPrefix: os.Getenv("PAYGATE_NATS_PREFIX"),
+		Logger:        log,
+	}
+	if quick {
+		rc.Retry = outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+	}
+	relay, err := natsrelay.New(ctx, nc, rc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, relay, nil
 }
 
 // quickRetries is PAYGATE_QUICK_RETRIES: the same flow on a clock a person

@@ -52,6 +52,9 @@ type Config struct {
 	FeeRate decimal.Decimal
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Subscribers are more outbox subscribers, after the app's own: the
+	// server adds outbox/natsrelay's when PAYGATE_NATS_URL is set.
+	Subscribers []outbox.Subscriber
 	// Tune changes paygate's configuration before it is built (tests use
 	// it for fast retries).
 	Tune func(*paygate.Config)
@@ -141,6 +144,7 @@ func (a *App) init(ctx context.Context) error {
 				"needsAttention", al.NeedsAttention, "err", al.Err)
 		},
 	}
+	pcfg.Subscribers = append(pcfg.Subscribers, a.cfg.Subscribers...)
 	if a.cfg.Tune != nil {
 		a.cfg.Tune(&pcfg)
 	}

@@ -149,6 +149,19 @@ type drill struct {
 	client  *http.Client
 	server  *child
 	stopped atomic.Bool
+	// env is more of the server's environment (PAYGATE_NATS_URL).
+	env []string
+	// pick, when set, chooses the server of each request (several
+	// instances); otherwise url.
+	pick func() string
+}
+
+// base is the server the next request goes to.
+func (dr *drill) base() string {
+	if dr.pick != nil {
+		return dr.pick()
+	}
+	return dr.url
 }
 
 // job is one buyer's payment and what it should end as.
@@ -173,7 +186,10 @@ type job struct {
 // crashPGs are the PGs sandboxd serves.
 var crashPGs = []string{"tosspay", "inicis", "kakaopay"}
 
-func crashJobs() []*job {
+func crashJobs() []*job { return drillJobs("crash", 40) }
+
+// drillJobs is n jobs cycling through the crash drill's kinds and PGs.
+func drillJobs(tag string, n int) []*job {
 	kinds := []struct{ fault, failure, want string }{
 		{"", "", "APPROVED"},
 		{"", "permanent", "CANCELED"},
@@ -185,11 +201,11 @@ func crashJobs() []*job {
 		{"timeout", "permanent", "CANCELED"},
 	}
 	var out []*job
-	for i := range 40 {
+	for i := range n {
 		k := kinds[i%len(kinds)]
 		name := crashPGs[i%len(crashPGs)]
 		out = append(out, &job{
-			buyer: buyer{PG: name, OrderID: newOrderID(fmt.Sprintf("crash%d", i)), Amount: int64(10000 + 100*i)},
+			buyer: buyer{PG: name, OrderID: newOrderID(fmt.Sprintf("%s%d", tag, i)), Amount: int64(10000 + 100*i)},
 			fault: k.fault, failure: k.failure, want: k.want,
 		})
 	}
@@ -268,6 +284,7 @@ func (dr *drill) start() {
 		"PAYGATE_INICIS_SANDBOX_URL=" + dr.pgURL + "/inicis",
 		"PAYGATE_KAKAOPAY_SANDBOX_URL=" + dr.pgURL + "/kakaopay",
 	}
+	env = append(env, dr.env...)
 	srv, out := startChild(t, "server", dr.bin.server, env)
 	go func() { _, _ = io.Copy(io.Discard, out) }()
 	dr.server = srv
@@ -310,7 +327,7 @@ func (dr *drill) run(j *job) bool {
 		if j.failure != "" {
 			req["sandbox"] = map[string]any{"orderFailure": j.failure, "times": 2}
 		}
-		status, ans, ok := dr.post(dr.url+"/checkouts", req)
+		status, ans, ok := dr.post(dr.base()+"/checkouts", req)
 		if !ok {
 			return false
 		}
@@ -334,7 +351,7 @@ func (dr *drill) run(j *job) bool {
 		j.stage = "approve"
 		deadline := time.Now().Add(waitFor)
 		for {
-			status, ans, ok := dr.post(dr.url+"/payments/approve", j.body)
+			status, ans, ok := dr.post(dr.base()+"/payments/approve", j.body)
 			if !ok {
 				return false
 			}
