@@ -104,11 +104,13 @@ func TestHoldMax_HoldsALostAnswerUntilTheCallerGivesUp(t *testing.T) {
 	ctx := context.Background()
 	res, err := srv.Pay(ctx, pgtest.PayRequest{OrderID: "order-hold", Amount: pg.Won(4000), Fault: pgtest.FaultTimeout})
 	require.NoError(t, err)
+	start := time.Now()
 	_, err = gw.Approve(ctx, pg.ApproveRequest{OrderID: "order-hold", Amount: pg.Won(4000), Redirect: res.Redirect})
 	require.ErrorIs(t, err, pg.ErrUnknown)
-	var ne interface{ Timeout() bool }
-	require.ErrorAs(t, err, &ne, "the client's own timeout: %v", err)
-	assert.True(t, ne.Timeout(), "held, not cut at once: %v", err)
+	// Held until the client gave up (its 300 ms), not cut at once: how
+	// the client reports giving up differs (a timeout while waiting for
+	// headers, a cancel while reading the body), the wait does not.
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "held, not cut at once: %v", err)
 	assert.Equal(t, 1, ledgerOf(t, srv.Sandbox, "order-hold").Approvals)
 }
 
