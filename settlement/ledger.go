@@ -42,6 +42,11 @@ type Store interface {
 	// Daily sums the entries per PG, business day and currency for the
 	// Asia/Seoul days from..to (inclusive), ordered by PG, day, currency.
 	Daily(ctx context.Context, from, to time.Time) ([]DayTotal, error)
+	// Days sums the entries of q per business day, PG, method, currency
+	// and payout date into rows (Date YYYY-MM-DD), handed to each in that
+	// order as they are read; an error from each stops the read and is
+	// returned. Sums are exact, in minor units.
+	Days(ctx context.Context, q DayQuery, each func(ReportRow) error) error
 }
 
 // Ledger reads and writes the settlement ledger.
