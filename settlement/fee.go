@@ -124,6 +124,11 @@ func Refund(policy FeePolicy, pgName string, method pg.Method, amount pg.Money, 
 }
 
 func entry(typ EntryType, policy FeePolicy, pgName string, method pg.Method, gross pg.Money, at time.Time, payoutDays int) (Entry, error) {
+	return entryPaidOut(typ, policy, pgName, method, gross, PayoutDate(at, payoutDays))
+}
+
+// entryPaidOut computes an entry paid out on payout.
+func entryPaidOut(typ EntryType, policy FeePolicy, pgName string, method pg.Method, gross pg.Money, payout time.Time) (Entry, error) {
 	if policy == nil {
 		return Entry{}, errors.New("settlement: no fee policy")
 	}
@@ -147,7 +152,7 @@ func entry(typ EntryType, policy FeePolicy, pgName string, method pg.Method, gro
 	if err != nil {
 		return Entry{}, fmt.Errorf("settlement: fee %s and VAT %s exceed %s", fee, vat, gross)
 	}
-	return Entry{Type: typ, Gross: gross, Fee: fee, VAT: vat, Net: net, Payout: PayoutDate(at, payoutDays)}, nil
+	return Entry{Type: typ, Gross: gross, Fee: fee, VAT: vat, Net: net, Payout: payout}, nil
 }
 
 // Seoul is the PGs' business time zone.

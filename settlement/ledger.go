@@ -47,6 +47,16 @@ type Store interface {
 	// order as they are read; an error from each stops the read and is
 	// returned. Sums are exact, in minor units.
 	Days(ctx context.Context, q DayQuery, each func(ReportRow) error) error
+	// Entries hands each the entries of q.PG whose business days are
+	// q.From..q.To (Seoul, both included), in order of day and id, as they
+	// are read; an error from each stops the read and is returned.
+	Entries(ctx context.Context, q EntryQuery, each func(Record) error) error
+}
+
+// EntryQuery selects one PG's entries of a range of business days.
+type EntryQuery struct {
+	PG       string
+	From, To time.Time
 }
 
 // Ledger reads and writes the settlement ledger.
@@ -95,6 +105,18 @@ func (l *Ledger) ByPayment(ctx context.Context, paymentID string) ([]Record, err
 		return nil, errNoStore
 	}
 	return l.store.ByPayment(ctx, paymentID)
+}
+
+// Entries hands each the entries of q.PG for the business days
+// q.From..q.To (Seoul, both included), as they are read.
+func (l *Ledger) Entries(ctx context.Context, q EntryQuery, each func(Record) error) error {
+	if l.store == nil {
+		return errNoStore
+	}
+	if q.PG == "" || q.From.IsZero() || q.To.IsZero() {
+		return fmt.Errorf("%w: entries need a PG, from and to", ErrInvalidQuery)
+	}
+	return l.store.Entries(ctx, q, each)
 }
 
 // DayTotal is one PG's ledger for one business day, signed: sales minus

@@ -56,8 +56,7 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, r *settlement.Record) 
 
 // ByPayment implements settlement.Store.
 func (s *Store) ByPayment(ctx context.Context, paymentID string) ([]settlement.Record, error) {
-	rows, err := s.db.SQL().QueryContext(ctx, `SELECT id, source_key, payment_id, order_id, pg, method, entry_type,
-		currency, gross, fee, vat, net, business_date, payout_date, created_at
+	rows, err := s.db.SQL().QueryContext(ctx, `SELECT `+recordColumns+`
 		FROM settlement_entries WHERE payment_id = ? ORDER BY created_at, id`, paymentID)
 	if err != nil {
 		return nil, fmt.Errorf("settlementstore: entries of %s: %w", paymentID, err)
@@ -65,30 +64,69 @@ func (s *Store) ByPayment(ctx context.Context, paymentID string) ([]settlement.R
 	defer rows.Close()
 	var out []settlement.Record
 	for rows.Next() {
-		var r settlement.Record
-		var typ, cur, day, payout string
-		var gross, fee, vat, net int64
-		if err := rows.Scan(&r.ID, &r.SourceKey, &r.PaymentID, &r.OrderID, &r.PG, &r.Method, &typ,
-			&cur, &gross, &fee, &vat, &net, &day, &payout, &r.CreatedAt); err != nil {
+		r, err := scanRecord(rows)
+		if err != nil {
 			return nil, fmt.Errorf("settlementstore: entries of %s: %w", paymentID, err)
 		}
-		r.Type = settlement.EntryType(typ)
-		c := pg.Currency(cur)
-		if r.Gross, err = minor(gross, c); err == nil {
-			if r.Fee, err = minor(fee, c); err == nil {
-				if r.VAT, err = minor(vat, c); err == nil {
-					r.Net, err = minor(net, c)
-				}
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("settlementstore: entry %s: %w", r.ID, err)
-		}
-		r.BusinessDate, _ = time.ParseInLocation(dateLayout, day, settlement.Seoul)
-		r.Payout, _ = time.ParseInLocation(dateLayout, payout, settlement.Seoul)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// recordColumns are the columns scanRecord reads, in order.
+const recordColumns = `id, source_key, payment_id, order_id, pg, method, entry_type,
+		currency, gross, fee, vat, net, business_date, payout_date, created_at`
+
+func scanRecord(rows *sql.Rows) (settlement.Record, error) {
+	var r settlement.Record
+	var typ, cur, day, payout string
+	var gross, fee, vat, net int64
+	if err := rows.Scan(&r.ID, &r.SourceKey, &r.PaymentID, &r.OrderID, &r.PG, &r.Method, &typ,
+		&cur, &gross, &fee, &vat, &net, &day, &payout, &r.CreatedAt); err != nil {
+		return r, err
+	}
+	r.Type = settlement.EntryType(typ)
+	c := pg.Currency(cur)
+	var err error
+	if r.Gross, err = minor(gross, c); err == nil {
+		if r.Fee, err = minor(fee, c); err == nil {
+			if r.VAT, err = minor(vat, c); err == nil {
+				r.Net, err = minor(net, c)
+			}
+		}
+	}
+	if err != nil {
+		return r, fmt.Errorf("entry %s: %w", r.ID, err)
+	}
+	r.BusinessDate, _ = time.ParseInLocation(dateLayout, day, settlement.Seoul)
+	r.Payout, _ = time.ParseInLocation(dateLayout, payout, settlement.Seoul)
+	return r, nil
+}
+
+// Entries implements settlement.Store, through the (pg, business_date)
+// index of migration 0300.
+func (s *Store) Entries(ctx context.Context, q settlement.EntryQuery, each func(settlement.Record) error) error {
+	rows, err := s.db.SQL().QueryContext(ctx, `SELECT `+recordColumns+`
+		FROM settlement_entries WHERE pg = ? AND business_date >= ? AND business_date <= ?
+		ORDER BY business_date, id`, q.PG,
+		q.From.In(settlement.Seoul).Format(dateLayout), q.To.In(settlement.Seoul).Format(dateLayout))
+	if err != nil {
+		return fmt.Errorf("settlementstore: entries of %s: %w", q.PG, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return fmt.Errorf("settlementstore: entries of %s: %w", q.PG, err)
+		}
+		if err := each(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("settlementstore: entries of %s: %w", q.PG, err)
+	}
+	return nil
 }
 
 // Daily implements settlement.Store: sales and refunds are the gross sums
