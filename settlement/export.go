@@ -1,7 +1,10 @@
 package settlement
 
 import (
+	"archive/zip"
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -424,7 +427,25 @@ func (x *xlsxWriter) Finish(t ReportTotals) error {
 	}
 	if err == nil {
 		x.f.SetActiveSheet(0)
-		_, err = x.f.WriteTo(x.out)
+		// excelize assembles the zip in a bytes.Buffer before writing it
+		// out, which would hold the whole file in memory; its zip writer
+		// is pointed at the output instead, so the sheets' temporary
+		// files are compressed straight into it and the buffer stays
+		// empty. (The buffer is only patched for ZIP64 entries over 4 GiB,
+		// far beyond a report.)
+		// Deflate at its fastest level: compression is half the work
+		// of a large export, and the file grows by a fifth.
+		x.f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
+			zw := zip.NewWriter(x.out)
+			zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+				return flate.NewWriter(w, flate.BestSpeed)
+			})
+			return zw
+		})
+		var buf *bytes.Buffer
+		if buf, err = x.f.WriteToBuffer(); err == nil && buf.Len() > 0 {
+			err = errors.New("excelize wrote around the streaming zip writer")
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("settlement: xlsx: %w", err)
