@@ -251,3 +251,27 @@ func TestReconcile_RefusesBadInput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, runs, "nothing stored")
 }
+
+// The settlement subscriber dates payouts by Config.Payouts: each PG's
+// and method's D+N over the Korean calendar; without one, D+2.
+func TestSettlement_PayoutPolicyDatesTheLedger(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	policy := &settlement.PayoutPolicy{Days: 2, PG: map[string]int{"tosspay": 1}}
+	f := newFlow(t, db, newTossPay(t), func(c *paygate.Config) { c.Payouts = policy; c.Sync.Disabled = true })
+	ctx := context.Background()
+	// Friday 2026-02-13, before 설날 (2/16-18): D+1 is Thursday the 19th.
+	id := f.payAt(kst(2026, 2, 13, 16), "order-payout-policy", 12_000)
+	recs, err := f.p.Ledger().ByPayment(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "2026-02-19", recs[0].Payout.Format("2006-01-02"), "tosspay's D+1 over the weekend and 설날")
+
+	var rows []settlement.ReportRow
+	tot, err := f.p.Ledger().Report(ctx, settlement.ReportQuery{From: kst(2026, 2, 13, 0), To: kst(2026, 2, 13, 0)},
+		func(r settlement.ReportRow) error { rows = append(rows, r); return nil })
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	assert.Equal(t, "2026-02-19", rows[0].PayoutDate)
+	require.Len(t, tot.Payouts, 1)
+	assert.Equal(t, settlement.Payout{PG: "tosspay", Date: "2026-02-19", Currency: pg.KRW, Amount: recs[0].Net.Int64()}, tot.Payouts[0])
+}

@@ -16,6 +16,15 @@
 // database:
 //
 //	ledger := settlement.NewLedger(settlementstore.New(db))
+//
+// Report sums the ledger per business day (or month), PG and payment method,
+// exactly, streaming the rows; Export writes the same report as CSV (UTF-8
+// with a byte order mark) or XLSX (excelize's StreamWriter), Korean or
+// English headers. A Reconciler compares the ledger with each PG's own
+// records — a settlement report where the PG has one, its per-payment
+// lookups otherwise — and stores the runs (RunStore, also in
+// store/settlementstore). settlement/settlementhttp serves all of it over
+// HTTP.
 package settlement
 
 import (
