@@ -16,6 +16,7 @@ import (
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/sagastore"
+	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/webhookstore"
 	"github.com/paygate/paygate/webhook"
 )
@@ -34,9 +35,19 @@ type Config struct {
 	Orders OrderService
 	// Fees computes the PG fee of each settlement entry.
 	Fees settlement.FeePolicy
-	// PayoutDays is the number of business days until the PG pays out.
-	// Default 2.
+	// Payouts says when each PG pays a sale out: D+N business days per PG
+	// and payment method over the Korean calendar (settlement.PayoutPolicy).
+	// Default: D+PayoutDays for every PG and method, counting Monday to
+	// Friday beyond the calendar's coverage. A policy that fails beyond the
+	// coverage (its default) parks the ledger write as a dead delivery,
+	// listed by Unresolved with the error: load a newer calendar, then
+	// redeliver it (Outbox().Redeliver).
+	Payouts *settlement.PayoutPolicy
+	// PayoutDays is N of the default Payouts. Default 2.
 	PayoutDays int
+	// Ledger keeps the settlement ledger; default settlementstore.New(DB).
+	// Its writes run in the transactions of paygate's database.
+	Ledger settlement.Store
 	// ClientKeys are the public client keys some PGs' payment windows
 	// need (Toss), by gateway name; Prepare hands them to the browser.
 	ClientKeys map[string]string
@@ -113,6 +124,8 @@ type Paygate struct {
 	keys   *idempotency.Manager
 	intake *webhook.Intake
 
+	reconciler *settlement.Reconciler
+
 	paymentSaga *saga.Definition
 	refundSaga  *saga.Definition
 
@@ -138,6 +151,12 @@ func New(cfg Config) (*Paygate, error) {
 	}
 	if cfg.PayoutDays <= 0 {
 		cfg.PayoutDays = 2
+	}
+	if cfg.Payouts == nil {
+		cfg.Payouts = &settlement.PayoutPolicy{Days: cfg.PayoutDays, BeyondCalendar: settlement.WeekdaysBeyondCalendar}
+	}
+	if cfg.Ledger == nil {
+		cfg.Ledger = settlementstore.New(cfg.DB)
 	}
 	if cfg.CheckoutTTL <= 0 {
 		cfg.CheckoutTTL = 30 * time.Minute
@@ -240,6 +259,9 @@ func New(cfg Config) (*Paygate, error) {
 		wh.Logger = cfg.Logger
 	}
 	if p.intake, err = webhook.New(wh); err != nil {
+		return nil, fmt.Errorf("paygate: %w", err)
+	}
+	if p.reconciler, err = p.newReconciler(); err != nil {
 		return nil, fmt.Errorf("paygate: %w", err)
 	}
 	return p, nil

@@ -12,7 +12,6 @@ import (
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
-	"github.com/paygate/paygate/store/settlementstore"
 )
 
 // settlementSubscriberName names the ledger writer in delivery records.
@@ -52,48 +51,66 @@ func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d outbox.Del
 	if err != nil {
 		return outbox.Permanent(fmt.Errorf("paygate: event %s amount: %w", ev.EventID, err))
 	}
-	at := ev.OccurredAt
-	var entry settlement.Entry
-	var source string
 	switch ev.EventType {
 	case EventPaymentApproved, EventPaymentLateCaptured:
-		if !pay.ApprovedAt.IsZero() {
-			at = pay.ApprovedAt
-		}
-		source = "sale:" + pay.ID
-		entry, err = settlement.Sale(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at, p.cfg.PayoutDays)
-	default:
-		var data struct {
-			CancelID string `json:"cancelId"`
-		}
-		if err := json.Unmarshal(ev.Data, &data); err != nil || data.CancelID == "" {
-			return outbox.Permanent(fmt.Errorf("paygate: event %s has no cancel id", ev.EventID))
-		}
-		source = "refund:" + data.CancelID
-		// The refund's day is the PG's: when it applied the cancel, not
-		// when paygate heard of it (a notification after midnight, a
-		// console cancel found by the next day's sync).
-		c, cerr := p.db.CancelByIDTx(ctx, tx, data.CancelID)
-		if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
-			return cerr
-		}
-		if c != nil && !c.CanceledAt.IsZero() {
-			at = c.CanceledAt
-		}
-		entry, err = settlement.Refund(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at, p.cfg.PayoutDays)
+		_, err = p.recordSale(ctx, tx, pay, amount, ev.OccurredAt)
+		return err
 	}
+	var data struct {
+		CancelID string `json:"cancelId"`
+	}
+	if err := json.Unmarshal(ev.Data, &data); err != nil || data.CancelID == "" {
+		return outbox.Permanent(fmt.Errorf("paygate: event %s has no cancel id", ev.EventID))
+	}
+	// The refund's day is the PG's: when it applied the cancel, not when
+	// paygate heard of it (a notification after midnight, a console
+	// cancel found by the next day's sync).
+	at := ev.OccurredAt
+	c, cerr := p.db.CancelByIDTx(ctx, tx, data.CancelID)
+	if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
+		return cerr
+	}
+	if c != nil && !c.CanceledAt.IsZero() {
+		at = c.CanceledAt
+	}
+	entry, err := p.cfg.Payouts.Refund(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at)
 	if err != nil {
 		return outbox.Permanent(err)
 	}
+	_, err = p.recordEntry(ctx, tx, pay, "refund:"+data.CancelID, entry, at)
+	return err
+}
+
+// recordSale writes pay's SALE entry of amount (source "sale:<payment id>")
+// and its SETTLEMENT_RECORDED event in tx, dated by the PG's approval time
+// (at when the payment has none). It reports false, writing nothing, when
+// the entry exists. The settlement subscriber and reconciliation both
+// record sales through it. An entry that cannot be computed (no fee
+// policy for the PG, a payout date beyond the calendar) is a permanent
+// error: retrying changes nothing until the configuration does.
+func (p *Paygate) recordSale(ctx context.Context, tx *sql.Tx, pay *store.Payment, amount pg.Money, at time.Time) (bool, error) {
+	if !pay.ApprovedAt.IsZero() {
+		at = pay.ApprovedAt
+	}
+	entry, err := p.cfg.Payouts.Sale(p.cfg.Fees, pay.PG, pg.Method(pay.Method), amount, at)
+	if err != nil {
+		return false, outbox.Permanent(err)
+	}
+	return p.recordEntry(ctx, tx, pay, "sale:"+pay.ID, entry, at)
+}
+
+// recordEntry writes one ledger entry and its SETTLEMENT_RECORDED event in
+// tx, once per source.
+func (p *Paygate) recordEntry(ctx context.Context, tx *sql.Tx, pay *store.Payment, source string, entry settlement.Entry, at time.Time) (bool, error) {
 	rec := &settlement.Record{
 		SourceKey: source, PaymentID: pay.ID, OrderID: pay.OrderID, PG: pay.PG, Method: pay.Method,
 		Entry: entry, BusinessDate: at, CreatedAt: p.now(),
 	}
-	inserted, err := settlement.NewLedger(settlementstore.New(p.db)).Record(ctx, tx, rec)
+	inserted, err := settlement.NewLedger(p.cfg.Ledger).Record(ctx, tx, rec)
 	if err != nil || !inserted {
-		return err
+		return false, err
 	}
-	return p.record(ctx, tx, pay, eventSpec{
+	return true, p.record(ctx, tx, pay, eventSpec{
 		typ: EventSettlementRecorded, amount: entry.Gross.Amount().String(), reason: string(entry.Type),
 		data: map[string]string{
 			"entryId": rec.ID, "source": source, "fee": entry.Fee.Amount().String(),

@@ -385,7 +385,9 @@ type TransactionReporter interface {
 	Transactions(ctx context.Context, q ReportQuery) ([]Transaction, error)
 }
 
-// Settlement is one settled payment as the PG reports it.
+// Settlement is one settled payment, or one cancel of it, as the PG reports
+// it. Money holds no negative amounts: a cancel's amount, fee and payout,
+// which the PG subtracts, are reported by magnitude with Cancel set.
 type Settlement struct {
 	PaymentKey string
 	OrderID    string
@@ -393,8 +395,10 @@ type Settlement struct {
 	Amount     Money
 	Fee        Money
 	Payout     Money
-	SoldDate   time.Time
-	PaidOutAt  time.Time
+	// Cancel marks the record of a cancel, subtracted from the payout.
+	Cancel    bool
+	SoldDate  time.Time
+	PaidOutAt time.Time
 }
 
 // SettlementReporter fetches the PG's settlement records.

@@ -16,6 +16,15 @@
 // database:
 //
 //	ledger := settlement.NewLedger(settlementstore.New(db))
+//
+// Report sums the ledger per business day (or month), PG and payment method,
+// exactly, streaming the rows; Export writes the same report as CSV (UTF-8
+// with a byte order mark) or XLSX (excelize's StreamWriter), Korean or
+// English headers. A Reconciler compares the ledger with each PG's own
+// records — a settlement report where the PG has one, its per-payment
+// lookups otherwise — and stores the runs (RunStore, also in
+// store/settlementstore). settlement/settlementhttp serves all of it over
+// HTTP.
 package settlement
 
 import (
@@ -124,6 +133,11 @@ func Refund(policy FeePolicy, pgName string, method pg.Method, amount pg.Money, 
 }
 
 func entry(typ EntryType, policy FeePolicy, pgName string, method pg.Method, gross pg.Money, at time.Time, payoutDays int) (Entry, error) {
+	return entryPaidOut(typ, policy, pgName, method, gross, PayoutDate(at, payoutDays))
+}
+
+// entryPaidOut computes an entry paid out on payout.
+func entryPaidOut(typ EntryType, policy FeePolicy, pgName string, method pg.Method, gross pg.Money, payout time.Time) (Entry, error) {
 	if policy == nil {
 		return Entry{}, errors.New("settlement: no fee policy")
 	}
@@ -147,7 +161,7 @@ func entry(typ EntryType, policy FeePolicy, pgName string, method pg.Method, gro
 	if err != nil {
 		return Entry{}, fmt.Errorf("settlement: fee %s and VAT %s exceed %s", fee, vat, gross)
 	}
-	return Entry{Type: typ, Gross: gross, Fee: fee, VAT: vat, Net: net, Payout: PayoutDate(at, payoutDays)}, nil
+	return Entry{Type: typ, Gross: gross, Fee: fee, VAT: vat, Net: net, Payout: payout}, nil
 }
 
 // Seoul is the PGs' business time zone.

@@ -42,6 +42,21 @@ type Store interface {
 	// Daily sums the entries per PG, business day and currency for the
 	// Asia/Seoul days from..to (inclusive), ordered by PG, day, currency.
 	Daily(ctx context.Context, from, to time.Time) ([]DayTotal, error)
+	// Days sums the entries of q per business day, PG, method, currency
+	// and payout date into rows (Date YYYY-MM-DD), handed to each in that
+	// order as they are read; an error from each stops the read and is
+	// returned. Sums are exact, in minor units.
+	Days(ctx context.Context, q DayQuery, each func(ReportRow) error) error
+	// Entries hands each the entries of q.PG whose business days are
+	// q.From..q.To (Seoul, both included), in order of day and id, as they
+	// are read; an error from each stops the read and is returned.
+	Entries(ctx context.Context, q EntryQuery, each func(Record) error) error
+}
+
+// EntryQuery selects one PG's entries of a range of business days.
+type EntryQuery struct {
+	PG       string
+	From, To time.Time
 }
 
 // Ledger reads and writes the settlement ledger.
@@ -90,6 +105,18 @@ func (l *Ledger) ByPayment(ctx context.Context, paymentID string) ([]Record, err
 		return nil, errNoStore
 	}
 	return l.store.ByPayment(ctx, paymentID)
+}
+
+// Entries hands each the entries of q.PG for the business days
+// q.From..q.To (Seoul, both included), as they are read.
+func (l *Ledger) Entries(ctx context.Context, q EntryQuery, each func(Record) error) error {
+	if l.store == nil {
+		return errNoStore
+	}
+	if q.PG == "" || q.From.IsZero() || q.To.IsZero() {
+		return fmt.Errorf("%w: entries need a PG, from and to", ErrInvalidQuery)
+	}
+	return l.store.Entries(ctx, q, each)
 }
 
 // DayTotal is one PG's ledger for one business day, signed: sales minus

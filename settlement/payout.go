@@ -82,3 +82,23 @@ func (p PayoutPolicy) PayoutDate(pgName string, method pg.Method, at time.Time) 
 	}
 	return d, nil
 }
+
+// Sale computes the ledger entry of an approved amount, paid out on the
+// date p gives pgName's method for a sale made at at.
+func (p PayoutPolicy) Sale(fees FeePolicy, pgName string, method pg.Method, gross pg.Money, at time.Time) (Entry, error) {
+	return p.entry(EntrySale, fees, pgName, method, gross, at)
+}
+
+// Refund computes the ledger entry of a refunded amount, offset from the
+// payout p gives pgName's method on the refund's day.
+func (p PayoutPolicy) Refund(fees FeePolicy, pgName string, method pg.Method, amount pg.Money, at time.Time) (Entry, error) {
+	return p.entry(EntryRefund, fees, pgName, method, amount, at)
+}
+
+func (p PayoutPolicy) entry(typ EntryType, fees FeePolicy, pgName string, method pg.Method, gross pg.Money, at time.Time) (Entry, error) {
+	payout, err := p.PayoutDate(pgName, method, at)
+	if err != nil {
+		return Entry{}, err
+	}
+	return entryPaidOut(typ, fees, pgName, method, gross, payout)
+}

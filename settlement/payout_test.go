@@ -141,3 +141,31 @@ func ExamplePayoutPolicy() {
 	// virtual account 2026-09-28 Mon
 	// card, with the company holiday 2026-09-30 Wed
 }
+
+// An entry computed through a PayoutPolicy has the fee of the fee policy
+// and the payout date of the PG's cycle; beyond the calendar the policy's
+// choice holds.
+func TestPayoutPolicy_SaleAndRefundEntries(t *testing.T) {
+	fees := settlement.RateFee{Rate: decimal.RequireFromString("0.032")}
+	policy := settlement.PayoutPolicy{Days: 2, PG: map[string]int{"kakaopay": 1}}
+	sold := time.Date(2026, 9, 23, 14, 0, 0, 0, settlement.Seoul)
+
+	sale, err := policy.Sale(fees, "tosspay", pg.MethodCard, pg.Won(10_000), sold)
+	require.NoError(t, err)
+	assert.Equal(t, settlement.EntrySale, sale.Type)
+	assert.True(t, sale.Net.Equal(pg.Won(9_648)), "fee 320, VAT 32: %s", sale.Net)
+	assert.Equal(t, "2026-09-29", sale.Payout.Format("2006-01-02"), "D+2 over 추석")
+
+	refund, err := policy.Refund(fees, "kakaopay", pg.MethodMoney, pg.Won(5_000), sold)
+	require.NoError(t, err)
+	assert.Equal(t, settlement.EntryRefund, refund.Type)
+	assert.Equal(t, "2026-09-28", refund.Payout.Format("2006-01-02"), "kakaopay's D+1")
+
+	_, cover := settlement.KoreanCalendar().Coverage()
+	late := cover.AddDate(0, 0, 1)
+	_, err = policy.Sale(fees, "tosspay", pg.MethodCard, pg.Won(10_000), late)
+	assert.ErrorIs(t, err, settlement.ErrBeyondCalendar)
+	policy.BeyondCalendar = settlement.WeekdaysBeyondCalendar
+	_, err = policy.Sale(fees, "tosspay", pg.MethodCard, pg.Won(10_000), late)
+	assert.NoError(t, err)
+}

@@ -227,6 +227,31 @@ func (db *DB) paymentsByStatus(ctx context.Context, q Querier, status pg.Status,
 	return ps, nil
 }
 
+// PaymentsApproved lists pgName's payments approved at a time in [from, to),
+// whatever their status since (a refunded payment was approved too), in
+// order of approval time and id: up to limit of them after the payment
+// (afterAt, afterID) of the previous page, from the first when afterID is
+// empty. Reconciliation reads a PG's payments of a range of days with it,
+// through the (pg, approved_at) index of migration 0480.
+func (db *DB) PaymentsApproved(ctx context.Context, pgName string, from, to, afterAt time.Time, afterID string, limit int) ([]*Payment, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("store: payments approved: %w: limit %d must be positive", ErrInvalid, limit)
+	}
+	q := `SELECT ` + paymentColumns + ` FROM payments WHERE pg = ? AND approved_at >= ? AND approved_at < ?`
+	args := []any{pgName, dbTime(from), dbTime(to)}
+	if afterID != "" {
+		q += ` AND (approved_at > ? OR (approved_at = ? AND id > ?))`
+		args = append(args, dbTime(afterAt), dbTime(afterAt), afterID)
+	}
+	q += ` ORDER BY approved_at, id LIMIT ?`
+	args = append(args, limit)
+	ps, err := queryPayments(ctx, db.sql, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: payments of %s approved from %s: %w", pgName, from.UTC().Format(time.RFC3339), err)
+	}
+	return ps, nil
+}
+
 // LockPaymentsByStatus is PaymentsByStatus that also claims the rows for tx:
 // on MySQL with FOR UPDATE SKIP LOCKED, so several janitors share the work
 // without waiting on or double-processing each other's rows; on SQLite the

@@ -137,7 +137,7 @@ type settlementJSON struct {
 // of 0.
 //
 // pg.Money holds no negative amounts, so a cancel's negative amount, fee and
-// payout are reported by magnitude.
+// payout are reported by magnitude, with Cancel set.
 func (g *Gateway) Settlements(ctx context.Context, q pg.ReportQuery) ([]pg.Settlement, error) {
 	const op = "settlements"
 	if err := validateRange(op, q); err != nil {
@@ -188,6 +188,9 @@ func (r settlementJSON) toSettlement() (pg.Settlement, error) {
 		return pg.Settlement{}, err
 	}
 	s := pg.Settlement{PaymentKey: r.PaymentKey, OrderID: r.OrderID, Method: methodOf(r.Method), Amount: amt, Fee: fee, Payout: payout}
+	if d, err := pg.DecodeAmount(r.Amount); err == nil && d.IsNegative() {
+		s.Cancel = true
+	}
 	if s.SoldDate, err = parseTime(r.SoldDate); err != nil {
 		return pg.Settlement{}, fmt.Errorf("%w: soldDate: %v", ErrMalformed, err)
 	}

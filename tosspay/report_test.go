@@ -72,8 +72,10 @@ func TestSettlements_Wire_PagedBySizeAndFeesSummed(t *testing.T) {
 	assert.True(t, pg.Won(14520).Equal(rows[0].Payout))
 	assert.True(t, rows[0].SoldDate.Equal(time.Date(2022, 1, 1, 0, 0, 0, 0, kst)))
 	assert.True(t, rows[0].PaidOutAt.Equal(time.Date(2022, 1, 3, 0, 0, 0, 0, kst)))
+	assert.False(t, rows[0].Cancel)
 	assert.True(t, pg.Won(5000).Equal(rows[1].Amount), "a cancel row by magnitude")
 	assert.True(t, pg.Won(150).Equal(rows[1].Fee))
+	assert.True(t, rows[1].Cancel, "marked as the cancel it is")
 }
 
 func TestReports_ErrorsAndBadRanges(t *testing.T) {
@@ -104,6 +106,8 @@ func TestSettlements_Wire_TopLevelFee_WithAndWithoutFeesArray(t *testing.T) {
 	assert.True(t, pg.Won(14520).Equal(rows[0].Payout))
 	assert.True(t, pg.Won(640).Equal(rows[1].Fee), "fee with fees[]: %s", rows[1].Fee)
 	assert.Equal(t, pg.MethodEasyPay, rows[1].Method)
+	assert.False(t, rows[0].Cancel || rows[1].Cancel, "sales")
+	assert.True(t, rows[2].Cancel, "a cancel")
 	assert.True(t, pg.Won(5000).Equal(rows[2].Amount), "a cancel by magnitude")
 	assert.True(t, pg.Won(150).Equal(rows[2].Fee), "a cancel's negative fee by magnitude: %s", rows[2].Fee)
 	assert.True(t, pg.Won(4850).Equal(rows[2].Payout))
