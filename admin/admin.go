@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/settlement/settlementhttp"
 )
 
 // Config configures the console. Paygate, Store and Auth are required.
@@ -152,6 +153,16 @@ func (h *Handler) routes() {
 	api("POST /api/attention/{kind}/{id}/retry", h.retry)
 	api("POST /api/attention/{kind}/{id}/resolve", h.resolve)
 	api("GET /api/stats", h.stats)
+	// The finance team's reports, downloads and reconciliation runs
+	// (settlement/settlementhttp), behind the same operator check.
+	if led, rec := h.cfg.Paygate.Ledger(), h.cfg.Paygate.Reconciler(); led != nil && rec != nil {
+		if sh, err := settlementhttp.New(settlementhttp.Config{Ledger: led, Reconciler: rec, Prefix: p + "/api"}); err == nil {
+			serve := func(w http.ResponseWriter, r *http.Request, _ Operator) { sh.ServeHTTP(w, r) }
+			mux.Handle("GET "+p+"/api/settlements/", h.apiAuth(serve))
+			mux.Handle("GET "+p+"/api/reconciliation", h.apiAuth(serve))
+			mux.Handle("POST "+p+"/api/reconciliation", h.apiAuth(serve))
+		}
+	}
 	mux.HandleFunc(p+"/api/", func(w http.ResponseWriter, r *http.Request) {
 		// A route of another method is 405, anything else 404.
 		var allow []string

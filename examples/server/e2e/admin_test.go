@@ -8,12 +8,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
+	"github.com/paygate/paygate/settlement"
 )
 
 // consoleSession logs in to the console's page with the operator token
@@ -146,5 +148,28 @@ func TestE2E_AdminConsole_EveryRouteAsDocumented(t *testing.T) {
 		resp = s.do(t, http.MethodGet, "/admin/api/stats", nil, asOperator...)
 		expectStatus(t, http.StatusTooManyRequests, resp, "locked out")
 		assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+	})
+}
+
+// The finance team's reports and reconciliation are served by the console,
+// behind the operator's credential, as the API document describes.
+func TestE2E_AdminConsole_SettlementReportsBehindTheOperator(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *server) {
+		b := buyer{PG: s.sandboxPGs()[0], OrderID: newOrderID("settle"), Amount: 12000}
+		id := approveResult(t, s.approve(t, s.prepareAndPay(t, b, "", nil), ""), http.StatusOK, "APPROVED")
+		s.settled(t, id)
+		day := time.Now().In(settlement.Seoul).Format("2006-01-02")
+		path := "/admin/api/settlements/daily?from=" + day + "&to=" + day
+
+		resp := s.do(t, http.MethodGet, path, nil)
+		expectStatus(t, http.StatusUnauthorized, resp, "without the operator")
+		resp = s.do(t, http.MethodGet, path, nil, asOperator...)
+		expectStatus(t, http.StatusOK, resp, "daily report")
+		rows, _ := resp.json(t)["rows"].([]any)
+		assert.NotEmpty(t, rows, "today's sale is in the report: %s", resp)
+		resp = s.do(t, http.MethodGet, "/admin/api/settlements/daily?from=2025-01-01&to=2026-12-31", nil, asOperator...)
+		expectStatus(t, http.StatusBadRequest, resp, "a daily range over 366 days")
+		resp = s.do(t, http.MethodGet, "/admin/api/reconciliation?pg="+b.PG, nil, asOperator...)
+		expectStatus(t, http.StatusOK, resp, "the runs")
 	})
 }
