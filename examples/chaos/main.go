@@ -123,6 +123,9 @@ type harness struct {
 	next    atomic.Uint64
 	kills   atomic.Int64
 	retries atomic.Int64
+	// serverErrors counts 5xx answers: resent like a lost answer (the
+	// request is idempotent), reported, and the servers' logs kept.
+	serverErrors atomic.Int64
 }
 
 var pgs = []string{"tosspay", "inicis", "kakaopay"}
@@ -132,8 +135,14 @@ func run(o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer os.RemoveAll(dir)
 	h := &harness{o: o, dir: dir, client: &http.Client{Timeout: 30 * time.Second}}
+	defer func() {
+		if h.serverErrors.Load() > 0 {
+			fmt.Fprintln(os.Stderr, "chaos: servers answered 5xx; their logs are kept in", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	}()
 	if err := h.build(); err != nil {
 		return false, err
 	}
@@ -315,6 +324,7 @@ func run(o options) (bool, error) {
 	fmt.Printf("| fault slow PG answers (held %s) | %d |\n", o.hold, len(flows))
 	fmt.Printf("| fault SIGKILL of an instance | %d |\n", h.kills.Load())
 	fmt.Printf("| requests resent after no answer | %d |\n", h.retries.Load())
+	fmt.Printf("| 5xx answers (resent; servers' logs kept) | %d |\n", h.serverErrors.Load())
 	total := 0
 	for inv := 1; inv <= 7; inv++ {
 		fmt.Printf("| violations of invariant %d | %d |\n", inv, violations[inv])
@@ -507,6 +517,10 @@ func (h *harness) step(f *flow) (bool, error) {
 		if !ok {
 			return false, nil
 		}
+		if status >= 500 {
+			h.serverErrors.Add(1)
+			return false, nil // asked again, like a lost answer
+		}
 		if status != http.StatusCreated {
 			return false, fmt.Errorf("checkout %s: %d %v", f.orderID, status, ans)
 		}
@@ -560,6 +574,13 @@ func (h *harness) step(f *flow) (bool, error) {
 				// In progress elsewhere (the duplicate, or a crash's
 				// leftover being resolved): ask again.
 			default:
+				if a.status >= 500 {
+					// A server error says nothing about the payment:
+					// ask again, as a client would; the invariants are
+					// checked at the end whatever happened.
+					h.serverErrors.Add(1)
+					continue
+				}
 				return false, fmt.Errorf("approve %s: %d %v", f.orderID, a.status, a.ans)
 			}
 		}
