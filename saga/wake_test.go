@@ -145,7 +145,14 @@ func TestWake_DuringAnAttempt_NextAttemptRunsAtOnce(t *testing.T) {
 				t.Parallel()
 				h := newHeldStep()
 				def := h.definition("held")
-				r := saga.NewRunner(newStore(db), testConfig())
+				// Each case fixes one interleaving of two writes to the
+				// instance's row. A heartbeat is a third writer, and a lease
+				// that lapses on a stalled machine lets the runner claim
+				// the instance again: either makes another interleaving
+				// than the one under test. An hour's lease has neither.
+				cfg := testConfig()
+				cfg.Lease = time.Hour
+				r := saga.NewRunner(newStore(db), cfg)
 				require.NoError(t, r.Register(def))
 				in := start(t, db, r, def, "k1")
 				runFor(t, r)
