@@ -136,6 +136,9 @@ const formContentType = "application/x-www-form-urlencoded; charset=UTF-8"
 // Inicis's approval carries no idempotency key: a KindUnknown error (timeout,
 // reset, 5xx) means it may have happened, and is resolved by Lookup with the
 // order id, never by approving again.
+//
+// A redirect with INIpay Mobile's fields (P_STATUS, P_TID, P_REQ_URL) is
+// approved at P_REQ_URL instead; see approveMobile.
 func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payment, error) {
 	const op = "approve"
 	if isMobileRedirect(req.Redirect) {

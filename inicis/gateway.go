@@ -203,9 +203,9 @@ func TestConfig() Config {
 	}
 }
 
-// Gateway is the KG Inicis adapter: INIpay Standard (PC web) for payment,
-// INIAPI v2 for cancels and inquiries, and virtual-account deposit
-// notifications. It implements pg.Gateway, pg.Preparer,
+// Gateway is the KG Inicis adapter: INIpay Standard (PC web) and INIpay
+// Mobile (phones and apps) for payment, INIAPI v2 for cancels and
+// inquiries, and virtual-account deposit notifications. It implements pg.Gateway, pg.Preparer,
 // pg.PrepareValidator, pg.NetCanceler, pg.WebhookParser and
 // pg.WebhookAcker, and is safe for concurrent use.
 type Gateway struct {
