@@ -309,7 +309,12 @@ type approveRequest struct {
 	NetCancelURL string            `json:"netCancelUrl"`
 	IDCName      string            `json:"idcName"`
 	ResultCode   string            `json:"resultCode"`
-	Redirect     map[string]string `json:"redirect"`
+	// INIpay Mobile's auth result, by Inicis's own names.
+	PStatus  string            `json:"P_STATUS"`
+	PTID     string            `json:"P_TID"`
+	PReqURL  string            `json:"P_REQ_URL"`
+	PRMesg1  string            `json:"P_RMESG1"`
+	Redirect map[string]string `json:"redirect"`
 }
 
 // redirect assembles what the PG's redirect carried from the API's named
@@ -322,6 +327,7 @@ func (req approveRequest) redirect() map[string]string {
 	named := map[string]string{
 		"pg_token": req.PGToken, "authToken": req.AuthToken, "authUrl": req.AuthURL,
 		"netCancelUrl": req.NetCancelURL, "idc_name": req.IDCName, "resultCode": req.ResultCode,
+		"P_STATUS": req.PStatus, "P_TID": req.PTID, "P_REQ_URL": req.PReqURL, "P_RMESG1": req.PRMesg1,
 	}
 	for k, v := range named {
 		if v != "" {

@@ -109,12 +109,13 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 		// sign approvals and refunds as this shop.
 		sb = inicistest.New(inicistest.Config{
 			BaseURL: sandboxBase(publicURL, inicis.Name), MID: inicis.TestMID,
-			SignKey: randomKey(32), APIKey: randomKey(16), APIIV: randomKey(16),
+			SignKey: randomKey(32), APIKey: randomKey(16), APIIV: randomKey(16), MobileHashKey: randomKey(32),
 			WebhookURL: publicURL + "/webhooks/" + inicis.Name,
 		})
 		cfg = sb.GatewayConfig()
 		// Deposit notifications come from the sandbox in this process.
 		cfg.NotiSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		cfg.MobileNotiURL = publicURL + "/webhooks/" + inicis.Name
 	}
 	gw, err := inicis.New(cfg)
 	if err != nil {
@@ -158,6 +159,11 @@ var redirectFields = map[string]string{
 	"netCancelUrl": "netCancelUrl",
 	"idcName":      "idc_name",
 	"resultCode":   "resultCode",
+	// INIpay Mobile's auth result keeps Inicis's names.
+	"P_STATUS":  "P_STATUS",
+	"P_TID":     "P_TID",
+	"P_REQ_URL": "P_REQ_URL",
+	"P_RMESG1":  "P_RMESG1",
 }
 
 func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
