@@ -298,17 +298,17 @@ func deviceOf(s string) (pg.Device, error) {
 }
 
 type approveRequest struct {
-	PG           string            `json:"pg"`
-	OrderID      string            `json:"orderId"`
-	Amount       json.Number       `json:"amount"`
-	Currency     string            `json:"currency"`
-	PaymentKey   string            `json:"paymentKey"`
-	PGToken      string            `json:"pgToken"`
-	AuthToken    string            `json:"authToken"`
-	AuthURL      string            `json:"authUrl"`
-	NetCancelURL string            `json:"netCancelUrl"`
-	IDCName      string            `json:"idcName"`
-	ResultCode   string            `json:"resultCode"`
+	PG           string      `json:"pg"`
+	OrderID      string      `json:"orderId"`
+	Amount       json.Number `json:"amount"`
+	Currency     string      `json:"currency"`
+	PaymentKey   string      `json:"paymentKey"`
+	PGToken      string      `json:"pgToken"`
+	AuthToken    string      `json:"authToken"`
+	AuthURL      string      `json:"authUrl"`
+	NetCancelURL string      `json:"netCancelUrl"`
+	IDCName      string      `json:"idcName"`
+	ResultCode   string      `json:"resultCode"`
 	// INIpay Mobile's auth result, by Inicis's own names.
 	PStatus  string            `json:"P_STATUS"`
 	PTID     string            `json:"P_TID"`
