@@ -30,8 +30,8 @@ type PGSettings struct {
 	ClientKey string
 	// CID is KakaoPay's merchant code.
 	CID string
-	// Inicis merchant settings.
-	MID, SignKey, APIKey, APIIV, ClientIP string
+	// Inicis merchant settings (MobileHashKey: INIpay Mobile's hash key).
+	MID, SignKey, APIKey, APIIV, ClientIP, MobileHashKey string
 	// Sandbox, when the settings are not live, is the address of this
 	// PG's sandbox running as a process of its own (e.g. its
 	// cmd/…-sandbox): the PG runs in sandbox mode against it instead of a
@@ -97,7 +97,8 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if live.MID != "" {
 		cfg = inicis.Config{
 			MID: live.MID, SignKey: live.SignKey, APIKey: live.APIKey, APIIV: live.APIIV,
-			ClientIP: live.ClientIP, BaseURL: live.BaseURL,
+			ClientIP: live.ClientIP, BaseURL: live.BaseURL, MobileHashKey: live.MobileHashKey,
+			MobileNotiURL: publicURL + "/webhooks/" + inicis.Name,
 		}
 	} else if live.Sandbox != "" {
 		// The sandbox's keys are the test merchant's; only its address
