@@ -11,6 +11,7 @@ import (
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
 )
 
 // mobileWindows are the devices other than PC each sandbox PG has a
@@ -18,6 +19,7 @@ import (
 var mobileWindows = map[string][]pg.Device{
 	"tosspay":  {pg.DeviceMobile, pg.DeviceApp},
 	"kakaopay": {pg.DeviceMobile, pg.DeviceApp},
+	"inicis":   {pg.DeviceMobile, pg.DeviceApp},
 }
 
 // The flow's scenarios (decline, lost answer, order failure, refund) on
@@ -111,10 +113,15 @@ func TestPrepare_Device_RefusedWithoutAWindow(t *testing.T) {
 			c, err := f.p.Prepare(ctx, req)
 			if has {
 				require.NoError(t, err, "%s", d)
-				if f.pg.name == "kakaopay" {
+				switch f.pg.name {
+				case "kakaopay":
 					want := map[pg.Device]string{pg.DeviceMobile: "next_redirect_mobile_url", pg.DeviceApp: "next_redirect_app_url"}[d]
 					assert.NotEmpty(t, c.Client[want], "%s: the window for the device", d)
 					assert.NotContains(t, c.Client, "next_redirect_pc_url", "%s", d)
+				case "inicis":
+					assert.NotEmpty(t, c.Client["actionUrl"], "%s: the INIpay Mobile window", d)
+					assert.Equal(t, req.OrderID, c.Client["P_OID"], "%s", d)
+					assert.NotContains(t, c.Client, "signature", "%s: no standard-window form", d)
 				}
 				// The same order prepared again for another device is a
 				// different attempt.
@@ -128,5 +135,39 @@ func TestPrepare_Device_RefusedWithoutAWindow(t *testing.T) {
 			_, err = f.db.CheckoutByOrder(ctx, req.OrderID)
 			require.ErrorIs(t, err, store.ErrNotFound, "nothing was written")
 		}
+	})
+}
+
+// An Inicis mobile auth result whose P_STATUS is not "00" (the buyer
+// canceled in the window) is a decline with Inicis's message: the payment
+// fails, nothing is sent to Inicis, and the order can be paid again, as
+// after a declined standard-window payment.
+func TestMobileCheckout_Inicis_AuthFailureIsADecline(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFlow(t, db, newInicis(t))
+		f.device = pg.DeviceMobile
+		ctx := context.Background()
+		req := f.checkout("m-auth-fail", 8000, pgtest.FaultNone)
+		canceled := paygate.ApproveRequest{PG: req.PG, OrderID: req.OrderID, Amount: req.Amount,
+			Redirect: map[string]string{"P_STATUS": "01", "P_RMESG1": "사용자가 결제를 취소하였습니다.", "P_TID": req.Redirect["P_TID"], "P_REQ_URL": req.Redirect["P_REQ_URL"]}}
+		res, err := f.p.Approve(ctx, canceled)
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusFailed, res.Status)
+		assert.Equal(t, "01", res.FailureCode)
+		assert.Equal(t, "사용자가 결제를 취소하였습니다.", res.FailureMessage)
+		entry, _ := f.ledgerEntry("m-auth-fail")
+		assert.Zero(t, entry.Approvals, "nothing was sent to Inicis")
+		f.settled(res.PaymentID)
+		assert.Equal(t, pg.StatusFailed, f.payment(res.PaymentID).Status)
+		_, creates, _ := f.shop.state("m-auth-fail")
+		assert.Zero(t, creates)
+
+		// The buyer tries again in the window: paid.
+		again, err := f.p.Approve(ctx, f.checkout("m-auth-fail", 8000, pgtest.FaultNone))
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproved, again.Status)
+		f.settled(again.PaymentID)
+		f.checkInvariants("m-auth-fail")
 	})
 }

@@ -100,10 +100,15 @@ func vaPGs(t *testing.T, hooks string) []vaPG {
 // A virtual account: the approval issues it (WAITING_FOR_DEPOSIT, no
 // order yet); the PG's deposit notification settles the payment and the
 // saga carries on to the order and the ledger, once however often the
-// notification arrives.
+// notification arrives. On a phone too: Toss's one window, and INIpay
+// Mobile, whose deposit is notified to P_NOTI_URL with P_* fields.
 func TestVirtualAccount_DepositNotificationContinuesTheSaga(t *testing.T) {
-	for _, name := range []string{"tosspay", "inicis"} {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		device pg.Device
+	}{{"tosspay", ""}, {"inicis", ""}, {"tosspay", pg.DeviceMobile}, {"inicis", pg.DeviceMobile}, {"inicis", pg.DeviceApp}} {
+		name, device := tc.name, tc.device
+		t.Run(name+"/"+string(device.OrPC()), func(t *testing.T) {
 			t.Parallel()
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
 				hooks := newIntakeServer(t)
@@ -122,9 +127,9 @@ func TestVirtualAccount_DepositNotificationContinuesTheSaga(t *testing.T) {
 
 				const orderID = "order-va-0001"
 				_, err := f.p.Prepare(ctx, paygate.PrepareRequest{OrderID: orderID, OrderName: "va", Amount: pg.Won(25000), PG: name,
-					SuccessURL: "https://shop.example/return"})
+					Method: pg.MethodVirtualAccount, Device: device, SuccessURL: "https://shop.example/return"})
 				require.NoError(t, err)
-				redirect, err := va.payVA(ctx, pgtest.PayRequest{OrderID: orderID, Amount: pg.Won(25000)})
+				redirect, err := va.payVA(ctx, pgtest.PayRequest{OrderID: orderID, Amount: pg.Won(25000), Device: device})
 				require.NoError(t, err)
 				res, err := f.p.Approve(ctx, paygate.ApproveRequest{PG: name, OrderID: orderID, Amount: pg.Won(25000),
 					PaymentKey: redirect.PaymentKey, Redirect: redirect.Redirect})

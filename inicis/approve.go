@@ -48,25 +48,56 @@ func (g *Gateway) checkRedirect(op string, req pg.ApproveRequest, netCancel bool
 	if p := req.Prepared["oid"]; p != "" && p != req.OrderID {
 		return authResult{}, invalid(op, "checkout was prepared for order %q, not %q", p, req.OrderID)
 	}
+	if isMobileDevice(req.Prepared["device"]) {
+		return authResult{}, invalid(op, "checkout was prepared for the INIpay Mobile window, not the standard (PC) one")
+	}
 	res := authResult{token: r["authToken"], idc: r["idc_name"]}
 	if res.token == "" || len(res.token) > 4096 {
 		return authResult{}, invalid(op, "redirect has no usable authToken")
 	}
-	ep, ok := g.cfg.IDCs[res.idc]
-	if !ok {
-		return authResult{}, fail(op, pg.KindInvalid, "UNTRUSTED_URL",
-			fmt.Sprintf("idc_name %q is not allow-listed", res.idc), 0, ErrUntrustedURL)
+	var err error
+	if res.authURL, err = g.allowListed(op, "authUrl", firstNonEmpty(r["authUrl"], r["checkAckUrl"]), true, res.idc,
+		func(ep Endpoints) string { return ep.AuthURL }); err != nil && !netCancel {
+		return authResult{}, err
 	}
-	got, want, field := firstNonEmpty(r["authUrl"], r["checkAckUrl"]), ep.AuthURL, "authUrl"
-	if netCancel {
-		got, want, field = r["netCancelUrl"], ep.NetCancelURL, "netCancelUrl"
+	if res.netCancelURL, err = g.allowListed(op, "netCancelUrl", r["netCancelUrl"], true, res.idc,
+		func(ep Endpoints) string { return ep.NetCancelURL }); err != nil && netCancel {
+		return authResult{}, err
 	}
-	if got != want {
-		return authResult{}, fail(op, pg.KindInvalid, "UNTRUSTED_URL",
-			fmt.Sprintf("%s %q is not the allow-listed address for idc_name %q", field, got, res.idc), 0, ErrUntrustedURL)
-	}
-	res.authURL, res.netCancelURL = ep.AuthURL, ep.NetCancelURL
 	return res, nil
+}
+
+// allowListed is the one SSRF check of every address a redirect names for
+// the server to call (authUrl, netCancelUrl, INIpay Mobile's P_REQ_URL):
+// it returns the allow-listed address (Config.IDCs) that got is exactly,
+// never the received string. addr picks the address of an IDC's entry.
+// With byIDC (the standard window's auth result names its idc_name), only
+// that IDC's address is allowed, and an idc_name that is not listed (empty
+// included) allows nothing; without (a mobile auth result names none), any
+// IDC's. Anything else fails with an error wrapping ErrUntrustedURL, and
+// nothing is sent.
+func (g *Gateway) allowListed(op, field, got string, byIDC bool, idc string, addr func(Endpoints) string) (string, error) {
+	untrusted := func(format string, args ...any) error {
+		return fail(op, pg.KindInvalid, "UNTRUSTED_URL", fmt.Sprintf(format, args...), 0, ErrUntrustedURL)
+	}
+	if byIDC {
+		ep, ok := g.cfg.IDCs[idc]
+		if !ok {
+			return "", untrusted("idc_name %q is not allow-listed", idc)
+		}
+		if want := addr(ep); want == "" || got != want {
+			return "", untrusted("%s %q is not the allow-listed address for idc_name %q", field, got, idc)
+		}
+		return addr(ep), nil
+	}
+	if got != "" {
+		for _, ep := range g.cfg.IDCs {
+			if want := addr(ep); want != "" && got == want {
+				return want, nil
+			}
+		}
+	}
+	return "", untrusted("%s %q is not an allow-listed Inicis address", field, got)
 }
 
 // authForm is the approval (and net-cancel) request body, signed at
@@ -105,8 +136,14 @@ const formContentType = "application/x-www-form-urlencoded; charset=UTF-8"
 // Inicis's approval carries no idempotency key: a KindUnknown error (timeout,
 // reset, 5xx) means it may have happened, and is resolved by Lookup with the
 // order id, never by approving again.
+//
+// A redirect with INIpay Mobile's fields (P_STATUS, P_TID, P_REQ_URL) is
+// approved at P_REQ_URL instead; see approveMobile.
 func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payment, error) {
 	const op = "approve"
+	if isMobileRedirect(req.Redirect) {
+		return g.approveMobile(ctx, req)
+	}
 	auth, err := g.checkRedirect(op, req, false)
 	if err != nil {
 		return nil, err
@@ -192,6 +229,9 @@ func (g *Gateway) undo(ctx context.Context, req pg.ApproveRequest, code, why str
 // recorded.
 func (g *Gateway) NetCancel(ctx context.Context, req pg.ApproveRequest) error {
 	const op = "net-cancel"
+	if isMobileRedirect(req.Redirect) {
+		return invalid(op, "INIpay Mobile has no net cancel: refund the payment with Cancel")
+	}
 	auth, err := g.checkRedirect(op, req, true)
 	if err != nil {
 		return err

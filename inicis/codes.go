@@ -21,10 +21,12 @@ type outcome struct {
 type api uint8
 
 const (
-	apiAuth    api = iota // the auth result in the buyer's redirect
-	apiApprove            // POST authUrl / netCancelUrl
-	apiRefund             // INIAPI refund, partialRefund
-	apiInquiry            // INIAPI inquiry
+	apiAuth          api = iota // the auth result in the buyer's redirect
+	apiApprove                  // POST authUrl / netCancelUrl
+	apiRefund                   // INIAPI refund, partialRefund
+	apiInquiry                  // INIAPI inquiry
+	apiMobileAuth               // INIpay Mobile: the auth result posted to P_NEXT_URL
+	apiMobileApprove            // INIpay Mobile: the answer of POST P_REQ_URL
 )
 
 // resultCodes is the one table of Inicis result codes. Codes not listed take
@@ -51,6 +53,20 @@ var resultCodes = map[api]map[string]outcome{
 		"V812": {kind: pg.KindDeclined, reason: "price differs from the authenticated amount (sandbox)"},
 		"V813": {kind: pg.KindInvalid, reason: "mid differs from the authenticated merchant (sandbox)"},
 		"V820": {kind: pg.KindNotFound, reason: "net cancel: no such approval (sandbox)"},
+	},
+	apiMobileAuth: {
+		"00": {ok: true, reason: "buyer authenticated (P_STATUS 00)"},
+		"01": {kind: pg.KindDeclined, reason: "buyer canceled or the authentication failed"},
+		"":   {kind: pg.KindDeclined, reason: "no P_STATUS: treated as a buyer cancel"},
+	},
+	apiMobileApprove: {
+		"00": {ok: true, reason: "approved (P_STATUS 00)"},
+		// sandbox codes, as for the standard approval
+		"V801": {kind: pg.KindDeclined, reason: "card company refused (sandbox)"},
+		"V802": {kind: pg.KindDeclined, retryable: true, reason: "card company temporary fault (sandbox)"},
+		"V810": {kind: pg.KindInvalid, reason: "malformed approval request (sandbox)"},
+		"V811": {kind: pg.KindDeclined, reason: "P_TID unknown, expired or used (sandbox)"},
+		"V813": {kind: pg.KindInvalid, reason: "P_MID differs from the authenticated merchant (sandbox)"},
 	},
 	apiRefund: {
 		"00":     {ok: true, reason: "canceled"},
@@ -86,11 +102,14 @@ var resultCodes = map[api]map[string]outcome{
 //     flow puts it before an operator instead of retrying forever.
 //   - inquiry: an answer we cannot read must never be taken as "not found"
 //     (a captured payment would be marked failed): invalid.
+//   - mobile auth and approval: as the standard auth and approval.
 var defaultOutcome = map[api]outcome{
-	apiAuth:    {kind: pg.KindDeclined, reason: "authentication failed"},
-	apiApprove: {kind: pg.KindDeclined, reason: "approval refused"},
-	apiRefund:  {kind: pg.KindDeclined, reason: "cancel refused"},
-	apiInquiry: {kind: pg.KindInvalid, reason: "inquiry refused"},
+	apiAuth:          {kind: pg.KindDeclined, reason: "authentication failed"},
+	apiApprove:       {kind: pg.KindDeclined, reason: "approval refused"},
+	apiRefund:        {kind: pg.KindDeclined, reason: "cancel refused"},
+	apiInquiry:       {kind: pg.KindInvalid, reason: "inquiry refused"},
+	apiMobileAuth:    {kind: pg.KindDeclined, reason: "authentication failed"},
+	apiMobileApprove: {kind: pg.KindDeclined, reason: "approval refused"},
 }
 
 func lookupCode(a api, code string) outcome {
@@ -172,4 +191,12 @@ var depositStatuses = map[string]bool{
 const (
 	notiDeposit = "0200"
 	notiCancel  = "0400"
+)
+
+// P_STATUS values of INIpay Mobile notifications (P_NOTI_URL): a card
+// result or a virtual account's deposit is "00"; a virtual account's
+// issue is "02", which carries no payment news.
+const (
+	mobileNotiPaid   = "00"
+	mobileNotiIssued = "02"
 )

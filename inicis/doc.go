@@ -1,6 +1,7 @@
 // Package inicis is paygate's adapter for KG Inicis (KG이니시스): INIpay
-// Standard for taking payments in the buyer's browser, INIAPI v2 for
-// refunds and inquiries, and virtual-account deposit notifications.
+// Standard for taking payments in the buyer's browser, INIpay Mobile for
+// phones and apps, INIAPI v2 for refunds and inquiries, and virtual-account
+// deposit notifications.
 //
 // The payment is two-phase. Prepare signs the form the shop's page posts
 // through INIStdPay.js (SHA-256 signature, verification and mKey over the
@@ -24,6 +25,21 @@
 //	payment, err := gw.Approve(ctx, pg.ApproveRequest{
 //		OrderID: "order-1", Amount: pg.Won(15000), Redirect: authResult, Prepared: prepared.Data,
 //	})
+//
+// A checkout for pg.DeviceMobile or pg.DeviceApp opens INIpay Mobile
+// instead: Prepare answers the P_* form (P_MID, P_OID, P_AMT, P_GOODS,
+// P_NEXT_URL, P_NOTI_URL, P_TIMESTAMP and, with Config.MobileHashKey,
+// P_CHKFAKE) and the window to post it to, Client["actionUrl"]. Inicis posts
+// the auth result (P_STATUS "00", P_TID, P_REQ_URL, P_RMESG1) to
+// P_NEXT_URL; it goes into Redirect as the standard one does, and Approve
+// POSTs P_MID and P_TID to P_REQ_URL only when it is exactly one of the
+// allow-listed mobile approval addresses (Endpoints.MobileAuthURL; the same
+// check as authUrl's). The answer is EUC-KR name=value text; one that
+// differs from the request, or whose P_CHKFAKE does not match, is refunded
+// at once through INIAPI and never returned as approved. Refunds and
+// lookups go through INIAPI as for standard payments, and P_NOTI_URL
+// notifications (a virtual account's deposit, a card result) are verified
+// like deposit notifications and come out of ParseWebhook the same way.
 //
 // Every other Config field says its default: the live INIAPI host
 // (DefaultBaseURL), Inicis's approval hosts (DefaultIDCs) and notification

@@ -51,6 +51,44 @@ func Example() {
 	// PARTIAL_CANCELED 10000 KRW
 }
 
+// A checkout on a phone opens INIpay Mobile: the browser posts the P_*
+// form to Client["actionUrl"]; the window's result goes to Approve as the
+// redirect, and the adapter approves it at the allow-listed P_REQ_URL.
+func ExampleGateway_Prepare_mobile() {
+	ctx := context.Background()
+	srv := inicistest.NewServer(inicistest.Config{})
+	defer srv.Close()
+	gw, err := inicis.New(srv.GatewayConfig())
+	if err != nil {
+		panic(err)
+	}
+	prepared, err := gw.Prepare(ctx, pg.PrepareRequest{
+		OrderID: "order-m1", OrderName: "머그컵", Amount: pg.Won(12000), Device: pg.DeviceMobile,
+		SuccessURL: "https://shop.example/inicis/next",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(prepared.Client["P_OID"], prepared.Client["P_AMT"], prepared.Client["P_INI_PAYMENT"])
+	// The buyer pays in the mobile window; Inicis posts P_STATUS, P_TID,
+	// P_REQ_URL and P_RMESG1 to P_NEXT_URL.
+	auth, err := srv.PayMobileForm(ctx, prepared.Client, pgtest.FaultNone)
+	if err != nil {
+		panic(err)
+	}
+	payment, err := gw.Approve(ctx, pg.ApproveRequest{
+		PaymentID: "pay_m1", OrderID: "order-m1", Amount: pg.Won(12000),
+		Redirect: auth.Redirect, Prepared: prepared.Data,
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(payment.Status, payment.Amount, payment.PaymentKey[:10])
+	// Output:
+	// order-m1 12000 CARD
+	// APPROVED 12000 KRW INIMX_CARD
+}
+
 // New takes a Config. MID and SignKey take payments; APIKey, APIIV and
 // ClientIP (this server's address, registered with Inicis) cancel and look
 // up. Every wrong field is named at once.

@@ -146,3 +146,53 @@ func FuzzParseAPIResponse(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseMobileNotification(f *testing.F) {
+	seed := url.Values{
+		"P_STATUS": {"00"}, "P_TID": {"INIMX_VBNKINIpayTest20231115071320000001"}, "P_TYPE": {"VBANK"},
+		"P_MID": {"INIpayTest"}, "P_OID": {"order-1"}, "P_AMT": {"10000"}, "P_AUTH_DT": {"20231115071320"},
+		"P_FN_NM": {"\xb1\xb9\xb9\xce\xc0\xba\xc7\xe0"},
+	}
+	f.Add([]byte(seed.Encode()))
+	f.Add([]byte("P_STATUS=02&P_TID=T&P_TYPE=VBANK&P_MID=m&P_OID=o&P_AMT=1"))
+	f.Add([]byte("P_STATUS=00&P_TID=T&P_TID=U&P_TYPE=CARD&P_MID=m&P_OID=o&P_AMT=1e400"))
+	f.Add([]byte("P_TID=%00&P_STATUS=%zz"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		n, err := ParseMobileNotification(body)
+		if err != nil {
+			return
+		}
+		if n.TID == "" || n.OrderID == "" || n.MID == "" || !n.Amount.IsPositive() || n.Amount.Currency() != pg.KRW {
+			t.Fatalf("accepted a notification without its essentials: %+v", n)
+		}
+		if err := checkTID("fuzz", n.TID); err != nil {
+			t.Fatalf("accepted tid %q: %v", n.TID, err)
+		}
+		if !strings.HasPrefix(n.DedupKey(), "mobile:"+n.TID+":") {
+			t.Fatalf("dedup key %q", n.DedupKey())
+		}
+	})
+}
+
+func FuzzParseMobileApproval(f *testing.F) {
+	f.Add([]byte("P_STATUS=00&P_RMESG1=\xc1\xa4\xbb\xf3&P_TID=INIMX_CARDINIpayTest20231115071320000001&P_TYPE=CARD&P_AUTH_DT=20231115071320&P_OID=order-1&P_AMT=1000"))
+	f.Add([]byte("P_STATUS=00&P_TID=INIMX_VBNKINIpayTest20231115071320000001&P_TYPE=VBANK&P_AMT=1000&P_VACT_NUM=1&P_VACT_DATE=20231118&P_VACT_TIME=235959"))
+	f.Add([]byte("P_STATUS=V801&P_RMESG1=a&b&c"))
+	f.Add([]byte("=&&P_STATUS"))
+	f.Add([]byte(`{"resultCode":"0000"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, fields, err := parseMobileApproval(200, body)
+		if err != nil {
+			if pg.KindOf(err) == pg.KindNotFound {
+				t.Fatalf("an approval answer read as not found: %v", err)
+			}
+			return
+		}
+		if p.PaymentKey == "" || fields["P_STATUS"] != "00" || !p.Amount.IsSet() {
+			t.Fatalf("accepted an approval without its essentials: %+v", p)
+		}
+		if p.Status != pg.StatusApproved && p.Status != pg.StatusWaitingForDeposit {
+			t.Fatalf("status %s", p.Status)
+		}
+	})
+}

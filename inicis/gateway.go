@@ -41,14 +41,21 @@ const (
 	// the payment window in the buyer's browser.
 	LiveStdPayJS = "https://stdpay.inicis.com/stdjs/INIStdPay.js"
 	TestStdPayJS = "https://stgstdpay.inicis.com/stdjs/INIStdPay.js"
+	// DefaultMobilePayURL is the INIpay Mobile payment window: a phone's
+	// browser (or an app's web view) posts the P_* form of a mobile
+	// checkout here.
+	DefaultMobilePayURL = "https://mobile.inicis.com/smart/payment/"
 )
 
 // Endpoints are the approval (authUrl) and net-cancel (netCancelUrl)
 // addresses of one Inicis data centre, named by the idc_name the auth
-// result carries.
+// result carries, and its INIpay Mobile approval address (the P_REQ_URL a
+// mobile auth result names; empty when mobile payments are not approved
+// there).
 type Endpoints struct {
-	AuthURL      string
-	NetCancelURL string
+	AuthURL       string
+	NetCancelURL  string
+	MobileAuthURL string
 }
 
 // DefaultIDCs is the allow-list of Inicis approval hosts by idc_name. An
@@ -56,10 +63,16 @@ type Endpoints struct {
 // it is exactly the address listed here for the redirect's idc_name: the
 // redirect passes through the buyer's browser, so anything in it may be
 // forged (SSRF).
+//
+// A mobile auth result names no idc_name: its P_REQ_URL is called only when
+// it is exactly one of the MobileAuthURL addresses listed here.
 var DefaultIDCs = map[string]Endpoints{
-	"fc":  {AuthURL: "https://fcstdpay.inicis.com/api/payAuth", NetCancelURL: "https://fcstdpay.inicis.com/api/netCancel"},
-	"ks":  {AuthURL: "https://ksstdpay.inicis.com/api/payAuth", NetCancelURL: "https://ksstdpay.inicis.com/api/netCancel"},
-	"stg": {AuthURL: "https://stgstdpay.inicis.com/api/payAuth", NetCancelURL: "https://stgstdpay.inicis.com/api/netCancel"},
+	"fc": {AuthURL: "https://fcstdpay.inicis.com/api/payAuth", NetCancelURL: "https://fcstdpay.inicis.com/api/netCancel",
+		MobileAuthURL: "https://fcmobile.inicis.com/smart/payReq.ini"},
+	"ks": {AuthURL: "https://ksstdpay.inicis.com/api/payAuth", NetCancelURL: "https://ksstdpay.inicis.com/api/netCancel",
+		MobileAuthURL: "https://ksmobile.inicis.com/smart/payReq.ini"},
+	"stg": {AuthURL: "https://stgstdpay.inicis.com/api/payAuth", NetCancelURL: "https://stgstdpay.inicis.com/api/netCancel",
+		MobileAuthURL: "https://stgmobile.inicis.com/smart/payReq.ini"},
 }
 
 // DefaultNotiSources are the addresses Inicis sends virtual-account deposit
@@ -113,6 +126,27 @@ type Config struct {
 	// AcceptMethod is sent as the form's acceptmethod (e.g. "below1000" or
 	// "HPP(1)"). Default none.
 	AcceptMethod string
+
+	// MobileHashKey is the INIpay Mobile hash key (separate from SignKey
+	// and APIKey). When set, a mobile checkout's form carries P_TIMESTAMP
+	// and P_CHKFAKE = base64(SHA-512(P_AMT + P_OID + P_TIMESTAMP + key)),
+	// and an approval answer that carries P_CHKFAKE must match it. Default
+	// none: forms go unhashed and answers' P_CHKFAKE cannot be checked.
+	// Never logged.
+	MobileHashKey string
+	// MobilePayURL is the INIpay Mobile window a mobile checkout's form is
+	// posted to (Prepared.Client["actionUrl"]). Default
+	// DefaultMobilePayURL.
+	MobilePayURL string
+	// MobileNotiURL is sent as a mobile checkout's P_NOTI_URL: where
+	// Inicis posts the P_* notifications of virtual-account deposits (and
+	// card results). Point it at the shop's webhook intake for Inicis.
+	// Default none (no P_NOTI_URL is sent).
+	MobileNotiURL string
+	// MobileAppScheme is the shop app's URL scheme ("myshop://"), sent in
+	// an app checkout's P_RESERVED (app_scheme) so a card or bank app hands
+	// the buyer back to the shop's app. Default none.
+	MobileAppScheme string
 	// Now is the clock that stamps signed forms and INIAPI requests.
 	// Default time.Now.
 	Now func() time.Time
@@ -149,6 +183,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("signKey", redact(c.SignKey)),
 		slog.String("apiKey", redact(c.APIKey)),
 		slog.String("apiIV", redact(c.APIIV)),
+		slog.String("mobileHashKey", redact(c.MobileHashKey)),
 		slog.String("clientIp", c.ClientIP),
 		slog.String("baseUrl", c.BaseURL))
 }
@@ -168,9 +203,9 @@ func TestConfig() Config {
 	}
 }
 
-// Gateway is the KG Inicis adapter: INIpay Standard (PC web) for payment,
-// INIAPI v2 for cancels and inquiries, and virtual-account deposit
-// notifications. It implements pg.Gateway, pg.Preparer,
+// Gateway is the KG Inicis adapter: INIpay Standard (PC web) and INIpay
+// Mobile (phones and apps) for payment, INIAPI v2 for cancels and
+// inquiries, and virtual-account deposit notifications. It implements pg.Gateway, pg.Preparer,
 // pg.PrepareValidator, pg.NetCanceler, pg.WebhookParser and
 // pg.WebhookAcker, and is safe for concurrent use.
 type Gateway struct {
@@ -202,7 +237,7 @@ func New(cfg Config) (*Gateway, error) {
 	c.Timeout = cfg.Timeout
 	c.MaxAttempts = cfg.MaxAttempts
 	c.BackoffMin, c.BackoffMax = cfg.BackoffMin, cfg.BackoffMax
-	for _, secret := range []string{cfg.SignKey, cfg.APIKey, cfg.APIIV} {
+	for _, secret := range []string{cfg.SignKey, cfg.APIKey, cfg.APIIV, cfg.MobileHashKey} {
 		if secret != "" {
 			c.Secrets = append(c.Secrets, secret)
 		}
@@ -251,6 +286,11 @@ func (c *Config) validate() error {
 				errs = append(errs, fmt.Errorf("Config.IDCs[%q]: %w", name, err))
 			}
 		}
+		if ep.MobileAuthURL != "" {
+			if err := checkAbsURL(ep.MobileAuthURL); err != nil {
+				errs = append(errs, fmt.Errorf("Config.IDCs[%q].MobileAuthURL: %w", name, err))
+			}
+		}
 		idcs[name] = ep
 	}
 	c.IDCs = idcs
@@ -259,6 +299,20 @@ func (c *Config) validate() error {
 	}
 	if c.NotiSources == nil {
 		c.NotiSources = DefaultNotiSources
+	}
+	if c.MobilePayURL == "" {
+		c.MobilePayURL = DefaultMobilePayURL
+	}
+	if err := checkAbsURL(c.MobilePayURL); err != nil {
+		errs = append(errs, fmt.Errorf("Config.MobilePayURL: %w", err))
+	}
+	if c.MobileNotiURL != "" {
+		if err := checkAbsURL(c.MobileNotiURL); err != nil {
+			errs = append(errs, fmt.Errorf("Config.MobileNotiURL: %w", err))
+		}
+	}
+	if strings.ContainsAny(c.MobileAppScheme, "&= \t\r\n") {
+		errs = append(errs, fmt.Errorf("Config.MobileAppScheme %q has a character P_RESERVED cannot carry", c.MobileAppScheme))
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -29,9 +29,8 @@ const (
 	CodeInvalidReturnURL   = "INVALID_RETURN_URL"
 	CodeInvalidCloseURL    = "INVALID_CLOSE_URL"
 	CodeInvalidGoPayMethod = "INVALID_GOPAYMETHOD"
-	// CodeUnsupportedDevice refuses a mobile-web or app checkout: the
-	// adapter signs the INIpay Standard (PC) form only, and a phone given
-	// that form could not pay.
+	// CodeUnsupportedDevice refuses a checkout for a device that is not
+	// pg.DevicePC, pg.DeviceMobile or pg.DeviceApp.
 	CodeUnsupportedDevice = "UNSUPPORTED_DEVICE"
 )
 
@@ -84,14 +83,18 @@ func checkGoodname(op, name string) error {
 // form is what a checked checkout puts in the payment form.
 type form struct {
 	price, closeURL, method string
+	// mobile: the checkout opens the INIpay Mobile window (method is then
+	// its P_INI_PAYMENT).
+	mobile bool
 }
 
 // checkPrepare is every rule of a checkout: ValidatePrepare and Prepare
 // both run it, so they never disagree.
 func (g *Gateway) checkPrepare(req pg.PrepareRequest) (form, error) {
 	const op = "prepare"
-	if d := req.Device.OrPC(); d != pg.DevicePC {
-		return form{}, invalidField(op, CodeUnsupportedDevice, "device %q: this adapter opens the INIpay Standard (PC) window only", d)
+	d := req.Device.OrPC()
+	if !d.Valid() {
+		return form{}, invalidField(op, CodeUnsupportedDevice, "device %q is not %s, %s or %s", d, pg.DevicePC, pg.DeviceMobile, pg.DeviceApp)
 	}
 	if err := checkOID(op, req.OrderID); err != nil {
 		return form{}, err
@@ -128,6 +131,13 @@ func (g *Gateway) checkPrepare(req pg.PrepareRequest) (form, error) {
 			return form{}, invalidField(op, CodeInvalidCloseURL, "cancel URL (closeUrl): %v", err)
 		}
 	}
+	if isMobileDevice(string(d)) {
+		method, err := mobilePayMethod(req.Method)
+		if err != nil {
+			return form{}, invalidField(op, CodeInvalidGoPayMethod, "%v", err)
+		}
+		return form{price: price, closeURL: closeURL, method: method, mobile: true}, nil
+	}
 	method, err := goPayMethod(req.Method)
 	if err != nil {
 		return form{}, invalidField(op, CodeInvalidGoPayMethod, "%v", err)
@@ -141,9 +151,9 @@ func (g *Gateway) checkPrepare(req pg.PrepareRequest) (form, error) {
 // is not positive whole won at or above the minimum; a tax-free part above
 // it; an order name (goodname) that is empty, has control characters or is
 // longer than 40 bytes as Inicis counts them (two per Korean character); a
-// return or close URL that is not absolute http(s); a method the standard
-// window does not offer; a device other than pg.DevicePC
-// (CodeUnsupportedDevice). The error is a *pg.Error of kind KindInvalid
+// return or close URL that is not absolute http(s); a method the window of
+// the device does not offer; a device other than pg.DevicePC,
+// pg.DeviceMobile and pg.DeviceApp (CodeUnsupportedDevice). The error is a *pg.Error of kind KindInvalid
 // whose Code names the field (CodeInvalidOID, ...). Prepare applies the same
 // checks.
 func (g *Gateway) ValidatePrepare(req pg.PrepareRequest) error {
@@ -151,16 +161,20 @@ func (g *Gateway) ValidatePrepare(req pg.PrepareRequest) error {
 	return err
 }
 
-// Prepare signs the INIpay Standard payment form. Nothing is sent to
-// Inicis: the browser posts Prepared.Client through INIStdPay.js (see
-// LiveStdPayJS) together with the buyer fields the shop fills in itself
-// (buyername, buyertel, buyeremail). Prepared.Data keeps what Approve,
-// Cancel and Lookup check later (mid, oid, price, timestamp). A request
-// ValidatePrepare refuses is refused with the same error.
+// Prepare signs the INIpay Standard payment form, or, for pg.DeviceMobile
+// and pg.DeviceApp, builds the INIpay Mobile form (see prepareMobile).
+// Nothing is sent to Inicis: the browser posts Prepared.Client through
+// INIStdPay.js (see LiveStdPayJS) together with the buyer fields the shop
+// fills in itself (buyername, buyertel, buyeremail). Prepared.Data keeps
+// what Approve, Cancel and Lookup check later (mid, oid, price, timestamp).
+// A request ValidatePrepare refuses is refused with the same error.
 func (g *Gateway) Prepare(_ context.Context, req pg.PrepareRequest) (*pg.Prepared, error) {
 	f, err := g.checkPrepare(req)
 	if err != nil {
 		return nil, err
+	}
+	if f.mobile {
+		return g.prepareMobile(req, f), nil
 	}
 	price := f.price
 	ts := formTimestamp(g.cfg.Now())

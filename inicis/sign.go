@@ -135,3 +135,11 @@ func encryptField(key, iv, plain string) (string, error) {
 	cipher.NewCBCEncrypter(block, []byte(iv)).CryptBlocks(buf, buf)
 	return base64.StdEncoding.EncodeToString(buf), nil
 }
+
+// mobileChkFake is INIpay Mobile's P_CHKFAKE: the standard base64 of the raw
+// SHA-512 digest of amount + oid + timestamp + the mobile hash key, the
+// values concatenated as they are sent.
+func mobileChkFake(amount, oid, timestamp, hashKey string) string {
+	sum := sha512.Sum512([]byte(amount + oid + timestamp + hashKey))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}

@@ -178,6 +178,10 @@ func decodeText(s string) string {
 // The event names the payment by its tid (PaymentKey) and carries the
 // inquiry's view of it (Payment); its DedupKey is the notice's own
 // (Notification.DedupKey).
+//
+// INIpay Mobile's notifications (P_NOTI_URL, P_* fields) come to the same
+// place and pass the same source check; see parseMobileWebhook for the
+// rest (MobileNotification).
 func (g *Gateway) ParseWebhook(ctx context.Context, req pg.WebhookRequest) (*pg.WebhookEvent, error) {
 	reject := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
@@ -190,6 +194,9 @@ func (g *Gateway) ParseWebhook(ctx context.Context, req pg.WebhookRequest) (*pg.
 	}
 	if !g.trustedSource(addr) {
 		return nil, reject("source %s is not an Inicis notification address", addr)
+	}
+	if isMobileNoti(req.Body) {
+		return g.parseMobileWebhook(ctx, req, reject)
 	}
 	n, err := ParseNotification(req.Body)
 	if err != nil {

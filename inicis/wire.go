@@ -163,7 +163,7 @@ func marshalData(v any) ([]byte, error) {
 // methodOf maps Inicis payMethod / paymethod codes onto pg methods.
 func methodOf(payMethod string) pg.Method {
 	switch strings.ToLower(strings.TrimSpace(payMethod)) {
-	case "card", "vcard":
+	case "card", "vcard", "isp":
 		return pg.MethodCard
 	case "vbank", "vacct":
 		return pg.MethodVirtualAccount

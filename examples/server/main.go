@@ -28,6 +28,7 @@
 //	PAYGATE_KAKAOPAY_SECRET_KEY, PAYGATE_KAKAOPAY_CID, PAYGATE_KAKAOPAY_BASE_URL
 //	PAYGATE_INICIS_MID, PAYGATE_INICIS_SIGN_KEY, PAYGATE_INICIS_API_KEY,
 //	PAYGATE_INICIS_API_IV, PAYGATE_INICIS_CLIENT_IP, PAYGATE_INICIS_BASE_URL
+//	(and PAYGATE_INICIS_MOBILE_HASH_KEY, the INIpay Mobile hash key)
 //
 // A PG runs live only when its secret (or MID) and base URL are both set,
 // and then nothing of its sandbox is served. Otherwise it runs as a sandbox,
@@ -135,7 +136,8 @@ func run(log *slog.Logger) error {
 			MID: os.Getenv("PAYGATE_INICIS_MID"), SignKey: os.Getenv("PAYGATE_INICIS_SIGN_KEY"),
 			APIKey: os.Getenv("PAYGATE_INICIS_API_KEY"), APIIV: os.Getenv("PAYGATE_INICIS_API_IV"),
 			ClientIP: os.Getenv("PAYGATE_INICIS_CLIENT_IP"), BaseURL: os.Getenv("PAYGATE_INICIS_BASE_URL"),
-			Sandbox: os.Getenv("PAYGATE_INICIS_SANDBOX_URL"),
+			MobileHashKey: os.Getenv("PAYGATE_INICIS_MOBILE_HASH_KEY"),
+			Sandbox:       os.Getenv("PAYGATE_INICIS_SANDBOX_URL"),
 		},
 	}
 	quick := os.Getenv("PAYGATE_QUICK_RETRIES") == "1"

@@ -479,3 +479,92 @@ func (s *Sandbox) inquiry(data map[string]string) map[string]any {
 	}
 	return resp
 }
+
+// mobileResult is a refusal in INIpay Mobile's text answer.
+func mobileResult(code, msg string) []field {
+	return []field{{"P_STATUS", code}, {"P_RMESG1", msg}}
+}
+
+// serveMobileAuth is INIpay Mobile's approval, the P_REQ_URL of its auth
+// results: a form POST of P_MID and P_TID, answered in EUC-KR key=value
+// text (P_STATUS, P_TID, P_TYPE, P_AUTH_DT, P_OID, P_AMT, P_VACT_* for a
+// virtual account, P_TIMESTAMP and P_CHKFAKE). Faults play as for the
+// standard approval: a decline (V801), a 500 or a lost request before
+// approving, a lost answer after approving, latency.
+func (s *Sandbox) serveMobileAuth(w http.ResponseWriter, r *http.Request, body []byte) {
+	if !s.wait(r) {
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		writeMobileText(w, mobileResult("V810", "요청 형식 오류: form-urlencoded 가 아닙니다"))
+		return
+	}
+	if form.Get("P_MID") != s.cfg.MID {
+		writeMobileText(w, mobileResult("V813", "상점아이디 불일치"))
+		return
+	}
+	s.mu.Lock()
+	now := s.cfg.Now()
+	p := s.auths[form.Get("P_TID")]
+	if p == nil || !p.mobile || p.used || now.Sub(p.authAt) > s.cfg.AuthTTL {
+		s.mu.Unlock()
+		writeMobileText(w, mobileResult("V811", "인증 정보가 없거나 만료되었습니다"))
+		return
+	}
+	fault := p.fault
+	if f, ok := s.nextFault(pgtest.OpApprove, p.oid); ok {
+		fault = f
+	}
+	if s.failUnprocessed(w, r, fault) {
+		return
+	}
+	p.used = true
+	if fault == pgtest.FaultDecline {
+		p.status = pg.StatusFailed
+		s.mu.Unlock()
+		writeMobileText(w, mobileResult("V801", "카드사 승인거절(한도초과)"))
+		return
+	}
+	p.applAt = now
+	p.approvals++
+	p.tid = p.token
+	amt := strconv.FormatInt(p.price, 10)
+	k := now.In(kst)
+	fields := []field{
+		{"P_STATUS", "00"}, {"P_RMESG1", "정상처리되었습니다."}, {"P_TID", p.tid}, {"P_TYPE", ""},
+		{"P_AUTH_DT", k.Format("20060102150405")}, {"P_MID", s.cfg.MID}, {"P_OID", p.oid}, {"P_AMT", amt},
+		{"P_UNAME", "홍길동"}, {"P_NOTI", ""},
+	}
+	if p.method == "VBank" {
+		fields[3].value = "VBANK"
+		p.status = pg.StatusWaitingForDeposit
+		due := now.Add(s.cfg.VBankTTL).In(kst)
+		p.vact = &vaccount{bank: "04", num: "9" + p.tid[len(p.tid)-13:], name: "(주)샌드박스", due: due}
+		fields = append(fields, field{"P_FN_CD1", p.vact.bank}, field{"P_FN_NM", "국민은행"},
+			field{"P_VACT_NUM", p.vact.num}, field{"P_VACT_BANK_CODE", p.vact.bank}, field{"P_VACT_NAME", p.vact.name},
+			field{"P_VACT_DATE", due.Format("20060102")}, field{"P_VACT_TIME", due.Format("150405")})
+	} else {
+		fields[3].value = "CARD"
+		p.status = pg.StatusApproved
+		p.approved = p.price
+		fields = append(fields, field{"P_AUTH_NO", "30001234"}, field{"P_FN_CD1", "14"}, field{"P_FN_NM", "국민카드"},
+			field{"P_CARD_NUM", "94909400****123*"})
+		p.cardNoti = s.mobileNoti(p, now, "CARD")
+	}
+	key := s.cfg.MobileHashKey
+	if s.tamper {
+		// A forged or tampered answer: the hash is not Inicis's.
+		s.tamper = false
+		key = "tampered:" + key
+	}
+	fields = append(fields, field{"P_TIMESTAMP", p.mobileTS}, field{"P_CHKFAKE", mobileChkFake(amt, p.oid, p.mobileTS, key)})
+	s.byTID[p.tid] = p
+	s.byOID[p.oid] = p
+	s.mu.Unlock()
+	if fault == pgtest.FaultTimeout {
+		s.lose(w, r)
+		return
+	}
+	writeMobileText(w, fields)
+}

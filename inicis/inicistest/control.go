@@ -17,7 +17,7 @@ import (
 
 // The test controls, served under pgtest.ControlPrefix:
 //
-//	POST /_sandbox/pay             {"orderId", "amount", "fault"?, "method"?} or the shop's signed form: Pay, PayVirtualAccount, PayForm
+//	POST /_sandbox/pay             {"orderId", "amount", "fault"?, "method"?, "device"?} or the shop's signed form: Pay, PayVirtualAccount, PayForm, PayMobileForm
 //	POST /_sandbox/faults          {"op", "fault", "orderId"?}: FailNext
 //	GET  /_sandbox/ledger          Ledger
 //	POST /_sandbox/deposit         {"orderId"}: Deposit
@@ -104,6 +104,10 @@ var (
 	ErrAccountExpired = errors.New("inicistest: virtual account expired; the bank refuses the transfer")
 	ErrNoDeposit      = errors.New("inicistest: no deposit standing in the order's virtual account")
 	ErrNotAcked       = errors.New("inicistest: notification was not answered OK")
+	// ErrMobileDepositCancel: the public material shows no P_NOTI_URL
+	// notice of a canceled deposit, so the sandbox does not play one for
+	// accounts issued in the mobile window.
+	ErrMobileDepositCancel = errors.New("inicistest: deposit cancels of INIpay Mobile accounts are not notified")
 )
 
 // Deposit plays the buyer's bank transfer into the order's issued virtual
@@ -136,7 +140,11 @@ func (s *Sandbox) Deposit(ctx context.Context, orderID string) error {
 		p.vact.depositTID = s.nextTID("ININPGVBNK", now)
 		p.approved = p.price
 		p.status = pg.StatusApproved
-		p.vact.depositNoti = s.depositNoti(p, now, "0200")
+		if p.mobile {
+			p.vact.depositNoti = s.mobileNoti(p, now, "VBANK")
+		} else {
+			p.vact.depositNoti = s.depositNoti(p, now, "0200")
+		}
 		p.vact.noti = p.vact.depositNoti
 	}
 	body, target, client := p.vact.depositNoti, s.webhookURL, s.cfg.WebhookClient
@@ -157,6 +165,10 @@ func (s *Sandbox) CancelDeposit(ctx context.Context, orderID string) error {
 	if p == nil || p.vact == nil {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrNoAccount, orderID)
+	}
+	if p.mobile {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: order %q", ErrMobileDepositCancel, orderID)
 	}
 	now := s.cfg.Now()
 	switch {
@@ -183,12 +195,15 @@ type payRequest struct {
 	Amount  json.RawMessage `json:"amount"`
 	Fault   pgtest.Fault    `json:"fault"`
 	Method  string          `json:"method"`
+	Device  pg.Device       `json:"device"`
 }
 
 // servePay plays the buyer over HTTP. A JSON body {orderId, amount, fault,
-// method} is Pay; a form body is PayForm with the shop's signed fields (the
-// fault and method then come as the form fields "fault" and "method").
-// The answer is {"redirect": {...}}, what the returnUrl POST carries.
+// method, device} is Pay (PayVirtualAccount for method VBank) in the window
+// of the device; a form body is PayForm with the shop's signed fields, or
+// PayMobileForm when they are INIpay Mobile's P_* fields (the fault and
+// method then come as the form fields "fault" and "method"). The answer is
+// {"redirect": {...}}, what the returnUrl (P_NEXT_URL) POST carries.
 func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, body []byte) {
 	var (
 		res pgtest.PayResult
@@ -204,7 +219,11 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, body []byte) 
 		for k := range vals {
 			form[k] = vals.Get(k)
 		}
-		res, err = s.PayForm(r.Context(), form, form["method"], pgtest.Fault(form["fault"]))
+		if form["P_MID"] != "" {
+			res, err = s.PayMobileForm(r.Context(), form, pgtest.Fault(form["fault"]))
+		} else {
+			res, err = s.PayForm(r.Context(), form, form["method"], pgtest.Fault(form["fault"]))
+		}
 	} else {
 		var req payRequest
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -222,11 +241,12 @@ func (s *Sandbox) servePay(w http.ResponseWriter, r *http.Request, body []byte) 
 			pgtest.ControlError(w, http.StatusBadRequest, "INVALID_REQUEST", aerr.Error())
 			return
 		}
+		pay := pgtest.PayRequest{OrderID: req.OrderID, Amount: m, Fault: req.Fault, Device: req.Device}
 		switch req.Method {
 		case "", "Card":
-			res, err = s.Pay(r.Context(), pgtest.PayRequest{OrderID: req.OrderID, Amount: m, Fault: req.Fault})
+			res, err = s.Pay(r.Context(), pay)
 		case "VBank":
-			res, err = s.PayVirtualAccount(r.Context(), pgtest.PayRequest{OrderID: req.OrderID, Amount: m, Fault: req.Fault})
+			res, err = s.PayVirtualAccount(r.Context(), pay)
 		default:
 			err = fmt.Errorf("%w: method %q is not Card or VBank", ErrNotPrepared, req.Method)
 		}

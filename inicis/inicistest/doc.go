@@ -4,7 +4,9 @@
 //
 // It speaks Inicis's real wire formats: the standard payment's approval
 // (authUrl) and net-cancel (netCancelUrl) form POSTs with their SHA-256
-// signature and verification, INIAPI v2 refund, partialRefund and inquiry
+// signature and verification, INIpay Mobile's approval (P_REQ_URL: a form
+// POST of P_MID and P_TID answered in EUC-KR name=value text carrying
+// P_CHKFAKE) and its P_NOTI_URL notifications, INIAPI v2 refund, partialRefund and inquiry
 // (JSON with SHA-512 hashData over the exact data bytes, and the
 // confirmPrice balance guard), and virtual-account deposit notifications
 // (EUC-KR form POSTs answered "OK"). It verifies every signature and hash
@@ -26,12 +28,17 @@
 // copy of Inicis's wire format and signatures, kept apart from the
 // adapter's so a wire mistake cannot hide on both sides).
 //
-// Pay plays the buyer (PayForm does it with the shop's own signed form and
-// checks it; PayVirtualAccount issues a virtual account that Deposit later
+// Pay plays the buyer, in the standard window or, for pg.DeviceMobile and
+// pg.DeviceApp, in INIpay Mobile's (PayForm does it with the shop's own
+// signed form and checks it, PayMobileForm with its P_* form and
+// P_CHKFAKE; PayVirtualAccount issues a virtual account that Deposit later
 // pays, sending the notification to Config.WebhookURL; CancelDeposit plays
 // the bank canceling that deposit, notified as type_msg 0400). Notifications
 // have Inicis's shape: no_tid is the deposit's own tid, no_req_tid the
-// payment's, no_msgseq the message's sequence. pgtest.Fault scripts
+// payment's, no_msgseq the message's sequence; a mobile account's deposit
+// is notified with P_* fields instead (P_STATUS 00, P_TYPE VBANK, P_TID the
+// payment's), and a mobile card result is handed out by Webhooks. A
+// mobile approval's faults play as the standard one's. pgtest.Fault scripts
 // the approval: decline, approve-then-lose-the-answer, lose the request, or
 // a 500 before approving. FailNext (pgtest.Scripter) scripts the next
 // approval (pgtest.OpApprove), net cancel (OpNetCancel), INIAPI refund or
@@ -51,11 +58,13 @@
 // relative to that address:
 //
 //	POST /api/payAuth, /api/netCancel               standard payment approval, net cancel
+//	POST /smart/payment/                            the INIpay Mobile window: the shop's P_* form in, {"redirect"} out
+//	POST /smart/payReq.ini                          INIpay Mobile approval (P_REQ_URL)
 //	POST /v2/pg/refund, /partialRefund, /inquiry    INIAPI v2
 //
 // and its test controls, under pgtest.ControlPrefix:
 //
-//	POST /_sandbox/pay             {"orderId","amount","fault","method"} or the signed form: plays the buyer
+//	POST /_sandbox/pay             {"orderId","amount","fault","method","device"} or the signed (or P_*) form: plays the buyer
 //	POST /_sandbox/faults          {"op","fault","orderId"}: FailNext
 //	GET  /_sandbox/ledger          Ledger
 //	POST /_sandbox/deposit         {"orderId"}: pays the virtual account and sends the notification

@@ -33,6 +33,11 @@ type Config struct {
 	MID, SignKey, APIKey, APIIV string
 	// IDCName is the idc_name put in auth results; default "stg".
 	IDCName string
+	// MobileHashKey is the merchant's INIpay Mobile hash key: the mobile
+	// window refuses a form without the matching P_CHKFAKE, and mobile
+	// approval answers carry P_TIMESTAMP and P_CHKFAKE. Default
+	// DefaultMobileHashKey.
+	MobileHashKey string
 	// ClientIP, when set, is the only clientIp INIAPI calls are accepted
 	// with (Inicis checks the registered server address).
 	ClientIP string
@@ -112,6 +117,9 @@ func New(cfg Config) *Sandbox {
 	if cfg.IDCName == "" {
 		cfg.IDCName = "stg"
 	}
+	if cfg.MobileHashKey == "" {
+		cfg.MobileHashKey = DefaultMobileHashKey
+	}
 	if cfg.WebhookClient == nil {
 		cfg.WebhookClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -187,7 +195,15 @@ const (
 	pathPayAuth   = "/api/payAuth"
 	pathNetCancel = "/api/netCancel"
 	pathV2        = "/v2/pg/"
+	// pathMobilePay is the INIpay Mobile window, pathMobileAuth its
+	// approval (the P_REQ_URL of its auth results).
+	pathMobilePay  = "/smart/payment/"
+	pathMobileAuth = "/smart/payReq.ini"
 )
+
+// DefaultMobileHashKey is the sandbox's own INIpay Mobile hash key (Inicis
+// publishes none for INIpayTest); GatewayConfig hands it to the adapter.
+const DefaultMobileHashKey = "inicistest-mobile-hash-key"
 
 // INIAPI v2 request types, the last segment of their URLs.
 const (
@@ -211,6 +227,8 @@ func (s *Sandbox) routes() {
 			s.serveAPI(w, r, body, typ)
 		}))
 	}
+	m.HandleFunc("POST "+pathMobilePay, s.withBody(s.serveMobileWindow))
+	m.HandleFunc("POST "+pathMobileAuth, s.withBody(s.serveMobileAuth))
 	s.controlRoutes(m)
 	s.mux = m
 }
@@ -235,9 +253,10 @@ func (s *Sandbox) withBody(h func(w http.ResponseWriter, r *http.Request, body [
 	}
 }
 
-// GatewayConfig is an inicis.Config that talks to this sandbox: its keys,
-// its INIAPI address, its approval addresses allowed for its idc_name (and
-// only those), notifications accepted from loopback addresses.
+// GatewayConfig is an inicis.Config that talks to this sandbox: its keys
+// (the mobile hash key too), its INIAPI address, its approval addresses
+// (standard and mobile) allowed for its idc_name (and only those), its
+// mobile window, notifications accepted from loopback addresses.
 func (s *Sandbox) GatewayConfig() inicis.Config {
 	clientIP := s.cfg.ClientIP
 	if clientIP == "" {
@@ -246,10 +265,11 @@ func (s *Sandbox) GatewayConfig() inicis.Config {
 	base := s.BaseURL()
 	return inicis.Config{
 		MID: s.cfg.MID, SignKey: s.cfg.SignKey, APIKey: s.cfg.APIKey, APIIV: s.cfg.APIIV,
+		MobileHashKey: s.cfg.MobileHashKey, MobilePayURL: base + pathMobilePay,
 		ClientIP: clientIP,
 		BaseURL:  base,
 		IDCs: map[string]inicis.Endpoints{s.cfg.IDCName: {
-			AuthURL: base + pathPayAuth, NetCancelURL: base + pathNetCancel,
+			AuthURL: base + pathPayAuth, NetCancelURL: base + pathNetCancel, MobileAuthURL: base + pathMobileAuth,
 		}},
 		NotiSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 	}
@@ -275,6 +295,13 @@ type payment struct {
 	parts       []partCancel
 	vact        *vaccount
 	netCanceled bool
+	// mobile: paid in the INIpay Mobile window; token is then the P_TID
+	// (issued at authentication), approved at P_REQ_URL.
+	mobile bool
+	// mobileTS is the P_TIMESTAMP its approval answer's P_CHKFAKE covers.
+	mobileTS string
+	// cardNoti is the P_NOTI_URL notification of a mobile card approval.
+	cardNoti []byte
 }
 
 type partCancel struct {

@@ -24,8 +24,9 @@ var (
 )
 
 // ErrNoNotification is returned by Webhooks for an order Inicis has sent no
-// notification about: Inicis notifies the shop only of virtual-account
-// deposits, never of card payments or cancels.
+// notification about: Inicis notifies the shop of virtual-account deposits
+// and of INIpay Mobile card results, never of standard card payments or of
+// cancels.
 var ErrNoNotification = errors.New("inicistest: Inicis sent no notification for the order")
 
 // Source addresses the sandbox's deliveries come from, as the shop's
@@ -62,10 +63,18 @@ func (s *Sandbox) Webhooks(ctx context.Context, orderID string) (first, retry pg
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.byOID[orderID]
-	if p == nil || p.vact == nil || p.vact.noti == nil {
-		return first, retry, fmt.Errorf("%w %q (only virtual-account deposits are notified; call Deposit first)", ErrNoNotification, orderID)
+	var noti []byte
+	switch {
+	case p == nil:
+	case p.vact != nil:
+		noti = p.vact.noti
+	default:
+		noti = p.cardNoti
 	}
-	body := append([]byte(nil), p.vact.noti...)
+	if noti == nil {
+		return first, retry, fmt.Errorf("%w %q (only virtual-account deposits and mobile card results are notified; call Deposit first)", ErrNoNotification, orderID)
+	}
+	body := append([]byte(nil), noti...)
 	first = pgtest.WebhookDelivery{Header: notiHeader(), Body: body, RemoteAddr: notiPeer}
 	retry = pgtest.WebhookDelivery{Header: notiHeader(), Body: append([]byte(nil), body...), RemoteAddr: notiPeerRetry}
 	return first, retry, nil
@@ -87,6 +96,9 @@ func (s *Sandbox) ForgedWebhooks(ctx context.Context, orderID string) ([]pgtest.
 	p := s.byOID[orderID]
 	if p == nil {
 		return nil, fmt.Errorf("inicistest: no approved payment for order %q", orderID)
+	}
+	if p.mobile {
+		return s.forgedMobileLocked(p), nil
 	}
 	k := s.cfg.Now().In(kst)
 	depositTID := "ININPGVBNK" + (s.cfg.MID + "0000000000")[:10] + k.Format("20060102150405") + "999998"
@@ -177,4 +189,66 @@ func (s *Sandbox) notify(ctx context.Context, client *http.Client, target string
 		return fmt.Errorf("%w: HTTP %d %q", ErrNotAcked, resp.StatusCode, ack)
 	}
 	return nil
+}
+
+// mobileNoti builds the P_NOTI_URL notification of a mobile payment's news
+// (P_STATUS 00): a card result (typ CARD) or a virtual account's deposit
+// (VBANK). P_TID is the payment's own tid. Callers hold mu.
+func (s *Sandbox) mobileNoti(p *payment, now time.Time, typ string) []byte {
+	return []byte(s.mobileNotiValues(p, now, typ).Encode())
+}
+
+func (s *Sandbox) mobileNotiValues(p *payment, now time.Time, typ string) url.Values {
+	text := func(v string) string {
+		if s.cfg.UTF8Noti {
+			return v
+		}
+		enc, err := korean.EUCKR.NewEncoder().String(v)
+		if err != nil {
+			return v
+		}
+		return enc
+	}
+	v := url.Values{
+		"P_STATUS": {"00"}, "P_TID": {p.tid}, "P_TYPE": {typ}, "P_AUTH_DT": {now.In(kst).Format("20060102150405")},
+		"P_MID": {s.cfg.MID}, "P_OID": {p.oid}, "P_AMT": {strconv.FormatInt(p.price, 10)},
+		"P_UNAME": {text("홍길동")}, "P_RMESG1": {text("정상처리되었습니다.")}, "P_NOTI": {""},
+	}
+	if typ == "VBANK" && p.vact != nil {
+		v.Set("P_FN_CD1", p.vact.bank)
+		v.Set("P_FN_NM", text("국민은행"))
+	} else {
+		v.Set("P_AUTH_NO", "30001234")
+		v.Set("P_FN_CD1", "14")
+		v.Set("P_FN_NM", text("국민카드"))
+	}
+	return v
+}
+
+// forgedMobileLocked is ForgedWebhooks for a mobile payment: P_* notices
+// from a foreign address, with a tampered amount, an unknown tid, another
+// merchant, another order, and of the other kind of payment (a deposit of
+// a card payment, a card result of a virtual account). Callers hold mu.
+func (s *Sandbox) forgedMobileLocked(p *payment) []pgtest.WebhookDelivery {
+	now := s.cfg.Now()
+	typ, other := "CARD", "VBANK"
+	if p.vact != nil {
+		typ, other = "VBANK", "CARD"
+	}
+	with := func(name, value string) []byte {
+		v := s.mobileNotiValues(p, now, typ)
+		if name != "" {
+			v.Set(name, value)
+		}
+		return []byte(v.Encode())
+	}
+	unknownTID := p.tid[:10] + (s.cfg.MID + "0000000000")[:10] + "20000101000000999999"
+	return []pgtest.WebhookDelivery{
+		{Header: notiHeader(), Body: with("", ""), RemoteAddr: foreignPeer},
+		{Header: notiHeader(), Body: with("P_AMT", strconv.FormatInt(p.price*10, 10)), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("P_TID", unknownTID), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("P_MID", "forged0001"), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("P_OID", "forged-order-0001"), RemoteAddr: notiPeer},
+		{Header: notiHeader(), Body: with("P_TYPE", other), RemoteAddr: notiPeer},
+	}
 }

@@ -4,14 +4,17 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/encoding/korean"
 )
 
 // Inicis's wire format as the sandbox reads and writes it: the sandbox's
@@ -97,4 +100,35 @@ func wonField(s string) (int64, bool) {
 		return 0, false
 	}
 	return d.IntPart(), true
+}
+
+// mobileChkFake is INIpay Mobile's P_CHKFAKE: base64 of the raw SHA-512 of
+// amount + oid + timestamp + the mobile hash key.
+func mobileChkFake(amount, oid, timestamp, hashKey string) string {
+	sum := sha512.Sum512([]byte(amount + oid + timestamp + hashKey))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// field is one name=value of INIpay Mobile's text answers.
+type field struct{ name, value string }
+
+// writeMobileText answers in INIpay Mobile's text format: name=value pairs
+// joined by "&", values as they are (not URL-encoded), the whole in EUC-KR.
+func writeMobileText(w http.ResponseWriter, fields []field) {
+	var b strings.Builder
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(f.name)
+		b.WriteByte('=')
+		b.WriteString(f.value)
+	}
+	body, err := korean.EUCKR.NewEncoder().String(b.String())
+	if err != nil {
+		body = b.String()
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=euc-kr")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, body)
 }

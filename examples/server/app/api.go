@@ -298,18 +298,23 @@ func deviceOf(s string) (pg.Device, error) {
 }
 
 type approveRequest struct {
-	PG           string            `json:"pg"`
-	OrderID      string            `json:"orderId"`
-	Amount       json.Number       `json:"amount"`
-	Currency     string            `json:"currency"`
-	PaymentKey   string            `json:"paymentKey"`
-	PGToken      string            `json:"pgToken"`
-	AuthToken    string            `json:"authToken"`
-	AuthURL      string            `json:"authUrl"`
-	NetCancelURL string            `json:"netCancelUrl"`
-	IDCName      string            `json:"idcName"`
-	ResultCode   string            `json:"resultCode"`
-	Redirect     map[string]string `json:"redirect"`
+	PG           string      `json:"pg"`
+	OrderID      string      `json:"orderId"`
+	Amount       json.Number `json:"amount"`
+	Currency     string      `json:"currency"`
+	PaymentKey   string      `json:"paymentKey"`
+	PGToken      string      `json:"pgToken"`
+	AuthToken    string      `json:"authToken"`
+	AuthURL      string      `json:"authUrl"`
+	NetCancelURL string      `json:"netCancelUrl"`
+	IDCName      string      `json:"idcName"`
+	ResultCode   string      `json:"resultCode"`
+	// INIpay Mobile's auth result, by Inicis's own names.
+	PStatus  string            `json:"P_STATUS"`
+	PTID     string            `json:"P_TID"`
+	PReqURL  string            `json:"P_REQ_URL"`
+	PRMesg1  string            `json:"P_RMESG1"`
+	Redirect map[string]string `json:"redirect"`
 }
 
 // redirect assembles what the PG's redirect carried from the API's named
@@ -322,6 +327,7 @@ func (req approveRequest) redirect() map[string]string {
 	named := map[string]string{
 		"pg_token": req.PGToken, "authToken": req.AuthToken, "authUrl": req.AuthURL,
 		"netCancelUrl": req.NetCancelURL, "idc_name": req.IDCName, "resultCode": req.ResultCode,
+		"P_STATUS": req.PStatus, "P_TID": req.PTID, "P_REQ_URL": req.PReqURL, "P_RMESG1": req.PRMesg1,
 	}
 	for k, v := range named {
 		if v != "" {

@@ -30,8 +30,8 @@ type PGSettings struct {
 	ClientKey string
 	// CID is KakaoPay's merchant code.
 	CID string
-	// Inicis merchant settings.
-	MID, SignKey, APIKey, APIIV, ClientIP string
+	// Inicis merchant settings (MobileHashKey: INIpay Mobile's hash key).
+	MID, SignKey, APIKey, APIIV, ClientIP, MobileHashKey string
 	// Sandbox, when the settings are not live, is the address of this
 	// PG's sandbox running as a process of its own (e.g. its
 	// cmd/…-sandbox): the PG runs in sandbox mode against it instead of a
@@ -97,7 +97,8 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 	if live.MID != "" {
 		cfg = inicis.Config{
 			MID: live.MID, SignKey: live.SignKey, APIKey: live.APIKey, APIIV: live.APIIV,
-			ClientIP: live.ClientIP, BaseURL: live.BaseURL,
+			ClientIP: live.ClientIP, BaseURL: live.BaseURL, MobileHashKey: live.MobileHashKey,
+			MobileNotiURL: publicURL + "/webhooks/" + inicis.Name,
 		}
 	} else if live.Sandbox != "" {
 		// The sandbox's keys are the test merchant's; only its address
@@ -109,12 +110,13 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 		// sign approvals and refunds as this shop.
 		sb = inicistest.New(inicistest.Config{
 			BaseURL: sandboxBase(publicURL, inicis.Name), MID: inicis.TestMID,
-			SignKey: randomKey(32), APIKey: randomKey(16), APIIV: randomKey(16),
+			SignKey: randomKey(32), APIKey: randomKey(16), APIIV: randomKey(16), MobileHashKey: randomKey(32),
 			WebhookURL: publicURL + "/webhooks/" + inicis.Name,
 		})
 		cfg = sb.GatewayConfig()
 		// Deposit notifications come from the sandbox in this process.
 		cfg.NotiSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		cfg.MobileNotiURL = publicURL + "/webhooks/" + inicis.Name
 	}
 	gw, err := inicis.New(cfg)
 	if err != nil {
@@ -158,6 +160,11 @@ var redirectFields = map[string]string{
 	"netCancelUrl": "netCancelUrl",
 	"idcName":      "idc_name",
 	"resultCode":   "resultCode",
+	// INIpay Mobile's auth result keeps Inicis's names.
+	"P_STATUS":  "P_STATUS",
+	"P_TID":     "P_TID",
+	"P_REQ_URL": "P_REQ_URL",
+	"P_RMESG1":  "P_RMESG1",
 }
 
 func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
