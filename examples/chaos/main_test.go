@@ -15,7 +15,7 @@ func TestChaos_SmallRunWithEveryFault_NoViolation(t *testing.T) {
 		t.Skip("builds and runs processes; skipped under -short")
 	}
 	o := options{flows: 60, instances: 3, workers: 6, seed: 20261202, killEvery: 2 * time.Second,
-		hold: 100 * time.Millisecond, converge: 60 * time.Second, rates: map[string]*float64{},
+		hold: 100 * time.Millisecond, converge: 60 * time.Second, lockWait: 2 * time.Second, rates: map[string]*float64{},
 		mysql: "root@tcp(127.0.0.1:3306)/"}
 	if dsn := os.Getenv("PAYGATE_TEST_MYSQL_DSN"); dsn != "" {
 		o.mysql = dsn
