@@ -149,7 +149,9 @@ type harness struct {
 	// serverErrors counts 5xx answers: resent like a lost answer (the
 	// request is idempotent), reported, and the servers' logs kept.
 	serverErrors atomic.Int64
-	dbName       string
+	// busy counts the 5xx that were 503 DATABASE_BUSY (with Retry-After).
+	busy   atomic.Int64
+	dbName string
 	dbf          *dbFaults
 	whf          *webhookFaults
 }
@@ -415,7 +417,7 @@ func run(o options) (ok bool, err error) {
 	}
 	fmt.Printf("| fault SIGKILL of an instance | %d |\n", h.kills.Load())
 	fmt.Printf("| requests resent after no answer | %d |\n", h.retries.Load())
-	fmt.Printf("| 5xx answers (resent; servers' logs kept) | %d |\n", h.serverErrors.Load())
+	fmt.Printf("| 5xx answers (resent; servers' logs kept): 503 DATABASE_BUSY with Retry-After / other | %d / %d |\n", h.busy.Load(), h.serverErrors.Load()-h.busy.Load())
 	total := 0
 	for inv := 1; inv <= 7; inv++ {
 		fmt.Printf("| violations of invariant %d | %d |\n", inv, violations[inv])
@@ -554,6 +556,14 @@ func (h *harness) killer(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
+// fiveXX counts a 5xx answer: 503 DATABASE_BUSY apart from the others.
+func (h *harness) fiveXX(status int, ans map[string]any) {
+	h.serverErrors.Add(1)
+	if e, _ := ans["error"].(map[string]any); status == http.StatusServiceUnavailable && e["code"] == "DATABASE_BUSY" {
+		h.busy.Add(1)
+	}
+}
+
 func (h *harness) pick() string {
 	return "http://" + h.addrs[int(h.next.Add(1)%uint64(len(h.addrs)))]
 }
@@ -658,7 +668,7 @@ func (h *harness) step(f *flow) (bool, error) {
 			return false, nil
 		}
 		if status >= 500 {
-			h.serverErrors.Add(1)
+			h.fiveXX(status, ans)
 			return false, nil // asked again, like a lost answer
 		}
 		if status != http.StatusCreated {
@@ -719,7 +729,7 @@ func (h *harness) step(f *flow) (bool, error) {
 					// A server error says nothing about the payment:
 					// ask again, as a client would; the invariants are
 					// checked at the end whatever happened.
-					h.serverErrors.Add(1)
+					h.fiveXX(a.status, a.ans)
 					continue
 				}
 				return false, fmt.Errorf("approve %s: %d %v", f.orderID, a.status, a.ans)
@@ -745,11 +755,14 @@ func (h *harness) refunds(f *flow) {
 			defer wg.Done()
 			key := fmt.Sprintf("%s-refund-%d", f.orderID, i)
 			for range 50 {
-				status, _, ok := h.post(h.pick()+"/payments/"+f.payID+"/cancel",
+				status, ans, ok := h.post(h.pick()+"/payments/"+f.payID+"/cancel",
 					map[string]any{"amount": f.amount / 4, "reason": "chaos partial refund"},
 					"Authorization", "Bearer "+operatorToken, "Idempotency-Key", key)
 				if ok && status != http.StatusConflict && status < 500 {
 					return
+				}
+				if ok && status >= 500 {
+					h.fiveXX(status, ans)
 				}
 				h.retries.Add(1)
 				time.Sleep(200 * time.Millisecond)
