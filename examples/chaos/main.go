@@ -152,8 +152,8 @@ type harness struct {
 	// busy counts the 5xx that were 503 DATABASE_BUSY (with Retry-After).
 	busy   atomic.Int64
 	dbName string
-	dbf          *dbFaults
-	whf          *webhookFaults
+	dbf    *dbFaults
+	whf    *webhookFaults
 }
 
 var pgs = []string{"tosspay", "inicis", "kakaopay"}
