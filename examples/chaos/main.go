@@ -10,13 +10,22 @@
 // the PG applied the approval and before it did, slow PG answers (sandboxd
 // holds answers back), order-service failures (transient and permanent),
 // duplicate concurrent approves sent to two instances, concurrent partial
-// refunds sent to two instances, and a SIGKILL of an instance (in turn,
-// restarted a second later) every -kill-every.
+// refunds sent to two instances; PG notifications sent from outside by the
+// sandboxes (POST /{pg}/_sandbox/webhooks) — the same one at once to two
+// instances, late, out of order, and forged for each PG's verification;
+// MariaDB faults from outside — a flow's rows locked past the servers'
+// innodb_lock_wait_timeout (-lock-wait), lock cycles that make InnoDB roll
+// a server's transaction back, KILL QUERY and KILL CONNECTION of the
+// servers' connections; and a SIGKILL of an instance (in turn, restarted a
+// second later) every -kill-every.
 //
-// At the end it prints a table: flows, faults injected by kind, violations
-// by invariant, flows converged and the p99 and max time to converge after
-// the load ended. It exits with status 1 on any violation or any flow not
-// converged within -converge (default 60s) of the end.
+// At the end it prints a table: flows, faults injected by kind, webhook
+// deliveries by outcome, database faults and the servers' transaction
+// retries by cause (from their logs), 5xx answers, violations by invariant,
+// flows converged and the p99 and max time to converge after the load
+// ended. It exits with status 1 on any violation (a forged notification
+// accepted or a genuine one refused among them) or any flow not converged
+// within -converge (default 60s) of the end.
 package main
 
 import (
