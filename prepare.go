@@ -1,6 +1,7 @@
 package paygate
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -145,10 +146,24 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 		OrderID: req.OrderID, PG: gw.Name(), Amount: req.Amount, OrderName: req.OrderName,
 		PrepareData: raw, ExpiresAt: expires,
 	}
+	// written reports whether the stored checkout is the one this call
+	// writes: an earlier attempt of this transaction whose commit landed
+	// although its answer was lost (a killed connection), or an identical
+	// request's, whose parameters are these same ones.
+	written := func(stored *store.Checkout) bool {
+		return stored.PG == c.PG && stored.Amount.Equal(c.Amount) && stored.OrderName == c.OrderName &&
+			bytes.Equal(stored.PrepareData, c.PrepareData)
+	}
+	saved := c
 	err = p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		saved = c
 		if existing == nil {
 			err := p.db.InsertCheckout(ctx, tx, c)
 			if errors.Is(err, store.ErrDuplicate) {
+				if stored, rerr := p.db.LockCheckout(ctx, tx, req.OrderID); rerr == nil && written(stored) {
+					saved = stored
+					return nil
+				}
 				return fmt.Errorf("%w: order %q is being prepared by another request", ErrInProgress, req.OrderID)
 			}
 			return err
@@ -162,6 +177,10 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 			return err
 		}
 		if !locked.UpdatedAt.Equal(existing.UpdatedAt) {
+			if written(locked) {
+				saved = locked
+				return nil
+			}
 			return fmt.Errorf("%w: order %q is being prepared by another request", ErrInProgress, req.OrderID)
 		}
 		if err := p.checkNoActivePayment(ctx, tx, req.OrderID); err != nil {
@@ -172,7 +191,7 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 	if err != nil {
 		return nil, err
 	}
-	return p.checkoutOf(c)
+	return p.checkoutOf(saved)
 }
 
 // CheckPrepare validates a checkout the way Prepare does — order id, order

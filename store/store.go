@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,10 +62,24 @@ type DB struct {
 	// instead of spinning on SQLITE_BUSY. nil on MySQL.
 	writer chan struct{}
 	now    func() time.Time
+	// log receives a line for every transaction InTx runs again.
+	log *slog.Logger
 }
 
 // Option configures a DB at Open.
 type Option func(*DB)
+
+// WithLogger makes InTx log, at Warn, every transaction it runs again and
+// why (deadlock, lock wait timeout, lost connection, ...), so retries that
+// absorb database faults can be seen and counted. Without it they are not
+// logged.
+func WithLogger(log *slog.Logger) Option {
+	return func(db *DB) {
+		if log != nil {
+			db.log = log
+		}
+	}
+}
 
 // WithClock makes the repositories take "now" (created_at, updated_at when
 // a record leaves them zero, and every update's updated_at) from now instead

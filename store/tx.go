@@ -90,6 +90,9 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 			return fmt.Errorf("store: transaction gave up after %d attempts, deadline near: %w", attempt+1, err)
 		}
+		if db.log != nil {
+			db.log.Warn("store: transaction retried", "cause", RetryCause(err), "attempt", attempt+1, "wait", wait)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -144,14 +147,15 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx
 
 // MySQL and MariaDB server error numbers paygate branches on.
 const (
-	mysqlErrDupEntry        = 1062 // ER_DUP_ENTRY
-	mysqlErrDupEntryWithKey = 1586 // ER_DUP_ENTRY_WITH_KEY_NAME
-	mysqlErrLockWaitTimeout = 1205 // ER_LOCK_WAIT_TIMEOUT
-	mysqlErrDeadlock        = 1213 // ER_LOCK_DEADLOCK
-	mysqlErrCheckRead       = 1020 // ER_CHECKREAD: record changed since last read (MariaDB snapshot isolation)
-	mysqlErrTooManyConns    = 1040 // ER_CON_COUNT_ERROR: server full, nothing was done
-	mysqlErrServerShutdown  = 1053 // ER_SERVER_SHUTDOWN
-	mysqlErrConnKilled      = 1927 // ER_CONNECTION_KILLED (MariaDB)
+	mysqlErrDupEntry         = 1062 // ER_DUP_ENTRY
+	mysqlErrDupEntryWithKey  = 1586 // ER_DUP_ENTRY_WITH_KEY_NAME
+	mysqlErrLockWaitTimeout  = 1205 // ER_LOCK_WAIT_TIMEOUT
+	mysqlErrDeadlock         = 1213 // ER_LOCK_DEADLOCK
+	mysqlErrCheckRead        = 1020 // ER_CHECKREAD: record changed since last read (MariaDB snapshot isolation)
+	mysqlErrTooManyConns     = 1040 // ER_CON_COUNT_ERROR: server full, nothing was done
+	mysqlErrServerShutdown   = 1053 // ER_SERVER_SHUTDOWN
+	mysqlErrConnKilled       = 1927 // ER_CONNECTION_KILLED (MariaDB)
+	mysqlErrQueryInterrupted = 1317 // ER_QUERY_INTERRUPTED: KILL QUERY, statement rolled back
 )
 
 // IsUniqueViolation reports whether err (or an error it wraps) is a unique or
@@ -171,6 +175,35 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// RetryCause names why a retryable error (IsRetryable) happened, for logs
+// and counts: "deadlock", "lock wait timeout", "snapshot conflict",
+// "connection lost", "query interrupted", "server busy" or "sqlite busy";
+// "" for an error that is not retryable.
+func RetryCause(err error) string {
+	if !IsRetryable(err) {
+		return ""
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) {
+		return "connection lost"
+	}
+	if me, ok := errors.AsType[*mysql.MySQLError](err); ok {
+		switch me.Number {
+		case mysqlErrDeadlock:
+			return "deadlock"
+		case mysqlErrLockWaitTimeout:
+			return "lock wait timeout"
+		case mysqlErrCheckRead:
+			return "snapshot conflict"
+		case mysqlErrConnKilled:
+			return "connection lost"
+		case mysqlErrQueryInterrupted:
+			return "query interrupted"
+		}
+		return "server busy"
+	}
+	return "sqlite busy"
+}
+
 // IsRetryable reports whether err (or an error it wraps) means the
 // transaction failed for a transient reason and running it again from the
 // start is the right response:
@@ -179,7 +212,8 @@ func IsUniqueViolation(err error) bool {
 //     statement or transaction; the whole transaction is redone);
 //   - MariaDB 1020 "record has changed since last read" (snapshot conflict);
 //   - MySQL 1040 too many connections, 1053 server shutting down, MariaDB
-//     1927 connection killed;
+//     1927 connection killed, 1317 query interrupted (KILL QUERY: the
+//     statement was rolled back, the transaction is redone from the start);
 //   - SQLite SQLITE_BUSY and SQLITE_LOCKED, with their extended codes;
 //   - a dropped connection: driver.ErrBadConn or the MySQL driver's
 //     ErrInvalidConn.
@@ -198,7 +232,7 @@ func IsRetryable(err error) bool {
 	if me, ok := errors.AsType[*mysql.MySQLError](err); ok {
 		switch me.Number {
 		case mysqlErrDeadlock, mysqlErrLockWaitTimeout, mysqlErrCheckRead,
-			mysqlErrTooManyConns, mysqlErrServerShutdown, mysqlErrConnKilled:
+			mysqlErrTooManyConns, mysqlErrServerShutdown, mysqlErrConnKilled, mysqlErrQueryInterrupted:
 			return true
 		}
 		return false

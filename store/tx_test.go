@@ -298,6 +298,7 @@ func TestIsRetryable(t *testing.T) {
 		{"mariadb record changed", &mysql.MySQLError{Number: 1020}, true},
 		{"too many connections", &mysql.MySQLError{Number: 1040}, true},
 		{"connection killed", &mysql.MySQLError{Number: 1927}, true},
+		{"query killed", &mysql.MySQLError{Number: 1317}, true},
 		{"duplicate entry", &mysql.MySQLError{Number: 1062}, false},
 		{"syntax error", &mysql.MySQLError{Number: 1064}, false},
 		{"bad conn", driver.ErrBadConn, true},

@@ -10,13 +10,22 @@
 // the PG applied the approval and before it did, slow PG answers (sandboxd
 // holds answers back), order-service failures (transient and permanent),
 // duplicate concurrent approves sent to two instances, concurrent partial
-// refunds sent to two instances, and a SIGKILL of an instance (in turn,
-// restarted a second later) every -kill-every.
+// refunds sent to two instances; PG notifications sent from outside by the
+// sandboxes (POST /{pg}/_sandbox/webhooks) — the same one at once to two
+// instances, late, out of order, and forged for each PG's verification;
+// MariaDB faults from outside — a flow's rows locked past the servers'
+// innodb_lock_wait_timeout (-lock-wait), lock cycles that make InnoDB roll
+// a server's transaction back, KILL QUERY and KILL CONNECTION of the
+// servers' connections; and a SIGKILL of an instance (in turn, restarted a
+// second later) every -kill-every.
 //
-// At the end it prints a table: flows, faults injected by kind, violations
-// by invariant, flows converged and the p99 and max time to converge after
-// the load ended. It exits with status 1 on any violation or any flow not
-// converged within -converge (default 60s) of the end.
+// At the end it prints a table: flows, faults injected by kind, webhook
+// deliveries by outcome, database faults and the servers' transaction
+// retries by cause (from their logs), 5xx answers, violations by invariant,
+// flows converged and the p99 and max time to converge after the load
+// ended. It exits with status 1 on any violation (a forged notification
+// accepted or a genuine one refused among them) or any flow not converged
+// within -converge (default 60s) of the end.
 package main
 
 import (
@@ -27,6 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -53,13 +63,33 @@ type options struct {
 	seed                      uint64
 	mysql                     string
 	killEvery, hold, converge time.Duration
+	lockWait                  time.Duration
 	rates                     map[string]*float64
 	server, sandboxd          string
 	keep                      bool
 }
 
 // faultKinds are the faults injected per flow, in the table's order.
-var faultKinds = []string{"decline", "lost-after", "lost-before", "order-transient", "order-permanent", "dup-approve", "partial-refunds"}
+var faultKinds = []string{"decline", "lost-after", "lost-before", "order-transient", "order-permanent", "dup-approve", "partial-refunds",
+	"webhook-dup", "webhook-late", "webhook-reorder", "webhook-forged", "db-lock", "db-deadlock", "db-kill"}
+
+// faultHelp says what each fault does to a flow.
+var faultHelp = map[string]string{
+	"decline":         "the PG declines the approval",
+	"lost-after":      "the approval's answer is lost after the PG applied it",
+	"lost-before":     "the approval's answer is lost and the PG did nothing",
+	"order-transient": "the order service fails twice, then works",
+	"order-permanent": "the order service refuses the order (the payment is refunded)",
+	"dup-approve":     "the approve is sent twice at once, to two instances",
+	"partial-refunds": "two partial refunds are sent at once, to two instances",
+	"webhook-dup":     "Toss: the latest notification is sent again, at once to two instances",
+	"webhook-late":    "Toss: the payment's first notification is sent again once it has settled (a DONE after a refund)",
+	"webhook-reorder": "Toss: all the payment's notifications are sent again newest first (cancel before approval)",
+	"webhook-forged":  "forged notifications: Toss wrong secret / unknown payment, Inicis foreign source / tampered / unknown tid / other merchant, KakaoPay (sends none)",
+	"db-lock":         "a transaction locks a row the flow is about to touch past the servers' lock wait timeout",
+	"db-deadlock":     "a transaction locks the flow's rows in the order opposite to the servers'",
+	"db-kill":         "KILL QUERY or KILL CONNECTION of a server's database connection during the approval",
+}
 
 func main() {
 	var o options
@@ -71,14 +101,13 @@ func main() {
 	flag.DurationVar(&o.killEvery, "kill-every", 3*time.Second, "SIGKILL an instance (in turn) this often; 0 never")
 	flag.DurationVar(&o.hold, "hold", 200*time.Millisecond, "slow PG answers: sandboxd holds approval and refund answers back this long")
 	flag.DurationVar(&o.converge, "converge", 60*time.Second, "how long after the load every flow must have converged")
+	flag.DurationVar(&o.lockWait, "lock-wait", 2*time.Second, "the servers' innodb_lock_wait_timeout (whole seconds); db-lock holds rows 0.5s longer")
 	flag.StringVar(&o.server, "server", "", "example server binary (default: built from this module)")
 	flag.StringVar(&o.sandboxd, "sandboxd", "", "sandboxd binary (default: built from this module)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the database afterwards")
 	o.rates = map[string]*float64{}
-	defaults := map[string]float64{"decline": 0.05, "lost-after": 0.05, "lost-before": 0.05, "order-transient": 0.05,
-		"order-permanent": 0.05, "dup-approve": 0.05, "partial-refunds": 0.05}
 	for _, k := range faultKinds {
-		o.rates[k] = flag.Float64(k, defaults[k], "rate of flows with fault "+k)
+		o.rates[k] = flag.Float64(k, 0.05, "rate of flows with fault "+k+": "+faultHelp[k])
 	}
 	flag.Parse()
 	ok, err := run(o)
@@ -106,6 +135,9 @@ type flow struct {
 	cut      bool // a request of it got no answer (an instance died)
 	doneAt   time.Time
 	violated []string
+	// dbWork: the flow's database faults, running.
+	dbWork    sync.WaitGroup
+	dbStarted bool
 }
 
 func (f *flow) has(k string) bool { return slices.Contains(f.faults, k) }
@@ -126,19 +158,24 @@ type harness struct {
 	// serverErrors counts 5xx answers: resent like a lost answer (the
 	// request is idempotent), reported, and the servers' logs kept.
 	serverErrors atomic.Int64
+	// busy counts the 5xx that were 503 DATABASE_BUSY (with Retry-After).
+	busy   atomic.Int64
+	dbName string
+	dbf    *dbFaults
+	whf    *webhookFaults
 }
 
 var pgs = []string{"tosspay", "inicis", "kakaopay"}
 
-func run(o options) (bool, error) {
+func run(o options) (ok bool, err error) {
 	dir, err := os.MkdirTemp("", "paygate-chaos-")
 	if err != nil {
 		return false, err
 	}
 	h := &harness{o: o, dir: dir, client: &http.Client{Timeout: 30 * time.Second}}
 	defer func() {
-		if h.serverErrors.Load() > 0 {
-			fmt.Fprintln(os.Stderr, "chaos: servers answered 5xx; their logs are kept in", dir)
+		if h.serverErrors.Load() > 0 || !ok {
+			fmt.Fprintln(os.Stderr, "chaos: servers answered 5xx or the run failed; the servers' logs are kept in", dir)
 			return
 		}
 		os.RemoveAll(dir)
@@ -162,11 +199,25 @@ func run(o options) (bool, error) {
 	if i := strings.Index(o.mysql, "/"); i >= 0 {
 		base = o.mysql[:i] + "/" + name + "?parseTime=true"
 	}
-	h.dsn = "mysql:" + base
+	lockWait := max(1, int(o.lockWait.Round(time.Second)/time.Second))
+	h.dsn = fmt.Sprintf("mysql:%s&innodb_lock_wait_timeout=%d", base, lockWait)
+	h.dbName = name
 	if h.db, err = sql.Open("mysql", base); err != nil {
 		return false, err
 	}
 	defer h.db.Close()
+	faultDB, err := sql.Open("mysql", base)
+	if err != nil {
+		return false, err
+	}
+	defer faultDB.Close()
+	h.dbf = &dbFaults{h: h, db: faultDB, admin: admin}
+	h.whf = &webhookFaults{h: h}
+	// The deadlock maker's ballast: rows that make its transaction heavier
+	// than a server's, so InnoDB rolls back the server's.
+	if _, err := h.db.Exec("CREATE TABLE chaos_ballast (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, order_id VARCHAR(64) NOT NULL, n INT NOT NULL) ENGINE=InnoDB"); err != nil {
+		return false, fmt.Errorf("create chaos_ballast: %w", err)
+	}
 
 	for range o.instances {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -215,6 +266,14 @@ func run(o options) (bool, error) {
 				f.faults = slices.DeleteFunc(f.faults, func(s string) bool { return s == k })
 			}
 		}
+		if f.pg != "tosspay" {
+			// Toss notifies card payments; Inicis notifies virtual-account
+			// deposits only and KakaoPay nothing, so there is nothing of
+			// theirs to send again (forgeries are another matter).
+			f.faults = slices.DeleteFunc(f.faults, func(s string) bool {
+				return s == "webhook-dup" || s == "webhook-late" || s == "webhook-reorder"
+			})
+		}
 		if f.has("order-transient") && f.has("order-permanent") {
 			f.faults = slices.DeleteFunc(f.faults, func(s string) bool { return s == "order-transient" })
 		}
@@ -237,6 +296,25 @@ func run(o options) (bool, error) {
 	stop := make(chan struct{})
 	killerDone := make(chan struct{})
 	go h.killer(stop, killerDone)
+	start := time.Now()
+	var doneFlows atomic.Int64
+	if !onTerminal(os.Stderr) {
+		// No bar in a log: a line every 30 s instead.
+		go func() {
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					n := doneFlows.Load()
+					el := time.Since(start)
+					fmt.Fprintf(os.Stderr, "chaos: %d / %d flows after %s (%.1f flows/s)\n", n, len(flows), el.Round(time.Second), float64(n)/el.Seconds())
+				}
+			}
+		}()
+	}
 	queue := make(chan *flow)
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
@@ -249,6 +327,7 @@ func run(o options) (bool, error) {
 					failed.CompareAndSwap(nil, &err)
 				}
 				_ = bar.Add(1)
+				doneFlows.Add(1)
 			}
 		}()
 	}
@@ -265,6 +344,7 @@ func run(o options) (bool, error) {
 		return false, *p
 	}
 	end := time.Now()
+	loadTime := end.Sub(start)
 
 	// Convergence: every flow's payments terminal, its order settled, and
 	// nothing of paygate's left running.
@@ -322,9 +402,31 @@ func run(o options) (bool, error) {
 		fmt.Printf("| fault %s | %d |\n", k, injected[k])
 	}
 	fmt.Printf("| fault slow PG answers (held %s) | %d |\n", o.hold, len(flows))
+	for _, k := range []string{"webhook-dup", "webhook-late", "webhook-reorder", "webhook-forged"} {
+		fmt.Printf("| %s: deliveries sent / acknowledged / refused / 5xx / no answer / nothing to send | %d / %d / %d / %d / %d / %d |\n", k,
+			h.whf.count(k+" deliveries"), h.whf.count(k+" acknowledged")+h.whf.count(k+" acknowledged after the PG's lookup"), h.whf.count(k+" refused"),
+			h.whf.count(k+" answered 5xx"), h.whf.count(k+" not answered"), h.whf.count(k+" none to send"))
+	}
+	fmt.Printf("| webhook-forged: Toss forgeries naming the real payment, acknowledged with only Toss's looked-up state kept | %d |\n", h.whf.count("webhook-forged acknowledged after the PG's lookup"))
+	fmt.Printf("| genuine webhooks refused | %d |\n| forged webhooks accepted | %d |\n", h.whf.refusedGenuine.Load(), h.whf.acceptedForged.Load())
+	for _, t := range targets {
+		fmt.Printf("| db-lock: %s row held past the %ds lock wait timeout | %d |\n", t.name, lockWait, h.dbf.count("lock "+t.name))
+	}
+	fmt.Printf("| db-deadlock: lock cycles attempted / the harness's side chosen as victim | %d / %d |\n",
+		h.dbf.count("deadlock attempted"), h.dbf.count("deadlock, the harness's transaction chosen"))
+	fmt.Printf("| db-kill: KILL QUERY / KILL CONNECTION of a running statement / KILL of an idle connection | %d / %d / %d |\n",
+		h.dbf.count("kill query of a running statement"), h.dbf.count("kill connection of a running statement"), h.dbf.count("kill connection of an idle connection"))
+	retries := serverRetries(h.dir)
+	causes := slices.Sorted(maps.Keys(retries))
+	for _, c := range causes {
+		fmt.Printf("| servers' transactions retried: %s | %d |\n", c, retries[c])
+	}
+	if len(causes) == 0 {
+		fmt.Printf("| servers' transactions retried | 0 |\n")
+	}
 	fmt.Printf("| fault SIGKILL of an instance | %d |\n", h.kills.Load())
 	fmt.Printf("| requests resent after no answer | %d |\n", h.retries.Load())
-	fmt.Printf("| 5xx answers (resent; servers' logs kept) | %d |\n", h.serverErrors.Load())
+	fmt.Printf("| 5xx answers (resent; servers' logs kept): 503 DATABASE_BUSY with Retry-After / other | %d / %d |\n", h.busy.Load(), h.serverErrors.Load()-h.busy.Load())
 	total := 0
 	for inv := 1; inv <= 7; inv++ {
 		fmt.Printf("| violations of invariant %d | %d |\n", inv, violations[inv])
@@ -332,9 +434,14 @@ func run(o options) (bool, error) {
 	}
 	fmt.Printf("| converged | %d / %d |\n| time to converge after the load, p99 | %s |\n| max | %s |\n",
 		len(times), len(flows), p99.Round(time.Millisecond), maxT.Round(time.Millisecond))
+	fmt.Printf("| load time | %s (%.1f flows/s) |\n", loadTime.Round(time.Second), float64(len(flows))/loadTime.Seconds())
 	for _, l := range lines {
 		fmt.Println(l)
 	}
+	for _, l := range h.whf.lines {
+		fmt.Println(l)
+	}
+	total += int(h.whf.refusedGenuine.Load() + h.whf.acceptedForged.Load())
 	for _, f := range pending {
 		fmt.Printf("  not converged: order %s (%s, faults %v)\n", f.orderID, f.pg, f.faults)
 	}
@@ -389,6 +496,9 @@ func (h *harness) start(i int) error {
 		// checkout's return URLs are built from it).
 		"PAYGATE_ADDR="+h.addrs[i], "PAYGATE_PUBLIC_URL=http://"+h.addrs[0], "PAYGATE_DB="+h.dsn, "PAYGATE_QUICK_RETRIES=1",
 		"PAYGATE_ADMIN_TOKEN="+operatorToken, "PAYGATE_DATA_DIR="+h.dir,
+		// Inicis notifications are trusted from 127.0.0.1 only, so the
+		// sandbox's forgery from another loopback address is foreign.
+		"PAYGATE_INICIS_NOTI_SOURCES=127.0.0.1/32,::1/128",
 		"PAYGATE_TOSS_SANDBOX_URL="+h.pgURL+"/tosspay",
 		"PAYGATE_INICIS_SANDBOX_URL="+h.pgURL+"/inicis",
 		"PAYGATE_KAKAOPAY_SANDBOX_URL="+h.pgURL+"/kakaopay")
@@ -455,6 +565,14 @@ func (h *harness) killer(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
+// fiveXX counts a 5xx answer: 503 DATABASE_BUSY apart from the others.
+func (h *harness) fiveXX(status int, ans map[string]any) {
+	h.serverErrors.Add(1)
+	if e, _ := ans["error"].(map[string]any); status == http.StatusServiceUnavailable && e["code"] == "DATABASE_BUSY" {
+		h.busy.Add(1)
+	}
+}
+
 func (h *harness) pick() string {
 	return "http://" + h.addrs[int(h.next.Add(1)%uint64(len(h.addrs)))]
 }
@@ -503,7 +621,48 @@ func (h *harness) runFlow(f *flow) error {
 	if f.has("partial-refunds") && f.payID != "" {
 		h.refunds(f)
 	}
+	f.dbWork.Wait()
+	h.whf.after(f)
 	return nil
+}
+
+// dbFaultsAt starts the flow's database faults as its approve is sent; a
+// lock of the checkout or the order is in place before.
+func (h *harness) dbFaultsAt(f *flow) {
+	if f.dbStarted {
+		return
+	}
+	f.dbStarted = true
+	rng := rand.New(rand.NewPCG(h.o.seed, uint64(f.i)))
+	if f.has("db-lock") {
+		locked := make(chan struct{})
+		f.dbWork.Go(func() { h.dbf.hold(f, rng, locked) })
+		select {
+		case <-locked:
+		case <-time.After(3 * time.Second):
+		}
+	}
+	if f.has("db-deadlock") {
+		r := rand.New(rand.NewPCG(h.o.seed, uint64(f.i)+1<<40))
+		f.dbWork.Go(func() { h.dbf.deadlock(f, r) })
+	}
+	if f.has("db-kill") {
+		r := rand.New(rand.NewPCG(h.o.seed, uint64(f.i)+2<<40))
+		f.dbWork.Go(func() { h.dbf.kill(r) })
+	}
+}
+
+// waitSettled waits, up to limit, until the flow's payments are settled:
+// none open, and money held only by a payment whose order was created.
+func (h *harness) waitSettled(f *flow, limit time.Duration) {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		v, err := h.view(f)
+		if err == nil && v.open == 0 && (len(v.captured) == 0 || v.order == "PREPARING_SHIPMENT") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (h *harness) step(f *flow) (bool, error) {
@@ -518,7 +677,7 @@ func (h *harness) step(f *flow) (bool, error) {
 			return false, nil
 		}
 		if status >= 500 {
-			h.serverErrors.Add(1)
+			h.fiveXX(status, ans)
 			return false, nil // asked again, like a lost answer
 		}
 		if status != http.StatusCreated {
@@ -538,6 +697,7 @@ func (h *harness) step(f *flow) (bool, error) {
 		}
 		f.stage = "approve"
 	case "approve":
+		h.dbFaultsAt(f)
 		n := 1
 		if f.has("dup-approve") {
 			n = 2
@@ -578,7 +738,7 @@ func (h *harness) step(f *flow) (bool, error) {
 					// A server error says nothing about the payment:
 					// ask again, as a client would; the invariants are
 					// checked at the end whatever happened.
-					h.serverErrors.Add(1)
+					h.fiveXX(a.status, a.ans)
 					continue
 				}
 				return false, fmt.Errorf("approve %s: %d %v", f.orderID, a.status, a.ans)
@@ -604,11 +764,14 @@ func (h *harness) refunds(f *flow) {
 			defer wg.Done()
 			key := fmt.Sprintf("%s-refund-%d", f.orderID, i)
 			for range 50 {
-				status, _, ok := h.post(h.pick()+"/payments/"+f.payID+"/cancel",
+				status, ans, ok := h.post(h.pick()+"/payments/"+f.payID+"/cancel",
 					map[string]any{"amount": f.amount / 4, "reason": "chaos partial refund"},
 					"Authorization", "Bearer "+operatorToken, "Idempotency-Key", key)
 				if ok && status != http.StatusConflict && status < 500 {
 					return
+				}
+				if ok && status >= 500 {
+					h.fiveXX(status, ans)
 				}
 				h.retries.Add(1)
 				time.Sleep(200 * time.Millisecond)

@@ -29,6 +29,10 @@
 //	PAYGATE_INICIS_MID, PAYGATE_INICIS_SIGN_KEY, PAYGATE_INICIS_API_KEY,
 //	PAYGATE_INICIS_API_IV, PAYGATE_INICIS_CLIENT_IP, PAYGATE_INICIS_BASE_URL
 //	(and PAYGATE_INICIS_MOBILE_HASH_KEY, the INIpay Mobile hash key)
+//	PAYGATE_INICIS_NOTI_SOURCES
+//	                    comma-separated address prefixes Inicis deposit
+//	                    notifications are trusted from, replacing the
+//	                    default list (e.g. 127.0.0.1/32)
 //
 // A PG runs live only when its secret (or MID) and base URL are both set,
 // and then nothing of its sandbox is served. Otherwise it runs as a sandbox,
@@ -63,6 +67,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -97,6 +102,22 @@ func env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// prefixes reads a comma-separated list of address prefixes ("" is none).
+func prefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func run(log *slog.Logger) error {
@@ -139,6 +160,10 @@ func run(log *slog.Logger) error {
 			MobileHashKey: os.Getenv("PAYGATE_INICIS_MOBILE_HASH_KEY"),
 			Sandbox:       os.Getenv("PAYGATE_INICIS_SANDBOX_URL"),
 		},
+	}
+	if cfg.Inicis.NotiSources, err = prefixes(os.Getenv("PAYGATE_INICIS_NOTI_SOURCES")); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("PAYGATE_INICIS_NOTI_SOURCES: %w", err)
 	}
 	quick := os.Getenv("PAYGATE_QUICK_RETRIES") == "1"
 	if quick {

@@ -22,12 +22,15 @@ import (
 //	GET  /_sandbox/ledger          Ledger
 //	POST /_sandbox/deposit         {"orderId"}: Deposit
 //	POST /_sandbox/cancel-deposit  {"orderId"}: CancelDeposit
+//	POST /_sandbox/webhooks        {"orderId", "send", "to"}: sends the order's notification again
+//	                               ("latest") or ForgedWebhooks ("forged"); see pgtest.ServeWebhooks
 func (s *Sandbox) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+pgtest.ControlPrefix+"pay", s.withBody(s.servePay))
 	m.HandleFunc("POST "+pgtest.ControlPrefix+"faults", pgtest.ServeFaults(s))
 	m.HandleFunc("GET "+pgtest.ControlPrefix+"ledger", pgtest.ServeLedger(s.Ledger))
 	m.HandleFunc("POST "+pgtest.ControlPrefix+"deposit", s.serveDeposit(s.Deposit))
 	m.HandleFunc("POST "+pgtest.ControlPrefix+"cancel-deposit", s.serveDeposit(s.CancelDeposit))
+	m.HandleFunc("POST "+pgtest.ControlPrefix+"webhooks", pgtest.ServeWebhooks(s.cfg.WebhookClient, s.pickWebhooks))
 }
 
 // playable lists the faults FailNext can script for each op. Inicis has no

@@ -252,3 +252,39 @@ func (s *Sandbox) forgedMobileLocked(p *payment) []pgtest.WebhookDelivery {
 		{Header: notiHeader(), Body: with("P_TYPE", other), RemoteAddr: notiPeer},
 	}
 }
+
+// ForeignLoopback is the address POST /_sandbox/webhooks sends the
+// foreign-source forgery from: a loopback address other than 127.0.0.1, so
+// a host trusting only 127.0.0.1/32 as Inicis's source sees it as foreign
+// while the rest of the sandbox's traffic stays trusted.
+const ForeignLoopback = "127.0.0.2"
+
+// pickWebhooks returns the deliveries of send about the order
+// (pgtest.ServeWebhooks): pgtest.SendLatest the order's latest deposit
+// notification, SendForged ForgedWebhooks with the foreign source played by
+// ForeignLoopback. Inicis notifies nothing else.
+func (s *Sandbox) pickWebhooks(ctx context.Context, orderID, send string) ([]pgtest.WebhookDelivery, error) {
+	switch send {
+	case pgtest.SendLatest:
+		first, _, err := s.Webhooks(ctx, orderID)
+		if errors.Is(err, ErrNoNotification) {
+			return nil, fmt.Errorf("%w: %w", pgtest.ErrNoNews, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []pgtest.WebhookDelivery{first}, nil
+	case pgtest.SendForged:
+		ds, err := s.ForgedWebhooks(ctx, orderID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", pgtest.ErrNoNews, err)
+		}
+		for i := range ds {
+			if ds[i].RemoteAddr == foreignPeer {
+				ds[i].RemoteAddr = ForeignLoopback + ":0"
+			}
+		}
+		return ds, nil
+	}
+	return nil, fmt.Errorf("inicistest: cannot send %q (Inicis notifies deposits only: latest or forged)", send)
+}

@@ -20,11 +20,14 @@ import (
 //	POST /_sandbox/faults   {"op", "fault", "orderId"?}: FailNext
 //	GET  /_sandbox/ledger   Ledger
 //	POST /_sandbox/deposit  {"orderId"}: Deposit
+//	POST /_sandbox/webhooks {"orderId", "send", "to"}: sends the order's notifications again
+//	                        (pgtest.ServeWebhooks; "latest", "first", "reversed", "forged")
 func (s *Sandbox) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+pgtest.ControlPrefix+"pay", s.handlePay)
 	m.HandleFunc("POST "+pgtest.ControlPrefix+"faults", pgtest.ServeFaults(s))
 	m.HandleFunc("GET "+pgtest.ControlPrefix+"ledger", pgtest.ServeLedger(s.Ledger))
 	m.HandleFunc("POST "+pgtest.ControlPrefix+"deposit", s.handleDeposit)
+	m.HandleFunc("POST "+pgtest.ControlPrefix+"webhooks", pgtest.ServeWebhooks(s.webhooks.client, s.pickWebhooks))
 }
 
 // playable lists the faults FailNext can script for each op: the confirm

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -258,4 +259,42 @@ func (s *Sandbox) DepositCallback(orderID string) (pgtest.WebhookDelivery, error
 		return pgtest.WebhookDelivery{}, fmt.Errorf("tosspaytest: no deposit callback for order %q", orderID)
 	}
 	return pgtest.WebhookDelivery{Header: s.transmissionHeaders(0), Body: evs[len(evs)-1].body, RemoteAddr: tossAddr}, nil
+}
+
+// pickWebhooks returns the PAYMENT_STATUS_CHANGED deliveries of send about
+// the order's latest payment (pgtest.ServeWebhooks), each with new
+// transmission headers as Toss gives every transmission: pgtest.SendLatest
+// the latest news, SendFirst the first (late once the payment moved on),
+// SendReversed all of it newest first, SendForged ForgedWebhooks.
+func (s *Sandbox) pickWebhooks(ctx context.Context, orderID, send string) ([]pgtest.WebhookDelivery, error) {
+	if send == pgtest.SendForged {
+		if _, err := s.latestNews(orderID); err != nil {
+			return nil, fmt.Errorf("%w: %w", pgtest.ErrNoNews, err)
+		}
+		return s.ForgedWebhooks(ctx, orderID)
+	}
+	s.mu.Lock()
+	var evs []event
+	if p := s.latestLocked(orderID); p != nil {
+		evs = append(evs, s.events[p.key]...)
+	}
+	s.mu.Unlock()
+	if len(evs) == 0 {
+		return nil, fmt.Errorf("%w %q", pgtest.ErrNoNews, orderID)
+	}
+	switch send {
+	case pgtest.SendLatest:
+		evs = evs[len(evs)-1:]
+	case pgtest.SendFirst:
+		evs = evs[:1]
+	case pgtest.SendReversed:
+		slices.Reverse(evs)
+	default:
+		return nil, fmt.Errorf("tosspaytest: cannot send %q (latest, first, reversed or forged)", send)
+	}
+	out := make([]pgtest.WebhookDelivery, len(evs))
+	for i, e := range evs {
+		out[i] = pgtest.WebhookDelivery{Header: s.transmissionHeaders(0), Body: e.body, RemoteAddr: tossAddr}
+	}
+	return out, nil
 }

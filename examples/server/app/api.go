@@ -125,15 +125,22 @@ func (a *App) fail(w http.ResponseWriter, err error) {
 	if errors.As(err, &later) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(later.After.Seconds()))))
 	}
+	if code == codeDatabaseBusy {
+		w.Header().Set("Retry-After", "1")
+	}
 	msg := err.Error()
 	if status >= 500 {
 		a.log.Error("request failed", "err", err)
 	}
-	if code == "INTERNAL_ERROR" {
+	if code == "INTERNAL_ERROR" || code == codeDatabaseBusy {
 		msg = "the request failed; try again later"
 	}
 	writeError(w, status, code, clipText(strings.ToValidUTF8(msg, "\uFFFD"), maxMessage))
 }
+
+// codeDatabaseBusy answers a passing database failure with 503 and
+// Retry-After.
+const codeDatabaseBusy = "DATABASE_BUSY"
 
 func classify(err error) (int, string) {
 	var pe *pg.Error
@@ -171,6 +178,10 @@ func classify(err error) (int, string) {
 		return http.StatusConflict, "PG_REFUSED"
 	case errors.Is(err, paygate.ErrPG):
 		return http.StatusBadGateway, "PG_ERROR"
+	case store.IsRetryable(err):
+		// A lock wait timeout, deadlock or lost connection that outlasted
+		// paygate's own retries: passing, and the client may ask again.
+		return http.StatusServiceUnavailable, codeDatabaseBusy
 	}
 	return http.StatusInternalServerError, "INTERNAL_ERROR"
 }

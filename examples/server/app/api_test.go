@@ -3,9 +3,13 @@ package app
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 
 	"github.com/paygate/paygate"
@@ -42,6 +46,9 @@ func TestClassify_ErrorsMapToTheContractStatuses(t *testing.T) {
 		{"PG refused with its code", pgErr(pg.KindDeclined, "500629"), http.StatusConflict, "500629"},
 		{"PG refused without a code", pgErr(pg.KindDeclined, ""), http.StatusConflict, "PG_REFUSED"},
 		{"PG error without details", fmt.Errorf("%w: down", paygate.ErrPG), http.StatusBadGateway, "PG_ERROR"},
+		{"lock wait timeout past the retries", fmt.Errorf("store: transaction gave up after 8 attempts: %w", &mysql.MySQLError{Number: 1205}), http.StatusServiceUnavailable, "DATABASE_BUSY"},
+		{"killed connection on a read", fmt.Errorf("store: checkout \"o\": %w", mysql.ErrInvalidConn), http.StatusServiceUnavailable, "DATABASE_BUSY"},
+		{"killed statement", &mysql.MySQLError{Number: 1317}, http.StatusServiceUnavailable, "DATABASE_BUSY"},
 		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError, "INTERNAL_ERROR"},
 	}
 	for _, c := range cases {
@@ -51,4 +58,15 @@ func TestClassify_ErrorsMapToTheContractStatuses(t *testing.T) {
 			assert.Equal(t, c.code, code)
 		})
 	}
+}
+
+// A passing database failure is a 503 with Retry-After that names no
+// detail, never a bare 500.
+func TestFail_DatabaseBusy_503WithRetryAfter(t *testing.T) {
+	a := &App{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rec := httptest.NewRecorder()
+	a.fail(rec, fmt.Errorf("store: transaction gave up after 8 attempts: %w", &mysql.MySQLError{Number: 1213, Message: "Deadlock found"}))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.JSONEq(t, `{"success":false,"error":{"code":"DATABASE_BUSY","message":"the request failed; try again later"}}`, rec.Body.String())
 }

@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if len(cfg.AdminToken) < MinAdminTokenLen || strings.TrimSpace(cfg.AdminToken) != cfg.AdminToken {
 		return nil, fmt.Errorf("app: the operator token must be at least %d characters without surrounding spaces", MinAdminTokenLen)
 	}
-	db, err := store.Open(ctx, cfg.DB)
+	db, err := store.Open(ctx, cfg.DB, store.WithLogger(cfg.Logger))
 	if err != nil {
 		return nil, err
 	}

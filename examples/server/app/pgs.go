@@ -38,6 +38,9 @@ type PGSettings struct {
 	// sandbox served by this server, so the PG's state outlives a restart
 	// of the server. The buyer is then played at that sandbox.
 	Sandbox string
+	// NotiSources, when set, replaces the addresses Inicis deposit
+	// notifications are trusted from (inicis.Config.NotiSources).
+	NotiSources []netip.Prefix
 }
 
 // Live reports whether s names a real PG account.
@@ -117,6 +120,9 @@ func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
 		// Deposit notifications come from the sandbox in this process.
 		cfg.NotiSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 		cfg.MobileNotiURL = publicURL + "/webhooks/" + inicis.Name
+	}
+	if len(live.NotiSources) > 0 {
+		cfg.NotiSources = live.NotiSources
 	}
 	gw, err := inicis.New(cfg)
 	if err != nil {
