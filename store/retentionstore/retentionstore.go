@@ -205,15 +205,11 @@ func (s *Store) Delete(ctx context.Context, t Target, before time.Time, ids []st
 				}
 				args = append(args, n)
 			}
-			out.Rows, err = execN(ctx, tx, "DELETE FROM saga_deliveries WHERE id IN ("+marks(len(ids))+") AND status = 'DONE' AND updated_at < ?",
-				append(args, dbTime(before))...)
+			out.Rows, err = execN(ctx, tx, deleteSQL(t, len(ids)), append(args, dbTime(before))...)
 		case DeliveredEvents:
-			out.Rows, err = execN(ctx, tx, "DELETE FROM saga_events WHERE id IN ("+marks(len(ids))+") AND created_at < ?"+
-				" AND NOT EXISTS (SELECT 1 FROM saga_deliveries d WHERE d.event_id = saga_events.id)",
-				append(anys(ids), dbTime(before))...)
+			out.Rows, err = execN(ctx, tx, deleteSQL(t, len(ids)), append(anys(ids), dbTime(before))...)
 		case WebhookLog:
-			out.Rows, err = execN(ctx, tx, "DELETE FROM webhook_deliveries WHERE id IN ("+marks(len(ids))+") AND received_at < ?",
-				append(anys(ids), dbTime(before))...)
+			out.Rows, err = execN(ctx, tx, deleteSQL(t, len(ids)), append(anys(ids), dbTime(before))...)
 		default:
 			err = fmt.Errorf("unknown target %q", t)
 		}
@@ -229,12 +225,7 @@ func (s *Store) Delete(ctx context.Context, t Target, before time.Time, ids []st
 // their steps and them: a finished saga never changes again, so no writer
 // waits on these locks.
 func (s *Store) deleteSagas(ctx context.Context, tx *sql.Tx, before time.Time, ids []string) (Deleted, error) {
-	lock := ""
-	if s.db.Dialect() == store.MySQL {
-		lock = " FOR UPDATE"
-	}
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM saga_instances WHERE id IN ("+marks(len(ids))+
-		") AND state IN ('COMPLETED', 'COMPENSATED') AND updated_at < ?"+lock, append(anys(ids), dbTime(before))...)
+	rows, err := tx.QueryContext(ctx, lockSagasSQL(len(ids), s.db.Dialect()), append(anys(ids), dbTime(before))...)
 	if err != nil {
 		return Deleted{}, err
 	}
@@ -257,13 +248,46 @@ func (s *Store) deleteSagas(ctx context.Context, tx *sql.Tx, before time.Time, i
 		return Deleted{}, nil
 	}
 	var out Deleted
-	if out.Steps, err = execN(ctx, tx, "DELETE FROM saga_steps WHERE saga_id IN ("+marks(len(done))+")", anys(done)...); err != nil {
+	if out.Steps, err = execN(ctx, tx, deleteStepsSQL(len(done)), anys(done)...); err != nil {
 		return Deleted{}, err
 	}
-	if out.Rows, err = execN(ctx, tx, "DELETE FROM saga_instances WHERE id IN ("+marks(len(done))+")", anys(done)...); err != nil {
+	if out.Rows, err = execN(ctx, tx, deleteSQL(FinishedSagas, len(done)), anys(done)...); err != nil {
 		return Deleted{}, err
 	}
 	return out, nil
+}
+
+// deleteSQL deletes n rows of t by id, rechecking that each still
+// qualifies (arguments: the ids, then the cut-off; FinishedSagas: the ids
+// locked by lockSagasSQL only).
+func deleteSQL(t Target, n int) string {
+	in := "id IN (" + marks(n) + ")"
+	switch t {
+	case FinishedSagas:
+		return "DELETE FROM saga_instances WHERE " + in
+	case DoneDeliveries:
+		return "DELETE FROM saga_deliveries WHERE " + in + " AND status = 'DONE' AND updated_at < ?"
+	case DeliveredEvents:
+		return "DELETE FROM saga_events WHERE " + in + " AND created_at < ?" +
+			" AND NOT EXISTS (SELECT 1 FROM saga_deliveries d WHERE d.event_id = saga_events.id)"
+	default:
+		return "DELETE FROM webhook_deliveries WHERE " + in + " AND received_at < ?"
+	}
+}
+
+// lockSagasSQL selects, and on MySQL locks, those of n saga ids still
+// finished and older than the cut-off.
+func lockSagasSQL(n int, d store.Dialect) string {
+	q := "SELECT id FROM saga_instances WHERE id IN (" + marks(n) + ") AND state IN ('COMPLETED', 'COMPENSATED') AND updated_at < ?"
+	if d == store.MySQL {
+		q += " FOR UPDATE"
+	}
+	return q
+}
+
+// deleteStepsSQL deletes the steps of n sagas.
+func deleteStepsSQL(n int) string {
+	return "DELETE FROM saga_steps WHERE saga_id IN (" + marks(n) + ")"
 }
 
 // countSQL counts what Batch would walk, over the same index.
