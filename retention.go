@@ -43,7 +43,9 @@ type RetentionConfig struct {
 	// Default 90 days.
 	Deliveries time.Duration
 	// Webhooks is how long a PG notification is kept in the webhook log
-	// after it arrived. Default 30 days.
+	// after it arrived. A PG resending one after its row went is recorded
+	// and applied again, which changes nothing: webhook effects are
+	// monotonic. Default 30 days.
 	Webhooks time.Duration
 	// KeysGrace is how long an expired Idempotency-Key is kept past its
 	// expiry when Prune deletes it: a margin for clocks of several hosts

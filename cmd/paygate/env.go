@@ -99,7 +99,7 @@ func (e *env) open(checkSchema bool) (*store.DB, error) {
 		if at == 0 {
 			return nil, fmt.Errorf("database has no paygate schema, this binary needs %04d: run `paygate migrate up`", need)
 		}
-		return nil, fmt.Errorf("database schema is at %04d, this binary needs %04d (%d migrations pending): run `paygate migrate up`", at, need, pending)
+		return nil, fmt.Errorf("database schema is at %04d, this binary needs %04d: run `paygate migrate up`", at, need)
 	}
 	return db, nil
 }
