@@ -82,6 +82,9 @@ type Config struct {
 	// which records cancels made elsewhere (see SyncConfig). On by
 	// default.
 	Sync SyncConfig
+	// Retention says how long finished work is kept and how Run prunes
+	// it (see RetentionConfig and Prune). On by default, daily.
+	Retention RetentionConfig
 	// Runner and Outbox tune the saga runner and the event dispatcher.
 	// Their Clock and Logger default to Clock and Logger below.
 	Runner saga.RunnerConfig
@@ -184,6 +187,9 @@ func New(cfg Config) (*Paygate, error) {
 		cfg.RefundRetry = saga.Policy{InitialBackoff: 2 * time.Second, MaxBackoff: 10 * time.Minute, AlertAfter: 5}
 	}
 	cfg.Sync.setDefaults()
+	if err := cfg.Retention.setDefaults(); err != nil {
+		return nil, err
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
 	}
@@ -282,7 +288,8 @@ func (p *Paygate) WebhookHandler() *webhook.Intake { return p.intake }
 // Run starts the background work — the saga runner (orders, refunds,
 // resolution of unknown outcomes), the event dispatcher (settlement
 // ledger, subscribers), the periodic sync of captured payments with their
-// PG (cancels made elsewhere) and the reaper of expired Idempotency-Keys — and blocks until ctx is canceled;
+// PG (cancels made elsewhere), the reaper of expired Idempotency-Keys and
+// the daily prune of old rows (Config.Retention) — and blocks until ctx is canceled;
 // then it lets the work in flight finish and returns. Several processes may
 // Run against one database: they share the work through leases and claims.
 func (p *Paygate) Run(ctx context.Context) error {
@@ -308,6 +315,9 @@ func (p *Paygate) Run(ctx context.Context) error {
 	loops := []func(context.Context) error{p.runner.Run, p.outbox.Run, reap}
 	if !p.cfg.Sync.Disabled {
 		loops = append(loops, p.runSync)
+	}
+	if !p.cfg.Retention.Disabled {
+		loops = append(loops, p.runRetention)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(loops))

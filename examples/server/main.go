@@ -79,6 +79,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/examples/server/app"
+	"github.com/paygate/paygate/internal/pgenv"
 	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/outbox/natsrelay"
 	"github.com/paygate/paygate/saga"
@@ -140,26 +141,15 @@ func run(log *slog.Logger) error {
 		_ = ln.Close()
 		return err
 	}
+	pgs := pgenv.FromEnv(os.Getenv)
 	cfg := app.Config{
 		DB:         db,
 		PublicURL:  public,
 		AdminToken: token,
 		Logger:     log,
-		Toss: app.PGSettings{
-			SecretKey: os.Getenv("PAYGATE_TOSS_SECRET_KEY"), ClientKey: os.Getenv("PAYGATE_TOSS_CLIENT_KEY"),
-			BaseURL: os.Getenv("PAYGATE_TOSS_BASE_URL"), Sandbox: os.Getenv("PAYGATE_TOSS_SANDBOX_URL"),
-		},
-		KakaoPay: app.PGSettings{
-			SecretKey: os.Getenv("PAYGATE_KAKAOPAY_SECRET_KEY"), CID: os.Getenv("PAYGATE_KAKAOPAY_CID"),
-			BaseURL: os.Getenv("PAYGATE_KAKAOPAY_BASE_URL"), Sandbox: os.Getenv("PAYGATE_KAKAOPAY_SANDBOX_URL"),
-		},
-		Inicis: app.PGSettings{
-			MID: os.Getenv("PAYGATE_INICIS_MID"), SignKey: os.Getenv("PAYGATE_INICIS_SIGN_KEY"),
-			APIKey: os.Getenv("PAYGATE_INICIS_API_KEY"), APIIV: os.Getenv("PAYGATE_INICIS_API_IV"),
-			ClientIP: os.Getenv("PAYGATE_INICIS_CLIENT_IP"), BaseURL: os.Getenv("PAYGATE_INICIS_BASE_URL"),
-			MobileHashKey: os.Getenv("PAYGATE_INICIS_MOBILE_HASH_KEY"),
-			Sandbox:       os.Getenv("PAYGATE_INICIS_SANDBOX_URL"),
-		},
+		Toss:       pgs.Toss,
+		KakaoPay:   pgs.KakaoPay,
+		Inicis:     pgs.Inicis,
 	}
 	if cfg.Inicis.NotiSources, err = prefixes(os.Getenv("PAYGATE_INICIS_NOTI_SOURCES")); err != nil {
 		_ = ln.Close()

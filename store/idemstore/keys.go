@@ -238,6 +238,19 @@ func (k *Keys) DeleteExpired(ctx context.Context, now time.Time, limit int) (int
 	return int(n), nil
 }
 
+// CountExpired counts the keys DeleteExpired(ctx, now, …) would delete: a
+// dry run of retention.
+func (k *Keys) CountExpired(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := k.db.SQL().QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM idempotency_keys WHERE expires_at <= ? AND (state = 'completed' OR lease_until <= ?)`,
+		dbTime(now), dbTime(now)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("idemstore: count expired keys: %w", err)
+	}
+	return n, nil
+}
+
 // headerOf decodes a stored header column.
 func headerOf(s string) (http.Header, error) {
 	var h http.Header

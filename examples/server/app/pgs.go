@@ -10,6 +10,7 @@ import (
 
 	"github.com/paygate/paygate/inicis"
 	"github.com/paygate/paygate/inicis/inicistest"
+	"github.com/paygate/paygate/internal/pgenv"
 	"github.com/paygate/paygate/kakaopay"
 	"github.com/paygate/paygate/kakaopay/kakaopaytest"
 	"github.com/paygate/paygate/pg"
@@ -19,32 +20,9 @@ import (
 )
 
 // PGSettings are one PG's live settings. A PG whose settings are empty runs
-// against its sandbox, served by this server under /sandbox/{pg}/.
-type PGSettings struct {
-	// BaseURL is the PG's API address (Toss, KakaoPay) or INIAPI address
-	// (Inicis).
-	BaseURL string
-	// SecretKey is the Toss secret key or the KakaoPay SECRET_KEY.
-	SecretKey string
-	// ClientKey is Toss's public client key for the payment window.
-	ClientKey string
-	// CID is KakaoPay's merchant code.
-	CID string
-	// Inicis merchant settings (MobileHashKey: INIpay Mobile's hash key).
-	MID, SignKey, APIKey, APIIV, ClientIP, MobileHashKey string
-	// Sandbox, when the settings are not live, is the address of this
-	// PG's sandbox running as a process of its own (e.g. its
-	// cmd/…-sandbox): the PG runs in sandbox mode against it instead of a
-	// sandbox served by this server, so the PG's state outlives a restart
-	// of the server. The buyer is then played at that sandbox.
-	Sandbox string
-	// NotiSources, when set, replaces the addresses Inicis deposit
-	// notifications are trusted from (inicis.Config.NotiSources).
-	NotiSources []netip.Prefix
-}
-
-// Live reports whether s names a real PG account.
-func (s PGSettings) Live() bool { return s.BaseURL != "" && (s.SecretKey != "" || s.MID != "") }
+// against its sandbox, served by this server under /sandbox/{pg}/, or, with
+// Sandbox set, against a sandbox process of its own.
+type PGSettings = pgenv.Settings
 
 // gatewaySetup is a PG wired into the app: its adapter and, in sandbox mode,
 // its sandbox.
@@ -63,18 +41,9 @@ func sandboxBase(publicURL, name string) string {
 }
 
 func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
-	cfg := kakaopay.Config{
-		CID: live.CID, SecretKey: live.SecretKey, BaseURL: live.BaseURL,
-		ApprovalURL: publicURL + "/return/kakaopay/approve",
-		CancelURL:   publicURL + "/return/kakaopay/cancel",
-		FailURL:     publicURL + "/return/kakaopay/fail",
-	}
+	cfg, ok := pgenv.KakaoPayConfig(publicURL, live)
 	var sb *kakaopaytest.Sandbox
-	switch {
-	case live.Live():
-	case live.Sandbox != "":
-		cfg.CID, cfg.SecretKey, cfg.BaseURL = kakaopaytest.TestCID, kakaopaytest.DefaultSecretKey, strings.TrimRight(live.Sandbox, "/")
-	default:
+	if !ok {
 		// Keys of this start only: the published test keys would let
 		// anyone call the sandbox's API as this shop.
 		secret := "DEV" + randomKey(37)
@@ -95,19 +64,12 @@ func setupKakaoPay(publicURL string, live PGSettings) (gatewaySetup, error) {
 }
 
 func setupInicis(publicURL string, live PGSettings) (gatewaySetup, error) {
-	var cfg inicis.Config
-	var sb *inicistest.Sandbox
+	cfg, ok := pgenv.InicisConfig(live)
 	if live.MID != "" {
-		cfg = inicis.Config{
-			MID: live.MID, SignKey: live.SignKey, APIKey: live.APIKey, APIIV: live.APIIV,
-			ClientIP: live.ClientIP, BaseURL: live.BaseURL, MobileHashKey: live.MobileHashKey,
-			MobileNotiURL: publicURL + "/webhooks/" + inicis.Name,
-		}
-	} else if live.Sandbox != "" {
-		// The sandbox's keys are the test merchant's; only its address
-		// differs.
-		cfg = inicistest.New(inicistest.Config{BaseURL: live.Sandbox}).GatewayConfig()
-	} else {
+		cfg.MobileNotiURL = publicURL + "/webhooks/" + inicis.Name
+	}
+	var sb *inicistest.Sandbox
+	if !ok {
 		// The test merchant's MID (it is part of every tid) with keys of
 		// this start only: the published INIpayTest keys would let anyone
 		// sign approvals and refunds as this shop.
@@ -174,19 +136,12 @@ var redirectFields = map[string]string{
 }
 
 func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
-	if live.Live() {
-		gw, err := tosspay.New(tosspay.Config{SecretKey: live.SecretKey, BaseURL: live.BaseURL})
-		if err != nil {
-			return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
-		}
-		return gatewaySetup{name: gw.Name(), gateway: gw, clientKey: live.ClientKey}, nil
+	gw, clientKey, err := pgenv.Toss(live)
+	if err != nil {
+		return gatewaySetup{}, err
 	}
-	if live.Sandbox != "" {
-		gw, err := tosspay.New(tosspay.Config{SecretKey: tosspaytest.DefaultSecretKey, BaseURL: strings.TrimRight(live.Sandbox, "/")})
-		if err != nil {
-			return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
-		}
-		return gatewaySetup{name: gw.Name(), gateway: gw, sandboxMode: true, clientKey: tossSandboxClientKey}, nil
+	if gw != nil {
+		return gatewaySetup{name: gw.Name(), gateway: gw, sandboxMode: !live.Live(), clientKey: clientKey}, nil
 	}
 	// A secret key of this start only: with the published test key anyone
 	// could read a payment (its webhook secret included) from the sandbox.
@@ -199,11 +154,11 @@ func setupToss(publicURL string, live PGSettings) (gatewaySetup, error) {
 		WebhookURL: publicURL + "/webhooks/" + tosspay.Name,
 		SecretKey:  "test_sk_" + randomKey(32),
 	})
-	gw, err := tosspay.New(tosspay.Config{SecretKey: sb.SecretKey(), BaseURL: sb.BaseURL()})
+	tgw, err := tosspay.New(tosspay.Config{SecretKey: sb.SecretKey(), BaseURL: sb.BaseURL()})
 	if err != nil {
 		return gatewaySetup{}, fmt.Errorf("tosspay: %w", err)
 	}
-	return gatewaySetup{name: gw.Name(), gateway: gw, sandbox: sb, sandboxMode: true, clientKey: tossSandboxClientKey}, nil
+	return gatewaySetup{name: tgw.Name(), gateway: tgw, sandbox: sb, sandboxMode: true, clientKey: pgenv.SandboxClientKey}, nil
 }
 
 // randomKey returns n random characters of [A-Za-z0-9].
@@ -217,7 +172,3 @@ func randomKey(n int) string {
 	}
 	return string(b)
 }
-
-// tossSandboxClientKey is the client key the sandbox's checkout hands the
-// browser; the sandbox PG needs none, but a Toss window does.
-const tossSandboxClientKey = "test_ck_sandbox"
