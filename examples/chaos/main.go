@@ -515,7 +515,7 @@ func (h *harness) start(i int) error {
 	h.mu.Lock()
 	h.procs[i] = cmd
 	h.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		resp, err := h.client.Get("http://" + h.addrs[i] + "/healthz")
 		if err == nil {
@@ -526,7 +526,7 @@ func (h *harness) start(i int) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("instance %d did not answer within 30s", i)
+	return fmt.Errorf("instance %d did not answer within 2 minutes (the first start migrates the database)", i)
 }
 
 func (h *harness) stopAll() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,4 +65,17 @@ func TestServerConfig_FromTheEnvironment(t *testing.T) {
 	t.Setenv("PAYGATE_WRITE_TIMEOUT", "-1s")
 	_, err = serverConfig()
 	assert.Error(t, err)
+}
+
+// PAYGATE_INICIS_NOTI_SOURCES is a comma-separated list of prefixes; a
+// malformed one is refused, an empty one is none (the default list stays).
+func TestPrefixes_CommaSeparatedNotificationSources(t *testing.T) {
+	got, err := prefixes(" 127.0.0.1/32, ::1/128 ,")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}, got)
+	got, err = prefixes("")
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	_, err = prefixes("127.0.0.1")
+	assert.Error(t, err, "an address without its length is not a prefix")
 }
