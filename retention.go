@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/idemstore"
 	"github.com/paygate/paygate/store/retentionstore"
 )
@@ -73,6 +74,9 @@ const (
 	day = 24 * time.Hour
 	// retentionLease names the lease of pruning in paygate_leases.
 	retentionLease = "paygate.retention"
+	// pruneRetries bounds the retries of one batch's query after
+	// transient errors (its deletes retry inside store.DB.InTx).
+	pruneRetries = 5
 )
 
 func (c *RetentionConfig) setDefaults() error {
@@ -263,12 +267,23 @@ func (p *Paygate) Prune(ctx context.Context, opts ...PruneOption) (PruneReport, 
 	}
 	for _, t := range retentionstore.Targets {
 		var cur retentionstore.Cursor
-		for {
+		for failures := 0; ; {
 			ids, next, err := rs.Batch(ctx, t, cuts[t], cur, cfg.Batch)
+			if err != nil && store.IsRetryable(err) && failures < pruneRetries && ctx.Err() == nil {
+				// A busy server (too many connections, a dropped
+				// one): try the same batch again after a pause.
+				failures++
+				if err := pace(); err != nil {
+					rep.Finished = p.now()
+					return rep, err
+				}
+				continue
+			}
 			if err != nil {
 				rep.Finished = p.now()
 				return rep, err
 			}
+			failures = 0
 			if len(ids) == 0 {
 				break
 			}
