@@ -71,9 +71,10 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 		inst     *saga.Instance
 		existing *store.Payment
 		pay      *store.Payment
+		checkout *store.Checkout
 	)
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		inst, existing, pay = nil, nil, nil
+		inst, existing, pay, checkout = nil, nil, nil, nil
 		c, err := p.db.LockCheckout(ctx, tx, req.OrderID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: no checkout for order %q", ErrNotFound, req.OrderID)
@@ -102,16 +103,25 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 				return err
 			}
 		}
-		if holder, err := p.db.OrderPaymentTx(ctx, tx, req.OrderID); err == nil {
-			existing, err = p.db.PaymentByIDTx(ctx, tx, holder)
+		// The order's attempts and the claim's holder, in one read.
+		holder, attempts, err := p.db.OrderAttemptsTx(ctx, tx, req.OrderID)
+		if err != nil {
 			return err
-		} else if !errors.Is(err, store.ErrNotFound) {
+		}
+		if holder != "" {
+			for _, a := range attempts {
+				if a.ID == holder {
+					existing = a
+					return nil
+				}
+			}
+			existing, err = p.db.PaymentByIDTx(ctx, tx, holder)
 			return err
 		}
 		if !c.ExpiresAt.IsZero() && !p.now().Before(c.ExpiresAt) {
 			return fmt.Errorf("%w: checkout of order %q expired at %s", ErrConflict, req.OrderID, c.ExpiresAt.Format(time.RFC3339))
 		}
-		if err := p.checkAttempts(ctx, tx, req.OrderID); err != nil {
+		if err := p.checkAttemptsOf(req.OrderID, attempts); err != nil {
 			return err
 		}
 
@@ -139,6 +149,7 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 			return err
 		}
 		inst, err = p.runner.Start(ctx, tx, p.paymentSaga, pay.ID, raw, saga.Inline())
+		checkout = c
 		return err
 	})
 	switch {
@@ -154,10 +165,18 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 	// The PG call must not be cut short by the client going away: an
 	// approval abandoned half-way is an unknown outcome for nobody's
 	// benefit.
-	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ApproveTimeout)
+	runCtx, f := withFresh(context.WithoutCancel(ctx), pay, checkout)
+	runCtx, cancel := context.WithTimeout(runCtx, p.cfg.ApproveTimeout)
 	defer cancel()
-	if _, err := p.runner.RunInline(runCtx, inst, 1); err != nil {
+	out, err := p.runner.RunInline(runCtx, inst, 1)
+	if err != nil {
 		p.log.Warn("paygate: inline approval handed to the runners", "payment", pay.ID, "err", err)
+	} else if step, ok := out.Step(stepApprove, saga.OpAction); ok && step.Status == saga.StepDone {
+		// The approval's outcome committed with the step's record: the
+		// payment is what that commit wrote, no need to read it again.
+		if after := f.applied.Load(); after != nil {
+			return approveResult(after), nil
+		}
 	}
 	return p.resultOf(ctx, pay.ID)
 }
@@ -181,13 +200,19 @@ func (p *Paygate) resultOf(ctx context.Context, paymentID string) (*ApproveResul
 	if err != nil {
 		return nil, err
 	}
+	return approveResult(pay), nil
+}
+
+// approveResult is Approve's answer for pay as it stands after the inline
+// run.
+func approveResult(pay *store.Payment) *ApproveResult {
 	res := resultFromPayment(pay)
 	if res.Status == pg.StatusApproving {
 		// The inline run could not record an outcome (the database
 		// failed, or the lease was lost): the runners resolve it.
 		res.Status = pg.StatusUnknown
 	}
-	return res, nil
+	return res
 }
 
 func resultFromPayment(pay *store.Payment) *ApproveResult {

@@ -30,15 +30,12 @@ func bindSession(c *store.Checkout) ([]byte, error) {
 	return json.Marshal(pgData{Data: pd.Data})
 }
 
-// checkAttempts bounds the failed approvals of an order: past
+// checkAttemptsOf bounds the failed approvals of an order: past
 // Config.AttemptLimit failures within Config.AttemptWindow, a new attempt
 // is refused with ErrTooManyAttempts until the oldest of them leaves the
 // window, so approvals with made-up keys cannot grow the tables at will.
-func (p *Paygate) checkAttempts(ctx context.Context, tx *sql.Tx, orderID string) error {
-	ps, err := p.db.PaymentsByOrderTx(ctx, tx, orderID)
-	if err != nil {
-		return err
-	}
+// ps are the order's payments, read in the approval's transaction.
+func (p *Paygate) checkAttemptsOf(orderID string, ps []*store.Payment) error {
 	now := p.now()
 	since := now.Add(-p.cfg.AttemptWindow)
 	var failed []time.Time

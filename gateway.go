@@ -55,7 +55,11 @@ func (p *Paygate) lookup(ctx context.Context, pay *store.Payment, paymentKey str
 // from the PG's answers, for Approve, Cancel and Lookup requests.
 func (p *Paygate) prepared(ctx context.Context, pay *store.Payment) (map[string]string, error) {
 	out := map[string]string{}
-	c, err := p.db.CheckoutByOrder(ctx, pay.OrderID)
+	c := knownCheckout(ctx, pay.OrderID)
+	var err error
+	if c == nil {
+		c, err = p.db.CheckoutByOrder(ctx, pay.OrderID)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:

@@ -98,7 +98,7 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 		}}, saga.Permanent(fmt.Errorf("paygate: payment %s: %w", pay.ID, ErrPaymentKeyMismatch))
 	}
 	if err == nil {
-		return p.approvalResult(pay.ID, res)
+		return p.approvalResult(pay, res)
 	}
 	switch pg.KindOf(err) {
 	case pg.KindAlreadyDone:
@@ -121,10 +121,14 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 	}
 }
 
-// approvalResult records what the PG reported for an approval.
-func (p *Paygate) approvalResult(paymentID string, res *pg.Payment) (saga.Result, error) {
+// approvalResult records what the PG reported for an approval of pay, as
+// the step read it before the call.
+func (p *Paygate) approvalResult(pay *store.Payment, res *pg.Payment) (saga.Result, error) {
 	commit := func(ctx context.Context, tx *sql.Tx) error {
-		_, err := p.apply(ctx, tx, paymentID, p.approvedChange(res))
+		after, err := p.applyKnown(ctx, tx, pay, p.approvedChange(res))
+		if err == nil {
+			noteApplied(ctx, after)
+		}
 		return err
 	}
 	if res.Status == pg.StatusWaitingForDeposit {
@@ -163,7 +167,7 @@ func (p *Paygate) approveResolve(ctx context.Context, a saga.Attempt) (saga.Resu
 	}
 	switch res.Status {
 	case pg.StatusApproved, pg.StatusPartialCanceled, pg.StatusCanceled, pg.StatusWaitingForDeposit:
-		return p.approvalResult(pay.ID, res)
+		return p.approvalResult(pay, res)
 	case pg.StatusFailed:
 		return p.failed(pay.ID, pg.StatusFailed, codeNotApproved, "the PG reports the payment failed", errors.New(res.PGStatus))
 	case pg.StatusExpired:
@@ -213,7 +217,7 @@ func (p *Paygate) createOrderAction(ctx context.Context, a saga.Attempt) (saga.R
 	switch {
 	case err == nil:
 		return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
-			_, err := p.apply(ctx, tx, pay.ID, func(*store.Payment) (bool, []eventSpec, error) {
+			_, err := p.applyKnown(ctx, tx, pay, func(*store.Payment) (bool, []eventSpec, error) {
 				return true, []eventSpec{{typ: EventOrderCreated}}, nil
 			})
 			return err

@@ -58,6 +58,34 @@ func (p *Paygate) apply(ctx context.Context, tx *sql.Tx, paymentID string, chang
 	return pay, nil
 }
 
+// applyKnown is apply for a caller that holds the payment as it read it
+// (known): change runs on a copy and the write is a compare-and-set on
+// known's version, so the row is not read again. When anything but a clean
+// write follows from known — the payment was written since it was read, or
+// change finds nothing to do or refuses — it does what apply does, on the
+// row as it is under its lock. change must therefore be pure (no database
+// work): it may run twice.
+func (p *Paygate) applyKnown(ctx context.Context, tx *sql.Tx, known *store.Payment, change paymentChange) (*store.Payment, error) {
+	if known == nil {
+		return nil, errors.New("paygate: applyKnown without a payment")
+	}
+	pay := *known
+	before, version := pay.Status, pay.Version
+	changed, events, err := change(&pay)
+	if err != nil || !changed || (pay.Status != before && pg.CheckTransition(before, pay.Status) != nil) {
+		return p.apply(ctx, tx, known.ID, change)
+	}
+	if err := p.db.UpdatePayment(ctx, tx, &pay, version); errors.Is(err, store.ErrConflict) {
+		return p.apply(ctx, tx, known.ID, change)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := p.record(ctx, tx, &pay, events...); err != nil {
+		return nil, err
+	}
+	return &pay, nil
+}
+
 // approvedChange moves a payment to what the PG reports for it (approved, a
 // virtual account waiting for its deposit, or already canceled at the PG),
 // recording what the PG said. It is a no-op when the payment is already

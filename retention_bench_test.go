@@ -85,7 +85,7 @@ func pruneDuringFlow(b *testing.B, db *store.DB, rows int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	orders := newShop()
+	orders := newTimedShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
 		Runner:    saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond}},

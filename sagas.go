@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
@@ -43,6 +44,63 @@ func (p *Paygate) sagaPayment(ctx context.Context, a saga.Attempt) (sagaPayload,
 	if err != nil {
 		return pl, nil, err
 	}
+	if pay := takeKnownPayment(ctx, pl.PaymentID); pay != nil {
+		return pl, pay, nil
+	}
 	pay, err := p.db.PaymentByID(ctx, pl.PaymentID)
 	return pl, pay, err
+}
+
+// fresh carries, on the context of the step Approve runs inline, the
+// payment and checkout Approve has just written and read, so that step
+// does not read them again. The payment is taken once: the first step that
+// asks for it gets it, later ones read the row. A stale copy can do no
+// harm — the step's writes are compare-and-set on the payment's version,
+// and fall back to reading it under its lock (applyKnown) — but the one
+// taken here is the row as committed, leased to this caller.
+type fresh struct {
+	pay      atomic.Pointer[store.Payment]
+	checkout *store.Checkout
+	// applied is the payment as the approval's commit wrote it.
+	applied atomic.Pointer[store.Payment]
+}
+
+type freshKey struct{}
+
+func withFresh(ctx context.Context, pay *store.Payment, c *store.Checkout) (context.Context, *fresh) {
+	f := &fresh{checkout: c}
+	cp := *pay
+	f.pay.Store(&cp)
+	return context.WithValue(ctx, freshKey{}, f), f
+}
+
+func takeKnownPayment(ctx context.Context, id string) *store.Payment {
+	f, _ := ctx.Value(freshKey{}).(*fresh)
+	if f == nil {
+		return nil
+	}
+	pay := f.pay.Load()
+	if pay == nil || pay.ID != id || !f.pay.CompareAndSwap(pay, nil) {
+		return nil
+	}
+	return pay
+}
+
+// noteApplied keeps, on the context of the step Approve runs inline, the
+// payment as the step's commit left it. Every run of the commit notes it
+// again, so after the step's transaction committed it holds what that
+// transaction wrote.
+func noteApplied(ctx context.Context, pay *store.Payment) {
+	if f, _ := ctx.Value(freshKey{}).(*fresh); f != nil && pay != nil {
+		cp := *pay
+		f.applied.Store(&cp)
+	}
+}
+
+// knownCheckout is the checkout of orderID Approve read, if ctx carries it.
+func knownCheckout(ctx context.Context, orderID string) *store.Checkout {
+	if f, _ := ctx.Value(freshKey{}).(*fresh); f != nil && f.checkout != nil && f.checkout.OrderID == orderID {
+		return f.checkout
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/paygate/paygate/outbox"
@@ -30,22 +31,61 @@ const settlementSubscriberName = "settlement-ledger"
 // by the PG's cancel time, whenever paygate learned of them.
 func (p *Paygate) settlementSubscriber() outbox.Subscriber {
 	return outbox.Subscriber{
-		Name:    settlementSubscriberName,
-		Types:   []string{EventPaymentApproved, EventPaymentLateCaptured, EventPaymentCanceled, EventPaymentRefunded},
-		Handle:  p.recordSettlement,
+		Name:   settlementSubscriberName,
+		Types:  []string{EventPaymentApproved, EventPaymentLateCaptured, EventPaymentCanceled, EventPaymentRefunded},
+		Handle: p.recordSettlement,
+		HandleBatch: func(ctx context.Context, tx *sql.Tx, ds []outbox.Delivery) error {
+			return p.withPayments(ctx, tx, ds, p.recordSettlementOf)
+		},
 		Ordered: true,
 		Retry:   outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 	}
 }
 
 func (p *Paygate) recordSettlement(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
+	return p.recordSettlementOf(ctx, tx, d, nil)
+}
+
+// withPayments runs handle on each delivery with the payment its event is
+// about, the payments of all of them read in one statement. A delivery
+// whose event does not parse, or whose payment was not found, gets a nil
+// payment, and handle reads it (and fails) as on its own.
+func (p *Paygate) withPayments(ctx context.Context, tx *sql.Tx, ds []outbox.Delivery,
+	handle func(ctx context.Context, tx *sql.Tx, d outbox.Delivery, pay *store.Payment) error) error {
+	ids := make([]string, 0, len(ds))
+	for _, d := range ds {
+		if ev, err := ParseEvent(d.Payload); err == nil && ev.PaymentID != "" {
+			ids = append(ids, ev.PaymentID)
+		}
+	}
+	slices.Sort(ids)
+	pays, err := p.db.PaymentsByIDsTx(ctx, tx, slices.Compact(ids))
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		var pay *store.Payment
+		if ev, err := ParseEvent(d.Payload); err == nil {
+			pay = pays[ev.PaymentID]
+		}
+		if err := handle(ctx, tx, d, pay); err != nil {
+			return fmt.Errorf("delivery %d: %w", d.DeliveryID, err)
+		}
+	}
+	return nil
+}
+
+// recordSettlementOf is recordSettlement with the event's payment as read
+// in tx, or nil to read it.
+func (p *Paygate) recordSettlementOf(ctx context.Context, tx *sql.Tx, d outbox.Delivery, pay *store.Payment) error {
 	ev, err := ParseEvent(d.Payload)
 	if err != nil {
 		return outbox.Permanent(err)
 	}
-	pay, err := p.db.PaymentByIDTx(ctx, tx, ev.PaymentID)
-	if err != nil {
-		return err
+	if pay == nil || pay.ID != ev.PaymentID {
+		if pay, err = p.db.PaymentByIDTx(ctx, tx, ev.PaymentID); err != nil {
+			return err
+		}
 	}
 	amount, err := pg.ParseMoney(ev.Amount.String(), pg.Currency(ev.Currency))
 	if err != nil {

@@ -71,18 +71,28 @@ func (p *Paygate) syncSubscriber() outbox.Subscriber {
 		Name:   syncSubscriberName,
 		Types:  []string{EventPaymentApproved, EventPaymentFailed},
 		Handle: p.scheduleSync,
-		Retry:  outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute},
+		HandleBatch: func(ctx context.Context, tx *sql.Tx, ds []outbox.Delivery) error {
+			return p.withPayments(ctx, tx, ds, p.scheduleSyncOf)
+		},
+		Retry: outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 	}
 }
 
 func (p *Paygate) scheduleSync(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
+	return p.scheduleSyncOf(ctx, tx, d, nil)
+}
+
+// scheduleSyncOf is scheduleSync with the event's payment as read in tx, or
+// nil to read it.
+func (p *Paygate) scheduleSyncOf(ctx context.Context, tx *sql.Tx, d outbox.Delivery, pay *store.Payment) error {
 	ev, err := ParseEvent(d.Payload)
 	if err != nil {
 		return outbox.Permanent(err)
 	}
-	pay, err := p.db.PaymentByIDTx(ctx, tx, ev.PaymentID)
-	if err != nil {
-		return err
+	if pay == nil || pay.ID != ev.PaymentID {
+		if pay, err = p.db.PaymentByIDTx(ctx, tx, ev.PaymentID); err != nil {
+			return err
+		}
 	}
 	if ev.EventType == EventPaymentFailed && !writtenOff(pay) {
 		return nil // declined for good: nothing can be captured later

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/store"
@@ -33,7 +36,9 @@ func benchRequest(key string) *http.Request {
 // BenchmarkMiddleware measures what the middleware adds to a trivial handler
 // on each dialect (MariaDB is the production case): "first" claims a new key
 // and stores the response (two statements), "replay" answers a repeat from
-// the store (a refused insert and a read), "none" is the handler alone.
+// the store (a refused insert and a read) the first time and from memory
+// after that, "replay-32" is replays by 32 clients at once, "none" is the
+// handler alone.
 func BenchmarkMiddleware(b *testing.B) {
 	for _, d := range []store.Dialect{store.MySQL, store.SQLite} {
 		b.Run(string(d), func(b *testing.B) {
@@ -68,6 +73,28 @@ func BenchmarkMiddleware(b *testing.B) {
 						b.Fatalf("not replayed: %d %s", rec.Code, rec.Body)
 					}
 				}
+			})
+			b.Run("replay-32", func(b *testing.B) {
+				// 32 clients at once, each repeating its own key.
+				for i := range 32 {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, benchRequest("bench-replay-32-"+strconv.Itoa(i)))
+				}
+				var next atomic.Int64
+				b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					key := "bench-replay-32-" + strconv.Itoa(int(next.Add(1)-1)%32)
+					for pb.Next() {
+						rec := httptest.NewRecorder()
+						h.ServeHTTP(rec, benchRequest(key))
+						if rec.Header().Get(idempotency.HeaderReplayed) != "true" {
+							b.Errorf("not replayed: %d %s", rec.Code, rec.Body)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "answers/s")
 			})
 		})
 	}

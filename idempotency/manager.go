@@ -100,6 +100,7 @@ type Config struct {
 type Manager struct {
 	cfg    Config
 	stored map[string]bool
+	done   *completedCache
 }
 
 // New checks cfg and fills its defaults.
@@ -153,7 +154,7 @@ func New(cfg Config) (*Manager, error) {
 	for _, h := range cfg.StoredHeaders {
 		stored[http.CanonicalHeaderKey(h)] = true
 	}
-	return &Manager{cfg: cfg, stored: stored}, nil
+	return &Manager{cfg: cfg, stored: stored, done: newCompletedCache()}, nil
 }
 
 // DefaultKeepStatus stores every response below 500 except those that refuse
@@ -202,6 +203,12 @@ func storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // handle and record is set: the handle when this caller must run the request,
 // the record when a completed response answers it.
 func (m *Manager) claim(ctx context.Context, scope, key, fp string) (*Handle, *Record, error) {
+	if cur, ok := m.done.get(scope, key, m.cfg.Now()); ok {
+		if cur.Fingerprint != fp {
+			return nil, nil, ErrKeyReused
+		}
+		return nil, &cur, nil
+	}
 	token := newToken()
 	for range claimAttempts {
 		now := m.cfg.Now()
@@ -234,6 +241,7 @@ func (m *Manager) claim(ctx context.Context, scope, key, fp string) (*Handle, *R
 		now = m.cfg.Now()
 		switch {
 		case cur.State == StateCompleted && now.Before(cur.ExpiresAt):
+			m.done.put(cur)
 			if cur.Fingerprint != fp {
 				return nil, nil, ErrKeyReused
 			}

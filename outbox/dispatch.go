@@ -71,7 +71,7 @@ func (o *Outbox) process(ctx context.Context, batch []claimed) {
 			continue
 		}
 		if len(group) > 1 {
-			if err := o.handle(ctx, sub, group); err == nil {
+			if err := o.handleBatch(ctx, sub, group); err == nil {
 				continue
 			}
 		}
@@ -85,6 +85,51 @@ func (o *Outbox) process(ctx context.Context, batch []claimed) {
 
 func delivery(c claimed) Delivery {
 	return Delivery{Event: c.rec.Event, DeliveryID: c.rec.ID, Subscriber: c.rec.Subscriber, Attempt: c.rec.Attempts}
+}
+
+// errBatchLeaseLost rolls back a batch whose deliveries are not all still
+// leased to it; they are then delivered one by one, which sorts out which.
+var errBatchLeaseLost = errors.New("outbox: a delivery of the batch is no longer leased to it")
+
+// handleBatch runs sub's handler for a group of deliveries claimed together
+// (one lease token) in one transaction that marks them all done in one
+// statement. Any failure rolls it all back; the caller then delivers them
+// one by one.
+func (o *Outbox) handleBatch(ctx context.Context, sub Subscriber, group []claimed) error {
+	ids := make([]int64, len(group))
+	ds := make([]Delivery, len(group))
+	for i, c := range group {
+		if c.token != group[0].token {
+			return errBatchLeaseLost
+		}
+		ids[i], ds[i] = c.rec.ID, delivery(c)
+	}
+	err := o.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n, err := o.store.MarkDone(ctx, tx, ids, group[0].token, o.now())
+		if err != nil {
+			return err
+		}
+		if n != len(ids) {
+			return errBatchLeaseLost
+		}
+		if sub.HandleBatch != nil {
+			return callBatchHandler(ctx, tx, sub.HandleBatch, ds)
+		}
+		for _, d := range ds {
+			if err := callHandler(ctx, tx, sub.Handle, d); err != nil {
+				return fmt.Errorf("delivery %d: %w", d.DeliveryID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		o.log.Debug("outbox: batched delivery failed; delivering one by one", "subscriber", sub.Name, "err", err)
+		return err
+	}
+	for _, c := range group {
+		o.report(c, nil, false)
+	}
+	return nil
 }
 
 // handle runs sub's handler for every delivery of group in one transaction
@@ -158,6 +203,15 @@ func (o *Outbox) markDone(ctx context.Context, tx *sql.Tx, c claimed) (bool, err
 // errAlreadyDone ends a delivery transaction whose work an earlier run of it
 // already committed.
 var errAlreadyDone = errors.New("outbox: delivery already done")
+
+func callBatchHandler(ctx context.Context, tx *sql.Tx, h BatchHandler, ds []Delivery) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &retry.PanicError{Value: v}
+		}
+	}()
+	return h(ctx, tx, ds)
+}
 
 func callHandler(ctx context.Context, tx *sql.Tx, h Handler, d Delivery) (err error) {
 	defer func() {

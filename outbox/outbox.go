@@ -113,6 +113,9 @@ func (o *Outbox) Subscribe(subs ...Subscriber) error {
 		if (s.Handle == nil) == (s.Relay == nil) {
 			return fmt.Errorf("%w: subscriber %q needs exactly one of Handle and Relay", ErrInvalid, s.Name)
 		}
+		if s.HandleBatch != nil && s.Handle == nil {
+			return fmt.Errorf("%w: subscriber %q has HandleBatch without Handle", ErrInvalid, s.Name)
+		}
 		if _, dup := o.subs[s.Name]; dup {
 			return fmt.Errorf("%w: subscriber %q registered twice", ErrInvalid, s.Name)
 		}

@@ -29,6 +29,10 @@ type Store interface {
 	// last error and updated-at if the stored status and lease token are
 	// prevStatus and prevToken. It reports whether it wrote.
 	UpdateDelivery(ctx context.Context, tx *sql.Tx, d DeliveryRecord, prevStatus DeliveryStatus, prevToken string) (bool, error)
+	// MarkDone marks the given deliveries done (status DONE, no run-at,
+	// no last error, updated at at) where they are still pending and
+	// leased with token, and returns how many it marked.
+	MarkDone(ctx context.Context, tx *sql.Tx, ids []int64, token string, at time.Time) (int, error)
 	// Delivery returns one delivery (without its event), or an error
 	// wrapping ErrNotFound.
 	Delivery(ctx context.Context, tx *sql.Tx, id int64) (DeliveryRecord, error)

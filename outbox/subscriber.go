@@ -22,6 +22,13 @@ type Subscriber struct {
 	// Exactly one of Handle and Relay is set.
 	Handle Handler
 	Relay  Relay
+	// HandleBatch, optional beside Handle, processes several deliveries of
+	// this subscriber in one transaction, the one that marks them all
+	// done, with fewer statements than one Handle each (one read of
+	// what they share, multi-row writes). Its effect must be what Handle
+	// has on each delivery. If it fails, the transaction is rolled back
+	// and each delivery goes to Handle in its own.
+	HandleBatch BatchHandler
 	// Ordered delivers events with the same non-empty Key one at a time,
 	// in the order they were emitted: an event waits until every earlier
 	// event of its key was delivered to this subscriber, or was parked as
@@ -44,6 +51,9 @@ func (s Subscriber) wants(eventType string) bool {
 // with Permanent parks it as dead at once. The handler must only do
 // database work: it may run more than once if the transaction is retried.
 type Handler func(ctx context.Context, tx *sql.Tx, d Delivery) error
+
+// BatchHandler processes deliveries inside tx, like a Handler each.
+type BatchHandler func(ctx context.Context, tx *sql.Tx, ds []Delivery) error
 
 // Delivery is one event handed to one subscriber.
 type Delivery struct {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/paygate/paygate/pg"
@@ -148,6 +149,27 @@ func (db *DB) paymentByID(ctx context.Context, q Querier, id string) (*Payment, 
 		return nil, fmt.Errorf("store: payment %q: %w", id, err)
 	}
 	return p, nil
+}
+
+// PaymentsByIDsTx reads the payments of ids in tx, in one statement, keyed
+// by id; an id without a payment is absent from the map.
+func (db *DB) PaymentsByIDsTx(ctx context.Context, tx *sql.Tx, ids []string) (map[string]*Payment, error) {
+	out := make(map[string]*Payment, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	ps, err := queryPayments(ctx, tx, `SELECT `+paymentColumns+` FROM payments WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %d payments: %w", len(ids), err)
+	}
+	for _, p := range ps {
+		out[p.ID] = p
+	}
+	return out, nil
 }
 
 // LockPayment reads a payment in tx and locks it until tx ends (SELECT … FOR
@@ -401,6 +423,51 @@ func (db *DB) ReleaseOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID s
 	}
 	return fmt.Errorf("store: release order %q for %s: held by %s: %w", orderID, paymentID, holder, ErrConflict)
 }
+
+// OrderAttemptsTx returns, in one read in tx, every payment attempt of an
+// order, oldest first, and the id of the payment holding the order's claim
+// ("" when none does): what PaymentsByOrderTx and OrderPaymentTx return,
+// for a caller that needs both.
+func (db *DB) OrderAttemptsTx(ctx context.Context, tx *sql.Tx, orderID string) (holder string, ps []*Payment, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+prefixedPaymentColumns+`, COALESCE(m.payment_id, '')
+  FROM payments p LEFT JOIN payment_order_mapping m ON m.order_id = p.order_id
+  WHERE p.order_id = ? ORDER BY p.created_at, p.id`, orderID)
+	if err != nil {
+		return "", nil, fmt.Errorf("store: attempts of order %q: %w", orderID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		p, err := scanPayment(rowWith{rows, &h})
+		if err != nil {
+			return "", nil, fmt.Errorf("store: attempts of order %q: %w", orderID, err)
+		}
+		holder = h
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, fmt.Errorf("store: attempts of order %q: %w", orderID, err)
+	}
+	return holder, ps, nil
+}
+
+// prefixedPaymentColumns is paymentColumns of the table aliased p.
+var prefixedPaymentColumns = func() string {
+	cols := strings.Split(paymentColumns, ",")
+	for i, c := range cols {
+		cols[i] = "p." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// rowWith scans a row's leading columns with sc's Scan and the rest into
+// extra.
+type rowWith struct {
+	sc    scanner
+	extra *string
+}
+
+func (r rowWith) Scan(dest ...any) error { return r.sc.Scan(append(dest, r.extra)...) }
 
 // OrderPayment returns the id of the payment holding the order's claim;
 // ErrNotFound when no payment holds it.

@@ -33,12 +33,18 @@ const (
 // String returns the dialect name as used in DSN prefixes.
 func (d Dialect) String() string { return string(d) }
 
-// Pool defaults for MySQL. A payment flow holds a connection only for a short
+// DefaultMySQLPool is the connection pool Open gives a MySQL database, open
+// and idle alike: a payment flow holds a connection only for a short
 // transaction (external calls happen outside transactions), so a modest pool
-// serves many concurrent flows; the caller can resize it through SQL().
+// serves many concurrent flows, and keeping every connection idle instead
+// of closing and redialling it is what lets it. The caller can resize it
+// through SQL().
+const DefaultMySQLPool = 32
+
+// Pool settings for MySQL.
 const (
-	mysqlMaxOpen     = 32
-	mysqlMaxIdle     = 16
+	mysqlMaxOpen     = DefaultMySQLPool
+	mysqlMaxIdle     = DefaultMySQLPool
 	mysqlMaxLifetime = 30 * time.Minute
 	mysqlMaxIdleTime = 5 * time.Minute
 	mysqlDialTimeout = 5 * time.Second

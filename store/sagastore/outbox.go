@@ -153,6 +153,29 @@ WHERE id = ? AND status = ? AND lease_token = ?`,
 	return n == 1, nil
 }
 
+// MarkDone implements outbox.Store.
+func (s *Store) MarkDone(ctx context.Context, tx *sql.Tx, ids []int64, token string, at time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := append(make([]any, 0, len(ids)+4), string(outbox.DeliveryDone), dbTime(at))
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	args = append(args, string(outbox.DeliveryPending), token)
+	res, err := tx.ExecContext(ctx, `UPDATE saga_deliveries
+SET status = ?, run_at = NULL, last_error = '', updated_at = ?
+WHERE id IN (`+placeholders(len(ids))+`) AND status = ? AND lease_token = ?`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("sagastore: mark %d deliveries done: %w", len(ids), err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return 0, fmt.Errorf("sagastore: mark %d deliveries done: %w", len(ids), err)
+	}
+	return int(n), nil
+}
+
 // Delivery implements outbox.Store.
 func (s *Store) Delivery(ctx context.Context, tx *sql.Tx, id int64) (outbox.DeliveryRecord, error) {
 	d, err := scanDelivery(s.q(tx).QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM saga_deliveries d WHERE d.id = ?`, id), false)
