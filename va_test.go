@@ -148,6 +148,21 @@ func TestVirtualAccount_DepositNotificationContinuesTheSaga(t *testing.T) {
 				assert.Contains(t, f.eventTypes(res.PaymentID), paygate.EventWebhookReceived)
 				_, creates, _ = f.shop.state(orderID)
 				assert.Equal(t, 1, creates)
+				if name == "inicis" {
+					// Inicis delivers the same notice again (it did not
+					// see the OK, say): answered OK, no second effect.
+					require.NoError(t, va.deposit(ctx, orderID))
+					f.settled(res.PaymentID)
+					received := 0
+					for _, typ := range f.eventTypes(res.PaymentID) {
+						if typ == paygate.EventWebhookReceived {
+							received++
+						}
+					}
+					assert.Equal(t, 1, received, "one effect of a notice delivered twice")
+					_, creates, _ = f.shop.state(orderID)
+					assert.Equal(t, 1, creates)
+				}
 				f.checkInvariants(orderID)
 			})
 		})
