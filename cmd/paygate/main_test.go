@@ -300,6 +300,29 @@ func testCLI(t *testing.T, d store.Dialect) {
 	assert.Contains(t, r.stderr, "does not allow resolve")
 	assert.Equal(t, "Nothing needs attention.\n", cli(t, env, "attention").stdout)
 
+	// A dead delivery is listed by its event and redelivered.
+	var eventID string
+	{
+		db := openDB(t, dsn)
+		require.NoError(t, db.SQL().QueryRow("SELECT event_id FROM saga_deliveries WHERE status = 'DONE' ORDER BY id LIMIT 1").Scan(&eventID))
+		_, err := db.SQL().Exec("UPDATE saga_deliveries SET status = 'DEAD', last_error = 'ledger write refused', run_at = NULL WHERE event_id = ?", eventID)
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+	}
+	att = jsonOf(t, cli(t, env, "--json", "attention"))
+	items = att["items"].([]any)
+	dead := scalar(t, dsn, "SELECT COUNT(*) FROM saga_deliveries WHERE event_id = ?", eventID)
+	require.Len(t, items, dead, "one item per subscriber's dead delivery")
+	for _, it := range items {
+		assert.Equal(t, "delivery", it.(map[string]any)["kind"])
+		assert.Equal(t, eventID, it.(map[string]any)["id"])
+		assert.Equal(t, "ledger write refused", it.(map[string]any)["reason"])
+	}
+	act = jsonOf(t, cli(t, env, "--json", "retry", "delivery", eventID))
+	assert.Len(t, act["deliveries"], dead)
+	assert.Zero(t, scalar(t, dsn, "SELECT COUNT(*) FROM saga_deliveries WHERE status = 'DEAD'"))
+	assert.Equal(t, len(act["deliveries"].([]any)), scalar(t, dsn, "SELECT COUNT(*) FROM saga_deliveries WHERE event_id = ? AND status = 'PENDING'", eventID))
+
 	// export: CSV and XLSX files of today's ledger; progress lines, not a
 	// bar, when stderr is not a terminal.
 	today := time.Now().In(settlement.Seoul).Format("2006-01-02")
