@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paygate/paygate/internal/retry"
+	"github.com/paygate/paygate/internal/telemetry"
 )
 
 // claimed is a leased delivery with the token that leases it.
@@ -105,7 +108,7 @@ func (o *Outbox) handle(ctx context.Context, sub Subscriber, group []claimed) er
 				lost = append(lost, c.rec.ID)
 				continue
 			}
-			if err := callHandler(ctx, tx, sub.Handle, delivery(c)); err != nil {
+			if err := o.traceHandler(ctx, tx, sub.Handle, delivery(c)); err != nil {
 				return fmt.Errorf("delivery %d: %w", c.rec.ID, err)
 			}
 		}
@@ -159,6 +162,19 @@ func (o *Outbox) markDone(ctx context.Context, tx *sql.Tx, c claimed) (bool, err
 // already committed.
 var errAlreadyDone = errors.New("outbox: delivery already done")
 
+// traceHandler calls h in a span that joins the trace of the span that
+// emitted the event.
+func (o *Outbox) traceHandler(ctx context.Context, tx *sql.Tx, h Handler, d Delivery) error {
+	ctx, span := o.tel.Tracer.Start(telemetry.WithTraceParent(ctx, d.TraceParent), "outbox.deliver "+d.Subscriber,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.Subscriber.String(d.Subscriber), telemetry.EventType.String(d.Type),
+			telemetry.EventID.String(d.ID), telemetry.Attempt.Int(d.Attempt)))
+	defer span.End()
+	err := callHandler(ctx, tx, h, d)
+	telemetry.Fail(span, err)
+	return err
+}
+
 func callHandler(ctx context.Context, tx *sql.Tx, h Handler, d Delivery) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -207,6 +223,15 @@ func (o *Outbox) failed(ctx context.Context, sub Subscriber, c claimed, cause er
 }
 
 func (o *Outbox) report(c claimed, err error, dead bool) {
+	outcome := "done"
+	switch {
+	case dead:
+		outcome = "dead"
+	case err != nil:
+		outcome = "retry"
+	}
+	o.tel.Deliveries.Add(context.Background(), 1, metric.WithAttributes(
+		telemetry.Subscriber.String(c.rec.Subscriber), telemetry.Outcome.String(outcome)))
 	if h := o.cfg.OnDelivery; h != nil {
 		h(DeliveryReport{
 			DeliveryID: c.rec.ID, EventID: c.rec.EventID, EventType: c.rec.Event.Type,
