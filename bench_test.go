@@ -13,6 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/inicis"
 	"github.com/paygate/paygate/inicis/inicistest"
@@ -68,7 +73,30 @@ func (t timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // the loop:
 //
 //	go test -run '^$' -bench BenchmarkFlow -benchtime 200x .
-func BenchmarkFlow(b *testing.B) {
+//
+// BenchmarkFlow records its metrics and spans through the global providers
+// (no-ops); BenchmarkFlowTelemetry installs the SDK: every metric
+// aggregated (a reader that a scrape would collect from) and every span
+// sampled and batched to an exporter that drops it.
+func BenchmarkFlow(b *testing.B) { benchFlow(b, nil, nil) }
+
+func BenchmarkFlowTelemetry(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardSpans{}))
+	b.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	benchFlow(b, mp, tp)
+}
+
+// discardSpans is a span exporter that drops what it is given.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }
+
+func benchFlow(b *testing.B, mp metric.MeterProvider, tp trace.TracerProvider) {
 	db := storetest.Open(b, store.MySQL)
 	sb := inicistest.NewServer(inicistest.Config{})
 	b.Cleanup(sb.Close)
@@ -86,9 +114,10 @@ func BenchmarkFlow(b *testing.B) {
 	orders := newShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
-		Runner: saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond}},
-		Outbox: outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond}},
+		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MeterProvider: mp, TracerProvider: tp,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -231,6 +231,7 @@ func TestTelemetry_FullFlow_MetricsAndOneTraceTree(t *testing.T) {
 		assert.False(t, found, "no step was retried")
 
 		o.checkTraceTree(approved.PaymentID)
+		o.checkCancelTree(resC.PaymentID)
 		o.checkNoSecrets(rm, []string{customer, orderName, "010-1234-5678", o.pg.sandbox.(*tosspaytest.Server).SecretKey()},
 			approved.PaymentID, resC.PaymentID)
 	})
@@ -308,6 +309,37 @@ func (o *observed) checkTraceTree(paymentID string) {
 	assert.Equal(o.t, "tosspay", attr(pgCall, "paygate.pg"))
 	assert.Equal(o.t, "APPROVED", attr(root, "paygate.payment.status"))
 	assert.Equal(o.t, "PAYMENT_APPROVED", attr(ledger, "paygate.event.type"))
+}
+
+// checkCancelTree checks that a refund's span holds its saga's cancel step
+// and, under that, the PG call.
+func (o *observed) checkCancelTree(paymentID string) {
+	o.t.Helper()
+	var root, step, call tracetest.SpanStub
+	o.eventually("the refund's spans", func() bool {
+		all := o.spans.GetSpans()
+		for _, s := range all {
+			for _, a := range s.Attributes {
+				if s.Name == "paygate.Cancel" && a.Key == "paygate.payment.id" && a.Value.AsString() == paymentID {
+					root = s
+				}
+			}
+		}
+		for _, s := range all {
+			if s.SpanContext.TraceID() != root.SpanContext.TraceID() {
+				continue
+			}
+			switch s.Name {
+			case "saga refund.cancel":
+				step = s
+			case "pg.cancel":
+				call = s
+			}
+		}
+		return root.SpanContext.IsValid() && step.SpanContext.IsValid() && call.SpanContext.IsValid()
+	})
+	assert.Equal(o.t, root.SpanContext.SpanID(), step.Parent.SpanID(), "cancel step under Cancel")
+	assert.Equal(o.t, step.SpanContext.SpanID(), call.Parent.SpanID(), "PG call under the cancel step")
 }
 
 // Patterns of buyer data that no attribute may carry: card numbers, e-mail
