@@ -52,7 +52,7 @@ func TelemetryFromEnv() TelemetryConfig {
 // Telemetry is the OpenTelemetry SDK the server installs for paygate: a
 // meter provider read by the Prometheus exporter, and a tracer provider
 // that samples as OTEL_TRACES_SAMPLER says (default: every trace) and
-// exports where TelemetryConfig says; with no exporter it records nothing.
+// exports where TelemetryConfig says; with no exporter it samples nothing.
 type Telemetry struct {
 	MeterProvider  *sdkmetric.MeterProvider
 	TracerProvider *sdktrace.TracerProvider
@@ -98,6 +98,10 @@ func NewTelemetry(ctx context.Context, cfg TelemetryConfig) (*Telemetry, error) 
 			return nil, fmt.Errorf("telemetry: stdout exporter: %w", err)
 		}
 		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	if !cfg.OTLP && cfg.Stdout == nil {
+		// Nowhere to send spans: record none.
+		opts = append(opts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	t.TracerProvider = sdktrace.NewTracerProvider(opts...)
 	return t, nil

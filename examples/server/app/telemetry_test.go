@@ -1,12 +1,15 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +173,50 @@ WHERE version = 500`).Scan(&version, &name, &sum, &appliedAt))
 
 		})
 	}
+}
+
+// TestTelemetry_TracesToStdoutAndOTLP sends a span through each exporter
+// the server offers: a JSON line on the stdout writer, and an OTLP/HTTP
+// export to the endpoint OTEL_EXPORTER_OTLP_ENDPOINT names.
+func TestTelemetry_TracesToStdoutAndOTLP(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	var bodies int
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		paths = append(paths, r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Type"))
+		bodies += len(b)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("PAYGATE_TRACE_STDOUT", "")
+
+	cfg := TelemetryFromEnv()
+	require.True(t, cfg.OTLP)
+	require.Nil(t, cfg.Stdout)
+	var out bytes.Buffer
+	cfg.Stdout = &out
+	tel, err := NewTelemetry(context.Background(), cfg)
+	require.NoError(t, err)
+	_, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "paygate.Approve")
+	span.End()
+	require.NoError(t, tel.Shutdown(context.Background()))
+
+	assert.Contains(t, out.String(), `"Name":"paygate.Approve"`)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"POST /v1/traces application/x-protobuf"}, paths)
+	assert.Positive(t, bodies)
+
+	// Without an exporter nothing is sampled.
+	tel, err = NewTelemetry(context.Background(), TelemetryConfig{})
+	require.NoError(t, err)
+	_, span = tel.TracerProvider.Tracer("test").Start(context.Background(), "x")
+	assert.False(t, span.IsRecording())
+	span.End()
+	require.NoError(t, tel.Shutdown(context.Background()))
 }
