@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/paygate/paygate/internal/telemetry"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
@@ -54,17 +58,37 @@ type ApproveResult struct {
 // result when it is the same PG payment, ErrInProgress while that payment is
 // still being approved, and ErrConflict when another payment paid the order.
 func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResult, error) {
-	if err := ValidateOrderID(req.OrderID); err != nil {
+	ctx, span := p.tel.Tracer.Start(ctx, "paygate.Approve",
+		trace.WithAttributes(telemetry.PG.String(req.PG), telemetry.OrderID.String(req.OrderID)))
+	defer span.End()
+	res, pay, err := p.approve(ctx, req)
+	if err != nil {
+		telemetry.Fail(span, err)
 		return nil, err
+	}
+	if pay != nil {
+		// A new approval (not the answer of an earlier one) ended.
+		p.tel.Approvals.Add(ctx, 1, metric.WithAttributes(telemetry.PG.String(pay.PG),
+			telemetry.Method.String(methodAttr(pay.Method)), telemetry.Outcome.String(approvalOutcome(res.Status))))
+	}
+	span.SetAttributes(telemetry.PaymentID.String(res.PaymentID), telemetry.Status.String(string(res.Status)))
+	return res, nil
+}
+
+// approve is Approve. It returns the payment when this call made a new
+// approval attempt, nil when it answered with an existing payment.
+func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResult, *store.Payment, error) {
+	if err := ValidateOrderID(req.OrderID); err != nil {
+		return nil, nil, err
 	}
 	if !req.Amount.IsSet() || !req.Amount.IsPositive() {
-		return nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: amount must be positive", ErrInvalid)
 	}
 	if len(req.PaymentKey) > 200 {
-		return nil, fmt.Errorf("%w: paymentKey is longer than 200 characters", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: paymentKey is longer than 200 characters", ErrInvalid)
 	}
 	if _, err := p.gateway(req.PG); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	var (
@@ -155,11 +179,12 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 	switch {
 	case errors.Is(err, store.ErrOrderClaimed), errors.Is(err, store.ErrDuplicate):
 		// A concurrent approval of the same order won the claim.
-		return nil, fmt.Errorf("%w: order %q is being approved by another request", ErrInProgress, req.OrderID)
+		return nil, nil, fmt.Errorf("%w: order %q is being approved by another request", ErrInProgress, req.OrderID)
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	case existing != nil:
-		return p.existingResult(existing, req)
+		res, err := p.existingResult(existing, req)
+		return res, nil, err
 	}
 
 	// The PG call must not be cut short by the client going away: an
@@ -175,7 +200,7 @@ func (p *Paygate) Approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 		// The approval's outcome committed with the step's record: the
 		// payment is what that commit wrote, no need to read it again.
 		if after := f.applied.Load(); after != nil {
-			return approveResult(after), nil
+			return approveResult(after), after, nil
 		}
 	}
 	return p.resultOf(ctx, pay.ID)
@@ -195,12 +220,12 @@ func (p *Paygate) existingResult(pay *store.Payment, req ApproveRequest) (*Appro
 	}
 }
 
-func (p *Paygate) resultOf(ctx context.Context, paymentID string) (*ApproveResult, error) {
+func (p *Paygate) resultOf(ctx context.Context, paymentID string) (*ApproveResult, *store.Payment, error) {
 	pay, err := p.db.PaymentByID(ctx, paymentID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return approveResult(pay), nil
+	return approveResult(pay), pay, nil
 }
 
 // approveResult is Approve's answer for pay as it stands after the inline

@@ -18,6 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/inicis"
 	"github.com/paygate/paygate/inicis/inicistest"
@@ -222,6 +227,10 @@ FROM INFORMATION_SCHEMA.USER_STATISTICS WHERE USER = SUBSTRING_INDEX(CURRENT_USE
 // flowBench is one run of the whole payment flow.
 type flowBench struct {
 	dialect store.Dialect
+	// mp and tp, when set, are the OpenTelemetry providers paygate
+	// records through (nil: the global ones).
+	mp metric.MeterProvider
+	tp trace.TracerProvider
 	// http: the Inicis sandbox over loopback HTTP instead of benchPG.
 	http bool
 }
@@ -260,6 +269,26 @@ func BenchmarkFlowHTTP(b *testing.B) { runFlowBench(b, flowBench{dialect: store.
 
 // BenchmarkFlowSQLite is BenchmarkFlow on SQLite (one writer at a time).
 func BenchmarkFlowSQLite(b *testing.B) { runFlowBench(b, flowBench{dialect: store.SQLite}) }
+
+// BenchmarkFlowTelemetry is BenchmarkFlow with the OpenTelemetry SDK
+// installed: every metric aggregated (a reader that a scrape would collect
+// from) and every span sampled and batched to an exporter that drops it.
+// BenchmarkFlow records through the global providers (no-ops).
+func BenchmarkFlowTelemetry(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardSpans{}))
+	b.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	runFlowBench(b, flowBench{dialect: store.MySQL, mp: mp, tp: tp})
+}
+
+// discardSpans is a span exporter that drops what it is given.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }
 
 func runFlowBench(b *testing.B, fb flowBench) {
 	db := storetest.Open(b, fb.dialect)
@@ -301,6 +330,7 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		pay = func(_ context.Context, orderID string, amount pg.Money) (map[string]string, error) {
 			return inproc.Pay(orderID, amount), nil
 		}
+
 	}
 	reg, err := pg.NewRegistry(gw)
 	if err != nil {
@@ -309,9 +339,10 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	orders := newTimedShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
-		Runner: saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond}},
-		Outbox: outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
-		Logger: quiet,
+		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond}},
+		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
+		Logger:        quiet,
+		MeterProvider: fb.mp, TracerProvider: fb.tp,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/internal/telemetry"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
@@ -42,6 +45,19 @@ type CancelRequest struct {
 // pending. One cancel runs at a time per payment (ErrInProgress otherwise);
 // more than the balance is ErrConflict; a PG refusal is ErrPG.
 func (p *Paygate) Cancel(ctx context.Context, req CancelRequest) (*PaymentView, error) {
+	ctx, span := p.tel.Tracer.Start(ctx, "paygate.Cancel", trace.WithAttributes(telemetry.PaymentID.String(req.PaymentID)))
+	defer span.End()
+	view, err := p.cancel(ctx, req)
+	if err != nil {
+		telemetry.Fail(span, err)
+		return nil, err
+	}
+	span.SetAttributes(telemetry.PG.String(view.PG), telemetry.OrderID.String(view.OrderID),
+		telemetry.Status.String(string(view.Status)))
+	return view, nil
+}
+
+func (p *Paygate) cancel(ctx context.Context, req CancelRequest) (*PaymentView, error) {
 	if req.PaymentID == "" {
 		return nil, fmt.Errorf("%w: paymentId is required", ErrInvalid)
 	}

@@ -46,6 +46,16 @@
 // instead of guessing. Statuses only move forward (pg.CanTransition), so a
 // late webhook or lookup never undoes a newer fact.
 //
+// # Metrics and traces
+//
+// paygate records through the OpenTelemetry API: Config.MeterProvider and
+// Config.TracerProvider, the global providers when nil (no-ops until the
+// host installs an SDK). Approve and Cancel are spans holding their saga
+// steps and PG calls; the trace context is stored with every saga
+// instance and outbox event, so steps run later by any process and the
+// settlement entry join the same trace. The README's "Operating paygate"
+// lists every metric.
+//
 // # Where things are
 //
 // The files named for what a host calls are the public face: paygate.go
@@ -58,7 +68,8 @@
 // failure), refund_saga.go (one cancel at the PG, then the order's
 // rollback), refund.go (a refund at the PG, what both sagas share),
 // sagas.go (their payload and names), checkout.go (checkout attempts),
-// gateway.go (calls to the PG), webhook_effects.go and cancel_sync.go (what
+// gateway.go (calls to the PG), telemetry.go (the PG calls' spans and
+// latency, the gauge of unknown outcomes), webhook_effects.go and cancel_sync.go (what
 // the PG's news does to a payment), late_capture.go (captures after a
 // write-off), settlement_subscriber.go (the ledger entry of each sale and
 // refund).

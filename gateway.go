@@ -40,7 +40,7 @@ func (p *Paygate) lookup(ctx context.Context, pay *store.Payment, paymentKey str
 	if key == "" {
 		key = paymentKey
 	}
-	res, err := gw.Lookup(ctx, pg.LookupRequest{PaymentKey: key, OrderID: pay.OrderID, Prepared: prepared})
+	res, err := p.traced(gw).Lookup(ctx, pg.LookupRequest{PaymentKey: key, OrderID: pay.OrderID, Prepared: prepared})
 	p.report(pay.PG, err)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/internal/telemetry"
 	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
@@ -113,6 +117,14 @@ type Config struct {
 	Clock saga.Clock
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// MeterProvider and TracerProvider receive paygate's metrics and spans
+	// (README, "Operating paygate"); nil means the global providers
+	// (otel.GetMeterProvider, otel.GetTracerProvider), which do nothing
+	// until the host installs an SDK. They are handed to the saga runner,
+	// the outbox, the Idempotency-Key manager and the webhook intake
+	// unless those configurations name their own.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // Paygate is the payment flow. Create it with New, start its background work
@@ -126,6 +138,7 @@ type Paygate struct {
 	sagas  *sagastore.Store
 	keys   *idempotency.Manager
 	intake *webhook.Intake
+	tel    *telemetry.Flow
 
 	reconciler *settlement.Reconciler
 
@@ -208,6 +221,27 @@ func New(cfg Config) (*Paygate, error) {
 	if cfg.Outbox.Logger == nil {
 		cfg.Outbox.Logger = cfg.Logger
 	}
+	if cfg.Runner.MeterProvider == nil {
+		cfg.Runner.MeterProvider = cfg.MeterProvider
+	}
+	if cfg.Runner.TracerProvider == nil {
+		cfg.Runner.TracerProvider = cfg.TracerProvider
+	}
+	if cfg.Outbox.MeterProvider == nil {
+		cfg.Outbox.MeterProvider = cfg.MeterProvider
+	}
+	if cfg.Outbox.TracerProvider == nil {
+		cfg.Outbox.TracerProvider = cfg.TracerProvider
+	}
+	if cfg.Idempotency.MeterProvider == nil {
+		cfg.Idempotency.MeterProvider = cfg.MeterProvider
+	}
+	if cfg.Webhooks.MeterProvider == nil {
+		cfg.Webhooks.MeterProvider = cfg.MeterProvider
+	}
+	if cfg.Webhooks.TracerProvider == nil {
+		cfg.Webhooks.TracerProvider = cfg.TracerProvider
+	}
 	if cfg.OnAlert != nil && cfg.Runner.Hooks.OnAlert == nil {
 		cfg.Runner.Hooks.OnAlert = cfg.OnAlert
 	}
@@ -228,6 +262,7 @@ func New(cfg Config) (*Paygate, error) {
 		db:     cfg.DB,
 		log:    cfg.Logger,
 		sagas:  sagas,
+		tel:    telemetry.NewFlow(cfg.MeterProvider, cfg.TracerProvider),
 		runner: saga.NewRunner(sagas, cfg.Runner),
 		outbox: outbox.New(sagas, cfg.Outbox),
 	}
@@ -305,6 +340,15 @@ func (p *Paygate) Run(ctx context.Context) error {
 		p.running = false
 		p.runMu.Unlock()
 	}()
+	if reg, err := p.registerGauges(); err != nil {
+		p.log.Warn("paygate: gauges not registered", "err", err)
+	} else {
+		defer func() {
+			if err := reg.Unregister(); err != nil {
+				p.log.Warn("paygate: unregister gauges", "err", err)
+			}
+		}()
+	}
 
 	reap := func(ctx context.Context) error {
 		if err := p.keys.RunReaper(ctx, p.cfg.ReapEvery); err != nil && !errors.Is(err, context.Canceled) {

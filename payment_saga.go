@@ -78,7 +78,7 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 	if err != nil {
 		return saga.Result{}, err
 	}
-	res, err := gw.Approve(ctx, pg.ApproveRequest{
+	res, err := p.traced(gw).Approve(ctx, pg.ApproveRequest{
 		PaymentID: pay.ID, OrderID: pay.OrderID, Amount: pay.Amount,
 		PaymentKey: pl.PaymentKey, Redirect: pl.Redirect, Prepared: prepared,
 	})

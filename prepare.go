@@ -119,7 +119,8 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 	expires := now.Add(p.cfg.CheckoutTTL)
 	pd := prepareData{Request: fp}
 	if preparer, ok := gw.(pg.Preparer); ok {
-		prepared, err := preparer.Prepare(ctx, req.pgRequest())
+		prepared, err := observePG(ctx, p.tel, gw.Name(), "prepare", func(*pg.Prepared) string { return "" },
+			func(ctx context.Context) (*pg.Prepared, error) { return preparer.Prepare(ctx, req.pgRequest()) })
 		p.report(gw.Name(), err)
 		if err != nil {
 			if pg.KindOf(err) == pg.KindInvalid {

@@ -77,6 +77,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 			return fmt.Errorf("paygate: cancel %s: look up before resending: %w", c.ID, err)
 		}
 		if done {
+			p.countRefund(ctx, pay, refundSucceeded)
 			return nil
 		}
 		if pay, err = p.db.PaymentByID(ctx, c.PaymentID); err != nil {
@@ -96,14 +97,18 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 	if err != nil {
 		return err
 	}
-	res, callErr := gw.Cancel(ctx, pg.CancelRequest{
+	res, callErr := p.traced(gw).Cancel(ctx, pg.CancelRequest{
 		CancelID: c.ID, PaymentKey: pay.PaymentKey, OrderID: pay.OrderID, Amount: c.Amount, Balance: bal,
 		Reason: c.Reason, Method: pg.Method(pay.Method), Prepared: prepared,
 	})
 	p.report(pay.PG, callErr)
 	switch kind := pg.KindOf(callErr); {
 	case callErr == nil:
-		return p.commitCancel(ctx, c, lastCancel(res))
+		if err := p.commitCancel(ctx, c, lastCancel(res)); err != nil {
+			return err
+		}
+		p.countRefund(ctx, pay, refundSucceeded)
+		return nil
 	case kind == pg.KindAlreadyDone || kind == pg.KindDeclined || kind == pg.KindInvalid || kind == pg.KindNotFound:
 		// A refusal may be the PG's balance guard meeting a cancel made at
 		// the PG that we have not heard of, or this very cancel applied by
@@ -115,11 +120,20 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		case lerr != nil:
 			p.log.Warn("paygate: lookup after a refused cancel failed", "cancel", c.ID, "err", lerr)
 		case done:
+			p.countRefund(ctx, pay, refundSucceeded)
 			return nil
 		case moved:
 			return fmt.Errorf("paygate: cancel %s refused (%w) while cancels made at the PG moved the balance; sending again with the new balance", c.ID, callErr)
 		}
-		return p.cancelFailed(ctx, c, callErr)
+		err := p.cancelFailed(ctx, c, callErr)
+		switch {
+		case err == nil:
+			// Found done meanwhile (a notification or a sync).
+			p.countRefund(ctx, pay, refundSucceeded)
+		case saga.IsPermanent(err):
+			p.countRefund(ctx, pay, refundRefused)
+		}
+		return err
 	default:
 		if uerr := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			cur, err := p.db.CancelByIDTx(ctx, tx, c.ID)
@@ -132,6 +146,7 @@ func (p *Paygate) executeCancel(ctx context.Context, cancelID string, recovering
 		}); uerr != nil {
 			return errors.Join(callErr, uerr)
 		}
+		p.countRefund(ctx, pay, refundUnknown)
 		return fmt.Errorf("paygate: cancel %s: outcome unknown: %w", c.ID, callErr)
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/paygate/paygate/internal/telemetry"
 )
 
 // Errors the manager returns; the middleware maps them onto HTTP answers.
@@ -94,6 +98,10 @@ type Config struct {
 	// Logger receives store failures, lost leases and recovered panics;
 	// default slog.Default(). Keys are logged, request bodies never.
 	Logger *slog.Logger
+	// MeterProvider receives the paygate.idempotency.requests counter (by
+	// outcome: first, replayed, in_flight, key_reused); nil means the
+	// global provider.
+	MeterProvider metric.MeterProvider
 }
 
 // Manager hands out claims on keys. It is safe for concurrent use.
@@ -101,6 +109,7 @@ type Manager struct {
 	cfg    Config
 	stored map[string]bool
 	done   *completedCache
+	tel    *telemetry.Idempotency
 }
 
 // New checks cfg and fills its defaults.
@@ -154,7 +163,7 @@ func New(cfg Config) (*Manager, error) {
 	for _, h := range cfg.StoredHeaders {
 		stored[http.CanonicalHeaderKey(h)] = true
 	}
-	return &Manager{cfg: cfg, stored: stored, done: newCompletedCache()}, nil
+	return &Manager{cfg: cfg, stored: stored, done: newCompletedCache(), tel: telemetry.NewIdempotency(cfg.MeterProvider)}, nil
 }
 
 // DefaultKeepStatus stores every response below 500 except those that refuse
@@ -203,6 +212,25 @@ func storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // handle and record is set: the handle when this caller must run the request,
 // the record when a completed response answers it.
 func (m *Manager) claim(ctx context.Context, scope, key, fp string) (*Handle, *Record, error) {
+	h, rec, err := m.claimKey(ctx, scope, key, fp)
+	outcome := ""
+	switch {
+	case h != nil:
+		outcome = "first"
+	case rec != nil:
+		outcome = "replayed"
+	case errors.Is(err, ErrInFlight):
+		outcome = "in_flight"
+	case errors.Is(err, ErrKeyReused):
+		outcome = "key_reused"
+	}
+	if outcome != "" {
+		m.tel.Requests.Add(ctx, 1, metric.WithAttributes(telemetry.Outcome.String(outcome)))
+	}
+	return h, rec, err
+}
+
+func (m *Manager) claimKey(ctx context.Context, scope, key, fp string) (*Handle, *Record, error) {
 	if cur, ok := m.done.get(scope, key, m.cfg.Now()); ok {
 		if cur.Fingerprint != fp {
 			return nil, nil, ErrKeyReused

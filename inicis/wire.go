@@ -257,6 +257,7 @@ func parseApproval(status int, body []byte) (*pg.Payment, error) {
 	p := &pg.Payment{
 		PG:         Name,
 		PaymentKey: tid,
+		RequestID:  tid,
 		OrderID:    firstNonEmpty(f.str("MOID"), f.str("oid"), f.str("orderNumber")),
 		Status:     pg.StatusApproved,
 		PGStatus:   code,
@@ -377,7 +378,7 @@ func fullRefundPayment(f fields, tid string, req pg.CancelRequest, total pg.Mone
 	}
 	p := &pg.Payment{
 		PG: Name, PaymentKey: tid, OrderID: req.OrderID,
-		Status: pg.StatusCanceled, PGStatus: "CANCEL", Method: req.Method,
+		Status: pg.StatusCanceled, PGStatus: "CANCEL", Method: req.Method, RequestID: tid,
 		Amount: total, Balance: pg.Won(0),
 		Data: map[string]string{"tid": tid},
 	}
@@ -437,7 +438,7 @@ func partialRefundPayment(f fields, tid string, req pg.CancelRequest, total, rem
 	}
 	return &pg.Payment{
 		PG: Name, PaymentKey: tid, OrderID: req.OrderID,
-		Status: status, PGStatus: "PART_CANCEL", Method: req.Method,
+		Status: status, PGStatus: "PART_CANCEL", Method: req.Method, RequestID: cancelTID,
 		Amount: total, Balance: remain,
 		Cancels: []pg.CancelRecord{{TransactionKey: cancelTID, Amount: amount, Reason: req.Reason, CanceledAt: at}},
 		Data:    map[string]string{"tid": tid, "prtcCnt": f.str("prtcCnt")},

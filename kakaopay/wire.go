@@ -469,7 +469,7 @@ func paymentFromApprove(r approveResponse) (*pg.Payment, error) {
 	data[DataAID] = r.AID
 	return &pg.Payment{
 		PG: Name, PaymentKey: r.TID, OrderID: r.PartnerOrderID,
-		Status: pg.StatusApproved, PGStatus: statusSuccessPayment,
+		Status: pg.StatusApproved, PGStatus: statusSuccessPayment, RequestID: r.AID,
 		Method: methodOf(r.PaymentMethodType),
 		Amount: r.Amount.Total.Money, Balance: r.Amount.Total.Money,
 		ApprovedAt: r.ApprovedAt.Time,
@@ -606,7 +606,7 @@ func paymentFromCancel(r cancelResponse) (*pg.Payment, error) {
 	data := dataOf(r.TID, r.CID, r.PartnerOrderID, r.PartnerUserID)
 	return &pg.Payment{
 		PG: Name, PaymentKey: r.TID, OrderID: r.PartnerOrderID,
-		Status: status, PGStatus: r.Status,
+		Status: status, PGStatus: r.Status, RequestID: r.AID,
 		Method: methodOf(r.PaymentMethodType),
 		Amount: amount, Balance: balance,
 		ApprovedAt: r.ApprovedAt.Time,

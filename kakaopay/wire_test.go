@@ -161,21 +161,24 @@ func TestResponses_Parsed(t *testing.T) {
 		}, pg.Payment{
 			PG: "kakaopay", PaymentKey: testTID, OrderID: "order-1", Status: pg.StatusApproved, PGStatus: "SUCCESS_PAYMENT",
 			Method: pg.MethodMoney, Amount: pg.Won(2200), Balance: pg.Won(2200), ApprovedAt: at("2023-07-15T21:18:22"),
-			Data: map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1", "aid": "A5678901234567890123"},
+			Data:      map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1", "aid": "A5678901234567890123"},
+			RequestID: "A5678901234567890123",
 		}},
 		{"approve by card with old and new card fields", "approve", "approve_card.json", func(g *kakaopay.Gateway) (*pg.Payment, error) {
 			return g.Approve(ctx, pg.ApproveRequest{OrderID: "order-1", Amount: pg.Won(2200), Redirect: map[string]string{"pg_token": "t"}, Prepared: prepared})
 		}, pg.Payment{
 			PG: "kakaopay", PaymentKey: testTID, OrderID: "order-1", Status: pg.StatusApproved, PGStatus: "SUCCESS_PAYMENT",
 			Method: pg.MethodCard, Amount: pg.Won(2200), Balance: pg.Won(2200), ApprovedAt: at("2023-07-15T21:18:22"),
-			Data: map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1", "aid": "A5678901234567890123"},
+			Data:      map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1", "aid": "A5678901234567890123"},
+			RequestID: "A5678901234567890123",
 		}},
 		{"approve with string amounts and an offset", "approve", "approve_string_amounts.json", func(g *kakaopay.Gateway) (*pg.Payment, error) {
 			return g.Approve(ctx, pg.ApproveRequest{OrderID: "order-1", Amount: pg.Won(2200), Redirect: map[string]string{"pg_token": "t"}, Prepared: prepared})
 		}, pg.Payment{
 			PG: "kakaopay", PaymentKey: testTID, OrderID: "order-1", Status: pg.StatusApproved, PGStatus: "SUCCESS_PAYMENT",
 			Method: pg.MethodMoney, Amount: pg.Won(2200), Balance: pg.Won(2200), ApprovedAt: at("2023-07-15T21:18:22"),
-			Data: map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1", "aid": "A5678901234567890123"},
+			Data:      map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1", "aid": "A5678901234567890123"},
+			RequestID: "A5678901234567890123",
 		}},
 		{"order after approval", "order", "order_success.json", func(g *kakaopay.Gateway) (*pg.Payment, error) {
 			return g.Lookup(ctx, pg.LookupRequest{Prepared: prepared})
@@ -216,16 +219,18 @@ func TestResponses_Parsed(t *testing.T) {
 		}, pg.Payment{
 			PG: "kakaopay", PaymentKey: testTID, OrderID: "order-1", Status: pg.StatusPartialCanceled, PGStatus: "PART_CANCEL_PAYMENT",
 			Method: pg.MethodMoney, Amount: pg.Won(2200), Balance: pg.Won(1500), ApprovedAt: at("2023-07-15T21:18:40"),
-			Cancels: []pg.CancelRecord{{TransactionKey: "A0000000000000000002", Amount: pg.Won(700), Reason: "cxl_1", CanceledAt: at("2023-07-16T09:00:01")}},
-			Data:    map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1"},
+			Cancels:   []pg.CancelRecord{{TransactionKey: "A0000000000000000002", Amount: pg.Won(700), Reason: "cxl_1", CanceledAt: at("2023-07-16T09:00:01")}},
+			Data:      map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1"},
+			RequestID: "A0000000000000000002",
 		}},
 		{"full cancel", "cancel", "cancel_full.json", func(g *kakaopay.Gateway) (*pg.Payment, error) {
 			return g.Cancel(ctx, pg.CancelRequest{CancelID: "cxl_2", Balance: pg.Won(2200), Prepared: prepared})
 		}, pg.Payment{
 			PG: "kakaopay", PaymentKey: testTID, OrderID: "order-1", Status: pg.StatusCanceled, PGStatus: "CANCEL_PAYMENT",
 			Method: pg.MethodCard, Amount: pg.Won(2200), Balance: pg.Won(0), ApprovedAt: at("2023-07-15T21:18:40"),
-			Cancels: []pg.CancelRecord{{TransactionKey: "A0000000000000000003", Amount: pg.Won(2200), CanceledAt: at("2023-07-16T09:00:01")}},
-			Data:    map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1"},
+			Cancels:   []pg.CancelRecord{{TransactionKey: "A0000000000000000003", Amount: pg.Won(2200), CanceledAt: at("2023-07-16T09:00:01")}},
+			Data:      map[string]string{"tid": testTID, "cid": "TC0ONETIME", "partner_order_id": "order-1", "partner_user_id": "user-1"},
+			RequestID: "A0000000000000000003",
 		}},
 	}
 	for _, tt := range tests {

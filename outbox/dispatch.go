@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paygate/paygate/internal/retry"
+	"github.com/paygate/paygate/internal/telemetry"
 )
 
 // claimed is a leased delivery with the token that leases it.
@@ -113,10 +116,10 @@ func (o *Outbox) handleBatch(ctx context.Context, sub Subscriber, group []claime
 			return errBatchLeaseLost
 		}
 		if sub.HandleBatch != nil {
-			return callBatchHandler(ctx, tx, sub.HandleBatch, ds)
+			return o.traceBatchHandler(ctx, tx, sub.HandleBatch, ds)
 		}
 		for _, d := range ds {
-			if err := callHandler(ctx, tx, sub.Handle, d); err != nil {
+			if err := o.traceHandler(ctx, tx, sub.Handle, d); err != nil {
 				return fmt.Errorf("delivery %d: %w", d.DeliveryID, err)
 			}
 		}
@@ -150,7 +153,7 @@ func (o *Outbox) handle(ctx context.Context, sub Subscriber, group []claimed) er
 				lost = append(lost, c.rec.ID)
 				continue
 			}
-			if err := callHandler(ctx, tx, sub.Handle, delivery(c)); err != nil {
+			if err := o.traceHandler(ctx, tx, sub.Handle, delivery(c)); err != nil {
 				return fmt.Errorf("delivery %d: %w", c.rec.ID, err)
 			}
 		}
@@ -213,6 +216,37 @@ func callBatchHandler(ctx context.Context, tx *sql.Tx, h BatchHandler, ds []Deli
 	return h(ctx, tx, ds)
 }
 
+// traceBatchHandler calls h with a span per delivery, each joining the
+// trace of the span that emitted its event, all ending with the batch.
+func (o *Outbox) traceBatchHandler(ctx context.Context, tx *sql.Tx, h BatchHandler, ds []Delivery) error {
+	spans := make([]trace.Span, len(ds))
+	for i, d := range ds {
+		_, spans[i] = o.tel.Tracer.Start(telemetry.WithTraceParent(ctx, d.TraceParent), "outbox.deliver "+d.Subscriber,
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(telemetry.Subscriber.String(d.Subscriber), telemetry.EventType.String(d.Type),
+				telemetry.EventID.String(d.ID), telemetry.Attempt.Int(d.Attempt), telemetry.BatchSize.Int(len(ds))))
+	}
+	err := callBatchHandler(ctx, tx, h, ds)
+	for _, span := range spans {
+		telemetry.Fail(span, err)
+		span.End()
+	}
+	return err
+}
+
+// traceHandler calls h in a span that joins the trace of the span that
+// emitted the event.
+func (o *Outbox) traceHandler(ctx context.Context, tx *sql.Tx, h Handler, d Delivery) error {
+	ctx, span := o.tel.Tracer.Start(telemetry.WithTraceParent(ctx, d.TraceParent), "outbox.deliver "+d.Subscriber,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.Subscriber.String(d.Subscriber), telemetry.EventType.String(d.Type),
+			telemetry.EventID.String(d.ID), telemetry.Attempt.Int(d.Attempt)))
+	defer span.End()
+	err := callHandler(ctx, tx, h, d)
+	telemetry.Fail(span, err)
+	return err
+}
+
 func callHandler(ctx context.Context, tx *sql.Tx, h Handler, d Delivery) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -261,6 +295,15 @@ func (o *Outbox) failed(ctx context.Context, sub Subscriber, c claimed, cause er
 }
 
 func (o *Outbox) report(c claimed, err error, dead bool) {
+	outcome := "done"
+	switch {
+	case dead:
+		outcome = "dead"
+	case err != nil:
+		outcome = "retry"
+	}
+	o.tel.Deliveries.Add(context.Background(), 1, metric.WithAttributes(
+		telemetry.Subscriber.String(c.rec.Subscriber), telemetry.Outcome.String(outcome)))
 	if h := o.cfg.OnDelivery; h != nil {
 		h(DeliveryReport{
 			DeliveryID: c.rec.ID, EventID: c.rec.EventID, EventType: c.rec.Event.Type,

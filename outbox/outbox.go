@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paygate/paygate/internal/claimloop"
+	"github.com/paygate/paygate/internal/telemetry"
 )
 
 // Event is a fact written to the outbox in the transaction that made it
@@ -32,6 +35,11 @@ type Event struct {
 	Payload []byte
 	// OccurredAt defaults to the outbox clock's now.
 	OccurredAt time.Time
+	// TraceParent is the W3C traceparent of the span that emitted the
+	// event; Emit takes it from its context when empty. Deliveries join
+	// that trace, and a relay can pass it on (natsrelay sends it as the
+	// message's traceparent header).
+	TraceParent string
 }
 
 // Clock tells the time. Tests inject one to move time (lease expiry,
@@ -53,6 +61,13 @@ type Config struct {
 	// OnDelivery, optional, reports every delivery attempt's outcome after
 	// it was recorded. It must be quick.
 	OnDelivery func(DeliveryReport)
+	// MeterProvider and TracerProvider receive the outbox's metrics
+	// (paygate.outbox.deliveries; while Run runs, the gauges
+	// paygate.outbox.lag and paygate.outbox.dead, read from the database
+	// once per collection) and a span per handled delivery, in the trace
+	// of the span that emitted the event. nil means the global providers.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // DeliveryReport is the outcome of one delivery attempt.
@@ -80,7 +95,9 @@ type Outbox struct {
 	names []string
 
 	wake    *claimloop.Signal
+	pulse   claimloop.Pulse
 	running atomic.Bool
+	tel     *telemetry.Outbox
 }
 
 // New returns an outbox over store. Subscribe before emitting.
@@ -93,8 +110,15 @@ func New(store Store, cfg Config) *Outbox {
 		log:   cfg.Logger.With("component", "outbox", "host", host),
 		subs:  map[string]Subscriber{},
 		wake:  claimloop.NewSignal(),
+		tel:   telemetry.NewOutbox(cfg.MeterProvider, cfg.TracerProvider),
 	}
 }
+
+// LastLoop is when Run last went round its claim loop (real time), or zero
+// when Run is not running. Run goes round at least every PollInterval, and
+// every ClaimBackoff while its claims fail, so a much older time means the
+// dispatcher is stuck. It costs an atomic load.
+func (o *Outbox) LastLoop() time.Time { return o.pulse.Last() }
 
 // Longest names the schema stores.
 const (
@@ -169,6 +193,12 @@ func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, ev Event) (Event, error) 
 	if ev.OccurredAt.IsZero() {
 		ev.OccurredAt = now
 	}
+	if ev.TraceParent == "" {
+		ev.TraceParent = telemetry.TraceParent(ctx)
+	}
+	if len(ev.TraceParent) > telemetry.MaxTraceParent {
+		ev.TraceParent = ""
+	}
 	ev.OccurredAt = ev.OccurredAt.UTC().Truncate(time.Microsecond)
 	var ds []DeliveryRecord
 	for _, s := range o.subscribers() {
@@ -197,6 +227,15 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return errors.New("outbox: Run is already running")
 	}
 	defer o.running.Store(false)
+	if reg, err := o.registerGauges(); err != nil {
+		o.log.Warn("outbox: gauges not registered", "err", err)
+	} else {
+		defer func() {
+			if err := reg.Unregister(); err != nil {
+				o.log.Warn("outbox: unregister gauges", "err", err)
+			}
+		}()
+	}
 	return claimloop.Loop[[]claimed]{
 		Name: "outbox: claim deliveries", Log: o.log, Config: o.cfg.Loop, Signal: o.wake,
 		Claim: func(ctx context.Context, _ int) ([][]claimed, bool, error) {
@@ -206,6 +245,58 @@ func (o *Outbox) Run(ctx context.Context) error {
 			}
 			return [][]claimed{batch}, len(batch) == o.cfg.ClaimBatch, err
 		},
-		Work: func(ctx context.Context, batch []claimed, _ <-chan struct{}) { o.process(ctx, batch) },
+		Work:  func(ctx context.Context, batch []claimed, _ <-chan struct{}) { o.process(ctx, batch) },
+		Pulse: &o.pulse,
 	}.Run(ctx)
+}
+
+// Backlog is what waits in the outbox: the age of the oldest pending
+// delivery (in flight or waiting for a retry) and how many are dead.
+type Backlog struct {
+	// OldestPending is when the oldest pending delivery was created; zero
+	// when none is pending.
+	OldestPending time.Time
+	// Dead counts deliveries parked as dead, waiting for Redeliver.
+	Dead int64
+}
+
+// Backlog reads the outbox's backlog with two indexed queries.
+func (o *Outbox) Backlog(ctx context.Context) (Backlog, error) {
+	b, err := o.store.Backlog(ctx)
+	if err != nil {
+		return Backlog{}, fmt.Errorf("outbox: backlog: %w", err)
+	}
+	return b, nil
+}
+
+// gaugeTimeout bounds the backlog query of one metrics collection.
+const gaugeTimeout = 5 * time.Second
+
+// registerGauges registers the backlog gauges, read once per collection.
+func (o *Outbox) registerGauges() (metric.Registration, error) {
+	lag, err := o.tel.Meter.Float64ObservableGauge(telemetry.MetricOutboxLag, metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest pending outbox delivery; 0 when none is pending."))
+	if err != nil {
+		return nil, err
+	}
+	dead, err := o.tel.Meter.Int64ObservableGauge(telemetry.MetricOutboxDead, metric.WithUnit("{delivery}"),
+		metric.WithDescription("Outbox deliveries parked as dead, waiting for an operator's Redeliver."))
+	if err != nil {
+		return nil, err
+	}
+	return o.tel.Meter.RegisterCallback(func(ctx context.Context, obs metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, gaugeTimeout)
+		defer cancel()
+		b, err := o.Backlog(ctx)
+		if err != nil {
+			return err
+		}
+		age := 0.0
+		if !b.OldestPending.IsZero() {
+			age = max(0, o.now().Sub(b.OldestPending).Seconds())
+		}
+		obs.ObserveFloat64(lag, age)
+		obs.ObserveInt64(dead, b.Dead)
+		return nil
+	}, lag, dead)
 }

@@ -38,6 +38,10 @@ type Store interface {
 	Delivery(ctx context.Context, tx *sql.Tx, id int64) (DeliveryRecord, error)
 	// Deliveries lists deliveries matching f with their events, by ID.
 	Deliveries(ctx context.Context, f DeliveryFilter) ([]DeliveryRecord, error)
+	// Backlog returns when the pending delivery with the lowest ID was
+	// created and how many deliveries are dead, outside any transaction.
+	// It runs at every metrics collection, so it must be cheap (indexed).
+	Backlog(ctx context.Context) (Backlog, error)
 }
 
 // EventRecord is the stored form of an event.

@@ -183,6 +183,10 @@ type Payment struct {
 	// Data is adapter-specific data the flow stores and hands back in later
 	// calls' Prepared (e.g. Inicis paymethod).
 	Data map[string]string
+	// RequestID is the PG's id of the transaction this answer reports, when
+	// the answer carries one (Toss lastTransactionKey, KakaoPay aid, Inicis
+	// tid of the approval or cancel), for tracing and support requests.
+	RequestID string
 }
 
 // LogValue keeps the webhook secret out of logs.

@@ -8,7 +8,12 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/paygate/paygate/internal/retry"
+	"github.com/paygate/paygate/internal/telemetry"
 )
 
 type stepKey struct {
@@ -129,6 +134,8 @@ type outcome struct {
 	res      Result
 	err      error
 	resolved bool // the Resolve hook answered
+	// span is the call's span, ended once the outcome is recorded.
+	span trace.Span
 }
 
 // budget < 0 is unlimited. stop, when closed, makes the runner hand the
@@ -160,7 +167,10 @@ func (r *Runner) drive(ctx context.Context, j *job, budget int, stop <-chan stru
 			more = false
 		default:
 		}
-		cont, err := r.record(bookkeeping, j, u, out, more)
+		// The step's commit runs in its span: events it emits carry it.
+		cont, err := r.record(trace.ContextWithSpan(bookkeeping, out.span), j, u, out, more)
+		telemetry.Fail(out.span, err)
+		out.span.End()
 		if err != nil || !cont {
 			return err
 		}
@@ -214,6 +224,7 @@ func (r *Runner) call(ctx context.Context, j *job, u unit) outcome {
 	if u.op == OpCompensate {
 		ctx = context.WithoutCancel(ctx)
 	}
+	ctx, span := r.startSpan(ctx, j, u, a)
 	stopBeat := r.heartbeat(ctx, j)
 	defer stopBeat()
 
@@ -230,6 +241,8 @@ func (r *Runner) call(ctx context.Context, j *job, u unit) outcome {
 		}
 		out.res, out.err = invoke(ctx, step.Timeout, fn, a)
 	}
+	out.span = span
+	r.observe(ctx, span, a, out)
 	if h := r.cfg.Hooks.OnStep; h != nil {
 		h(StepEvent{
 			SagaID: a.SagaID, Definition: a.Definition, BusinessKey: a.BusinessKey, Step: a.Step,
@@ -237,6 +250,42 @@ func (r *Runner) call(ctx context.Context, j *job, u unit) outcome {
 		})
 	}
 	return out
+}
+
+// startSpan starts the span of a step call, in the trace of the span that
+// started the instance (or ctx's, for instances started without one).
+func (r *Runner) startSpan(ctx context.Context, j *job, u unit, a Attempt) (context.Context, trace.Span) {
+	parent := telemetry.WithTraceParent(ctx, j.inst.TraceParent)
+	name := "saga " + a.Definition + "." + a.Step
+	if u.op == OpCompensate {
+		name += " compensate"
+	}
+	return r.tel.Tracer.Start(parent, name, trace.WithAttributes(
+		telemetry.SagaDef.String(a.Definition), telemetry.SagaStep.String(a.Step), telemetry.SagaOp.String(string(u.op)),
+		telemetry.SagaID.String(a.SagaID), telemetry.Attempt.Int(a.Number), telemetry.Recovering.Bool(a.Recovering),
+	))
+}
+
+// observe records a step call's outcome in its span and the metrics.
+func (r *Runner) observe(ctx context.Context, span trace.Span, a Attempt, out outcome) {
+	outcome := "done"
+	switch {
+	case out.err == nil:
+	case IsPermanent(out.err):
+		outcome = "failed"
+	default:
+		outcome = "error"
+	}
+	attrs := metric.WithAttributes(telemetry.SagaDef.String(a.Definition), telemetry.SagaStep.String(a.Step),
+		telemetry.SagaOp.String(string(a.Op)))
+	r.tel.Steps.Add(ctx, 1, attrs, metric.WithAttributes(telemetry.Outcome.String(outcome)))
+	if a.Number > 1 {
+		r.tel.Retries.Add(ctx, 1, attrs)
+	}
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.Outcome.String(outcome), attribute.Bool(string(telemetry.Resolved), out.resolved))
+		telemetry.Fail(span, out.err)
+	}
 }
 
 // invoke calls fn, turning a panic into an error.

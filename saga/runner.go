@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paygate/paygate/internal/claimloop"
+	"github.com/paygate/paygate/internal/telemetry"
 )
 
 // Clock tells the time. Tests inject one to move time (lease expiry, backoff)
@@ -38,6 +41,12 @@ type RunnerConfig struct {
 	Owner string
 	// Hooks observe the runner; all optional.
 	Hooks Hooks
+	// MeterProvider and TracerProvider receive the runner's metrics
+	// (paygate.saga.steps, paygate.saga.retries) and a span per step call,
+	// which joins the trace of the span that started the instance; nil
+	// means the global providers.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // Hooks are called synchronously after the change they report has
@@ -94,7 +103,9 @@ type Runner struct {
 	names []string
 
 	wake    *claimloop.Signal
+	pulse   claimloop.Pulse
 	running atomic.Bool
+	tel     *telemetry.Saga
 }
 
 // NewRunner returns a runner over store. Register definitions before
@@ -111,8 +122,15 @@ func NewRunner(store Store, cfg RunnerConfig) *Runner {
 		log:   cfg.Logger.With("component", "saga", "owner", cfg.Owner),
 		defs:  map[string]*Definition{},
 		wake:  claimloop.NewSignal(),
+		tel:   telemetry.NewSaga(cfg.MeterProvider, cfg.TracerProvider),
 	}
 }
+
+// LastLoop is when Run last went round its claim loop (real time), or zero
+// when Run is not running. Run goes round at least every PollInterval, and
+// every ClaimBackoff while its claims fail, so a much older time means the
+// runner is stuck. It costs an atomic load.
+func (r *Runner) LastLoop() time.Time { return r.pulse.Last() }
 
 // Register adds definitions. A name can be registered once.
 func (r *Runner) Register(defs ...*Definition) error {
@@ -219,7 +237,12 @@ func (r *Runner) Start(ctx context.Context, tx *sql.Tx, def *Definition, busines
 	if err != nil {
 		return nil, fmt.Errorf("saga: start %q: new id: %w", def.Name, err)
 	}
+	traceParent := telemetry.TraceParent(ctx)
+	if len(traceParent) > telemetry.MaxTraceParent {
+		traceParent = ""
+	}
 	rec := InstanceRecord{
+		TraceParent: traceParent,
 		ID:          id.String(),
 		Definition:  def.Name,
 		BusinessKey: businessKey,
@@ -319,7 +342,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			jobs, err := r.claim(ctx, limit)
 			return jobs, len(jobs) == limit, err
 		},
-		Work: r.work,
+		Work:  r.work,
+		Pulse: &r.pulse,
 	}.Run(ctx)
 }
 

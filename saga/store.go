@@ -93,6 +93,10 @@ type InstanceRecord struct {
 	Wakes     int
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// TraceParent is the W3C traceparent of the span that started the
+	// instance (empty when tracing was off): every step joins that trace.
+	// Written once, by InsertInstance.
+	TraceParent string
 }
 
 // StepRecord is the stored form of one half of one step of an instance.

@@ -380,3 +380,45 @@ func migrationsTableDDL(d Dialect) string {
 func dbTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
+
+// PendingMigrations lists, as "owner/name", the migrations of store and of
+// opts (pass the ones Migrate gets) that the database has not applied, in
+// version order; empty when the schema is current. It reads the
+// paygate_schema_migrations table and changes nothing. A database never
+// migrated (no such table) and a migration applied from a file that has
+// changed since are errors.
+func (db *DB) PendingMigrations(ctx context.Context, opts ...MigrateOption) ([]string, error) {
+	ms, err := loadMigrations(db.dialect, opts...)
+	if err != nil {
+		return nil, err
+	}
+	applied := map[int]string{}
+	rows, err := db.sql.QueryContext(ctx, "SELECT version, checksum FROM "+migrationsTable)
+	if err != nil {
+		// Also what a database never migrated answers: the table is missing.
+		return nil, fmt.Errorf("store: pending migrations: read %s: %w", migrationsTable, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("store: pending migrations: %w", err)
+		}
+		applied[v] = sum
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: pending migrations: %w", err)
+	}
+	var pending []string
+	for _, m := range ms {
+		sum, ok := applied[m.version]
+		switch {
+		case !ok:
+			pending = append(pending, m.owner+"/"+m.name)
+		case sum != m.checksum:
+			return nil, fmt.Errorf("store: %s migration %04d (%s/%s) changed after it was applied", db.dialect, m.version, m.owner, m.name)
+		}
+	}
+	return pending, nil
+}

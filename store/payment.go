@@ -491,3 +491,48 @@ func (db *DB) orderPayment(ctx context.Context, q Querier, orderID string) (stri
 	}
 	return id, nil
 }
+
+// UnknownOutcome counts the calls of one PG whose outcome is unknown.
+type UnknownOutcome struct {
+	PG string
+	// Op is "approve" (payments UNKNOWN) or "cancel" (cancels UNKNOWN).
+	Op    string
+	Count int64
+}
+
+// UnknownOutcomes counts, per PG, the payments whose approval and the
+// cancels whose outcome is UNKNOWN: what the janitor still has to resolve
+// by lookup. Both queries range over a (status, updated_at) index, so they
+// read only the unknown rows.
+func (db *DB) UnknownOutcomes(ctx context.Context) ([]UnknownOutcome, error) {
+	var out []UnknownOutcome
+	for _, q := range []struct{ op, query string }{
+		{"approve", `SELECT pg, COUNT(*) FROM payments WHERE status = ? GROUP BY pg ORDER BY pg`},
+		{"cancel", `SELECT p.pg, COUNT(*) FROM payment_cancels c JOIN payments p ON p.id = c.payment_id
+  WHERE c.status = ? GROUP BY p.pg ORDER BY p.pg`},
+	} {
+		status := string(pg.StatusUnknown)
+		if q.op == "cancel" {
+			status = string(CancelUnknown)
+		}
+		rows, err := db.sql.QueryContext(ctx, q.query, status)
+		if err != nil {
+			return nil, fmt.Errorf("store: unknown outcomes: %w", err)
+		}
+		for rows.Next() {
+			u := UnknownOutcome{Op: q.op}
+			if err := rows.Scan(&u.PG, &u.Count); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: unknown outcomes: %w", err)
+			}
+			out = append(out, u)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: unknown outcomes: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: unknown outcomes: %w", err)
+		}
+	}
+	return out, nil
+}

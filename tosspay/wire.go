@@ -213,7 +213,7 @@ func (pj *paymentJSON) toPayment() (*pg.Payment, error) {
 	p := &pg.Payment{
 		PG: Name, PaymentKey: pj.PaymentKey, OrderID: pj.OrderID,
 		Status: info.status, PGStatus: pj.Status, Method: methodOf(pj.Method),
-		Amount: total, Balance: balance, Secret: pj.Secret,
+		Amount: total, Balance: balance, Secret: pj.Secret, RequestID: pj.lastTxKey(),
 	}
 	if pj.ApprovedAt != "" {
 		if p.ApprovedAt, err = parseTime(pj.ApprovedAt); err != nil {

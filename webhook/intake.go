@@ -18,7 +18,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/paygate/paygate/internal/telemetry"
 	"github.com/paygate/paygate/pg"
 )
 
@@ -82,6 +85,11 @@ type Config struct {
 	// only its size, digest and start with secrets masked (JSON and form
 	// bodies; nothing of others), never secrets; default slog.Default().
 	Logger *slog.Logger
+	// MeterProvider and TracerProvider receive the paygate.webhooks
+	// counter (by PG and outcome) and a "webhook.receive" span per
+	// delivery, in which the effect runs; nil means the global providers.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // Intake is the http.Handler that receives PG notifications. It is safe for
@@ -89,6 +97,7 @@ type Config struct {
 type Intake struct {
 	cfg   Config
 	stats counters
+	tel   *telemetry.Webhooks
 }
 
 // Stats counts what the intake did with the deliveries it received since it
@@ -154,7 +163,19 @@ func New(cfg Config) (*Intake, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Intake{cfg: cfg}, nil
+	return &Intake{cfg: cfg, tel: telemetry.NewWebhooks(cfg.MeterProvider, cfg.TracerProvider)}, nil
+}
+
+// count adds one delivery to Stats and to the paygate.webhooks counter.
+// pgName is the gateway's registry name, or "unknown" before the path named
+// a registered one (the path is the sender's, so it never becomes an
+// attribute value as sent).
+func (in *Intake) count(ctx context.Context, c *atomic.Int64, pgName, outcome string) {
+	c.Add(1)
+	in.tel.Received.Add(ctx, 1, metric.WithAttributes(telemetry.PG.String(pgName), telemetry.Outcome.String(outcome)))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(telemetry.PG.String(pgName), telemetry.Outcome.String(outcome))
+	}
 }
 
 // Error codes of the intake's JSON error answers.
@@ -190,9 +211,16 @@ const (
 // varied it is sent, it records each state the PG really reported at most
 // once.
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, span := in.tel.Tracer.Start(r.Context(), "webhook.receive", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	in.serve(w, r.WithContext(ctx))
+}
+
+func (in *Intake) serve(w http.ResponseWriter, r *http.Request) {
+	pgName := "unknown"
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		in.stats.malformed.Add(1)
+		in.count(r.Context(), &in.stats.malformed, pgName, "malformed")
 		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "webhooks are delivered with POST")
 		return
 	}
@@ -202,28 +230,29 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	gw, err := in.cfg.Registry.Get(name)
 	if err != nil {
-		in.stats.malformed.Add(1)
+		in.count(r.Context(), &in.stats.malformed, pgName, "malformed")
 		writeError(w, http.StatusNotFound, CodeUnknownPG, "no such payment gateway")
 		return
 	}
 	parser, ok := gw.(pg.WebhookParser)
 	if !ok {
-		in.stats.malformed.Add(1)
+		in.count(r.Context(), &in.stats.malformed, pgName, "malformed")
 		writeError(w, http.StatusNotFound, CodeUnknownPG, "this payment gateway sends no webhooks")
 		return
 	}
+	pgName = gw.Name()
 	ctx, cancel := context.WithTimeout(r.Context(), in.cfg.Timeout)
 	defer cancel()
 	log := in.cfg.Logger.With("pg", name, "remote", truncate(r.RemoteAddr, 64))
 
 	if r.ContentLength > in.cfg.MaxBodyBytes {
-		in.stats.malformed.Add(1)
+		in.count(r.Context(), &in.stats.malformed, pgName, "malformed")
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", in.cfg.MaxBodyBytes))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes))
 	if err != nil {
-		in.stats.malformed.Add(1)
+		in.count(r.Context(), &in.stats.malformed, pgName, "malformed")
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body exceeds %d bytes", in.cfg.MaxBodyBytes))
 			return
@@ -235,34 +264,34 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev, err := in.parse(ctx, parser, name, r, body)
 	switch {
 	case isRejected(err):
-		in.stats.rejected.Add(1)
+		in.count(r.Context(), &in.stats.rejected, pgName, "forged")
 		log.Warn("webhook: rejected a delivery that failed verification; nothing stored",
 			"err", clipLog(err.Error()), "bytes", len(body), "sha256", digest(body),
 			"body", logExcerpt(r.Header.Get("Content-Type"), body, in.cfg.RedactBody))
 		writeError(w, http.StatusUnauthorized, CodeRejected, "the webhook failed verification")
 		return
 	case errors.Is(err, pg.ErrInvalid):
-		in.stats.malformed.Add(1)
+		in.count(r.Context(), &in.stats.malformed, pgName, "malformed")
 		log.Warn("webhook: refused a malformed delivery; nothing stored",
 			"err", clipLog(err.Error()), "bytes", len(body), "sha256", digest(body),
 			"body", logExcerpt(r.Header.Get("Content-Type"), body, in.cfg.RedactBody))
 		writeError(w, http.StatusBadRequest, CodeMalformed, "the webhook could not be understood")
 		return
 	case err != nil:
-		in.stats.failed.Add(1)
+		in.count(r.Context(), &in.stats.failed, pgName, "failed")
 		log.Error("webhook: could not verify a delivery; the PG will deliver again", "err", clipLog(err.Error()))
 		writeError(w, http.StatusServiceUnavailable, CodeNotProcessed, "the webhook could not be verified now; deliver again later")
 		return
 	case ev == nil:
 		// The adapter verified the delivery and found nothing paygate acts
 		// on (an event type it does not handle).
-		in.stats.ignored.Add(1)
+		in.count(r.Context(), &in.stats.ignored, pgName, "ignored")
 		log.Debug("webhook: nothing to do for this delivery")
 		ack(w, gw)
 		return
 	}
 	if err := in.normalise(ev, name, body); err != nil {
-		in.stats.malformed.Add(1)
+		in.count(r.Context(), &in.stats.malformed, pgName, "malformed")
 		log.Error("webhook: refused a verified delivery the log cannot hold", "err", clipLog(err.Error()))
 		writeError(w, http.StatusBadRequest, CodeMalformed, "the webhook could not be understood")
 		return
@@ -299,10 +328,10 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, ErrDuplicate):
-		in.stats.duplicates.Add(1)
+		in.count(r.Context(), &in.stats.duplicates, pgName, "duplicate")
 		log.Debug("webhook: duplicate delivery acknowledged without a second effect")
 	case err != nil:
-		in.stats.failed.Add(1)
+		in.count(r.Context(), &in.stats.failed, pgName, "failed")
 		log.Error("webhook: delivery not recorded; the PG will deliver again", "err", clipLog(err.Error()))
 		status := http.StatusInternalServerError
 		if ctx.Err() != nil {
@@ -311,7 +340,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, CodeNotProcessed, "the webhook was not processed; deliver again later")
 		return
 	default:
-		in.stats.recorded.Add(1)
+		in.count(r.Context(), &in.stats.recorded, pgName, "recorded")
 		log.Info("webhook: delivery recorded", "id", d.ID, "byLookup", ev.ByLookup)
 	}
 	ack(w, gw)

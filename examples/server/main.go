@@ -54,6 +54,15 @@
 //	                    created at start if missing. The server must
 //	                    reach it at start; later outages only delay the
 //	                    events. examples/consumer reads them.
+//	OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+//	                    when set, traces go there with OTLP over HTTP; the
+//	                    other standard OTEL_* variables apply
+//	                    (OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME,
+//	                    OTEL_TRACES_SAMPLER, …). Metrics are always served
+//	                    at GET /metrics in the Prometheus format.
+//	PAYGATE_TRACE_STDOUT=1
+//	                    traces also go to standard output, a JSON document
+//	                    per span
 //	PAYGATE_QUICK_RETRIES=1
 //	                    compress paygate's timings for demos and crash drills
 //	                    against sandboxes: leases of 3s, retries from 100ms,
@@ -141,8 +150,22 @@ func run(log *slog.Logger) error {
 		_ = ln.Close()
 		return err
 	}
+	tel, err := app.NewTelemetry(ctx, app.TelemetryFromEnv())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	tel.Install()
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flush); err != nil {
+			log.Warn("telemetry shutdown", "err", err)
+		}
+	}()
 	pgs := pgenv.FromEnv(os.Getenv)
 	cfg := app.Config{
+		MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider, Metrics: tel.Metrics,
 		DB:         db,
 		PublicURL:  public,
 		AdminToken: token,

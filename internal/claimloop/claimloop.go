@@ -133,6 +133,38 @@ type Loop[T any] struct {
 	// Work works on one unit. ctx is not canceled when Run's is; stop is
 	// closed then, asking it to stop early.
 	Work func(ctx context.Context, unit T, stop <-chan struct{})
+	// Pulse, optional, records when the loop last went round.
+	Pulse *Pulse
+}
+
+// Pulse records when a Loop last went round, for health checks: a loop
+// goes round at least every PollInterval, or every ClaimBackoff while its
+// claims fail, so a much older time means it is stuck. The zero value is
+// ready to use.
+type Pulse struct{ last atomic.Int64 }
+
+func (p *Pulse) beat() {
+	if p != nil {
+		p.last.Store(time.Now().UnixNano())
+	}
+}
+
+func (p *Pulse) stop() {
+	if p != nil {
+		p.last.Store(0)
+	}
+}
+
+// Last is when the loop last went round (real time), or zero when it is
+// not running.
+func (p *Pulse) Last() time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	if n := p.last.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Run claims and works until ctx is canceled. Claim failures back off (100
@@ -147,6 +179,7 @@ func (l Loop[T]) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer l.Pulse.stop()
 	slots := make(chan struct{}, l.Config.Concurrency)
 	freed := make(chan struct{}, 1)
 	workCtx := context.WithoutCancel(ctx)
@@ -154,6 +187,7 @@ func (l Loop[T]) Run(ctx context.Context) error {
 	defer timer.Stop()
 	failures := 0
 	for {
+		l.Pulse.beat()
 		full := false
 		if free := cap(slots) - len(slots); free > 0 && (l.ClaimAt == nil || l.ClaimAt(free)) {
 			units, more, err := l.Claim(ctx, free)

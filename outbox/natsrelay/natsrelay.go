@@ -69,6 +69,10 @@ const (
 	HeaderEventType  = "Paygate-Event-Type"
 	HeaderEventKey   = "Paygate-Event-Key"
 	HeaderOccurredAt = "Paygate-Occurred-At"
+	// HeaderTraceParent carries the W3C traceparent of the span that
+	// emitted the event, when it was traced, so a consumer's spans join
+	// that trace.
+	HeaderTraceParent = "traceparent"
 )
 
 // Defaults of Config.
@@ -291,6 +295,9 @@ func (r *Relay) message(d outbox.Delivery) *nats.Msg {
 		h.Set(HeaderEventKey, d.Key)
 	}
 	h.Set(HeaderOccurredAt, d.OccurredAt.UTC().Format(time.RFC3339Nano))
+	if d.TraceParent != "" {
+		h.Set(HeaderTraceParent, d.TraceParent)
+	}
 	return &nats.Msg{Subject: r.Subject(d.Type), Header: h, Data: d.Payload}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 const instanceCols = `id, definition, business_key, state, step_index, payload, reason, resume_state,
-run_at, lease_owner, lease_token, version, wakes, created_at, updated_at`
+run_at, lease_owner, lease_token, version, wakes, created_at, updated_at, trace_parent`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -21,7 +21,7 @@ func scanInstance(sc scanner) (saga.InstanceRecord, error) {
 	var state, resume string
 	var runAt sql.NullTime
 	err := sc.Scan(&r.ID, &r.Definition, &r.BusinessKey, &state, &r.StepIndex, &r.Payload, &r.Reason, &resume,
-		&runAt, &r.LeaseOwner, &r.LeaseToken, &r.Version, &r.Wakes, &r.CreatedAt, &r.UpdatedAt)
+		&runAt, &r.LeaseOwner, &r.LeaseToken, &r.Version, &r.Wakes, &r.CreatedAt, &r.UpdatedAt, &r.TraceParent)
 	r.State, r.ResumeState = saga.State(state), saga.State(resume)
 	r.RunAt = fromNull(runAt)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
@@ -48,9 +48,9 @@ func queryInstances(ctx context.Context, q store.Querier, query string, args ...
 // InsertInstance implements saga.Store.
 func (s *Store) InsertInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO saga_instances (`+instanceCols+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.ID, in.Definition, in.BusinessKey, string(in.State), in.StepIndex, in.Payload, clip(in.Reason), string(in.ResumeState),
-		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, in.Wakes, dbTime(in.CreatedAt), dbTime(in.UpdatedAt))
+		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, in.Wakes, dbTime(in.CreatedAt), dbTime(in.UpdatedAt), in.TraceParent)
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("sagastore: insert instance %s %q: %w", in.Definition, in.BusinessKey, saga.ErrDuplicate)
 	}

@@ -13,8 +13,8 @@ import (
 
 // InsertEvent implements outbox.Store.
 func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev outbox.EventRecord, deliveries []outbox.DeliveryRecord) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at)
-VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()))
+	_, err := tx.ExecContext(ctx, `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at, trace_parent)
+VALUES (?, ?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()), ev.TraceParent)
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, outbox.ErrDuplicate)
 	}
@@ -48,7 +48,7 @@ func boolInt(b bool) int {
 const deliveryCols = `d.id, d.event_id, d.subscriber, d.event_key, d.in_order, d.status, d.attempts, d.run_at,
 d.lease_token, d.last_error, d.created_at, d.updated_at`
 
-const eventCols = `e.id, e.type, e.event_key, e.payload, e.occurred_at`
+const eventCols = `e.id, e.type, e.event_key, e.payload, e.occurred_at, e.trace_parent`
 
 func scanDelivery(sc scanner, withEvent bool) (outbox.DeliveryRecord, error) {
 	var d outbox.DeliveryRecord
@@ -58,7 +58,7 @@ func scanDelivery(sc scanner, withEvent bool) (outbox.DeliveryRecord, error) {
 	dest := []any{&d.ID, &d.EventID, &d.Subscriber, &d.Key, &ordered, &status, &d.Attempts, &runAt,
 		&d.LeaseToken, &d.LastError, &d.CreatedAt, &d.UpdatedAt}
 	if withEvent {
-		dest = append(dest, &d.Event.ID, &d.Event.Type, &d.Event.Key, &d.Event.Payload, &d.Event.OccurredAt)
+		dest = append(dest, &d.Event.ID, &d.Event.Type, &d.Event.Key, &d.Event.Payload, &d.Event.OccurredAt, &d.Event.TraceParent)
 	}
 	err := sc.Scan(dest...)
 	d.Ordered = ordered != 0
@@ -186,6 +186,25 @@ func (s *Store) Delivery(ctx context.Context, tx *sql.Tx, id int64) (outbox.Deli
 		return d, fmt.Errorf("sagastore: delivery %d: %w", id, err)
 	}
 	return d, nil
+}
+
+// Backlog implements outbox.Store: the oldest pending delivery by id and
+// the count of dead ones, both through the (status, id) index.
+func (s *Store) Backlog(ctx context.Context) (outbox.Backlog, error) {
+	var b outbox.Backlog
+	var oldest time.Time
+	err := s.db.SQL().QueryRowContext(ctx, `SELECT created_at FROM saga_deliveries WHERE status = 'PENDING' ORDER BY id LIMIT 1`).Scan(&oldest)
+	switch {
+	case isNoRows(err):
+	case err != nil:
+		return b, fmt.Errorf("sagastore: oldest pending delivery: %w", err)
+	default:
+		b.OldestPending = oldest.UTC()
+	}
+	if err := s.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM saga_deliveries WHERE status = 'DEAD'`).Scan(&b.Dead); err != nil {
+		return b, fmt.Errorf("sagastore: dead deliveries: %w", err)
+	}
+	return b, nil
 }
 
 // Deliveries implements outbox.Store.

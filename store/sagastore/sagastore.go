@@ -1,7 +1,7 @@
 // Package sagastore stores saga instances and step records, and outbox
 // events and deliveries, in a paygate database: one Store implements both
 // saga.Store and outbox.Store on a *store.DB, for MySQL/MariaDB and SQLite.
-// Its tables come from store's migrations (versions 0200 and 0460).
+// Its tables come from store's migrations (versions 0200, 0460 and 0500).
 //
 //	db, _ := store.Open(ctx, "sqlite:./data/paygate.db")
 //	_ = db.Migrate(ctx)

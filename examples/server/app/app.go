@@ -13,8 +13,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shopspring/decimal"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/admin"
@@ -58,6 +61,17 @@ type Config struct {
 	// Tune changes paygate's configuration before it is built (tests use
 	// it for fast retries).
 	Tune func(*paygate.Config)
+	// MeterProvider and TracerProvider are handed to paygate (nil: the
+	// global ones); Metrics, when set, is served at GET /metrics
+	// (NewTelemetry builds all three).
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
+	Metrics        http.Handler
+	// StaleAfter is how long ago the saga runner's and the outbox's loops
+	// may last have gone round for /readyz to call them alive; default
+	// 30s (they go round every second, every 5 s at most while the
+	// database fails).
+	StaleAfter time.Duration
 }
 
 // App is the running example server.
@@ -83,6 +97,9 @@ type App struct {
 func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 30 * time.Second
 	}
 	if cfg.FeeRate.IsZero() {
 		cfg.FeeRate = decimal.RequireFromString("0.032")
@@ -132,6 +149,8 @@ func (a *App) init(ctx context.Context) error {
 		DB: a.db, Gateways: reg, Orders: a.orders, ClientKeys: clientKeys,
 		Fees:   settlement.RateFee{Rate: a.cfg.FeeRate},
 		Logger: a.log,
+		// nil takes the global providers.
+		MeterProvider: a.cfg.MeterProvider, TracerProvider: a.cfg.TracerProvider,
 		Subscribers: []outbox.Subscriber{{
 			Name: "example-shipping", Types: []string{paygate.EventOrderCreated},
 			Handle: a.startShipment,
