@@ -702,6 +702,11 @@ func (h *harness) step(f *flow) (bool, error) {
 			h.fiveXX(status, ans)
 			return false, nil // asked again, like a lost answer
 		}
+		if e, _ := ans["error"].(map[string]any); status == http.StatusConflict && e["code"] == "IN_PROGRESS" {
+			// An earlier send of this checkout, given up on by the
+			// client's timeout, is still being prepared: ask again.
+			return false, nil
+		}
 		if status != http.StatusCreated {
 			return false, fmt.Errorf("checkout %s: %d %v", f.orderID, status, ans)
 		}
