@@ -135,6 +135,11 @@ func (p *Paygate) record(ctx context.Context, tx *sql.Tx, pay *store.Payment, sp
 		}); err != nil {
 			return err
 		}
+		if !p.outbox.Wants(s.typ) {
+			// payment_events is the event's record; the outbox would
+			// keep a copy nobody is sent.
+			continue
+		}
 		if _, err := p.outbox.Emit(ctx, tx, outbox.Event{
 			ID: ev.EventID, Type: s.typ, Key: pay.ID, Payload: payload, OccurredAt: ev.OccurredAt,
 		}); err != nil {

@@ -124,17 +124,21 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 // approvalResult records what the PG reported for an approval of pay, as
 // the step read it before the call.
 func (p *Paygate) approvalResult(pay *store.Payment, res *pg.Payment) (saga.Result, error) {
+	written := &carriedPayment{}
 	commit := func(ctx context.Context, tx *sql.Tx) error {
 		after, err := p.applyKnown(ctx, tx, pay, p.approvedChange(res))
 		if err == nil {
 			noteApplied(ctx, after)
+			written.pay = after
 		}
 		return err
 	}
 	if res.Status == pg.StatusWaitingForDeposit {
 		return saga.Result{Commit: commit}, errStillPending
 	}
-	return saga.Result{Commit: commit}, nil
+	// The order step that follows gets the payment as this commit wrote
+	// it instead of reading it again.
+	return saga.Result{Commit: commit, Carry: written}, nil
 }
 
 func (p *Paygate) failed(paymentID string, status pg.Status, code, message string, cause error) (saga.Result, error) {

@@ -47,6 +47,10 @@ func (p *Paygate) sagaPayment(ctx context.Context, a saga.Attempt) (sagaPayload,
 	if pay := takeKnownPayment(ctx, pl.PaymentID); pay != nil {
 		return pl, pay, nil
 	}
+	if c, _ := a.Carried.(*carriedPayment); c != nil && c.pay != nil && c.pay.ID == pl.PaymentID {
+		cp := *c.pay
+		return pl, &cp, nil
+	}
 	pay, err := p.db.PaymentByID(ctx, pl.PaymentID)
 	return pl, pay, err
 }
@@ -66,6 +70,11 @@ type fresh struct {
 }
 
 type freshKey struct{}
+
+// carriedPayment is a step's saga.Result.Carry: the payment as the step's
+// commit wrote it, for the step the runner calls next. Like fresh's, a
+// stale copy does no harm (writes are compare-and-set on its version).
+type carriedPayment struct{ pay *store.Payment }
 
 func withFresh(ctx context.Context, pay *store.Payment, c *store.Checkout) (context.Context, *fresh) {
 	f := &fresh{checkout: c}

@@ -168,6 +168,21 @@ func (o *Outbox) subscribers() []Subscriber {
 
 func (o *Outbox) now() time.Time { return o.cfg.Now() }
 
+// Wants reports whether any registered subscriber (a relay included) takes
+// events of eventType: an event no subscriber wants is written by Emit but
+// never delivered, so a caller that keeps its own record of the event can
+// skip emitting it.
+func (o *Outbox) Wants(eventType string) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, n := range o.names {
+		if o.subs[n].wants(eventType) {
+			return true
+		}
+	}
+	return false
+}
+
 // Emit writes ev, and one pending delivery per subscriber registered for its
 // type, in the caller's transaction: they exist if and only if tx commits.
 // It returns the event as stored (with its ID and OccurredAt). An event ID

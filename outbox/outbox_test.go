@@ -238,6 +238,12 @@ func TestOutbox_FailingSubscriber_RetriedThenDeadThenRedelivered(t *testing.T) {
 		require.NoError(t, o.Redeliver(context.Background(), byEvent["ev-ok"].ID))
 		waitCount(t, "ledger rows", 1, func() int { return rowCount(t, db, "t_ledger") })
 		assert.ErrorIs(t, o.Redeliver(context.Background(), byEvent["ev-ok"].ID), outbox.ErrInvalidState)
+		// The report follows the commit the ledger row is seen by.
+		waitCount(t, "reports", 4, func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(reports)
+		})
 		mu.Lock()
 		defer mu.Unlock()
 		var outcomes []string

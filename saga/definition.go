@@ -98,6 +98,14 @@ type Result struct {
 	// error, for writes that record the failure (a payment marked FAILED);
 	// they commit with the failure.
 	Commit func(ctx context.Context, tx *sql.Tx) error
+	// Carry, if set, is given to the next call of this instance as
+	// Attempt.Carried when this runner makes that call right after
+	// recording this one, without handing the instance back (the next
+	// step of a run, inline or handed to a worker): what this step knows
+	// that the next would otherwise read again. It is never stored; the
+	// next step must work without it. It is read after Commit committed,
+	// so it may point at what Commit wrote.
+	Carry any
 }
 
 // Func is a step's action, its compensation or its resolve hook. It must be
@@ -237,6 +245,10 @@ type Attempt struct {
 	// Output is, for a compensation or a resolve, the output the action
 	// recorded (nil if the action's outcome is unknown).
 	Output []byte
+	// Carried is the Result.Carry of the call this runner recorded just
+	// before this one, when it went on with the instance without handing
+	// it back; nil otherwise (after a claim, a retry, a crash).
+	Carried any
 
 	outputs map[string][]byte
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/paygate/paygate/internal/claimloop"
 	"github.com/paygate/paygate/internal/retry"
 	"github.com/paygate/paygate/internal/telemetry"
 )
@@ -32,6 +33,9 @@ type job struct {
 	// recovering: when the next unit was dispatched, an earlier attempt of
 	// it had an unknown outcome.
 	recovering bool
+	// carry is the Result.Carry of the call recorded last, for the next
+	// call when it follows without a hand-back.
+	carry any
 }
 
 func newJob(def *Definition, inst InstanceRecord, steps []StepRecord) *job {
@@ -139,8 +143,12 @@ type outcome struct {
 }
 
 // budget < 0 is unlimited. stop, when closed, makes the runner hand the
-// instance back after the call in flight.
-func (r *Runner) drive(ctx context.Context, j *job, budget int, stop <-chan struct{}) error {
+// instance back after the call in flight. handedOff, when not nil, lets the
+// call that spends the budget hand the instance to a free worker slot of
+// this runner's Run instead of releasing it: its next unit is dispatched in
+// the write that records the call, handedOff is called with j as written,
+// and the slot's worker drives j on from there.
+func (r *Runner) drive(ctx context.Context, j *job, budget int, stop <-chan struct{}, handedOff func(*job)) error {
 	bookkeeping := context.WithoutCancel(ctx)
 	for {
 		u, ok := nextUnit(j.def, j.inst, j.steps)
@@ -167,10 +175,26 @@ func (r *Runner) drive(ctx context.Context, j *job, budget int, stop <-chan stru
 			more = false
 		default:
 		}
+		var slot *claimloop.Reservation
+		if !more && handedOff != nil {
+			slot, more = r.pool.Reserve()
+		}
 		// The step's commit runs in its span: events it emits carry it.
 		cont, err := r.record(trace.ContextWithSpan(bookkeeping, out.span), j, u, out, more)
 		telemetry.Fail(out.span, err)
 		out.span.End()
+		if err == nil && cont {
+			j.carry = out.res.Carry
+		}
+		if slot != nil {
+			if err != nil || !cont {
+				slot.Cancel()
+				return err
+			}
+			handedOff(j)
+			slot.Go(func(ctx context.Context, stop <-chan struct{}) { r.work(ctx, j, stop) })
+			return nil
+		}
 		if err != nil || !cont {
 			return err
 		}
@@ -213,8 +237,10 @@ func (r *Runner) call(ctx context.Context, j *job, u unit) outcome {
 		Recovering:     j.recovering,
 		IdempotencyKey: j.inst.ID + ":" + step.Name + ":" + string(u.op),
 		Payload:        j.inst.Payload,
+		Carried:        j.carry,
 		outputs:        map[string][]byte{},
 	}
+	j.carry = nil
 	for _, s := range j.def.Steps {
 		if rec, ok := j.steps[stepKey{s.Name, OpAction}]; ok && rec.Status == StepDone {
 			a.outputs[s.Name] = rec.Output

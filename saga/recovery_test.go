@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -422,5 +423,77 @@ func TestRun_Shutdown_FinishesInFlightStepAndHandsBack(t *testing.T) {
 		assert.False(t, got.RunAt.After(time.Now()), "due at once for another runner")
 		_, hasB := got.Step("b", saga.OpAction)
 		assert.False(t, hasB, "the next step was not dispatched")
+	})
+}
+
+// claimCounter is a saga.Store that counts the instances claims lease.
+type claimCounter struct {
+	saga.Store
+	claimed atomic.Int64
+}
+
+func (c *claimCounter) ClaimInstances(ctx context.Context, tx *sql.Tx, cl saga.Claim) ([]saga.InstanceRecord, error) {
+	recs, err := c.Store.ClaimInstances(ctx, tx, cl)
+	c.claimed.Add(int64(len(recs)))
+	return recs, err
+}
+
+// TestRunInline_HandedToAFreeWorker: while Run runs with a slot free, the
+// step after the inline one is dispatched in the inline step's write and
+// run in that slot with no claim, and it gets the inline step's Carry.
+// With every slot taken, the instance is released for a claim instead,
+// and the next step gets no Carry.
+func TestRunInline_HandedToAFreeWorker(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		effects(t, db)
+		st := &claimCounter{Store: newStore(db)}
+		cfg := testConfig()
+		cfg.Concurrency = 1
+		r := saga.NewRunner(st, cfg)
+		var carried sync.Map // saga id → what create_order got
+		block, blocked := make(chan struct{}), make(chan struct{}, 1)
+		def := &saga.Definition{Name: "payment", Steps: []saga.Step{
+			{Name: "approve", Action: func(ctx context.Context, a saga.Attempt) (saga.Result, error) {
+				return saga.Result{Carry: "approved " + a.SagaID, Commit: func(ctx context.Context, tx *sql.Tx) error { return recordEffect(ctx, tx, a) }}, nil
+			}},
+			{Name: "create_order", Action: func(ctx context.Context, a saga.Attempt) (saga.Result, error) {
+				carried.Store(a.SagaID, fmt.Sprint(a.Carried))
+				if a.BusinessKey == "hold" {
+					blocked <- struct{}{}
+					<-block
+				}
+				return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error { return recordEffect(ctx, tx, a) }}, nil
+			}},
+		}}
+		require.NoError(t, r.Register(def))
+		runFor(t, r)
+		ctx := context.Background()
+		// Run is up once it has gone round its loop.
+		require.Eventually(t, func() bool { return !r.LastLoop().IsZero() }, 30*time.Second, 5*time.Millisecond)
+
+		held := start(t, db, r, def, "hold", saga.Inline())
+		after, err := r.RunInline(ctx, held, 1)
+		require.NoError(t, err)
+		assert.NotEmpty(t, after.LeaseToken, "handed off: the lease is kept")
+		s, ok := after.Step("create_order", saga.OpAction)
+		require.True(t, ok)
+		assert.Equal(t, saga.StepDispatched, s.Status, "the next step is dispatched in the inline step's write")
+		<-blocked // create_order of "hold" runs in the only slot
+
+		other := start(t, db, r, def, "other", saga.Inline())
+		after, err = r.RunInline(ctx, other, 1)
+		require.NoError(t, err)
+		assert.Empty(t, after.LeaseToken, "no slot free: released for a claim")
+		close(block)
+
+		waitState(t, r, held.ID, saga.Completed)
+		waitState(t, r, other.ID, saga.Completed)
+		assert.EqualValues(t, 1, st.claimed.Load(), "only the released instance was claimed")
+		got, _ := carried.Load(held.ID)
+		assert.Equal(t, "approved "+held.ID, got)
+		got, _ = carried.Load(other.ID)
+		assert.Equal(t, "<nil>", got, "a claimed instance's step gets no Carry")
+		assert.Equal(t, 4, effectCount(t, db, ""))
 	})
 }

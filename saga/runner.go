@@ -103,6 +103,7 @@ type Runner struct {
 	names []string
 
 	wake    *claimloop.Signal
+	pool    *claimloop.Pool
 	pulse   claimloop.Pulse
 	running atomic.Bool
 	tel     *telemetry.Saga
@@ -122,6 +123,7 @@ func NewRunner(store Store, cfg RunnerConfig) *Runner {
 		log:   cfg.Logger.With("component", "saga", "owner", cfg.Owner),
 		defs:  map[string]*Definition{},
 		wake:  claimloop.NewSignal(),
+		pool:  claimloop.NewPool(cfg.Concurrency),
 		tel:   telemetry.NewSaga(cfg.MeterProvider, cfg.TracerProvider),
 	}
 }
@@ -285,10 +287,14 @@ func (r *Runner) Start(ctx context.Context, tx *sql.Tx, def *Definition, busines
 
 // RunInline runs up to maxSteps (at least one) step functions of an instance that Start
 // created with Inline, after the caller's transaction committed, while the
-// caller holds the lease. It then hands the instance to the runners (in
-// this process they are woken) and returns its snapshot. A step that fails
-// transiently is scheduled for retry and ends the inline run; its record in
-// the snapshot carries the error.
+// caller holds the lease. It then hands the instance on and returns its
+// snapshot: when this runner's Run is running with a worker slot free, the
+// next step is recorded as dispatched in the write that records the last
+// inline one, the lease is kept, and the step runs at once in that slot,
+// with no claim and no read of the instance; otherwise the instance is
+// released due at once, for a runner to claim (in this process they are
+// woken). A step that fails transiently is scheduled for retry and ends
+// the inline run; its record in the snapshot carries the error.
 //
 // The step functions get ctx as given; the outcome is recorded on a context
 // ctx's cancellation cannot interrupt. The returned error is not the step's
@@ -307,9 +313,17 @@ func (r *Runner) RunInline(ctx context.Context, in *Instance, maxSteps int) (*In
 	maxSteps = max(maxSteps, 1)
 	j := newJob(def, in.InstanceRecord, in.Steps)
 	j.dispatched = len(in.Steps) > 0
-	err := r.drive(ctx, j, maxSteps, nil)
-	r.notify()
-	out := &Instance{InstanceRecord: j.inst, Steps: j.stepList()}
+	var out *Instance
+	err := r.drive(ctx, j, maxSteps, nil, func(j *job) {
+		// The last inline call is recorded, the next one dispatched in
+		// the same write: take the snapshot before the handed-off run
+		// moves j on.
+		out = &Instance{InstanceRecord: j.inst, Steps: j.stepList()}
+	})
+	if out == nil {
+		r.notify()
+		out = &Instance{InstanceRecord: j.inst, Steps: j.stepList()}
+	}
 	if err != nil {
 		return out, fmt.Errorf("saga: run %s inline: %w", in.ID, err)
 	}
@@ -344,11 +358,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		},
 		Work:  r.work,
 		Pulse: &r.pulse,
+		Pool:  r.pool,
 	}.Run(ctx)
 }
 
 func (r *Runner) work(ctx context.Context, j *job, stop <-chan struct{}) {
-	if err := r.drive(ctx, j, -1, stop); err != nil {
+	if err := r.drive(ctx, j, -1, stop, nil); err != nil {
 		level := slog.LevelError
 		if errors.Is(err, ErrLeaseLost) {
 			level = slog.LevelWarn

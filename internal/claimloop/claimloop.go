@@ -135,6 +135,107 @@ type Loop[T any] struct {
 	Work func(ctx context.Context, unit T, stop <-chan struct{})
 	// Pulse, optional, records when the loop last went round.
 	Pulse *Pulse
+	// Pool, optional, holds the loop's worker slots, so that work found
+	// outside the loop can be run in them (Pool.Reserve) while the loop
+	// runs; nil means slots of the loop's own (Config.Concurrency).
+	Pool *Pool
+}
+
+// Pool is a Loop's worker slots, shared with code that hands the loop a
+// unit it already holds (a saga instance a request just ran a step of)
+// instead of letting it go back to the database for another process, or
+// this one, to claim. Make one with NewPool.
+type Pool struct {
+	slots chan struct{}
+	freed chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	running bool
+	ctx     context.Context // the units' context while running
+	stop    <-chan struct{} // closed when the loop is asked to stop
+}
+
+// NewPool returns a pool of n worker slots.
+func NewPool(n int) *Pool {
+	return &Pool{slots: make(chan struct{}, max(n, 1)), freed: make(chan struct{}, 1)}
+}
+
+// Reservation is a worker slot taken by Reserve: Go runs a unit in it, or
+// Cancel gives it back. Exactly one of them must be called.
+type Reservation struct {
+	p    *Pool
+	done bool
+}
+
+// Reserve takes a free slot of the running loop without waiting. It
+// reports false when no slot is free or no Loop is running on the pool
+// (not started, or stopping): the caller then leaves the work to be
+// claimed.
+func (p *Pool) Reserve() (*Reservation, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		return nil, false
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		return nil, false
+	}
+	p.wg.Add(1)
+	return &Reservation{p: p}, true
+}
+
+// Go runs work in the reserved slot, on the loop's context for units; stop
+// is closed when the loop is asked to stop, as for the units it claims.
+// The loop waits for it before Run returns.
+func (r *Reservation) Go(work func(ctx context.Context, stop <-chan struct{})) {
+	if r.done {
+		return
+	}
+	r.done = true
+	p := r.p
+	p.mu.Lock()
+	ctx, stop := p.ctx, p.stop
+	p.mu.Unlock()
+	go func() {
+		defer p.release()
+		work(ctx, stop)
+	}()
+}
+
+// Cancel gives the slot back unused.
+func (r *Reservation) Cancel() {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.p.release()
+}
+
+func (p *Pool) release() {
+	<-p.slots
+	p.wg.Done()
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
+}
+
+// open makes the pool take reservations for a loop running on ctx.
+func (p *Pool) open(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.running, p.ctx, p.stop = true, context.WithoutCancel(ctx), ctx.Done()
+}
+
+// close stops reservations and waits for every unit in the pool.
+func (p *Pool) close() {
+	p.mu.Lock()
+	p.running = false
+	p.mu.Unlock()
+	p.wg.Wait()
 }
 
 // Pulse records when a Loop last went round, for health checks: a loop
@@ -177,12 +278,14 @@ func (l Loop[T]) Run(ctx context.Context) error {
 	if log == nil {
 		log = l.Config.Logger
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	pool := l.Pool
+	if pool == nil {
+		pool = NewPool(l.Config.Concurrency)
+	}
+	pool.open(ctx)
+	defer pool.close()
 	defer l.Pulse.stop()
-	slots := make(chan struct{}, l.Config.Concurrency)
-	freed := make(chan struct{}, 1)
-	workCtx := context.WithoutCancel(ctx)
+	slots := pool.slots
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
@@ -201,19 +304,13 @@ func (l Loop[T]) Run(ctx context.Context) error {
 				failures = 0
 			}
 			for _, u := range units {
+				// The claim took at most the slots free when it began,
+				// but a reservation may have taken one since: wait for
+				// it rather than run over the limit.
 				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer func() {
-						<-slots
-						select {
-						case freed <- struct{}{}:
-						default:
-						}
-					}()
-					l.Work(workCtx, u, ctx.Done())
-				}()
+				pool.wg.Add(1)
+				r := &Reservation{p: pool}
+				r.Go(func(ctx context.Context, stop <-chan struct{}) { l.Work(ctx, u, stop) })
 			}
 			full = more
 		}
@@ -232,7 +329,7 @@ func (l Loop[T]) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-l.Signal.ch:
-		case <-freed:
+		case <-pool.freed:
 		case <-timer.C:
 		}
 	}
