@@ -188,7 +188,7 @@ func (g *benchPG) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment
 
 // dbCounters are MariaDB's global status counters the flow benchmark
 // reports per flow.
-var dbCounters = []string{"Questions", "Com_select", "Com_insert", "Com_update", "Com_delete", "Com_commit"}
+var dbCounters = []string{"Questions", "Com_select", "Com_insert", "Com_update", "Com_delete", "Com_commit", "Innodb_os_log_fsyncs"}
 
 func readCounters(b *testing.B, db *store.DB) map[string]int64 {
 	rows, err := db.SQL().Query(`SHOW GLOBAL STATUS WHERE Variable_name IN ('` + strings.Join(dbCounters, "','") + `')`)
@@ -252,7 +252,9 @@ type flowBench struct {
 //	stmts/flow ...        MariaDB's global status counters over the run
 //	                      (Questions — every statement, BEGIN and COMMIT
 //	                      included —, Com_select, Com_insert, Com_update,
-//	                      Com_delete, Com_commit), divided by the flows.
+//	                      Com_delete, Com_commit) and the flushes of
+//	                      InnoDB's log (Innodb_os_log_fsyncs: commits that
+//	                      wait together share one), divided by the flows.
 //	                      They are the whole server's: run the benchmark
 //	                      when nothing else uses the server.
 //
@@ -471,6 +473,9 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		b.ReportMetric(per("Com_update", 0), "updates/flow")
 		b.ReportMetric(per("Com_delete", 0), "deletes/flow")
 		b.ReportMetric(per("Com_commit", 0), "commits/flow")
+		// Flushes of InnoDB's log: a commit waits for one, and commits
+		// that wait together share one (group commit).
+		b.ReportMetric(per("Innodb_os_log_fsyncs", 0), "log-fsyncs/flow")
 		b.Logf("%d flows, %d buyers; statement counters are MariaDB's global ones: anything else the server ran meanwhile is counted too", want, buyers)
 	}
 	if userBefore != nil && userAfter != nil {

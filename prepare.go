@@ -90,6 +90,23 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 	}
 	fp := requestFingerprint(req, gw.Name())
 
+	if _, calls := gw.(pg.Preparer); !calls {
+		// Nothing to ask the PG: try the new order's insert first, which
+		// the order id's unique key guards, and read what is there only
+		// when a checkout exists.
+		c, err := p.newCheckout(gw, req, prepareData{Request: fp}, p.now().Add(p.cfg.CheckoutTTL))
+		if err != nil {
+			return nil, err
+		}
+		err = p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return p.db.InsertCheckout(ctx, tx, c) })
+		switch {
+		case err == nil:
+			return p.checkoutOf(c)
+		case !errors.Is(err, store.ErrDuplicate):
+			return nil, err
+		}
+	}
+
 	existing, err := p.db.CheckoutByOrder(ctx, req.OrderID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -133,19 +150,9 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 			expires = prepared.ExpiresAt.UTC()
 		}
 	}
-	if pd.Client == nil {
-		pd.Client = map[string]string{}
-	}
-	if key := p.cfg.ClientKeys[gw.Name()]; key != "" {
-		pd.Client["clientKey"] = key
-	}
-	raw, err := json.Marshal(pd)
+	c, err := p.newCheckout(gw, req, pd, expires)
 	if err != nil {
-		return nil, fmt.Errorf("paygate: prepare %q: %w", req.OrderID, err)
-	}
-	c := &store.Checkout{
-		OrderID: req.OrderID, PG: gw.Name(), Amount: req.Amount, OrderName: req.OrderName,
-		PrepareData: raw, ExpiresAt: expires,
+		return nil, err
 	}
 	// written reports whether the stored checkout is the one this call
 	// writes: an earlier attempt of this transaction whose commit landed
@@ -193,6 +200,25 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 		return nil, err
 	}
 	return p.checkoutOf(saved)
+}
+
+// newCheckout is the checkout a Prepare writes, with what the PG's prepare
+// (if any) returned in pd.
+func (p *Paygate) newCheckout(gw pg.Gateway, req PrepareRequest, pd prepareData, expires time.Time) (*store.Checkout, error) {
+	if pd.Client == nil {
+		pd.Client = map[string]string{}
+	}
+	if key := p.cfg.ClientKeys[gw.Name()]; key != "" {
+		pd.Client["clientKey"] = key
+	}
+	raw, err := json.Marshal(pd)
+	if err != nil {
+		return nil, fmt.Errorf("paygate: prepare %q: %w", req.OrderID, err)
+	}
+	return &store.Checkout{
+		OrderID: req.OrderID, PG: gw.Name(), Amount: req.Amount, OrderName: req.OrderName,
+		PrepareData: raw, ExpiresAt: expires,
+	}, nil
 }
 
 // CheckPrepare validates a checkout the way Prepare does — order id, order
