@@ -30,7 +30,10 @@
 //     empty, longer than 255 characters or not printable ASCII: 400
 //     IDEMPOTENCY_KEY_INVALID. A body over Config.MaxBodyBytes: 413. In all
 //     three cases nothing is stored.
-//   - The key store unreachable: 503 and the handler does not run.
+//   - The key store unreachable: 503 IDEMPOTENCY_UNAVAILABLE with
+//     Retry-After, and the handler does not run. (idemstore reads and
+//     writes a key again after a transient failure, such as a killed
+//     connection, before it gives up.)
 //
 // Errors are JSON, {"success":false,"error":{"code":…,"message":…}}.
 //

@@ -78,6 +78,7 @@ func (m *Manager) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		return
 	case err != nil:
 		m.cfg.Logger.Error("idempotency: claim", "scope", scope, "key", key, "err", err)
+		w.Header().Set("Retry-After", "1")
 		WriteError(w, http.StatusServiceUnavailable, CodeStoreUnavailable,
 			"the idempotency store is unavailable; nothing was done, retry later")
 		return

@@ -664,6 +664,7 @@ func TestMiddleware_StoreDown_503HandlerNotRun(t *testing.T) {
 		r := mustPost(t, srv.URL, []byte("{}"), "k-down")
 		assert.Equal(t, http.StatusServiceUnavailable, r.Status)
 		assert.Equal(t, idempotency.CodeStoreUnavailable, r.errorCode(t))
+		assert.Equal(t, "1", r.Header.Get("Retry-After"))
 		assert.EqualValues(t, 0, runs.Load())
 	})
 }

@@ -429,7 +429,7 @@ func run(o options) (ok bool, err error) {
 	}
 	fmt.Printf("| fault SIGKILL of an instance | %d |\n", h.kills.Load())
 	fmt.Printf("| requests resent after no answer | %d |\n", h.retries.Load())
-	fmt.Printf("| 5xx answers (resent; servers' logs kept): 503 DATABASE_BUSY with Retry-After / other | %d / %d |\n", h.busy.Load(), h.serverErrors.Load()-h.busy.Load())
+	fmt.Printf("| 5xx answers (resent; servers' logs kept): 503 DATABASE_BUSY or IDEMPOTENCY_UNAVAILABLE with Retry-After / other | %d / %d |\n", h.busy.Load(), h.serverErrors.Load()-h.busy.Load())
 	total := 0
 	for inv := 1; inv <= 7; inv++ {
 		fmt.Printf("| violations of invariant %d | %d |\n", inv, violations[inv])
@@ -583,10 +583,12 @@ func (h *harness) killer(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// fiveXX counts a 5xx answer: 503 DATABASE_BUSY apart from the others.
+// fiveXX counts a 5xx answer: the 503s that say nothing was done and to
+// retry (DATABASE_BUSY, IDEMPOTENCY_UNAVAILABLE) apart from the others.
 func (h *harness) fiveXX(status int, ans map[string]any) {
 	h.serverErrors.Add(1)
-	if e, _ := ans["error"].(map[string]any); status == http.StatusServiceUnavailable && e["code"] == "DATABASE_BUSY" {
+	if e, _ := ans["error"].(map[string]any); status == http.StatusServiceUnavailable &&
+		(e["code"] == "DATABASE_BUSY" || e["code"] == "IDEMPOTENCY_UNAVAILABLE") {
 		h.busy.Add(1)
 	}
 }

@@ -3,6 +3,8 @@ package idemstore_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -209,4 +211,50 @@ func TestKeys_DeleteExpired_RespectsLimitAndLiveLeases(t *testing.T) {
 			assert.NoError(t, err, key)
 		}
 	})
+}
+
+// A key read whose statement is killed (KILL QUERY: 1317; KILL
+// CONNECTION: the connection lost mid-read) is read again: the request
+// gets its answer instead of "store unavailable". The read is made to wait
+// on a table lock so the kill meets it running.
+func TestKeys_Get_KilledReadIsReadAgain(t *testing.T) {
+	for _, kill := range []string{"KILL QUERY", "KILL CONNECTION"} {
+		t.Run(kill, func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Open(t, store.MySQL)
+			ctx := context.Background()
+			k := idemstore.NewKeys(db)
+			rec := claim("killed", "tok", t0.Add(time.Minute), t0.Add(time.Hour))
+			require.NoError(t, k.Insert(ctx, rec))
+
+			locker, err := db.SQL().Conn(ctx)
+			require.NoError(t, err)
+			defer locker.Close()
+			_, err = locker.ExecContext(ctx, "LOCK TABLES idempotency_keys WRITE")
+			require.NoError(t, err)
+			killed := make(chan error, 1)
+			go func() {
+				deadline := time.Now().Add(20 * time.Second)
+				for time.Now().Before(deadline) {
+					var id int64
+					err := db.SQL().QueryRowContext(ctx, `SELECT ID FROM information_schema.PROCESSLIST
+WHERE DB = DATABASE() AND INFO LIKE 'SELECT scope, idem_key%' LIMIT 1`).Scan(&id)
+					if err == nil {
+						_, err = db.SQL().ExecContext(ctx, fmt.Sprintf("%s %d", kill, id))
+						time.Sleep(100 * time.Millisecond)
+						_, uerr := locker.ExecContext(ctx, "UNLOCK TABLES")
+						killed <- errors.Join(err, uerr)
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				_, _ = locker.ExecContext(ctx, "UNLOCK TABLES")
+				killed <- errors.New("the read never waited")
+			}()
+			got, err := k.Get(ctx, rec.Scope, "killed")
+			require.NoError(t, <-killed)
+			require.NoError(t, err, "the killed read is read again")
+			assert.Equal(t, "tok", got.Token)
+		})
+	}
 }

@@ -60,19 +60,34 @@ func exec(ctx context.Context, db *store.DB, query string, args ...any) (int64, 
 		})
 		return n, err
 	}
-	for attempt := 1; ; attempt++ {
+	var n int64
+	err := retrying(ctx, func() error {
 		res, err := db.SQL().ExecContext(ctx, query, args...)
-		if err == nil {
-			return res.RowsAffected()
+		if err != nil {
+			return err
 		}
-		if !store.IsRetryable(err) || attempt == execAttempts {
-			return 0, err
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// retrying runs one statement outside a transaction (fn), again after a
+// transient failure (store.IsRetryable: a killed query or connection, a
+// deadlock), at most execAttempts times. A write's statement is safe to
+// run again: its callers tell a first run that landed unseen from another
+// request's by the token in the row.
+func retrying(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !store.IsRetryable(err) || attempt == execAttempts {
+			return err
 		}
 		t := time.NewTimer(rand.N(execBackoff<<attempt) + time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, errors.Join(ctx.Err(), err)
+			return errors.Join(ctx.Err(), err)
 		case <-t.C:
 		}
 	}
@@ -98,8 +113,6 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL, NULL)`,
 
 // Get implements idempotency.Store.
 func (k *Keys) Get(ctx context.Context, scope, key string) (idempotency.Record, error) {
-	row := k.db.SQL().QueryRowContext(ctx, `SELECT `+keyColumns+`
-FROM idempotency_keys WHERE scope = ? AND idem_key = ?`, scope, key)
 	var (
 		rec       idempotency.Record
 		state     string
@@ -107,8 +120,13 @@ FROM idempotency_keys WHERE scope = ? AND idem_key = ?`, scope, key)
 		header    sql.NullString
 		body      []byte
 	)
-	err := row.Scan(&rec.Scope, &rec.Key, &rec.Fingerprint, &state, &rec.Token, &rec.LeaseUntil,
-		&rec.ExpiresAt, &rec.CreatedAt, &completed, &rec.Response.Status, &header, &body)
+	// A read that met a killed connection is read again: answering the
+	// request "store unavailable" would be a failure the buyer sees.
+	err := retrying(ctx, func() error {
+		return k.db.SQL().QueryRowContext(ctx, `SELECT `+keyColumns+`
+FROM idempotency_keys WHERE scope = ? AND idem_key = ?`, scope, key).Scan(&rec.Scope, &rec.Key, &rec.Fingerprint, &state,
+			&rec.Token, &rec.LeaseUntil, &rec.ExpiresAt, &rec.CreatedAt, &completed, &rec.Response.Status, &header, &body)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return idempotency.Record{}, fmt.Errorf("idemstore: key %q: %w", key, idempotency.ErrNotFound)
 	}
