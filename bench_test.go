@@ -188,7 +188,7 @@ func (g *benchPG) Lookup(ctx context.Context, req pg.LookupRequest) (*pg.Payment
 
 // dbCounters are MariaDB's global status counters the flow benchmark
 // reports per flow.
-var dbCounters = []string{"Questions", "Com_select", "Com_insert", "Com_update", "Com_delete", "Com_commit", "Innodb_os_log_fsyncs"}
+var dbCounters = []string{"Questions", "Com_select", "Com_insert", "Com_update", "Com_delete", "Com_commit", "Innodb_data_fsyncs"}
 
 func readCounters(b *testing.B, db *store.DB) map[string]int64 {
 	rows, err := db.SQL().Query(`SHOW GLOBAL STATUS WHERE Variable_name IN ('` + strings.Join(dbCounters, "','") + `')`)
@@ -252,11 +252,15 @@ type flowBench struct {
 //	stmts/flow ...        MariaDB's global status counters over the run
 //	                      (Questions — every statement, BEGIN and COMMIT
 //	                      included —, Com_select, Com_insert, Com_update,
-//	                      Com_delete, Com_commit) and the flushes of
-//	                      InnoDB's log (Innodb_os_log_fsyncs: commits that
-//	                      wait together share one), divided by the flows.
+//	                      Com_delete, Com_commit) and InnoDB's fsyncs
+//	                      (Innodb_data_fsyncs, the log's included: commits
+//	                      that wait together share one), divided by the
+//	                      flows.
 //	                      They are the whole server's: run the benchmark
 //	                      when nothing else uses the server.
+//
+// PAYGATE_BENCH_RUNNERS and PAYGATE_BENCH_DISPATCHERS, when set, are the
+// saga runner's and the outbox's Concurrency (default: the packages').
 //
 // Run it with a fixed count, since the runners finish the flows after
 // the loop:
@@ -341,8 +345,8 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	orders := newTimedShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
-		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond}},
-		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
+		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt("PAYGATE_BENCH_RUNNERS", 0)}},
+		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt("PAYGATE_BENCH_DISPATCHERS", 0)}},
 		Logger:        quiet,
 		MeterProvider: fb.mp, TracerProvider: fb.tp,
 	})
@@ -473,9 +477,10 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		b.ReportMetric(per("Com_update", 0), "updates/flow")
 		b.ReportMetric(per("Com_delete", 0), "deletes/flow")
 		b.ReportMetric(per("Com_commit", 0), "commits/flow")
-		// Flushes of InnoDB's log: a commit waits for one, and commits
-		// that wait together share one (group commit).
-		b.ReportMetric(per("Innodb_os_log_fsyncs", 0), "log-fsyncs/flow")
+		// InnoDB's fsyncs (its log's and data files'): a commit waits
+		// for the log's, and commits that wait together share one
+		// (group commit).
+		b.ReportMetric(per("Innodb_data_fsyncs", 0), "fsyncs/flow")
 		b.Logf("%d flows, %d buyers; statement counters are MariaDB's global ones: anything else the server ran meanwhile is counted too", want, buyers)
 	}
 	if userBefore != nil && userAfter != nil {
@@ -601,3 +606,11 @@ func percentile(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchEnvInt is the number in environment variable name, or def.
+func benchEnvInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}

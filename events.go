@@ -101,48 +101,70 @@ type eventSpec struct {
 
 // record appends events to the payment's log and emits them, in tx.
 func (p *Paygate) record(ctx context.Context, tx *sql.Tx, pay *store.Payment, specs ...eventSpec) error {
-	for _, s := range specs {
-		amount := s.amount
-		if amount == "" {
-			amount = pay.Amount.Amount().String()
-		}
-		ev := Event{
-			EventID:    store.NewEventID(),
-			EventType:  s.typ,
-			PaymentID:  pay.ID,
-			OrderID:    pay.OrderID,
-			Amount:     json.Number(amount),
-			Currency:   string(pay.Amount.Currency()),
-			PG:         pay.PG,
-			OccurredAt: p.now().Truncate(time.Microsecond),
-			Status:     string(pay.Status),
-			Reason:     s.reason,
-		}
-		if s.data != nil {
-			raw, err := json.Marshal(s.data)
-			if err != nil {
-				return fmt.Errorf("paygate: event %s data: %w", s.typ, err)
+	return p.recordAll(ctx, tx, paymentEvents{pay: pay, specs: specs})
+}
+
+// paymentEvents are events about to be recorded for one payment.
+type paymentEvents struct {
+	pay   *store.Payment
+	specs []eventSpec
+}
+
+// recordAll is record for the events of several payments: the log's rows
+// in one statement, then the outbox's for the events a subscriber takes.
+func (p *Paygate) recordAll(ctx context.Context, tx *sql.Tx, batch ...paymentEvents) error {
+	var (
+		rows []*store.Event
+		emit []outbox.Event
+	)
+	for _, b := range batch {
+		pay := b.pay
+		for _, s := range b.specs {
+			amount := s.amount
+			if amount == "" {
+				amount = pay.Amount.Amount().String()
 			}
-			ev.Data = raw
+			ev := Event{
+				EventID:    store.NewEventID(),
+				EventType:  s.typ,
+				PaymentID:  pay.ID,
+				OrderID:    pay.OrderID,
+				Amount:     json.Number(amount),
+				Currency:   string(pay.Amount.Currency()),
+				PG:         pay.PG,
+				OccurredAt: p.now().Truncate(time.Microsecond),
+				Status:     string(pay.Status),
+				Reason:     s.reason,
+			}
+			if s.data != nil {
+				raw, err := json.Marshal(s.data)
+				if err != nil {
+					return fmt.Errorf("paygate: event %s data: %w", s.typ, err)
+				}
+				ev.Data = raw
+			}
+			payload, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("paygate: event %s: %w", s.typ, err)
+			}
+			rows = append(rows, &store.Event{
+				ID: ev.EventID, PaymentID: pay.ID, OrderID: pay.OrderID, Type: s.typ,
+				Payload: payload, OccurredAt: ev.OccurredAt,
+			})
+			if p.outbox.Wants(s.typ) {
+				// Otherwise payment_events is the event's record; the
+				// outbox would keep a copy nobody is sent.
+				emit = append(emit, outbox.Event{
+					ID: ev.EventID, Type: s.typ, Key: pay.ID, Payload: payload, OccurredAt: ev.OccurredAt,
+				})
+			}
 		}
-		payload, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("paygate: event %s: %w", s.typ, err)
-		}
-		if err := p.db.AppendEvent(ctx, tx, &store.Event{
-			ID: ev.EventID, PaymentID: pay.ID, OrderID: pay.OrderID, Type: s.typ,
-			Payload: payload, OccurredAt: ev.OccurredAt,
-		}); err != nil {
-			return err
-		}
-		if !p.outbox.Wants(s.typ) {
-			// payment_events is the event's record; the outbox would
-			// keep a copy nobody is sent.
-			continue
-		}
-		if _, err := p.outbox.Emit(ctx, tx, outbox.Event{
-			ID: ev.EventID, Type: s.typ, Key: pay.ID, Payload: payload, OccurredAt: ev.OccurredAt,
-		}); err != nil {
+	}
+	if err := p.db.AppendEvents(ctx, tx, rows...); err != nil {
+		return err
+	}
+	for _, ev := range emit {
+		if _, err := p.outbox.Emit(ctx, tx, ev); err != nil {
 			return err
 		}
 	}

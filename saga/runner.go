@@ -25,12 +25,19 @@ type Clock = claimloop.Clock
 
 // Loop configures the claim loop a Runner shares with the outbox
 // (outbox.Loop is the same type): Lease, PollInterval, Concurrency (how
-// many instances Run works on at once; default 8), ClaimBatch (how many due
+// many instances Run works on at once; default 32), ClaimBatch (how many due
 // instances one claim transaction leases at most; default Concurrency),
 // ClaimBackoff, Clock and Logger. The runner extends a lease while a step
 // function runs, so a long call alone does not lose it. See
 // claimloop.Config for every field and its default.
 type Loop = claimloop.Config
+
+// DefaultConcurrency is how many instances a Runner works on at once when
+// RunnerConfig.Concurrency is zero. Slots are cheap (a goroutine, and a
+// connection only while a transaction runs), and the step after an inline
+// one runs in a free slot without a claim (RunInline): with too few, under
+// load, orders wait for claims behind approvals that keep coming.
+const DefaultConcurrency = 32
 
 // RunnerConfig configures a Runner. Zero fields take the documented
 // defaults.
@@ -116,7 +123,7 @@ func NewRunner(store Store, cfg RunnerConfig) *Runner {
 		host, _ := os.Hostname()
 		cfg.Owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8])
 	}
-	cfg.Loop = cfg.Loop.WithDefaults(8, 0)
+	cfg.Loop = cfg.Loop.WithDefaults(DefaultConcurrency, 0)
 	return &Runner{
 		store: store,
 		cfg:   cfg,

@@ -59,6 +59,15 @@ type EntryQuery struct {
 	From, To time.Time
 }
 
+// BatchStore is a Store that writes many entries at once. Ledger.RecordBatch
+// uses it when its Store has it.
+type BatchStore interface {
+	// InsertBatchTx is InsertTx for each of rs, in one go: inserted[i]
+	// reports whether rs[i] was written (false when its SourceKey
+	// existed, or came earlier in rs).
+	InsertBatchTx(ctx context.Context, tx *sql.Tx, rs []*Record) (inserted []bool, err error)
+}
+
 // Ledger reads and writes the settlement ledger.
 type Ledger struct {
 	store Store
@@ -77,13 +86,47 @@ func (l *Ledger) Record(ctx context.Context, tx *sql.Tx, r *Record) (bool, error
 	if l.store == nil {
 		return false, errNoStore
 	}
+	if err := complete(r); err != nil {
+		return false, err
+	}
+	return l.store.InsertTx(ctx, tx, r)
+}
+
+// RecordBatch is Record for each of rs, in one statement when the store is
+// a BatchStore: inserted[i] reports whether rs[i] was written. A record
+// that is not valid fails the whole batch, before anything is written.
+func (l *Ledger) RecordBatch(ctx context.Context, tx *sql.Tx, rs []*Record) ([]bool, error) {
+	if l.store == nil {
+		return nil, errNoStore
+	}
+	for _, r := range rs {
+		if err := complete(r); err != nil {
+			return nil, err
+		}
+	}
+	if bs, ok := l.store.(BatchStore); ok && len(rs) > 1 {
+		return bs.InsertBatchTx(ctx, tx, rs)
+	}
+	inserted := make([]bool, len(rs))
+	for i, r := range rs {
+		ok, err := l.store.InsertTx(ctx, tx, r)
+		if err != nil {
+			return nil, err
+		}
+		inserted[i] = ok
+	}
+	return inserted, nil
+}
+
+// complete checks r and sets its ID and CreatedAt when they are zero.
+func complete(r *Record) error {
 	if r.SourceKey == "" || r.PaymentID == "" || r.PG == "" {
-		return false, errors.New("settlement: record needs a source key, payment id and PG")
+		return errors.New("settlement: record needs a source key, payment id and PG")
 	}
 	if r.ID == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return false, fmt.Errorf("settlement: new id: %w", err)
+			return fmt.Errorf("settlement: new id: %w", err)
 		}
 		r.ID = "stl_" + id.String()
 	}
@@ -93,10 +136,10 @@ func (l *Ledger) Record(ctx context.Context, tx *sql.Tx, r *Record) (bool, error
 	cur := r.Gross.Currency()
 	for _, m := range []pg.Money{r.Fee, r.VAT, r.Net} {
 		if m.Currency() != cur {
-			return false, fmt.Errorf("settlement: entry %s mixes currencies", r.SourceKey)
+			return fmt.Errorf("settlement: entry %s mixes currencies", r.SourceKey)
 		}
 	}
-	return l.store.InsertTx(ctx, tx, r)
+	return nil
 }
 
 // ByPayment lists a payment's entries in the order they were recorded.

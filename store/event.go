@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -11,31 +12,49 @@ import (
 // the state change it reports. It sets OccurredAt when zero. The same event
 // id twice is ErrDuplicate, which makes a retried append detectable.
 func (db *DB) AppendEvent(ctx context.Context, tx *sql.Tx, e *Event) error {
-	if err := checkFields(
-		check{"event id", e.ID, maxIDLen, true},
-		check{"payment id", e.PaymentID, maxIDLen, true},
-		check{"order id", e.OrderID, maxIDLen, true},
-		check{"event type", e.Type, maxTypeLen, true},
-	); err != nil {
-		return fmt.Errorf("store: append event %q: %w", e.ID, err)
+	return db.AppendEvents(ctx, tx, e)
+}
+
+// AppendEvents is AppendEvent for several events, written in one
+// statement. A duplicate event id fails the statement, and none of them is
+// written.
+func (db *DB) AppendEvents(ctx context.Context, tx *sql.Tx, es ...*Event) error {
+	if len(es) == 0 {
+		return nil
 	}
-	if len(e.Payload) == 0 {
-		return fmt.Errorf("store: append event %q: %w: payload is empty", e.ID, ErrInvalid)
+	args := make([]any, 0, 6*len(es))
+	ats := make([]time.Time, len(es))
+	for i, e := range es {
+		if err := checkFields(
+			check{"event id", e.ID, maxIDLen, true},
+			check{"payment id", e.PaymentID, maxIDLen, true},
+			check{"order id", e.OrderID, maxIDLen, true},
+			check{"event type", e.Type, maxTypeLen, true},
+		); err != nil {
+			return fmt.Errorf("store: append event %q: %w", e.ID, err)
+		}
+		if len(e.Payload) == 0 {
+			return fmt.Errorf("store: append event %q: %w: payload is empty", e.ID, ErrInvalid)
+		}
+		payload, err := jsonArg("payload", e.Payload)
+		if err != nil {
+			return fmt.Errorf("store: append event %q: %w", e.ID, err)
+		}
+		ats[i] = orNow(e.OccurredAt, db.clock())
+		args = append(args, e.ID, e.PaymentID, e.OrderID, e.Type, payload, ats[i])
 	}
-	payload, err := jsonArg("payload", e.Payload)
-	if err != nil {
-		return fmt.Errorf("store: append event %q: %w", e.ID, err)
-	}
-	at := orNow(e.OccurredAt, db.clock())
-	_, err = tx.ExecContext(ctx, `INSERT INTO payment_events (event_id, payment_id, order_id, event_type, payload, occurred_at)
-  VALUES (?, ?, ?, ?, ?, ?)`, e.ID, e.PaymentID, e.OrderID, e.Type, payload, at)
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(es)), ", ")
+	_, err := tx.ExecContext(ctx, `INSERT INTO payment_events (event_id, payment_id, order_id, event_type, payload, occurred_at)
+  VALUES `+values, args...)
 	if err != nil {
 		if IsUniqueViolation(err) {
-			return fmt.Errorf("store: append event %q: %w: %w", e.ID, ErrDuplicate, err)
+			return fmt.Errorf("store: append event %q: %w: %w", es[0].ID, ErrDuplicate, err)
 		}
-		return fmt.Errorf("store: append event %q: %w", e.ID, err)
+		return fmt.Errorf("store: append event %q: %w", es[0].ID, err)
 	}
-	e.OccurredAt = at
+	for i, e := range es {
+		e.OccurredAt = ats[i]
+	}
 	return nil
 }
 

@@ -35,7 +35,7 @@ type Config struct {
 	// it. Work created in this process wakes it at once. Default 1s.
 	PollInterval time.Duration
 	// Concurrency is how many claimed units Run works on at once: saga
-	// instances (default 8), or batches of outbox deliveries (default 4).
+	// instances (default 32), or batches of outbox deliveries (default 4).
 	Concurrency int
 	// ClaimBatch is how many due rows one claim transaction leases at
 	// most. Default Concurrency for a saga runner, 32 for an outbox.

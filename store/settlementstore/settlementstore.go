@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -52,6 +53,58 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, r *settlement.Record) 
 		return false, fmt.Errorf("settlementstore: record %s: %w", r.SourceKey, err)
 	}
 	return true, nil
+}
+
+var _ settlement.BatchStore = (*Store)(nil)
+
+// InsertBatchTx implements settlement.BatchStore: one statement writes the
+// entries whose source key is new (an existing key, or one repeated in rs,
+// keeps the entry it has), and one read of the keys tells which did.
+func (s *Store) InsertBatchTx(ctx context.Context, tx *sql.Tx, rs []*settlement.Record) ([]bool, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 15*len(rs))
+	keys := make([]any, len(rs))
+	for i, r := range rs {
+		args = append(args, r.ID, r.SourceKey, r.PaymentID, r.OrderID, r.PG, r.Method, string(r.Type), string(r.Gross.Currency()),
+			r.Gross.Int64(), r.Fee.Int64(), r.VAT.Int64(), r.Net.Int64(),
+			r.BusinessDate.In(settlement.Seoul).Format(dateLayout), r.Payout.In(settlement.Seoul).Format(dateLayout), r.CreatedAt.UTC())
+		keys[i] = r.SourceKey
+	}
+	query := `INSERT INTO settlement_entries
+		(id, source_key, payment_id, order_id, pg, method, entry_type, currency, gross, fee, vat, net, business_date, payout_date, created_at)
+		VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(rs)), ", ")
+	if s.db.Dialect() == store.MySQL {
+		query += ` ON DUPLICATE KEY UPDATE source_key = source_key`
+	} else {
+		query += ` ON CONFLICT (source_key) DO NOTHING`
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		return nil, fmt.Errorf("settlementstore: record %d entries: %w", len(rs), err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT source_key, id FROM settlement_entries WHERE source_key IN (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(rs)), ", ")+`)`, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("settlementstore: record %d entries: %w", len(rs), err)
+	}
+	defer rows.Close()
+	stored := make(map[string]string, len(rs))
+	for rows.Next() {
+		var key, id string
+		if err := rows.Scan(&key, &id); err != nil {
+			return nil, fmt.Errorf("settlementstore: record %d entries: %w", len(rs), err)
+		}
+		stored[key] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("settlementstore: record %d entries: %w", len(rs), err)
+	}
+	inserted := make([]bool, len(rs))
+	for i, r := range rs {
+		inserted[i] = stored[r.SourceKey] == r.ID
+	}
+	return inserted, nil
 }
 
 // ByPayment implements settlement.Store.

@@ -182,3 +182,50 @@ func TestLedger_WithoutStore_FailsInsteadOfPanicking(t *testing.T) {
 	_, err = l.Record(context.Background(), nil, &settlement.Record{})
 	assert.Error(t, err)
 }
+
+// RecordBatch writes a batch in one statement and says which entries are
+// new: a source key already in the ledger, or repeated in the batch, keeps
+// the entry it has. An invalid record fails the batch with nothing written.
+func TestLedger_RecordBatch_OnePerSourceAndSaysWhichAreNew(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		l := settlement.NewLedger(settlementstore.New(db))
+		require.True(t, write(t, db, l, record(t, settlement.EntrySale, "sale:pay_old", "pay_old", "tosspay", pg.Won(1000), at)))
+
+		batch := []*settlement.Record{
+			record(t, settlement.EntrySale, "sale:pay_a", "pay_a", "tosspay", pg.Won(15000), at),
+			record(t, settlement.EntrySale, "sale:pay_old", "pay_old", "tosspay", pg.Won(1000), at),
+			record(t, settlement.EntryRefund, "refund:cnl_a", "pay_a", "tosspay", pg.Won(5000), at),
+			record(t, settlement.EntrySale, "sale:pay_a", "pay_a", "tosspay", pg.Won(15000), at),
+		}
+		var inserted []bool
+		require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			inserted, err = l.RecordBatch(ctx, tx, batch)
+			return err
+		}))
+		assert.Equal(t, []bool{true, false, true, false}, inserted)
+		got, err := l.ByPayment(ctx, "pay_a")
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		ids := []string{got[0].ID, got[1].ID}
+		assert.ElementsMatch(t, []string{batch[0].ID, batch[2].ID}, ids, "the new entries, as the batch named them")
+		old, err := l.ByPayment(ctx, "pay_old")
+		require.NoError(t, err)
+		assert.Len(t, old, 1)
+
+		bad := []*settlement.Record{
+			record(t, settlement.EntrySale, "sale:pay_b", "pay_b", "tosspay", pg.Won(2000), at),
+			{SourceKey: "sale:pay_c", PG: "tosspay"}, // no payment
+		}
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := l.RecordBatch(ctx, tx, bad)
+			return err
+		})
+		require.Error(t, err)
+		none, err := l.ByPayment(ctx, "pay_b")
+		require.NoError(t, err)
+		assert.Empty(t, none, "nothing of an invalid batch is written")
+	})
+}
