@@ -346,7 +346,7 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
 		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt("PAYGATE_BENCH_RUNNERS", 0)}},
-		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt("PAYGATE_BENCH_DISPATCHERS", 0)}},
+		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt("PAYGATE_BENCH_DISPATCHERS", 0), ClaimBatch: benchEnvInt("PAYGATE_BENCH_OUTBOX_BATCH", 0)}},
 		Logger:        quiet,
 		MeterProvider: fb.mp, TracerProvider: fb.tp,
 	})
@@ -440,7 +440,7 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		if time.Now().After(deadline) {
 			b.Fatalf("after 2m: %d of %d orders created, %d sales recorded", orders.count(), want, countSales(b, db))
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
@@ -464,6 +464,7 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	b.ReportMetric(ms(percentile(approve, 50)), "approve-p50-ms")
 	b.ReportMetric(ms(percentile(atPG, 50)), "pg-p50-ms")
 	b.ReportMetric(ms(percentile(toOrder, 99)), "order-p99-ms")
+	b.ReportMetric(ms(percentile(toLedger, 50)), "ledger-p50-ms")
 	b.ReportMetric(ms(percentile(toLedger, 99)), "ledger-p99-ms")
 	b.ReportMetric(0, "ns/op") // whole flows are reported in flows/s
 	if after != nil {

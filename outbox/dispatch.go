@@ -23,8 +23,8 @@ type claimed struct {
 	token string
 }
 
-func (o *Outbox) claim(ctx context.Context) ([]claimed, error) {
-	subs := o.subscribers()
+// claim leases the due deliveries of subs, for the workers to deliver.
+func (o *Outbox) claim(ctx context.Context, subs []Subscriber) ([]claimed, error) {
 	if len(subs) == 0 {
 		return nil, nil
 	}
@@ -48,6 +48,112 @@ func (o *Outbox) claim(ctx context.Context) ([]claimed, error) {
 		out[i] = claimed{rec: r, token: c.Token}
 	}
 	return out, nil
+}
+
+// claimAndDeliver claims the due deliveries of handler subscribers (subs,
+// none a relay) and delivers them in the claim's own transaction, which
+// marks them done: one transaction for the batch instead of a claim and
+// a delivery. While it runs, the rows it claimed are locked, so no other
+// dispatcher takes them, and a crash rolls it all back with nothing lost.
+// Each subscriber's part runs under a savepoint: when its handler fails,
+// its part is rolled back to the claim and, once the rest committed, its
+// failure is recorded (one delivery) or its deliveries, still leased, are
+// delivered one by one (several), as process does.
+func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claimedN int, err error) {
+	names := make([]string, len(subs))
+	byName := make(map[string]Subscriber, len(subs))
+	for i, s := range subs {
+		names[i] = s.Name
+		byName[s.Name] = s
+	}
+	now := o.now()
+	c := DeliveryClaim{Subscribers: names, Token: uuid.NewString(), Now: now, LeaseUntil: now.Add(o.cfg.Lease), Limit: o.cfg.ClaimBatch}
+	type failure struct {
+		group []claimed
+		err   error
+	}
+	var (
+		done   []claimed
+		failed []failure
+	)
+	err = o.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		done, failed, claimedN = done[:0], failed[:0], 0
+		recs, err := o.store.ClaimDeliveries(ctx, tx, c)
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		claimedN = len(recs)
+		groups := map[string][]claimed{}
+		var order []string
+		for _, r := range recs {
+			if _, ok := groups[r.Subscriber]; !ok {
+				order = append(order, r.Subscriber)
+			}
+			groups[r.Subscriber] = append(groups[r.Subscriber], claimed{rec: r, token: c.Token})
+		}
+		for _, name := range order {
+			group := groups[name]
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT outbox_group"); err != nil {
+				return err
+			}
+			herr := o.deliverGroup(ctx, tx, byName[name], group)
+			if herr == nil {
+				done = append(done, group...)
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT outbox_group"); err != nil {
+				// The database rolled the whole transaction back (a
+				// deadlock): run it again.
+				return errors.Join(herr, err)
+			}
+			if errors.Is(herr, errBatchLeaseLost) {
+				// Claimed in this transaction: cannot happen; say so.
+				return herr
+			}
+			failed = append(failed, failure{group: group, err: herr})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: claim and deliver: %w", err)
+	}
+	for _, c := range done {
+		o.report(c, nil, false)
+	}
+	for _, f := range failed {
+		sub := byName[f.group[0].rec.Subscriber]
+		if len(f.group) == 1 {
+			o.failed(ctx, sub, f.group[0], f.err)
+			continue
+		}
+		o.log.Debug("outbox: batched delivery failed; delivering one by one", "subscriber", sub.Name, "err", f.err)
+		o.oneByOne(ctx, sub, f.group)
+	}
+	return claimedN, nil
+}
+
+// deliverGroup marks one subscriber's claimed deliveries done and runs its
+// handler for them, in tx.
+func (o *Outbox) deliverGroup(ctx context.Context, tx *sql.Tx, sub Subscriber, group []claimed) error {
+	ids := make([]int64, len(group))
+	ds := make([]Delivery, len(group))
+	for i, c := range group {
+		ids[i], ds[i] = c.rec.ID, delivery(c)
+	}
+	if n, err := o.store.MarkDone(ctx, tx, ids, group[0].token, o.now()); err != nil {
+		return err
+	} else if n != len(ids) {
+		return errBatchLeaseLost
+	}
+	if sub.HandleBatch != nil && len(ds) > 1 {
+		return o.traceBatchHandler(ctx, tx, sub.HandleBatch, ds)
+	}
+	for _, d := range ds {
+		if err := o.traceHandler(ctx, tx, sub.Handle, d); err != nil {
+			return fmt.Errorf("delivery %d: %w", d.DeliveryID, err)
+		}
+	}
+	return nil
 }
 
 // process delivers a claimed batch, subscriber by subscriber. Handler
@@ -78,10 +184,16 @@ func (o *Outbox) process(ctx context.Context, batch []claimed) {
 				continue
 			}
 		}
-		for _, c := range group {
-			if err := o.handle(ctx, sub, []claimed{c}); err != nil {
-				o.failed(ctx, sub, c, err)
-			}
+		o.oneByOne(ctx, sub, group)
+	}
+}
+
+// oneByOne delivers each of group in its own transaction and records the
+// failure of each that fails.
+func (o *Outbox) oneByOne(ctx context.Context, sub Subscriber, group []claimed) {
+	for _, c := range group {
+		if err := o.handle(ctx, sub, []claimed{c}); err != nil {
+			o.failed(ctx, sub, c, err)
 		}
 	}
 }

@@ -35,10 +35,11 @@ type Config struct {
 	// it. Work created in this process wakes it at once. Default 1s.
 	PollInterval time.Duration
 	// Concurrency is how many claimed units Run works on at once: saga
-	// instances (default 32), or batches of outbox deliveries (default 4).
+	// instances (default 32), or relayed batches of outbox deliveries
+	// (default 4).
 	Concurrency int
 	// ClaimBatch is how many due rows one claim transaction leases at
-	// most. Default Concurrency for a saga runner, 32 for an outbox.
+	// most. Default Concurrency for a saga runner, 512 for an outbox.
 	ClaimBatch int
 	// ClaimBackoff caps the wait after claims that failed in a row (the
 	// database is down): 100 ms more per failure, at most this. Default

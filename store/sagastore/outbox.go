@@ -88,7 +88,9 @@ func queryDeliveries(ctx context.Context, q store.Querier, withEvent bool, query
 // ClaimDeliveries implements outbox.Store. Due deliveries are found
 // through run_at, which is NULL once a delivery is done or dead; an ordered
 // delivery waits while an earlier one of its subscriber and key is pending
-// (in flight included) or dead.
+// (in flight included) or dead. The order (run_at, subscriber, id) is the
+// run_at index's own, so a claim reads the index from its start and stops
+// at the limit, however many deliveries wait behind it.
 func (s *Store) ClaimDeliveries(ctx context.Context, tx *sql.Tx, c outbox.DeliveryClaim) ([]outbox.DeliveryRecord, error) {
 	if len(c.Subscribers) == 0 || c.Limit <= 0 {
 		return nil, nil
@@ -101,7 +103,7 @@ WHERE d.run_at <= ? AND d.subscriber IN (`+placeholders(len(c.Subscribers))+`)
     SELECT 1 FROM saga_deliveries p
     WHERE p.subscriber = d.subscriber AND p.event_key = d.event_key
       AND p.status IN ('PENDING', 'DEAD') AND p.id < d.id))
-ORDER BY d.run_at, d.id LIMIT ?`+s.forUpdateSkipLocked(), args...)
+ORDER BY d.run_at, d.subscriber, d.id LIMIT ?`+s.forUpdateSkipLocked(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
 	}
