@@ -1,11 +1,15 @@
 package claimloop_test
 
 import (
+	"context"
+	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/paygate/paygate/internal/claimloop"
 )
@@ -32,3 +36,73 @@ func TestConfig_WithDefaults(t *testing.T) {
 type fixed time.Time
 
 func (f fixed) Now() time.Time { return time.Time(f) }
+
+// A Pool takes reservations only while a Loop runs on it and has a slot
+// free; the loop counts reserved slots as busy, and Run returns only after
+// the work run in a reserved slot has ended, with stop closed for it.
+func TestPool_ReservationsShareTheLoopsSlots(t *testing.T) {
+	pool := claimloop.NewPool(2)
+	_, ok := pool.Reserve()
+	assert.False(t, ok, "no loop runs on the pool")
+
+	var claims atomic.Int32
+	maxFree := atomic.Int32{}
+	maxFree.Store(-1)
+	loop := claimloop.Loop[int]{
+		Name:   "test",
+		Config: claimloop.Config{PollInterval: time.Millisecond, Concurrency: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}.WithDefaults(2, 0),
+		Signal: claimloop.NewSignal(),
+		Claim: func(ctx context.Context, free int) ([]int, bool, error) {
+			claims.Add(1)
+			maxFree.Store(int32(free))
+			return nil, false, nil
+		},
+		Work: func(context.Context, int, <-chan struct{}) {},
+		Pool: pool,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- loop.Run(ctx) }()
+
+	var first *claimloop.Reservation
+	require.Eventually(t, func() bool {
+		var ok bool
+		first, ok = pool.Reserve()
+		return ok
+	}, 10*time.Second, time.Millisecond, "the running loop takes reservations")
+	second, ok := pool.Reserve()
+	require.True(t, ok)
+	_, ok = pool.Reserve()
+	assert.False(t, ok, "both slots are taken")
+	second.Cancel()
+	second.Cancel() // a second Cancel gives nothing back twice
+	third, ok := pool.Reserve()
+	require.True(t, ok, "a cancelled reservation frees its slot")
+	third.Cancel()
+
+	// While first is held the loop claims with one slot free at most.
+	seen := claims.Load()
+	require.Eventually(t, func() bool { return claims.Load() > seen+2 }, 10*time.Second, time.Millisecond)
+	assert.LessOrEqual(t, maxFree.Load(), int32(1))
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var sawStop atomic.Bool
+	first.Go(func(ctx context.Context, stop <-chan struct{}) {
+		close(started)
+		<-stop
+		sawStop.Store(true)
+		<-release
+	})
+	<-started
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned while reserved work was running")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-done)
+	assert.True(t, sawStop.Load(), "the reserved work saw stop closed")
+	_, ok = pool.Reserve()
+	assert.False(t, ok, "a stopped loop takes no reservations")
+}
