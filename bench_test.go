@@ -345,8 +345,8 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	orders := newTimedShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
-		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt("PAYGATE_BENCH_RUNNERS", 0)}},
-		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt("PAYGATE_BENCH_DISPATCHERS", 0), ClaimBatch: benchEnvInt("PAYGATE_BENCH_OUTBOX_BATCH", 0)}},
+		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_RUNNERS", 0)}},
+		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_DISPATCHERS", 0), ClaimBatch: benchEnvInt(b, "PAYGATE_BENCH_OUTBOX_BATCH", 0)}},
 		Logger:        quiet,
 		MeterProvider: fb.mp, TracerProvider: fb.tp,
 	})
@@ -608,10 +608,16 @@ func percentile(ds []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// benchEnvInt is the number in environment variable name, or def.
-func benchEnvInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return n
+// benchEnvInt is the number in environment variable name, or def when it
+// is not set; anything but a number that is not negative fails b.
+func benchEnvInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
 	}
-	return def
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("%s=%q: want a number, 0 or more (0: the package's default)", name, v)
+	}
+	return n
 }

@@ -118,6 +118,19 @@ func (g *Gateway) authForm(token, price, ts string) []byte {
 
 const formContentType = "application/x-www-form-urlencoded; charset=UTF-8"
 
+// approvalPrice is the approval's amount as Inicis writes it, checked to
+// be a positive KRW amount and the one the checkout was prepared for.
+func approvalPrice(op string, req pg.ApproveRequest) (string, error) {
+	price, err := wonString(req.Amount)
+	if err != nil || !req.Amount.IsPositive() {
+		return "", invalid(op, "amount must be a positive KRW amount, got %s", req.Amount)
+	}
+	if p := req.Prepared["price"]; p != "" && p != price {
+		return "", invalid(op, "checkout was prepared for %s won, not %s", p, price)
+	}
+	return price, nil
+}
+
 // Approve captures the payment the buyer authenticated: it checks the
 // redirect (result, merchant, order, and the authUrl against the allow-list
 // for its idc_name) and POSTs the signed approval to that address. The
@@ -148,12 +161,9 @@ func (g *Gateway) Approve(ctx context.Context, req pg.ApproveRequest) (*pg.Payme
 	if err != nil {
 		return nil, err
 	}
-	price, err := wonString(req.Amount)
-	if err != nil || !req.Amount.IsPositive() {
-		return nil, invalid(op, "amount must be a positive KRW amount, got %s", req.Amount)
-	}
-	if p := req.Prepared["price"]; p != "" && p != price {
-		return nil, invalid(op, "checkout was prepared for %s won, not %s", p, price)
+	price, err := approvalPrice(op, req)
+	if err != nil {
+		return nil, err
 	}
 	ts := formTimestamp(g.cfg.Now())
 	status, body, err := g.post(ctx, op, auth.authURL, formContentType, g.authForm(auth.token, price, ts), false)

@@ -166,12 +166,9 @@ func (g *Gateway) approveMobile(ctx context.Context, req pg.ApproveRequest) (*pg
 	if err != nil {
 		return nil, err
 	}
-	price, err := wonString(req.Amount)
-	if err != nil || !req.Amount.IsPositive() {
-		return nil, invalid(op, "amount must be a positive KRW amount, got %s", req.Amount)
-	}
-	if p := req.Prepared["price"]; p != "" && p != price {
-		return nil, invalid(op, "checkout was prepared for %s won, not %s", p, price)
+	price, err := approvalPrice(op, req)
+	if err != nil {
+		return nil, err
 	}
 	if auth.amount != "" && auth.amount != price {
 		return nil, invalid(op, "auth result is for %s won, not %s", auth.amount, price)

@@ -58,8 +58,8 @@ func (o *Outbox) claim(ctx context.Context, subs []Subscriber) ([]claimed, error
 // Each subscriber's part runs under a savepoint: when its handler fails,
 // its part is rolled back to the claim and, once the rest committed, its
 // failure is recorded (one delivery) or its deliveries, still leased, are
-// delivered one by one (several), as process does.
-func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claimedN int, err error) {
+// returned for a worker to deliver one by one (several), as process does.
+func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claimedN int, oneByOne []work, err error) {
 	names := make([]string, len(subs))
 	byName := make(map[string]Subscriber, len(subs))
 	for i, s := range subs {
@@ -115,7 +115,7 @@ func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claime
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("outbox: claim and deliver: %w", err)
+		return 0, nil, fmt.Errorf("outbox: claim and deliver: %w", err)
 	}
 	for _, c := range done {
 		o.report(c, nil, false)
@@ -127,9 +127,27 @@ func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claime
 			continue
 		}
 		o.log.Debug("outbox: batched delivery failed; delivering one by one", "subscriber", sub.Name, "err", f.err)
-		o.oneByOne(ctx, sub, f.group)
+		oneByOne = append(oneByOne, work{batch: f.group, oneByOne: true})
 	}
-	return claimedN, nil
+	return claimedN, oneByOne, nil
+}
+
+// work is a unit of the outbox's claim loop: a claimed batch to process,
+// or one subscriber's deliveries to deliver one by one after their batch
+// failed in the claim's transaction.
+type work struct {
+	batch    []claimed
+	oneByOne bool
+}
+
+func (o *Outbox) work(ctx context.Context, w work) {
+	if !w.oneByOne {
+		o.process(ctx, w.batch)
+		return
+	}
+	if sub, ok := o.subscriber(w.batch[0].rec.Subscriber); ok {
+		o.oneByOne(ctx, sub, w.batch)
+	}
 }
 
 // deliverGroup marks one subscriber's claimed deliveries done and runs its

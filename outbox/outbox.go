@@ -274,26 +274,27 @@ func (o *Outbox) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	return claimloop.Loop[[]claimed]{
+	return claimloop.Loop[work]{
 		Name: "outbox: claim deliveries", Log: o.log, Config: o.cfg.Loop, Signal: o.wake,
-		Claim: func(ctx context.Context, _ int) ([][]claimed, bool, error) {
+		Claim: func(ctx context.Context, _ int) ([]work, bool, error) {
 			// Handler subscribers' deliveries are delivered in the
 			// claim's transaction; the relays' deliveries are claimed
 			// for the workers.
 			handlers, relays := o.subscribersByKind()
-			var units [][]claimed
+			var units []work
 			full := false
 			if len(handlers) > 0 {
-				n, err := o.claimAndDeliver(ctx, handlers)
+				n, left, err := o.claimAndDeliver(ctx, handlers)
 				if err != nil {
 					return nil, false, err
 				}
+				units = append(units, left...)
 				full = n == o.cfg.ClaimBatch
 			}
 			if len(relays) > 0 {
 				batch, err := o.claim(ctx, relays)
 				if len(batch) > 0 {
-					units = append(units, batch)
+					units = append(units, work{batch: batch})
 				}
 				full = full || len(batch) == o.cfg.ClaimBatch
 				if err != nil {
@@ -302,7 +303,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 			}
 			return units, full, nil
 		},
-		Work:  func(ctx context.Context, batch []claimed, _ <-chan struct{}) { o.process(ctx, batch) },
+		Work:  func(ctx context.Context, w work, _ <-chan struct{}) { o.work(ctx, w) },
 		Pulse: &o.pulse,
 	}.Run(ctx)
 }
