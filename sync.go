@@ -65,44 +65,61 @@ func (c *SyncConfig) setDefaults() {
 const syncSubscriberName = "payment-sync"
 
 // syncSubscriber puts every approved payment on the lookup schedule, in the
-// transaction that completes the PAYMENT_APPROVED delivery.
+// transaction that completes the PAYMENT_APPROVED delivery; a batch of
+// deliveries is scheduled in one statement.
 func (p *Paygate) syncSubscriber() outbox.Subscriber {
 	return outbox.Subscriber{
 		Name:   syncSubscriberName,
 		Types:  []string{EventPaymentApproved, EventPaymentFailed},
 		Handle: p.scheduleSync,
 		HandleBatch: func(ctx context.Context, tx *sql.Tx, ds []outbox.Delivery) error {
-			return p.withPayments(ctx, tx, ds, p.scheduleSyncOf)
+			var due []store.SyncDue
+			err := p.withPayments(ctx, tx, ds, func(ctx context.Context, tx *sql.Tx, d outbox.Delivery, pay *store.Payment) error {
+				s, ok, err := p.syncDueOf(ctx, tx, d, pay)
+				if ok {
+					due = append(due, s)
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return p.db.ScheduleSyncs(ctx, tx, due)
 		},
 		Retry: outbox.Policy{MaxAttempts: outbox.Unlimited, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 	}
 }
 
 func (p *Paygate) scheduleSync(ctx context.Context, tx *sql.Tx, d outbox.Delivery) error {
-	return p.scheduleSyncOf(ctx, tx, d, nil)
+	s, ok, err := p.syncDueOf(ctx, tx, d, nil)
+	if err != nil || !ok {
+		return err
+	}
+	return p.db.ScheduleSync(ctx, tx, s.PaymentID, s.NextAt)
 }
 
-// scheduleSyncOf is scheduleSync with the event's payment as read in tx, or
-// nil to read it.
-func (p *Paygate) scheduleSyncOf(ctx context.Context, tx *sql.Tx, d outbox.Delivery, pay *store.Payment) error {
+// syncDueOf is the place on the lookup schedule of a delivery's payment,
+// with the event's payment as read in tx, or nil to read it; ok is false
+// when the payment has nothing to look up.
+func (p *Paygate) syncDueOf(ctx context.Context, tx *sql.Tx, d outbox.Delivery, pay *store.Payment) (s store.SyncDue, ok bool, err error) {
 	ev, err := ParseEvent(d.Payload)
 	if err != nil {
-		return outbox.Permanent(err)
+		return s, false, outbox.Permanent(err)
 	}
 	if pay == nil || pay.ID != ev.PaymentID {
 		if pay, err = p.db.PaymentByIDTx(ctx, tx, ev.PaymentID); err != nil {
-			return err
+			return s, false, err
 		}
 	}
 	if ev.EventType == EventPaymentFailed && !writtenOff(pay) {
-		return nil // declined for good: nothing can be captured later
+		return s, false, nil // declined for good: nothing can be captured later
 	}
 	from := pay.ApprovedAt
 	if from.IsZero() {
 		from = ev.OccurredAt
 	}
 	every := p.cfg.Sync.Every
-	return p.db.ScheduleSync(ctx, tx, pay.ID, from.Add(every/2+rand.N(every)))
+	return store.SyncDue{PaymentID: pay.ID, NextAt: from.Add(every/2 + rand.N(every))}, true, nil
 }
 
 // SyncPayment looks a payment up at its PG now and records what the PG

@@ -30,17 +30,43 @@ const syncColumns = `payment_id, next_at, synced_at, failures, last_error, creat
 // ScheduleSync puts a payment on the lookup schedule, due at next, in tx. A
 // payment already on it keeps its schedule.
 func (db *DB) ScheduleSync(ctx context.Context, tx *sql.Tx, paymentID string, next time.Time) error {
-	if err := checkFields(check{"payment id", paymentID, maxIDLen, true}); err != nil {
-		return fmt.Errorf("store: schedule sync: %w", err)
+	return db.ScheduleSyncs(ctx, tx, []SyncDue{{PaymentID: paymentID, NextAt: next}})
+}
+
+// SyncDue is a payment to put on the lookup schedule and when it is first
+// due.
+type SyncDue struct {
+	PaymentID string
+	NextAt    time.Time
+}
+
+// ScheduleSyncs puts payments on the lookup schedule in tx, in one
+// statement; each payment already on it (or named twice) keeps its first
+// schedule. A payment without an id is refused before anything is written.
+func (db *DB) ScheduleSyncs(ctx context.Context, tx *sql.Tx, due []SyncDue) error {
+	if len(due) == 0 {
+		return nil
 	}
-	query := `INSERT INTO payment_syncs (payment_id, next_at, failures, last_error, created_at) VALUES (?, ?, 0, '', ?)`
+	now := db.clock()
+	args := make([]any, 0, 3*len(due))
+	for _, d := range due {
+		if err := checkFields(check{"payment id", d.PaymentID, maxIDLen, true}); err != nil {
+			return fmt.Errorf("store: schedule sync: %w", err)
+		}
+		args = append(args, d.PaymentID, dbTime(d.NextAt), now)
+	}
+	query := `INSERT INTO payment_syncs (payment_id, next_at, failures, last_error, created_at) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, 0, '', ?), ", len(due)), ", ")
 	if db.dialect == MySQL {
 		query += ` ON DUPLICATE KEY UPDATE payment_id = payment_id`
 	} else {
 		query += ` ON CONFLICT (payment_id) DO NOTHING`
 	}
-	if _, err := tx.ExecContext(ctx, query, paymentID, dbTime(next), db.clock()); err != nil {
-		return fmt.Errorf("store: schedule sync of %q: %w", paymentID, err)
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		if len(due) == 1 {
+			return fmt.Errorf("store: schedule sync of %q: %w", due[0].PaymentID, err)
+		}
+		return fmt.Errorf("store: schedule sync of %d payments: %w", len(due), err)
 	}
 	return nil
 }

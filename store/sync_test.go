@@ -121,6 +121,47 @@ func TestSync_ScheduleClaimRescheduleUnschedule(t *testing.T) {
 	})
 }
 
+// A batch is scheduled in one statement with the single call's rules: a
+// payment already on the schedule, or named twice, keeps its first
+// schedule; a batch with a payment without an id writes nothing.
+func TestSync_ScheduleSyncs_Batch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		ids := make([]string, 3)
+		for i := range ids {
+			p := newPayment(orderID(t))
+			insertPayment(t, db, p)
+			ids[i] = p.ID
+		}
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			return db.ScheduleSync(ctx, tx, ids[0], now.Add(time.Hour))
+		})
+		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return db.ScheduleSyncs(ctx, tx, []store.SyncDue{{PaymentID: ids[1], NextAt: now}, {PaymentID: "", NextAt: now}})
+		})
+		require.ErrorIs(t, err, store.ErrInvalid)
+		_, err = db.SyncOf(ctx, ids[1])
+		require.ErrorIs(t, err, store.ErrNotFound, "an invalid batch writes nothing")
+
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			return db.ScheduleSyncs(ctx, tx, []store.SyncDue{
+				{PaymentID: ids[0], NextAt: now.Add(5 * time.Hour)},
+				{PaymentID: ids[1], NextAt: now.Add(2 * time.Hour)},
+				{PaymentID: ids[2], NextAt: now.Add(3 * time.Hour)},
+				{PaymentID: ids[1], NextAt: now.Add(9 * time.Hour)},
+			})
+		})
+		for i, want := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
+			got, err := db.SyncOf(ctx, ids[i])
+			require.NoError(t, err)
+			assert.True(t, got.NextAt.Equal(now.Add(want)), "payment %d: got %s", i, got.NextAt)
+		}
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.ScheduleSyncs(ctx, tx, nil) })
+	})
+}
+
 // Two claimers at once on MySQL take disjoint payments: the second passes
 // over the rows the first holds.
 func TestSync_ConcurrentClaims_Disjoint(t *testing.T) {
