@@ -302,8 +302,9 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	if fb.dialect == store.MySQL {
 		// The pool a production deployment has (store.Open's), not the
 		// small one tests share the server with.
-		db.SQL().SetMaxOpenConns(store.DefaultMySQLPool)
-		db.SQL().SetMaxIdleConns(store.DefaultMySQLPool)
+		pool := benchEnvInt(b, "PAYGATE_BENCH_POOL", store.DefaultMySQLPool)
+		db.SQL().SetMaxOpenConns(pool)
+		db.SQL().SetMaxIdleConns(pool)
 	}
 	var (
 		gw      pg.Gateway
