@@ -346,7 +346,8 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	orders := newTimedShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
-		Runner:        saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_RUNNERS", 0)}},
+		Runner: saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_RUNNERS", 0)},
+			WriteGroup: benchEnvInt(b, "PAYGATE_BENCH_WRITE_GROUP", 0)},
 		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_DISPATCHERS", 0), ClaimBatch: benchEnvInt(b, "PAYGATE_BENCH_OUTBOX_BATCH", 0)}},
 		Logger:        quiet,
 		MeterProvider: fb.mp, TracerProvider: fb.tp,

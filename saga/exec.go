@@ -531,35 +531,7 @@ func (r *Runner) write(ctx context.Context, j *job, next InstanceRecord, rows []
 	}
 	next.Version = j.inst.Version + 1
 	next.UpdatedAt = r.now()
-	err := r.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		ok, err := r.store.UpdateInstance(ctx, tx, next, j.inst.Version)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			cur, err := r.store.Instance(ctx, tx, next.ID)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			if err == nil && sameWrite(cur, next) {
-				// An earlier run of this transaction committed but its
-				// commit reported an error: it is done.
-				return nil
-			}
-			return ErrLeaseLost
-		}
-		if len(rows) > 0 {
-			if err := r.store.PutSteps(ctx, tx, rows...); err != nil {
-				return err
-			}
-		}
-		if commit != nil {
-			if err := runCommit(ctx, tx, commit); err != nil {
-				return &commitError{err: err}
-			}
-		}
-		return nil
-	})
+	err := r.group.submit(&pendingWrite{ctx: ctx, j: j, next: next, rows: rows, commit: commit})
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			return fmt.Errorf("saga: write %s version %d: %w", next.ID, next.Version, ErrLeaseLost)
@@ -592,6 +564,40 @@ func (r *Runner) write(ctx context.Context, j *job, next InstanceRecord, rows []
 		r.log.Debug("saga: written", "saga_id", next.ID, "version", next.Version, "step_index", next.StepIndex)
 	}
 	return nil
+}
+
+// writeAlone commits w in a transaction of its own.
+func (r *Runner) writeAlone(w *pendingWrite) error {
+	j, next := w.j, w.next
+	return r.store.InTx(w.ctx, func(ctx context.Context, tx *sql.Tx) error {
+		ok, err := r.store.UpdateInstance(ctx, tx, next, j.inst.Version)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			cur, err := r.store.Instance(ctx, tx, next.ID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if err == nil && sameWrite(cur, next) {
+				// An earlier run of this transaction committed but its
+				// commit reported an error: it is done.
+				return nil
+			}
+			return ErrLeaseLost
+		}
+		if len(w.rows) > 0 {
+			if err := r.store.PutSteps(ctx, tx, w.rows...); err != nil {
+				return err
+			}
+		}
+		if w.commit != nil {
+			if err := runCommit(ctx, tx, w.commit); err != nil {
+				return &commitError{err: err}
+			}
+		}
+		return nil
+	})
 }
 
 // sameWrite reports whether the stored instance cur is the one write was

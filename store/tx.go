@@ -38,6 +38,10 @@ var ErrNestedTx = errors.New("store: InTx called inside InTx")
 
 type inTxKey struct{}
 
+// InTransaction reports whether ctx is the context an InTx gave its fn: work
+// that would open a transaction of its own there must not.
+func InTransaction(ctx context.Context) bool { return ctx.Value(inTxKey{}) != nil }
+
 // Retry policy of InTx: up to txMaxAttempts runs of fn, sleeping a random
 // duration in [0, min(txBackoffCap, txBackoffBase·2^n)) between them ("full
 // jitter", so colliding transactions do not collide again in step).

@@ -53,6 +53,11 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	return s.db.InTx(ctx, fn)
 }
 
+// InTransaction reports whether ctx is inside one of this store's
+// transactions (see store.InTransaction); the saga runner asks before it
+// commits a write together with others in a transaction of its own.
+func (s *Store) InTransaction(ctx context.Context) bool { return store.InTransaction(ctx) }
+
 func (s *Store) q(tx *sql.Tx) store.Querier {
 	if tx != nil {
 		return tx

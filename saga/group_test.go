@@ -1,0 +1,144 @@
+package saga_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/saga"
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/sagastore"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+// groupSpy is the saga store with every instance update noted by the
+// transaction it ran in, and slowed while slow is set, so that writes made
+// at the same moment queue behind the first ones and form groups.
+type groupSpy struct {
+	*sagastore.Store
+	slow atomic.Bool
+
+	mu   sync.Mutex
+	byTx map[*sql.Tx]map[string]bool
+}
+
+func (g *groupSpy) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, prev int64) (bool, error) {
+	if g.slow.Load() {
+		time.Sleep(30 * time.Millisecond)
+	}
+	ok, err := g.Store.UpdateInstance(ctx, tx, in, prev)
+	g.mu.Lock()
+	if g.byTx[tx] == nil {
+		g.byTx[tx] = map[string]bool{}
+	}
+	g.byTx[tx][in.ID] = true
+	g.mu.Unlock()
+	return ok, err
+}
+
+// largestGroup is the most instances one transaction updated.
+func (g *groupSpy) largestGroup() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, ids := range g.byTx {
+		n = max(n, len(ids))
+	}
+	return n
+}
+
+// Writes that are ready at the same moment commit together, and a write
+// that fails in a group fails alone: the step whose commit errs once, and
+// the instance whose lease another runner took meanwhile, do not keep the
+// others of their group from landing, and every step's effect lands
+// exactly once. With WriteGroup 1 every write has its own transaction.
+func TestWriteGroup_TogetherAndFailingAlone(t *testing.T) {
+	for _, group := range []int{0, 1} {
+		t.Run(fmt.Sprintf("WriteGroup=%d", group), func(t *testing.T) { testWriteGroup(t, group) })
+	}
+}
+
+func testWriteGroup(t *testing.T, group int) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		effects(t, db)
+		const n = 24
+		spy := &groupSpy{Store: newStore(db), byTx: map[*sql.Tx]map[string]bool{}}
+		cfg := testConfig()
+		cfg.Concurrency = n
+		cfg.ClaimBatch = n
+		cfg.Lease = 2 * time.Second
+		cfg.WriteGroup = group
+		r := saga.NewRunner(spy, cfg)
+
+		var arrived sync.WaitGroup
+		arrived.Add(n)
+		release := make(chan struct{})
+		var stolenOnce atomic.Bool
+		def := &saga.Definition{Name: "grouped", Steps: []saga.Step{{
+			Name: "a",
+			Action: func(ctx context.Context, a saga.Attempt) (saga.Result, error) {
+				if a.Number == 1 {
+					arrived.Done()
+					<-release
+				}
+				if a.BusinessKey == key(9) && stolenOnce.CompareAndSwap(false, true) {
+					// Another runner moved the instance on meanwhile.
+					if _, err := db.SQL().ExecContext(ctx, `UPDATE saga_instances SET version = version + 1 WHERE id = ?`, a.SagaID); err != nil {
+						return saga.Result{}, err
+					}
+				}
+				return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
+					if a.BusinessKey == key(5) && a.Number == 1 {
+						// However often it runs (in its group, then
+						// alone), the first attempt's write fails.
+						return errors.New("the step's own write failed")
+					}
+					return recordEffect(ctx, tx, a)
+				}}, nil
+			},
+			Retry: saga.Policy{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		}}}
+		require.NoError(t, r.Register(def))
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = start(t, db, r, def, key(i)).ID
+		}
+		runFor(t, r)
+		done := make(chan struct{})
+		go func() { arrived.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the steps were not all called at once")
+		}
+		spy.slow.Store(true)
+		close(release)
+		for _, id := range ids {
+			waitState(t, r, id, saga.Completed)
+		}
+		spy.slow.Store(false)
+
+		for i, id := range ids {
+			assert.Equal(t, 1, effectCount(t, db, `WHERE saga_id = ?`, id), "instance %d: its effect exactly once", i)
+		}
+		failed, err := r.Get(context.Background(), ids[5])
+		require.NoError(t, err)
+		step, ok := failed.Step("a", saga.OpAction)
+		require.True(t, ok)
+		assert.Equal(t, 2, step.Attempts, "the commit that failed was not recorded; the step ran again")
+		assert.True(t, stolenOnce.Load())
+		if group == 1 {
+			assert.Equal(t, 1, spy.largestGroup(), "WriteGroup 1: a transaction a write")
+		} else {
+			assert.Greater(t, spy.largestGroup(), 1, "writes ready together share a transaction")
+		}
+	})
+}
