@@ -531,7 +531,7 @@ func (r *Runner) write(ctx context.Context, j *job, next InstanceRecord, rows []
 	}
 	next.Version = j.inst.Version + 1
 	next.UpdatedAt = r.now()
-	err := r.group.submit(&pendingWrite{ctx: ctx, j: j, next: next, rows: rows, commit: commit})
+	err := r.submit(&pendingWrite{ctx: ctx, j: j, next: next, rows: rows, commit: commit})
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			return fmt.Errorf("saga: write %s version %d: %w", next.ID, next.Version, ErrLeaseLost)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/paygate/paygate/internal/claimloop"
 	"github.com/paygate/paygate/internal/telemetry"
+	"github.com/paygate/paygate/internal/txgroup"
 )
 
 // Clock tells the time. Tests inject one to move time (lease expiry, backoff)
@@ -121,7 +122,7 @@ type Runner struct {
 
 	wake    *claimloop.Signal
 	pool    *claimloop.Pool
-	group   groupWriter
+	group   *txgroup.Group[*pendingWrite]
 	pulse   claimloop.Pulse
 	running atomic.Bool
 	tel     *telemetry.Saga
@@ -147,7 +148,7 @@ func NewRunner(store Store, cfg RunnerConfig) *Runner {
 		pool:  claimloop.NewPool(cfg.Concurrency),
 		tel:   telemetry.NewSaga(cfg.MeterProvider, cfg.TracerProvider),
 	}
-	r.group = groupWriter{r: r, max: cfg.WriteGroup}
+	r.group = r.newWriteGroup()
 	return r
 }
 

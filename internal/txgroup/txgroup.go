@@ -1,0 +1,137 @@
+// Package txgroup commits the transactions of concurrent callers together:
+// what callers submit at the same moment runs in one transaction, with one
+// commit, instead of one transaction each.
+//
+// A caller never waits for others to join. Submit queues its item and a
+// worker takes it at once when one of the few workers is free; while every
+// worker is busy, the items that arrive meanwhile queue and the next free
+// worker takes them together. An idle group adds no latency; a busy one
+// turns many commits into few.
+//
+// When a group fails in any way — an item's work errs, the database refuses
+// a statement, the commit fails — the group's transaction is rolled back
+// and each of its items runs again alone, in a transaction of its own,
+// where it lands or fails exactly as it would have without the group. The
+// work of an item must therefore be re-runnable, as the work of a
+// transaction that store.DB.InTx retries already must be.
+package txgroup
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// InTx runs fn in a transaction (store.DB.InTx and the repositories built
+// on it).
+type InTx func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+
+// Group commits items of type T together. Its zero value is not usable;
+// fill every function field.
+type Group[T any] struct {
+	// InTx opens the group's transactions.
+	InTx InTx
+	// Together does the work of several items in tx. Any error rolls the
+	// group back and runs each item Alone.
+	Together func(ctx context.Context, tx *sql.Tx, items []T) error
+	// Alone does the work of one item in a transaction of its own and
+	// returns its outcome.
+	Alone func(item T) error
+	// Max is how many items a group holds at most; 1 or less runs every
+	// item alone.
+	Max int
+	// Workers is how many group transactions run at once; default 4.
+	Workers int
+
+	mu      sync.Mutex
+	queue   []pending[T]
+	running int
+}
+
+type pending[T any] struct {
+	item T
+	done chan error
+}
+
+// Submit queues item and returns its outcome once its transaction ended:
+// nil when it committed, its own error otherwise.
+func (g *Group[T]) Submit(item T) error {
+	if g.Max <= 1 {
+		return g.Alone(item)
+	}
+	p := pending[T]{item: item, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, p)
+	if g.running < g.workers() {
+		g.running++
+		go g.work()
+	}
+	g.mu.Unlock()
+	return <-p.done
+}
+
+func (g *Group[T]) workers() int {
+	if g.Workers <= 0 {
+		return 4
+	}
+	return g.Workers
+}
+
+// work runs groups from the queue until it is empty.
+func (g *Group[T]) work() {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), g.Max)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		group := make([]pending[T], n)
+		copy(group, g.queue)
+		g.queue = append(g.queue[:0], g.queue[n:]...)
+		g.mu.Unlock()
+		g.run(group)
+	}
+}
+
+func (g *Group[T]) run(group []pending[T]) {
+	if len(group) > 1 {
+		items := make([]T, len(group))
+		for i, p := range group {
+			items[i] = p.item
+		}
+		err := g.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			return g.Together(ctx, tx, items)
+		})
+		if err == nil {
+			for _, p := range group {
+				p.done <- nil
+			}
+			return
+		}
+	}
+	for _, p := range group {
+		p.done <- g.Alone(p.item)
+	}
+}
+
+// Context is an item's own context (its deadline, its span, its values)
+// inside a group's transaction, whose context is tx: a value the item's
+// context lacks comes from tx's, which marks the transaction as open (so
+// code that must not open another one inside it can tell).
+func Context(item, tx context.Context) context.Context {
+	return txContext{Context: item, tx: tx}
+}
+
+type txContext struct {
+	context.Context
+	tx context.Context
+}
+
+func (c txContext) Value(key any) any {
+	if v := c.Context.Value(key); v != nil {
+		return v
+	}
+	return c.tx.Value(key)
+}

@@ -1,0 +1,180 @@
+package txgroup
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/storetest"
+)
+
+type item struct {
+	key  string
+	fail bool
+}
+
+var errRefused = errors.New("refused")
+
+// insert is an item's work: its row, then its refusal if it is one, so a
+// refused item has written something the rollback must take back.
+func insert(ctx context.Context, tx *sql.Tx, it item) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tg_items (k) VALUES (?)`, it.key); err != nil {
+		return err
+	}
+	if it.fail {
+		return fmt.Errorf("%s: %w", it.key, errRefused)
+	}
+	return nil
+}
+
+// fixture is a group over db with one worker whose first transaction waits
+// at gate, so the items submitted meanwhile queue behind it.
+type fixture struct {
+	g        *Group[item]
+	gate     chan struct{}
+	entered  chan struct{} // closed when the first transaction waits at gate
+	together atomic.Int64  // items done in groups that committed
+	groups   atomic.Int64  // group transactions tried
+}
+
+func newFixture(t *testing.T, db *store.DB, max int) *fixture {
+	_, err := db.SQL().ExecContext(context.Background(), `CREATE TABLE tg_items (k VARCHAR(64) NOT NULL PRIMARY KEY)`)
+	require.NoError(t, err)
+	f := &fixture{gate: make(chan struct{}), entered: make(chan struct{})}
+	var first sync.Once
+	wait := func() { first.Do(func() { close(f.entered); <-f.gate }) }
+	f.g = &Group[item]{
+		InTx: db.InTx,
+		Together: func(ctx context.Context, tx *sql.Tx, items []item) error {
+			f.groups.Add(1)
+			assert.True(t, store.InTransaction(Context(context.Background(), ctx)), "an item's context inside the group says a transaction is open")
+			for _, it := range items {
+				if err := insert(ctx, tx, it); err != nil {
+					return err
+				}
+			}
+			f.together.Add(int64(len(items)))
+			return nil
+		},
+		Alone: func(it item) error {
+			wait()
+			return db.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error { return insert(ctx, tx, it) })
+		},
+		Max:     max,
+		Workers: 1,
+	}
+	return f
+}
+
+// submitQueued submits items while the worker waits at the gate, waits
+// until they are all queued, opens the gate and returns their outcomes.
+func (f *fixture) submitQueued(t *testing.T, first item, items []item) (error, []error) {
+	var firstErr error
+	firstDone := make(chan struct{})
+	go func() { firstErr = f.g.Submit(first); close(firstDone) }()
+	<-f.entered
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = f.g.Submit(it) }()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f.g.mu.Lock()
+		queued := len(f.g.queue)
+		f.g.mu.Unlock()
+		if queued == len(items) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "items not queued: %d of %d", queued, len(items))
+		time.Sleep(time.Millisecond)
+	}
+	close(f.gate)
+	wg.Wait()
+	<-firstDone
+	return firstErr, errs
+}
+
+func keys(t *testing.T, db *store.DB) []string {
+	rows, err := db.SQL().QueryContext(context.Background(), `SELECT k FROM tg_items ORDER BY k`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// Items submitted while the worker is busy commit together, at most Max a
+// group; an item submitted to an idle group runs at once, alone.
+func TestGroup_QueuedItemsCommitTogether(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 4)
+		items := make([]item, 10)
+		want := []string{"a"}
+		for i := range items {
+			items[i] = item{key: fmt.Sprintf("b%02d", i)}
+			want = append(want, items[i].key)
+		}
+		firstErr, errs := f.submitQueued(t, item{key: "a"}, items)
+		require.NoError(t, firstErr)
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		assert.Equal(t, want, keys(t, db))
+		assert.Equal(t, int64(10), f.together.Load(), "the queued items committed in groups")
+		assert.Equal(t, int64(3), f.groups.Load(), "10 items, 4 a group: 3 groups")
+	})
+}
+
+// A refused item rolls its group back; every other item of the group then
+// lands alone, and the refused one answers its own error with nothing of
+// it written.
+func TestGroup_AFailingItemFailsAlone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 8)
+		items := []item{{key: "b1"}, {key: "b2", fail: true}, {key: "b3"}, {key: "b4"}}
+		firstErr, errs := f.submitQueued(t, item{key: "a"}, items)
+		require.NoError(t, firstErr)
+		for i, err := range errs {
+			if items[i].fail {
+				require.ErrorIs(t, err, errRefused)
+				continue
+			}
+			require.NoError(t, err, items[i].key)
+		}
+		assert.Equal(t, []string{"a", "b1", "b3", "b4"}, keys(t, db))
+		assert.Equal(t, int64(1), f.groups.Load())
+		assert.Zero(t, f.together.Load(), "the group did not commit")
+	})
+}
+
+// Max 1 runs every item alone.
+func TestGroup_MaxOneRunsAlone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 1)
+		close(f.gate)
+		var wg sync.WaitGroup
+		for i := range 6 {
+			wg.Add(1)
+			go func() { defer wg.Done(); assert.NoError(t, f.g.Submit(item{key: fmt.Sprint(i)})) }()
+		}
+		wg.Wait()
+		assert.Len(t, keys(t, db), 6)
+		assert.Zero(t, f.groups.Load())
+	})
+}
