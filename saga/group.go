@@ -27,7 +27,8 @@ type pendingWrite struct {
 
 // newWriteGroup commits the writes of instances that are ready at the same
 // moment together (see txgroup): one transaction, one statement for all
-// their step rows and one commit. When anything in a group fails — a
+// their instance records (each still a compare-and-set on its version),
+// one for all their step rows, and one commit. When anything in a group fails — a
 // compare-and-set that finds another version, a step's commit that errs, a
 // database error — each of its writes runs alone, where it lands or fails
 // exactly as it would have without the group.
@@ -57,16 +58,18 @@ func (r *Runner) submit(w *pendingWrite) error {
 var errNotLanded = errors.New("saga: a write of the group did not land")
 
 func (r *Runner) writeTogether(ctx context.Context, tx *sql.Tx, ws []*pendingWrite) error {
+	ups := make([]InstanceUpdate, len(ws))
 	var rows []StepRecord
-	for _, w := range ws {
-		ok, err := r.store.UpdateInstance(ctx, tx, w.next, w.j.inst.Version)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errNotLanded
-		}
+	for i, w := range ws {
+		ups[i] = InstanceUpdate{Record: w.next, PrevVersion: w.j.inst.Version}
 		rows = append(rows, w.rows...)
+	}
+	n, err := r.store.UpdateInstances(ctx, tx, ups)
+	if err != nil {
+		return err
+	}
+	if n != len(ws) {
+		return errNotLanded
 	}
 	if err := r.store.PutSteps(ctx, tx, rows...); err != nil {
 		return err

@@ -44,6 +44,22 @@ func (g *groupSpy) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.Insta
 	return ok, err
 }
 
+func (g *groupSpy) UpdateInstances(ctx context.Context, tx *sql.Tx, ups []saga.InstanceUpdate) (int, error) {
+	if g.slow.Load() {
+		time.Sleep(30 * time.Millisecond)
+	}
+	n, err := g.Store.UpdateInstances(ctx, tx, ups)
+	g.mu.Lock()
+	if g.byTx[tx] == nil {
+		g.byTx[tx] = map[string]bool{}
+	}
+	for _, u := range ups {
+		g.byTx[tx][u.Record.ID] = true
+	}
+	g.mu.Unlock()
+	return n, err
+}
+
 // largestGroup is the most instances one transaction updated.
 func (g *groupSpy) largestGroup() int {
 	g.mu.Lock()

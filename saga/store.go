@@ -27,6 +27,11 @@ type Store interface {
 	// (news arrived while the lease was held), RunAt is written as
 	// in.UpdatedAt instead, so the instance is due at once.
 	UpdateInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord, prevVersion int64) (bool, error)
+	// UpdateInstances is UpdateInstance for several instances (distinct
+	// IDs) at once: each is written if, and only if, its stored version is
+	// its PrevVersion. It returns how many it wrote; when that is fewer
+	// than len(ups) the caller rolls tx back, as it cannot tell which.
+	UpdateInstances(ctx context.Context, tx *sql.Tx, ups []InstanceUpdate) (int, error)
 	// WakeInstance wakes the RUNNING or COMPENSATING instance of a
 	// definition for a business key, deciding on the row as it is when the
 	// write runs (under its lock), not on an earlier read: an instance no
@@ -138,4 +143,11 @@ type Filter struct {
 	AfterID        string
 	// Limit defaults to 100 and is capped at 1000.
 	Limit int
+}
+
+// InstanceUpdate is one instance's write for UpdateInstances: the record
+// to write and the version it replaces.
+type InstanceUpdate struct {
+	Record      InstanceRecord
+	PrevVersion int64
 }

@@ -85,6 +85,58 @@ WHERE id = ? AND version = ?`,
 	return n == 1, nil
 }
 
+// UpdateInstances implements saga.Store: one statement for them all, each
+// column chosen by id, the run-at decided per row as UpdateInstance decides
+// it.
+func (s *Store) UpdateInstances(ctx context.Context, tx *sql.Tx, ups []saga.InstanceUpdate) (int, error) {
+	if len(ups) == 0 {
+		return 0, nil
+	}
+	var b strings.Builder
+	var args []any
+	column := func(name string, value func(in saga.InstanceRecord) []any, expr string) {
+		if b.Len() > 0 {
+			b.WriteString(",\n")
+		}
+		b.WriteString(name + " = CASE id")
+		for _, u := range ups {
+			b.WriteString(" WHEN ? THEN " + expr)
+			args = append(args, u.Record.ID)
+			args = append(args, value(u.Record)...)
+		}
+		b.WriteString(" END")
+	}
+	one := func(f func(in saga.InstanceRecord) any) func(in saga.InstanceRecord) []any {
+		return func(in saga.InstanceRecord) []any { return []any{f(in)} }
+	}
+	column("state", one(func(in saga.InstanceRecord) any { return string(in.State) }), "?")
+	column("step_index", one(func(in saga.InstanceRecord) any { return in.StepIndex }), "?")
+	column("reason", one(func(in saga.InstanceRecord) any { return clip(in.Reason) }), "?")
+	column("resume_state", one(func(in saga.InstanceRecord) any { return string(in.ResumeState) }), "?")
+	column("run_at", func(in saga.InstanceRecord) []any {
+		waits := in.LeaseToken == "" && in.RunAt.After(in.UpdatedAt)
+		return []any{boolInt(waits), dbTime(in.UpdatedAt), dbTime(in.RunAt)}
+	}, "(CASE WHEN ? = 1 AND wakes > 0 THEN ? ELSE ? END)")
+	column("lease_owner", one(func(in saga.InstanceRecord) any { return in.LeaseOwner }), "?")
+	column("lease_token", one(func(in saga.InstanceRecord) any { return in.LeaseToken }), "?")
+	column("version", one(func(in saga.InstanceRecord) any { return in.Version }), "?")
+	column("updated_at", one(func(in saga.InstanceRecord) any { return dbTime(in.UpdatedAt) }), "?")
+	where := make([]string, len(ups))
+	for i, u := range ups {
+		where[i] = "(id = ? AND version = ?)"
+		args = append(args, u.Record.ID, u.PrevVersion)
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE saga_instances SET\n"+b.String()+",\nwakes = 0\nWHERE "+strings.Join(where, " OR "), args...)
+	if err != nil {
+		return 0, fmt.Errorf("sagastore: update %d instances: %w", len(ups), err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return 0, fmt.Errorf("sagastore: update %d instances: %w", len(ups), err)
+	}
+	return int(n), nil
+}
+
 // WakeInstance implements saga.Store. One statement decides on the row as
 // it is under its lock, never on an earlier read that a runner's write may
 // have overtaken.

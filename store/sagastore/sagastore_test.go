@@ -353,3 +353,68 @@ func TestClaimDeliveries_OrderedHeadOnly(t *testing.T) {
 		assert.Empty(t, claim("ordered"), "the heads are leased, the rest wait")
 	})
 }
+
+// UpdateInstances writes several instances in one statement exactly as
+// UpdateInstance writes each — every field, the run-at of a woken one
+// released with a retry moved to its write's time, the wake count
+// cleared — and counts only those still at their expected version.
+func TestUpdateInstances_EachAsUpdateInstanceAndCounted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		later := t0.Add(time.Hour)
+		a, b, c := instance("a", later), instance("b", later), instance("c", later)
+		for _, in := range []*saga.InstanceRecord{&a, &b, &c} {
+			in.LeaseOwner, in.LeaseToken = "r1", "tok-"+in.ID
+		}
+		insert(t, db, s, a, b, c)
+		woken := false
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			woken, err = s.WakeInstance(ctx, tx, "payment", "key-b", t0)
+			return err
+		}))
+		require.True(t, woken)
+
+		now := t0.Add(time.Minute)
+		na := a
+		na.State, na.StepIndex, na.Version, na.Reason, na.UpdatedAt = saga.Completed, 2, 2, "", now
+		na.LeaseOwner, na.LeaseToken, na.RunAt = "", "", time.Time{}
+		nb := b // released with a retry an hour on, but woken while leased
+		nb.StepIndex, nb.Version, nb.Reason, nb.UpdatedAt = 1, 2, "step \"x\" attempt 1 failed", now
+		nb.LeaseOwner, nb.LeaseToken, nb.RunAt = "", "", now.Add(time.Hour)
+		nc := c // still leased, next step dispatched
+		nc.StepIndex, nc.Version, nc.UpdatedAt, nc.RunAt = 1, 2, now, now.Add(30*time.Second)
+		var n int
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			n, err = s.UpdateInstances(ctx, tx, []saga.InstanceUpdate{{Record: na, PrevVersion: 1}, {Record: nb, PrevVersion: 1}, {Record: nc, PrevVersion: 1}})
+			return err
+		}))
+		assert.Equal(t, 3, n)
+		get := func(id string) saga.InstanceRecord {
+			r, err := s.Instance(ctx, nil, id)
+			require.NoError(t, err)
+			return r
+		}
+		assert.Equal(t, na, get("a"))
+		wantB := nb
+		wantB.RunAt = now
+		assert.Equal(t, wantB, get("b"), "woken while leased: due at once, count cleared")
+		assert.Equal(t, nc, get("c"))
+
+		// One of them moved on meanwhile: it is not written and not
+		// counted (the caller rolls back).
+		na2, nc2 := na, nc
+		na2.Version, na2.Reason = 3, "again"
+		nc2.Version, nc2.Reason = 3, "again"
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			n, err = s.UpdateInstances(ctx, tx, []saga.InstanceUpdate{{Record: na2, PrevVersion: 2}, {Record: nc2, PrevVersion: 1}})
+			return err
+		}))
+		assert.Equal(t, 1, n)
+		assert.Equal(t, nc, get("c"), "a stale version is not written")
+	})
+}
