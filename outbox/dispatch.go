@@ -53,12 +53,14 @@ func (o *Outbox) claim(ctx context.Context, subs []Subscriber) ([]claimed, error
 // claimAndDeliver claims the due deliveries of handler subscribers (subs,
 // none a relay) and delivers them in the claim's own transaction, which
 // marks them done: one transaction for the batch instead of a claim and
-// a delivery. While it runs, the rows it claimed are locked, so no other
-// dispatcher takes them, and a crash rolls it all back with nothing lost.
-// Each subscriber's part runs under a savepoint: when its handler fails,
-// its part is rolled back to the claim and, once the rest committed, its
-// failure is recorded (one delivery) or its deliveries, still leased, are
-// returned for a worker to deliver one by one (several), as process does.
+// a delivery, and one write of each delivery's row. The claim leases
+// nothing: while the transaction runs, the rows it claimed are locked, so no
+// other dispatcher takes them, and a crash rolls it all back with nothing
+// lost. Each subscriber's part runs under a savepoint: when its handler
+// fails, its part is rolled back and its deliveries are leased in the same
+// transaction; once it committed, its failure is recorded (one delivery)
+// or its deliveries are returned for a worker to deliver one by one
+// (several), as process does.
 func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claimedN int, oneByOne []work, err error) {
 	names := make([]string, len(subs))
 	byName := make(map[string]Subscriber, len(subs))
@@ -67,7 +69,7 @@ func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claime
 		byName[s.Name] = s
 	}
 	now := o.now()
-	c := DeliveryClaim{Subscribers: names, Token: uuid.NewString(), Now: now, LeaseUntil: now.Add(o.cfg.Lease), Limit: o.cfg.ClaimBatch}
+	c := DeliveryClaim{Subscribers: names, Token: uuid.NewString(), Now: now, LeaseUntil: now.Add(o.cfg.Lease), Limit: o.cfg.ClaimBatch, Hold: true}
 	type failure struct {
 		group []claimed
 		err   error
@@ -107,8 +109,18 @@ func (o *Outbox) claimAndDeliver(ctx context.Context, subs []Subscriber) (claime
 				return errors.Join(herr, err)
 			}
 			if errors.Is(herr, errBatchLeaseLost) {
-				// Claimed in this transaction: cannot happen; say so.
+				// Held by this transaction: cannot happen; say so.
 				return herr
+			}
+			// Leased now, as a claim for workers leases, so the failure
+			// is recorded, or each redone, under the lease once this
+			// transaction commits.
+			ids := make([]int64, len(group))
+			for i, g := range group {
+				ids[i] = g.rec.ID
+			}
+			if err := o.store.LeaseDeliveries(ctx, tx, ids, c); err != nil {
+				return err
 			}
 			failed = append(failed, failure{group: group, err: herr})
 		}
@@ -150,15 +162,15 @@ func (o *Outbox) work(ctx context.Context, w work) {
 	}
 }
 
-// deliverGroup marks one subscriber's claimed deliveries done and runs its
-// handler for them, in tx.
+// deliverGroup marks one subscriber's deliveries, which tx holds, done and
+// runs its handler for them, in tx.
 func (o *Outbox) deliverGroup(ctx context.Context, tx *sql.Tx, sub Subscriber, group []claimed) error {
 	ids := make([]int64, len(group))
 	ds := make([]Delivery, len(group))
 	for i, c := range group {
 		ids[i], ds[i] = c.rec.ID, delivery(c)
 	}
-	if n, err := o.store.MarkDone(ctx, tx, ids, group[0].token, o.now()); err != nil {
+	if n, err := o.store.MarkHeldDone(ctx, tx, ids, o.now()); err != nil {
 		return err
 	} else if n != len(ids) {
 		return errBatchLeaseLost

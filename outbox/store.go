@@ -24,7 +24,20 @@ type Store interface {
 	// delivery of the same subscriber and key not yet done. It sets their
 	// lease token and RunAt to c.LeaseUntil, increments Attempts, and
 	// returns them with their events.
+	//
+	// With c.Hold it writes nothing: the deliveries stay locked by tx
+	// until it ends, and are returned with Attempts counting the claim's
+	// attempt, to be marked done (MarkHeldDone) or leased
+	// (LeaseDeliveries) in tx.
 	ClaimDeliveries(ctx context.Context, tx *sql.Tx, c DeliveryClaim) ([]DeliveryRecord, error)
+	// LeaseDeliveries leases deliveries tx holds (claimed with c.Hold) as
+	// ClaimDeliveries would have: lease token c.Token, RunAt c.LeaseUntil,
+	// one more attempt.
+	LeaseDeliveries(ctx context.Context, tx *sql.Tx, ids []int64, c DeliveryClaim) error
+	// MarkHeldDone marks deliveries tx holds (claimed with Hold) done, as
+	// MarkDone does, counting the claim's attempt, and returns how many
+	// it marked.
+	MarkHeldDone(ctx context.Context, tx *sql.Tx, ids []int64, at time.Time) (int, error)
 	// UpdateDelivery writes d's status, attempts, run-at, lease token,
 	// last error and updated-at if the stored status and lease token are
 	// prevStatus and prevToken. It reports whether it wrote.
@@ -84,6 +97,9 @@ type DeliveryClaim struct {
 	Now         time.Time
 	LeaseUntil  time.Time
 	Limit       int
+	// Hold locks the deliveries in the claim's transaction instead of
+	// leasing them, for work done in that transaction.
+	Hold bool
 }
 
 // DeliveryFilter selects deliveries for operators. Zero fields do not

@@ -124,10 +124,10 @@ ORDER BY d.run_at, d.subscriber, d.id LIMIT ?`+s.forUpdateSkipLocked(), args...)
 		return nil, nil
 	}
 	in := placeholders(len(ids))
-	if _, err := tx.ExecContext(ctx, `UPDATE saga_deliveries
-SET lease_token = ?, run_at = ?, attempts = attempts + 1, updated_at = ?
-WHERE id IN (`+in+`)`, append([]any{c.Token, dbTime(c.LeaseUntil), dbTime(c.Now)}, ids...)...); err != nil {
-		return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
+	if !c.Hold {
+		if err := s.lease(ctx, tx, ids, c); err != nil {
+			return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
+		}
 	}
 	ds, err := queryDeliveries(ctx, tx, true, `SELECT `+deliveryCols+`, `+eventCols+`
 FROM saga_deliveries d JOIN saga_events e ON e.id = d.event_id
@@ -135,7 +135,58 @@ WHERE d.id IN (`+in+`) ORDER BY d.id`, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("sagastore: claim deliveries: %w", err)
 	}
+	if c.Hold {
+		for i := range ds {
+			ds[i].Attempts++
+		}
+	}
 	return ds, nil
+}
+
+func (s *Store) lease(ctx context.Context, tx *sql.Tx, ids []any, c outbox.DeliveryClaim) error {
+	_, err := tx.ExecContext(ctx, `UPDATE saga_deliveries
+SET lease_token = ?, run_at = ?, attempts = attempts + 1, updated_at = ?
+WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{c.Token, dbTime(c.LeaseUntil), dbTime(c.Now)}, ids...)...)
+	return err
+}
+
+// LeaseDeliveries implements outbox.Store.
+func (s *Store) LeaseDeliveries(ctx context.Context, tx *sql.Tx, ids []int64, c outbox.DeliveryClaim) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := s.lease(ctx, tx, int64s(ids), c); err != nil {
+		return fmt.Errorf("sagastore: lease %d deliveries: %w", len(ids), err)
+	}
+	return nil
+}
+
+// MarkHeldDone implements outbox.Store.
+func (s *Store) MarkHeldDone(ctx context.Context, tx *sql.Tx, ids []int64, at time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := append([]any{string(outbox.DeliveryDone), dbTime(at)}, int64s(ids)...)
+	args = append(args, string(outbox.DeliveryPending))
+	res, err := tx.ExecContext(ctx, `UPDATE saga_deliveries
+SET status = ?, run_at = NULL, last_error = '', attempts = attempts + 1, updated_at = ?
+WHERE id IN (`+placeholders(len(ids))+`) AND status = ?`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("sagastore: mark %d held deliveries done: %w", len(ids), err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return 0, fmt.Errorf("sagastore: mark %d held deliveries done: %w", len(ids), err)
+	}
+	return int(n), nil
+}
+
+func int64s(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }
 
 // UpdateDelivery implements outbox.Store.

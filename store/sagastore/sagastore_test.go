@@ -418,3 +418,55 @@ func TestUpdateInstances_EachAsUpdateInstanceAndCounted(t *testing.T) {
 		assert.Equal(t, nc, get("c"), "a stale version is not written")
 	})
 }
+
+// A claim that holds (for work in its own transaction) writes nothing: the
+// deliveries it returns count the attempt, and the transaction then marks
+// each done or leases it, or leaves it as it was, due.
+func TestClaimDeliveries_HoldThenDoneOrLeased(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		s := sagastore.New(db)
+		ctx := context.Background()
+		for i := range 4 {
+			ev := outbox.Event{ID: fmt.Sprintf("h%d", i), Type: "T", Key: "k", OccurredAt: t0}
+			ds := []outbox.DeliveryRecord{{EventID: ev.ID, Subscriber: "sub", Key: "k", Status: outbox.DeliveryPending, RunAt: t0, CreatedAt: t0, UpdatedAt: t0}}
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertEvent(ctx, tx, ev, ds) }))
+		}
+		c := outbox.DeliveryClaim{Subscribers: []string{"sub"}, Token: "held", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 3, Hold: true}
+		tx, err := db.SQL().BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer tx.Rollback()
+		held, err := s.ClaimDeliveries(ctx, tx, c)
+		require.NoError(t, err)
+		require.Len(t, held, 3)
+		for _, d := range held {
+			assert.Equal(t, 1, d.Attempts, "the claim's attempt is counted")
+			assert.Empty(t, d.LeaseToken, "nothing is leased")
+		}
+		n, err := s.MarkHeldDone(ctx, tx, []int64{held[0].ID}, t0.Add(time.Second))
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		require.NoError(t, s.LeaseDeliveries(ctx, tx, []int64{held[1].ID}, c))
+		require.NoError(t, tx.Commit())
+
+		get := func(id int64) outbox.DeliveryRecord {
+			d, err := s.Delivery(ctx, nil, id)
+			require.NoError(t, err)
+			return d
+		}
+		done := get(held[0].ID)
+		assert.Equal(t, outbox.DeliveryDone, done.Status)
+		assert.Equal(t, 1, done.Attempts)
+		assert.Zero(t, done.RunAt)
+		leased := get(held[1].ID)
+		assert.Equal(t, outbox.DeliveryPending, leased.Status)
+		assert.Equal(t, 1, leased.Attempts)
+		assert.Equal(t, "held", leased.LeaseToken)
+		assert.True(t, leased.RunAt.Equal(t0.Add(time.Minute)))
+		untouched := get(held[2].ID)
+		assert.Equal(t, outbox.DeliveryPending, untouched.Status)
+		assert.Zero(t, untouched.Attempts)
+		assert.Empty(t, untouched.LeaseToken)
+		assert.True(t, untouched.RunAt.Equal(t0), "still due")
+	})
+}
