@@ -74,6 +74,10 @@ func (r *Runner) writeTogether(ctx context.Context, tx *sql.Tx, ws []*pendingWri
 	if err := r.store.PutSteps(ctx, tx, rows...); err != nil {
 		return err
 	}
+	flush := func(context.Context, *sql.Tx) error { return nil }
+	if d, ok := r.store.(deferring); ok {
+		ctx, flush = d.Deferring(ctx)
+	}
 	for _, w := range ws {
 		if w.commit == nil {
 			continue
@@ -82,5 +86,12 @@ func (r *Runner) writeTogether(ctx context.Context, tx *sql.Tx, ws []*pendingWri
 			return err
 		}
 	}
-	return nil
+	return flush(ctx, tx)
+}
+
+// deferring is a Store whose inserts in a context it returns wait for its
+// flush, so the commits of a group write their new rows (events, deliveries)
+// with one statement per table.
+type deferring interface {
+	Deferring(ctx context.Context) (context.Context, func(context.Context, *sql.Tx) error)
 }

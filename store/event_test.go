@@ -100,3 +100,50 @@ func TestNewIDs_PrefixedAndTimeSortable(t *testing.T) {
 	assert.Regexp(t, `^evt_[0-9a-f-]{36}$`, store.NewEventID())
 	assert.Regexp(t, `^cnl_[0-9a-f-]{36}$`, store.NewCancelID())
 }
+
+// In a context with deferred inserts, appended events wait for Flush, which
+// writes every deferred row of the table in one statement; an invalid event
+// is refused at once, and a duplicate is refused by Flush.
+func TestEvents_DeferredUntilFlush(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		order := orderID(t)
+		pay := newPayment(order)
+		a, b, c := newEvent(pay, "PAYMENT_APPROVED"), newEvent(pay, "ORDER_CREATED"), newEvent(pay, "SETTLEMENT_RECORDED")
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, d := store.WithDeferred(ctx)
+			if err := db.AppendEvents(ctx, tx, a, b); err != nil {
+				return err
+			}
+			if err := db.AppendEvent(ctx, tx, c); err != nil {
+				return err
+			}
+			bad := newEvent(pay, "X")
+			bad.ID = ""
+			require.ErrorIs(t, db.AppendEvent(ctx, tx, bad), store.ErrInvalid, "refused before anything is deferred")
+			got, err := db.EventsByPaymentTx(ctx, tx, pay.ID)
+			require.NoError(t, err)
+			assert.Empty(t, got, "nothing written before Flush")
+			return d.Flush(ctx, tx)
+		})
+		got, err := db.EventsByPayment(ctx, pay.ID)
+		require.NoError(t, err)
+		assert.Len(t, got, 3)
+
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, d := store.WithDeferred(ctx)
+			if err := db.AppendEvent(ctx, tx, newEvent(pay, "REFUND_REQUESTED")); err != nil {
+				return err
+			}
+			if err := db.AppendEvent(ctx, tx, a); err != nil {
+				return err
+			}
+			return d.Flush(ctx, tx)
+		})
+		require.ErrorIs(t, err, store.ErrDuplicate)
+		got, err = db.EventsByPayment(ctx, pay.ID)
+		require.NoError(t, err)
+		assert.Len(t, got, 3, "the flush that failed wrote nothing")
+	})
+}

@@ -11,10 +11,30 @@ import (
 	"github.com/paygate/paygate/store"
 )
 
-// InsertEvent implements outbox.Store.
+// InsertEvent implements outbox.Store. In a context whose inserts are
+// deferred (store.WithDeferred) the rows are added to the transaction's
+// deferred inserts instead.
 func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev outbox.EventRecord, deliveries []outbox.DeliveryRecord) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at, trace_parent)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()), ev.TraceParent)
+	const eventHead = `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at, trace_parent)
+VALUES `
+	const eventRow = "(?, ?, ?, ?, ?, ?, ?)"
+	eventArgs := []any{ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()), ev.TraceParent}
+	const deliveryHead = `INSERT INTO saga_deliveries
+(event_id, subscriber, event_key, in_order, status, attempts, run_at, created_at, updated_at) VALUES `
+	const deliveryRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	deliveryArgs := make([]any, 0, 9*len(deliveries))
+	for _, d := range deliveries {
+		deliveryArgs = append(deliveryArgs, d.EventID, d.Subscriber, d.Key, boolInt(d.Ordered), string(d.Status), d.Attempts,
+			dbTime(d.RunAt), dbTime(d.CreatedAt), dbTime(d.UpdatedAt))
+	}
+	if d := store.DeferredFrom(ctx); d != nil {
+		d.Add(eventHead, eventRow, 1, eventArgs...)
+		if len(deliveries) > 0 {
+			d.Add(deliveryHead, deliveryRow, len(deliveries), deliveryArgs...)
+		}
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, eventHead+eventRow, eventArgs...)
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, outbox.ErrDuplicate)
 	}
@@ -24,18 +44,18 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.Occ
 	if len(deliveries) == 0 {
 		return nil
 	}
-	const cols = 9
-	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(deliveries)), ", ")
-	args := make([]any, 0, cols*len(deliveries))
-	for _, d := range deliveries {
-		args = append(args, d.EventID, d.Subscriber, d.Key, boolInt(d.Ordered), string(d.Status), d.Attempts,
-			dbTime(d.RunAt), dbTime(d.CreatedAt), dbTime(d.UpdatedAt))
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO saga_deliveries
-(event_id, subscriber, event_key, in_order, status, attempts, run_at, created_at, updated_at) VALUES `+values, args...); err != nil {
+	values := strings.TrimSuffix(strings.Repeat(deliveryRow+", ", len(deliveries)), ", ")
+	if _, err := tx.ExecContext(ctx, deliveryHead+values, deliveryArgs...); err != nil {
 		return fmt.Errorf("sagastore: insert deliveries of %s: %w", ev.ID, err)
 	}
 	return nil
+}
+
+// Deferring returns ctx with its inserts deferred (store.WithDeferred) and
+// the function that writes them; the saga runner's write groups use it.
+func (s *Store) Deferring(ctx context.Context) (context.Context, func(context.Context, *sql.Tx) error) {
+	ctx, d := store.WithDeferred(ctx)
+	return ctx, d.Flush
 }
 
 func boolInt(b bool) int {

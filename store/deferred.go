@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Deferred holds the rows that inserts made in a transaction put off to its
+// end, so that the inserts of many writes sharing one transaction (a group
+// commit) reach the database as one multi-row INSERT per table instead of
+// one statement each. Repositories defer only inserts whose rows nothing
+// in the transaction reads afterwards and whose keys are new (event ids,
+// delivery rows); a unique violation then surfaces from Flush, for the
+// whole transaction.
+//
+// The owner of the transaction creates it with WithDeferred, runs the
+// writes with the context it returns, and calls Flush before it commits.
+// Outside such a context every insert runs at once, as always.
+type Deferred struct {
+	order  []string
+	shapes map[string]*deferredInsert
+}
+
+type deferredInsert struct {
+	head, row string
+	rows      int
+	args      []any
+}
+
+type deferredKey struct{}
+
+// WithDeferred returns a context whose inserts are deferred to the returned
+// Deferred's Flush.
+func WithDeferred(ctx context.Context) (context.Context, *Deferred) {
+	d := &Deferred{shapes: map[string]*deferredInsert{}}
+	return context.WithValue(ctx, deferredKey{}, d), d
+}
+
+// DeferredFrom returns the Deferred of ctx, or nil when inserts made with
+// ctx run at once.
+func DeferredFrom(ctx context.Context) *Deferred {
+	d, _ := ctx.Value(deferredKey{}).(*Deferred)
+	return d
+}
+
+// Add defers rows rows of the INSERT whose text up to VALUES is head and
+// whose row is row (its placeholders), with the rows' arguments in order.
+// Rows of the same head are written together, tables in the order they
+// were first added.
+func (d *Deferred) Add(head, row string, rows int, args ...any) {
+	s, ok := d.shapes[head]
+	if !ok {
+		s = &deferredInsert{head: head, row: row}
+		d.shapes[head] = s
+		d.order = append(d.order, head)
+	}
+	s.rows += rows
+	s.args = append(s.args, args...)
+}
+
+// Flush writes the deferred rows in tx, one INSERT per table, and forgets
+// them.
+func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
+	for _, head := range d.order {
+		s := d.shapes[head]
+		query := head + strings.TrimSuffix(strings.Repeat(s.row+", ", s.rows), ", ")
+		if _, err := tx.ExecContext(ctx, query, s.args...); err != nil {
+			if IsUniqueViolation(err) {
+				return fmt.Errorf("store: deferred insert of %d rows: %w: %w", s.rows, ErrDuplicate, err)
+			}
+			return fmt.Errorf("store: deferred insert of %d rows: %w", s.rows, err)
+		}
+	}
+	d.order, d.shapes = nil, map[string]*deferredInsert{}
+	return nil
+}
