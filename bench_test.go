@@ -346,6 +346,7 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	orders := newTimedShop()
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
+		PrepareGroup: benchEnvInt(b, "PAYGATE_BENCH_PREPARE_GROUP", 0),
 		Runner: saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_RUNNERS", 0)},
 			WriteGroup: benchEnvInt(b, "PAYGATE_BENCH_WRITE_GROUP", 0)},
 		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_DISPATCHERS", 0), ClaimBatch: benchEnvInt(b, "PAYGATE_BENCH_OUTBOX_BATCH", 0)}},

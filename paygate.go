@@ -13,6 +13,7 @@ import (
 
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/internal/telemetry"
+	"github.com/paygate/paygate/internal/txgroup"
 	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
@@ -63,6 +64,12 @@ type Config struct {
 	// 10 within 1h.
 	AttemptLimit  int
 	AttemptWindow time.Duration
+	// PrepareGroup is how many new checkouts (Prepare of an order not
+	// prepared before, for a PG that takes no call at prepare time)
+	// commit in one transaction at most, when several arrive at the same
+	// moment; default DefaultPrepareGroup, 1 commits each alone. A
+	// checkout never waits for others to join.
+	PrepareGroup int
 	// ApproveTimeout bounds the inline PG approval of Approve. The client
 	// going away does not cut it short. Default 30s.
 	ApproveTimeout time.Duration
@@ -135,10 +142,12 @@ type Paygate struct {
 	log    *slog.Logger
 	runner *saga.Runner
 	outbox *outbox.Outbox
-	sagas  *sagastore.Store
-	keys   *idempotency.Manager
-	intake *webhook.Intake
-	tel    *telemetry.Flow
+	// prepares commits concurrent new checkouts together.
+	prepares *txgroup.Group[*newCheckoutCall]
+	sagas    *sagastore.Store
+	keys     *idempotency.Manager
+	intake   *webhook.Intake
+	tel      *telemetry.Flow
 
 	reconciler *settlement.Reconciler
 
@@ -182,6 +191,9 @@ func New(cfg Config) (*Paygate, error) {
 	}
 	if cfg.AttemptWindow <= 0 {
 		cfg.AttemptWindow = time.Hour
+	}
+	if cfg.PrepareGroup <= 0 {
+		cfg.PrepareGroup = DefaultPrepareGroup
 	}
 	if cfg.ApproveTimeout <= 0 {
 		cfg.ApproveTimeout = 30 * time.Second
@@ -266,6 +278,7 @@ func New(cfg Config) (*Paygate, error) {
 		runner: saga.NewRunner(sagas, cfg.Runner),
 		outbox: outbox.New(sagas, cfg.Outbox),
 	}
+	p.prepares = p.newPrepareGroup()
 	p.paymentSaga = p.definePaymentSaga()
 	p.refundSaga = p.defineRefundSaga()
 	if err := p.runner.Register(p.paymentSaga, p.refundSaga); err != nil {

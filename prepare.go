@@ -98,7 +98,7 @@ func (p *Paygate) Prepare(ctx context.Context, req PrepareRequest) (*Checkout, e
 		if err != nil {
 			return nil, err
 		}
-		err = p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return p.db.InsertCheckout(ctx, tx, c) })
+		err = p.insertCheckout(ctx, c)
 		switch {
 		case err == nil:
 			return p.checkoutOf(c)
