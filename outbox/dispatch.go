@@ -175,6 +175,12 @@ func (o *Outbox) deliverGroup(ctx context.Context, tx *sql.Tx, sub Subscriber, g
 	} else if n != len(ids) {
 		return errBatchLeaseLost
 	}
+	return o.handleAll(ctx, tx, sub, ds)
+}
+
+// handleAll runs sub's handler for ds in tx: its batch handler when it has
+// one and there are several, else its handler for each in turn.
+func (o *Outbox) handleAll(ctx context.Context, tx *sql.Tx, sub Subscriber, ds []Delivery) error {
 	if sub.HandleBatch != nil && len(ds) > 1 {
 		return o.traceBatchHandler(ctx, tx, sub.HandleBatch, ds)
 	}
@@ -257,15 +263,7 @@ func (o *Outbox) handleBatch(ctx context.Context, sub Subscriber, group []claime
 		if n != len(ids) {
 			return errBatchLeaseLost
 		}
-		if sub.HandleBatch != nil {
-			return o.traceBatchHandler(ctx, tx, sub.HandleBatch, ds)
-		}
-		for _, d := range ds {
-			if err := o.traceHandler(ctx, tx, sub.Handle, d); err != nil {
-				return fmt.Errorf("delivery %d: %w", d.DeliveryID, err)
-			}
-		}
-		return nil
+		return o.handleAll(ctx, tx, sub, ds)
 	})
 	if err != nil {
 		o.log.Debug("outbox: batched delivery failed; delivering one by one", "subscriber", sub.Name, "err", err)

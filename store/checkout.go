@@ -35,19 +35,12 @@ func (db *DB) InsertCheckout(ctx context.Context, tx *sql.Tx, c *Checkout) error
 	}
 	now := db.clock()
 	created := orNow(c.CreatedAt, now)
-	const head = `INSERT INTO checkouts
+	// Deferred (a group of Prepare calls), an order prepared meanwhile
+	// fails the flush, and the group's owner runs this again alone.
+	err = InsertRows(ctx, tx, `INSERT INTO checkouts
   (order_id, pg, amount, currency, order_name, prepare_data, expires_at, created_at, updated_at)
-  VALUES `
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	args := []any{c.OrderID, c.PG, amount, string(c.Amount.Currency()), c.OrderName, data, nullTime(c.ExpiresAt), created, now}
-	if d := DeferredFrom(ctx); d != nil {
-		// An order prepared meanwhile fails the deferred insert, and the
-		// transaction's owner runs it again alone, where it is told.
-		d.Add(head, row, 1, args...)
-		c.CreatedAt, c.UpdatedAt = created, now
-		return nil
-	}
-	_, err = tx.ExecContext(ctx, head+row, args...)
+  VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?)", 1,
+		c.OrderID, c.PG, amount, string(c.Amount.Currency()), c.OrderName, data, nullTime(c.ExpiresAt), created, now)
 	if err != nil {
 		if IsUniqueViolation(err) {
 			return fmt.Errorf("store: insert checkout %q: %w: %w", c.OrderID, ErrDuplicate, err)

@@ -65,8 +65,7 @@ func (d *Deferred) Add(head, row string, rows int, args ...any) {
 func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
 	for _, head := range d.order {
 		s := d.shapes[head]
-		query := head + strings.TrimSuffix(strings.Repeat(s.row+", ", s.rows), ", ")
-		if _, err := tx.ExecContext(ctx, query, s.args...); err != nil {
+		if _, err := tx.ExecContext(ctx, head+values(s.row, s.rows), s.args...); err != nil {
 			if IsUniqueViolation(err) {
 				return fmt.Errorf("store: deferred insert of %d rows: %w: %w", s.rows, ErrDuplicate, err)
 			}
@@ -75,4 +74,22 @@ func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
 	}
 	d.order, d.shapes = nil, map[string]*deferredInsert{}
 	return nil
+}
+
+// InsertRows runs the INSERT of n rows whose text up to VALUES is head and
+// whose row is row (its placeholders), with the rows' arguments in order —
+// or, in a context whose inserts are deferred (WithDeferred), adds the rows
+// to its Deferred and returns nil.
+func InsertRows(ctx context.Context, tx *sql.Tx, head, row string, n int, args ...any) error {
+	if d := DeferredFrom(ctx); d != nil {
+		d.Add(head, row, n, args...)
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, head+values(row, n), args...)
+	return err
+}
+
+// values is n rows of placeholders, comma-separated.
+func values(row string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -43,18 +42,8 @@ func (db *DB) AppendEvents(ctx context.Context, tx *sql.Tx, es ...*Event) error 
 		ats[i] = orNow(e.OccurredAt, db.clock())
 		args = append(args, e.ID, e.PaymentID, e.OrderID, e.Type, payload, ats[i])
 	}
-	const head = `INSERT INTO payment_events (event_id, payment_id, order_id, event_type, payload, occurred_at)
-  VALUES `
-	const row = "(?, ?, ?, ?, ?, ?)"
-	if d := DeferredFrom(ctx); d != nil {
-		d.Add(head, row, len(es), args...)
-		for i, e := range es {
-			e.OccurredAt = ats[i]
-		}
-		return nil
-	}
-	values := strings.TrimSuffix(strings.Repeat(row+", ", len(es)), ", ")
-	_, err := tx.ExecContext(ctx, head+values, args...)
+	err := InsertRows(ctx, tx, `INSERT INTO payment_events (event_id, payment_id, order_id, event_type, payload, occurred_at)
+  VALUES `, "(?, ?, ?, ?, ?, ?)", len(es), args...)
 	if err != nil {
 		if IsUniqueViolation(err) {
 			return fmt.Errorf("store: append event %q: %w: %w", es[0].ID, ErrDuplicate, err)

@@ -60,79 +60,65 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	return nil
 }
 
-// UpdateInstance implements saga.Store. The run-at is decided in the
-// statement, on the row as it is under its lock: a wake-up that committed
-// before it is seen, and one that commits after it finds the instance
-// released and makes it due itself (WakeInstance). MySQL assigns left to
-// right, so wakes is cleared after run_at read it.
+// UpdateInstance implements saga.Store, as UpdateInstances of one.
 func (s *Store) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, prevVersion int64) (bool, error) {
-	waits := in.LeaseToken == "" && in.RunAt.After(in.UpdatedAt)
-	res, err := tx.ExecContext(ctx, `UPDATE saga_instances
-SET state = ?, step_index = ?, reason = ?, resume_state = ?,
-    run_at = CASE WHEN ? = 1 AND wakes > 0 THEN ? ELSE ? END,
-    lease_owner = ?, lease_token = ?, version = ?, updated_at = ?, wakes = 0
-WHERE id = ? AND version = ?`,
-		string(in.State), in.StepIndex, clip(in.Reason), string(in.ResumeState),
-		boolInt(waits), dbTime(in.UpdatedAt), dbTime(in.RunAt),
-		in.LeaseOwner, in.LeaseToken, in.Version, dbTime(in.UpdatedAt), in.ID, prevVersion)
-	if err != nil {
-		return false, fmt.Errorf("sagastore: update instance %s: %w", in.ID, err)
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return false, fmt.Errorf("sagastore: update instance %s: %w", in.ID, err)
-	}
-	return n == 1, nil
+	n, err := s.UpdateInstances(ctx, tx, []saga.InstanceUpdate{{Record: in, PrevVersion: prevVersion}})
+	return n == 1, err
 }
 
 // UpdateInstances implements saga.Store: one statement for them all, each
-// column chosen by id, the run-at decided per row as UpdateInstance decides
-// it.
+// column chosen by id. The run-at is decided in the statement, on the row
+// as it is under its lock: a wake-up that committed before it is seen, and
+// one that commits after it finds the instance released and makes it due
+// itself (WakeInstance). MySQL assigns left to right, so wakes is cleared
+// after run_at read it.
 func (s *Store) UpdateInstances(ctx context.Context, tx *sql.Tx, ups []saga.InstanceUpdate) (int, error) {
 	if len(ups) == 0 {
 		return 0, nil
 	}
 	var b strings.Builder
 	var args []any
-	column := func(name string, value func(in saga.InstanceRecord) []any, expr string) {
+	// column sets name to expr for each instance, by id; values gives the
+	// arguments of expr's placeholders.
+	column := func(name, expr string, values func(in saga.InstanceRecord) []any) {
 		if b.Len() > 0 {
 			b.WriteString(",\n")
 		}
 		b.WriteString(name + " = CASE id")
 		for _, u := range ups {
 			b.WriteString(" WHEN ? THEN " + expr)
-			args = append(args, u.Record.ID)
-			args = append(args, value(u.Record)...)
+			args = append(append(args, u.Record.ID), values(u.Record)...)
 		}
 		b.WriteString(" END")
 	}
-	one := func(f func(in saga.InstanceRecord) any) func(in saga.InstanceRecord) []any {
-		return func(in saga.InstanceRecord) []any { return []any{f(in)} }
-	}
-	column("state", one(func(in saga.InstanceRecord) any { return string(in.State) }), "?")
-	column("step_index", one(func(in saga.InstanceRecord) any { return in.StepIndex }), "?")
-	column("reason", one(func(in saga.InstanceRecord) any { return clip(in.Reason) }), "?")
-	column("resume_state", one(func(in saga.InstanceRecord) any { return string(in.ResumeState) }), "?")
-	column("run_at", func(in saga.InstanceRecord) []any {
+	column("state", "?", func(in saga.InstanceRecord) []any { return []any{string(in.State)} })
+	column("step_index", "?", func(in saga.InstanceRecord) []any { return []any{in.StepIndex} })
+	column("reason", "?", func(in saga.InstanceRecord) []any { return []any{clip(in.Reason)} })
+	column("resume_state", "?", func(in saga.InstanceRecord) []any { return []any{string(in.ResumeState)} })
+	column("run_at", "(CASE WHEN ? = 1 AND wakes > 0 THEN ? ELSE ? END)", func(in saga.InstanceRecord) []any {
 		waits := in.LeaseToken == "" && in.RunAt.After(in.UpdatedAt)
 		return []any{boolInt(waits), dbTime(in.UpdatedAt), dbTime(in.RunAt)}
-	}, "(CASE WHEN ? = 1 AND wakes > 0 THEN ? ELSE ? END)")
-	column("lease_owner", one(func(in saga.InstanceRecord) any { return in.LeaseOwner }), "?")
-	column("lease_token", one(func(in saga.InstanceRecord) any { return in.LeaseToken }), "?")
-	column("version", one(func(in saga.InstanceRecord) any { return in.Version }), "?")
-	column("updated_at", one(func(in saga.InstanceRecord) any { return dbTime(in.UpdatedAt) }), "?")
+	})
+	column("lease_owner", "?", func(in saga.InstanceRecord) []any { return []any{in.LeaseOwner} })
+	column("lease_token", "?", func(in saga.InstanceRecord) []any { return []any{in.LeaseToken} })
+	column("version", "?", func(in saga.InstanceRecord) []any { return []any{in.Version} })
+	column("updated_at", "?", func(in saga.InstanceRecord) []any { return []any{dbTime(in.UpdatedAt)} })
 	where := make([]string, len(ups))
 	for i, u := range ups {
 		where[i] = "(id = ? AND version = ?)"
 		args = append(args, u.Record.ID, u.PrevVersion)
 	}
+	what := fmt.Sprintf("%d instances", len(ups))
+	if len(ups) == 1 {
+		what = "instance " + ups[0].Record.ID
+	}
 	res, err := tx.ExecContext(ctx, "UPDATE saga_instances SET\n"+b.String()+",\nwakes = 0\nWHERE "+strings.Join(where, " OR "), args...)
 	if err != nil {
-		return 0, fmt.Errorf("sagastore: update %d instances: %w", len(ups), err)
+		return 0, fmt.Errorf("sagastore: update %s: %w", what, err)
 	}
 	n, err := rowsAffected(res)
 	if err != nil {
-		return 0, fmt.Errorf("sagastore: update %d instances: %w", len(ups), err)
+		return 0, fmt.Errorf("sagastore: update %s: %w", what, err)
 	}
 	return int(n), nil
 }

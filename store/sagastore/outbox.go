@@ -15,26 +15,9 @@ import (
 // deferred (store.WithDeferred) the rows are added to the transaction's
 // deferred inserts instead.
 func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev outbox.EventRecord, deliveries []outbox.DeliveryRecord) error {
-	const eventHead = `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at, trace_parent)
-VALUES `
-	const eventRow = "(?, ?, ?, ?, ?, ?, ?)"
-	eventArgs := []any{ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()), ev.TraceParent}
-	const deliveryHead = `INSERT INTO saga_deliveries
-(event_id, subscriber, event_key, in_order, status, attempts, run_at, created_at, updated_at) VALUES `
-	const deliveryRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	deliveryArgs := make([]any, 0, 9*len(deliveries))
-	for _, d := range deliveries {
-		deliveryArgs = append(deliveryArgs, d.EventID, d.Subscriber, d.Key, boolInt(d.Ordered), string(d.Status), d.Attempts,
-			dbTime(d.RunAt), dbTime(d.CreatedAt), dbTime(d.UpdatedAt))
-	}
-	if d := store.DeferredFrom(ctx); d != nil {
-		d.Add(eventHead, eventRow, 1, eventArgs...)
-		if len(deliveries) > 0 {
-			d.Add(deliveryHead, deliveryRow, len(deliveries), deliveryArgs...)
-		}
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, eventHead+eventRow, eventArgs...)
+	err := store.InsertRows(ctx, tx, `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at, trace_parent)
+VALUES `, "(?, ?, ?, ?, ?, ?, ?)", 1,
+		ev.ID, ev.Type, ev.Key, ev.Payload, dbTime(ev.OccurredAt), dbTime(time.Now()), ev.TraceParent)
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("sagastore: insert event %s: %w", ev.ID, outbox.ErrDuplicate)
 	}
@@ -44,8 +27,14 @@ VALUES `
 	if len(deliveries) == 0 {
 		return nil
 	}
-	values := strings.TrimSuffix(strings.Repeat(deliveryRow+", ", len(deliveries)), ", ")
-	if _, err := tx.ExecContext(ctx, deliveryHead+values, deliveryArgs...); err != nil {
+	args := make([]any, 0, 9*len(deliveries))
+	for _, d := range deliveries {
+		args = append(args, d.EventID, d.Subscriber, d.Key, boolInt(d.Ordered), string(d.Status), d.Attempts,
+			dbTime(d.RunAt), dbTime(d.CreatedAt), dbTime(d.UpdatedAt))
+	}
+	if err := store.InsertRows(ctx, tx, `INSERT INTO saga_deliveries
+(event_id, subscriber, event_key, in_order, status, attempts, run_at, created_at, updated_at) VALUES `,
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?)", len(deliveries), args...); err != nil {
 		return fmt.Errorf("sagastore: insert deliveries of %s: %w", ev.ID, err)
 	}
 	return nil
