@@ -22,12 +22,35 @@ import (
 // groupSpy is the saga store with every instance update noted by the
 // transaction it ran in, and slowed while slow is set, so that writes made
 // at the same moment queue behind the first ones and form groups.
+//
+// With loseCommit, the first group transaction that commits reports an
+// error as if its connection died with the commit's answer in flight.
 type groupSpy struct {
 	*sagastore.Store
-	slow atomic.Bool
+	slow       atomic.Bool
+	loseCommit bool
+	lost       atomic.Bool
 
 	mu   sync.Mutex
 	byTx map[*sql.Tx]map[string]bool
+}
+
+func (g *groupSpy) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	var last *sql.Tx
+	err := g.Store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		last = tx
+		return fn(ctx, tx)
+	})
+	if err != nil || !g.loseCommit {
+		return err
+	}
+	g.mu.Lock()
+	grouped := len(g.byTx[last]) > 1
+	g.mu.Unlock()
+	if grouped && g.lost.CompareAndSwap(false, true) {
+		return errors.New("invalid connection: the commit's answer was lost")
+	}
+	return nil
 }
 
 func (g *groupSpy) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, prev int64) (bool, error) {
@@ -78,15 +101,20 @@ func (g *groupSpy) largestGroup() int {
 // exactly once. With WriteGroup 1 every write has its own transaction.
 func TestWriteGroup_TogetherAndFailingAlone(t *testing.T) {
 	for _, group := range []int{0, 1} {
-		t.Run(fmt.Sprintf("WriteGroup=%d", group), func(t *testing.T) { testWriteGroup(t, group) })
+		t.Run(fmt.Sprintf("WriteGroup=%d", group), func(t *testing.T) { testWriteGroup(t, group, false) })
 	}
 }
 
-func testWriteGroup(t *testing.T, group int) {
+// A group whose commit landed but whose answer was lost runs its writes
+// alone; each finds its own write landed and is done, with no effect
+// written twice.
+func TestWriteGroup_CommitAnswerLost(t *testing.T) { testWriteGroup(t, 0, true) }
+
+func testWriteGroup(t *testing.T, group int, loseCommit bool) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		effects(t, db)
 		const n = 24
-		spy := &groupSpy{Store: newStore(db), byTx: map[*sql.Tx]map[string]bool{}}
+		spy := &groupSpy{Store: newStore(db), byTx: map[*sql.Tx]map[string]bool{}, loseCommit: loseCommit}
 		cfg := testConfig()
 		cfg.Concurrency = n
 		cfg.ClaimBatch = n
@@ -105,14 +133,17 @@ func testWriteGroup(t *testing.T, group int) {
 					arrived.Done()
 					<-release
 				}
-				if a.BusinessKey == key(9) && stolenOnce.CompareAndSwap(false, true) {
+				// Without loseCommit: one instance moved on by another
+				// runner, one step whose write fails (with it, every
+				// group would hold a failure and none would commit).
+				if !loseCommit && a.BusinessKey == key(9) && stolenOnce.CompareAndSwap(false, true) {
 					// Another runner moved the instance on meanwhile.
 					if _, err := db.SQL().ExecContext(ctx, `UPDATE saga_instances SET version = version + 1 WHERE id = ?`, a.SagaID); err != nil {
 						return saga.Result{}, err
 					}
 				}
 				return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
-					if a.BusinessKey == key(5) && a.Number == 1 {
+					if !loseCommit && a.BusinessKey == key(5) && a.Number == 1 {
 						// However often it runs (in its group, then
 						// alone), the first attempt's write fails.
 						return errors.New("the step's own write failed")
@@ -145,16 +176,19 @@ func testWriteGroup(t *testing.T, group int) {
 		for i, id := range ids {
 			assert.Equal(t, 1, effectCount(t, db, `WHERE saga_id = ?`, id), "instance %d: its effect exactly once", i)
 		}
-		failed, err := r.Get(context.Background(), ids[5])
-		require.NoError(t, err)
-		step, ok := failed.Step("a", saga.OpAction)
-		require.True(t, ok)
-		assert.Equal(t, 2, step.Attempts, "the commit that failed was not recorded; the step ran again")
-		assert.True(t, stolenOnce.Load())
+		if !loseCommit {
+			failed, err := r.Get(context.Background(), ids[5])
+			require.NoError(t, err)
+			step, ok := failed.Step("a", saga.OpAction)
+			require.True(t, ok)
+			assert.Equal(t, 2, step.Attempts, "the commit that failed was not recorded; the step ran again")
+			assert.True(t, stolenOnce.Load())
+		}
 		if group == 1 {
 			assert.Equal(t, 1, spy.largestGroup(), "WriteGroup 1: a transaction a write")
 		} else {
 			assert.Greater(t, spy.largestGroup(), 1, "writes ready together share a transaction")
 		}
+		assert.Equal(t, loseCommit, spy.lost.Load(), "a group commit's answer was lost")
 	})
 }

@@ -19,6 +19,7 @@ package txgroup
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 )
 
@@ -50,16 +51,25 @@ type Group[T any] struct {
 
 type pending[T any] struct {
 	item T
-	done chan error
+	done chan outcome
+}
+
+// outcome is an item's: its error, or the panic its work raised alone.
+type outcome struct {
+	err      error
+	panicked bool
+	value    any
 }
 
 // Submit queues item and returns its outcome once its transaction ended:
-// nil when it committed, its own error otherwise.
+// nil when it committed, its own error otherwise. A panic of the item's
+// work run alone is raised again here, in the caller's goroutine, as if it
+// had run there; a panic in a group only sends its items to run alone.
 func (g *Group[T]) Submit(item T) error {
 	if g.Max <= 1 {
 		return g.Alone(item)
 	}
-	p := pending[T]{item: item, done: make(chan error, 1)}
+	p := pending[T]{item: item, done: make(chan outcome, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, p)
 	if g.running < g.workers() {
@@ -67,7 +77,11 @@ func (g *Group[T]) Submit(item T) error {
 		go g.work()
 	}
 	g.mu.Unlock()
-	return <-p.done
+	o := <-p.done
+	if o.panicked {
+		panic(o.value)
+	}
+	return o.err
 }
 
 func (g *Group[T]) workers() int {
@@ -101,19 +115,38 @@ func (g *Group[T]) run(group []pending[T]) {
 		for i, p := range group {
 			items[i] = p.item
 		}
-		err := g.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
-			return g.Together(ctx, tx, items)
-		})
-		if err == nil {
+		if g.together(items) == nil {
 			for _, p := range group {
-				p.done <- nil
+				p.done <- outcome{}
 			}
 			return
 		}
 	}
 	for _, p := range group {
-		p.done <- g.Alone(p.item)
+		p.done <- g.alone(p.item)
 	}
+}
+
+// together runs items in one transaction; a panic is a failure like any.
+func (g *Group[T]) together(items []T) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("txgroup: group panicked: %v", v)
+		}
+	}()
+	return g.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		return g.Together(ctx, tx, items)
+	})
+}
+
+// alone runs item alone, catching its panic for its caller.
+func (g *Group[T]) alone(item T) (o outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			o = outcome{panicked: true, value: v}
+		}
+	}()
+	return outcome{err: g.Alone(item)}
 }
 
 // Context is an item's own context (its deadline, its span, its values)

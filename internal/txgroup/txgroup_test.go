@@ -18,8 +18,9 @@ import (
 )
 
 type item struct {
-	key  string
-	fail bool
+	key   string
+	fail  bool
+	panic bool
 }
 
 var errRefused = errors.New("refused")
@@ -32,6 +33,9 @@ func insert(ctx context.Context, tx *sql.Tx, it item) error {
 	}
 	if it.fail {
 		return fmt.Errorf("%s: %w", it.key, errRefused)
+	}
+	if it.panic {
+		panic("bug in " + it.key)
 	}
 	return nil
 }
@@ -86,7 +90,15 @@ func (f *fixture) submitQueued(t *testing.T, first item, items []item) (error, [
 	var wg sync.WaitGroup
 	for i, it := range items {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = f.g.Submit(it) }()
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					errs[i] = fmt.Errorf("panicked: %v", v)
+				}
+			}()
+			errs[i] = f.g.Submit(it)
+		}()
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -176,5 +188,23 @@ func TestGroup_MaxOneRunsAlone(t *testing.T) {
 		wg.Wait()
 		assert.Len(t, keys(t, db), 6)
 		assert.Zero(t, f.groups.Load())
+	})
+}
+
+// A panic in a group sends its items to run alone; the item whose work
+// panics alone has its panic raised again in its caller's goroutine, with
+// nothing of it written, and the others land.
+func TestGroup_APanicIsItsCallersAlone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 8)
+		items := []item{{key: "b1"}, {key: "b2", panic: true}, {key: "b3"}}
+		firstErr, errs := f.submitQueued(t, item{key: "a"}, items)
+		require.NoError(t, firstErr)
+		require.NoError(t, errs[0])
+		require.EqualError(t, errs[1], "panicked: bug in b2")
+		require.NoError(t, errs[2])
+		assert.Equal(t, []string{"a", "b1", "b3"}, keys(t, db))
+		assert.Equal(t, int64(1), f.groups.Load())
+		assert.Zero(t, f.together.Load())
 	})
 }
