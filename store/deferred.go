@@ -19,8 +19,9 @@ import (
 // writes with the context it returns, and calls Flush before it commits.
 // Outside such a context every insert runs at once, as always.
 type Deferred struct {
-	order  []string
-	shapes map[string]*deferredInsert
+	order    []string
+	shapes   map[string]*deferredInsert
+	payments paymentUpdates
 }
 
 type deferredInsert struct {
@@ -60,9 +61,16 @@ func (d *Deferred) Add(head, row string, rows int, args ...any) {
 	s.args = append(s.args, args...)
 }
 
-// Flush writes the deferred rows in tx, one INSERT per table, and forgets
-// them.
+// Flush writes what was deferred in tx — the payments' compare-and-set
+// updates in one statement, then the new rows, one INSERT per table — and
+// forgets it. A payment update that does not land (its version moved, or
+// the payment was updated twice in the transaction) is ErrConflict, a
+// duplicate key ErrDuplicate: the caller rolls the transaction back.
 func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
+	if err := d.payments.flush(ctx, tx); err != nil {
+		return err
+	}
+	d.payments = paymentUpdates{}
 	for _, head := range d.order {
 		s := d.shapes[head]
 		if _, err := tx.ExecContext(ctx, head+values(s.row, s.rows), s.args...); err != nil {

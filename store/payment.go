@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,6 +131,97 @@ func (db *DB) UpdatePayment(ctx context.Context, tx *sql.Tx, p *Payment, expecte
 		return fmt.Errorf("store: update payment %q: version is %d, expected %d: %w", p.ID, current, expectedVersion, ErrConflict)
 	}
 	p.Version, p.UpdatedAt = expectedVersion+1, now
+	return nil
+}
+
+// UpdatePaymentDeferred is UpdatePayment for a caller that reads nothing of
+// the payment in tx after writing it. In a context whose writes are
+// deferred (WithDeferred) the compare-and-set joins the transaction's
+// deferred payment updates: Flush writes them in one statement and fails
+// with ErrConflict unless every one of them lands, and with ErrDuplicate
+// on a taken (PG, PaymentKey). p.Version and p.UpdatedAt are set as they
+// will be stored, and are only true if Flush succeeds; the transaction is
+// rolled back otherwise. Elsewhere it is UpdatePayment.
+func (db *DB) UpdatePaymentDeferred(ctx context.Context, tx *sql.Tx, p *Payment, expectedVersion int64) error {
+	d := DeferredFrom(ctx)
+	if d == nil {
+		return db.UpdatePayment(ctx, tx, p, expectedVersion)
+	}
+	a, err := p.args()
+	if err != nil {
+		return fmt.Errorf("store: update payment %q: %w", p.ID, err)
+	}
+	now := db.clock()
+	d.payments.add(p.ID, expectedVersion, []any{nullString(p.PaymentKey), string(p.Status), a.approved, a.canceled,
+		p.Method, p.FailureCode, p.FailureMessage, a.data, nullTime(p.ApprovedAt), nullTime(p.CanceledAt), now})
+	p.Version, p.UpdatedAt = expectedVersion+1, now
+	return nil
+}
+
+// paymentUpdateColumns are the columns UpdatePayment writes besides
+// version, in the order of paymentUpdates' values.
+var paymentUpdateColumns = []string{"payment_key", "status", "approved_amount", "canceled_amount",
+	"method", "failure_code", "failure_message", "pg_data", "approved_at", "canceled_at", "updated_at"}
+
+// paymentUpdates are the deferred compare-and-set updates of a transaction.
+type paymentUpdates struct {
+	ids      []string
+	versions []int64
+	values   [][]any
+	twice    bool // a payment updated twice: the first write's values would be lost
+}
+
+func (u *paymentUpdates) add(id string, version int64, values []any) {
+	if slices.Contains(u.ids, id) {
+		u.twice = true
+	}
+	u.ids, u.versions, u.values = append(u.ids, id), append(u.versions, version), append(u.values, values)
+}
+
+// flush writes the updates in one statement: each column chosen by id, each
+// row still a compare-and-set on its version.
+func (u *paymentUpdates) flush(ctx context.Context, tx *sql.Tx) error {
+	n := len(u.ids)
+	if n == 0 {
+		return nil
+	}
+	if u.twice {
+		return fmt.Errorf("store: deferred update of %d payments: a payment updated twice in one transaction: %w", n, ErrConflict)
+	}
+	var q strings.Builder
+	args := make([]any, 0, n*(2*len(paymentUpdateColumns)+3)+1)
+	q.WriteString("UPDATE payments SET ")
+	for c, col := range paymentUpdateColumns {
+		q.WriteString(col + " = CASE id")
+		for i, id := range u.ids {
+			q.WriteString(" WHEN ? THEN ?")
+			args = append(args, id, u.values[i][c])
+		}
+		q.WriteString(" END, ")
+	}
+	q.WriteString("version = version + 1 WHERE id IN (" + values("?", n) + ") AND version = CASE id")
+	for _, id := range u.ids {
+		args = append(args, id)
+	}
+	for i, id := range u.ids {
+		q.WriteString(" WHEN ? THEN ?")
+		args = append(args, id, u.versions[i])
+	}
+	q.WriteString(" END")
+	res, err := tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		if IsUniqueViolation(err) {
+			return fmt.Errorf("store: deferred update of %d payments: %w: %w", n, ErrDuplicate, err)
+		}
+		return fmt.Errorf("store: deferred update of %d payments: %w", n, err)
+	}
+	landed, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: deferred update of %d payments: %w", n, err)
+	}
+	if landed != int64(n) {
+		return fmt.Errorf("store: deferred update of %d payments: %d landed: %w", n, landed, ErrConflict)
+	}
 	return nil
 }
 

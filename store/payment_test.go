@@ -368,3 +368,117 @@ func TestLockPayment_ReadsInsideTransaction(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 }
+
+// In a context with deferred writes, UpdatePaymentDeferred writes nothing
+// until Flush, which writes every deferred payment in one statement, each a
+// compare-and-set on its version, with the same fields UpdatePayment
+// writes. A version that moved, a payment updated twice, a payment key
+// taken: Flush fails and the rolled-back transaction wrote nothing.
+func TestUpdatePaymentDeferred_OneStatementAtFlush(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		a, b, c := newPayment(orderID(t)), newPayment(orderID(t)), newPayment(orderID(t))
+		for _, p := range []*store.Payment{a, b, c} {
+			insertPayment(t, db, p)
+		}
+		approvedAt := time.Now().UTC().Truncate(time.Microsecond)
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, d := store.WithDeferred(ctx)
+			a.Status, a.PaymentKey, a.ApprovedAmount, a.ApprovedAt, a.Method = pg.StatusApproved, "pk-deferred-a", a.Amount, approvedAt, "CARD"
+			a.PGData = []byte(`{"tid":"a"}`)
+			b.Status, b.FailureCode, b.FailureMessage = pg.StatusFailed, "DECLINED", "card declined"
+			if err := db.UpdatePaymentDeferred(ctx, tx, a, 1); err != nil {
+				return err
+			}
+			if err := db.UpdatePaymentDeferred(ctx, tx, b, 1); err != nil {
+				return err
+			}
+			assert.EqualValues(t, 2, a.Version, "the version as it will be stored")
+			got, err := db.PaymentByIDTx(ctx, tx, a.ID)
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, got.Version, "nothing written before Flush")
+			assert.Equal(t, pg.StatusApproving, got.Status)
+			return d.Flush(ctx, tx)
+		})
+		gotA, err := db.PaymentByID(ctx, a.ID)
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproved, gotA.Status)
+		assert.Equal(t, "pk-deferred-a", gotA.PaymentKey)
+		assert.True(t, gotA.ApprovedAmount.Equal(a.Amount))
+		assert.True(t, gotA.ApprovedAt.Equal(approvedAt), "approved at %s, want %s", gotA.ApprovedAt, approvedAt)
+		assert.Equal(t, "CARD", gotA.Method)
+		assert.JSONEq(t, `{"tid":"a"}`, string(gotA.PGData))
+		assert.True(t, gotA.CanceledAt.IsZero())
+		assert.EqualValues(t, 2, gotA.Version)
+		assert.True(t, gotA.UpdatedAt.Equal(a.UpdatedAt))
+		gotB, err := db.PaymentByID(ctx, b.ID)
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusFailed, gotB.Status)
+		assert.Equal(t, "DECLINED", gotB.FailureCode)
+		assert.Equal(t, "card declined", gotB.FailureMessage)
+		assert.Empty(t, gotB.PaymentKey)
+		assert.True(t, gotB.ApprovedAt.IsZero())
+		assert.EqualValues(t, 2, gotB.Version)
+
+		refused := func(want error, updates func(ctx context.Context, tx *sql.Tx) error) {
+			t.Helper()
+			err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				ctx, d := store.WithDeferred(ctx)
+				if err := updates(ctx, tx); err != nil {
+					return err
+				}
+				return d.Flush(ctx, tx)
+			})
+			require.ErrorIs(t, err, want)
+			for _, p := range []*store.Payment{a, b, c} {
+				got, err := db.PaymentByID(ctx, p.ID)
+				require.NoError(t, err)
+				want := int64(2)
+				if p == c {
+					want = 1
+				}
+				assert.Equal(t, want, got.Version, "the refused flush wrote nothing to %s", p.ID)
+			}
+		}
+		stale := func(p *store.Payment, version int64) func(ctx context.Context, tx *sql.Tx) error {
+			return func(ctx context.Context, tx *sql.Tx) error {
+				cp := *p
+				cp.FailureMessage = "late"
+				return db.UpdatePaymentDeferred(ctx, tx, &cp, version)
+			}
+		}
+		// c is current; b's version moved on since version 1.
+		refused(store.ErrConflict, func(ctx context.Context, tx *sql.Tx) error {
+			if err := stale(c, 1)(ctx, tx); err != nil {
+				return err
+			}
+			return stale(b, 1)(ctx, tx)
+		})
+		refused(store.ErrConflict, func(ctx context.Context, tx *sql.Tx) error {
+			if err := stale(c, 1)(ctx, tx); err != nil {
+				return err
+			}
+			return stale(c, 1)(ctx, tx)
+		})
+		refused(store.ErrDuplicate, func(ctx context.Context, tx *sql.Tx) error {
+			cp := *c
+			cp.PaymentKey = "pk-deferred-a"
+			return db.UpdatePaymentDeferred(ctx, tx, &cp, 1)
+		})
+
+		// Outside a deferred context it is UpdatePayment.
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			c.Status = pg.StatusFailed
+			if err := db.UpdatePaymentDeferred(ctx, tx, c, 1); err != nil {
+				return err
+			}
+			got, err := db.PaymentByIDTx(ctx, tx, c.ID)
+			require.NoError(t, err)
+			assert.EqualValues(t, 2, got.Version, "written at once")
+			return nil
+		})
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePaymentDeferred(ctx, tx, c, 1) })
+		require.ErrorIs(t, err, store.ErrConflict)
+	})
+}
