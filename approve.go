@@ -99,7 +99,9 @@ func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 	)
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		inst, existing, pay, checkout = nil, nil, nil, nil
-		c, err := p.db.LockCheckout(ctx, tx, req.OrderID)
+		// The checkout, locked, with the order's attempts and the claim's
+		// holder, in one read.
+		c, holder, attempts, err := p.db.LockCheckoutAttempts(ctx, tx, req.OrderID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: no checkout for order %q", ErrNotFound, req.OrderID)
 		}
@@ -126,11 +128,6 @@ func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 			if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-		}
-		// The order's attempts and the claim's holder, in one read.
-		holder, attempts, err := p.db.OrderAttemptsTx(ctx, tx, req.OrderID)
-		if err != nil {
-			return err
 		}
 		if holder != "" {
 			for _, a := range attempts {

@@ -108,7 +108,7 @@ func (db *DB) LockCheckout(ctx context.Context, tx *sql.Tx, orderID string) (*Ch
 const checkoutSelect = `SELECT order_id, pg, amount, currency, order_name, prepare_data, expires_at, created_at, updated_at
   FROM checkouts WHERE order_id = ?`
 
-func scanCheckout(row *sql.Row, orderID string) (*Checkout, error) {
+func scanCheckout(row scanner, orderID string) (*Checkout, error) {
 	var (
 		c       Checkout
 		amount  int64

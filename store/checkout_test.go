@@ -102,3 +102,94 @@ func TestCheckout_DeferredInsertsFlushTogether(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrNotFound, "the batch that failed wrote nothing")
 	})
 }
+
+// LockCheckoutAttempts reads the checkout with every attempt of its order,
+// oldest first, and the claim's holder, in one statement; an order without
+// a checkout is ErrNotFound, one without attempts has none. On MySQL the
+// checkout is locked until the transaction ends.
+func TestLockCheckoutAttempts_CheckoutAttemptsAndHolder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		order := orderID(t)
+		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, _, _, err := db.LockCheckoutAttempts(ctx, tx, order)
+			return err
+		})
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		expires := time.Now().UTC().Add(time.Hour).Truncate(time.Microsecond)
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			return db.InsertCheckout(ctx, tx, &store.Checkout{OrderID: order, PG: "tosspay", Amount: pg.Won(15000),
+				OrderName: "양말", ExpiresAt: expires, PrepareData: []byte(`{"client":{"k":"v"}}`)})
+		})
+		want, err := db.CheckoutByOrder(ctx, order)
+		require.NoError(t, err)
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			c, holder, attempts, err := db.LockCheckoutAttempts(ctx, tx, order)
+			require.NoError(t, err)
+			assert.Equal(t, want, c)
+			assert.Empty(t, holder)
+			assert.Empty(t, attempts)
+			return nil
+		})
+
+		first, second := newPayment(order), newPayment(order)
+		first.CreatedAt = time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+		insertPayment(t, db, first)
+		first.Status, first.FailureCode = pg.StatusFailed, "DECLINED"
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePayment(ctx, tx, first, 1) })
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			if err := db.InsertPayment(ctx, tx, second); err != nil {
+				return err
+			}
+			return db.ClaimOrder(ctx, tx, order, second.ID)
+		})
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			c, holder, attempts, err := db.LockCheckoutAttempts(ctx, tx, order)
+			require.NoError(t, err)
+			assert.Equal(t, want, c)
+			assert.Equal(t, second.ID, holder)
+			require.Len(t, attempts, 2)
+			for i, p := range []*store.Payment{first, second} {
+				stored, err := db.PaymentByIDTx(ctx, tx, p.ID)
+				require.NoError(t, err)
+				assert.Equal(t, stored, attempts[i], "attempt %d as PaymentByID reads it", i)
+			}
+			return nil
+		})
+
+		if db.Dialect() != store.MySQL {
+			return
+		}
+		// A second locking read of the checkout waits for the first
+		// transaction to end.
+		locked := make(chan struct{})
+		release := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				if _, _, _, err := db.LockCheckoutAttempts(ctx, tx, order); err != nil {
+					return err
+				}
+				close(locked)
+				<-release
+				return nil
+			})
+		}()
+		<-locked
+		waited := make(chan time.Time, 1)
+		go func() {
+			_ = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				_, err := db.LockCheckout(ctx, tx, order)
+				waited <- time.Now()
+				return err
+			})
+		}()
+		time.Sleep(100 * time.Millisecond)
+		released := time.Now()
+		close(release)
+		require.NoError(t, <-done)
+		assert.False(t, (<-waited).Before(released), "the second lock was granted before the first transaction ended")
+	})
+}

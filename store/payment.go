@@ -516,50 +516,88 @@ func (db *DB) ReleaseOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID s
 	return fmt.Errorf("store: release order %q for %s: held by %s: %w", orderID, paymentID, holder, ErrConflict)
 }
 
-// OrderAttemptsTx returns, in one read in tx, every payment attempt of an
-// order, oldest first, and the id of the payment holding the order's claim
-// ("" when none does): what PaymentsByOrderTx and OrderPaymentTx return,
-// for a caller that needs both.
-func (db *DB) OrderAttemptsTx(ctx context.Context, tx *sql.Tx, orderID string) (holder string, ps []*Payment, err error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+prefixedPaymentColumns+`, COALESCE(m.payment_id, '')
-  FROM payments p LEFT JOIN payment_order_mapping m ON m.order_id = p.order_id
-  WHERE p.order_id = ? ORDER BY p.created_at, p.id`, orderID)
+// LockCheckoutAttempts is LockCheckout and the order's attempts in one read:
+// the order's checkout, locked until tx ends, the id of the payment holding
+// the order's claim ("" when none does) and every payment attempt of the
+// order, oldest first. The claim's row and the attempts, when there are
+// any, are locked with the checkout (a locking read locks every row it
+// returns); a first attempt has none. ErrNotFound when the order has no
+// checkout.
+func (db *DB) LockCheckoutAttempts(ctx context.Context, tx *sql.Tx, orderID string) (c *Checkout, holder string, ps []*Payment, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT c.order_id, c.pg, c.amount, c.currency, c.order_name, c.prepare_data, c.expires_at,
+  c.created_at, c.updated_at, p.id, COALESCE(m.payment_id, ''), `+prefixedPaymentColumns+`
+  FROM checkouts c LEFT JOIN payments p ON p.order_id = c.order_id
+  LEFT JOIN payment_order_mapping m ON m.order_id = c.order_id
+  WHERE c.order_id = ? ORDER BY p.created_at, p.id`+db.forUpdate(), orderID)
 	if err != nil {
-		return "", nil, fmt.Errorf("store: attempts of order %q: %w", orderID, err)
+		return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var h string
-		p, err := scanPayment(rowWith{rows, &h})
-		if err != nil {
-			return "", nil, fmt.Errorf("store: attempts of order %q: %w", orderID, err)
+		var pid sql.NullString
+		if c == nil {
+			if c, err = scanCheckout(rowWithTail{rows, append([]any{&pid, &holder}, discard(len(paymentColumnList))...)}, orderID); err != nil {
+				return nil, "", nil, err
+			}
+		} else if err := rows.Scan(append(append(discard(9), &pid), discard(1+len(paymentColumnList))...)...); err != nil {
+			return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 		}
-		holder = h
+		if !pid.Valid {
+			continue // no attempt yet: the checkout alone
+		}
+		p, err := scanPayment(rowWithHead{rows, 11})
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
+		}
 		ps = append(ps, p)
 	}
 	if err := rows.Err(); err != nil {
-		return "", nil, fmt.Errorf("store: attempts of order %q: %w", orderID, err)
+		return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 	}
-	return holder, ps, nil
+	if c == nil {
+		return nil, "", nil, fmt.Errorf("store: checkout %q: %w", orderID, ErrNotFound)
+	}
+	return c, holder, ps, nil
+}
+
+// paymentColumnList is paymentColumns, a name each.
+var paymentColumnList = strings.Split(paymentColumns, ",")
+
+// rowWithTail scans a row's leading columns with sc's Scan and the rest
+// into tail.
+type rowWithTail struct {
+	sc   scanner
+	tail []any
+}
+
+func (r rowWithTail) Scan(dest ...any) error { return r.sc.Scan(append(dest, r.tail...)...) }
+
+// rowWithHead scans a row's columns after its first skip ones.
+type rowWithHead struct {
+	sc   scanner
+	skip int
+}
+
+func (r rowWithHead) Scan(dest ...any) error { return r.sc.Scan(append(discard(r.skip), dest...)...) }
+
+// discard is n scan destinations whose values nobody reads. (Not
+// sql.RawBytes: a row scanned into RawBytes cannot be scanned again.)
+func discard(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = new(any)
+	}
+	return out
 }
 
 // prefixedPaymentColumns is paymentColumns of the table aliased p.
 var prefixedPaymentColumns = func() string {
-	cols := strings.Split(paymentColumns, ",")
+	cols := slices.Clone(paymentColumnList)
 	for i, c := range cols {
 		cols[i] = "p." + strings.TrimSpace(c)
 	}
 	return strings.Join(cols, ", ")
 }()
-
-// rowWith scans a row's leading columns with sc's Scan and the rest into
-// extra.
-type rowWith struct {
-	sc    scanner
-	extra *string
-}
-
-func (r rowWith) Scan(dest ...any) error { return r.sc.Scan(append(dest, r.extra)...) }
 
 // OrderPayment returns the id of the payment holding the order's claim;
 // ErrNotFound when no payment holds it.
