@@ -528,7 +528,7 @@ func (db *DB) LockCheckoutAttempts(ctx context.Context, tx *sql.Tx, orderID stri
   c.created_at, c.updated_at, p.id, COALESCE(m.payment_id, ''), `+prefixedPaymentColumns+`
   FROM checkouts c LEFT JOIN payments p ON p.order_id = c.order_id
   LEFT JOIN payment_order_mapping m ON m.order_id = c.order_id
-  WHERE c.order_id = ? ORDER BY p.created_at, p.id`+db.forUpdate(), orderID)
+  WHERE c.order_id = ?`+db.forUpdate(), orderID)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 	}
@@ -557,6 +557,14 @@ func (db *DB) LockCheckoutAttempts(ctx context.Context, tx *sql.Tx, orderID stri
 	if c == nil {
 		return nil, "", nil, fmt.Errorf("store: checkout %q: %w", orderID, ErrNotFound)
 	}
+	// Sorted here: an ORDER BY over the join costs the server a temporary
+	// table and a sort on every call, for the few rows an order has.
+	slices.SortFunc(ps, func(a, b *Payment) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return c, holder, ps, nil
 }
 
