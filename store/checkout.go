@@ -105,6 +105,9 @@ func (db *DB) LockCheckout(ctx context.Context, tx *sql.Tx, orderID string) (*Ch
 	return scanCheckout(tx.QueryRowContext(ctx, checkoutSelect+db.forUpdate(), orderID), orderID)
 }
 
+// checkoutColumns is how many columns checkoutSelect reads.
+const checkoutColumns = 9
+
 const checkoutSelect = `SELECT order_id, pg, amount, currency, order_name, prepare_data, expires_at, created_at, updated_at
   FROM checkouts WHERE order_id = ?`
 

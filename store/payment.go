@@ -534,18 +534,21 @@ func (db *DB) LockCheckoutAttempts(ctx context.Context, tx *sql.Tx, orderID stri
 	}
 	defer rows.Close()
 	for rows.Next() {
+		// The checkout's columns, then the attempt's id and the holder;
+		// the attempt's own columns are scanned again below when there is
+		// one (a checkout without attempts has them NULL).
 		var pid sql.NullString
+		read, err := scanCheckout(rowWithTail{rows, append([]any{&pid, &holder}, discard(len(paymentColumnList))...)}, orderID)
+		if err != nil {
+			return nil, "", nil, err
+		}
 		if c == nil {
-			if c, err = scanCheckout(rowWithTail{rows, append([]any{&pid, &holder}, discard(len(paymentColumnList))...)}, orderID); err != nil {
-				return nil, "", nil, err
-			}
-		} else if err := rows.Scan(append(append(discard(9), &pid), discard(1+len(paymentColumnList))...)...); err != nil {
-			return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
+			c = read
 		}
 		if !pid.Valid {
-			continue // no attempt yet: the checkout alone
+			continue
 		}
-		p, err := scanPayment(rowWithHead{rows, 11})
+		p, err := scanPayment(rowWithHead{rows, checkoutColumns + 2})
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 		}
@@ -588,12 +591,14 @@ type rowWithHead struct {
 
 func (r rowWithHead) Scan(dest ...any) error { return r.sc.Scan(append(discard(r.skip), dest...)...) }
 
-// discard is n scan destinations whose values nobody reads. (Not
-// sql.RawBytes: a row scanned into RawBytes cannot be scanned again.)
+// discard is n scan destinations whose values nobody reads, all one
+// variable. (Not sql.RawBytes: a row scanned into RawBytes cannot be
+// scanned again.)
 func discard(n int) []any {
+	var sink any
 	out := make([]any, n)
 	for i := range out {
-		out[i] = new(any)
+		out[i] = &sink
 	}
 	return out
 }
