@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/sagastore"
@@ -190,5 +191,112 @@ func testWriteGroup(t *testing.T, group int, loseCommit bool) {
 			assert.Greater(t, spy.largestGroup(), 1, "writes ready together share a transaction")
 		}
 		assert.Equal(t, loseCommit, spy.lost.Load(), "a group commit's answer was lost")
+	})
+}
+
+// The payments' compare-and-set updates a group's commits defer
+// (store.UpdatePaymentDeferred) wait for the group's one statement; when a
+// payment was written by someone else meanwhile (a notification that got
+// there first), the group's flush fails, nothing of the group lands, and
+// each write runs alone: one whose payment moved re-decides on the row as
+// it is. Every payment but one is moved, so every group holds a moved one:
+// every payment is written exactly once, each moved one is read again
+// exactly once, and no effect lands twice.
+func TestWriteGroup_DeferredPaymentUpdates_AStaleOneSendsTheGroupAlone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		effects(t, db)
+		const n = 12
+		spy := &groupSpy{Store: newStore(db), byTx: map[*sql.Tx]map[string]bool{}}
+		cfg := testConfig()
+		cfg.Concurrency = n
+		cfg.ClaimBatch = n
+		cfg.Lease = 5 * time.Second
+		r := saga.NewRunner(spy, cfg)
+
+		ctx := context.Background()
+		payments := map[string]*store.Payment{}
+		for i := range n {
+			p := &store.Payment{ID: store.NewPaymentID(), PG: "tosspay", OrderID: key(i), Amount: pg.Won(1000), Status: pg.StatusApproving}
+			require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.InsertPayment(ctx, tx, p) }))
+			payments[key(i)] = p
+		}
+		const kept = 0 // the one payment nobody else writes
+		var arrived sync.WaitGroup
+		arrived.Add(n)
+		release := make(chan struct{})
+		var reread atomic.Int64
+		def := &saga.Definition{Name: "paid", Steps: []saga.Step{{
+			Name: "approve",
+			Action: func(ctx context.Context, a saga.Attempt) (saga.Result, error) {
+				known := *payments[a.BusinessKey] // as read before the PG call
+				if a.Number == 1 {
+					arrived.Done()
+					<-release
+				}
+				return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
+					pay := known
+					pay.Status, pay.ApprovedAmount, pay.PaymentKey = pg.StatusApproved, pay.Amount, "pk-"+a.BusinessKey
+					err := db.UpdatePaymentDeferred(ctx, tx, &pay, known.Version)
+					if !errors.Is(err, store.ErrConflict) {
+						if err == nil {
+							return recordEffect(ctx, tx, a)
+						}
+						return err
+					}
+					// Moved since it was read: decide again on the row.
+					reread.Add(1)
+					cur, err := db.PaymentByIDTx(ctx, tx, known.ID)
+					if err != nil {
+						return err
+					}
+					if cur.Status == pg.StatusApproved {
+						return recordEffect(ctx, tx, a) // approved already: nothing to write
+					}
+					return errors.New("unexpected status " + string(cur.Status))
+				}}, nil
+			},
+			Retry: saga.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		}}}
+		require.NoError(t, r.Register(def))
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = start(t, db, r, def, key(i)).ID
+		}
+		runFor(t, r)
+		done := make(chan struct{})
+		go func() { arrived.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the steps were not all called at once")
+		}
+		// Notifications approve the others while the steps wait.
+		for i := range n {
+			if i == kept {
+				continue
+			}
+			notified := *payments[key(i)]
+			notified.Status, notified.ApprovedAmount, notified.PaymentKey = pg.StatusApproved, notified.Amount, "pk-"+key(i)
+			require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				return db.UpdatePayment(ctx, tx, &notified, 1)
+			}))
+		}
+		spy.slow.Store(true)
+		close(release)
+		for _, id := range ids {
+			waitState(t, r, id, saga.Completed)
+		}
+		spy.slow.Store(false)
+
+		for i, id := range ids {
+			assert.Equal(t, 1, effectCount(t, db, `WHERE saga_id = ?`, id), "instance %d: its effect exactly once", i)
+			got, err := db.PaymentByID(ctx, payments[key(i)].ID)
+			require.NoError(t, err)
+			assert.Equal(t, pg.StatusApproved, got.Status, "payment %d", i)
+			assert.Equal(t, "pk-"+key(i), got.PaymentKey, "payment %d", i)
+			assert.EqualValues(t, 2, got.Version, "payment %d written once", i)
+		}
+		assert.Greater(t, spy.largestGroup(), 1, "writes ready together share a transaction")
+		assert.Equal(t, int64(n-1), reread.Load(), "each payment written meanwhile read again once, alone")
 	})
 }
