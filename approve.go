@@ -190,15 +190,13 @@ func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 	runCtx, f := withFresh(context.WithoutCancel(ctx), pay, checkout)
 	runCtx, cancel := context.WithTimeout(runCtx, p.cfg.ApproveTimeout)
 	defer cancel()
-	out, err := p.runner.RunInline(runCtx, inst, 1)
-	if err != nil {
+	if _, err := p.runner.RunInline(runCtx, inst, 1); err != nil {
 		p.log.Warn("paygate: inline approval handed to the runners", "payment", pay.ID, "err", err)
-	} else if step, ok := out.Step(stepApprove, saga.OpAction); ok && step.Status == saga.StepDone {
-		// The approval's outcome committed with the step's record: the
-		// payment is what that commit wrote, no need to read it again.
-		if after := f.applied.Load(); after != nil {
-			return approveResult(after), after, nil
-		}
+	} else if after := f.applied.Load(); after != nil {
+		// The step's outcome — approved, declined or unknown — committed
+		// with its record: answer with what this attempt wrote, not with
+		// what a runner may have learned since, and without reading it.
+		return approveResult(after), after, nil
 	}
 	return p.resultOf(ctx, pay.ID)
 }

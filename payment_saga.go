@@ -87,15 +87,14 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 		// The PG answered with another order's payment (a key or token that
 		// belongs to another order): never record it as this one's.
 		p.log.Warn("paygate: the PG's approval answer names another order", "payment", pay.ID, "order", pay.OrderID, "answered", res.OrderID)
-		return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
+		return saga.Result{Commit: p.outcome(pay.ID, func(ctx context.Context, tx *sql.Tx) paymentChange {
 			fail := p.failedChange(ctx, tx, pg.StatusFailed, "PAYMENT_KEY_MISMATCH", "the PG answered for another order")
-			_, err := p.apply(ctx, tx, pay.ID, func(cur *store.Payment) (bool, []eventSpec, error) {
+			return func(cur *store.Payment) (bool, []eventSpec, error) {
 				// The key is the other payment's: this one must not hold it.
 				cur.PaymentKey = ""
 				return fail(cur)
-			})
-			return err
-		}}, saga.Permanent(fmt.Errorf("paygate: payment %s: %w", pay.ID, ErrPaymentKeyMismatch))
+			}
+		})}, saga.Permanent(fmt.Errorf("paygate: payment %s: %w", pay.ID, ErrPaymentKeyMismatch))
 	}
 	if err == nil {
 		return p.approvalResult(pay, res)
@@ -114,10 +113,8 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 		// order for an outcome that is already known.
 		return p.failed(pay.ID, pg.StatusFailed, errCode(err), errMessage(err), err)
 	default:
-		return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
-			_, err := p.apply(ctx, tx, pay.ID, unknownChange(err))
-			return err
-		}}, fmt.Errorf("paygate: approve %s: outcome unknown: %w", pay.ID, err)
+		return saga.Result{Commit: p.outcome(pay.ID, func(context.Context, *sql.Tx) paymentChange { return unknownChange(err) })},
+			fmt.Errorf("paygate: approve %s: outcome unknown: %w", pay.ID, err)
 	}
 }
 
@@ -126,6 +123,7 @@ func (p *Paygate) approveAction(ctx context.Context, a saga.Attempt) (saga.Resul
 func (p *Paygate) approvalResult(pay *store.Payment, res *pg.Payment) (saga.Result, error) {
 	written := &carriedPayment{}
 	commit := func(ctx context.Context, tx *sql.Tx) error {
+		forgetApplied(ctx)
 		after, err := p.applyKnown(ctx, tx, pay, p.approvedChange(res))
 		if err == nil {
 			noteApplied(ctx, after)
@@ -142,10 +140,24 @@ func (p *Paygate) approvalResult(pay *store.Payment, res *pg.Payment) (saga.Resu
 }
 
 func (p *Paygate) failed(paymentID string, status pg.Status, code, message string, cause error) (saga.Result, error) {
-	return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
-		_, err := p.apply(ctx, tx, paymentID, p.failedChange(ctx, tx, status, code, message))
+	return saga.Result{Commit: p.outcome(paymentID, func(ctx context.Context, tx *sql.Tx) paymentChange {
+		return p.failedChange(ctx, tx, status, code, message)
+	})}, saga.Permanent(fmt.Errorf("paygate: payment %s %s: %w", paymentID, status, cause))
+}
+
+// outcome is the commit of an approve step's outcome other than an approval
+// (a decline, an unknown outcome): change, made in the commit's
+// transaction, applied to the payment under its lock. When the step runs
+// inline, Approve answers with the payment as this commit wrote it.
+func (p *Paygate) outcome(paymentID string, change func(context.Context, *sql.Tx) paymentChange) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		forgetApplied(ctx)
+		after, err := p.apply(ctx, tx, paymentID, change(ctx, tx))
+		if err == nil {
+			noteApplied(ctx, after)
+		}
 		return err
-	}}, saga.Permanent(fmt.Errorf("paygate: payment %s %s: %w", paymentID, status, cause))
+	}
 }
 
 // approveResolve looks the payment up at the PG after an attempt whose
@@ -189,10 +201,8 @@ func (p *Paygate) approveResolve(ctx context.Context, a saga.Attempt) (saga.Resu
 }
 
 func (p *Paygate) stillUnknown(paymentID string, cause error) (saga.Result, error) {
-	return saga.Result{Commit: func(ctx context.Context, tx *sql.Tx) error {
-		_, err := p.apply(ctx, tx, paymentID, unknownChange(cause))
-		return err
-	}}, fmt.Errorf("paygate: payment %s still unresolved: %w", paymentID, cause)
+	return saga.Result{Commit: p.outcome(paymentID, func(context.Context, *sql.Tx) paymentChange { return unknownChange(cause) })},
+		fmt.Errorf("paygate: payment %s still unresolved: %w", paymentID, cause)
 }
 
 // createOrderAction asks the host to create the order of a captured payment.

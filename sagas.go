@@ -65,7 +65,8 @@ func (p *Paygate) sagaPayment(ctx context.Context, a saga.Attempt) (sagaPayload,
 type fresh struct {
 	pay      atomic.Pointer[store.Payment]
 	checkout *store.Checkout
-	// applied is the payment as the approval's commit wrote it.
+	// applied is the payment as the approve step's commit wrote it: the
+	// approval, the decline or the unknown outcome.
 	applied atomic.Pointer[store.Payment]
 }
 
@@ -95,10 +96,20 @@ func takeKnownPayment(ctx context.Context, id string) *store.Payment {
 	return pay
 }
 
+// forgetApplied, at the start of every run of the approve step's commit,
+// clears what an earlier run noted: a run that fails (and whose step is
+// then recorded without its commit) leaves nothing for Approve to answer
+// with.
+func forgetApplied(ctx context.Context) {
+	if f, _ := ctx.Value(freshKey{}).(*fresh); f != nil {
+		f.applied.Store(nil)
+	}
+}
+
 // noteApplied keeps, on the context of the step Approve runs inline, the
-// payment as the step's commit left it. Every run of the commit notes it
-// again, so after the step's transaction committed it holds what that
-// transaction wrote.
+// payment as the step's commit left it. Every run of the commit forgets it
+// first and notes it again when it succeeds, so after the step's write
+// committed it holds what that write's commit wrote.
 func noteApplied(ctx context.Context, pay *store.Payment) {
 	if f, _ := ctx.Value(freshKey{}).(*fresh); f != nil && pay != nil {
 		cp := *pay
