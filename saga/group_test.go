@@ -154,25 +154,8 @@ func testWriteGroup(t *testing.T, group int, loseCommit bool) {
 			},
 			Retry: saga.Policy{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		}}}
-		require.NoError(t, r.Register(def))
-		ids := make([]string, n)
-		for i := range ids {
-			ids[i] = start(t, db, r, def, key(i)).ID
-		}
-		runFor(t, r)
-		done := make(chan struct{})
-		go func() { arrived.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Fatal("the steps were not all called at once")
-		}
-		spy.slow.Store(true)
-		close(release)
-		for _, id := range ids {
-			waitState(t, r, id, saga.Completed)
-		}
-		spy.slow.Store(false)
+		ids := startAtOnce(t, db, r, def, n, &arrived)
+		spy.completeSlowly(t, r, release, ids)
 
 		for i, id := range ids {
 			assert.Equal(t, 1, effectCount(t, db, `WHERE saga_id = ?`, id), "instance %d: its effect exactly once", i)
@@ -257,19 +240,7 @@ func TestWriteGroup_DeferredPaymentUpdates_AStaleOneSendsTheGroupAlone(t *testin
 			},
 			Retry: saga.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		}}}
-		require.NoError(t, r.Register(def))
-		ids := make([]string, n)
-		for i := range ids {
-			ids[i] = start(t, db, r, def, key(i)).ID
-		}
-		runFor(t, r)
-		done := make(chan struct{})
-		go func() { arrived.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Fatal("the steps were not all called at once")
-		}
+		ids := startAtOnce(t, db, r, def, n, &arrived)
 		// Notifications approve the others while the steps wait.
 		for i := range n {
 			if i == kept {
@@ -281,12 +252,7 @@ func TestWriteGroup_DeferredPaymentUpdates_AStaleOneSendsTheGroupAlone(t *testin
 				return db.UpdatePayment(ctx, tx, &notified, 1)
 			}))
 		}
-		spy.slow.Store(true)
-		close(release)
-		for _, id := range ids {
-			waitState(t, r, id, saga.Completed)
-		}
-		spy.slow.Store(false)
+		spy.completeSlowly(t, r, release, ids)
 
 		for i, id := range ids {
 			assert.Equal(t, 1, effectCount(t, db, `WHERE saga_id = ?`, id), "instance %d: its effect exactly once", i)
@@ -299,4 +265,38 @@ func TestWriteGroup_DeferredPaymentUpdates_AStaleOneSendsTheGroupAlone(t *testin
 		assert.Greater(t, spy.largestGroup(), 1, "writes ready together share a transaction")
 		assert.Equal(t, int64(n-1), reread.Load(), "each payment written meanwhile read again once, alone")
 	})
+}
+
+// startAtOnce registers def, starts n instances of it (keys 0 to n-1), runs
+// r, and waits until every instance's step was called (arrived done n
+// times), so that their writes are ready together. It returns their ids.
+func startAtOnce(t *testing.T, db *store.DB, r *saga.Runner, def *saga.Definition, n int, arrived *sync.WaitGroup) []string {
+	t.Helper()
+	require.NoError(t, r.Register(def))
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = start(t, db, r, def, key(i)).ID
+	}
+	runFor(t, r)
+	done := make(chan struct{})
+	go func() { arrived.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the steps were not all called at once")
+	}
+	return ids
+}
+
+// completeSlowly lets the waiting steps go on (closes release) with every
+// instance update slowed, so that their writes queue and form groups, and
+// waits until every instance completed.
+func (g *groupSpy) completeSlowly(t *testing.T, r *saga.Runner, release chan struct{}, ids []string) {
+	t.Helper()
+	g.slow.Store(true)
+	defer g.slow.Store(false)
+	close(release)
+	for _, id := range ids {
+		waitState(t, r, id, saga.Completed)
+	}
 }
