@@ -99,6 +99,10 @@ func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 	)
 	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		inst, existing, pay, checkout = nil, nil, nil, nil
+		// The claim's writes (the payment, the order's claim, the saga and
+		// its dispatch record) are new rows nothing here reads again: they
+		// reach the database together, after the reads.
+		ctx, deferred := p.db.WithDeferred(ctx)
 		// The checkout, locked, with the order's attempts and the claim's
 		// holder, in one read.
 		c, holder, attempts, err := p.db.LockCheckoutAttempts(ctx, tx, req.OrderID)
@@ -169,9 +173,11 @@ func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 		if err != nil {
 			return err
 		}
-		inst, err = p.runner.Start(ctx, tx, p.paymentSaga, pay.ID, raw, saga.Inline())
+		if inst, err = p.runner.Start(ctx, tx, p.paymentSaga, pay.ID, raw, saga.Inline()); err != nil {
+			return err
+		}
 		checkout = c
-		return err
+		return deferred.Flush(ctx, tx)
 	})
 	switch {
 	case errors.Is(err, store.ErrOrderClaimed), errors.Is(err, store.ErrDuplicate):

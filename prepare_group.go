@@ -20,14 +20,14 @@ type newCheckoutCall struct {
 
 // newPrepareGroup commits the new checkouts of Prepare calls that arrive at
 // the same moment in one transaction, one multi-row INSERT (see txgroup and
-// store.WithDeferred). When the group fails — an order prepared before, a
+// DB.WithDeferred). When the group fails — an order prepared before, a
 // database error — each insert runs again alone and answers exactly as it
 // would have without the group.
 func (p *Paygate) newPrepareGroup() *txgroup.Group[*newCheckoutCall] {
 	return &txgroup.Group[*newCheckoutCall]{
 		InTx: p.db.InTx,
 		Together: func(ctx context.Context, tx *sql.Tx, calls []*newCheckoutCall) error {
-			ctx, deferred := store.WithDeferred(ctx)
+			ctx, deferred := p.db.WithDeferred(ctx)
 			for _, c := range calls {
 				if err := p.db.InsertCheckout(txgroup.Context(c.ctx, ctx), tx, c.c); err != nil {
 					return err

@@ -73,7 +73,7 @@ func TestCheckout_DeferredInsertsFlushTogether(t *testing.T) {
 		}
 		a, b := orderID(t)+"-a", orderID(t)+"-b"
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
-			ctx, d := store.WithDeferred(ctx)
+			ctx, d := db.WithDeferred(ctx)
 			for _, o := range []string{a, b} {
 				if err := db.InsertCheckout(ctx, tx, checkout(o)); err != nil {
 					return err
@@ -89,7 +89,7 @@ func TestCheckout_DeferredInsertsFlushTogether(t *testing.T) {
 		}
 		c := orderID(t) + "-c"
 		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			ctx, d := store.WithDeferred(ctx)
+			ctx, d := db.WithDeferred(ctx)
 			for _, o := range []string{c, a} {
 				if err := db.InsertCheckout(ctx, tx, checkout(o)); err != nil {
 					return err

@@ -112,7 +112,7 @@ func TestEvents_DeferredUntilFlush(t *testing.T) {
 		pay := newPayment(order)
 		a, b, c := newEvent(pay, "PAYMENT_APPROVED"), newEvent(pay, "ORDER_CREATED"), newEvent(pay, "SETTLEMENT_RECORDED")
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
-			ctx, d := store.WithDeferred(ctx)
+			ctx, d := db.WithDeferred(ctx)
 			if err := db.AppendEvents(ctx, tx, a, b); err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func TestEvents_DeferredUntilFlush(t *testing.T) {
 		assert.Len(t, got, 3)
 
 		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			ctx, d := store.WithDeferred(ctx)
+			ctx, d := db.WithDeferred(ctx)
 			if err := db.AppendEvent(ctx, tx, newEvent(pay, "REFUND_REQUESTED")); err != nil {
 				return err
 			}

@@ -60,7 +60,8 @@ func (p *Payment) args() (paymentArgs, error) {
 
 // InsertPayment records a new payment in tx with Version 1. It sets
 // CreatedAt (when zero) and UpdatedAt. A taken id or (PG, PaymentKey) is
-// ErrDuplicate.
+// ErrDuplicate. In a context whose writes are deferred (DB.WithDeferred)
+// the insert waits for Flush, which reports a duplicate.
 func (db *DB) InsertPayment(ctx context.Context, tx *sql.Tx, p *Payment) error {
 	a, err := p.args()
 	if err != nil {
@@ -68,7 +69,7 @@ func (db *DB) InsertPayment(ctx context.Context, tx *sql.Tx, p *Payment) error {
 	}
 	now := db.clock()
 	created := orNow(p.CreatedAt, now)
-	_, err = tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
+	_, err = ExecOrDefer(ctx, tx, `INSERT INTO payments (`+paymentColumns+`)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.PG, nullString(p.PaymentKey), p.OrderID, a.amount, string(p.Amount.Currency()), string(p.Status),
 		a.approved, a.canceled, p.Method, p.FailureCode, p.FailureMessage, a.data,
@@ -136,7 +137,7 @@ func (db *DB) UpdatePayment(ctx context.Context, tx *sql.Tx, p *Payment, expecte
 
 // UpdatePaymentDeferred is UpdatePayment for a caller that reads nothing of
 // the payment in tx after writing it. In a context whose writes are
-// deferred (WithDeferred) the compare-and-set joins the transaction's
+// deferred (DB.WithDeferred) the compare-and-set joins the transaction's
 // deferred payment updates: Flush writes them in one statement and fails
 // with ErrConflict unless every one of them lands, and with ErrDuplicate
 // on a taken (PG, PaymentKey). p.Version and p.UpdatedAt are set as they
@@ -178,16 +179,11 @@ func (u *paymentUpdates) add(id string, version int64, values []any) {
 	u.ids, u.versions, u.values = append(u.ids, id), append(u.versions, version), append(u.values, values)
 }
 
-// flush writes the updates in one statement: each column chosen by id, each
-// row still a compare-and-set on its version.
-func (u *paymentUpdates) flush(ctx context.Context, tx *sql.Tx) error {
+// statement is the updates as one statement: each column chosen by id,
+// each row still a compare-and-set on its version, so that it changes as
+// many rows as there are updates only if every one of them lands.
+func (u *paymentUpdates) statement() deferredStmt {
 	n := len(u.ids)
-	if n == 0 {
-		return nil
-	}
-	if u.twice {
-		return fmt.Errorf("store: deferred update of %d payments: a payment updated twice in one transaction: %w", n, ErrConflict)
-	}
 	var q strings.Builder
 	args := make([]any, 0, n*(2*len(paymentUpdateColumns)+3)+1)
 	q.WriteString("UPDATE payments SET ")
@@ -208,21 +204,7 @@ func (u *paymentUpdates) flush(ctx context.Context, tx *sql.Tx) error {
 		args = append(args, id, u.versions[i])
 	}
 	q.WriteString(" END")
-	res, err := tx.ExecContext(ctx, q.String(), args...)
-	if err != nil {
-		if IsUniqueViolation(err) {
-			return fmt.Errorf("store: deferred update of %d payments: %w: %w", n, ErrDuplicate, err)
-		}
-		return fmt.Errorf("store: deferred update of %d payments: %w", n, err)
-	}
-	landed, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: deferred update of %d payments: %w", n, err)
-	}
-	if landed != int64(n) {
-		return fmt.Errorf("store: deferred update of %d payments: %d landed: %w", n, landed, ErrConflict)
-	}
-	return nil
+	return deferredStmt{query: q.String(), args: args}
 }
 
 // PaymentByID reads a payment; ErrNotFound when there is none.
@@ -461,15 +443,18 @@ func queryPayments(ctx context.Context, q Querier, query string, args ...any) ([
 // one of any number of concurrent claims win. If another payment holds the
 // order, it returns ErrOrderClaimed (the message names the holder; read it
 // with OrderPayment). Claiming again for the payment that already holds the
-// order returns nil, so a retried transaction is harmless.
+// order returns nil, so a retried transaction is harmless. In a context
+// whose writes are deferred (DB.WithDeferred) the claim waits for Flush,
+// where a claim held by anyone, even paymentID, is ErrDuplicate: defer it
+// only where the order's claim was read under the checkout's lock.
 func (db *DB) ClaimOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID string) error {
 	if err := checkFields(check{"order id", orderID, maxIDLen, true}, check{"payment id", paymentID, maxIDLen, true}); err != nil {
 		return fmt.Errorf("store: claim order %q: %w", orderID, err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO payment_order_mapping (order_id, payment_id, created_at) VALUES (?, ?, ?)`,
+	deferred, err := ExecOrDefer(ctx, tx, `INSERT INTO payment_order_mapping (order_id, payment_id, created_at) VALUES (?, ?, ?)`,
 		orderID, paymentID, db.clock())
-	if err == nil {
-		return nil
+	if err == nil || deferred {
+		return err
 	}
 	if !IsUniqueViolation(err) {
 		return fmt.Errorf("store: claim order %q: %w", orderID, err)

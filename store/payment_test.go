@@ -384,7 +384,7 @@ func TestUpdatePaymentDeferred_OneStatementAtFlush(t *testing.T) {
 		}
 		approvedAt := time.Now().UTC().Truncate(time.Microsecond)
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
-			ctx, d := store.WithDeferred(ctx)
+			ctx, d := db.WithDeferred(ctx)
 			a.Status, a.PaymentKey, a.ApprovedAmount, a.ApprovedAt, a.Method = pg.StatusApproved, "pk-deferred-a", a.Amount, approvedAt, "CARD"
 			a.PGData = []byte(`{"tid":"a"}`)
 			b.Status, b.FailureCode, b.FailureMessage = pg.StatusFailed, "DECLINED", "card declined"
@@ -424,7 +424,7 @@ func TestUpdatePaymentDeferred_OneStatementAtFlush(t *testing.T) {
 		refused := func(want error, updates func(ctx context.Context, tx *sql.Tx) error) {
 			t.Helper()
 			err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-				ctx, d := store.WithDeferred(ctx)
+				ctx, d := db.WithDeferred(ctx)
 				if err := updates(ctx, tx); err != nil {
 					return err
 				}
@@ -480,5 +480,102 @@ func TestUpdatePaymentDeferred_OneStatementAtFlush(t *testing.T) {
 		})
 		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.UpdatePaymentDeferred(ctx, tx, c, 1) })
 		require.ErrorIs(t, err, store.ErrConflict)
+	})
+}
+
+// A new payment, its order's claim, an event and another payment's
+// compare-and-set wait for Flush together (on MySQL one request): nothing of
+// them is in the transaction before it, all of it after it. A claim taken
+// meanwhile fails the flush with ErrDuplicate, and a stale version behind
+// other deferred writes with ErrConflict (the payments' update is the last
+// statement, and its count is the one checked); either way nothing of the
+// transaction remains.
+func TestDeferred_NewPaymentClaimAndUpdateInOneFlush(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		other := newPayment(orderID(t))
+		insertPayment(t, db, other)
+		pay := newPayment(orderID(t))
+		claim := func(p *store.Payment, more func(ctx context.Context, tx *sql.Tx) error) error {
+			return db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				ctx, d := db.WithDeferred(ctx)
+				if err := db.InsertPayment(ctx, tx, p); err != nil {
+					return err
+				}
+				if err := db.ClaimOrder(ctx, tx, p.OrderID, p.ID); err != nil {
+					return err
+				}
+				if err := db.AppendEvent(ctx, tx, newEvent(p, "PAYMENT_APPROVING")); err != nil {
+					return err
+				}
+				if err := more(ctx, tx); err != nil {
+					return err
+				}
+				return d.Flush(ctx, tx)
+			})
+		}
+		absent := func(p *store.Payment) {
+			t.Helper()
+			_, err := db.PaymentByID(ctx, p.ID)
+			require.ErrorIs(t, err, store.ErrNotFound)
+			evs, err := db.EventsByPayment(ctx, p.ID)
+			require.NoError(t, err)
+			assert.Empty(t, evs)
+		}
+
+		require.NoError(t, claim(pay, func(ctx context.Context, tx *sql.Tx) error {
+			other.Status, other.FailureCode = pg.StatusFailed, "DECLINED"
+			if err := db.UpdatePaymentDeferred(ctx, tx, other, 1); err != nil {
+				return err
+			}
+			_, err := db.PaymentByIDTx(ctx, tx, pay.ID)
+			require.ErrorIs(t, err, store.ErrNotFound, "nothing written before Flush")
+			_, err = db.OrderPaymentTx(ctx, tx, pay.OrderID)
+			require.ErrorIs(t, err, store.ErrNotFound, "the claim neither")
+			got, err := db.PaymentByIDTx(ctx, tx, other.ID)
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, got.Version, "the update neither")
+			return nil
+		}))
+		got, err := db.PaymentByID(ctx, pay.ID)
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusApproving, got.Status)
+		assert.EqualValues(t, 1, got.Version)
+		holder, err := db.OrderPayment(ctx, pay.OrderID)
+		require.NoError(t, err)
+		assert.Equal(t, pay.ID, holder)
+		evs, err := db.EventsByPayment(ctx, pay.ID)
+		require.NoError(t, err)
+		assert.Len(t, evs, 1)
+		got, err = db.PaymentByID(ctx, other.ID)
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusFailed, got.Status)
+		assert.EqualValues(t, 2, got.Version)
+
+		// The order is claimed: the flush stops at the claim.
+		second := newPayment(pay.OrderID)
+		err = claim(second, func(context.Context, *sql.Tx) error { return nil })
+		require.ErrorIs(t, err, store.ErrDuplicate)
+		absent(second)
+		holder, err = db.OrderPayment(ctx, pay.OrderID)
+		require.NoError(t, err)
+		assert.Equal(t, pay.ID, holder, "the claim stays with its holder")
+
+		// A stale version behind the other deferred writes.
+		third := newPayment(orderID(t))
+		err = claim(third, func(ctx context.Context, tx *sql.Tx) error {
+			stale := *other
+			stale.FailureMessage = "late"
+			return db.UpdatePaymentDeferred(ctx, tx, &stale, 1)
+		})
+		require.ErrorIs(t, err, store.ErrConflict)
+		absent(third)
+		_, err = db.OrderPayment(ctx, third.OrderID)
+		require.ErrorIs(t, err, store.ErrNotFound)
+		got, err = db.PaymentByID(ctx, other.ID)
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, got.Version)
+		assert.Empty(t, got.FailureMessage)
 	})
 }

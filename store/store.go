@@ -115,7 +115,10 @@ func WithClock(now func() time.Time) Option {
 // For MySQL, Open forces parseTime=true, loc=UTC, interpolateParams=true (one
 // round trip per statement instead of prepare/execute/close),
 // clientFoundRows=true (an UPDATE reports matched rows, which the
-// compare-and-set repositories rely on), and sets the session isolation level
+// compare-and-set repositories rely on), multiStatements=true (a
+// transaction's deferred writes reach the server in one request, see
+// Deferred; every value still travels as an escaped argument, never as
+// statement text), and sets the session isolation level
 // to READ COMMITTED unless the DSN sets one: claims use locking reads and
 // unique inserts, and READ COMMITTED avoids the gap locks that make
 // REPEATABLE READ deadlock on them. Statement-based binary logging is not
@@ -176,6 +179,7 @@ func openMySQL(ctx context.Context, raw string) (*DB, error) {
 	cfg.ParseTime = true
 	cfg.InterpolateParams = true
 	cfg.ClientFoundRows = true
+	cfg.MultiStatements = true
 	cfg.Loc = time.UTC
 	if cfg.Timeout == 0 {
 		cfg.Timeout = mysqlDialTimeout

@@ -208,3 +208,32 @@ func TestGroup_APanicIsItsCallersAlone(t *testing.T) {
 		assert.Zero(t, f.together.Load())
 	})
 }
+
+// With Lone, an item alone in its group runs Together too; when that fails,
+// it runs Alone and answers its own outcome.
+func TestGroup_LoneItemRunsTogether(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 8)
+		f.g.Lone = true
+		close(f.gate)
+		require.NoError(t, f.g.Submit(item{key: "a"}))
+		assert.Equal(t, int64(1), f.groups.Load())
+		assert.Equal(t, int64(1), f.together.Load(), "the lone item committed in a group of one")
+
+		require.ErrorIs(t, f.g.Submit(item{key: "b", fail: true}), errRefused)
+		assert.Equal(t, int64(2), f.groups.Load(), "tried together first")
+		assert.Equal(t, int64(1), f.together.Load())
+		assert.Equal(t, []string{"a"}, keys(t, db), "nothing of the refused item, together or alone")
+	})
+}
+
+// By default an item alone in its group runs Alone.
+func TestGroup_LoneItemRunsAloneByDefault(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, 8)
+		close(f.gate)
+		require.NoError(t, f.g.Submit(item{key: "a"}))
+		assert.Zero(t, f.groups.Load())
+		assert.Equal(t, []string{"a"}, keys(t, db))
+	})
+}

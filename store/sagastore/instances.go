@@ -45,9 +45,11 @@ func queryInstances(ctx context.Context, q store.Querier, query string, args ...
 	return out, rows.Err()
 }
 
-// InsertInstance implements saga.Store.
+// InsertInstance implements saga.Store. In a context whose writes are
+// deferred (DB.WithDeferred) the insert waits for the Flush, which reports
+// a taken key as store.ErrDuplicate for the whole transaction.
 func (s *Store) InsertInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO saga_instances (`+instanceCols+`)
+	_, err := store.ExecOrDefer(ctx, tx, `INSERT INTO saga_instances (`+instanceCols+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.ID, in.Definition, in.BusinessKey, string(in.State), in.StepIndex, in.Payload, clip(in.Reason), string(in.ResumeState),
 		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, in.Wakes, dbTime(in.CreatedAt), dbTime(in.UpdatedAt), in.TraceParent)
@@ -314,7 +316,8 @@ WHERE saga_id IN (`+placeholders(len(sagaIDs))+`)`, anys(sagaIDs)...)
 	return out, nil
 }
 
-// PutSteps implements saga.Store.
+// PutSteps implements saga.Store. In a context whose writes are deferred
+// (DB.WithDeferred) the upsert waits for the Flush.
 func (s *Store) PutSteps(ctx context.Context, tx *sql.Tx, steps ...saga.StepRecord) error {
 	if len(steps) == 0 {
 		return nil
@@ -333,7 +336,7 @@ output = VALUES(output), last_error = VALUES(last_error), updated_at = VALUES(up
 attempts = excluded.attempts, output = excluded.output, last_error = excluded.last_error,
 updated_at = excluded.updated_at`
 	}
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+	if _, err := store.ExecOrDefer(ctx, tx, query, args...); err != nil {
 		return fmt.Errorf("sagastore: put steps of %s: %w", steps[0].SagaID, err)
 	}
 	return nil

@@ -12,7 +12,7 @@ import (
 )
 
 // InsertEvent implements outbox.Store. In a context whose inserts are
-// deferred (store.WithDeferred) the rows are added to the transaction's
+// deferred (DB.WithDeferred) the rows are added to the transaction's
 // deferred inserts instead.
 func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev outbox.EventRecord, deliveries []outbox.DeliveryRecord) error {
 	err := store.InsertRows(ctx, tx, `INSERT INTO saga_events (id, type, event_key, payload, occurred_at, created_at, trace_parent)
@@ -40,10 +40,10 @@ VALUES `, "(?, ?, ?, ?, ?, ?, ?)", 1,
 	return nil
 }
 
-// Deferring returns ctx with its inserts deferred (store.WithDeferred) and
+// Deferring returns ctx with its writes deferred (DB.WithDeferred) and
 // the function that writes them; the saga runner's write groups use it.
 func (s *Store) Deferring(ctx context.Context) (context.Context, func(context.Context, *sql.Tx) error) {
-	ctx, d := store.WithDeferred(ctx)
+	ctx, d := s.db.WithDeferred(ctx)
 	return ctx, d.Flush
 }
 
