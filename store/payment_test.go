@@ -524,8 +524,11 @@ func TestDeferred_NewPaymentClaimAndUpdateInOneFlush(t *testing.T) {
 			assert.Empty(t, evs)
 		}
 
+		// A value that reads as statements travels as data in the one
+		// request.
+		hostile := `x'); DELETE FROM payments; -- \'; DROP TABLE payment_events; "`
 		require.NoError(t, claim(pay, func(ctx context.Context, tx *sql.Tx) error {
-			other.Status, other.FailureCode = pg.StatusFailed, "DECLINED"
+			other.Status, other.FailureCode, other.FailureMessage = pg.StatusFailed, "DECLINED", hostile
 			if err := db.UpdatePaymentDeferred(ctx, tx, other, 1); err != nil {
 				return err
 			}
@@ -551,6 +554,7 @@ func TestDeferred_NewPaymentClaimAndUpdateInOneFlush(t *testing.T) {
 		got, err = db.PaymentByID(ctx, other.ID)
 		require.NoError(t, err)
 		assert.Equal(t, pg.StatusFailed, got.Status)
+		assert.Equal(t, hostile, got.FailureMessage)
 		assert.EqualValues(t, 2, got.Version)
 
 		// The order is claimed: the flush stops at the claim.
@@ -576,6 +580,6 @@ func TestDeferred_NewPaymentClaimAndUpdateInOneFlush(t *testing.T) {
 		got, err = db.PaymentByID(ctx, other.ID)
 		require.NoError(t, err)
 		assert.EqualValues(t, 2, got.Version)
-		assert.Empty(t, got.FailureMessage)
+		assert.Equal(t, hostile, got.FailureMessage)
 	})
 }
