@@ -116,8 +116,11 @@ func (s *Signal) Notify() {
 }
 
 // Loop is a polling loop: while worker slots are free it claims work, runs
-// each claimed unit on its own goroutine, and waits for a wake-up, a freed
-// slot or the poll interval.
+// each claimed unit on its own goroutine, and waits for a wake-up or the
+// poll interval — or for a freed slot, when due work may be waiting for one
+// (the last claim took all it could, or none was made for want of free
+// slots). A slot freed after a claim that found less than it could take
+// says nothing of new work, so it does not make the loop claim again.
 type Loop[T any] struct {
 	// Name starts log lines: "saga: claim instances".
 	Name string
@@ -292,7 +295,10 @@ func (l Loop[T]) Run(ctx context.Context) error {
 	failures := 0
 	for {
 		l.Pulse.beat()
-		full := false
+		// full: the claim took all it could, so more work probably waits.
+		// starved: work may wait for a slot (full, or no claim was made for
+		// want of free ones), so a freed slot is a reason to claim.
+		full, starved := false, true
 		if free := cap(slots) - len(slots); free > 0 && (l.ClaimAt == nil || l.ClaimAt(free)) {
 			units, more, err := l.Claim(ctx, free)
 			switch {
@@ -313,7 +319,7 @@ func (l Loop[T]) Run(ctx context.Context) error {
 				r := &Reservation{p: pool}
 				r.Go(func(ctx context.Context, stop <-chan struct{}) { l.Work(ctx, u, stop) })
 			}
-			full = more
+			full, starved = more, more
 		}
 		wait := l.Config.PollInterval
 		switch {
@@ -326,11 +332,15 @@ func (l Loop[T]) Run(ctx context.Context) error {
 			wait = max(wait, min(time.Duration(failures)*100*time.Millisecond, l.Config.ClaimBackoff))
 		}
 		timer.Reset(wait)
+		freed := pool.freed
+		if !starved {
+			freed = nil // a freed slot is no news: wait for a wake-up or the poll
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-l.Signal.ch:
-		case <-pool.freed:
+		case <-freed:
 		case <-timer.C:
 		}
 	}

@@ -106,3 +106,61 @@ func TestPool_ReservationsShareTheLoopsSlots(t *testing.T) {
 	_, ok = pool.Reserve()
 	assert.False(t, ok, "a stopped loop takes no reservations")
 }
+
+// A slot freed after a claim that found less than it could take does not
+// make the loop claim again (only a wake-up or the poll does); a slot freed
+// after a claim that took all it could does, since more work probably
+// waits for it.
+func TestLoop_AFreedSlotMakesAClaimOnlyWhenWorkMayWait(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		full       bool
+		wantClaims int32
+	}{
+		{"the claim found less than it could take", false, 1},
+		{"the claim took all it could", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var claims atomic.Int32
+			release := make(chan struct{})
+			finished := make(chan struct{}, 2)
+			loop := claimloop.Loop[int]{
+				Name: "test",
+				// The poll never comes within the test.
+				Config: claimloop.Config{PollInterval: time.Hour, Concurrency: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}.WithDefaults(2, 0),
+				Signal: claimloop.NewSignal(),
+				Claim: func(ctx context.Context, free int) ([]int, bool, error) {
+					if claims.Add(1) > 1 {
+						return nil, false, nil
+					}
+					if tc.full {
+						return make([]int, free), true, nil
+					}
+					return []int{0}, false, nil
+				},
+				Work: func(context.Context, int, <-chan struct{}) {
+					<-release
+					finished <- struct{}{}
+				},
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- loop.Run(ctx) }()
+			defer func() {
+				cancel()
+				require.NoError(t, <-done)
+			}()
+
+			require.Eventually(t, func() bool { return claims.Load() == 1 }, 10*time.Second, time.Millisecond)
+			release <- struct{}{} // one unit ends and frees its slot
+			<-finished
+			if tc.wantClaims == 1 {
+				time.Sleep(200 * time.Millisecond)
+			} else {
+				require.Eventually(t, func() bool { return claims.Load() == tc.wantClaims }, 10*time.Second, time.Millisecond)
+			}
+			assert.Equal(t, tc.wantClaims, claims.Load())
+			close(release)
+		})
+	}
+}
