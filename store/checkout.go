@@ -22,33 +22,81 @@ func (c *Checkout) validate() error {
 // InsertCheckout records a prepared checkout in tx. It sets CreatedAt (when
 // zero) and UpdatedAt. A checkout for the same order id is ErrDuplicate.
 func (db *DB) InsertCheckout(ctx context.Context, tx *sql.Tx, c *Checkout) error {
+	now := db.clock()
+	args, err := checkoutRow(c, now)
+	if err != nil {
+		return err
+	}
+	// Deferred, an order prepared meanwhile fails the flush.
+	if err := InsertRows(ctx, tx, insertCheckoutsHead, checkoutRowMarks, 1, args...); err != nil {
+		return checkoutInsertError(c.OrderID, 1, err)
+	}
+	c.CreatedAt, c.UpdatedAt = orNow(c.CreatedAt, now), now
+	return nil
+}
+
+// InsertCheckouts records new checkouts in one statement committed on its
+// own (Autocommit): all of them or, when any order has a checkout already
+// (ErrDuplicate) or the statement fails, none. It sets their CreatedAt
+// (when zero) and UpdatedAt.
+func (db *DB) InsertCheckouts(ctx context.Context, cs ...*Checkout) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	now := db.clock()
+	args := make([]any, 0, len(cs)*9)
+	for _, c := range cs {
+		row, err := checkoutRow(c, now)
+		if err != nil {
+			return err
+		}
+		args = append(args, row...)
+	}
+	if _, err := db.Autocommit(ctx, insertCheckoutsHead+values(checkoutRowMarks, len(cs)), args...); err != nil {
+		return checkoutInsertError(cs[0].OrderID, len(cs), err)
+	}
+	for _, c := range cs {
+		c.CreatedAt, c.UpdatedAt = orNow(c.CreatedAt, now), now
+	}
+	return nil
+}
+
+const (
+	insertCheckoutsHead = `INSERT INTO checkouts
+  (order_id, pg, amount, currency, order_name, prepare_data, expires_at, created_at, updated_at)
+  VALUES `
+	checkoutRowMarks = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+// checkoutRow is the arguments of c's row in an insert made at now, or why
+// c cannot be stored.
+func checkoutRow(c *Checkout, now time.Time) ([]any, error) {
 	if err := c.validate(); err != nil {
-		return fmt.Errorf("store: insert checkout %q: %w", c.OrderID, err)
+		return nil, fmt.Errorf("store: insert checkout %q: %w", c.OrderID, err)
 	}
 	amount, err := minorUnits(c.Amount)
 	if err != nil {
-		return fmt.Errorf("store: insert checkout %q: amount: %w", c.OrderID, err)
+		return nil, fmt.Errorf("store: insert checkout %q: amount: %w", c.OrderID, err)
 	}
 	data, err := jsonArg("prepare data", c.PrepareData)
 	if err != nil {
-		return fmt.Errorf("store: insert checkout %q: %w", c.OrderID, err)
+		return nil, fmt.Errorf("store: insert checkout %q: %w", c.OrderID, err)
 	}
-	now := db.clock()
-	created := orNow(c.CreatedAt, now)
-	// Deferred (a group of Prepare calls), an order prepared meanwhile
-	// fails the flush, and the group's owner runs this again alone.
-	err = InsertRows(ctx, tx, `INSERT INTO checkouts
-  (order_id, pg, amount, currency, order_name, prepare_data, expires_at, created_at, updated_at)
-  VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?)", 1,
-		c.OrderID, c.PG, amount, string(c.Amount.Currency()), c.OrderName, data, nullTime(c.ExpiresAt), created, now)
-	if err != nil {
-		if IsUniqueViolation(err) {
-			return fmt.Errorf("store: insert checkout %q: %w: %w", c.OrderID, ErrDuplicate, err)
-		}
-		return fmt.Errorf("store: insert checkout %q: %w", c.OrderID, err)
+	return []any{c.OrderID, c.PG, amount, string(c.Amount.Currency()), c.OrderName, data, nullTime(c.ExpiresAt),
+		orNow(c.CreatedAt, now), now}, nil
+}
+
+// checkoutInsertError is the error of an insert of n checkouts, the first
+// for order.
+func checkoutInsertError(order string, n int, err error) error {
+	what := fmt.Sprintf("%q", order)
+	if n > 1 {
+		what = fmt.Sprintf("of %d orders", n)
 	}
-	c.CreatedAt, c.UpdatedAt = created, now
-	return nil
+	if IsUniqueViolation(err) {
+		return fmt.Errorf("store: insert checkout %s: %w: %w", what, ErrDuplicate, err)
+	}
+	return fmt.Errorf("store: insert checkout %s: %w", what, err)
 }
 
 // UpdateCheckout replaces the mutable fields of the order's checkout (PG,

@@ -103,6 +103,47 @@ func TestCheckout_DeferredInsertsFlushTogether(t *testing.T) {
 	})
 }
 
+// InsertCheckouts writes its checkouts in one statement that commits on its
+// own: all of them, or — when an order has a checkout already, or one of
+// them is invalid — none. Called inside a transaction it refuses, as InTx
+// does, and writes nothing.
+func TestCheckout_InsertCheckoutsCommitOnTheirOwn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		checkout := func(order string) *store.Checkout {
+			return &store.Checkout{OrderID: order, PG: "tosspay", Amount: pg.Won(15000), OrderName: "양말"}
+		}
+		a, b, c, d := orderID(t)+"-a", orderID(t)+"-b", orderID(t)+"-c", orderID(t)+"-d"
+		ca, cb := checkout(a), checkout(b)
+		require.NoError(t, db.InsertCheckouts(ctx, ca, cb))
+		for _, co := range []*store.Checkout{ca, cb} {
+			got, err := db.CheckoutByOrder(ctx, co.OrderID)
+			require.NoError(t, err)
+			assert.True(t, got.Amount.Equal(pg.Won(15000)))
+			assert.False(t, co.CreatedAt.IsZero(), "CreatedAt set")
+			assert.Equal(t, co.CreatedAt, co.UpdatedAt)
+		}
+
+		err := db.InsertCheckouts(ctx, checkout(c), checkout(a))
+		require.ErrorIs(t, err, store.ErrDuplicate)
+		_, err = db.CheckoutByOrder(ctx, c)
+		require.ErrorIs(t, err, store.ErrNotFound, "the statement that failed wrote nothing")
+
+		err = db.InsertCheckouts(ctx, checkout(c), &store.Checkout{OrderID: d, PG: "tosspay"})
+		require.ErrorIs(t, err, store.ErrInvalid)
+		for _, o := range []string{c, d} {
+			_, err = db.CheckoutByOrder(ctx, o)
+			require.ErrorIs(t, err, store.ErrNotFound, "an invalid checkout sends nothing")
+		}
+
+		err = db.InTx(ctx, func(ctx context.Context, _ *sql.Tx) error { return db.InsertCheckouts(ctx, checkout(c)) })
+		require.ErrorIs(t, err, store.ErrNestedTx)
+		_, err = db.CheckoutByOrder(ctx, c)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
 // LockCheckoutAttempts reads the checkout with every attempt of its order,
 // oldest first, and the claim's holder, in one statement; an order without
 // a checkout is ErrNotFound, one without attempts has none. On MySQL the

@@ -79,8 +79,43 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 		return ErrNestedTx
 	}
 	ctx = context.WithValue(ctx, inTxKey{}, true)
+	return db.retried(ctx, func() error { return db.runTx(ctx, fn) })
+}
+
+// Autocommit runs one statement with no transaction around it: the
+// database commits it on its own, atomically and durably like a
+// transaction of that one statement, without the round trips of BEGIN and
+// COMMIT. It is retried, and serialized on SQLite, exactly as InTx's
+// transactions are, so the statement must be re-runnable as their fn is.
+// Called with the context an InTx gave its fn it returns ErrNestedTx: the
+// statement would not join that transaction.
+func (db *DB) Autocommit(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if InTransaction(ctx) {
+		return nil, ErrNestedTx
+	}
+	var res sql.Result
+	err := db.retried(ctx, func() error {
+		if db.writer != nil {
+			select {
+			case db.writer <- struct{}{}:
+			case <-ctx.Done():
+				return fmt.Errorf("store: statement: %w", ctx.Err())
+			}
+			defer func() { <-db.writer }()
+		}
+		var err error
+		res, err = db.sql.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// retried runs run — a transaction, or a statement that is one — until it
+// succeeds, fails for good (see IsRetryable) or has had txMaxAttempts
+// tries, with jittered backoff between them, never past ctx's deadline.
+func (db *DB) retried(ctx context.Context, run func() error) error {
 	for attempt := 0; ; attempt++ {
-		err := db.runTx(ctx, fn)
+		err := run()
 		if err == nil {
 			return nil
 		}

@@ -30,7 +30,8 @@ type InTx func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) err
 // Group commits items of type T together. Its zero value is not usable;
 // fill every function field.
 type Group[T any] struct {
-	// InTx opens the group's transactions.
+	// InTx opens the group's transactions. For work that is one statement,
+	// atomic on its own, it may run fn with a nil tx instead.
 	InTx InTx
 	// Together does the work of several items in tx. Any error rolls the
 	// group back and runs each item Alone.
