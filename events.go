@@ -116,6 +116,7 @@ func (p *Paygate) recordAll(ctx context.Context, tx *sql.Tx, batch ...paymentEve
 	var (
 		rows []*store.Event
 		emit []outbox.Event
+		due  []store.SyncDue
 	)
 	for _, b := range batch {
 		pay := b.pay
@@ -151,6 +152,10 @@ func (p *Paygate) recordAll(ctx context.Context, tx *sql.Tx, batch ...paymentEve
 				ID: ev.EventID, PaymentID: pay.ID, OrderID: pay.OrderID, Type: s.typ,
 				Payload: payload, OccurredAt: ev.OccurredAt,
 			})
+			if !p.cfg.Sync.Disabled && schedulesSync(s.typ, pay) {
+				// On the lookup schedule if and only if this commits.
+				due = append(due, p.firstSync(pay, ev.OccurredAt))
+			}
 			if p.outbox.Wants(s.typ) {
 				// Otherwise payment_events is the event's record; the
 				// outbox would keep a copy nobody is sent.
@@ -168,5 +173,5 @@ func (p *Paygate) recordAll(ctx context.Context, tx *sql.Tx, batch ...paymentEve
 			return err
 		}
 	}
-	return nil
+	return p.db.ScheduleSyncs(ctx, tx, due)
 }

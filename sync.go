@@ -64,14 +64,18 @@ func (c *SyncConfig) setDefaults() {
 // syncSubscriberName names the scheduler of lookups in delivery records.
 const syncSubscriberName = "payment-sync"
 
-// syncSubscriber puts every approved payment on the lookup schedule, in the
-// transaction that completes the PAYMENT_APPROVED delivery; a batch of
-// deliveries is scheduled in one statement.
+// syncSubscriber handles the deliveries of approvals and failures written
+// for it while payments were put on the lookup schedule through the outbox.
+// They are put on it in the transaction that records their approval now
+// (recordAll), so the subscriber is retired: it takes no new events, and
+// drains what an earlier version, or a process still running one, wrote for
+// it. A batch of deliveries is scheduled in one statement.
 func (p *Paygate) syncSubscriber() outbox.Subscriber {
 	return outbox.Subscriber{
-		Name:   syncSubscriberName,
-		Types:  []string{EventPaymentApproved, EventPaymentFailed},
-		Handle: p.scheduleSync,
+		Name:    syncSubscriberName,
+		Types:   []string{EventPaymentApproved, EventPaymentFailed},
+		Retired: true,
+		Handle:  p.scheduleSync,
 		HandleBatch: func(ctx context.Context, tx *sql.Tx, ds []outbox.Delivery) error {
 			var due []store.SyncDue
 			err := p.withPayments(ctx, tx, ds, func(ctx context.Context, tx *sql.Tx, d outbox.Delivery, pay *store.Payment) error {
@@ -111,15 +115,30 @@ func (p *Paygate) syncDueOf(ctx context.Context, tx *sql.Tx, d outbox.Delivery, 
 			return s, false, err
 		}
 	}
-	if ev.EventType == EventPaymentFailed && !writtenOff(pay) {
-		return s, false, nil // declined for good: nothing can be captured later
+	if !schedulesSync(ev.EventType, pay) {
+		return s, false, nil
 	}
+	return p.firstSync(pay, ev.OccurredAt), true, nil
+}
+
+// schedulesSync reports whether an event of type typ puts pay, as that
+// event leaves it, on the lookup schedule: an approval does, and so does a
+// failure the PG may still turn into a late capture (writtenOff); a decline
+// for good does not.
+func schedulesSync(typ string, pay *store.Payment) bool {
+	return typ == EventPaymentApproved || (typ == EventPaymentFailed && writtenOff(pay))
+}
+
+// firstSync is pay's first place on the lookup schedule: anywhere in
+// [Every/2, 3·Every/2) after its approval (or, without one, after the event
+// at occurred), so lookups spread over the day.
+func (p *Paygate) firstSync(pay *store.Payment, occurred time.Time) store.SyncDue {
 	from := pay.ApprovedAt
 	if from.IsZero() {
-		from = ev.OccurredAt
+		from = occurred
 	}
 	every := p.cfg.Sync.Every
-	return store.SyncDue{PaymentID: pay.ID, NextAt: from.Add(every/2 + rand.N(every))}, true, nil
+	return store.SyncDue{PaymentID: pay.ID, NextAt: from.Add(every/2 + rand.N(every))}
 }
 
 // SyncPayment looks a payment up at its PG now and records what the PG

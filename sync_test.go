@@ -11,10 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/pg/pgtest"
 	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/sagastore"
 	"github.com/paygate/paygate/store/settlementstore"
 	"github.com/paygate/paygate/store/storetest"
 )
@@ -198,6 +200,62 @@ func TestSync_PendingCancelPlusConsoleCancel_TossNotification(t *testing.T) {
 			assert.Equal(t, "DONE", c.Status)
 		}
 		f.checkInvariants(order)
+	})
+}
+
+// An approval puts its payment on the lookup schedule in the transaction
+// that records it: the schedule is there when Approve returns, about a day
+// after the approval (the default Every), and no outbox delivery is written
+// for it. A delivery written for the retired scheduler by an earlier
+// version is still handled: its payment gets on the schedule.
+func TestSync_ApprovalSchedulesItsLookupInItsOwnTransaction(t *testing.T) {
+	eachPG(t, func(t *testing.T, f *flow) {
+		ctx := context.Background()
+		res, err := f.p.Approve(ctx, f.checkout("ord-sync-tx", 12000, pgtest.FaultNone))
+		require.NoError(t, err)
+		require.Equal(t, pg.StatusApproved, res.Status)
+		s, err := f.db.SyncOf(ctx, res.PaymentID)
+		require.NoError(t, err, "on the schedule when Approve returns")
+		approved := f.payment(res.PaymentID).ApprovedAt
+		assert.False(t, s.NextAt.Before(approved.Add(12*time.Hour)), "first lookup %s, approved %s", s.NextAt, approved)
+		assert.True(t, s.NextAt.Before(approved.Add(36*time.Hour)), "first lookup %s, approved %s", s.NextAt, approved)
+		ds, err := f.p.Outbox().Deliveries(ctx, outbox.DeliveryFilter{Subscriber: "payment-sync"})
+		require.NoError(t, err)
+		assert.Empty(t, ds, "no delivery for the retired scheduler")
+		f.settled(res.PaymentID)
+
+		// An approval recorded by an earlier version: its payment is not on
+		// the schedule yet, and its event has a delivery for the scheduler.
+		require.NoError(t, f.db.Unschedule(ctx, res.PaymentID))
+		evs, err := f.db.EventsByPayment(ctx, res.PaymentID)
+		require.NoError(t, err)
+		var approval *store.Event
+		for _, e := range evs {
+			if e.Type == paygate.EventPaymentApproved {
+				approval = e
+			}
+		}
+		require.NotNil(t, approval)
+		earlier := outbox.New(sagastore.New(f.db), outbox.Config{})
+		require.NoError(t, earlier.Subscribe(outbox.Subscriber{
+			Name: "payment-sync", Types: []string{paygate.EventPaymentApproved},
+			Handle: func(context.Context, *sql.Tx, outbox.Delivery) error { return nil },
+		}))
+		require.NoError(t, f.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := earlier.Emit(ctx, tx, outbox.Event{
+				ID: "legacy-" + approval.ID, Type: approval.Type, Key: res.PaymentID, Payload: approval.Payload, OccurredAt: approval.OccurredAt,
+			})
+			return err
+		}))
+		f.eventually("the earlier version's delivery scheduling the lookup", func() bool {
+			_, err := f.db.SyncOf(ctx, res.PaymentID)
+			return err == nil
+		})
+		f.eventually("that delivery done", func() bool {
+			ds, err := f.p.Outbox().Deliveries(ctx, outbox.DeliveryFilter{Subscriber: "payment-sync", Status: outbox.DeliveryDone})
+			require.NoError(t, err)
+			return len(ds) == 1
+		})
 	})
 }
 

@@ -191,7 +191,8 @@ func (o *Outbox) subscribersByKind() (handlers, relays []Subscriber) {
 	return handlers, relays
 }
 
-// Wants reports whether any registered subscriber (a relay included) takes
+// Wants reports whether any registered subscriber (a relay included, a
+// retired one not) takes
 // events of eventType: an event no subscriber wants is written by Emit but
 // never delivered, so a caller that keeps its own record of the event can
 // skip emitting it.

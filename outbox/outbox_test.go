@@ -57,6 +57,63 @@ func TestOutbox_EmitAndSubscribers_EachDeliveredOnceInTheirTransaction(t *testin
 	})
 }
 
+// A retired subscriber gets no delivery of what is emitted now, and Wants
+// does not count it; the deliveries written for it before it was retired —
+// by an earlier version of the process — are still handled, once each.
+func TestOutbox_RetiredSubscriber_NoNewDeliveries_EarlierOnesHandled(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		handle := ledger(t, db, "t_retired")
+		before := outbox.New(newStore(db), outboxConfig())
+		require.NoError(t, before.Subscribe(outbox.Subscriber{Name: "schedule", Types: []string{"PAYMENT_APPROVED"}, Handle: handle}))
+		for i := range 3 {
+			emit(t, db, before, outbox.Event{Type: "PAYMENT_APPROVED", Key: fmt.Sprintf("pay_%d", i), Payload: []byte(`{}`)})
+		}
+
+		o := outbox.New(newStore(db), outboxConfig())
+		require.NoError(t, o.Subscribe(
+			outbox.Subscriber{Name: "schedule", Types: []string{"PAYMENT_APPROVED"}, Handle: handle, Retired: true},
+			outbox.Subscriber{Name: "log", Handle: ledger(t, db, "t_retired_log")},
+		))
+		assert.True(t, o.Wants("PAYMENT_APPROVED"), "the log takes every type")
+		only := outbox.New(newStore(db), outboxConfig())
+		require.NoError(t, only.Subscribe(outbox.Subscriber{Name: "schedule", Types: []string{"PAYMENT_APPROVED"}, Handle: handle, Retired: true}))
+		assert.False(t, only.Wants("PAYMENT_APPROVED"), "a retired subscriber wants nothing")
+
+		for i := range 4 {
+			emit(t, db, o, outbox.Event{Type: "PAYMENT_APPROVED", Key: fmt.Sprintf("pay_new_%d", i), Payload: []byte(`{}`)})
+		}
+		runFor(t, o)
+		waitCount(t, "log rows", 4, func() int { return rowCount(t, db, "t_retired_log") })
+		waitCount(t, "the retired subscriber's earlier deliveries handled", 3, func() int { return rowCount(t, db, "t_retired") })
+		waitCount(t, "pending deliveries", 0, func() int {
+			pending, err := o.Deliveries(context.Background(), outbox.DeliveryFilter{Status: outbox.DeliveryPending})
+			require.NoError(t, err)
+			return len(pending)
+		})
+		all, err := o.Deliveries(context.Background(), outbox.DeliveryFilter{Subscriber: "schedule"})
+		require.NoError(t, err)
+		assert.Len(t, all, 3, "no delivery written for the retired subscriber after it was retired")
+		var keys []string
+		require.NoError(t, func() error {
+			rows, err := db.SQL().Query(`SELECT event_key FROM t_retired ORDER BY event_key`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				keys = append(keys, k)
+			}
+			return rows.Err()
+		}())
+		assert.Equal(t, []string{"pay_0", "pay_1", "pay_2"}, keys)
+	})
+}
+
 func TestOutbox_Emit_DuplicateIDAndBadInput(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()

@@ -38,10 +38,16 @@ type Subscriber struct {
 	// Retry governs redelivery; after MaxAttempts the delivery is parked
 	// as dead (Unlimited never parks). Zero means DefaultPolicy.
 	Retry Policy
+	// Retired subscribers take no new events: Emit writes no delivery for
+	// them. The deliveries written for them before (by an earlier version,
+	// or by processes that still subscribe them) are handled as ever.
+	// Retire a subscriber, rather than removing it, when its work moved
+	// elsewhere while deliveries for it may still be pending.
+	Retired bool
 }
 
 func (s Subscriber) wants(eventType string) bool {
-	return len(s.Types) == 0 || slices.Contains(s.Types, eventType)
+	return !s.Retired && (len(s.Types) == 0 || slices.Contains(s.Types, eventType))
 }
 
 // Handler processes one delivery inside tx, the transaction that also marks

@@ -34,9 +34,9 @@ type deferredStmt struct {
 }
 
 type deferredInsert struct {
-	head, row string
-	rows      int
-	args      []any
+	head, row, tail string
+	rows            int
+	args            []any
 }
 
 type deferredKey struct{}
@@ -60,11 +60,19 @@ func DeferredFrom(ctx context.Context) *Deferred {
 // Rows of the same head are written together, tables in the order they
 // were first added.
 func (d *Deferred) Add(head, row string, rows int, args ...any) {
-	s, ok := d.shapes[head]
+	d.AddTail(head, row, "", rows, args...)
+}
+
+// AddTail is Add for an INSERT whose rows are followed by tail (an ON
+// DUPLICATE KEY or ON CONFLICT clause): rows of the same head and tail are
+// written together.
+func (d *Deferred) AddTail(head, row, tail string, rows int, args ...any) {
+	key := head + "\x00" + tail
+	s, ok := d.shapes[key]
 	if !ok {
-		s = &deferredInsert{head: head, row: row}
-		d.shapes[head] = s
-		d.order = append(d.order, head)
+		s = &deferredInsert{head: head, row: row, tail: tail}
+		d.shapes[key] = s
+		d.order = append(d.order, key)
 	}
 	s.rows += rows
 	s.args = append(s.args, args...)
@@ -90,9 +98,9 @@ func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("store: deferred update of %d payments: a payment updated twice in one transaction: %w", len(d.payments.ids), ErrConflict)
 	}
 	stmts := d.stmts
-	for _, head := range d.order {
-		s := d.shapes[head]
-		stmts = append(stmts, deferredStmt{query: head + values(s.row, s.rows), args: s.args})
+	for _, key := range d.order {
+		s := d.shapes[key]
+		stmts = append(stmts, deferredStmt{query: s.head + values(s.row, s.rows) + s.tail, args: s.args})
 	}
 	updates := len(d.payments.ids)
 	if updates > 0 {

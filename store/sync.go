@@ -55,14 +55,20 @@ func (db *DB) ScheduleSyncs(ctx context.Context, tx *sql.Tx, due []SyncDue) erro
 		}
 		args = append(args, d.PaymentID, dbTime(d.NextAt), now)
 	}
-	query := `INSERT INTO payment_syncs (payment_id, next_at, failures, last_error, created_at) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, 0, '', ?), ", len(due)), ", ")
-	if db.dialect == MySQL {
-		query += ` ON DUPLICATE KEY UPDATE payment_id = payment_id`
-	} else {
-		query += ` ON CONFLICT (payment_id) DO NOTHING`
+	const (
+		head = `INSERT INTO payment_syncs (payment_id, next_at, failures, last_error, created_at) VALUES `
+		row  = "(?, ?, 0, '', ?)"
+	)
+	tail := ` ON DUPLICATE KEY UPDATE payment_id = payment_id`
+	if db.dialect != MySQL {
+		tail = ` ON CONFLICT (payment_id) DO NOTHING`
 	}
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+	if d := DeferredFrom(ctx); d != nil {
+		// Written at the flush, with the other payments a group schedules.
+		d.AddTail(head, row, tail, len(due), args...)
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, head+values(row, len(due))+tail, args...); err != nil {
 		if len(due) == 1 {
 			return fmt.Errorf("store: schedule sync of %q: %w", due[0].PaymentID, err)
 		}

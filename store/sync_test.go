@@ -162,6 +162,46 @@ func TestSync_ScheduleSyncs_Batch(t *testing.T) {
 	})
 }
 
+// Deferred, the payments several calls schedule are written at the flush in
+// one statement, each payment already on the schedule (or named twice)
+// keeping its first place, and nothing is there before the flush.
+func TestSync_ScheduleSyncs_Deferred(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		ids := make([]string, 3)
+		for i := range ids {
+			p := newPayment(orderID(t))
+			insertPayment(t, db, p)
+			ids[i] = p.ID
+		}
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			return db.ScheduleSync(ctx, tx, ids[0], now.Add(time.Hour))
+		})
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, d := db.WithDeferred(ctx)
+			for _, due := range [][]store.SyncDue{
+				{{PaymentID: ids[0], NextAt: now.Add(5 * time.Hour)}, {PaymentID: ids[1], NextAt: now.Add(2 * time.Hour)}},
+				{{PaymentID: ids[2], NextAt: now.Add(3 * time.Hour)}},
+				{{PaymentID: ids[1], NextAt: now.Add(9 * time.Hour)}},
+			} {
+				if err := db.ScheduleSyncs(ctx, tx, due); err != nil {
+					return err
+				}
+			}
+			_, err := db.SyncOfTx(ctx, tx, ids[2])
+			require.ErrorIs(t, err, store.ErrNotFound, "nothing written before the flush")
+			return d.Flush(ctx, tx)
+		})
+		for i, want := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
+			got, err := db.SyncOf(ctx, ids[i])
+			require.NoError(t, err)
+			assert.True(t, got.NextAt.Equal(now.Add(want)), "payment %d: got %s", i, got.NextAt)
+		}
+	})
+}
+
 // Two claimers at once on MySQL take disjoint payments: the second passes
 // over the rows the first holds.
 func TestSync_ConcurrentClaims_Disjoint(t *testing.T) {
