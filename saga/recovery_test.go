@@ -344,6 +344,8 @@ func TestCompensation_RefusedForGood_NeedsAttentionThenRetry(t *testing.T) {
 		c, _ := done.Step("approve", saga.OpCompensate)
 		assert.Equal(t, saga.StepDone, c.Status)
 
+		// The transition hook, too, runs just after the commit.
+		waitCount(t, "transitions", 4, func() int { mu.Lock(); defer mu.Unlock(); return len(transitions) })
 		mu.Lock()
 		defer mu.Unlock()
 		var path []saga.State
