@@ -224,6 +224,18 @@ FROM INFORMATION_SCHEMA.USER_STATISTICS WHERE USER = SUBSTRING_INDEX(CURRENT_USE
 	return map[string]int64{"select": sel, "update": upd, "other": other, "commit": commits}
 }
 
+// writeCommits is InnoDB's count of committed transactions that wrote
+// (trx_commits_insert_update): COMMIT statements and statements that commit
+// on their own alike, each a durable write of the log. The counter is off
+// by default; the benchmark turns it on. ok is false when it cannot.
+func writeCommits(db *store.DB) (n int64, ok bool) {
+	if _, err := db.SQL().Exec(`SET GLOBAL innodb_monitor_enable = 'trx_commits_insert_update'`); err != nil {
+		return 0, false
+	}
+	err := db.SQL().QueryRow(`SELECT count FROM information_schema.INNODB_METRICS WHERE name = 'trx_commits_insert_update'`).Scan(&n)
+	return n, err == nil
+}
+
 // flowBench is one run of the whole payment flow.
 type flowBench struct {
 	dialect store.Dialect
@@ -256,6 +268,10 @@ type flowBench struct {
 //	                      (Innodb_data_fsyncs, the log's included: commits
 //	                      that wait together share one), divided by the
 //	                      flows.
+//	write-commits/flow    committed transactions that wrote, COMMIT
+//	                      statements and statements committing on their own
+//	                      alike (InnoDB's trx_commits_insert_update, which
+//	                      the benchmark turns on), divided by the flows.
 //	                      They are the whole server's: run the benchmark
 //	                      when nothing else uses the server.
 //
@@ -375,8 +391,11 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		approved = map[string]time.Time{} // order id → Approve returned
 	)
 	var before, userBefore map[string]int64
+	var commitsBefore int64
+	commitsKnown := false
 	if fb.dialect == store.MySQL {
 		userBefore = userCounters(b, db)
+		commitsBefore, commitsKnown = writeCommits(db)
 		before = readCounters(b, db)
 	}
 	b.ResetTimer()
@@ -448,8 +467,11 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	var after, userAfter map[string]int64
+	var commitsAfter int64
 	if fb.dialect == store.MySQL {
 		after = readCounters(b, db)
+		commitsAfter, commitsKnown = writeCommits(db)
+		commitsKnown = commitsKnown && commitsAfter >= commitsBefore
 		userAfter = userCounters(b, db)
 	}
 
@@ -481,6 +503,11 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		b.ReportMetric(per("Com_update", 0), "updates/flow")
 		b.ReportMetric(per("Com_delete", 0), "deletes/flow")
 		b.ReportMetric(per("Com_commit", 0), "commits/flow")
+		if commitsKnown {
+			// Writes that committed, with or without a COMMIT statement
+			// (Prepare's insert commits on its own).
+			b.ReportMetric(float64(commitsAfter-commitsBefore)/float64(want), "write-commits/flow")
+		}
 		// InnoDB's fsyncs (its log's and data files'): a commit waits
 		// for the log's, and commits that wait together share one
 		// (group commit).
