@@ -68,14 +68,11 @@ func TestCheckout_DeferredInsertsFlushTogether(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := ctxT(t)
-		checkout := func(order string) *store.Checkout {
-			return &store.Checkout{OrderID: order, PG: "tosspay", Amount: pg.Won(15000), OrderName: "양말"}
-		}
 		a, b := orderID(t)+"-a", orderID(t)+"-b"
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
 			ctx, d := db.WithDeferred(ctx)
 			for _, o := range []string{a, b} {
-				if err := db.InsertCheckout(ctx, tx, checkout(o)); err != nil {
+				if err := db.InsertCheckout(ctx, tx, socks(o)); err != nil {
 					return err
 				}
 			}
@@ -91,7 +88,7 @@ func TestCheckout_DeferredInsertsFlushTogether(t *testing.T) {
 		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			ctx, d := db.WithDeferred(ctx)
 			for _, o := range []string{c, a} {
-				if err := db.InsertCheckout(ctx, tx, checkout(o)); err != nil {
+				if err := db.InsertCheckout(ctx, tx, socks(o)); err != nil {
 					return err
 				}
 			}
@@ -111,11 +108,8 @@ func TestCheckout_InsertCheckoutsCommitOnTheirOwn(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := ctxT(t)
-		checkout := func(order string) *store.Checkout {
-			return &store.Checkout{OrderID: order, PG: "tosspay", Amount: pg.Won(15000), OrderName: "양말"}
-		}
 		a, b, c, d := orderID(t)+"-a", orderID(t)+"-b", orderID(t)+"-c", orderID(t)+"-d"
-		ca, cb := checkout(a), checkout(b)
+		ca, cb := socks(a), socks(b)
 		require.NoError(t, db.InsertCheckouts(ctx, ca, cb))
 		for _, co := range []*store.Checkout{ca, cb} {
 			got, err := db.CheckoutByOrder(ctx, co.OrderID)
@@ -125,23 +119,28 @@ func TestCheckout_InsertCheckoutsCommitOnTheirOwn(t *testing.T) {
 			assert.Equal(t, co.CreatedAt, co.UpdatedAt)
 		}
 
-		err := db.InsertCheckouts(ctx, checkout(c), checkout(a))
+		err := db.InsertCheckouts(ctx, socks(c), socks(a))
 		require.ErrorIs(t, err, store.ErrDuplicate)
 		_, err = db.CheckoutByOrder(ctx, c)
 		require.ErrorIs(t, err, store.ErrNotFound, "the statement that failed wrote nothing")
 
-		err = db.InsertCheckouts(ctx, checkout(c), &store.Checkout{OrderID: d, PG: "tosspay"})
+		err = db.InsertCheckouts(ctx, socks(c), &store.Checkout{OrderID: d, PG: "tosspay"})
 		require.ErrorIs(t, err, store.ErrInvalid)
 		for _, o := range []string{c, d} {
 			_, err = db.CheckoutByOrder(ctx, o)
 			require.ErrorIs(t, err, store.ErrNotFound, "an invalid checkout sends nothing")
 		}
 
-		err = db.InTx(ctx, func(ctx context.Context, _ *sql.Tx) error { return db.InsertCheckouts(ctx, checkout(c)) })
+		err = db.InTx(ctx, func(ctx context.Context, _ *sql.Tx) error { return db.InsertCheckouts(ctx, socks(c)) })
 		require.ErrorIs(t, err, store.ErrNestedTx)
 		_, err = db.CheckoutByOrder(ctx, c)
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
+}
+
+// socks is a new checkout of order.
+func socks(order string) *store.Checkout {
+	return &store.Checkout{OrderID: order, PG: "tosspay", Amount: pg.Won(15000), OrderName: "양말"}
 }
 
 // LockCheckoutAttempts reads the checkout with every attempt of its order,

@@ -128,16 +128,7 @@ func TestSync_ScheduleSyncs_Batch(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := ctxT(t)
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		ids := make([]string, 3)
-		for i := range ids {
-			p := newPayment(orderID(t))
-			insertPayment(t, db, p)
-			ids[i] = p.ID
-		}
-		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
-			return db.ScheduleSync(ctx, tx, ids[0], now.Add(time.Hour))
-		})
+		now, ids := threePaymentsFirstScheduled(t, db)
 		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			return db.ScheduleSyncs(ctx, tx, []store.SyncDue{{PaymentID: ids[1], NextAt: now}, {PaymentID: "", NextAt: now}})
 		})
@@ -169,16 +160,7 @@ func TestSync_ScheduleSyncs_Deferred(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := ctxT(t)
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		ids := make([]string, 3)
-		for i := range ids {
-			p := newPayment(orderID(t))
-			insertPayment(t, db, p)
-			ids[i] = p.ID
-		}
-		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
-			return db.ScheduleSync(ctx, tx, ids[0], now.Add(time.Hour))
-		})
+		now, ids := threePaymentsFirstScheduled(t, db)
 		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
 			ctx, d := db.WithDeferred(ctx)
 			for _, due := range [][]store.SyncDue{
@@ -200,6 +182,22 @@ func TestSync_ScheduleSyncs_Deferred(t *testing.T) {
 			assert.True(t, got.NextAt.Equal(now.Add(want)), "payment %d: got %s", i, got.NextAt)
 		}
 	})
+}
+
+// threePaymentsFirstScheduled stores three payments and puts the first on
+// the lookup schedule an hour after now.
+func threePaymentsFirstScheduled(t *testing.T, db *store.DB) (now time.Time, ids []string) {
+	now = time.Now().UTC().Truncate(time.Microsecond)
+	ids = make([]string, 3)
+	for i := range ids {
+		p := newPayment(orderID(t))
+		insertPayment(t, db, p)
+		ids[i] = p.ID
+	}
+	tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+		return db.ScheduleSync(ctx, tx, ids[0], now.Add(time.Hour))
+	})
+	return now, ids
 }
 
 // Two claimers at once on MySQL take disjoint payments: the second passes

@@ -95,19 +95,29 @@ func (db *DB) Autocommit(ctx context.Context, query string, args ...any) (sql.Re
 	}
 	var res sql.Result
 	err := db.retried(ctx, func() error {
-		if db.writer != nil {
-			select {
-			case db.writer <- struct{}{}:
-			case <-ctx.Done():
-				return fmt.Errorf("store: statement: %w", ctx.Err())
-			}
-			defer func() { <-db.writer }()
+		release, err := db.takeWriter(ctx)
+		if err != nil {
+			return fmt.Errorf("store: statement: %w", err)
 		}
-		var err error
+		defer release()
 		res, err = db.sql.ExecContext(ctx, query, args...)
 		return err
 	})
 	return res, err
+}
+
+// takeWriter waits for the writer slot on SQLite, where writes of this DB
+// take turns in Go; release gives it back. On MySQL there is none to take.
+func (db *DB) takeWriter(ctx context.Context) (release func(), err error) {
+	if db.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case db.writer <- struct{}{}:
+		return func() { <-db.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // retried runs run — a transaction, or a statement that is one — until it
@@ -153,14 +163,11 @@ func backoff(attempt int) time.Duration {
 // runTx is one attempt. Its errors are not wrapped by "store: transaction"
 // when fn returned them, so callers' messages stay readable.
 func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
-	if db.writer != nil {
-		select {
-		case db.writer <- struct{}{}:
-		case <-ctx.Done():
-			return fmt.Errorf("store: begin transaction: %w", ctx.Err())
-		}
-		defer func() { <-db.writer }()
+	release, err := db.takeWriter(ctx)
+	if err != nil {
+		return fmt.Errorf("store: begin transaction: %w", err)
 	}
+	defer release()
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin transaction: %w", err)
