@@ -192,10 +192,9 @@ func (o *Outbox) subscribersByKind() (handlers, relays []Subscriber) {
 }
 
 // Wants reports whether any registered subscriber (a relay included, a
-// retired one not) takes
-// events of eventType: an event no subscriber wants is written by Emit but
-// never delivered, so a caller that keeps its own record of the event can
-// skip emitting it.
+// retired one not) takes events of eventType: an event no subscriber wants
+// is written by Emit but never delivered, so a caller that keeps its own
+// record of the event can skip emitting it.
 func (o *Outbox) Wants(eventType string) bool {
 	o.mu.RLock()
 	defer o.mu.RUnlock()

@@ -20,15 +20,16 @@ func (c *Checkout) validate() error {
 }
 
 // InsertCheckout records a prepared checkout in tx. It sets CreatedAt (when
-// zero) and UpdatedAt. A checkout for the same order id is ErrDuplicate.
+// zero) and UpdatedAt. A checkout for the same order id is ErrDuplicate, at
+// once even where writes are deferred: Prepare reads the order's checkout
+// after a duplicate. Several new checkouts at once are InsertCheckouts'.
 func (db *DB) InsertCheckout(ctx context.Context, tx *sql.Tx, c *Checkout) error {
 	now := db.clock()
 	args, err := checkoutRow(c, now)
 	if err != nil {
 		return err
 	}
-	// Deferred, an order prepared meanwhile fails the flush.
-	if err := InsertRows(ctx, tx, insertCheckoutsHead, checkoutRowMarks, 1, args...); err != nil {
+	if _, err := tx.ExecContext(ctx, insertCheckoutsHead+checkoutRowMarks, args...); err != nil {
 		return checkoutInsertError(c.OrderID, 1, err)
 	}
 	c.CreatedAt, c.UpdatedAt = orNow(c.CreatedAt, now), now

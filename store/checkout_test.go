@@ -61,45 +61,6 @@ func TestCheckout_InsertReadUpdate(t *testing.T) {
 	})
 }
 
-// With deferred inserts, new checkouts wait for Flush and are written in
-// one statement; an order that has a checkout already fails the flush, and
-// nothing of the batch is written.
-func TestCheckout_DeferredInsertsFlushTogether(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		t.Parallel()
-		ctx := ctxT(t)
-		a, b := orderID(t)+"-a", orderID(t)+"-b"
-		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
-			ctx, d := db.WithDeferred(ctx)
-			for _, o := range []string{a, b} {
-				if err := db.InsertCheckout(ctx, tx, socks(o)); err != nil {
-					return err
-				}
-			}
-			_, err := db.CheckoutByOrderTx(ctx, tx, a)
-			require.ErrorIs(t, err, store.ErrNotFound, "nothing written before Flush")
-			return d.Flush(ctx, tx)
-		})
-		for _, o := range []string{a, b} {
-			_, err := db.CheckoutByOrder(ctx, o)
-			require.NoError(t, err)
-		}
-		c := orderID(t) + "-c"
-		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			ctx, d := db.WithDeferred(ctx)
-			for _, o := range []string{c, a} {
-				if err := db.InsertCheckout(ctx, tx, socks(o)); err != nil {
-					return err
-				}
-			}
-			return d.Flush(ctx, tx)
-		})
-		require.ErrorIs(t, err, store.ErrDuplicate)
-		_, err = db.CheckoutByOrder(ctx, c)
-		require.ErrorIs(t, err, store.ErrNotFound, "the batch that failed wrote nothing")
-	})
-}
-
 // InsertCheckouts writes its checkouts in one statement that commits on its
 // own: all of them, or — when an order has a checkout already, or one of
 // them is invalid — none. Called inside a transaction it refuses, as InTx
