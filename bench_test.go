@@ -480,7 +480,10 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		toOrder = append(toOrder, at.Sub(approved[id]))
 	}
 	for id, at := range ledgerTimes(b, db) {
-		toLedger = append(toLedger, at.Sub(approved[id]))
+		// A sale written with its approval was stamped before Approve
+		// returned: it was in the ledger when the approval was, a lag
+		// of zero.
+		toLedger = append(toLedger, max(at.Sub(approved[id]), 0))
 	}
 
 	b.ReportMetric(float64(want)/elapsed.Seconds(), "flows/s")

@@ -6,9 +6,12 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/paygate/paygate/outbox"
+	"github.com/paygate/paygate/pg"
+	"github.com/paygate/paygate/settlement"
 	"github.com/paygate/paygate/store"
 )
 
@@ -97,6 +100,9 @@ type eventSpec struct {
 	amount string // decimal; the payment's amount when empty
 	reason string
 	data   any
+	// handled names the outbox subscribers whose work for the event is
+	// written with it (see outbox.Event.Handled).
+	handled []string
 }
 
 // record appends events to the payment's log and emits them, in tx.
@@ -113,6 +119,10 @@ type paymentEvents struct {
 // recordAll is record for the events of several payments: the log's rows
 // in one statement, then the outbox's for the events a subscriber takes.
 func (p *Paygate) recordAll(ctx context.Context, tx *sql.Tx, batch ...paymentEvents) error {
+	batch, err := p.recordSales(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
 	var (
 		rows []*store.Event
 		emit []outbox.Event
@@ -156,11 +166,12 @@ func (p *Paygate) recordAll(ctx context.Context, tx *sql.Tx, batch ...paymentEve
 				// On the lookup schedule if and only if this commits.
 				due = append(due, p.firstSync(pay, ev.OccurredAt))
 			}
-			if p.outbox.Wants(s.typ) {
+			if p.outbox.Wants(s.typ, s.handled...) {
 				// Otherwise payment_events is the event's record; the
 				// outbox would keep a copy nobody is sent.
 				emit = append(emit, outbox.Event{
 					ID: ev.EventID, Type: s.typ, Key: pay.ID, Payload: payload, OccurredAt: ev.OccurredAt,
+					Handled: s.handled,
 				})
 			}
 		}
@@ -174,4 +185,82 @@ func (p *Paygate) recordAll(ctx context.Context, tx *sql.Tx, batch ...paymentEve
 		}
 	}
 	return p.db.ScheduleSyncs(ctx, tx, due)
+}
+
+// recordSales writes the SALE ledger entries of the approvals and late
+// captures in batch, in the transaction that records them: the settlement
+// subscriber's work for those events, done where the sale then exists if
+// and only if the approval does, with no delivery to write, claim and mark
+// done. It returns batch with each such event marked handled by the
+// subscriber and, when its entry was new, followed by that entry's
+// SETTLEMENT_RECORDED event. An entry that cannot be computed or is not
+// valid (no fee policy for the PG, a payout date beyond the calendar) never
+// fails the approval's record: its event goes to the subscriber as any
+// other, which reports the entry as it always has (a permanent failure an
+// operator sees and retries once the configuration is mended).
+//
+// Only a ledger kept in paygate's database (a settlement.DeferringStore,
+// such as settlementstore's) is written here: its insert fails only when
+// the database does, and then the transaction fails whatever it wrote. A
+// ledger store of the host's own may refuse or fail on its own; its
+// entries stay with the subscriber, where that never holds an approval
+// back.
+func (p *Paygate) recordSales(ctx context.Context, tx *sql.Tx, batch []paymentEvents) ([]paymentEvents, error) {
+	if _, ok := p.cfg.Ledger.(settlement.DeferringStore); !ok {
+		return batch, nil
+	}
+	type at struct{ b, s int }
+	var (
+		recs  []*settlement.Record
+		where []at
+	)
+	for i, b := range batch {
+		for j, s := range b.specs {
+			if s.typ != EventPaymentApproved && s.typ != EventPaymentLateCaptured {
+				continue
+			}
+			amount := b.pay.Amount
+			if s.amount != "" {
+				m, err := pg.ParseMoney(s.amount, b.pay.Amount.Currency())
+				if err != nil {
+					continue
+				}
+				amount = m
+			}
+			e, err := p.saleEntry(b.pay, amount, p.now())
+			if err != nil {
+				continue
+			}
+			rec := e.record(p.now())
+			if rec.Complete() != nil {
+				continue
+			}
+			recs = append(recs, rec)
+			where = append(where, at{i, j})
+		}
+	}
+	if len(recs) == 0 {
+		return batch, nil
+	}
+	// The source keys are new: a sale is recorded here when its payment
+	// moves to APPROVED or LATE_CAPTURED, which happens once, and every
+	// other writer of a sale (reconciliation, the subscriber for an event
+	// an earlier version emitted) needs that move committed first.
+	inserted, err := settlement.NewLedger(p.cfg.Ledger).RecordNew(ctx, tx, recs)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(batch)
+	cloned := map[int]bool{}
+	for k, w := range where {
+		if !cloned[w.b] {
+			out[w.b].specs = slices.Clone(out[w.b].specs)
+			cloned[w.b] = true
+		}
+		out[w.b].specs[w.s].handled = []string{settlementSubscriberName}
+		if inserted[k] {
+			out[w.b].specs = append(out[w.b].specs, recordedEvent(recs[k]))
+		}
+	}
+	return out, nil
 }

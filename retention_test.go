@@ -2,6 +2,7 @@ package paygate_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/outbox"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
@@ -119,7 +121,13 @@ VALUES ('test', ?, ?, 'completed', 't', ?, ?, ?)`, key, fmt.Sprintf("%064d", 0),
 func TestPrune_DeletesOldFinishedWork_KeepsOpenWorkAndTheRecords(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFlow(t, db, newInicis(t), noScheduledPrune)
+		// A host's subscriber (as the example server's shipping) takes
+		// ORDER_CREATED, so each flow has outbox events and deliveries.
+		shipping := func(c *paygate.Config) {
+			c.Subscribers = append(c.Subscribers, outbox.Subscriber{Name: "shipping", Types: []string{paygate.EventOrderCreated},
+				Handle: func(context.Context, *sql.Tx, outbox.Delivery) error { return nil }})
+		}
+		f := newFlow(t, db, newInicis(t), noScheduledPrune, shipping)
 		ctx := context.Background()
 
 		// A whole flow, finished long ago: its saga, steps, events and

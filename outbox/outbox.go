@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,13 @@ type Event struct {
 	// that trace, and a relay can pass it on (natsrelay sends it as the
 	// message's traceparent header).
 	TraceParent string
+	// Handled names subscribers whose work for this event the emitter did
+	// itself, in the transaction it emits in: Emit writes them no
+	// delivery. It is the fast path of a subscriber whose effect can be
+	// written with the event (it then holds if and only if the event
+	// does); when the emitter cannot do the work, it leaves the subscriber
+	// out of Handled and the delivery is written as for any event.
+	Handled []string
 }
 
 // Clock tells the time. Tests inject one to move time (lease expiry,
@@ -192,14 +200,14 @@ func (o *Outbox) subscribersByKind() (handlers, relays []Subscriber) {
 }
 
 // Wants reports whether any registered subscriber (a relay included, a
-// retired one not) takes events of eventType: an event no subscriber wants
-// is written by Emit but never delivered, so a caller that keeps its own
-// record of the event can skip emitting it.
-func (o *Outbox) Wants(eventType string) bool {
+// retired one not, the handled ones left out) takes events of eventType:
+// an event no subscriber wants is written by Emit but never delivered, so a
+// caller that keeps its own record of the event can skip emitting it.
+func (o *Outbox) Wants(eventType string, handled ...string) bool {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	for _, n := range o.names {
-		if o.subs[n].wants(eventType) {
+		if o.subs[n].wants(eventType) && !slices.Contains(handled, n) {
 			return true
 		}
 	}
@@ -207,7 +215,7 @@ func (o *Outbox) Wants(eventType string) bool {
 }
 
 // Emit writes ev, and one pending delivery per subscriber registered for its
-// type, in the caller's transaction: they exist if and only if tx commits.
+// type (but those ev.Handled names), in the caller's transaction: they exist if and only if tx commits.
 // It returns the event as stored (with its ID and OccurredAt). An event ID
 // that exists already returns an error wrapping ErrDuplicate.
 func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, ev Event) (Event, error) {
@@ -240,7 +248,7 @@ func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, ev Event) (Event, error) 
 	ev.OccurredAt = ev.OccurredAt.UTC().Truncate(time.Microsecond)
 	var ds []DeliveryRecord
 	for _, s := range o.subscribers() {
-		if !s.wants(ev.Type) {
+		if !s.wants(ev.Type) || slices.Contains(ev.Handled, s.Name) {
 			continue
 		}
 		ds = append(ds, DeliveryRecord{

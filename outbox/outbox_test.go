@@ -114,6 +114,37 @@ func TestOutbox_RetiredSubscriber_NoNewDeliveries_EarlierOnesHandled(t *testing.
 	})
 }
 
+// A subscriber the emitter names in Handled gets no delivery of that event
+// (its work was written with it); the others get theirs, and the event
+// without Handled goes to all. Wants leaves the handled subscribers out.
+func TestOutbox_Handled_NoDeliveryForTheSubscriberThatEmitterDid(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		o := outbox.New(newStore(db), outboxConfig())
+		require.NoError(t, o.Subscribe(
+			outbox.Subscriber{Name: "ledger", Types: []string{"PAYMENT_APPROVED"}, Handle: ledger(t, db, "t_handled_ledger")},
+			outbox.Subscriber{Name: "log", Handle: ledger(t, db, "t_handled_log")},
+		))
+		assert.True(t, o.Wants("PAYMENT_APPROVED", "ledger"), "the log still wants it")
+		only := outbox.New(newStore(db), outboxConfig())
+		require.NoError(t, only.Subscribe(outbox.Subscriber{Name: "ledger", Types: []string{"PAYMENT_APPROVED"}, Handle: ledger(t, db, "t_handled_only")}))
+		assert.True(t, only.Wants("PAYMENT_APPROVED"))
+		assert.False(t, only.Wants("PAYMENT_APPROVED", "ledger"), "nobody else wants it")
+
+		emit(t, db, o, outbox.Event{Type: "PAYMENT_APPROVED", Key: "pay_handled", Payload: []byte(`{}`), Handled: []string{"ledger"}})
+		emit(t, db, o, outbox.Event{Type: "PAYMENT_APPROVED", Key: "pay_plain", Payload: []byte(`{}`)})
+		runFor(t, o)
+		waitCount(t, "log rows", 2, func() int { return rowCount(t, db, "t_handled_log") })
+		waitCount(t, "ledger rows", 1, func() int { return rowCount(t, db, "t_handled_ledger") })
+		ds, err := o.Deliveries(context.Background(), outbox.DeliveryFilter{Subscriber: "ledger"})
+		require.NoError(t, err)
+		require.Len(t, ds, 1, "no delivery of the handled event")
+		var key string
+		require.NoError(t, db.SQL().QueryRow(`SELECT event_key FROM t_handled_ledger`).Scan(&key))
+		assert.Equal(t, "pay_plain", key)
+	})
+}
+
 func TestOutbox_Emit_DuplicateIDAndBadInput(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()

@@ -68,6 +68,18 @@ type BatchStore interface {
 	InsertBatchTx(ctx context.Context, tx *sql.Tx, rs []*Record) (inserted []bool, err error)
 }
 
+// DeferringStore is a Store that can put new entries off to the end of the
+// caller's transaction, where a group commit writes each table's new rows in
+// one statement (see store.Deferred). Ledger.RecordNew uses it when its
+// Store has it.
+type DeferringStore interface {
+	// DeferInsert adds rs, complete, to the writes ctx's transaction puts
+	// off to its end and reports true, or reports false, doing nothing,
+	// when ctx's writes run at once. A deferred entry whose SourceKey
+	// exists fails the transaction's flush (a duplicate), never silently.
+	DeferInsert(ctx context.Context, rs []*Record) bool
+}
+
 // Ledger reads and writes the settlement ledger.
 type Ledger struct {
 	store Store
@@ -86,7 +98,7 @@ func (l *Ledger) Record(ctx context.Context, tx *sql.Tx, r *Record) (bool, error
 	if l.store == nil {
 		return false, errNoStore
 	}
-	if err := complete(r); err != nil {
+	if err := r.Complete(); err != nil {
 		return false, err
 	}
 	return l.store.InsertTx(ctx, tx, r)
@@ -100,7 +112,7 @@ func (l *Ledger) RecordBatch(ctx context.Context, tx *sql.Tx, rs []*Record) ([]b
 		return nil, errNoStore
 	}
 	for _, r := range rs {
-		if err := complete(r); err != nil {
+		if err := r.Complete(); err != nil {
 			return nil, err
 		}
 	}
@@ -118,8 +130,42 @@ func (l *Ledger) RecordBatch(ctx context.Context, tx *sql.Tx, rs []*Record) ([]b
 	return inserted, nil
 }
 
-// complete checks r and sets its ID and CreatedAt when they are zero.
-func complete(r *Record) error {
+// RecordNew is RecordBatch for entries whose source keys the caller
+// expects to be new, written in a transaction whose writes may be deferred
+// to its end (a group commit): when they are and the Store is a
+// DeferringStore, the entries join the deferred writes and all are
+// reported inserted — an entry whose SourceKey exists after all fails the
+// transaction's flush instead, so the caller rolls back and records again
+// with writes that run at once, where RecordBatch tells it apart. Otherwise
+// it is RecordBatch.
+func (l *Ledger) RecordNew(ctx context.Context, tx *sql.Tx, rs []*Record) ([]bool, error) {
+	if l.store == nil {
+		return nil, errNoStore
+	}
+	ds, ok := l.store.(DeferringStore)
+	if !ok {
+		return l.RecordBatch(ctx, tx, rs)
+	}
+	for _, r := range rs {
+		if err := r.Complete(); err != nil {
+			return nil, err
+		}
+	}
+	if !ds.DeferInsert(ctx, rs) {
+		return l.RecordBatch(ctx, tx, rs)
+	}
+	inserted := make([]bool, len(rs))
+	for i := range inserted {
+		inserted[i] = true
+	}
+	return inserted, nil
+}
+
+// Complete checks r (a source key, payment id and PG; amounts in one
+// currency) and sets its ID and CreatedAt when they are zero. Ledger checks
+// every record it writes; a caller that must not fail on a bad record (a
+// write that carries more than the entry) checks first.
+func (r *Record) Complete() error {
 	if r.SourceKey == "" || r.PaymentID == "" || r.PG == "" {
 		return errors.New("settlement: record needs a source key, payment id and PG")
 	}

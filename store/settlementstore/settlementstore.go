@@ -40,12 +40,7 @@ const dateLayout = "2006-01-02"
 // violates the table's unique key and is reported as false, not as an
 // error.
 func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, r *settlement.Record) (bool, error) {
-	_, err := tx.ExecContext(ctx, `INSERT INTO settlement_entries
-		(id, source_key, payment_id, order_id, pg, method, entry_type, currency, gross, fee, vat, net, business_date, payout_date, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.SourceKey, r.PaymentID, r.OrderID, r.PG, r.Method, string(r.Type), string(r.Gross.Currency()),
-		r.Gross.Int64(), r.Fee.Int64(), r.VAT.Int64(), r.Net.Int64(),
-		r.BusinessDate.In(settlement.Seoul).Format(dateLayout), r.Payout.In(settlement.Seoul).Format(dateLayout), r.CreatedAt.UTC())
+	_, err := tx.ExecContext(ctx, insertHead+insertRow, recordArgs(nil, r)...)
 	if store.IsUniqueViolation(err) {
 		return false, nil
 	}
@@ -57,6 +52,39 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, r *settlement.Record) 
 
 var _ settlement.BatchStore = (*Store)(nil)
 
+var _ settlement.DeferringStore = (*Store)(nil)
+
+const (
+	insertHead = `INSERT INTO settlement_entries
+		(id, source_key, payment_id, order_id, pg, method, entry_type, currency, gross, fee, vat, net, business_date, payout_date, created_at)
+		VALUES `
+	insertRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+// recordArgs appends r's column values, in insertRow's order, to args.
+func recordArgs(args []any, r *settlement.Record) []any {
+	return append(args, r.ID, r.SourceKey, r.PaymentID, r.OrderID, r.PG, r.Method, string(r.Type), string(r.Gross.Currency()),
+		r.Gross.Int64(), r.Fee.Int64(), r.VAT.Int64(), r.Net.Int64(),
+		r.BusinessDate.In(settlement.Seoul).Format(dateLayout), r.Payout.In(settlement.Seoul).Format(dateLayout), r.CreatedAt.UTC())
+}
+
+// DeferInsert implements settlement.DeferringStore: in a context whose
+// writes are deferred (store.DB.WithDeferred) rs join the transaction's
+// new rows, one INSERT for all the entries its flush writes, and an
+// existing source key fails that flush with store.ErrDuplicate.
+func (s *Store) DeferInsert(ctx context.Context, rs []*settlement.Record) bool {
+	d := store.DeferredFrom(ctx)
+	if d == nil {
+		return false
+	}
+	args := make([]any, 0, 15*len(rs))
+	for _, r := range rs {
+		args = recordArgs(args, r)
+	}
+	d.Add(insertHead, insertRow, len(rs), args...)
+	return true
+}
+
 // InsertBatchTx implements settlement.BatchStore: one statement writes the
 // entries whose source key is new (an existing key, or one repeated in rs,
 // keeps the entry it has), and one read of the keys tells which did.
@@ -67,14 +95,10 @@ func (s *Store) InsertBatchTx(ctx context.Context, tx *sql.Tx, rs []*settlement.
 	args := make([]any, 0, 15*len(rs))
 	keys := make([]any, len(rs))
 	for i, r := range rs {
-		args = append(args, r.ID, r.SourceKey, r.PaymentID, r.OrderID, r.PG, r.Method, string(r.Type), string(r.Gross.Currency()),
-			r.Gross.Int64(), r.Fee.Int64(), r.VAT.Int64(), r.Net.Int64(),
-			r.BusinessDate.In(settlement.Seoul).Format(dateLayout), r.Payout.In(settlement.Seoul).Format(dateLayout), r.CreatedAt.UTC())
+		args = recordArgs(args, r)
 		keys[i] = r.SourceKey
 	}
-	query := `INSERT INTO settlement_entries
-		(id, source_key, payment_id, order_id, pg, method, entry_type, currency, gross, fee, vat, net, business_date, payout_date, created_at)
-		VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(rs)), ", ")
+	query := insertHead + strings.TrimSuffix(strings.Repeat(insertRow+", ", len(rs)), ", ")
 	if s.db.Dialect() == store.MySQL {
 		query += ` ON DUPLICATE KEY UPDATE source_key = source_key`
 	} else {
