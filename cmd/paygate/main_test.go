@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,6 +132,11 @@ func seed(t *testing.T, dsn string, sb *inicistest.Server) (sagaID, refusedPayme
 		Outbox:      outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond}},
 		Retention:   paygate.RetentionConfig{Disabled: true},
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// A host's subscriber (the example server's shipping): the sales
+		// are written with their approvals, so the flows' deliveries are
+		// this subscriber's.
+		Subscribers: []outbox.Subscriber{{Name: "shipping", Types: []string{paygate.EventOrderCreated},
+			Handle: func(context.Context, *sql.Tx, outbox.Delivery) error { return nil }}},
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -305,7 +311,7 @@ func testCLI(t *testing.T, d store.Dialect) {
 	{
 		db := openDB(t, dsn)
 		require.NoError(t, db.SQL().QueryRow("SELECT event_id FROM saga_deliveries WHERE status = 'DONE' ORDER BY id LIMIT 1").Scan(&eventID))
-		_, err := db.SQL().Exec("UPDATE saga_deliveries SET status = 'DEAD', last_error = 'ledger write refused', run_at = NULL WHERE event_id = ?", eventID)
+		_, err := db.SQL().Exec("UPDATE saga_deliveries SET status = 'DEAD', last_error = 'shipping service refused', run_at = NULL WHERE event_id = ?", eventID)
 		require.NoError(t, err)
 		require.NoError(t, db.Close())
 	}
@@ -316,7 +322,7 @@ func testCLI(t *testing.T, d store.Dialect) {
 	for _, it := range items {
 		assert.Equal(t, "delivery", it.(map[string]any)["kind"])
 		assert.Equal(t, eventID, it.(map[string]any)["id"])
-		assert.Equal(t, "ledger write refused", it.(map[string]any)["reason"])
+		assert.Equal(t, "shipping service refused", it.(map[string]any)["reason"])
 	}
 	act = jsonOf(t, cli(t, env, "--json", "retry", "delivery", eventID))
 	assert.Len(t, act["deliveries"], dead)
