@@ -70,12 +70,6 @@ type Config struct {
 	// moment; default DefaultPrepareGroup, 1 commits each alone. A
 	// checkout never waits for others to join.
 	PrepareGroup int
-	// ApproveGroup is how many approvals' claims of their orders (the
-	// transaction before the PG is called) commit in one transaction at
-	// most, when several arrive at the same moment; default
-	// DefaultApproveGroup, 1 commits each alone. A claim never waits for
-	// others to join.
-	ApproveGroup int
 	// ApproveTimeout bounds the inline PG approval of Approve. The client
 	// going away does not cut it short. Default 30s.
 	ApproveTimeout time.Duration
@@ -150,12 +144,10 @@ type Paygate struct {
 	outbox *outbox.Outbox
 	// prepares commits concurrent new checkouts together.
 	prepares *txgroup.Group[*newCheckoutCall]
-	// claims commits concurrent approvals' claims together.
-	claims *txgroup.Group[*approveClaim]
-	sagas  *sagastore.Store
-	keys   *idempotency.Manager
-	intake *webhook.Intake
-	tel    *telemetry.Flow
+	sagas    *sagastore.Store
+	keys     *idempotency.Manager
+	intake   *webhook.Intake
+	tel      *telemetry.Flow
 
 	reconciler *settlement.Reconciler
 
@@ -202,9 +194,6 @@ func New(cfg Config) (*Paygate, error) {
 	}
 	if cfg.PrepareGroup <= 0 {
 		cfg.PrepareGroup = DefaultPrepareGroup
-	}
-	if cfg.ApproveGroup <= 0 {
-		cfg.ApproveGroup = DefaultApproveGroup
 	}
 	if cfg.ApproveTimeout <= 0 {
 		cfg.ApproveTimeout = 30 * time.Second
@@ -290,7 +279,6 @@ func New(cfg Config) (*Paygate, error) {
 		outbox: outbox.New(sagas, cfg.Outbox),
 	}
 	p.prepares = p.newPrepareGroup()
-	p.claims = p.newClaimGroup()
 	p.paymentSaga = p.definePaymentSaga()
 	p.refundSaga = p.defineRefundSaga()
 	if err := p.runner.Register(p.paymentSaga, p.refundSaga); err != nil {

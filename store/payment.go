@@ -509,99 +509,51 @@ func (db *DB) ReleaseOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID s
 // returns); a first attempt has none. ErrNotFound when the order has no
 // checkout.
 func (db *DB) LockCheckoutAttempts(ctx context.Context, tx *sql.Tx, orderID string) (c *Checkout, holder string, ps []*Payment, err error) {
-	read, err := db.LockCheckoutsAttempts(ctx, tx, orderID)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	ca, ok := read[orderID]
-	if !ok {
-		return nil, "", nil, fmt.Errorf("store: checkout %q: %w", orderID, ErrNotFound)
-	}
-	return ca.Checkout, ca.Holder, ca.Attempts, nil
-}
-
-// CheckoutAttempts is an order's checkout with the id of the payment
-// holding the order's claim ("" when none does) and the order's payment
-// attempts, oldest first.
-type CheckoutAttempts struct {
-	Checkout *Checkout
-	Holder   string
-	Attempts []*Payment
-}
-
-// LockCheckoutsAttempts is LockCheckoutAttempts for several orders in one
-// read, by order id; an order without a checkout is not in the map. The
-// rows are locked in the order of the checkouts' primary key, whatever the
-// order of orderIDs, so two such reads of overlapping orders do not lock
-// each other out halfway.
-func (db *DB) LockCheckoutsAttempts(ctx context.Context, tx *sql.Tx, orderIDs ...string) (map[string]*CheckoutAttempts, error) {
-	if len(orderIDs) == 0 {
-		return map[string]*CheckoutAttempts{}, nil
-	}
-	what, label := fmt.Sprintf("order %q", orderIDs[0]), orderIDs[0]
-	if len(orderIDs) > 1 {
-		what = fmt.Sprintf("%d orders", len(orderIDs))
-		label = what
-	}
-	args := make([]any, len(orderIDs))
-	for i, id := range orderIDs {
-		args[i] = id
-	}
-	where := "c.order_id = ?"
-	if len(orderIDs) > 1 {
-		where = "c.order_id IN (" + values("?", len(orderIDs)) + ")"
-	}
 	rows, err := tx.QueryContext(ctx, `SELECT c.order_id, c.pg, c.amount, c.currency, c.order_name, c.prepare_data, c.expires_at,
   c.created_at, c.updated_at, p.id, COALESCE(m.payment_id, ''), `+prefixedPaymentColumns+`
   FROM checkouts c LEFT JOIN payments p ON p.order_id = c.order_id
   LEFT JOIN payment_order_mapping m ON m.order_id = c.order_id
-  WHERE `+where+db.forUpdate(), args...)
+  WHERE c.order_id = ?`+db.forUpdate(), orderID)
 	if err != nil {
-		return nil, fmt.Errorf("store: checkout and attempts of %s: %w", what, err)
+		return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 	}
 	defer rows.Close()
-	out := make(map[string]*CheckoutAttempts, len(orderIDs))
 	for rows.Next() {
 		// The checkout's columns, then the attempt's id and the holder;
 		// the attempt's own columns are scanned again below when there is
 		// one (a checkout without attempts has them NULL).
-		var (
-			pid    sql.NullString
-			holder string
-		)
-		read, err := scanCheckout(rowWithTail{rows, append([]any{&pid, &holder}, discard(len(paymentColumnList))...)}, label)
+		var pid sql.NullString
+		read, err := scanCheckout(rowWithTail{rows, append([]any{&pid, &holder}, discard(len(paymentColumnList))...)}, orderID)
 		if err != nil {
-			return nil, err
+			return nil, "", nil, err
 		}
-		ca := out[read.OrderID]
-		if ca == nil {
-			ca = &CheckoutAttempts{Checkout: read, Holder: holder}
-			out[read.OrderID] = ca
+		if c == nil {
+			c = read
 		}
 		if !pid.Valid {
 			continue
 		}
 		p, err := scanPayment(rowWithHead{rows, checkoutColumns + 2})
 		if err != nil {
-			return nil, fmt.Errorf("store: checkout and attempts of %s: %w", what, err)
+			return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 		}
-		ca.Attempts = append(ca.Attempts, p)
+		ps = append(ps, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: checkout and attempts of %s: %w", what, err)
+		return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
 	}
-	for _, ca := range out {
-		// Sorted here: an ORDER BY over the join costs the server a
-		// temporary table and a sort on every call, for the few rows an
-		// order has.
-		slices.SortFunc(ca.Attempts, func(a, b *Payment) int {
-			if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
+	if c == nil {
+		return nil, "", nil, fmt.Errorf("store: checkout %q: %w", orderID, ErrNotFound)
 	}
-	return out, nil
+	// Sorted here: an ORDER BY over the join costs the server a temporary
+	// table and a sort on every call, for the few rows an order has.
+	slices.SortFunc(ps, func(a, b *Payment) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return c, holder, ps, nil
 }
 
 // paymentColumnList is paymentColumns, a name each.
