@@ -21,7 +21,11 @@ const settlementSubscriberName = "settlement-ledger"
 // settlementSubscriber records a SALE ledger entry for every approval and a
 // REFUND entry for every cancel, in the transaction that completes the
 // event's delivery: each entry is written exactly once, and a failed write
-// is retried until it lands without ever touching the payment.
+// is retried until it lands without ever touching the payment. An
+// approval's sale is most often written by the approval's own transaction
+// instead (recordSales), which names this subscriber in the event's
+// Handled so it gets no delivery; it still gets the sales that could not
+// be written there, and the deliveries an earlier version emitted.
 //
 // Sales are recorded at approval rather than at order creation so the
 // ledger matches the PG's own books day by day: the PG charged its fee on
