@@ -194,6 +194,13 @@ func TestTelemetry_FullFlow_MetricsAndOneTraceTree(t *testing.T) {
 		_, err = o.p.Cancel(ctx, paygate.CancelRequest{PaymentID: resC.PaymentID, Reason: "buyer changed mind", IdempotencyKey: "refund-c"})
 		require.NoError(t, err)
 		o.settled(resC.PaymentID)
+		// The refund's ledger delivery is counted just after its
+		// transaction commits, which settled already sees.
+		o.eventually("the refund's ledger delivery counted", func() bool {
+			v, found := metricValue(o.collect(), "paygate.outbox.deliveries",
+				kv("paygate.outbox.subscriber", "settlement-ledger"), kv("paygate.outcome", "done"))
+			return found && v >= 1
+		})
 
 		rm := o.collect()
 		want := func(name string, value float64, attrs ...attribute.KeyValue) {
