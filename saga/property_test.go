@@ -149,6 +149,18 @@ func TestProperty_RandomOutcomes_OnlyLegalTransitions(t *testing.T) {
 			if retries == 6 {
 				rt.Fatalf("still needs attention after %d retries: %s", retries, final.Reason)
 			}
+			// The runner's hook of the move to NEEDS_ATTENTION runs just
+			// after its commit: let it run before Retry's own hook, or
+			// the two are recorded the other way round.
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				mu.Lock()
+				trs := transitions[in.ID]
+				last := len(trs) > 0 && trs[len(trs)-1].To == saga.NeedsAttention
+				mu.Unlock()
+				if last {
+					break
+				}
+			}
 			if _, err := r.Retry(context.Background(), in.ID); err != nil {
 				rt.Fatalf("retry: %v", err)
 			}
