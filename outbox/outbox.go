@@ -215,8 +215,8 @@ func (o *Outbox) Wants(eventType string, handled ...string) bool {
 }
 
 // Emit writes ev, and one pending delivery per subscriber registered for its
-// type (but those ev.Handled names), in the caller's transaction: they exist if and only if tx commits.
-// It returns the event as stored (with its ID and OccurredAt). An event ID
+// type (but those ev.Handled names), in the caller's transaction: they
+// exist if and only if tx commits. It returns the event as stored (with its ID and OccurredAt). An event ID
 // that exists already returns an error wrapping ErrDuplicate.
 func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, ev Event) (Event, error) {
 	if tx == nil {

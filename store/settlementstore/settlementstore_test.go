@@ -229,3 +229,68 @@ func TestLedger_RecordBatch_OnePerSourceAndSaysWhichAreNew(t *testing.T) {
 		assert.Empty(t, none, "nothing of an invalid batch is written")
 	})
 }
+
+// RecordNew in a transaction whose writes are deferred puts the entries
+// into the flush (one INSERT) and reports them new; an entry whose source
+// key exists then fails the flush as a duplicate and nothing of the
+// transaction is written. Without deferral it is RecordBatch, exact.
+func TestLedger_RecordNew_DeferredToTheFlush_ADuplicateFailsIt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		l := settlement.NewLedger(settlementstore.New(db))
+		require.True(t, write(t, db, l, record(t, settlement.EntrySale, "sale:pay_there", "pay_there", "tosspay", pg.Won(1000), at)))
+
+		fresh := []*settlement.Record{
+			record(t, settlement.EntrySale, "sale:pay_n1", "pay_n1", "tosspay", pg.Won(15000), at),
+			record(t, settlement.EntrySale, "sale:pay_n2", "pay_n2", "tosspay", pg.Won(9000), at),
+		}
+		require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, deferred := db.WithDeferred(ctx)
+			inserted, err := l.RecordNew(ctx, tx, fresh)
+			if err != nil {
+				return err
+			}
+			assert.Equal(t, []bool{true, true}, inserted)
+			got, err := l.ByPayment(context.Background(), "pay_n1")
+			require.NoError(t, err)
+			assert.Empty(t, got, "nothing written before the flush")
+			return deferred.Flush(ctx, tx)
+		}))
+		for _, r := range fresh {
+			got, err := l.ByPayment(ctx, r.PaymentID)
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, r.ID, got[0].ID)
+		}
+
+		clash := []*settlement.Record{
+			record(t, settlement.EntrySale, "sale:pay_n3", "pay_n3", "tosspay", pg.Won(3000), at),
+			record(t, settlement.EntrySale, "sale:pay_there", "pay_there", "tosspay", pg.Won(1000), at),
+		}
+		err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, deferred := db.WithDeferred(ctx)
+			if _, err := l.RecordNew(ctx, tx, clash); err != nil {
+				return err
+			}
+			return deferred.Flush(ctx, tx)
+		})
+		require.ErrorIs(t, err, store.ErrDuplicate)
+		none, err := l.ByPayment(ctx, "pay_n3")
+		require.NoError(t, err)
+		assert.Empty(t, none, "the flush wrote nothing")
+
+		// The same records without deferral: exact, the existing one not new.
+		clash[0].ID, clash[1].ID = "", ""
+		require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			inserted, err := l.RecordNew(ctx, tx, clash)
+			if err == nil {
+				assert.Equal(t, []bool{true, false}, inserted)
+			}
+			return err
+		}))
+		there, err := l.ByPayment(ctx, "pay_there")
+		require.NoError(t, err)
+		assert.Len(t, there, 1)
+	})
+}
