@@ -177,7 +177,7 @@ func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 			return err
 		}
 		checkout = c
-		return deferred.Flush(ctx, tx)
+		return deferred.FlushCommit(ctx, tx)
 	})
 	switch {
 	case errors.Is(err, store.ErrOrderClaimed), errors.Is(err, store.ErrDuplicate):

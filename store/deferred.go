@@ -93,6 +93,22 @@ func (d *Deferred) Exec(query string, args ...any) {
 // transaction) is ErrConflict, a duplicate key ErrDuplicate: the caller
 // rolls the transaction back.
 func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
+	return d.flush(ctx, tx, false)
+}
+
+// FlushCommit is Flush as the transaction's last work: nothing may run in
+// tx after it but its Commit or Rollback. On MySQL, when nothing in the
+// batch is checked once it has run (no payment's compare-and-set), the
+// COMMIT travels in the same request — the server stops at the first
+// statement that fails, so it commits only when every write landed — and
+// tx.Commit then sends nothing. A statement run in tx after a COMMIT that
+// travelled fails with ErrCommitted. Otherwise it is Flush, and tx.Commit
+// commits as always.
+func (d *Deferred) FlushCommit(ctx context.Context, tx *sql.Tx) error {
+	return d.flush(ctx, tx, true)
+}
+
+func (d *Deferred) flush(ctx context.Context, tx *sql.Tx, last bool) error {
 	defer d.reset()
 	if d.payments.twice {
 		return fmt.Errorf("store: deferred update of %d payments: a payment updated twice in one transaction: %w", len(d.payments.ids), ErrConflict)
@@ -109,8 +125,9 @@ func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
 	if len(stmts) == 0 {
 		return nil
 	}
+	commit := last && d.batch && updates == 0
 	var res sql.Result
-	if d.batch && len(stmts) > 1 {
+	if d.batch && (len(stmts) > 1 || commit) {
 		var q strings.Builder
 		var args []any
 		for i, s := range stmts {
@@ -119,6 +136,10 @@ func (d *Deferred) Flush(ctx context.Context, tx *sql.Tx) error {
 			}
 			q.WriteString(s.query)
 			args = append(args, s.args...)
+		}
+		if commit {
+			q.WriteString(commitSuffix)
+			ctx = context.WithValue(ctx, commitsKey{}, true)
 		}
 		r, err := tx.ExecContext(ctx, q.String(), args...)
 		if err != nil {

@@ -122,7 +122,12 @@ func WithClock(now func() time.Time) Option {
 // to READ COMMITTED unless the DSN sets one: claims use locking reads and
 // unique inserts, and READ COMMITTED avoids the gap locks that make
 // REPEATABLE READ deadlock on them. Statement-based binary logging is not
-// compatible with READ COMMITTED; use ROW or MIXED.
+// compatible with READ COMMITTED; use ROW or MIXED. A transaction begun on
+// these connections (InTx, or SQL().BeginTx without options) sends its
+// START TRANSACTION with its first statement, in the same request, and one
+// that runs no statement sends nothing; Deferred.FlushCommit sends the
+// COMMIT with the transaction's last writes where nothing is checked after
+// them.
 //
 // For SQLite, Open creates the file's directory if needed and enables WAL,
 // a busy timeout, foreign keys, synchronous=NORMAL and BEGIN IMMEDIATE for
@@ -209,7 +214,7 @@ func openMySQL(ctx context.Context, raw string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open mysql: %w", err)
 	}
-	sdb := sql.OpenDB(conn)
+	sdb := sql.OpenDB(lazyBeginConnector{conn})
 	sdb.SetMaxOpenConns(mysqlMaxOpen)
 	sdb.SetMaxIdleConns(mysqlMaxIdle)
 	sdb.SetConnMaxLifetime(mysqlMaxLifetime)
