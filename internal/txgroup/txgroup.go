@@ -2,11 +2,14 @@
 // what callers submit at the same moment runs in one transaction, with one
 // commit, instead of one transaction each.
 //
-// A caller never waits for others to join. Submit queues its item and a
-// worker takes it at once when one of the few workers is free; while every
-// worker is busy, the items that arrive meanwhile queue and the next free
-// worker takes them together. An idle group adds no latency; a busy one
-// turns many commits into few.
+// A caller never waits for others to join. When one of the group's few
+// workers is free, the caller becomes that worker and runs its item at
+// once, on its own goroutine; while every worker is busy, the items that
+// arrive meanwhile queue and the next free worker takes them together. A
+// caller working for the group returns as soon as its own item is done and
+// leaves what still queues to a worker goroutine. An idle group adds no
+// latency and no hand-off between goroutines; a busy one turns many
+// commits into few.
 //
 // When a group fails in any way — an item's work errs, the database refuses
 // a statement, the commit fails — the group's transaction is rolled back
@@ -78,15 +81,43 @@ func (g *Group[T]) Submit(item T) error {
 	g.mu.Lock()
 	g.queue = append(g.queue, p)
 	if g.running < g.workers() {
+		// A worker is free: the caller is that worker until its own
+		// item is done, so an idle group hands nothing to another
+		// goroutine.
 		g.running++
-		go g.work()
+		g.mu.Unlock()
+		g.workUntil(p.done)
+	} else {
+		g.mu.Unlock()
 	}
-	g.mu.Unlock()
 	o := <-p.done
 	if o.panicked {
 		panic(o.value)
 	}
 	return o.err
+}
+
+// workUntil runs groups from the queue, as work does, until done has the
+// caller's outcome; queued items left then go to a worker of their own.
+func (g *Group[T]) workUntil(done chan outcome) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), g.Max)
+		if n == 0 || len(done) > 0 {
+			if n == 0 {
+				g.running--
+			} else {
+				go g.work()
+			}
+			g.mu.Unlock()
+			return
+		}
+		group := make([]pending[T], n)
+		copy(group, g.queue)
+		g.queue = append(g.queue[:0], g.queue[n:]...)
+		g.mu.Unlock()
+		g.run(group)
+	}
 }
 
 func (g *Group[T]) workers() int {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -236,4 +238,93 @@ func TestGroup_LoneItemRunsAloneByDefault(t *testing.T) {
 		assert.Zero(t, f.groups.Load())
 		assert.Equal(t, []string{"a"}, keys(t, db))
 	})
+}
+
+// onSubmitStack reports whether the caller's stack goes through Submit: the
+// work runs on the goroutine of the caller that submitted, not on a worker
+// goroutine of the group.
+func onSubmitStack() bool {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for {
+		f, more := frames.Next()
+		if strings.Contains(f.Function, "txgroup.(*Group[...]).Submit") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+func TestSubmit_IdleGroup_TheCallerRunsItsOwnItem(t *testing.T) {
+	t.Parallel()
+	var onCaller atomic.Bool
+	g := &Group[int]{
+		InTx: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error { return fn(ctx, nil) },
+		Together: func(_ context.Context, _ *sql.Tx, items []int) error {
+			onCaller.Store(onSubmitStack())
+			return nil
+		},
+		Alone: func(int) error { return errors.New("not expected alone") },
+		Max:   4,
+		Lone:  true,
+	}
+	require.NoError(t, g.Submit(1))
+	assert.True(t, onCaller.Load(), "an idle group hands the caller's item to no other goroutine")
+}
+
+// While the caller works as the group's worker, items submitted meanwhile
+// queue; once its own item is done the caller returns, and a worker of the
+// group's own takes what is left, in groups.
+func TestSubmit_TheCallerReturnsWhenItsItemIsDone_TheRestGoesToAWorker(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	entered := make(chan struct{})
+	var mu sync.Mutex
+	var groups [][]int
+	var onCaller []bool
+	g := &Group[int]{
+		InTx: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error { return fn(ctx, nil) },
+		Together: func(_ context.Context, _ *sql.Tx, items []int) error {
+			if items[0] == 0 {
+				close(entered)
+				<-gate
+			}
+			mu.Lock()
+			groups = append(groups, append([]int(nil), items...))
+			onCaller = append(onCaller, onSubmitStack())
+			mu.Unlock()
+			return nil
+		},
+		Alone:   func(int) error { return errors.New("not expected alone") },
+		Max:     8,
+		Workers: 1,
+		Lone:    true,
+	}
+	first := make(chan error, 1)
+	go func() { first <- g.Submit(0) }()
+	<-entered
+	// The only worker (the first caller) is busy: these queue.
+	var wg sync.WaitGroup
+	for i := 1; i <= 3; i++ {
+		wg.Go(func() { assert.NoError(t, g.Submit(i)) })
+	}
+	require.Eventually(t, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.queue) == 3
+	}, 5*time.Second, time.Millisecond)
+	close(gate)
+	require.NoError(t, <-first)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, groups, 2)
+	assert.Equal(t, []int{0}, groups[0])
+	assert.ElementsMatch(t, []int{1, 2, 3}, groups[1], "the queued items go together")
+	assert.True(t, onCaller[0], "the first caller ran its own item")
+	g.mu.Lock()
+	assert.Zero(t, g.running, "no worker left running")
+	g.mu.Unlock()
 }
