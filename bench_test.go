@@ -360,12 +360,16 @@ func runFlowBench(b *testing.B, fb flowBench) {
 		b.Fatal(err)
 	}
 	orders := newTimedShop()
+	// The loops poll as a deployment's do unless told otherwise: the flow
+	// needs no poll (its steps run inline or are handed to a worker slot,
+	// the sale is written with the approval), so polling is overhead.
+	poll := time.Duration(benchEnvInt(b, "PAYGATE_BENCH_POLL_MS", 0)) * time.Millisecond
 	p, err := paygate.New(paygate.Config{
 		DB: db, Gateways: reg, Orders: orders, Fees: testFees,
 		PrepareGroup: benchEnvInt(b, "PAYGATE_BENCH_PREPARE_GROUP", 0),
-		Runner: saga.RunnerConfig{Loop: saga.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_RUNNERS", 0)},
+		Runner: saga.RunnerConfig{Loop: saga.Loop{PollInterval: poll, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_RUNNERS", 0)},
 			WriteGroup: benchEnvInt(b, "PAYGATE_BENCH_WRITE_GROUP", 0)},
-		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: 20 * time.Millisecond, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_DISPATCHERS", 0), ClaimBatch: benchEnvInt(b, "PAYGATE_BENCH_OUTBOX_BATCH", 0)}},
+		Outbox:        outbox.Config{Loop: outbox.Loop{PollInterval: poll, Concurrency: benchEnvInt(b, "PAYGATE_BENCH_DISPATCHERS", 0), ClaimBatch: benchEnvInt(b, "PAYGATE_BENCH_OUTBOX_BATCH", 0)}},
 		Logger:        quiet,
 		MeterProvider: fb.mp, TracerProvider: fb.tp,
 	})
