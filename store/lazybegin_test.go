@@ -101,6 +101,16 @@ func (q *queryCounter) requests() []string {
 	return r
 }
 
+// rolledBack returns the one request a transaction sent before its
+// ROLLBACK, failing the test unless those two are all it sent.
+func (q *queryCounter) rolledBack(t *testing.T) string {
+	t.Helper()
+	reqs := q.requests()
+	require.Len(t, reqs, 2, "%q", reqs)
+	assert.Equal(t, "ROLLBACK", reqs[1])
+	return reqs[0]
+}
+
 // openCounted opens a migrated MySQL database twice: through a
 // queryCounter, with one connection so the test sees every request its
 // transactions send, and directly, to look from outside.
@@ -163,10 +173,8 @@ func TestLazyBegin_AReadFirstLocksUntilTheEnd(t *testing.T) {
 		return errBoom
 	})
 	require.ErrorIs(t, err, errBoom)
-	reqs := q.requests()
-	require.Len(t, reqs, 2, "%q", reqs)
-	assert.True(t, strings.HasPrefix(reqs[0], "START TRANSACTION;\nSELECT status"), reqs[0])
-	assert.Equal(t, "ROLLBACK", reqs[1])
+	first := q.rolledBack(t)
+	assert.True(t, strings.HasPrefix(first, "START TRANSACTION;\nSELECT status"), first)
 	// Released by the rollback.
 	_, err = plain.SQL().ExecContext(ctx, "SELECT id FROM payments WHERE id = ? FOR UPDATE NOWAIT", p.ID)
 	assert.NoError(t, err)
@@ -190,9 +198,7 @@ func TestLazyBegin_AFailedFirstStatementRollsBackAndTheConnectionIsClean(t *test
 		return db.InsertPayment(ctx, tx, p) // duplicate id
 	})
 	require.ErrorIs(t, err, store.ErrDuplicate)
-	reqs := q.requests()
-	require.Len(t, reqs, 2, "%q", reqs)
-	assert.Equal(t, "ROLLBACK", reqs[1])
+	q.rolledBack(t)
 	// The one connection is reused outside any transaction: a statement
 	// on the pool commits on its own.
 	other := newPayment(orderID(t))
@@ -202,6 +208,19 @@ func TestLazyBegin_AFailedFirstStatementRollsBackAndTheConnectionIsClean(t *test
 	assert.Equal(t, 1, count(t, plain, "SELECT COUNT(*) FROM payments WHERE id = ? AND method = 'CARD'", other.ID))
 }
 
+// claimCommitting defers p's insert and its order's claim and sends them
+// with FlushCommit, as Approve's claim does.
+func claimCommitting(ctx context.Context, db *store.DB, tx *sql.Tx, p *store.Payment) error {
+	ctx, d := db.WithDeferred(ctx)
+	if err := db.InsertPayment(ctx, tx, p); err != nil {
+		return err
+	}
+	if err := db.ClaimOrder(ctx, tx, p.OrderID, p.ID); err != nil {
+		return err
+	}
+	return d.FlushCommit(ctx, tx)
+}
+
 func TestFlushCommit_CommitsWithTheBatch(t *testing.T) {
 	t.Parallel()
 	db, q, plain := openCounted(t)
@@ -209,14 +228,7 @@ func TestFlushCommit_CommitsWithTheBatch(t *testing.T) {
 	p := newPayment(orderID(t))
 	var after error
 	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		ctx, d := db.WithDeferred(ctx)
-		if err := db.InsertPayment(ctx, tx, p); err != nil {
-			return err
-		}
-		if err := db.ClaimOrder(ctx, tx, p.OrderID, p.ID); err != nil {
-			return err
-		}
-		if err := d.FlushCommit(ctx, tx); err != nil {
+		if err := claimCommitting(ctx, db, tx, p); err != nil {
 			return err
 		}
 		// Committed: visible outside before InTx's Commit, which sends
@@ -247,21 +259,12 @@ func TestFlushCommit_ADuplicateStopsTheBatchBeforeItsCommit(t *testing.T) {
 	})
 	p := newPayment(taken.OrderID)
 	err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		ctx, d := db.WithDeferred(ctx)
 		// The new payment's row is first in the batch; the order's claim,
 		// held by taken, fails after it.
-		if err := db.InsertPayment(ctx, tx, p); err != nil {
-			return err
-		}
-		if err := db.ClaimOrder(ctx, tx, p.OrderID, p.ID); err != nil {
-			return err
-		}
-		return d.FlushCommit(ctx, tx)
+		return claimCommitting(ctx, db, tx, p)
 	})
 	require.ErrorIs(t, err, store.ErrDuplicate)
-	reqs := q.requests()
-	require.Len(t, reqs, 2, "%q", reqs)
-	assert.Equal(t, "ROLLBACK", reqs[1])
+	q.rolledBack(t)
 	assert.Zero(t, count(t, plain, "SELECT COUNT(*) FROM payments WHERE id = ?", p.ID), "the payment inserted before the failing claim was rolled back")
 }
 
@@ -285,10 +288,8 @@ func TestFlushCommit_ACheckedUpdateKeepsItsOwnCommit(t *testing.T) {
 		return d.FlushCommit(ctx, tx)
 	})
 	require.ErrorIs(t, err, store.ErrConflict)
-	reqs := q.requests()
-	require.Len(t, reqs, 2, "%q", reqs)
-	assert.False(t, strings.HasSuffix(reqs[0], "COMMIT"), "a batch whose count is checked after it runs carries no COMMIT")
-	assert.Equal(t, "ROLLBACK", reqs[1])
+	first := q.rolledBack(t)
+	assert.False(t, strings.HasSuffix(first, "COMMIT"), "a batch whose count is checked after it runs carries no COMMIT")
 	assert.Zero(t, count(t, plain, "SELECT COUNT(*) FROM payments WHERE id = ?", other.ID))
 }
 

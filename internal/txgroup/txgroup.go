@@ -97,29 +97,6 @@ func (g *Group[T]) Submit(item T) error {
 	return o.err
 }
 
-// workUntil runs groups from the queue, as work does, until done has the
-// caller's outcome; queued items left then go to a worker of their own.
-func (g *Group[T]) workUntil(done chan outcome) {
-	for {
-		g.mu.Lock()
-		n := min(len(g.queue), g.Max)
-		if n == 0 || len(done) > 0 {
-			if n == 0 {
-				g.running--
-			} else {
-				go g.work()
-			}
-			g.mu.Unlock()
-			return
-		}
-		group := make([]pending[T], n)
-		copy(group, g.queue)
-		g.queue = append(g.queue[:0], g.queue[n:]...)
-		g.mu.Unlock()
-		g.run(group)
-	}
-}
-
 func (g *Group[T]) workers() int {
 	if g.Workers <= 0 {
 		return 4
@@ -128,12 +105,23 @@ func (g *Group[T]) workers() int {
 }
 
 // work runs groups from the queue until it is empty.
-func (g *Group[T]) work() {
+func (g *Group[T]) work() { g.workUntil(nil) }
+
+// workUntil runs groups from the queue until it is empty or, for a caller
+// working for the group, until done has the caller's outcome; the items
+// still queued then go to a worker goroutine, which takes over the
+// caller's worker slot.
+func (g *Group[T]) workUntil(done chan outcome) {
 	for {
 		g.mu.Lock()
 		n := min(len(g.queue), g.Max)
-		if n == 0 {
+		switch {
+		case n == 0:
 			g.running--
+			g.mu.Unlock()
+			return
+		case done != nil && len(done) > 0:
+			go g.work()
 			g.mu.Unlock()
 			return
 		}
