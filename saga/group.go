@@ -12,7 +12,9 @@ import (
 // transaction at most when RunnerConfig.WriteGroup is zero.
 const DefaultWriteGroup = 32
 
-// writeGroupWorkers is how many group transactions run at once.
+// writeGroupWorkers is how many group transactions run at once at most:
+// one while the writes keep up, more when a full group waits (see
+// txgroup.Group.Workers).
 const writeGroupWorkers = 4
 
 // pendingWrite is one instance's write: the compare-and-set of its record,

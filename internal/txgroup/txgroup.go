@@ -2,14 +2,15 @@
 // what callers submit at the same moment runs in one transaction, with one
 // commit, instead of one transaction each.
 //
-// A caller never waits for others to join. When one of the group's few
-// workers is free, the caller becomes that worker and runs its item at
-// once, on its own goroutine; while every worker is busy, the items that
-// arrive meanwhile queue and the next free worker takes them together. A
-// caller working for the group returns as soon as its own item is done and
-// leaves what still queues to a worker goroutine. An idle group adds no
-// latency and no hand-off between goroutines; a busy one turns many
-// commits into few.
+// A caller never waits for others to join. When no group transaction
+// runs, the caller becomes the group's worker and runs its item at once,
+// on its own goroutine; while one runs, the items that arrive meanwhile
+// queue and the worker takes them together when its group ends (another
+// worker starts only when a full group waits, see Workers). A caller
+// working for the group returns as soon as its own item is done and leaves
+// what still queues to a worker goroutine. An idle group adds no latency
+// and no hand-off between goroutines; a busy one turns many commits into
+// few.
 //
 // When a group fails in any way — an item's work errs, the database refuses
 // a statement, the commit fails — the group's transaction is rolled back
@@ -45,7 +46,13 @@ type Group[T any] struct {
 	// Max is how many items a group holds at most; 1 or less runs every
 	// item alone.
 	Max int
-	// Workers is how many group transactions run at once; default 4.
+	// Workers is how many group transactions run at once at most;
+	// default 4. One runs whenever items wait; another opens only when a
+	// full group (Max items) waits behind the running ones — a burst the
+	// running group cannot keep up with, or a group stalled on a lock —
+	// so that under steady load the items that arrive while a group runs
+	// go together in the next one instead of each in a transaction of its
+	// own.
 	Workers int
 	// Lone makes an item that is alone in its group run Together too
 	// (and Alone only if that fails), for work that Together does in
@@ -80,14 +87,22 @@ func (g *Group[T]) Submit(item T) error {
 	p := pending[T]{item: item, done: make(chan outcome, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, p)
-	if g.running < g.workers() {
-		// A worker is free: the caller is that worker until its own
-		// item is done, so an idle group hands nothing to another
-		// goroutine.
+	switch {
+	case g.running == 0:
+		// No group runs: the caller is the worker until its own item
+		// is done, so an idle group hands nothing to another goroutine.
 		g.running++
 		g.mu.Unlock()
 		g.workUntil(p.done)
-	} else {
+	case g.running < g.workers() && len(g.queue) >= g.Max:
+		// A full group waits behind the running ones (a busy burst,
+		// or a group stalled on a lock): open another lane for it.
+		g.running++
+		g.mu.Unlock()
+		go g.work()
+	default:
+		// A running worker takes it with what else arrives meanwhile
+		// when its group ends.
 		g.mu.Unlock()
 	}
 	o := <-p.done

@@ -328,3 +328,68 @@ func TestSubmit_TheCallerReturnsWhenItsItemIsDone_TheRestGoesToAWorker(t *testin
 	assert.Zero(t, g.running, "no worker left running")
 	g.mu.Unlock()
 }
+
+// While a group runs, items queue for it instead of opening transactions
+// of their own beside it; a second worker starts only when a full group
+// waits, and takes that group while the first is still busy.
+func TestSubmit_ASecondWorkerOnlyForAFullGroup(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	entered := make(chan struct{})
+	var mu sync.Mutex
+	var groups [][]int
+	g := &Group[int]{
+		InTx: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error { return fn(ctx, nil) },
+		Together: func(_ context.Context, _ *sql.Tx, items []int) error {
+			if items[0] == 0 {
+				close(entered)
+				<-gate // the first group stalls until the end
+			}
+			mu.Lock()
+			groups = append(groups, append([]int(nil), items...))
+			mu.Unlock()
+			return nil
+		},
+		Alone:   func(int) error { return errors.New("not expected alone") },
+		Max:     3,
+		Workers: 4,
+		Lone:    true,
+	}
+	first := make(chan error, 1)
+	go func() { first <- g.Submit(0) }()
+	<-entered
+	queued := func(n int) func() bool {
+		return func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return len(g.queue) == n
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 1; i <= 2; i++ {
+		wg.Go(func() { assert.NoError(t, g.Submit(i)) })
+	}
+	require.Eventually(t, queued(2), 5*time.Second, time.Millisecond)
+	g.mu.Lock()
+	assert.Equal(t, 1, g.running, "two waiting items (less than a group) open no second worker")
+	g.mu.Unlock()
+	// The third makes a full group: a second worker takes it although
+	// the first group is still stalled.
+	wg.Go(func() { assert.NoError(t, g.Submit(3)) })
+	assert.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(groups) == 1
+	}, 5*time.Second, time.Millisecond, "the full group committed while the first was stalled")
+	close(gate)
+	wg.Wait()
+	require.NoError(t, <-first)
+	mu.Lock()
+	require.Len(t, groups, 2)
+	assert.ElementsMatch(t, []int{1, 2, 3}, groups[0])
+	assert.Equal(t, []int{0}, groups[1])
+	mu.Unlock()
+	g.mu.Lock()
+	assert.Zero(t, g.running)
+	g.mu.Unlock()
+}
