@@ -62,8 +62,10 @@ type RunnerConfig struct {
 	// commit, a dispatch) the runner commits in one transaction at most,
 	// when several are ready at the same moment; default
 	// DefaultWriteGroup, 1 commits each alone. A write never waits for
-	// others to join: it joins the next group transaction, which starts
-	// as soon as one of the few that run at once is free.
+	// others to join: when no group transaction runs it starts one at
+	// once; while one runs it joins the next, which starts when that one
+	// ends, with every write that arrived meanwhile (a second runs beside
+	// it only when a full group waits).
 	WriteGroup int
 }
 
