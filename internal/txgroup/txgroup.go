@@ -25,6 +25,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // InTx runs fn in a transaction (store.DB.InTx and the repositories built
@@ -49,9 +50,10 @@ type Group[T any] struct {
 	// Workers is how many group transactions run at once at most;
 	// default 4. One runs whenever items wait; another opens only when a
 	// full group (Max items) waits behind the running ones — a burst the
-	// running group cannot keep up with, or a group stalled on a lock —
-	// so that under steady load the items that arrive while a group runs
-	// go together in the next one instead of each in a transaction of its
+	// running group cannot keep up with — or when an item arrives after
+	// the last group has run for 50 ms (stalled on a lock, say), so that
+	// under steady load the items that arrive while a group runs go
+	// together in the next one instead of each in a transaction of its
 	// own.
 	Workers int
 	// Lone makes an item that is alone in its group run Together too
@@ -62,7 +64,15 @@ type Group[T any] struct {
 	mu      sync.Mutex
 	queue   []pending[T]
 	running int
+	started time.Time     // when the last group began
+	stall   time.Duration // how long a group runs before an arrival opens another lane; 0: stallAfter
 }
+
+// stallAfter is how long the last group may run before an item that
+// arrives starts another worker beside it, full group or not: a group
+// stalled on a lock holds the items that arrive after this long back no
+// longer.
+const stallAfter = 50 * time.Millisecond
 
 type pending[T any] struct {
 	item T
@@ -94,9 +104,10 @@ func (g *Group[T]) Submit(item T) error {
 		g.running++
 		g.mu.Unlock()
 		g.workUntil(p.done)
-	case g.running < g.workers() && len(g.queue) >= g.Max:
-		// A full group waits behind the running ones (a busy burst,
-		// or a group stalled on a lock): open another lane for it.
+	case g.running < g.workers() && (len(g.queue) >= g.Max || time.Since(g.started) >= g.stallAfter()):
+		// A full group waits behind the running ones (a busy burst),
+		// or the last group has run for long (stalled on a lock):
+		// open another lane.
 		g.running++
 		g.mu.Unlock()
 		go g.work()
@@ -110,6 +121,13 @@ func (g *Group[T]) Submit(item T) error {
 		panic(o.value)
 	}
 	return o.err
+}
+
+func (g *Group[T]) stallAfter() time.Duration {
+	if g.stall <= 0 {
+		return stallAfter
+	}
+	return g.stall
 }
 
 func (g *Group[T]) workers() int {
@@ -143,6 +161,7 @@ func (g *Group[T]) workUntil(done chan outcome) {
 		group := make([]pending[T], n)
 		copy(group, g.queue)
 		g.queue = append(g.queue[:0], g.queue[n:]...)
+		g.started = time.Now()
 		g.mu.Unlock()
 		g.run(group)
 	}

@@ -354,6 +354,7 @@ func TestSubmit_ASecondWorkerOnlyForAFullGroup(t *testing.T) {
 		Max:     3,
 		Workers: 4,
 		Lone:    true,
+		stall:   time.Hour, // no lane for a long-running group here
 	}
 	first := make(chan error, 1)
 	go func() { first <- g.Submit(0) }()
@@ -392,4 +393,43 @@ func TestSubmit_ASecondWorkerOnlyForAFullGroup(t *testing.T) {
 	g.mu.Lock()
 	assert.Zero(t, g.running)
 	g.mu.Unlock()
+}
+
+// An item that arrives after the last group has run for long opens another
+// lane, full group or not: a group stalled on a lock does not hold it back.
+func TestSubmit_AGroupRunningLongOpensALaneForTheNextArrival(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	entered := make(chan struct{})
+	g := &Group[int]{
+		InTx: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error { return fn(ctx, nil) },
+		Together: func(_ context.Context, _ *sql.Tx, items []int) error {
+			if items[0] == 0 {
+				close(entered)
+				<-gate
+			}
+			return nil
+		},
+		Alone:   func(int) error { return errors.New("not expected alone") },
+		Max:     32,
+		Workers: 4,
+		Lone:    true,
+		stall:   10 * time.Millisecond,
+	}
+	first := make(chan error, 1)
+	go func() { first <- g.Submit(0) }()
+	<-entered
+	defer func() {
+		close(gate)
+		require.NoError(t, <-first)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	late := make(chan error, 1)
+	go func() { late <- g.Submit(1) }()
+	select {
+	case err := <-late:
+		require.NoError(t, err, "committed beside the stalled group")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the item waited behind the stalled group")
+	}
 }
