@@ -20,16 +20,19 @@ import (
 	"github.com/paygate/paygate/store/storetest"
 )
 
-// queryCounter is a TCP proxy in front of the test MySQL server that counts
-// the requests (COM_QUERY packets) its clients send: a request is a round
-// trip, whatever number of statements it carries.
+// queryCounter is a TCP proxy in front of the test MySQL server that
+// records the requests (COM_QUERY packets) its clients send: a request is a
+// round trip, whatever number of statements it carries. Armed with
+// loseCommit, it forwards the next request that ends with a COMMIT and
+// then drops the connection instead of relaying the answer: the server
+// commits, the client never hears of it.
 type queryCounter struct {
-	ln      net.Listener
-	target  string
-	queries atomic.Int64
-	mu      sync.Mutex
-	last    []string
-	wg      sync.WaitGroup
+	ln         net.Listener
+	target     string
+	loseCommit atomic.Bool
+	mu         sync.Mutex
+	last       []string
+	wg         sync.WaitGroup
 }
 
 func newQueryCounter(t *testing.T, target string) *queryCounter {
@@ -56,20 +59,36 @@ func (q *queryCounter) accept() {
 			_ = c.Close()
 			continue
 		}
+		var lost atomic.Bool // set before the request whose answer is lost is sent
 		q.wg.Go(func() {
-			_, _ = io.Copy(c, s)
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := s.Read(buf)
+				if n > 0 && lost.Load() {
+					break
+				}
+				if n > 0 {
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
 			_ = c.Close()
+			_ = s.Close()
 		})
 		q.wg.Go(func() {
-			q.read(c, s)
+			q.read(c, s, &lost)
 			_ = s.Close()
 		})
 	}
 }
 
-// read forwards what the client sends, counting the packets that begin a
+// read forwards what the client sends, recording the packets that begin a
 // command (sequence number 0) and are COM_QUERY (0x03).
-func (q *queryCounter) read(c net.Conn, s net.Conn) {
+func (q *queryCounter) read(c net.Conn, s net.Conn, lost *atomic.Bool) {
 	var head [4]byte
 	for {
 		if _, err := io.ReadFull(c, head[:]); err != nil {
@@ -81,10 +100,13 @@ func (q *queryCounter) read(c net.Conn, s net.Conn) {
 			return
 		}
 		if head[3] == 0 && n > 0 && body[0] == 0x03 {
-			q.queries.Add(1)
+			text := string(body[1:])
 			q.mu.Lock()
-			q.last = append(q.last, string(body[1:]))
+			q.last = append(q.last, text)
 			q.mu.Unlock()
+			if strings.HasSuffix(text, "\nCOMMIT") && q.loseCommit.CompareAndSwap(true, false) {
+				lost.Store(true)
+			}
 		}
 		if _, err := s.Write(append(head[:], body...)); err != nil {
 			return
@@ -291,6 +313,32 @@ func TestFlushCommit_ACheckedUpdateKeepsItsOwnCommit(t *testing.T) {
 	first := q.rolledBack(t)
 	assert.False(t, strings.HasSuffix(first, "COMMIT"), "a batch whose count is checked after it runs carries no COMMIT")
 	assert.Zero(t, count(t, plain, "SELECT COUNT(*) FROM payments WHERE id = ?", other.ID))
+}
+
+// The COMMIT that travelled with the writes ran, but its answer was lost
+// with the connection: the caller cannot tell, InTx runs the transaction
+// again on another connection, and the run meets its own rows — as when a
+// plain COMMIT's answer is lost. Nothing is written twice.
+func TestFlushCommit_AnswerLost_TheRetryMeetsItsOwnRows(t *testing.T) {
+	t.Parallel()
+	db, q, plain := openCounted(t)
+	ctx := ctxT(t)
+	p := newPayment(orderID(t))
+	q.loseCommit.Store(true)
+	var runs atomic.Int32
+	err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		runs.Add(1)
+		return claimCommitting(ctx, db, tx, p)
+	})
+	require.ErrorIs(t, err, store.ErrDuplicate, "the second run met the rows the first committed")
+	assert.EqualValues(t, 2, runs.Load())
+	assert.False(t, q.loseCommit.Load(), "the answer of the COMMIT was the one lost")
+	assert.Equal(t, 1, count(t, plain, "SELECT COUNT(*) FROM payments WHERE id = ?", p.ID))
+	assert.Equal(t, 1, count(t, plain, "SELECT COUNT(*) FROM payment_order_mapping WHERE order_id = ?", p.OrderID))
+	// The pool carries on with a new connection.
+	other := newPayment(orderID(t))
+	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return claimCommitting(ctx, db, tx, other) }))
+	assert.Equal(t, 1, count(t, plain, "SELECT COUNT(*) FROM payments WHERE id = ?", other.ID))
 }
 
 func TestFlushCommit_SQLiteCommitsAsAlways(t *testing.T) {
