@@ -274,59 +274,94 @@ func TestSubmit_IdleGroup_TheCallerRunsItsOwnItem(t *testing.T) {
 	assert.True(t, onCaller.Load(), "an idle group hands the caller's item to no other goroutine")
 }
 
-// While the caller works as the group's worker, items submitted meanwhile
-// queue; once its own item is done the caller returns, and a worker of the
-// group's own takes what is left, in groups.
-func TestSubmit_TheCallerReturnsWhenItsItemIsDone_TheRestGoesToAWorker(t *testing.T) {
-	t.Parallel()
-	gate := make(chan struct{})
-	entered := make(chan struct{})
-	var mu sync.Mutex
-	var groups [][]int
-	var onCaller []bool
-	g := &Group[int]{
+// heldGroup is a Group of ints whose first group — the one holding item 0,
+// submitted by start — stays in its transaction until release, and which
+// records every group it commits and whether it ran on a caller's stack.
+type heldGroup struct {
+	g        *Group[int]
+	entered  chan struct{}
+	gate     chan struct{}
+	first    chan error
+	mu       sync.Mutex
+	groups   [][]int
+	onCaller []bool
+}
+
+func newHeldGroup(max, workers int, stall time.Duration) *heldGroup {
+	h := &heldGroup{entered: make(chan struct{}), gate: make(chan struct{}), first: make(chan error, 1)}
+	h.g = &Group[int]{
 		InTx: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error { return fn(ctx, nil) },
 		Together: func(_ context.Context, _ *sql.Tx, items []int) error {
 			if items[0] == 0 {
-				close(entered)
-				<-gate
+				close(h.entered)
+				<-h.gate
 			}
-			mu.Lock()
-			groups = append(groups, append([]int(nil), items...))
-			onCaller = append(onCaller, onSubmitStack())
-			mu.Unlock()
+			h.mu.Lock()
+			h.groups = append(h.groups, append([]int(nil), items...))
+			h.onCaller = append(h.onCaller, onSubmitStack())
+			h.mu.Unlock()
 			return nil
 		},
 		Alone:   func(int) error { return errors.New("not expected alone") },
-		Max:     8,
-		Workers: 1,
+		Max:     max,
+		Workers: workers,
 		Lone:    true,
+		stall:   stall,
 	}
-	first := make(chan error, 1)
-	go func() { first <- g.Submit(0) }()
-	<-entered
+	return h
+}
+
+// start submits item 0 and returns once its group is in its transaction.
+func (h *heldGroup) start() {
+	go func() { h.first <- h.g.Submit(0) }()
+	<-h.entered
+}
+
+// release lets the first group commit and checks its caller's answer.
+func (h *heldGroup) release(t *testing.T) {
+	close(h.gate)
+	require.NoError(t, <-h.first)
+}
+
+// queued reports whether n items wait for a worker.
+func (h *heldGroup) queued(n int) func() bool {
+	return func() bool {
+		h.g.mu.Lock()
+		defer h.g.mu.Unlock()
+		return len(h.g.queue) == n
+	}
+}
+
+func (h *heldGroup) committed() ([][]int, []bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([][]int(nil), h.groups...), append([]bool(nil), h.onCaller...)
+}
+
+func (h *heldGroup) running() int {
+	h.g.mu.Lock()
+	defer h.g.mu.Unlock()
+	return h.g.running
+}
+
+func TestSubmit_TheCallerReturnsWhenItsItemIsDone_TheRestGoesToAWorker(t *testing.T) {
+	t.Parallel()
+	h := newHeldGroup(8, 1, 0)
+	h.start()
 	// The only worker (the first caller) is busy: these queue.
 	var wg sync.WaitGroup
 	for i := 1; i <= 3; i++ {
-		wg.Go(func() { assert.NoError(t, g.Submit(i)) })
+		wg.Go(func() { assert.NoError(t, h.g.Submit(i)) })
 	}
-	require.Eventually(t, func() bool {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return len(g.queue) == 3
-	}, 5*time.Second, time.Millisecond)
-	close(gate)
-	require.NoError(t, <-first)
+	require.Eventually(t, h.queued(3), 5*time.Second, time.Millisecond)
+	h.release(t)
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	groups, onCaller := h.committed()
 	require.Len(t, groups, 2)
 	assert.Equal(t, []int{0}, groups[0])
 	assert.ElementsMatch(t, []int{1, 2, 3}, groups[1], "the queued items go together")
 	assert.True(t, onCaller[0], "the first caller ran its own item")
-	g.mu.Lock()
-	assert.Zero(t, g.running, "no worker left running")
-	g.mu.Unlock()
+	assert.Zero(t, h.running(), "no worker left running")
 }
 
 // While a group runs, items queue for it instead of opening transactions
@@ -334,98 +369,40 @@ func TestSubmit_TheCallerReturnsWhenItsItemIsDone_TheRestGoesToAWorker(t *testin
 // waits, and takes that group while the first is still busy.
 func TestSubmit_ASecondWorkerOnlyForAFullGroup(t *testing.T) {
 	t.Parallel()
-	gate := make(chan struct{})
-	entered := make(chan struct{})
-	var mu sync.Mutex
-	var groups [][]int
-	g := &Group[int]{
-		InTx: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error { return fn(ctx, nil) },
-		Together: func(_ context.Context, _ *sql.Tx, items []int) error {
-			if items[0] == 0 {
-				close(entered)
-				<-gate // the first group stalls until the end
-			}
-			mu.Lock()
-			groups = append(groups, append([]int(nil), items...))
-			mu.Unlock()
-			return nil
-		},
-		Alone:   func(int) error { return errors.New("not expected alone") },
-		Max:     3,
-		Workers: 4,
-		Lone:    true,
-		stall:   time.Hour, // no lane for a long-running group here
-	}
-	first := make(chan error, 1)
-	go func() { first <- g.Submit(0) }()
-	<-entered
-	queued := func(n int) func() bool {
-		return func() bool {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			return len(g.queue) == n
-		}
-	}
+	h := newHeldGroup(3, 4, time.Hour) // no lane for a long-running group here
+	h.start()
 	var wg sync.WaitGroup
 	for i := 1; i <= 2; i++ {
-		wg.Go(func() { assert.NoError(t, g.Submit(i)) })
+		wg.Go(func() { assert.NoError(t, h.g.Submit(i)) })
 	}
-	require.Eventually(t, queued(2), 5*time.Second, time.Millisecond)
-	g.mu.Lock()
-	assert.Equal(t, 1, g.running, "two waiting items (less than a group) open no second worker")
-	g.mu.Unlock()
+	require.Eventually(t, h.queued(2), 5*time.Second, time.Millisecond)
+	assert.Equal(t, 1, h.running(), "two waiting items (less than a group) open no second worker")
 	// The third makes a full group: a second worker takes it although
 	// the first group is still stalled.
-	wg.Go(func() { assert.NoError(t, g.Submit(3)) })
+	wg.Go(func() { assert.NoError(t, h.g.Submit(3)) })
 	assert.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		groups, _ := h.committed()
 		return len(groups) == 1
 	}, 5*time.Second, time.Millisecond, "the full group committed while the first was stalled")
-	close(gate)
+	h.release(t)
 	wg.Wait()
-	require.NoError(t, <-first)
-	mu.Lock()
+	groups, _ := h.committed()
 	require.Len(t, groups, 2)
 	assert.ElementsMatch(t, []int{1, 2, 3}, groups[0])
 	assert.Equal(t, []int{0}, groups[1])
-	mu.Unlock()
-	g.mu.Lock()
-	assert.Zero(t, g.running)
-	g.mu.Unlock()
+	assert.Zero(t, h.running())
 }
 
 // An item that arrives after the last group has run for long opens another
 // lane, full group or not: a group stalled on a lock does not hold it back.
 func TestSubmit_AGroupRunningLongOpensALaneForTheNextArrival(t *testing.T) {
 	t.Parallel()
-	gate := make(chan struct{})
-	entered := make(chan struct{})
-	g := &Group[int]{
-		InTx: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error { return fn(ctx, nil) },
-		Together: func(_ context.Context, _ *sql.Tx, items []int) error {
-			if items[0] == 0 {
-				close(entered)
-				<-gate
-			}
-			return nil
-		},
-		Alone:   func(int) error { return errors.New("not expected alone") },
-		Max:     32,
-		Workers: 4,
-		Lone:    true,
-		stall:   10 * time.Millisecond,
-	}
-	first := make(chan error, 1)
-	go func() { first <- g.Submit(0) }()
-	<-entered
-	defer func() {
-		close(gate)
-		require.NoError(t, <-first)
-	}()
+	h := newHeldGroup(32, 4, 10*time.Millisecond)
+	h.start()
+	defer h.release(t)
 	time.Sleep(20 * time.Millisecond)
 	late := make(chan error, 1)
-	go func() { late <- g.Submit(1) }()
+	go func() { late <- h.g.Submit(1) }()
 	select {
 	case err := <-late:
 		require.NoError(t, err, "committed beside the stalled group")
