@@ -13,8 +13,8 @@ import (
 const DefaultWriteGroup = 32
 
 // writeGroupWorkers is how many group transactions run at once at most:
-// one while the writes keep up, more when a full group waits (see
-// txgroup.Group.Workers).
+// one while the writes keep up, more when a full group waits or the
+// running one has taken 50 ms (see txgroup.Group.Workers).
 const writeGroupWorkers = 4
 
 // pendingWrite is one instance's write: the compare-and-set of its record,

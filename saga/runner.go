@@ -65,7 +65,8 @@ type RunnerConfig struct {
 	// others to join: when no group transaction runs it starts one at
 	// once; while one runs it joins the next, which starts when that one
 	// ends, with every write that arrived meanwhile (a second runs beside
-	// it only when a full group waits).
+	// it only when a full group waits, or when a write arrives after the
+	// running one has taken 50 ms).
 	WriteGroup int
 }
 

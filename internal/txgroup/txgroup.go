@@ -101,7 +101,10 @@ func (g *Group[T]) Submit(item T) error {
 	case g.running == 0:
 		// No group runs: the caller is the worker until its own item
 		// is done, so an idle group hands nothing to another goroutine.
+		// Its group starts now: an item arriving before workUntil takes
+		// it must not read the start of a group long past as a stall.
 		g.running++
+		g.started = time.Now()
 		g.mu.Unlock()
 		g.workUntil(p.done)
 	case g.running < g.workers() && (len(g.queue) >= g.Max || time.Since(g.started) >= g.stallAfter()):
