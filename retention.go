@@ -119,7 +119,9 @@ func (c *RetentionConfig) setDefaults() error {
 // delete now.
 type PruneReport struct {
 	DryRun bool `json:"dryRun"`
-	// Sagas finished long enough ago, and their step rows.
+	// Sagas finished long enough ago (their step records go with their
+	// rows), and the saga_steps rows of those last written before step
+	// records moved into the instance's row.
 	Sagas     int64 `json:"sagas"`
 	SagaSteps int64 `json:"sagaSteps"`
 	// Deliveries done long enough ago, and the events left without any.

@@ -32,8 +32,9 @@
 //     compare-and-set on the instance's version, so a runner that stalled
 //     past its lease and lost the instance to another has its late write
 //     refused (ErrLeaseLost) and its step's Commit never runs.
-//   - Dispatch before call. A step's dispatch is recorded (step row
-//     (saga, step, op), unique) before its function is called. A runner that
+//   - Dispatch before call. A step's dispatch is recorded (its step record,
+//     one per (step, op), kept in the instance's row and written by the
+//     instance's compare-and-set) before its function is called. A runner that
 //     finds a dispatched step whose outcome was never recorded calls the
 //     step's Resolve first, and the action only if Resolve says ErrNotDone.
 //   - Commit with the step. A step returns a Result whose Commit runs in the

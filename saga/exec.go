@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -63,15 +64,56 @@ func (j *job) predispatch(steps map[stepKey]StepRecord, u unit, now time.Time) S
 	return row
 }
 
-func (j *job) stepList() []StepRecord {
-	out := make([]StepRecord, 0, len(j.steps))
-	for i := range j.def.Steps {
+func (j *job) stepList() []StepRecord { return orderedSteps(j.def, j.steps) }
+
+// withRows returns every step record of j with rows written over them, in
+// the order orderedSteps gives, or nil when there are no rows (the stored
+// records stay as they are).
+func (j *job) withRows(rows []StepRecord) []StepRecord {
+	if len(rows) == 0 {
+		return nil
+	}
+	steps := make(map[stepKey]StepRecord, len(j.steps)+len(rows))
+	for k, v := range j.steps {
+		steps[k] = v
+	}
+	for _, row := range rows {
+		steps[stepKey{row.Step, row.Op}] = row
+	}
+	return orderedSteps(j.def, steps)
+}
+
+// orderedSteps lists steps in def's order, each step's action before its
+// compensation, then any record of a step def does not name (an instance
+// started under an earlier definition) by name and op, so that rewriting
+// an instance's records never drops one.
+func orderedSteps(def *Definition, steps map[stepKey]StepRecord) []StepRecord {
+	out := make([]StepRecord, 0, len(steps))
+	named := make(map[string]bool, len(def.Steps))
+	for i := range def.Steps {
+		named[def.Steps[i].Name] = true
 		for _, op := range []Op{OpAction, OpCompensate} {
-			if s, ok := j.steps[stepKey{j.def.Steps[i].Name, op}]; ok {
+			if s, ok := steps[stepKey{def.Steps[i].Name, op}]; ok {
 				out = append(out, s)
 			}
 		}
 	}
+	if len(out) == len(steps) {
+		return out
+	}
+	start := len(out)
+	for k, s := range steps {
+		if !named[k.step] {
+			out = append(out, s)
+		}
+	}
+	extra := out[start:]
+	sort.Slice(extra, func(a, b int) bool {
+		if extra[a].Step != extra[b].Step {
+			return extra[a].Step < extra[b].Step
+		}
+		return extra[a].Op < extra[b].Op
+	})
 	return out
 }
 
@@ -523,15 +565,16 @@ func (r *Runner) fail(j *job, next *InstanceRecord, failed, compensateFrom int, 
 	next.StepIndex = compensateFrom
 }
 
-// write commits next (compare-and-set on the version j holds), the step rows
-// and the step's commit function in one transaction, and updates j.
+// write commits next (compare-and-set on the version j holds) with j's step
+// records and rows written over them, and the step's commit function, in
+// one transaction, and updates j.
 func (r *Runner) write(ctx context.Context, j *job, next InstanceRecord, rows []StepRecord, commit func(context.Context, *sql.Tx) error) error {
 	if !CanTransition(j.inst.State, next.State) {
 		return fmt.Errorf("saga: %s: illegal transition %s -> %s", j.inst.ID, j.inst.State, next.State)
 	}
 	next.Version = j.inst.Version + 1
 	next.UpdatedAt = r.now()
-	err := r.submit(&pendingWrite{ctx: ctx, j: j, next: next, rows: rows, commit: commit})
+	err := r.submit(&pendingWrite{ctx: ctx, j: j, next: next, rows: rows, steps: j.withRows(rows), commit: commit})
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			return fmt.Errorf("saga: write %s version %d: %w", next.ID, next.Version, ErrLeaseLost)
@@ -570,7 +613,7 @@ func (r *Runner) write(ctx context.Context, j *job, next InstanceRecord, rows []
 func (r *Runner) writeAlone(w *pendingWrite) error {
 	j, next := w.j, w.next
 	return r.store.InTx(w.ctx, func(ctx context.Context, tx *sql.Tx) error {
-		ok, err := r.store.UpdateInstance(ctx, tx, next, j.inst.Version)
+		ok, err := r.store.UpdateInstance(ctx, tx, InstanceUpdate{Record: next, PrevVersion: j.inst.Version, Steps: w.steps})
 		if err != nil {
 			return err
 		}
@@ -585,11 +628,6 @@ func (r *Runner) writeAlone(w *pendingWrite) error {
 				return nil
 			}
 			return ErrLeaseLost
-		}
-		if len(w.rows) > 0 {
-			if err := r.store.PutSteps(ctx, tx, w.rows...); err != nil {
-				return err
-			}
 		}
 		if w.commit != nil {
 			if err := runCommit(ctx, tx, w.commit); err != nil {

@@ -17,20 +17,23 @@ const DefaultWriteGroup = 32
 // running one has taken 50 ms (see txgroup.Group.Workers).
 const writeGroupWorkers = 4
 
-// pendingWrite is one instance's write: the compare-and-set of its record,
-// its step rows and its step's commit.
+// pendingWrite is one instance's write: the compare-and-set of its record
+// with its step records, and its step's commit.
 type pendingWrite struct {
-	ctx    context.Context
-	j      *job
-	next   InstanceRecord // Version and UpdatedAt set
+	ctx  context.Context
+	j    *job
+	next InstanceRecord // Version and UpdatedAt set
+	// rows are the step records the write changes; steps all of the
+	// instance's with rows written over them (nil: unchanged).
 	rows   []StepRecord
+	steps  []StepRecord
 	commit func(context.Context, *sql.Tx) error
 }
 
 // newWriteGroup commits the writes of instances that are ready at the same
 // moment together (see txgroup): one transaction, one statement for all
-// their instance records (each still a compare-and-set on its version),
-// one for all their step rows, and one commit. When anything in a group fails — a
+// their instance records with their step records (each still a
+// compare-and-set on its version), and one commit. When anything in a group fails — a
 // compare-and-set that finds another version, a step's commit that errs, a
 // database error — each of its writes runs alone, where it lands or fails
 // exactly as it would have without the group.
@@ -43,9 +46,8 @@ func (r *Runner) newWriteGroup() *txgroup.Group[*pendingWrite] {
 		Alone:    r.writeAlone,
 		Max:      r.cfg.WriteGroup,
 		Workers:  writeGroupWorkers,
-		// Together sends a write's step rows and its commit's rows in
-		// one request (see deferring): fewer round trips than Alone
-		// even for one write.
+		// Together sends a commit's rows in one request (see
+		// deferring): fewer round trips than Alone even for one write.
 		Lone: true,
 	}
 }
@@ -65,10 +67,8 @@ var errNotLanded = errors.New("saga: a write of the group did not land")
 
 func (r *Runner) writeTogether(ctx context.Context, tx *sql.Tx, ws []*pendingWrite) error {
 	ups := make([]InstanceUpdate, len(ws))
-	var rows []StepRecord
 	for i, w := range ws {
-		ups[i] = InstanceUpdate{Record: w.next, PrevVersion: w.j.inst.Version}
-		rows = append(rows, w.rows...)
+		ups[i] = InstanceUpdate{Record: w.next, PrevVersion: w.j.inst.Version, Steps: w.steps}
 	}
 	n, err := r.store.UpdateInstances(ctx, tx, ups)
 	if err != nil {
@@ -80,9 +80,6 @@ func (r *Runner) writeTogether(ctx context.Context, tx *sql.Tx, ws []*pendingWri
 	flush := func(context.Context, *sql.Tx) error { return nil }
 	if d, ok := r.store.(deferring); ok {
 		ctx, flush = d.Deferring(ctx)
-	}
-	if err := r.store.PutSteps(ctx, tx, rows...); err != nil {
-		return err
 	}
 	for _, w := range ws {
 		if w.commit == nil {
@@ -96,7 +93,7 @@ func (r *Runner) writeTogether(ctx context.Context, tx *sql.Tx, ws []*pendingWri
 }
 
 // deferring is a Store whose writes in a context it returns wait for its
-// flush, so the step rows and the commits of a group write their new rows
+// flush, so the commits of a group write their new rows
 // (events, deliveries) with one statement per table, sent together.
 type deferring interface {
 	Deferring(ctx context.Context) (context.Context, func(context.Context, *sql.Tx) error)

@@ -54,16 +54,16 @@ func (g *groupSpy) InTx(ctx context.Context, fn func(ctx context.Context, tx *sq
 	return nil
 }
 
-func (g *groupSpy) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, prev int64) (bool, error) {
+func (g *groupSpy) UpdateInstance(ctx context.Context, tx *sql.Tx, u saga.InstanceUpdate) (bool, error) {
 	if g.slow.Load() {
 		time.Sleep(30 * time.Millisecond)
 	}
-	ok, err := g.Store.UpdateInstance(ctx, tx, in, prev)
+	ok, err := g.Store.UpdateInstance(ctx, tx, u)
 	g.mu.Lock()
 	if g.byTx[tx] == nil {
 		g.byTx[tx] = map[string]bool{}
 	}
-	g.byTx[tx][in.ID] = true
+	g.byTx[tx][u.Record.ID] = true
 	g.mu.Unlock()
 	return ok, err
 }

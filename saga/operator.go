@@ -109,18 +109,19 @@ func (r *Runner) Retry(ctx context.Context, id string, opts ...OperatorOption) (
 		if err != nil {
 			return err
 		}
-		var reset []StepRecord
+		// The step the instance resumes at starts its attempts afresh.
+		var reset bool
 		if rec.StepIndex >= 0 && rec.StepIndex < len(def.Steps) {
 			op := OpAction
 			if resume == Compensating {
 				op = OpCompensate
 			}
-			for _, s := range steps {
+			for i, s := range steps {
 				if s.Step == def.Steps[rec.StepIndex].Name && s.Op == op && s.Status != StepDone {
 					s.Status = StepDispatched
 					s.Attempts = 0
 					s.UpdatedAt = r.now()
-					reset = append(reset, s)
+					steps[i], reset = s, true
 				}
 			}
 		}
@@ -132,23 +133,18 @@ func (r *Runner) Retry(ctx context.Context, id string, opts ...OperatorOption) (
 		next.RunAt = r.now()
 		next.UpdatedAt = next.RunAt
 		next.Version = rec.Version + 1
-		ok, err = r.store.UpdateInstance(ctx, tx, next, rec.Version)
+		u := InstanceUpdate{Record: next, PrevVersion: rec.Version}
+		if reset {
+			u.Steps = steps
+		}
+		ok, err = r.store.UpdateInstance(ctx, tx, u)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return ErrConcurrent
 		}
-		if len(reset) > 0 {
-			if err := r.store.PutSteps(ctx, tx, reset...); err != nil {
-				return err
-			}
-		}
-		all, err := r.store.Steps(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		out = &Instance{InstanceRecord: next, Steps: all}
+		out = &Instance{InstanceRecord: next, Steps: steps}
 		if o.commit != nil {
 			return o.commit(ctx, tx, out)
 		}
@@ -211,7 +207,7 @@ func (r *Runner) Resolve(ctx context.Context, id, note string, opts ...OperatorO
 		next.RunAt = time.Time{}
 		next.UpdatedAt = now
 		next.Version = rec.Version + 1
-		ok, err := r.store.UpdateInstance(ctx, tx, next, rec.Version)
+		ok, err := r.store.UpdateInstance(ctx, tx, InstanceUpdate{Record: next, PrevVersion: rec.Version})
 		if err != nil {
 			return err
 		}

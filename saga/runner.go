@@ -292,7 +292,7 @@ func (r *Runner) Start(ctx context.Context, tx *sql.Tx, def *Definition, busines
 			Status: StepDispatched, Attempts: 1, UpdatedAt: now,
 		}}
 	}
-	if err := r.store.InsertInstance(ctx, tx, rec); err != nil {
+	if err := r.store.InsertInstance(ctx, tx, rec, steps); err != nil {
 		if errors.Is(err, ErrDuplicate) {
 			existing, gerr := r.store.InstanceByKey(ctx, tx, def.Name, businessKey)
 			if gerr != nil {
@@ -302,11 +302,7 @@ func (r *Runner) Start(ctx context.Context, tx *sql.Tx, def *Definition, busines
 		}
 		return nil, fmt.Errorf("saga: start %q %q: %w", def.Name, businessKey, err)
 	}
-	if len(steps) > 0 {
-		if err := r.store.PutSteps(ctx, tx, steps...); err != nil {
-			return nil, fmt.Errorf("saga: start %q %q: %w", def.Name, businessKey, err)
-		}
-	} else {
+	if len(steps) == 0 {
 		r.notify()
 	}
 	return &Instance{InstanceRecord: rec, Steps: steps, held: o.inline}, nil
@@ -430,7 +426,7 @@ func (r *Runner) claim(ctx context.Context, limit int) ([]*job, error) {
 		}
 		// Record the dispatch of each instance's next call in the claim's
 		// own transaction, instead of one more transaction per instance.
-		var dispatch []StepRecord
+		var dispatch []StepSet
 		for _, rec := range recs {
 			def, ok := r.definition(rec.Definition)
 			if !ok {
@@ -440,11 +436,11 @@ func (r *Runner) claim(ctx context.Context, limit int) ([]*job, error) {
 			if u, ok := nextUnit(def, rec, j.steps); ok {
 				row := j.predispatch(j.steps, u, now)
 				j.steps[stepKey{row.Step, row.Op}] = row
-				dispatch = append(dispatch, row)
+				dispatch = append(dispatch, StepSet{SagaID: rec.ID, Steps: j.stepList()})
 			}
 			jobs = append(jobs, j)
 		}
-		return r.store.PutSteps(ctx, tx, dispatch...)
+		return r.store.SetSteps(ctx, tx, dispatch...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saga: claim: %w", err)

@@ -15,18 +15,21 @@ type Store interface {
 	// database errors (deadlock, lock wait timeout, busy, dropped
 	// connection). fn may therefore run more than once.
 	InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
-	// InsertInstance inserts a new instance with its Version. It returns an
-	// error wrapping ErrDuplicate when (Definition, BusinessKey) exists.
-	InsertInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord) error
-	// UpdateInstance writes every mutable field of in (state, step, reason,
-	// resume state, run-at, lease, version, updated-at) if, and only if,
-	// the stored version is prevVersion, and clears the stored Wakes. It
-	// reports whether it wrote. One field is decided in the write, on the
-	// row as it is then: when in gives up the lease and is due later than
-	// in.UpdatedAt (a retry after backoff) but the stored Wakes is not zero
-	// (news arrived while the lease was held), RunAt is written as
-	// in.UpdatedAt instead, so the instance is due at once.
-	UpdateInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord, prevVersion int64) (bool, error)
+	// InsertInstance inserts a new instance with its Version and its step
+	// records (none when steps is empty). It returns an error wrapping
+	// ErrDuplicate when (Definition, BusinessKey) exists.
+	InsertInstance(ctx context.Context, tx *sql.Tx, in InstanceRecord, steps []StepRecord) error
+	// UpdateInstance writes every mutable field of u.Record (state, step,
+	// reason, resume state, run-at, lease, version, updated-at) and, when
+	// u.Steps is not nil, replaces the instance's step records with
+	// u.Steps, if, and only if, the stored version is u.PrevVersion, and
+	// clears the stored Wakes. It reports whether it wrote. One field is
+	// decided in the write, on the row as it is then: when the record gives
+	// up the lease and is due later than its UpdatedAt (a retry after
+	// backoff) but the stored Wakes is not zero (news arrived while the
+	// lease was held), RunAt is written as UpdatedAt instead, so the
+	// instance is due at once.
+	UpdateInstance(ctx context.Context, tx *sql.Tx, u InstanceUpdate) (bool, error)
 	// UpdateInstances is UpdateInstance for several instances (distinct
 	// IDs) at once: each is written if, and only if, its stored version is
 	// its PrevVersion. It returns how many it wrote; when that is fewer
@@ -58,11 +61,18 @@ type Store interface {
 	InstanceByKey(ctx context.Context, tx *sql.Tx, definition, businessKey string) (InstanceRecord, error)
 	// Instances lists instances matching f, ordered by UpdatedAt then ID.
 	Instances(ctx context.Context, f Filter) ([]InstanceRecord, error)
-	// Steps returns the step records of the given instances.
+	// Steps returns the step records of the given instances, each
+	// instance's in the order they were written.
 	Steps(ctx context.Context, tx *sql.Tx, sagaIDs ...string) ([]StepRecord, error)
-	// PutSteps inserts or replaces step records, keyed by (SagaID, Step,
-	// Op), which is unique.
-	PutSteps(ctx context.Context, tx *sql.Tx, steps ...StepRecord) error
+	// SetSteps replaces the step records of instances, each set whole,
+	// without changing anything else of them (their version included).
+	SetSteps(ctx context.Context, tx *sql.Tx, sets ...StepSet) error
+}
+
+// StepSet is every step record of one instance, for Store.SetSteps.
+type StepSet struct {
+	SagaID string
+	Steps  []StepRecord
 }
 
 // InstanceRecord is the stored form of a saga instance.
@@ -145,9 +155,11 @@ type Filter struct {
 	Limit int
 }
 
-// InstanceUpdate is one instance's write for UpdateInstances: the record
-// to write and the version it replaces.
+// InstanceUpdate is one instance's write for UpdateInstance(s): the record
+// to write, the version it replaces and, when not nil, every step record
+// of the instance, which replace the stored ones in the same write.
 type InstanceUpdate struct {
 	Record      InstanceRecord
 	PrevVersion int64
+	Steps       []StepRecord
 }

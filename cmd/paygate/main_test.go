@@ -235,8 +235,8 @@ func testCLI(t *testing.T, d store.Dialect) {
 
 	r = cli(t, nil, "--db", dsn, "migrate", "up")
 	require.Zero(t, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "0510")
-	assert.Contains(t, r.stdout, "store/0510_retention")
+	assert.Contains(t, r.stdout, "0520")
+	assert.Contains(t, r.stdout, "store/0520_saga_steps_inline")
 	st = jsonOf(t, cli(t, env, "--json", "migrate", "status"))
 	for _, m := range st["migrations"].([]any) {
 		assert.Equal(t, "applied", m.(map[string]any)["state"])
@@ -245,12 +245,12 @@ func testCLI(t *testing.T, d store.Dialect) {
 	{
 		db, err := store.Open(context.Background(), dsn)
 		require.NoError(t, err)
-		_, err = db.SQL().Exec("DELETE FROM paygate_schema_migrations WHERE version = 510")
+		_, err = db.SQL().Exec("DELETE FROM paygate_schema_migrations WHERE version = 520")
 		require.NoError(t, err)
 		r = cli(t, env, "attention")
 		assert.Equal(t, 1, r.code)
-		assert.Regexp(t, `database schema is at \d{4}, this binary needs 0510: run .paygate migrate up.`, r.stderr)
-		_, err = db.SQL().Exec("INSERT INTO paygate_schema_migrations (version, name, checksum, applied_at) VALUES (510, 'store/0510_retention', ?, ?)",
+		assert.Regexp(t, `database schema is at \d{4}, this binary needs 0520: run .paygate migrate up.`, r.stderr)
+		_, err = db.SQL().Exec("INSERT INTO paygate_schema_migrations (version, name, checksum, applied_at) VALUES (520, 'store/0520_saga_steps_inline', ?, ?)",
 			checksumOf(t, d), time.Now().UTC())
 		require.NoError(t, err)
 		require.NoError(t, db.Close())
@@ -482,12 +482,12 @@ func ageFinished(t *testing.T, dsn string, d time.Duration) {
 	require.NoError(t, db.Close())
 }
 
-// checksumOf is the recorded checksum of migration 0510 in another
+// checksumOf is the recorded checksum of migration 0520 in another
 // database of the same dialect, migrated by the library.
 func checksumOf(t *testing.T, d store.Dialect) string {
 	t.Helper()
 	db := storetest.Open(t, d)
 	var sum string
-	require.NoError(t, db.SQL().QueryRow("SELECT checksum FROM paygate_schema_migrations WHERE version = 510").Scan(&sum))
+	require.NoError(t, db.SQL().QueryRow("SELECT checksum FROM paygate_schema_migrations WHERE version = 520").Scan(&sum))
 	return sum
 }

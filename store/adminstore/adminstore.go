@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/paygate/paygate/admin"
 	"github.com/paygate/paygate/pg"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/store/sagastore"
 )
 
 // Store reads the console's data. It is safe for concurrent use.
@@ -248,24 +250,29 @@ FROM saga_instances WHERE business_key IN (`+placeholders(len(keys))+`) ORDER BY
 	for i, g := range out {
 		ids[i] = g.ID
 	}
-	rows, err = s.db.SQL().QueryContext(ctx, `SELECT saga_id, step, op, status, attempts, last_error, updated_at
-FROM saga_steps WHERE saga_id IN (`+placeholders(len(ids))+`) ORDER BY updated_at, step, op`, anys(ids)...)
+	steps, err := sagastore.New(s.db).Steps(ctx, nil, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("adminstore: saga steps of %s: %w", paymentID, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var st admin.SagaStep
-		if err := rows.Scan(&id, &st.Step, &st.Op, &st.Status, &st.Attempts, &st.LastError, &st.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("adminstore: saga steps of %s: %w", paymentID, err)
+	sort.SliceStable(steps, func(a, b int) bool {
+		x, y := steps[a], steps[b]
+		if !x.UpdatedAt.Equal(y.UpdatedAt) {
+			return x.UpdatedAt.Before(y.UpdatedAt)
 		}
-		st.UpdatedAt = st.UpdatedAt.UTC()
-		if i, ok := index[id]; ok {
-			out[i].Steps = append(out[i].Steps, st)
+		if x.Step != y.Step {
+			return x.Step < y.Step
+		}
+		return x.Op < y.Op
+	})
+	for _, st := range steps {
+		if i, ok := index[st.SagaID]; ok {
+			out[i].Steps = append(out[i].Steps, admin.SagaStep{
+				Step: st.Step, Op: string(st.Op), Status: string(st.Status), Attempts: st.Attempts,
+				LastError: st.LastError, UpdatedAt: st.UpdatedAt,
+			})
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Ledger implements admin.Store.

@@ -3,6 +3,7 @@ package sagastore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -48,11 +49,16 @@ func queryInstances(ctx context.Context, q store.Querier, query string, args ...
 // InsertInstance implements saga.Store. In a context whose writes are
 // deferred (DB.WithDeferred) the insert waits for the Flush, which reports
 // a taken key as store.ErrDuplicate for the whole transaction.
-func (s *Store) InsertInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord) error {
-	_, err := store.ExecOrDefer(ctx, tx, `INSERT INTO saga_instances (`+instanceCols+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+func (s *Store) InsertInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, steps []saga.StepRecord) error {
+	encoded, err := encodeSteps(steps)
+	if err != nil {
+		return fmt.Errorf("sagastore: insert instance %s %q: %w", in.Definition, in.BusinessKey, err)
+	}
+	_, err = store.ExecOrDefer(ctx, tx, `INSERT INTO saga_instances (`+instanceCols+`, steps)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.ID, in.Definition, in.BusinessKey, string(in.State), in.StepIndex, in.Payload, clip(in.Reason), string(in.ResumeState),
-		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, in.Wakes, dbTime(in.CreatedAt), dbTime(in.UpdatedAt), in.TraceParent)
+		dbTime(in.RunAt), in.LeaseOwner, in.LeaseToken, in.Version, in.Wakes, dbTime(in.CreatedAt), dbTime(in.UpdatedAt), in.TraceParent,
+		encoded)
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("sagastore: insert instance %s %q: %w", in.Definition, in.BusinessKey, saga.ErrDuplicate)
 	}
@@ -63,8 +69,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 // UpdateInstance implements saga.Store, as UpdateInstances of one.
-func (s *Store) UpdateInstance(ctx context.Context, tx *sql.Tx, in saga.InstanceRecord, prevVersion int64) (bool, error) {
-	n, err := s.UpdateInstances(ctx, tx, []saga.InstanceUpdate{{Record: in, PrevVersion: prevVersion}})
+func (s *Store) UpdateInstance(ctx context.Context, tx *sql.Tx, u saga.InstanceUpdate) (bool, error) {
+	n, err := s.UpdateInstances(ctx, tx, []saga.InstanceUpdate{u})
 	return n == 1, err
 }
 
@@ -105,6 +111,9 @@ func (s *Store) UpdateInstances(ctx context.Context, tx *sql.Tx, ups []saga.Inst
 	column("lease_token", "?", func(in saga.InstanceRecord) []any { return []any{in.LeaseToken} })
 	column("version", "?", func(in saga.InstanceRecord) []any { return []any{in.Version} })
 	column("updated_at", "?", func(in saga.InstanceRecord) []any { return []any{dbTime(in.UpdatedAt)} })
+	if err := setSteps(&b, &args, ups); err != nil {
+		return 0, fmt.Errorf("sagastore: update instances: %w", err)
+	}
 	where := make([]string, len(ups))
 	for i, u := range ups {
 		where[i] = "(id = ? AND version = ?)"
@@ -288,13 +297,56 @@ func (s *Store) Instances(ctx context.Context, f saga.Filter) ([]saga.InstanceRe
 
 const stepCols = `saga_id, step, op, status, attempts, output, last_error, updated_at`
 
-// Steps implements saga.Store.
+// Steps implements saga.Store. An instance's records are in its row (the
+// steps column); an instance last written before that column existed has
+// NULL there, and its records are still the rows of saga_steps.
 func (s *Store) Steps(ctx context.Context, tx *sql.Tx, sagaIDs ...string) ([]saga.StepRecord, error) {
 	if len(sagaIDs) == 0 {
 		return nil, nil
 	}
+	rows, err := s.q(tx).QueryContext(ctx, `SELECT id, steps FROM saga_instances
+WHERE id IN (`+placeholders(len(sagaIDs))+`)`, anys(sagaIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("sagastore: steps: %w", err)
+	}
+	defer rows.Close()
+	var out []saga.StepRecord
+	var legacy []string
+	for rows.Next() {
+		var id string
+		var encoded []byte
+		if err := rows.Scan(&id, &encoded); err != nil {
+			return nil, fmt.Errorf("sagastore: steps: %w", err)
+		}
+		if encoded == nil {
+			legacy = append(legacy, id)
+			continue
+		}
+		steps, err := decodeSteps(id, encoded)
+		if err != nil {
+			return nil, fmt.Errorf("sagastore: steps of %s: %w", id, err)
+		}
+		out = append(out, steps...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sagastore: steps: %w", err)
+	}
+	rows.Close()
+	if len(legacy) == 0 {
+		return out, nil
+	}
+	old, err := s.legacySteps(ctx, tx, legacy)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, old...), nil
+}
+
+// legacySteps reads the saga_steps rows of instances whose records are not
+// in their row.
+func (s *Store) legacySteps(ctx context.Context, tx *sql.Tx, sagaIDs []string) ([]saga.StepRecord, error) {
 	rows, err := s.q(tx).QueryContext(ctx, `SELECT `+stepCols+` FROM saga_steps
-WHERE saga_id IN (`+placeholders(len(sagaIDs))+`)`, anys(sagaIDs)...)
+WHERE saga_id IN (`+placeholders(len(sagaIDs))+`) ORDER BY saga_id, updated_at, step, op`, anys(sagaIDs)...)
 	if err != nil {
 		return nil, fmt.Errorf("sagastore: steps: %w", err)
 	}
@@ -316,28 +368,97 @@ WHERE saga_id IN (`+placeholders(len(sagaIDs))+`)`, anys(sagaIDs)...)
 	return out, nil
 }
 
-// PutSteps implements saga.Store. In a context whose writes are deferred
-// (DB.WithDeferred) the upsert waits for the Flush.
-func (s *Store) PutSteps(ctx context.Context, tx *sql.Tx, steps ...saga.StepRecord) error {
-	if len(steps) == 0 {
+// SetSteps implements saga.Store: one statement for every set.
+func (s *Store) SetSteps(ctx context.Context, tx *sql.Tx, sets ...saga.StepSet) error {
+	if len(sets) == 0 {
 		return nil
 	}
-	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(steps)), ", ")
-	args := make([]any, 0, 8*len(steps))
-	for _, r := range steps {
-		args = append(args, r.SagaID, r.Step, string(r.Op), string(r.Status), r.Attempts, r.Output, clip(r.LastError), dbTime(r.UpdatedAt))
+	var b strings.Builder
+	args := make([]any, 0, 3*len(sets))
+	b.WriteString("UPDATE saga_instances SET steps = CASE id")
+	for _, set := range sets {
+		encoded, err := encodeSteps(set.Steps)
+		if err != nil {
+			return fmt.Errorf("sagastore: set steps of %s: %w", set.SagaID, err)
+		}
+		b.WriteString(" WHEN ? THEN ?")
+		args = append(args, set.SagaID, encoded)
 	}
-	query := `INSERT INTO saga_steps (` + stepCols + `) VALUES ` + values
-	if s.mysql() {
-		query += ` ON DUPLICATE KEY UPDATE status = VALUES(status), attempts = VALUES(attempts),
-output = VALUES(output), last_error = VALUES(last_error), updated_at = VALUES(updated_at)`
-	} else {
-		query += ` ON CONFLICT (saga_id, step, op) DO UPDATE SET status = excluded.status,
-attempts = excluded.attempts, output = excluded.output, last_error = excluded.last_error,
-updated_at = excluded.updated_at`
+	b.WriteString(" END WHERE id IN (" + placeholders(len(sets)) + ")")
+	for _, set := range sets {
+		args = append(args, set.SagaID)
 	}
-	if _, err := store.ExecOrDefer(ctx, tx, query, args...); err != nil {
-		return fmt.Errorf("sagastore: put steps of %s: %w", steps[0].SagaID, err)
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("sagastore: set steps of %s: %w", sets[0].SagaID, err)
 	}
 	return nil
+}
+
+// setSteps adds the steps column to an UPDATE of ups: each update's
+// records where it carries them, the stored ones where it does not.
+func setSteps(b *strings.Builder, args *[]any, ups []saga.InstanceUpdate) error {
+	carried := false
+	for _, u := range ups {
+		carried = carried || u.Steps != nil
+	}
+	if !carried {
+		return nil
+	}
+	b.WriteString(",\nsteps = CASE id")
+	for _, u := range ups {
+		if u.Steps == nil {
+			b.WriteString(" WHEN ? THEN steps")
+			*args = append(*args, u.Record.ID)
+			continue
+		}
+		encoded, err := encodeSteps(u.Steps)
+		if err != nil {
+			return fmt.Errorf("steps of %s: %w", u.Record.ID, err)
+		}
+		b.WriteString(" WHEN ? THEN ?")
+		*args = append(*args, u.Record.ID, encoded)
+	}
+	b.WriteString(" END")
+	return nil
+}
+
+// storedStep is a step record as its instance's row holds it (JSON, so an
+// operator reading the row can read it too); the saga id is the row's.
+type storedStep struct {
+	Step      string    `json:"step"`
+	Op        string    `json:"op"`
+	Status    string    `json:"status"`
+	Attempts  int       `json:"attempts"`
+	Output    []byte    `json:"output,omitempty"`
+	LastError string    `json:"lastError,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// encodeSteps is the steps column's value for steps: a JSON array, in the
+// order given ("[]" for none). Times are kept to the microsecond, in UTC,
+// as the other columns keep them; errors are clipped as last_error was.
+func encodeSteps(steps []saga.StepRecord) ([]byte, error) {
+	out := make([]storedStep, len(steps))
+	for i, r := range steps {
+		out[i] = storedStep{
+			Step: r.Step, Op: string(r.Op), Status: string(r.Status), Attempts: r.Attempts,
+			Output: r.Output, LastError: clip(r.LastError), UpdatedAt: r.UpdatedAt.UTC().Truncate(time.Microsecond),
+		}
+	}
+	return json.Marshal(out)
+}
+
+func decodeSteps(sagaID string, encoded []byte) ([]saga.StepRecord, error) {
+	var in []storedStep
+	if err := json.Unmarshal(encoded, &in); err != nil {
+		return nil, err
+	}
+	out := make([]saga.StepRecord, len(in))
+	for i, r := range in {
+		out[i] = saga.StepRecord{
+			SagaID: sagaID, Step: r.Step, Op: saga.Op(r.Op), Status: saga.StepStatus(r.Status), Attempts: r.Attempts,
+			Output: r.Output, LastError: r.LastError, UpdatedAt: r.UpdatedAt.UTC(),
+		}
+	}
+	return out, nil
 }

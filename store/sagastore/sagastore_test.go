@@ -30,7 +30,7 @@ func insert(t *testing.T, db *store.DB, s *sagastore.Store, recs ...saga.Instanc
 	t.Helper()
 	require.NoError(t, s.InTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
 		for _, r := range recs {
-			if err := s.InsertInstance(ctx, tx, r); err != nil {
+			if err := s.InsertInstance(ctx, tx, r, nil); err != nil {
 				return err
 			}
 		}
@@ -50,12 +50,12 @@ func TestInstances_RoundTripAndCompareAndSet(t *testing.T) {
 		assert.Equal(t, in, got, "every field, times to the microsecond in UTC")
 
 		err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.InsertInstance(ctx, tx, instance("s2", t0))
+			return s.InsertInstance(ctx, tx, instance("s2", t0), nil)
 		})
 		require.NoError(t, err)
 		dup := instance("s3", t0)
 		dup.BusinessKey = "key-s1"
-		err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertInstance(ctx, tx, dup) })
+		err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertInstance(ctx, tx, dup, nil) })
 		require.ErrorIs(t, err, saga.ErrDuplicate)
 
 		next := got
@@ -64,7 +64,7 @@ func TestInstances_RoundTripAndCompareAndSet(t *testing.T) {
 		var ok bool
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			ok, err = s.UpdateInstance(ctx, tx, next, 1)
+			ok, err = s.UpdateInstance(ctx, tx, saga.InstanceUpdate{Record: next, PrevVersion: 1})
 			return err
 		}))
 		require.True(t, ok)
@@ -72,7 +72,7 @@ func TestInstances_RoundTripAndCompareAndSet(t *testing.T) {
 		stale.State, stale.Version = saga.Completed, 2
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			ok, err = s.UpdateInstance(ctx, tx, stale, 1)
+			ok, err = s.UpdateInstance(ctx, tx, saga.InstanceUpdate{Record: stale, PrevVersion: 1})
 			return err
 		}))
 		assert.False(t, ok, "a write based on version 1 is refused after version 2")
@@ -197,7 +197,7 @@ func TestWakeInstance_DueNowOrCountedForTheLeaseHolder(t *testing.T) {
 			var ok bool
 			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				var err error
-				ok, err = s.UpdateInstance(ctx, tx, next, prev)
+				ok, err = s.UpdateInstance(ctx, tx, saga.InstanceUpdate{Record: next, PrevVersion: prev})
 				return err
 			}))
 			require.True(t, ok)
@@ -267,28 +267,84 @@ func TestClaimInstances_MySQL_SkipLocked_DisjointWithoutWaiting(t *testing.T) {
 	require.NoError(t, tx2.Commit())
 }
 
-func TestSteps_PutIsUpsertPerSagaStepOp(t *testing.T) {
+// TestSteps_KeptInTheInstanceRow: an instance's step records are written
+// with it (insert, update, SetSteps), each write replacing the whole set
+// and a write without records leaving them; an instance whose row has no
+// records (written before they moved there) reads its saga_steps rows until
+// it is written with records.
+func TestSteps_KeptInTheInstanceRow(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		s := sagastore.New(db)
 		ctx := context.Background()
-		put := func(rows ...saga.StepRecord) {
-			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.PutSteps(ctx, tx, rows...) }))
+		inTx := func(fn func(ctx context.Context, tx *sql.Tx) error) { require.NoError(t, s.InTx(ctx, fn)) }
+		steps := func(ids ...string) []saga.StepRecord {
+			got, err := s.Steps(ctx, nil, ids...)
+			require.NoError(t, err)
+			return got
 		}
 		a := saga.StepRecord{SagaID: "s1", Step: "approve", Op: saga.OpAction, Status: saga.StepDispatched, Attempts: 1, UpdatedAt: t0}
 		c := saga.StepRecord{SagaID: "s1", Step: "approve", Op: saga.OpCompensate, Status: saga.StepDispatched, Attempts: 1, UpdatedAt: t0}
-		put(a, c)
-		a.Status, a.Attempts, a.Output, a.LastError = saga.StepDone, 2, []byte("pk"), ""
-		put(a)
-		got, err := s.Steps(ctx, nil, "s1", "s2")
+		in := instance("s1", t0)
+		inTx(func(ctx context.Context, tx *sql.Tx) error { return s.InsertInstance(ctx, tx, in, []saga.StepRecord{a}) })
+		insert(t, db, s, instance("s2", t0))
+		assert.Equal(t, []saga.StepRecord{a}, steps("s1", "s2"), "s2 has none")
+
+		// An update with records replaces them all, in the order given.
+		a2 := a
+		a2.Status, a2.Attempts, a2.Output, a2.LastError = saga.StepDone, 2, []byte("pk\x00\xff"), ""
+		a2.UpdatedAt = t0.Add(1500 * time.Nanosecond)
+		next := in
+		next.Version = 2
+		var ok bool
+		inTx(func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			ok, err = s.UpdateInstance(ctx, tx, saga.InstanceUpdate{Record: next, PrevVersion: 1, Steps: []saga.StepRecord{c, a2}})
+			return err
+		})
+		require.True(t, ok)
+		a2.UpdatedAt = t0.Add(time.Microsecond) // kept to the microsecond
+		assert.Equal(t, []saga.StepRecord{c, a2}, steps("s1"))
+
+		// One without records leaves them; a refused one writes none.
+		next.Version = 3
+		inTx(func(ctx context.Context, tx *sql.Tx) error {
+			_, err := s.UpdateInstances(ctx, tx, []saga.InstanceUpdate{
+				{Record: next, PrevVersion: 2},
+				{Record: instance("s2", t0), PrevVersion: 7, Steps: []saga.StepRecord{{SagaID: "s2", Step: "x"}}},
+			})
+			return err
+		})
+		assert.Equal(t, []saga.StepRecord{c, a2}, steps("s1", "s2"))
+
+		// SetSteps replaces the set and nothing else.
+		inTx(func(ctx context.Context, tx *sql.Tx) error {
+			return s.SetSteps(ctx, tx, saga.StepSet{SagaID: "s1", Steps: []saga.StepRecord{a}})
+		})
+		assert.Equal(t, []saga.StepRecord{a}, steps("s1"))
+		got, err := s.Instance(ctx, nil, "s1")
 		require.NoError(t, err)
-		require.Len(t, got, 2)
-		byOp := map[saga.Op]saga.StepRecord{}
-		for _, g := range got {
-			byOp[g.Op] = g
+		assert.EqualValues(t, 3, got.Version)
+
+		// An instance from before: its records are saga_steps rows.
+		insert(t, db, s, instance("s3", t0))
+		_, err = db.SQL().Exec("UPDATE saga_instances SET steps = NULL WHERE id = 's3'")
+		require.NoError(t, err)
+		_, err = db.SQL().Exec(`INSERT INTO saga_steps (saga_id, step, op, status, attempts, output, last_error, updated_at)
+VALUES ('s3', 'approve', 'action', 'DONE', 1, ?, '', ?), ('s3', 'ship', 'action', 'DISPATCHED', 2, NULL, 'timeout', ?)`,
+			[]byte("out"), t0, t0.Add(time.Second))
+		require.NoError(t, err)
+		old := []saga.StepRecord{
+			{SagaID: "s3", Step: "approve", Op: saga.OpAction, Status: saga.StepDone, Attempts: 1, Output: []byte("out"), UpdatedAt: t0},
+			{SagaID: "s3", Step: "ship", Op: saga.OpAction, Status: saga.StepDispatched, Attempts: 2, LastError: "timeout", UpdatedAt: t0.Add(time.Second)},
 		}
-		assert.Equal(t, a, byOp[saga.OpAction])
-		assert.Equal(t, c, byOp[saga.OpCompensate])
+		assert.ElementsMatch(t, append([]saga.StepRecord{a}, old...), steps("s1", "s3"))
+		done := old[1]
+		done.Status, done.LastError = saga.StepDone, ""
+		inTx(func(ctx context.Context, tx *sql.Tx) error {
+			return s.SetSteps(ctx, tx, saga.StepSet{SagaID: "s3", Steps: []saga.StepRecord{old[0], done}})
+		})
+		assert.Equal(t, []saga.StepRecord{old[0], done}, steps("s3"), "written once, the row's records are the ones")
 	})
 }
 
