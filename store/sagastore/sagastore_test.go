@@ -286,7 +286,9 @@ func TestSteps_KeptInTheInstanceRow(t *testing.T) {
 		a := saga.StepRecord{SagaID: "s1", Step: "approve", Op: saga.OpAction, Status: saga.StepDispatched, Attempts: 1, UpdatedAt: t0}
 		c := saga.StepRecord{SagaID: "s1", Step: "approve", Op: saga.OpCompensate, Status: saga.StepDispatched, Attempts: 1, UpdatedAt: t0}
 		in := instance("s1", t0)
-		inTx(func(ctx context.Context, tx *sql.Tx) error { return s.InsertInstance(ctx, tx, in, []saga.StepRecord{a}) })
+		inTx(func(ctx context.Context, tx *sql.Tx) error {
+			return s.InsertInstance(ctx, tx, in, []saga.StepRecord{a})
+		})
 		insert(t, db, s, instance("s2", t0))
 		assert.Equal(t, []saga.StepRecord{a}, steps("s1", "s2"), "s2 has none")
 
