@@ -38,6 +38,7 @@ func (p *Paygate) apply(ctx context.Context, tx *sql.Tx, paymentID string, chang
 	if err != nil {
 		return nil, err
 	}
+	orig := *pay
 	before := pay.Status
 	version := pay.Version
 	changed, events, err := change(pay)
@@ -49,8 +50,12 @@ func (p *Paygate) apply(ctx context.Context, tx *sql.Tx, paymentID string, chang
 			return nil, fmt.Errorf("paygate: payment %s: %w", pay.ID, err)
 		}
 	}
-	if err := p.db.UpdatePayment(ctx, tx, pay, version); err != nil {
-		return nil, err
+	// The row is locked already: a change that only records events has
+	// nothing to write.
+	if !pay.SameStored(&orig) {
+		if err := p.db.UpdatePayment(ctx, tx, pay, version); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.record(ctx, tx, pay, events...); err != nil {
 		return nil, err
@@ -78,7 +83,15 @@ func (p *Paygate) applyKnown(ctx context.Context, tx *sql.Tx, known *store.Payme
 	// Nothing of the payment is read after this write in tx, so in a group
 	// commit it joins the group's one statement of payment updates (a
 	// version that moved then fails the group, and the write runs alone).
-	if err := p.db.UpdatePaymentDeferred(ctx, tx, &pay, version); errors.Is(err, store.ErrConflict) {
+	// A change that only records events (an order created) holds the row
+	// instead of rewriting it unchanged.
+	write := p.db.UpdatePaymentDeferred
+	if pay.SameStored(known) {
+		write = func(ctx context.Context, tx *sql.Tx, pay *store.Payment, version int64) error {
+			return p.db.HoldPaymentDeferred(ctx, tx, pay.ID, version)
+		}
+	}
+	if err := write(ctx, tx, &pay, version); errors.Is(err, store.ErrConflict) {
 		return p.apply(ctx, tx, known.ID, change)
 	} else if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -159,6 +160,49 @@ func (db *DB) UpdatePaymentDeferred(ctx context.Context, tx *sql.Tx, p *Payment,
 	return nil
 }
 
+// HoldPaymentDeferred is UpdatePaymentDeferred for a change that records
+// events about the payment but changes none of its fields (SameStored):
+// the compare-and-set on expectedVersion holds the payment's row lock to
+// the end of tx, so the events stay ordered with the payment's writes, and
+// writes nothing (its version and updated-at stay). Deferred, it joins the
+// transaction's payment updates; elsewhere it runs at once, with
+// UpdatePayment's errors (ErrConflict, ErrNotFound).
+func (db *DB) HoldPaymentDeferred(ctx context.Context, tx *sql.Tx, id string, expectedVersion int64) error {
+	if d := DeferredFrom(ctx); d != nil {
+		d.payments.add(id, expectedVersion, nil)
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET version = version WHERE id = ? AND version = ?`, id, expectedVersion)
+	if err != nil {
+		return fmt.Errorf("store: hold payment %q: %w", id, err)
+	}
+	// Matched rows, not changed ones: clientFoundRows on MySQL, and
+	// SQLite counts every row its WHERE matched.
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: hold payment %q: %w", id, err)
+	} else if n == 1 {
+		return nil
+	}
+	var current int64
+	err = tx.QueryRowContext(ctx, `SELECT version FROM payments WHERE id = ?`, id).Scan(&current)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("store: hold payment %q: %w", id, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("store: hold payment %q: %w", id, err)
+	}
+	return fmt.Errorf("store: hold payment %q: version is %d, expected %d: %w", id, current, expectedVersion, ErrConflict)
+}
+
+// SameStored reports whether p and q have the same value in every column
+// UpdatePayment writes, updated-at aside.
+func (p *Payment) SameStored(q *Payment) bool {
+	return p.PaymentKey == q.PaymentKey && p.Status == q.Status &&
+		p.ApprovedAmount.Equal(q.ApprovedAmount) && p.CanceledAmount.Equal(q.CanceledAmount) &&
+		p.Method == q.Method && p.FailureCode == q.FailureCode && p.FailureMessage == q.FailureMessage &&
+		bytes.Equal(p.PGData, q.PGData) && p.ApprovedAt.Equal(q.ApprovedAt) && p.CanceledAt.Equal(q.CanceledAt)
+}
+
 // paymentUpdateColumns are the columns UpdatePayment writes besides
 // version, in the order of paymentUpdates' values.
 var paymentUpdateColumns = []string{"payment_key", "status", "approved_amount", "canceled_amount",
@@ -168,7 +212,8 @@ var paymentUpdateColumns = []string{"payment_key", "status", "approved_amount", 
 type paymentUpdates struct {
 	ids      []string
 	versions []int64
-	values   [][]any
+	values   [][]any // nil for a payment held (HoldPaymentDeferred)
+	held     bool
 	twice    bool // a payment updated twice: the first write's values would be lost
 }
 
@@ -177,6 +222,7 @@ func (u *paymentUpdates) add(id string, version int64, values []any) {
 		u.twice = true
 	}
 	u.ids, u.versions, u.values = append(u.ids, id), append(u.versions, version), append(u.values, values)
+	u.held = u.held || values == nil
 }
 
 // statement is the updates as one statement: each column chosen by id,
@@ -190,12 +236,28 @@ func (u *paymentUpdates) statement() deferredStmt {
 	for c, col := range paymentUpdateColumns {
 		q.WriteString(col + " = CASE id")
 		for i, id := range u.ids {
+			if u.values[i] == nil {
+				q.WriteString(" WHEN ? THEN " + col)
+				args = append(args, id)
+				continue
+			}
 			q.WriteString(" WHEN ? THEN ?")
 			args = append(args, id, u.values[i][c])
 		}
 		q.WriteString(" END, ")
 	}
-	q.WriteString("version = version + 1 WHERE id IN (" + values("?", n) + ") AND version = CASE id")
+	q.WriteString("version = version + 1")
+	if u.held {
+		q.WriteString(" - CASE id")
+		for i, id := range u.ids {
+			if u.values[i] == nil {
+				q.WriteString(" WHEN ? THEN 1")
+				args = append(args, id)
+			}
+		}
+		q.WriteString(" ELSE 0 END")
+	}
+	q.WriteString(" WHERE id IN (" + values("?", n) + ") AND version = CASE id")
 	for _, id := range u.ids {
 		args = append(args, id)
 	}

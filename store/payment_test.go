@@ -583,3 +583,91 @@ func TestDeferred_NewPaymentClaimAndUpdateInOneFlush(t *testing.T) {
 		assert.Equal(t, hostile, got.FailureMessage)
 	})
 }
+
+// TestHoldPaymentDeferred_ChecksTheVersionAndWritesNothing: a held payment
+// joins the deferred updates' one statement beside a real update, is
+// counted as landed and keeps its version and updated-at; held at a
+// version it no longer has, the whole flush fails with ErrConflict and the
+// update beside it is rolled back. Outside a deferred context it runs at
+// once, with UpdatePayment's errors.
+func TestHoldPaymentDeferred_ChecksTheVersionAndWritesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := ctxT(t)
+		a, b := newPayment(orderID(t)), newPayment(orderID(t))
+		insertPayment(t, db, a)
+		insertPayment(t, db, b)
+		before, err := db.PaymentByID(ctx, b.ID)
+		require.NoError(t, err)
+		tx(t, db, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, d := db.WithDeferred(ctx)
+			a.Status, a.FailureCode = pg.StatusFailed, "DECLINED"
+			if err := db.UpdatePaymentDeferred(ctx, tx, a, 1); err != nil {
+				return err
+			}
+			if err := db.HoldPaymentDeferred(ctx, tx, b.ID, 1); err != nil {
+				return err
+			}
+			return d.Flush(ctx, tx)
+		})
+		gotA, err := db.PaymentByID(ctx, a.ID)
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusFailed, gotA.Status)
+		assert.EqualValues(t, 2, gotA.Version)
+		gotB, err := db.PaymentByID(ctx, b.ID)
+		require.NoError(t, err)
+		assert.Equal(t, before, gotB, "the held payment is as it was, version and updated-at included")
+
+		err = db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			ctx, d := db.WithDeferred(ctx)
+			a.Status = pg.StatusApproved
+			if err := db.UpdatePaymentDeferred(ctx, tx, a, 2); err != nil {
+				return err
+			}
+			if err := db.HoldPaymentDeferred(ctx, tx, b.ID, 2); err != nil { // b is at 1
+				return err
+			}
+			return d.Flush(ctx, tx)
+		})
+		require.ErrorIs(t, err, store.ErrConflict)
+		gotA, err = db.PaymentByID(ctx, a.ID)
+		require.NoError(t, err)
+		assert.Equal(t, pg.StatusFailed, gotA.Status, "rolled back with the held payment's conflict")
+
+		hold := func(id string, version int64) error {
+			return db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.HoldPaymentDeferred(ctx, tx, id, version) })
+		}
+		require.NoError(t, hold(b.ID, 1))
+		require.ErrorIs(t, hold(b.ID, 3), store.ErrConflict)
+		require.ErrorIs(t, hold("pay_none", 1), store.ErrNotFound)
+		gotB, err = db.PaymentByID(ctx, b.ID)
+		require.NoError(t, err)
+		assert.Equal(t, before, gotB)
+	})
+}
+
+// TestHoldPayment_HoldsTheRowLock: on MySQL a held payment's row is locked
+// until the holding transaction ends, so a change to it waits — the events
+// the holder records stay ordered with the payment's writes.
+func TestHoldPayment_HoldsTheRowLock(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.MySQL)
+	ctx := ctxT(t)
+	p := newPayment(orderID(t))
+	insertPayment(t, db, p)
+	holder, err := db.SQL().BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer holder.Rollback() //nolint:errcheck // ends the test's transaction
+	require.NoError(t, db.HoldPaymentDeferred(ctx, holder, p.ID, 1))
+	conn, err := db.SQL().Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "SET SESSION innodb_lock_wait_timeout = 1")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, "UPDATE payments SET method = 'CARD' WHERE id = ?", p.ID)
+	require.Error(t, err, "the row is locked by the holder")
+	assert.Contains(t, err.Error(), "1205", "lock wait timeout")
+	require.NoError(t, holder.Commit())
+	_, err = conn.ExecContext(ctx, "UPDATE payments SET method = 'CARD' WHERE id = ?", p.ID)
+	require.NoError(t, err)
+}

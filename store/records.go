@@ -72,7 +72,8 @@ type Payment struct {
 	// store on every write.
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	// Version counts writes; UpdatePayment compares and sets it.
+	// Version counts the writes that change the payment; UpdatePayment
+	// compares and sets it (HoldPaymentDeferred compares it only).
 	Version int64
 }
 
