@@ -2,8 +2,6 @@ package paygate
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/paygate/paygate/internal/telemetry"
 	"github.com/paygate/paygate/pg"
-	"github.com/paygate/paygate/saga"
 	"github.com/paygate/paygate/store"
 )
 
@@ -91,94 +88,9 @@ func (p *Paygate) approve(ctx context.Context, req ApproveRequest) (*ApproveResu
 		return nil, nil, err
 	}
 
-	var (
-		inst     *saga.Instance
-		existing *store.Payment
-		pay      *store.Payment
-		checkout *store.Checkout
-	)
-	err := p.db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		inst, existing, pay, checkout = nil, nil, nil, nil
-		// The claim's writes (the payment, the order's claim, the saga and
-		// its dispatch record) are new rows nothing here reads again: they
-		// reach the database together, after the reads.
-		ctx, deferred := p.db.WithDeferred(ctx)
-		// The checkout, locked, with the order's attempts and the claim's
-		// holder, in one read.
-		c, holder, attempts, err := p.db.LockCheckoutAttempts(ctx, tx, req.OrderID)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: no checkout for order %q", ErrNotFound, req.OrderID)
-		}
-		if err != nil {
-			return err
-		}
-		if c.PG != req.PG {
-			return fmt.Errorf("%w: order %q was prepared for %s, not %s", ErrConflict, req.OrderID, c.PG, req.PG)
-		}
-		if !c.Amount.Equal(req.Amount) {
-			return fmt.Errorf("%w: order %q is %s, approval asked for %s", ErrAmountMismatch, req.OrderID, c.Amount, req.Amount)
-		}
-		if req.PaymentKey != "" {
-			prior, err := p.db.PaymentByKeyTx(ctx, tx, req.PG, req.PaymentKey)
-			if err == nil {
-				if prior.OrderID != req.OrderID {
-					// The PG's key names another order's payment: never
-					// answer with that payment, and leave this order payable.
-					return fmt.Errorf("%w: %w: the payment key names another order's payment", ErrConflict, ErrPaymentKeyMismatch)
-				}
-				existing = prior
-				return nil
-			}
-			if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		if holder != "" {
-			for _, a := range attempts {
-				if a.ID == holder {
-					existing = a
-					return nil
-				}
-			}
-			existing, err = p.db.PaymentByIDTx(ctx, tx, holder)
-			return err
-		}
-		if !c.ExpiresAt.IsZero() && !p.now().Before(c.ExpiresAt) {
-			return fmt.Errorf("%w: checkout of order %q expired at %s", ErrConflict, req.OrderID, c.ExpiresAt.Format(time.RFC3339))
-		}
-		if err := p.checkAttemptsOf(req.OrderID, attempts); err != nil {
-			return err
-		}
-
-		// Bind the checkout's PG session (KakaoPay's tid, Inicis' signed
-		// fields) to the payment now: every later call about this payment
-		// — the approval resent after a crash, the lookups that resolve an
-		// unknown outcome, refunds — uses this session, whatever happens to
-		// the order's checkout afterwards.
-		session, err := bindSession(c)
-		if err != nil {
-			return err
-		}
-		pay = &store.Payment{
-			ID: store.NewPaymentID(), PG: req.PG, PaymentKey: req.PaymentKey, OrderID: req.OrderID,
-			Amount: req.Amount, Status: pg.StatusApproving, PGData: session,
-		}
-		if err := p.db.InsertPayment(ctx, tx, pay); err != nil {
-			return err
-		}
-		if err := p.db.ClaimOrder(ctx, tx, req.OrderID, pay.ID); err != nil {
-			return err
-		}
-		raw, err := json.Marshal(sagaPayload{PaymentID: pay.ID, PaymentKey: req.PaymentKey, Redirect: req.Redirect})
-		if err != nil {
-			return err
-		}
-		if inst, err = p.runner.Start(ctx, tx, p.paymentSaga, pay.ID, raw, saga.Inline()); err != nil {
-			return err
-		}
-		checkout = c
-		return deferred.FlushCommit(ctx, tx)
-	})
+	c := &approveClaim{ctx: ctx, req: req}
+	err := p.claimOrder(c)
+	inst, existing, pay, checkout := c.inst, c.existing, c.pay, c.checkout
 	switch {
 	case errors.Is(err, store.ErrOrderClaimed), errors.Is(err, store.ErrDuplicate):
 		// A concurrent approval of the same order won the claim.

@@ -70,6 +70,12 @@ type Config struct {
 	// moment; default DefaultPrepareGroup, 1 commits each alone. A
 	// checkout never waits for others to join.
 	PrepareGroup int
+	// ApproveGroup is how many approvals' claims of their orders (the
+	// transaction before the PG call) commit in one transaction at most,
+	// when several arrive at the same moment; default
+	// DefaultApproveGroup, 1 commits each alone. A claim never waits for
+	// others to join.
+	ApproveGroup int
 	// ApproveTimeout bounds the inline PG approval of Approve. The client
 	// going away does not cut it short. Default 30s.
 	ApproveTimeout time.Duration
@@ -144,6 +150,8 @@ type Paygate struct {
 	outbox *outbox.Outbox
 	// prepares commits concurrent new checkouts together.
 	prepares *txgroup.Group[*newCheckoutCall]
+	// approves commits concurrent approvals' claims together.
+	approves *txgroup.Group[*approveClaim]
 	sagas    *sagastore.Store
 	keys     *idempotency.Manager
 	intake   *webhook.Intake
@@ -194,6 +202,9 @@ func New(cfg Config) (*Paygate, error) {
 	}
 	if cfg.PrepareGroup <= 0 {
 		cfg.PrepareGroup = DefaultPrepareGroup
+	}
+	if cfg.ApproveGroup <= 0 {
+		cfg.ApproveGroup = DefaultApproveGroup
 	}
 	if cfg.ApproveTimeout <= 0 {
 		cfg.ApproveTimeout = 30 * time.Second
@@ -279,6 +290,7 @@ func New(cfg Config) (*Paygate, error) {
 		outbox: outbox.New(sagas, cfg.Outbox),
 	}
 	p.prepares = p.newPrepareGroup()
+	p.approves = p.newApproveGroup()
 	p.paymentSaga = p.definePaymentSaga()
 	p.refundSaga = p.defineRefundSaga()
 	if err := p.runner.Register(p.paymentSaga, p.refundSaga); err != nil {

@@ -571,13 +571,55 @@ func (db *DB) ReleaseOrder(ctx context.Context, tx *sql.Tx, orderID, paymentID s
 // returns); a first attempt has none. ErrNotFound when the order has no
 // checkout.
 func (db *DB) LockCheckoutAttempts(ctx context.Context, tx *sql.Tx, orderID string) (c *Checkout, holder string, ps []*Payment, err error) {
+	got, err := db.LockCheckoutsAttempts(ctx, tx, []string{orderID})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	o, ok := got[orderID]
+	if !ok {
+		return nil, "", nil, fmt.Errorf("store: checkout %q: %w", orderID, ErrNotFound)
+	}
+	return o.Checkout, o.Holder, o.Attempts, nil
+}
+
+// CheckoutAttempts is what LockCheckoutsAttempts reads of one order.
+type CheckoutAttempts struct {
+	Checkout *Checkout
+	// Holder is the id of the payment holding the order's claim, "" when
+	// none does.
+	Holder string
+	// Attempts are the order's payments, oldest first.
+	Attempts []*Payment
+}
+
+// LockCheckoutsAttempts is LockCheckoutAttempts for several orders in one
+// read, keyed by order id; an order without a checkout is absent. The rows
+// are locked in the order of the checkouts' key, whatever the order of
+// orderIDs, as every such read locks them.
+func (db *DB) LockCheckoutsAttempts(ctx context.Context, tx *sql.Tx, orderIDs []string) (map[string]*CheckoutAttempts, error) {
+	out := make(map[string]*CheckoutAttempts, len(orderIDs))
+	if len(orderIDs) == 0 {
+		return out, nil
+	}
+	what := fmt.Sprintf("%d orders", len(orderIDs))
+	if len(orderIDs) == 1 {
+		what = fmt.Sprintf("order %q", orderIDs[0])
+	}
+	label := what // for scanCheckout's errors
+	if len(orderIDs) == 1 {
+		label = orderIDs[0]
+	}
+	args := make([]any, len(orderIDs))
+	for i, id := range orderIDs {
+		args[i] = id
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT c.order_id, c.pg, c.amount, c.currency, c.order_name, c.prepare_data, c.expires_at,
   c.created_at, c.updated_at, p.id, COALESCE(m.payment_id, ''), `+prefixedPaymentColumns+`
   FROM checkouts c LEFT JOIN payments p ON p.order_id = c.order_id
   LEFT JOIN payment_order_mapping m ON m.order_id = c.order_id
-  WHERE c.order_id = ?`+db.forUpdate(), orderID)
+  WHERE c.order_id IN (?`+strings.Repeat(", ?", len(orderIDs)-1)+`)`+db.forUpdate(), args...)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
+		return nil, fmt.Errorf("store: checkout and attempts of %s: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -585,37 +627,39 @@ func (db *DB) LockCheckoutAttempts(ctx context.Context, tx *sql.Tx, orderID stri
 		// the attempt's own columns are scanned again below when there is
 		// one (a checkout without attempts has them NULL).
 		var pid sql.NullString
-		read, err := scanCheckout(rowWithTail{rows, append([]any{&pid, &holder}, discard(len(paymentColumnList))...)}, orderID)
+		var holder string
+		read, err := scanCheckout(rowWithTail{rows, append([]any{&pid, &holder}, discard(len(paymentColumnList))...)}, label)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, err
 		}
-		if c == nil {
-			c = read
+		o := out[read.OrderID]
+		if o == nil {
+			o = &CheckoutAttempts{Checkout: read, Holder: holder}
+			out[read.OrderID] = o
 		}
 		if !pid.Valid {
 			continue
 		}
 		p, err := scanPayment(rowWithHead{rows, checkoutColumns + 2})
 		if err != nil {
-			return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
+			return nil, fmt.Errorf("store: checkout and attempts of %s: %w", what, err)
 		}
-		ps = append(ps, p)
+		o.Attempts = append(o.Attempts, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", nil, fmt.Errorf("store: checkout and attempts of order %q: %w", orderID, err)
-	}
-	if c == nil {
-		return nil, "", nil, fmt.Errorf("store: checkout %q: %w", orderID, ErrNotFound)
+		return nil, fmt.Errorf("store: checkout and attempts of %s: %w", what, err)
 	}
 	// Sorted here: an ORDER BY over the join costs the server a temporary
 	// table and a sort on every call, for the few rows an order has.
-	slices.SortFunc(ps, func(a, b *Payment) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return c, holder, ps, nil
+	for _, o := range out {
+		slices.SortFunc(o.Attempts, func(a, b *Payment) int {
+			if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return out, nil
 }
 
 // paymentColumnList is paymentColumns, a name each.
