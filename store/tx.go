@@ -124,14 +124,23 @@ func (db *DB) takeWriter(ctx context.Context) (release func(), err error) {
 // succeeds, fails for good (see IsRetryable) or has had txMaxAttempts
 // tries, with jittered backoff between them, never past ctx's deadline.
 func (db *DB) retried(ctx context.Context, run func() error) error {
+	var last error // the last transient error
 	for attempt := 0; ; attempt++ {
 		err := run()
 		if err == nil {
 			return nil
 		}
+		if last != nil && ctx.Err() != nil && !IsRetryable(err) {
+			// The deadline (or cancellation) met a retry, in its BEGIN
+			// say, after the timer let it start: the transient error
+			// that made it retry is the cause to report, with the
+			// context's.
+			return fmt.Errorf("store: transaction gave up after %d attempts (%w): %w", attempt+1, err, last)
+		}
 		if !IsRetryable(err) {
 			return err
 		}
+		last = err
 		if attempt+1 >= txMaxAttempts {
 			return fmt.Errorf("store: transaction gave up after %d attempts: %w", attempt+1, err)
 		}

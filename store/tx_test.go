@@ -141,6 +141,29 @@ func TestInTx_StopsRetryingAtContextDeadline(t *testing.T) {
 	assert.Less(t, calls.Load(), int32(8))
 }
 
+// The context ends while a retry runs (its BEGIN, or its statements, meet
+// the deadline): the answer still carries the transient error that made it
+// retry, with the context's.
+func TestInTx_ContextEndsInARetry_TheTransientErrorStaysInTheAnswer(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls atomic.Int32
+	err := db.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if calls.Add(1) == 1 {
+			return &mysql.MySQLError{Number: 1205, Message: "Lock wait timeout"}
+		}
+		cancel()
+		return fmt.Errorf("a read: %w", ctx.Err())
+	})
+	var last *mysql.MySQLError
+	require.ErrorAs(t, err, &last, "%v", err)
+	assert.EqualValues(t, 1205, last.Number)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.EqualValues(t, 2, calls.Load())
+}
+
 func TestInTx_CanceledContext_NoAttempt(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
