@@ -11,6 +11,13 @@
 # speed moves from minute to minute moves both runs of a round alike, so
 # the median of alternating rounds is the figure to read, not one run.
 #
+# Each round then runs BenchmarkFlowByHand: the floor's flow, statement
+# for statement, in this repository's benchmarks, which times what the
+# floor's own output does not — its approval (the claim before the PG call
+# and the outcome after it). paygate's own time per approve
+# (overhead-p50-ms: Approve minus its PG call) is printed against it, and
+# the last line gives the median of those ratios too.
+#
 # Beside flows/s each run's CPU a flow is printed: the database server's
 # (from /proc/<pid>/stat of the local mariadbd or mysqld, when there is
 # one) and the client process's (the shell's children times). CPU a flow
@@ -91,12 +98,18 @@ cpu_line() {
 	}'
 }
 
+# metric OUTPUT BENCHMARK UNIT prints the benchmark's figure in UNIT.
+metric() {
+	echo "$1" | awk -v b="$2" -v u="$3" '$1 ~ "^" b "(-[0-9]+)?$" { for (i = 2; i <= NF; i++) if ($i == u) print $(i-1) }'
+}
+
 set -- -c "$buyers" -n "$flows"
 if [ -n "${PAYGATE_FLOOR_DSN:-}" ]; then
 	set -- "$@" -dsn "$PAYGATE_FLOOR_DSN"
 fi
 
 ratios=""
+approves=""
 floors=""
 paygates=""
 round=1
@@ -110,14 +123,21 @@ while [ "$round" -le "$rounds" ]; do
 		"$work/paygate.test" -test.run '^$' -test.bench 'BenchmarkFlow$' -test.benchtime "${flows}x" -test.count 1)
 	s2=$(server_cpu)
 	client_cpu >"$work/c2"
+	hand_out=$(cd "$root" && CI=true PAYGATE_BENCH_BUYERS="$buyers" \
+		"$work/paygate.test" -test.run '^$' -test.bench 'BenchmarkFlowByHand$' -test.benchtime "${flows}x" -test.count 1)
 	c0=$(cat "$work/c0") c1=$(cat "$work/c1") c2=$(cat "$work/c2")
 
 	floor_rate=$(echo "$floor_out" | sed -n 's/.* \([0-9.]*\) flows\/s.*/\1/p')
 	paygate_rate=$(echo "$bench_out" | awk '/^BenchmarkFlow/ { for (i = 2; i <= NF; i++) if ($i == "flows/s") print $(i-1) }')
-	if [ -z "$floor_rate" ] || [ -z "$paygate_rate" ]; then
+	paygate_own=$(metric "$bench_out" BenchmarkFlow overhead-p50-ms)
+	paygate_own99=$(metric "$bench_out" BenchmarkFlow overhead-p99-ms)
+	hand_approve=$(metric "$hand_out" BenchmarkFlowByHand approve-p50-ms)
+	hand_approve99=$(metric "$hand_out" BenchmarkFlowByHand approve-p99-ms)
+	if [ -z "$floor_rate" ] || [ -z "$paygate_rate" ] || [ -z "$paygate_own" ] || [ -z "$hand_approve" ]; then
 		echo "$floor_out"
 		echo "$bench_out"
-		echo "compare: could not read flows/s from both runs of round $round" >&2
+		echo "$hand_out"
+		echo "compare: could not read flows/s and the approvals' times from the runs of round $round" >&2
 		exit 1
 	fi
 	echo "round $round:"
@@ -125,13 +145,16 @@ while [ "$round" -le "$rounds" ]; do
 	echo "$bench_out" | awk '/^BenchmarkFlow/ {
 		line = "  paygate: " $2 " flows, " buyers " buyers"
 		for (i = 3; i < NF; i += 2)
-			if ($(i+1) ~ /^(flows\/s|approve-p50-ms|overhead-p99-ms|order-p99-ms|stmts\/flow|commits\/flow|write-commits\/flow)$/)
+			if ($(i+1) ~ /^(flows\/s|approve-p50-ms|overhead-p50-ms|overhead-p99-ms|order-p99-ms|stmts\/flow|commits\/flow|write-commits\/flow)$/)
 				line = line ", " $i " " $(i+1)
 		print line
 	}' buyers="$buyers"
 	echo "  paygate: $(cpu_line "$s1" "$s2" "$c1" "$c2")"
 	ratio=$(awk -v f="$floor_rate" -v p="$paygate_rate" 'BEGIN { printf "%.2f", p / f }')
 	echo "  paygate/floor = $ratio"
+	approve_ratio=$(awk -v h="$hand_approve" -v p="$paygate_own" 'BEGIN { printf "%.2f", p / h }')
+	echo "  the floor's approval by hand: p50 $hand_approve ms, p99 $hand_approve99 ms; paygate's own time per approve: p50 $paygate_own ms, p99 $paygate_own99 ms; paygate/by hand = $approve_ratio"
+	approves="$approves $approve_ratio"
 	ratios="$ratios $ratio"
 	floors="$floors $floor_rate"
 	paygates="$paygates $paygate_rate"
@@ -144,3 +167,4 @@ median() {
 	}'
 }
 echo "median of $rounds rounds: paygate $(median $paygates) flows/s, floor $(median $floors) flows/s, $buyers buyers: paygate/floor = $(median $ratios)"
+echo "median of $rounds rounds: paygate's own time per approve against the floor's approval by hand (p50): $(median $approves)"
