@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,34 +53,24 @@ func BenchmarkFlowByHand(b *testing.B) {
 		}
 	}
 	var (
-		seq           atomic.Int64
 		mu            sync.Mutex
 		approve, flow []time.Duration
 	)
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range buyers {
-		wg.Go(func() {
-			for {
-				n := seq.Add(1)
-				if n > int64(b.N) {
-					return
-				}
-				t0 := time.Now()
-				took, err := byHandFlow(ctx, db, fmt.Sprintf("o-%d-%d", start.UnixNano(), n))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				mu.Lock()
-				approve = append(approve, took)
-				flow = append(flow, time.Since(t0))
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	runBuyers(b, buyers, func(n int64) bool {
+		t0 := time.Now()
+		took, err := byHandFlow(ctx, db, fmt.Sprintf("o-%d-%d", start.UnixNano(), n))
+		if err != nil {
+			b.Error(err)
+			return false
+		}
+		mu.Lock()
+		approve = append(approve, took)
+		flow = append(flow, time.Since(t0))
+		mu.Unlock()
+		return true
+	})
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if b.Failed() {

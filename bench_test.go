@@ -387,7 +387,6 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	})
 
 	var (
-		seq      atomic.Int64
 		mu       sync.Mutex
 		overhead []time.Duration
 		approve  []time.Duration
@@ -404,49 +403,40 @@ func runFlowBench(b *testing.B, fb flowBench) {
 	}
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range buyers {
-		wg.Go(func() {
-			for {
-				n := seq.Add(1)
-				if n > int64(b.N) {
-					return
-				}
-				orderID := fmt.Sprintf("bench-%d-%d", start.UnixNano()%1e9, n)
-				amount := pg.Won(15000)
-				if _, err := p.Prepare(ctx, paygate.PrepareRequest{
-					OrderID: orderID, OrderName: "bench", Amount: amount, PG: pgName,
-					SuccessURL: "https://shop.example/pay/success", CancelURL: "https://shop.example/pay/cancel", FailURL: "https://shop.example/pay/fail",
-				}); err != nil {
-					b.Error(err)
-					return
-				}
-				redirect, err := pay(ctx, orderID, amount)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				clock := &pgClock{}
-				t0 := time.Now()
-				res, err := p.Approve(context.WithValue(ctx, pgClockKey{}, clock), paygate.ApproveRequest{
-					PG: pgName, OrderID: orderID, Amount: amount, Redirect: redirect,
-				})
-				t1 := time.Now()
-				took := t1.Sub(t0)
-				if err != nil || res.Status != pg.StatusApproved {
-					b.Errorf("approve %s: %v %+v", orderID, err, res)
-					return
-				}
-				mu.Lock()
-				approve = append(approve, took)
-				overhead = append(overhead, took-time.Duration(clock.spent.Load()))
-				atPG = append(atPG, time.Duration(clock.spent.Load()))
-				approved[orderID] = t1
-				mu.Unlock()
-			}
+	runBuyers(b, buyers, func(n int64) bool {
+		orderID := fmt.Sprintf("bench-%d-%d", start.UnixNano()%1e9, n)
+		amount := pg.Won(15000)
+		if _, err := p.Prepare(ctx, paygate.PrepareRequest{
+			OrderID: orderID, OrderName: "bench", Amount: amount, PG: pgName,
+			SuccessURL: "https://shop.example/pay/success", CancelURL: "https://shop.example/pay/cancel", FailURL: "https://shop.example/pay/fail",
+		}); err != nil {
+			b.Error(err)
+			return false
+		}
+		redirect, err := pay(ctx, orderID, amount)
+		if err != nil {
+			b.Error(err)
+			return false
+		}
+		clock := &pgClock{}
+		t0 := time.Now()
+		res, err := p.Approve(context.WithValue(ctx, pgClockKey{}, clock), paygate.ApproveRequest{
+			PG: pgName, OrderID: orderID, Amount: amount, Redirect: redirect,
 		})
-	}
-	wg.Wait()
+		t1 := time.Now()
+		took := t1.Sub(t0)
+		if err != nil || res.Status != pg.StatusApproved {
+			b.Errorf("approve %s: %v %+v", orderID, err, res)
+			return false
+		}
+		mu.Lock()
+		approve = append(approve, took)
+		overhead = append(overhead, took-time.Duration(clock.spent.Load()))
+		atPG = append(atPG, time.Duration(clock.spent.Load()))
+		approved[orderID] = t1
+		mu.Unlock()
+		return true
+	})
 	if b.Failed() {
 		return
 	}
@@ -641,6 +631,25 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p+99)/100 - 1
 	return s[max(i, 0)]
+}
+
+// runBuyers runs buyers goroutines that share b.N flows: each calls flow
+// with the next flow's number, from 1 to b.N, until the flows run out or
+// flow returns false. It returns when every buyer has stopped.
+func runBuyers(b *testing.B, buyers int, flow func(n int64) bool) {
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	for range buyers {
+		wg.Go(func() {
+			for {
+				n := seq.Add(1)
+				if n > int64(b.N) || !flow(n) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
