@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/paygate/paygate/store"
 	"github.com/paygate/paygate/store/storetest"
@@ -39,10 +42,22 @@ var byHandSchema = []string{
 //	flow-p50-ms           the five transactions
 //	flows/s               flows a second
 //
-// Its connections are the floor's: one per buyer, statements'
-// arguments interpolated by the driver.
+// Its connections are the floor's, not store.Open's: plain
+// go-sql-driver/mysql connections, one per buyer, with the statements'
+// arguments interpolated by the driver, the server's isolation level and
+// a BEGIN of its own for each transaction.
 func BenchmarkFlowByHand(b *testing.B) {
-	db := storetest.Open(b, store.MySQL).SQL()
+	cfg, err := mysql.ParseDSN(strings.TrimPrefix(storetest.NewDSN(b, store.MySQL), "mysql:"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.InterpolateParams, cfg.ParseTime = true, true
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	b.Cleanup(func() { _ = db.Close() })
 	buyers := benchBuyers(b)
 	db.SetMaxOpenConns(buyers)
 	db.SetMaxIdleConns(buyers)
