@@ -128,7 +128,7 @@ while [ "$round" -le "$rounds" ]; do
 	c0=$(cat "$work/c0") c1=$(cat "$work/c1") c2=$(cat "$work/c2")
 
 	floor_rate=$(echo "$floor_out" | sed -n 's/.* \([0-9.]*\) flows\/s.*/\1/p')
-	paygate_rate=$(echo "$bench_out" | awk '/^BenchmarkFlow/ { for (i = 2; i <= NF; i++) if ($i == "flows/s") print $(i-1) }')
+	paygate_rate=$(metric "$bench_out" BenchmarkFlow flows/s)
 	paygate_own=$(metric "$bench_out" BenchmarkFlow overhead-p50-ms)
 	paygate_own99=$(metric "$bench_out" BenchmarkFlow overhead-p99-ms)
 	hand_approve=$(metric "$hand_out" BenchmarkFlowByHand approve-p50-ms)
