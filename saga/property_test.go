@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,18 @@ func scripted(i int, name string, action, comp *script, log *callLog, hasComp bo
 // errors, panics, failing commits; operator retries of NEEDS_ATTENTION) and
 // checks every committed transition is legal and the end state is
 // consistent with what the steps did.
+// inOrder returns a copy of trs in the order the changes committed. Hooks
+// run in the goroutine that wrote the change, just after its commit: a
+// change handed back (due at once) can be claimed, changed again and
+// reported by another goroutine before the first one's hook has run.
+// Versions follow each other, and each change's At is read after the
+// change before it committed.
+func inOrder(trs []saga.Transition) []saga.Transition {
+	out := slices.Clone(trs)
+	slices.SortStableFunc(out, func(a, b saga.Transition) int { return a.At.Compare(b.At) })
+	return out
+}
+
 func TestProperty_RandomOutcomes_OnlyLegalTransitions(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
 	effects(t, db)
@@ -154,9 +167,9 @@ func TestProperty_RandomOutcomes_OnlyLegalTransitions(t *testing.T) {
 			// the two are recorded the other way round.
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 				mu.Lock()
-				trs := transitions[in.ID]
-				last := len(trs) > 0 && trs[len(trs)-1].To == saga.NeedsAttention
+				trs := inOrder(transitions[in.ID])
 				mu.Unlock()
+				last := len(trs) > 0 && trs[len(trs)-1].To == saga.NeedsAttention
 				if last {
 					break
 				}
@@ -171,7 +184,7 @@ func TestProperty_RandomOutcomes_OnlyLegalTransitions(t *testing.T) {
 		var trs []saga.Transition
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			mu.Lock()
-			trs = append(trs[:0], transitions[in.ID]...)
+			trs = inOrder(transitions[in.ID])
 			mu.Unlock()
 			if len(trs) > 0 && trs[len(trs)-1].To == final.State {
 				break

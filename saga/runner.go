@@ -73,7 +73,11 @@ type RunnerConfig struct {
 // Hooks are called synchronously after the change they report has
 // committed. They must be quick and must not call back into the runner.
 type Hooks struct {
-	// OnTransition reports every committed change of an instance's state.
+	// OnTransition reports every committed change of an instance's state,
+	// in the goroutine that made it. Changes of one instance made by
+	// different goroutines (one handed back due at once, then claimed and
+	// changed again) can be reported in another order than they
+	// committed; Transition.At orders them.
 	OnTransition func(Transition)
 	// OnStep reports every finished call of an action, resolve or
 	// compensation, whatever its outcome.
